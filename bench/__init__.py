@@ -1,0 +1,1 @@
+"""`make bench`: measure Mini-Dropbox against the disk, nginx, rclone and rsync in one run."""

@@ -1,0 +1,3 @@
+from minidropbox.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The API service: ``create_app(settings)`` builds the FastAPI application."""

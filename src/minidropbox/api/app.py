@@ -1,0 +1,47 @@
+"""``create_app(settings)``: the API service's one composition root."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from minidropbox import __version__
+from minidropbox.api.context import AppContext, build_context
+from minidropbox.api.errors import install_error_handlers
+from minidropbox.api.middleware import BodyLimit, SecurityHeaders
+from minidropbox.api.routes import auth, health
+from minidropbox.settings import Settings
+
+ROUTERS = [health.router, auth.router]
+
+
+def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
+    ctx = ctx or build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await ctx.start()
+        try:
+            yield
+        finally:
+            await ctx.stop()
+            ctx.db.dispose()
+
+    app = FastAPI(title="Mini-Dropbox", version=__version__, lifespan=lifespan)
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_json_bytes,
+                       streaming_prefixes=("/api/v1/chunks/",),
+                       chunk_limit=settings.max_chunk_bytes)
+    if settings.cors_origins:
+        # An explicit allow-list only; "*" is refused because it would go with credentials.
+        origins = [o for o in settings.cors_origins if o != "*"]
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=True,
+                           allow_methods=["*"], allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(SecurityHeaders)
+    return app

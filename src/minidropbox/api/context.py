@@ -1,0 +1,78 @@
+"""The API process's composition root: every long-lived object, built once per app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from minidropbox.core.errors import TooManyRequests
+from minidropbox.core.ratelimit import SlidingWindow
+from minidropbox.metadata.db import Database
+from minidropbox.service.accounts import AccountService
+from minidropbox.settings import Settings
+
+log = logging.getLogger("minidropbox.api")
+
+BackgroundJob = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    accounts: AccountService
+    clock: Callable[[], float] = time.time
+    background_jobs: list[tuple[str, BackgroundJob]] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _request_rate: SlidingWindow | None = None
+
+    def nodes_up(self) -> int:
+        """How many storage nodes can take writes right now (none configured: 0)."""
+        return 0
+
+    def check_rate(self, user_id: int) -> None:
+        """Per-user request rate cap (429 with Retry-After past it)."""
+        if self._request_rate is None:
+            self._request_rate = SlidingWindow(self.settings.requests_per_minute)
+        key, now = str(user_id), self.clock()
+        wait = self._request_rate.blocked_for(key, now)
+        if wait:
+            raise TooManyRequests("Too many requests; slow down.", retry_after=wait)
+        self._request_rate.hit(key, now)
+
+    async def start(self) -> None:
+        for name, job in self.background_jobs:
+            self._tasks.append(asyncio.create_task(_supervise(name, job), name=name))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+
+async def _supervise(name: str, job: BackgroundJob) -> None:
+    """Run a background loop forever; a crash is logged and the loop restarted."""
+    while True:
+        try:
+            await job()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background job %s failed; restarting in 1 s", name)
+            await asyncio.sleep(1)
+
+
+def build_context(settings: Settings) -> AppContext:
+    settings.resolve_secrets()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    db.migrate()
+    return AppContext(settings=settings, db=db, accounts=AccountService(db, settings))

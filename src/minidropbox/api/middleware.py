@@ -1,0 +1,135 @@
+"""Pure-ASGI middleware: request ids, security headers, and body-size caps.
+
+Pure ASGI (not ``BaseHTTPMiddleware``) so streamed uploads and downloads pass through without
+being buffered.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+]
+# /docs loads its own page; it needs scripts and styles from the same origin and the CDN.
+DOCS_CSP = (b"content-security-policy",
+            b"default-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net "
+            b"https://fastapi.tiangolo.com data:")
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+        is_docs = scope["path"] in ("/docs", "/redoc")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                for key, value in SECURITY_HEADERS:
+                    if key == b"content-security-policy" and is_docs:
+                        key, value = DOCS_CSP
+                    if key not in present:
+                        headers.append((key, value))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Refuse bodies over a limit with 413, by Content-Length or while streaming.
+
+    Routes that take raw bytes (chunk and file uploads) declare their own, larger limits and
+    are listed in ``streaming_paths``; everything else is JSON and capped at ``max_bytes``.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, streaming_prefixes: tuple[str, ...],
+                 chunk_limit: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.streaming_prefixes = streaming_prefixes
+        self.chunk_limit = chunk_limit
+
+    def _limit_for(self, scope: Scope) -> int | None:
+        path: str = scope["path"]
+        if path == "/api/v1/files/content":
+            return None  # whole files stream to a spool; quota decides the size
+        if path.startswith(self.streaming_prefixes):
+            return self.chunk_limit
+        return self.max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit_for(scope)
+        if limit is None:
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope.get("headers", []):
+            if key == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await _reject(send, 400, "invalid_input", "Invalid Content-Length header.")
+                    return
+                if declared > limit:
+                    await _reject(send, 413, "too_large",
+                                  f"The request body is larger than {limit} bytes.")
+                    return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _reject(send, 413, "too_large",
+                              f"The request body is larger than {limit} bytes.")
+
+
+class _TooLarge(HTTPException):
+    # An HTTPException, so FastAPI's body parsing re-raises it rather than answering 400.
+    def __init__(self) -> None:
+        super().__init__(413, "The request body is too large.")
+
+
+async def _reject(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    headers: list[Any] = [(b"content-type", b"application/json"),
+                          (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

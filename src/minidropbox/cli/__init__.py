@@ -1,0 +1,1 @@
+"""The ``minidropbox`` command line: one module per command group."""

@@ -1,0 +1,47 @@
+"""Operator commands: ``minidropbox server ...`` starts the server processes."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from minidropbox.logs import configure_logging
+from minidropbox.settings import Settings
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from env/TOML, with the command-line flags that were given on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@click.group()
+def server() -> None:
+    """Run the server processes (API, storage node, backup, the whole cluster)."""
+
+
+@server.command("api")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="Data directory (metadata DB, secrets).")
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+@click.option("--node", "nodes", multiple=True, help="Storage node URL (repeatable).")
+@click.option("--replicas", type=int, default=None)
+def api_command(data_dir: Path | None, host: str | None, port: int | None,
+                nodes: tuple[str, ...], replicas: int | None) -> None:
+    """Run the API service."""
+    import uvicorn
+
+    from minidropbox.api.app import create_app
+
+    settings = load_settings(data_dir=data_dir, host=host, port=port,
+                             nodes=list(nodes) or None, replicas=replicas)
+    configure_logging(settings.json_logs)
+    app = create_app(settings)
+    logging.getLogger("minidropbox").info("API listening on http://%s:%d",
+                                          settings.host, settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                access_log=False, timeout_keep_alive=30, ws_ping_interval=20,
+                ws_ping_timeout=20, h11_max_incomplete_event_size=64 * 1024)

@@ -1,0 +1,1 @@
+"""The client side: HTTP client, credentials, transfers, and the sync engine."""

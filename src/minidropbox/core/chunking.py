@@ -1,0 +1,87 @@
+"""Content-defined chunking (FastCDC) and content hashes: one module for client and server.
+
+Both sides must cut identical boundaries, or deduplication and delta sync stop working, so
+the parameters live here and nowhere else. The compiled ``pyfastcdc`` core cuts at several
+GB/s; chunking and SHA-256 must never be what limits an upload.
+
+A chunk's name is the hex SHA-256 of its bytes. A file's ``content_hash`` is the SHA-256 of
+the concatenated binary digests of its chunks, in order: computable from the chunk list alone,
+so a server never needs to re-read a file to know its hash. The empty file has no chunks and
+its content hash is SHA-256 of nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from pyfastcdc import FastCDC
+
+from minidropbox.core.errors import InvalidInput
+
+MIN_CHUNK = 256 * 1024
+AVG_CHUNK = 1024 * 1024  # pyfastcdc's effective average is avg + min: about 1.25 MiB
+MAX_CHUNK = 4 * 1024 * 1024
+HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ByteReader(Protocol):
+    """Anything with ``readinto`` (files, sockets wrapped as files)."""
+
+    def readinto(self, buffer: memoryview, /) -> int: ...  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    """One chunk of a file: where it is and what it is called."""
+
+    hash: str
+    offset: int
+    length: int
+
+
+def _chunker() -> FastCDC:
+    return FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
+
+
+def iter_chunks(reader: ByteReader) -> Iterator[tuple[ChunkRef, memoryview]]:
+    """Cut a stream into chunks, yielding each with its bytes.
+
+    The memoryview is valid only until the next chunk is requested: copy it or use it at once.
+    """
+    for chunk in _chunker().cut_stream(reader):
+        data = chunk.data
+        digest = hashlib.sha256(data).hexdigest()
+        yield ChunkRef(digest, chunk.offset, chunk.length), data
+
+
+def chunk_bytes(data: bytes) -> list[tuple[ChunkRef, bytes]]:
+    """Cut an in-memory buffer into chunks (small inputs and tests)."""
+    out = []
+    for chunk in _chunker().cut_buf(data):
+        piece = bytes(chunk.data)
+        out.append((ChunkRef(hashlib.sha256(piece).hexdigest(), chunk.offset, chunk.length), piece))
+    return out
+
+
+def content_hash(chunk_hashes: Iterable[str]) -> str:
+    """The content hash of a file made of these chunks, in order."""
+    digest = hashlib.sha256()
+    for h in chunk_hashes:
+        digest.update(bytes.fromhex(h))
+    return digest.hexdigest()
+
+
+def sha256_hex(data: bytes | memoryview) -> str:
+    """The chunk name of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_chunk_hash(value: str) -> str:
+    """Return ``value`` if it is a lower-case hex SHA-256, else raise ``InvalidInput``."""
+    if not isinstance(value, str) or not HASH_RE.fullmatch(value):
+        raise InvalidInput("A chunk hash must be 64 lower-case hexadecimal characters.")
+    return value

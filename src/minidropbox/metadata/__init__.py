@@ -1,0 +1,1 @@
+"""The metadata store: SQLAlchemy Core tables, repository functions, Alembic migrations."""

@@ -1,0 +1,189 @@
+"""Every metadata table, in one place (SQLAlchemy Core).
+
+Entries and the journal hang off a *namespace*, not a user, so a shared folder can later be
+mounted into several users' trees without a rewrite. Timestamps are UTC epoch seconds (float)
+so SQLite and PostgreSQL compare them the same way.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(32), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("is_admin", Boolean, nullable=False, server_default=text("false")),
+    Column("quota_bytes", BigInteger, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("password_changed_at", Float, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("refresh_hash", String(64), nullable=False),
+    Column("device", String(128), nullable=False, server_default=""),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+    Index("ix_sessions_user", "user_id"),
+)
+
+namespaces = Table(
+    "namespaces",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("owner_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # The newest journal cursor; bumped with UPDATE ... RETURNING so concurrent writers on
+    # PostgreSQL serialise on this row and cursors stay gap-free and monotonic.
+    Column("journal_head", BigInteger, nullable=False, server_default=text("0")),
+    Column("used_bytes", BigInteger, nullable=False, server_default=text("0")),
+    Column("created_at", Float, nullable=False),
+    Index("ix_namespaces_owner", "owner_id"),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("namespace_id", Integer, ForeignKey("namespaces.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("path", Text, nullable=False),
+    Column("path_key", Text, nullable=False),
+    Column("parent_key", Text, nullable=False),
+    Column("kind", String(8), nullable=False),  # "file" | "folder"
+    Column("version", Integer, nullable=True),  # current version number (files)
+    Column("size", BigInteger, nullable=True),
+    Column("content_hash", String(64), nullable=True),
+    Column("modified", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("deleted_at", Float, nullable=True),
+    Index("ix_entries_live_key", "namespace_id", "path_key", unique=True,
+          sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
+    Index("ix_entries_parent", "namespace_id", "parent_key"),
+    Index("ix_entries_deleted", "namespace_id", "deleted_at"),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("entry_id", Integer, ForeignKey("entries.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("mtime", Float, nullable=False),
+    Column("device", String(128), nullable=False, server_default=""),
+    Column("created_at", Float, nullable=False),
+    Index("ix_versions_entry_number", "entry_id", "number", unique=True),
+)
+
+version_chunks = Table(
+    "version_chunks",
+    metadata,
+    Column("version_id", Integer, ForeignKey("versions.id", ondelete="CASCADE"), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("chunk_hash", String(64), ForeignKey("chunks.hash"), nullable=False),
+    PrimaryKeyConstraint("version_id", "idx"),
+    Index("ix_version_chunks_hash", "chunk_hash"),
+)
+
+chunks = Table(
+    "chunks",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("url", String(512), nullable=False),
+    Column("state", String(16), nullable=False, server_default="up"),  # up | suspect | down
+    Column("draining", Boolean, nullable=False, server_default=text("false")),
+    Column("last_seen", Float, nullable=True),
+    Column("free_bytes", BigInteger, nullable=True),
+    Column("used_bytes", BigInteger, nullable=True),
+    Column("chunk_count", BigInteger, nullable=True),
+)
+
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("chunk_hash", String(64), ForeignKey("chunks.hash", ondelete="CASCADE"),
+           nullable=False),
+    Column("node_id", Integer, ForeignKey("nodes.id", ondelete="CASCADE"), nullable=False),
+    Column("state", String(16), nullable=False, server_default="ok"),  # ok | bad
+    Column("created_at", Float, nullable=False),
+    PrimaryKeyConstraint("chunk_hash", "node_id"),
+    Index("ix_replicas_node", "node_id"),
+)
+
+user_chunks = Table(
+    "user_chunks",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("chunk_hash", String(64), ForeignKey("chunks.hash", ondelete="CASCADE"),
+           nullable=False),
+    Column("created_at", Float, nullable=False),
+    PrimaryKeyConstraint("user_id", "chunk_hash"),
+    Index("ix_user_chunks_hash", "chunk_hash"),
+)
+
+journal = Table(
+    "journal",
+    metadata,
+    Column("namespace_id", Integer, ForeignKey("namespaces.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("op", String(16), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("from_path", Text, nullable=True),
+    Column("kind", String(8), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("size", BigInteger, nullable=True),
+    Column("content_hash", String(64), nullable=True),
+    Column("created_at", Float, nullable=False),
+    PrimaryKeyConstraint("namespace_id", "seq"),
+)
+
+repair_queue = Table(
+    "repair_queue",
+    metadata,
+    Column("chunk_hash", String(64), primary_key=True),
+    Column("priority", Integer, nullable=False, server_default=text("0")),
+    Column("reason", String(64), nullable=False, server_default=""),
+    Column("queued_at", Float, nullable=False),
+)
+
+server_info = Table(
+    "server_info",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)

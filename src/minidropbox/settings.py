@@ -1,0 +1,123 @@
+"""Settings for every server process: one object, from environment variables and a TOML file.
+
+Precedence: explicit keyword arguments > ``MINIDROPBOX_*`` environment variables > the TOML
+file named by ``MINIDROPBOX_CONFIG`` > defaults. Secrets that are not given are generated once
+and kept in ``DATA_DIR/secrets/`` with mode 0600, so restarts keep sessions valid and the
+nodes and the API agree on the cluster secret.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Configuration of the API service (and the defaults the other processes share)."""
+
+    model_config = SettingsConfigDict(env_prefix="MINIDROPBOX_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Storage
+    nodes: list[str] = Field(default_factory=list)
+    replicas: int = 2
+    node_timeout: float = 5.0
+    node_down_after: float = 10.0
+    health_interval: float = 2.0
+    repair_interval: float = 5.0
+    repair_rate: int = 50
+    gc_grace_seconds: int = 3600
+
+    # Secrets (generated into data_dir/secrets when absent)
+    jwt_secret: str | None = None
+    cluster_secret: str | None = None
+
+    # Sessions
+    access_token_ttl: int = 15 * 60
+    refresh_token_ttl: int = 30 * 24 * 3600
+
+    # Limits
+    max_chunk_bytes: int = 8 * MiB
+    max_json_bytes: int = 4 * MiB
+    max_batch_commits: int = 1000
+    max_page_size: int = 10_000
+    quota_bytes: int | None = None
+    login_failures_per_user: int = 5
+    login_failures_per_address: int = 20
+    requests_per_minute: int = 6000
+    cors_origins: list[str] = Field(default_factory=list)
+
+    # Journal
+    journal_retention: int = 1_000_000
+
+    # Logging
+    json_logs: bool = False
+
+    @field_validator("nodes", "cors_origins", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = os.environ.get("MINIDROPBOX_CONFIG")
+        if config:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
+        return tuple(sources)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'metadata.db').resolve()}"
+
+    def resolve_secrets(self) -> Settings:
+        """Fill in missing secrets from (or into) the data dir; returns self."""
+        if not self.jwt_secret:
+            self.jwt_secret = load_or_create_secret(self.data_dir, "jwt_secret")
+        if not self.cluster_secret:
+            self.cluster_secret = load_or_create_secret(self.data_dir, "cluster_secret")
+        return self
+
+
+def load_or_create_secret(data_dir: Path, name: str) -> str:
+    """Read ``data_dir/secrets/name``, creating it (0600, in a 0700 folder) on first use."""
+    folder = data_dir / "secrets"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / name
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of the cluster won the race
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value

@@ -1,0 +1,44 @@
+"""Fixtures shared by every test directory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.harness import ServerProcess, start_api
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def api_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A real API process with no storage nodes (accounts and sessions only)."""
+    server = start_api(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def http(api_server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_server.url, timeout=30) as client:
+        yield client
+
+
+def signup_and_login(client: httpx.Client, username: str,
+                     password: str = PASSWORD) -> dict[str, str]:
+    """Create a user and return their login response (tokens)."""
+    r = client.post("/api/v1/auth/signup", json={"username": username, "password": password})
+    assert r.status_code == 201, r.text
+    r = client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    body: dict[str, str] = r.json()
+    return body
+
+
+def bearer(tokens: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}

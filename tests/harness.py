@@ -1,0 +1,140 @@
+"""Start real server processes on free loopback ports, wait until ready, tear them down.
+
+Every integration, e2e and security test drives the product through these: a real API process,
+real storage nodes, real SQLite files (or PostgreSQL when ``MINIDROPBOX_TEST_POSTGRES_URL`` is
+set), all on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+BIN = Path(sys.executable).parent / "minidropbox"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """One child process running ``minidropbox server ...``, logging to a file."""
+
+    def __init__(self, name: str, args: Sequence[str], port: int, log_dir: Path,
+                 env: dict[str, str] | None = None, ready_path: str = "/healthz",
+                 headers: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.args = [str(BIN), *args]
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_dir / f"{name}.log"
+        self.env = {**os.environ, **(env or {})}
+        self.ready_path = ready_path
+        self.headers = headers or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
+                                     env=self.env, start_new_session=True)
+        log.close()
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n"
+                                   f"{self.log_tail()}")
+            try:
+                r = httpx.get(self.url + self.ready_path, headers=self.headers, timeout=1.0)
+                if r.status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def signal(self, sig: int) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL, the way a crash or an OOM kill looks."""
+        self.signal(signal.SIGKILL)
+        if self.proc:
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def restart(self, timeout: float = 30.0) -> None:
+        self.stop()
+        self.start(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def database_url_for(data_dir: Path) -> str | None:
+    """A fresh PostgreSQL database for this test when PostgreSQL testing is on, else None."""
+    base = os.environ.get("MINIDROPBOX_TEST_POSTGRES_URL")
+    if not base:
+        return None
+    import sqlalchemy
+
+    name = "mdb_" + uuid.uuid4().hex[:12]
+    admin = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+def api_env(data_dir: Path, extra: dict[str, Any] | None = None) -> dict[str, str]:
+    env = {"MINIDROPBOX_DATA_DIR": str(data_dir)}
+    url = database_url_for(data_dir)
+    if url:
+        env["MINIDROPBOX_DATABASE_URL"] = url
+    for key, value in (extra or {}).items():
+        env[f"MINIDROPBOX_{key.upper()}"] = str(value)
+    return env
+
+
+def start_api(tmp: Path, port: int | None = None, nodes: Sequence[str] = (),
+              env: dict[str, Any] | None = None, name: str = "api") -> ServerProcess:
+    port = port or free_port()
+    data_dir = tmp / "api-data"
+    extra = dict(env or {})
+    if nodes:
+        extra.setdefault("nodes", ",".join(nodes))
+    return ServerProcess(name, ["server", "api", "--port", str(port)], port, tmp / "logs",
+                         env=api_env(data_dir, extra)).start()
