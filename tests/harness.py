@@ -138,3 +138,12 @@ def start_api(tmp: Path, port: int | None = None, nodes: Sequence[str] = (),
         extra.setdefault("nodes", ",".join(nodes))
     return ServerProcess(name, ["server", "api", "--port", str(port)], port, tmp / "logs",
                          env=api_env(data_dir, extra)).start()
+
+
+def start_node(tmp: Path, name: str, secret: str, port: int | None = None) -> ServerProcess:
+    """A storage node keeping its chunks in ``tmp/name``, ready once /healthz answers."""
+    port = port or free_port()
+    return ServerProcess(name, ["server", "storage", "--dir", str(tmp / name),
+                                "--port", str(port)], port, tmp / "logs",
+                         env={"MINIDROPBOX_CLUSTER_SECRET": secret},
+                         headers={"Authorization": f"Bearer {secret}"}).start()

@@ -45,3 +45,25 @@ def api_command(data_dir: Path | None, host: str | None, port: int | None,
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
                 access_log=False, timeout_keep_alive=30, ws_ping_interval=20,
                 ws_ping_timeout=20, h11_max_incomplete_event_size=64 * 1024)
+
+
+@server.command("storage")
+@click.option("--dir", "node_dir", type=click.Path(path_type=Path), required=True,
+              help="Directory this node keeps its chunks in.")
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+def storage_command(node_dir: Path, host: str | None, port: int | None) -> None:
+    """Run a storage node (needs MINIDROPBOX_CLUSTER_SECRET, else one is kept in DIR)."""
+    import uvicorn
+
+    from minidropbox.node.app import create_node_app
+    from minidropbox.node.settings import NodeSettings
+
+    overrides: dict[str, Any] = {"dir": node_dir, "host": host, "port": port}
+    settings = NodeSettings(**{k: v for k, v in overrides.items() if v is not None})
+    configure_logging(settings.json_logs)
+    app = create_node_app(settings)
+    logging.getLogger("minidropbox").info("storage node for %s listening on http://%s:%d",
+                                          settings.dir, settings.host, settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                access_log=False, timeout_keep_alive=30)

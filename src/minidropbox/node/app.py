@@ -1,0 +1,252 @@
+"""The storage node's HTTP API (docs/PROTOCOL.md, "Storage node") over a ``DiskChunkStore``.
+
+Plain Starlette rather than FastAPI: the node has six routes, no user-facing schema, and sits on
+the hot path of every upload and download, so it skips validation layers it has no use for.
+Bodies stream through in 1 MiB blocks both ways; memory stays flat whatever the chunk size.
+Blocking file I/O runs in worker threads so one slow disk operation never stalls the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+from collections.abc import AsyncIterator
+from typing import Any, BinaryIO
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from minidropbox.core.errors import (
+    InvalidInput,
+    MiniDropboxError,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+)
+from minidropbox.node.settings import NodeSettings
+from minidropbox.storage.disk import BLOCK, DiskChunkStore, check_name
+
+log = logging.getLogger("minidropbox.node")
+
+MAX_LIST = 10_000
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 400: "invalid_input"}
+
+
+def error_response(status: int, code: str, message: str,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
+                        headers=headers)
+
+
+class ClusterAuth:
+    """Refuse every request that does not carry ``Authorization: Bearer <cluster secret>``.
+
+    Pure ASGI so it runs before routing: an unknown path gets 401, not a 404 that would tell a
+    prober which routes exist. Both sides are hashed before ``compare_digest`` so neither the
+    bytes nor the length of the secret leak through timing.
+    """
+
+    def __init__(self, app: ASGIApp, secret: str) -> None:
+        self.app = app
+        self._digest = hashlib.sha256(secret.encode()).digest()
+
+    def _allowed(self, scope: Scope) -> bool:
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                if scheme.lower() != b"bearer":
+                    return False
+                return hmac.compare_digest(hashlib.sha256(token.strip()).digest(), self._digest)
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        response = error_response(401, "unauthorized",
+                                  "This storage node needs the cluster secret.",
+                                  {"WWW-Authenticate": "Bearer"})
+        await response(scope, receive, send)
+
+
+class ChunkResponse(Response):
+    """Stream ``[start, stop)`` of an open chunk file in 1 MiB blocks, then close it.
+
+    Starlette's ``FileResponse`` reads 64 KiB per thread hop, which caps a download at a
+    fraction of what the disk and the network can do.
+    """
+
+    def __init__(self, fh: BinaryIO, start: int, stop: int, status_code: int = 200,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(status_code=status_code, headers={
+            **(headers or {}), "content-length": str(stop - start),
+            "content-type": "application/octet-stream", "accept-ranges": "bytes"})
+        self.fh, self.start, self.stop = fh, start, stop
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send({"type": "http.response.start", "status": self.status_code,
+                        "headers": self.raw_headers})
+            if scope["method"] == "HEAD":
+                return
+            await anyio.to_thread.run_sync(self.fh.seek, self.start)
+            left = self.stop - self.start
+            while left > 0:
+                data = await anyio.to_thread.run_sync(self.fh.read, min(BLOCK, left))
+                if not data:
+                    break  # cannot happen for a published chunk; never spin if it does
+                left -= len(data)
+                await send({"type": "http.response.body", "body": data, "more_body": left > 0})
+            if left:
+                raise OSError("chunk file shorter than its announced length")
+        finally:
+            await anyio.to_thread.run_sync(self.fh.close)
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``(start, stop)`` for one ``Range: bytes=…`` header, or None to send the whole chunk.
+
+    As RFC 9110 allows, a header we do not support (several ranges, other units, bad syntax) is
+    ignored rather than refused; a well-formed range that misses the chunk is a 416.
+    """
+    match = _RANGE_RE.match(header.strip()) if header else None
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # suffix: the last N bytes
+        count = int(last)
+        if count == 0 or size == 0:
+            raise RangeNotSatisfiable()
+        return max(0, size - count), size
+    start = int(first)
+    if last and int(last) < start:
+        return None  # "bytes=9-3" is malformed, not unsatisfiable
+    if start >= size:
+        raise RangeNotSatisfiable()
+    return start, min(int(last) + 1 if last else size, size)
+
+
+class NodeRoutes:
+    """The handlers, bound to one store."""
+
+    def __init__(self, store: DiskChunkStore, max_chunk_bytes: int) -> None:
+        self.store = store
+        self.max_chunk_bytes = max_chunk_bytes
+
+    async def health(self, request: Request) -> Response:
+        stats = await anyio.to_thread.run_sync(self.store.stat)
+        return JSONResponse({"status": "ok", "used_bytes": stats.used_bytes,
+                             "free_bytes": stats.free_bytes, "chunk_count": stats.chunk_count})
+
+    async def list_chunks(self, request: Request) -> Response:
+        after = request.query_params.get("after", "")
+        try:
+            limit = int(request.query_params.get("limit", "1000"))
+        except ValueError:
+            raise InvalidInput("limit must be an integer.") from None
+        if not 1 <= limit <= MAX_LIST:
+            raise InvalidInput(f"limit must be between 1 and {MAX_LIST}.")
+        names = await anyio.to_thread.run_sync(self.store.list, after, limit)
+        return JSONResponse({"chunks": names, "next": names[-1] if len(names) == limit else None})
+
+    async def chunk(self, request: Request) -> Response:
+        name = check_name(request.path_params["name"])
+        if request.method == "PUT":
+            return await self._put(request, name)
+        if request.method == "DELETE":
+            await anyio.to_thread.run_sync(self.store.delete, name)
+            return Response(status_code=204)
+        return await self._get(request, name)
+
+    async def _put(self, request: Request, name: str) -> Response:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_chunk_bytes:
+            raise PayloadTooLarge(f"A chunk is at most {self.max_chunk_bytes} bytes.")
+        try:
+            created = await self.store.put_stream_async(name, self._body(request))
+        except ClientDisconnect:
+            # The client went away mid-body: the store dropped the temp file; nobody to answer.
+            return Response(status_code=400)
+        return JSONResponse({"created": created}, status_code=201 if created else 200)
+
+    async def _body(self, request: Request) -> AsyncIterator[bytes]:
+        seen = 0
+        async for piece in request.stream():
+            seen += len(piece)
+            if seen > self.max_chunk_bytes:
+                raise PayloadTooLarge(f"A chunk is at most {self.max_chunk_bytes} bytes.")
+            yield piece
+
+    async def _get(self, request: Request, name: str) -> Response:
+        fh = await anyio.to_thread.run_sync(self.store.open, name)
+        try:
+            size = await anyio.to_thread.run_sync(_file_size, fh)
+            span = parse_range(request.headers.get("range"), size)
+        except RangeNotSatisfiable as exc:
+            fh.close()
+            return error_response(416, exc.code, exc.message,
+                                  {"Content-Range": f"bytes */{size}"})
+        except BaseException:
+            fh.close()
+            raise
+        if span is None:
+            return ChunkResponse(fh, 0, size)
+        start, stop = span
+        return ChunkResponse(fh, start, stop, status_code=206,
+                             headers={"content-range": f"bytes {start}-{stop - 1}/{size}"})
+
+
+def _file_size(fh: BinaryIO) -> int:
+    return os.fstat(fh.fileno()).st_size
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, MiniDropboxError)
+    if exc.status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc.message)
+    return error_response(exc.status, exc.code, exc.message)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "error")
+    return error_response(exc.status_code, code, exc.detail if exc.detail else code,
+                          dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # Method and path only: headers carry the cluster secret.
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal", "Internal server error.")
+
+
+def create_node_app(settings: NodeSettings) -> Starlette:
+    """The node's ASGI app; opening the store removes temp files left by a crash."""
+    settings.resolve_secrets()
+    assert settings.cluster_secret  # resolve_secrets always sets it
+    store = DiskChunkStore(settings.dir)
+    routes = NodeRoutes(store, settings.max_chunk_bytes)
+    handlers: dict[Any, Any] = {MiniDropboxError: _domain_error, HTTPException: _http_error,
+                                Exception: _unexpected}
+    app = Starlette(
+        routes=[
+            Route("/healthz", routes.health, methods=["GET"]),
+            Route("/chunks", routes.list_chunks, methods=["GET"]),
+            Route("/chunks/{name}", routes.chunk, methods=["GET", "HEAD", "PUT", "DELETE"]),
+        ],
+        middleware=[Middleware(ClusterAuth, secret=settings.cluster_secret)],
+        exception_handlers=handlers,
+    )
+    app.state.store = store
+    return app

@@ -1,0 +1,46 @@
+"""Settings of a storage node process.
+
+Node-specific values use the ``MINIDROPBOX_NODE_`` prefix (``MINIDROPBOX_NODE_DIR``,
+``MINIDROPBOX_NODE_PORT``) so one environment can configure an API and a node side by side;
+the values the whole cluster shares keep their cluster-wide names
+(``MINIDROPBOX_CLUSTER_SECRET``, ``MINIDROPBOX_JSON_LOGS``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from minidropbox.settings import MiB, load_or_create_secret
+
+
+class NodeSettings(BaseSettings):
+    """Configuration of one storage node."""
+
+    model_config = SettingsConfigDict(env_prefix="MINIDROPBOX_NODE_", extra="ignore",
+                                      populate_by_name=True)
+
+    dir: Path = Path("./node-data")
+    host: str = "127.0.0.1"
+    port: int = 9000
+    # repr=False: settings get printed and logged; the secret must never be.
+    cluster_secret: str | None = Field(
+        default=None, repr=False, validation_alias=AliasChoices("cluster_secret",
+                                                    "MINIDROPBOX_CLUSTER_SECRET"))
+    json_logs: bool = Field(
+        default=False, validation_alias=AliasChoices("json_logs", "MINIDROPBOX_JSON_LOGS"))
+    # Chunks are at most 4 MiB and the API refuses bodies over its own limit (8 MiB by
+    # default); this is a backstop against a runaway client, with room for that limit to grow.
+    max_chunk_bytes: int = 64 * MiB
+
+    def resolve_secrets(self) -> NodeSettings:
+        """Load or create the cluster secret in ``dir/secrets`` when none is given; returns self.
+
+        A generated secret only suits a node run alone: a cluster passes the same secret to the
+        API and every node.
+        """
+        if not self.cluster_secret:
+            self.cluster_secret = load_or_create_secret(self.dir, "cluster_secret")
+        return self

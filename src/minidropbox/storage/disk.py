@@ -1,0 +1,339 @@
+"""The disk chunk store: one directory of content-addressed chunk files.
+
+Layout: ``root/ab/cd/abcd…`` (two levels of fan-out keep directories small). Write ordering,
+the invariant being "never a partial or wrong chunk under its final name":
+
+1. stream the bytes into ``root/ab/cd/.tmp-abcd…-<random>`` while hashing them;
+2. compare the hash with the name; on a mismatch delete the temp file (``HashMismatch``);
+3. fsync the temp file, rename it to its final name, fsync the directory.
+
+A crash at any point leaves at most a ``.tmp-`` file, which ``cleanup()`` removes at start.
+``ENOSPC`` (or a quota) becomes ``StoreFull`` and removes the temp file too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import AsyncIterable, Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO, NoReturn
+
+import anyio.to_thread
+
+from minidropbox.core.chunking import HASH_RE
+from minidropbox.core.errors import HashMismatch, InvalidInput, RangeNotSatisfiable
+from minidropbox.storage.base import ChunkNotFound, CorruptChunk, StoreFull, StoreStats
+
+BLOCK = 1 << 20
+TEMP_PREFIX = ".tmp-"
+QUARANTINE = "quarantine"
+_HEX2 = frozenset(f"{i:02x}" for i in range(256))
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a chunk name (64 lowercase hex digits), else ``InvalidInput``."""
+    if not HASH_RE.match(name):
+        raise InvalidInput("A chunk name is the lowercase hex SHA-256 of its bytes.")
+    return name
+
+
+def check_range(size: int, start: int, end: int | None) -> int:
+    """The end of ``[start, end)`` within a chunk of ``size`` bytes (``None`` means the end).
+
+    Shared by every store so they agree: an empty range is fine, one outside the chunk is not.
+    """
+    stop = size if end is None else end
+    if start < 0 or stop < start or stop > size:
+        raise RangeNotSatisfiable(f"Range {start}-{stop} is outside a chunk of {size} bytes.")
+    return stop
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _full_or_raise(exc: OSError) -> NoReturn:
+    if exc.errno in _FULL_ERRNOS:
+        raise StoreFull("The storage node's disk is full.") from exc
+    raise exc
+
+
+class ChunkWriter:
+    """One chunk being written: ``write`` blocks, then ``commit`` or ``abort``.
+
+    When the chunk is already present nothing is written, but the bytes are still hashed so a
+    mismatch is reported the same way whatever the store holds.
+    """
+
+    def __init__(self, store: DiskChunkStore, name: str) -> None:
+        self.store = store
+        self.name = check_name(name)
+        self.final = store.path_for(name)
+        self.size = 0
+        self._hash = hashlib.sha256()
+        self._file: BinaryIO | None = None
+        self._temp: Path | None = None
+        if not self.final.exists():
+            temp = self.final.with_name(f"{TEMP_PREFIX}{name}-{secrets.token_hex(4)}")
+            try:
+                self.final.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(temp, "xb")  # noqa: SIM115 - closed by commit/abort
+            except OSError as exc:
+                _full_or_raise(exc)
+            self._temp = temp
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._hash.update(data)
+        self.size += len(data)
+        if self._file is not None:
+            try:
+                self._file.write(data)
+            except OSError as exc:
+                self.abort()
+                _full_or_raise(exc)
+
+    def commit(self) -> bool:
+        """Make the chunk visible; True if this call created it, False if it was present."""
+        if self._hash.hexdigest() != self.name:
+            self.abort()
+            raise HashMismatch(f"The bytes received do not hash to {self.name}.")
+        if self._file is None or self._temp is None:
+            return False
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        except OSError as exc:
+            self.abort()
+            _full_or_raise(exc)
+        created = self.store._publish(self._temp, self.final, self.size)
+        self._file = None
+        self._temp = None
+        return created
+
+    def abort(self) -> None:
+        """Drop the temp file; safe to call more than once."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):  # a file we are throwing away: nothing to save
+                self._file.close()
+            self._file = None
+        if self._temp is not None:
+            self._temp.unlink(missing_ok=True)
+            self._temp = None
+
+
+class DiskChunkStore:
+    """Chunks as files under ``root`` (see the module docstring). Thread-safe."""
+
+    def __init__(self, root: Path, *, block: int = BLOCK) -> None:
+        self.root = Path(root)
+        self.block = block
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        # Kept up to date by put/delete so stat() never walks the tree; seeded by cleanup().
+        self._count = 0
+        self._used = 0
+        self.cleanup()
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def path_for(self, name: str) -> Path:
+        check_name(name)
+        return self.root / name[:2] / name[2:4] / name
+
+    def _fanout_dirs(self) -> Iterator[Path]:
+        """Every ``root/ab/cd`` directory, in ascending order."""
+        for top in sorted(_hex_children(self.root)):
+            for sub in sorted(_hex_children(self.root / top)):
+                yield self.root / top / sub
+
+    def cleanup(self) -> int:
+        """Remove temp files left by a crash and recount the chunks; returns temp files removed.
+
+        Run at start, before any writer exists: a temp file found then can only be a leftover.
+        """
+        removed = count = used = 0
+        for folder in self._fanout_dirs():
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.startswith(TEMP_PREFIX):
+                        os.unlink(entry.path)
+                        removed += 1
+                    elif HASH_RE.match(entry.name) and entry.is_file(follow_symlinks=False):
+                        count += 1
+                        used += entry.stat(follow_symlinks=False).st_size
+        with self._lock:
+            self._count, self._used = count, used
+        return removed
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def open_writer(self, name: str) -> ChunkWriter:
+        return ChunkWriter(self, name)
+
+    def put(self, name: str, data: bytes) -> None:
+        self.put_stream(name, [data])
+
+    def put_stream(self, name: str, blocks: Iterable[bytes | memoryview]) -> bool:
+        """Store a chunk given as blocks; True if it was new. Errors keep nothing."""
+        writer = self.open_writer(name)
+        try:
+            for block in blocks:
+                writer.write(block)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.commit()
+
+    async def put_stream_async(self, name: str, blocks: AsyncIterable[bytes],
+                               buffer: int = BLOCK) -> bool:
+        """``put_stream`` for an async body (the node's PUT); blocking I/O runs in threads.
+
+        Small network reads are gathered into ``buffer``-sized writes so each thread hop moves
+        a useful amount; memory stays at about ``buffer`` whatever the chunk size.
+        """
+        writer = await anyio.to_thread.run_sync(self.open_writer, name)
+        pending = bytearray()
+        try:
+            async for piece in blocks:
+                pending += piece
+                if len(pending) >= buffer:
+                    await anyio.to_thread.run_sync(writer.write, bytes(pending))
+                    pending.clear()
+            if pending:
+                await anyio.to_thread.run_sync(writer.write, bytes(pending))
+            return await anyio.to_thread.run_sync(writer.commit)
+        except BaseException:
+            # Client gone, cancelled, or failed: the temp file must not outlive the request.
+            writer.abort()
+            raise
+
+    def _publish(self, temp: Path, final: Path, size: int) -> bool:
+        """Rename ``temp`` to ``final`` (already fsynced); True if ``final`` is new."""
+        with self._lock:
+            if final.exists():
+                # A concurrent writer of the same bytes won; ours is redundant.
+                temp.unlink(missing_ok=True)
+                return False
+            os.replace(temp, final)
+            self._count += 1
+            self._used += size
+        _fsync_dir(final.parent)
+        return True
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def has(self, name: str) -> bool:
+        return self.path_for(name).is_file()
+
+    def size(self, name: str) -> int:
+        try:
+            return self.path_for(name).stat().st_size
+        except FileNotFoundError:
+            raise ChunkNotFound(f"Chunk {name} is not on this node.") from None
+
+    def open(self, name: str) -> BinaryIO:
+        """The chunk's file, opened for reading (unverified); the caller closes it."""
+        try:
+            return open(self.path_for(name), "rb")
+        except FileNotFoundError:
+            raise ChunkNotFound(f"Chunk {name} is not on this node.") from None
+
+    def get(self, name: str) -> bytes:
+        with self.open(name) as fh:
+            data = fh.read()
+        if hashlib.sha256(data).hexdigest() != name:
+            raise CorruptChunk(f"Chunk {name} is corrupt on disk.")
+        return data
+
+    def iter_range(self, name: str, start: int = 0, end: int | None = None,
+                   block: int = BLOCK) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` in blocks, unverified (a slice has no hash to check)."""
+        fh = self.open(name)
+        try:
+            stop = check_range(os.fstat(fh.fileno()).st_size, start, end)
+        except BaseException:
+            fh.close()
+            raise
+        return _read_blocks(fh, start, stop, block)
+
+    # -- removing ---------------------------------------------------------------------------
+
+    def delete(self, name: str) -> None:
+        path = self.path_for(name)
+        with self._lock:
+            try:
+                size = path.stat().st_size
+                path.unlink()
+            except FileNotFoundError:
+                return
+            self._count -= 1
+            self._used -= size
+
+    def quarantine(self, name: str) -> Path:
+        """Move a (corrupt) chunk out of the way into ``root/quarantine/``; returns where."""
+        path = self.path_for(name)
+        folder = self.root / QUARANTINE
+        folder.mkdir(exist_ok=True)
+        target = folder / f"{name}-{secrets.token_hex(4)}"
+        with self._lock:
+            try:
+                size = path.stat().st_size
+                os.replace(path, target)
+            except FileNotFoundError:
+                raise ChunkNotFound(f"Chunk {name} is not on this node.") from None
+            self._count -= 1
+            self._used -= size
+        _fsync_dir(path.parent)
+        return target
+
+    # -- listing ----------------------------------------------------------------------------
+
+    def list(self, after: str = "", limit: int = 1000) -> list[str]:
+        names: list[str] = []
+        if limit <= 0:
+            return names
+        for folder in self._fanout_dirs():
+            prefix = folder.parent.name + folder.name
+            if prefix < after[:4]:
+                continue  # every name in here sorts before ``after``
+            found = sorted(n for n in os.listdir(folder) if HASH_RE.match(n) and n > after)
+            names.extend(found[: limit - len(names)])
+            if len(names) >= limit:
+                break
+        return names
+
+    def stat(self) -> StoreStats:
+        free = shutil.disk_usage(self.root).free
+        with self._lock:
+            return StoreStats(used_bytes=self._used, free_bytes=free, chunk_count=self._count)
+
+
+def _hex_children(folder: Path) -> list[str]:
+    try:
+        return [n for n in os.listdir(folder) if n in _HEX2 and (folder / n).is_dir()]
+    except FileNotFoundError:
+        return []
+
+
+def _read_blocks(fh: BinaryIO, start: int, stop: int, block: int) -> Iterator[bytes]:
+    with fh:
+        fh.seek(start)
+        left = stop - start
+        while left > 0:
+            data = fh.read(min(block, left))
+            if not data:
+                break  # the file shrank under us (deleted and rewritten): stop short
+            left -= len(data)
+            yield data

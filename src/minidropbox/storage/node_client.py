@@ -1,0 +1,288 @@
+"""Clients of a storage node's HTTP API (docs/PROTOCOL.md, "Storage node").
+
+``NodeClient`` is the synchronous ``ChunkStore`` adapter (tools, backup, the contract suite);
+``AsyncNodeClient`` is what the API uses to write each chunk to R nodes at once. Both map the
+node's answers onto the exception tree and verify what they read:
+
+    404 → ChunkNotFound     400 → HashMismatch (or InvalidInput)     413 → PayloadTooLarge
+    416 → RangeNotSatisfiable     507 → StoreFull
+    401/403, other 5xx, timeouts, refused or dropped connections → StoreUnavailable
+
+A node that refuses the cluster secret is "unavailable" rather than "unauthorized": the fault
+is the cluster's configuration, never the user's, and the caller must fall over to another node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import httpx
+
+from minidropbox.core.errors import (
+    HashMismatch,
+    InvalidInput,
+    MiniDropboxError,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+)
+from minidropbox.storage.base import (
+    ChunkNotFound,
+    CorruptChunk,
+    StoreFull,
+    StoreStats,
+    StoreUnavailable,
+)
+from minidropbox.storage.disk import BLOCK, check_name, check_range
+
+
+def error_for(response: httpx.Response, url: str) -> MiniDropboxError:
+    """The exception for a node's error answer (its body must have been read)."""
+    try:
+        error = response.json()["error"]
+        code, message = str(error["code"]), str(error["message"])
+    except (ValueError, KeyError, TypeError):
+        code, message = "", f"Storage node {url} answered {response.status_code}."
+    status = response.status_code
+    if status == 404:
+        return ChunkNotFound(message)
+    if status == 400:
+        return HashMismatch(message) if code == HashMismatch.code else InvalidInput(message)
+    if status == 413:
+        return PayloadTooLarge(message)
+    if status == 416:
+        return RangeNotSatisfiable(message)
+    if status == 507:
+        return StoreFull(f"Storage node {url} is full.")
+    if status in (401, 403):
+        return StoreUnavailable(f"Storage node {url} refused the cluster secret.")
+    return StoreUnavailable(f"Storage node {url} answered {status}: {message}")
+
+
+@contextlib.contextmanager
+def transport_errors(url: str) -> Iterator[None]:
+    """Turn network failures (refused, reset, timed out) into ``StoreUnavailable``."""
+    try:
+        yield
+    except httpx.TimeoutException:
+        raise StoreUnavailable(f"Storage node {url} timed out.") from None
+    except httpx.TransportError as exc:
+        raise StoreUnavailable(f"Storage node {url} is unreachable "
+                               f"({type(exc).__name__}).") from None
+
+
+def verified(name: str, data: bytes) -> bytes:
+    if hashlib.sha256(data).hexdigest() != name:
+        raise CorruptChunk(f"Chunk {name} is corrupt on the storage node.")
+    return data
+
+
+def range_header(start: int, end: int | None) -> dict[str, str]:
+    if start == 0 and end is None:
+        return {}
+    return {"Range": f"bytes={start}-{'' if end is None else end - 1}"}
+
+
+def total_size(response: httpx.Response) -> int | None:
+    """The chunk size named by a ``Content-Range`` header (``bytes a-b/size`` or ``*/size``)."""
+    _, _, size = response.headers.get("content-range", "").rpartition("/")
+    return int(size) if size.isdigit() else None
+
+
+def _stats(body: dict[str, Any]) -> StoreStats:
+    return StoreStats(used_bytes=int(body["used_bytes"]), free_bytes=int(body["free_bytes"]),
+                      chunk_count=int(body["chunk_count"]))
+
+
+class _NodeBase:
+    def __init__(self, url: str, secret: str, timeout: float) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._auth = {"Authorization": f"Bearer {secret}"}
+
+    def _chunk_url(self, name: str) -> str:
+        return f"{self.url}/chunks/{check_name(name)}"
+
+    def __repr__(self) -> str:  # never the secret
+        return f"{type(self).__name__}({self.url!r})"
+
+
+class NodeClient(_NodeBase):
+    """A ``ChunkStore`` backed by one storage node (blocking httpx with keep-alive).
+
+    ``timeout`` bounds each network step (connect, each read, each write), so a hung node
+    raises ``StoreUnavailable`` instead of blocking forever.
+    """
+
+    def __init__(self, url: str, secret: str, timeout: float = 5.0) -> None:
+        super().__init__(url, secret, timeout)
+        self._client = httpx.Client(timeout=timeout, headers=self._auth)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> NodeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        with transport_errors(self.url):
+            response = self._client.request(method, url, **kwargs)
+        if response.status_code >= 400:
+            raise error_for(response, self.url)
+        return response
+
+    def put(self, name: str, data: bytes) -> None:
+        self._request("PUT", self._chunk_url(name), content=data)
+
+    def get(self, name: str) -> bytes:
+        return verified(name, self._request("GET", self._chunk_url(name)).content)
+
+    def size(self, name: str) -> int | None:
+        """The chunk's size, or None when the node does not have it."""
+        try:
+            response = self._request("HEAD", self._chunk_url(name))
+        except ChunkNotFound:
+            return None
+        return int(response.headers["content-length"])
+
+    def has(self, name: str) -> bool:
+        return self.size(name) is not None
+
+    def delete(self, name: str) -> None:
+        self._request("DELETE", self._chunk_url(name))
+
+    def list(self, after: str = "", limit: int = 1000) -> list[str]:
+        response = self._request("GET", f"{self.url}/chunks",
+                                 params={"after": after, "limit": limit})
+        names: list[str] = response.json()["chunks"]
+        return names
+
+    def stat(self) -> StoreStats:
+        return _stats(self._request("GET", f"{self.url}/healthz").json())
+
+    def iter_range(self, name: str, start: int = 0, end: int | None = None,
+                   block: int = BLOCK) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` as they arrive, unverified (the caller checks what it needs)."""
+        if end is not None and end <= start:
+            size = self.size(name)
+            if size is None:
+                raise ChunkNotFound(f"Chunk {name} is not on this node.")
+            check_range(size, start, end)
+            return iter(())
+        return self._stream(name, start, end, block)
+
+    def _stream(self, name: str, start: int, end: int | None, block: int) -> Iterator[bytes]:
+        with transport_errors(self.url), self._client.stream(
+                "GET", self._chunk_url(name), headers=range_header(start, end)) as response:
+            if response.status_code >= 400:
+                response.read()
+                if response.status_code == 416 and total_size(response) == start == (end or start):
+                    return  # an empty range at the very end of the chunk
+                raise error_for(response, self.url)
+            size = total_size(response)
+            if size is not None:
+                check_range(size, start, end)
+            yield from response.iter_bytes(block)
+
+
+class AsyncNodeClient(_NodeBase):
+    """The API's handle on one storage node.
+
+    Pass one shared ``httpx.AsyncClient`` for all nodes to pool connections across them (it is
+    then the caller's to close); without one, this client makes its own. Every call except
+    ``stream`` must finish within ``timeout`` seconds as a whole, so a hung or trickling node
+    raises ``StoreUnavailable`` in time for the caller to pick another; ``stream`` bounds each
+    read instead, since its consumer sets the pace.
+    """
+
+    def __init__(self, url: str, secret: str, timeout: float = 5.0,
+                 client: httpx.AsyncClient | None = None) -> None:
+        super().__init__(url, secret, timeout)
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            timeout=timeout, limits=httpx.Limits(max_connections=64,
+                                                 max_keepalive_connections=32))
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> AsyncNodeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            with anyio.fail_after(self.timeout), transport_errors(self.url):
+                response = await self._client.request(method, url, headers=self._auth,
+                                                      timeout=self.timeout, **kwargs)
+        except TimeoutError:
+            raise StoreUnavailable(f"Storage node {self.url} timed out.") from None
+        if response.status_code >= 400:
+            raise error_for(response, self.url)
+        return response
+
+    async def put(self, name: str, data: bytes) -> bool:
+        """Store a chunk durably on the node; True if it was new there."""
+        response = await self._request("PUT", self._chunk_url(name), content=data)
+        return response.status_code == 201
+
+    async def get(self, name: str) -> bytes:
+        """The chunk's bytes, verified against its name (``CorruptChunk`` otherwise)."""
+        return verified(name, (await self._request("GET", self._chunk_url(name))).content)
+
+    async def stream(self, name: str, start: int = 0,
+                     end: int | None = None) -> AsyncIterator[bytes]:
+        """Bytes ``[start, end)`` in blocks as they arrive; unverified, the caller checks."""
+        if end is not None and end <= start:
+            size = await self.head(name)
+            if size is None:
+                raise ChunkNotFound(f"Chunk {name} is not on this node.")
+            check_range(size, start, end)
+            return
+        url = self._chunk_url(name)
+        with transport_errors(self.url):
+            async with self._client.stream("GET", url, timeout=self.timeout,
+                                           headers={**self._auth,
+                                                    **range_header(start, end)}) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    if (response.status_code == 416
+                            and total_size(response) == start == (end or start)):
+                        return  # an empty range at the very end of the chunk
+                    raise error_for(response, self.url)
+                size = total_size(response)
+                if size is not None:
+                    check_range(size, start, end)
+                async for block in response.aiter_bytes(BLOCK):
+                    yield block
+
+    async def head(self, name: str) -> int | None:
+        """The chunk's size, or None when the node does not have it."""
+        try:
+            response = await self._request("HEAD", self._chunk_url(name))
+        except ChunkNotFound:
+            return None
+        return int(response.headers["content-length"])
+
+    async def delete(self, name: str) -> None:
+        await self._request("DELETE", self._chunk_url(name))
+
+    async def list(self, after: str = "", limit: int = 1000) -> list[str]:
+        response = await self._request("GET", f"{self.url}/chunks",
+                                       params={"after": after, "limit": limit})
+        names: list[str] = response.json()["chunks"]
+        return names
+
+    async def health(self) -> dict[str, Any]:
+        """``{status, used_bytes, free_bytes, chunk_count}`` as the node reports them."""
+        body: dict[str, Any] = (await self._request("GET", f"{self.url}/healthz")).json()
+        return body
