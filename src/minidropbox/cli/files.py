@@ -1,0 +1,308 @@
+"""File commands: ls, put, get, mkdir, mv, rm, versions, restore, trash, undelete.
+
+The byte moving lives in ``minidropbox.client.transfer``; this module turns arguments into
+calls and answers into tables, one-line messages, or ``--json``.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import click
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from minidropbox.cli.state import CliState, pass_state
+from minidropbox.client import transfer
+from minidropbox.core import errors
+from minidropbox.core.paths import join, name_of, normalize_path
+
+PROGRESS_DELAY = 1.0  # seconds a transfer runs before its bar appears
+
+
+class PartialFailure(errors.MiniDropboxError):
+    """Some files could not be transferred."""
+
+
+# -- formatting ---------------------------------------------------------------------------
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_time(value: Any) -> str:
+    """Epoch seconds or an ISO timestamp, in local time to the minute."""
+    if value is None or value == "":
+        return "-"
+    try:
+        if isinstance(value, int | float):
+            moment = datetime.fromtimestamp(float(value))
+        else:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            if moment.tzinfo is not None:
+                moment = moment.astimezone()
+    except (ValueError, OverflowError, OSError):
+        return str(value)
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _table(*columns: str, right: tuple[str, ...] = ()) -> Table:
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for column in columns:
+        table.add_column(column, justify="right" if column in right else "left",
+                         overflow="fold")
+    return table
+
+
+class ProgressBar:
+    """Bytes, rate and ETA on stderr, shown only once a transfer has run for a second.
+
+    Called with byte counts from any thread; silent with ``--quiet`` or ``--json``.
+    """
+
+    def __init__(self, state: CliState, description: str, total: int) -> None:
+        self.enabled = not (state.quiet or state.as_json)
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+            TransferSpeedColumn(), TimeRemainingColumn(),
+            console=state.err_console, transient=True)
+        self.task = self.progress.add_task(description, total=total or None)
+        self.lock = threading.Lock()
+        self.shown = False
+        self.timer = threading.Timer(PROGRESS_DELAY, self._show)
+        self.timer.daemon = True
+
+    def _show(self) -> None:
+        with self.lock:
+            if not self.shown:
+                self.progress.start()
+                self.shown = True
+
+    def __call__(self, nbytes: int) -> None:
+        self.progress.advance(self.task, nbytes)
+
+    def __enter__(self) -> ProgressBar:
+        if self.enabled:
+            self.timer.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.timer.cancel()
+        with self.lock:
+            if self.shown:
+                self.progress.stop()
+            self.shown = True  # a late timer must not start it now
+
+
+def _finish(state: CliState, verb: str, result: transfer.BatchResult) -> None:
+    """Print the outcome of put/get; failures go to stderr and make the exit code non-zero."""
+    stats = result.stats
+    text = (f"{verb} {stats.files} file{'s' if stats.files != 1 else ''} "
+            f"({human_size(stats.bytes_total)})")
+    if verb == "Uploaded":
+        text += (f"; sent {stats.chunks_sent} of {stats.chunks_total} chunks "
+                 f"({human_size(stats.bytes_sent)})")
+    state.emit(result.as_dict(), text + ".")
+    if not result.failures:
+        return
+    if not state.as_json:
+        for failure in result.failures:
+            state.err_console.print(f"failed: {failure.remote_path or failure.local_path}: "
+                                    f"{failure.message}", markup=False, highlight=False)
+    if len(result.failures) == 1 and not result.entries:
+        err = PartialFailure(result.failures[0].message)
+    else:
+        err = PartialFailure(f"{len(result.failures)} file(s) could not be transferred.")
+    err.exit_code = result.failures[0].exit_code
+    raise err
+
+
+# -- commands -----------------------------------------------------------------------------
+
+@click.command("ls")
+@click.argument("path", default="/")
+@click.option("-r", "--recursive", is_flag=True, help="Everything below, not just one level.")
+@pass_state
+def ls(state: CliState, path: str, recursive: bool) -> None:
+    """List a folder (or show one file)."""
+    path = normalize_path(path)
+    with state.client() as api:
+        entry = transfer.get_metadata(api, path)
+        entries = ([entry] if entry["type"] == "file"
+                   else list(transfer.list_folder(api, path, recursive)))
+    table = _table("size", "modified", "version", "name", right=("size", "version"))
+    for e in entries:
+        shown = e["path"] if recursive or entry["type"] == "file" else e["name"]
+        if e["type"] == "folder":
+            shown += "/"
+        table.add_row(human_size(e.get("size")), human_time(e.get("modified")),
+                      str(e.get("version") or "-"), shown)
+    if state.as_json:
+        state.emit({"path": path, "entries": entries})
+    elif not state.quiet:
+        if entries:
+            state.console.print(table)
+        else:
+            state.info(f"{path} is empty.")
+
+
+@click.command()
+@click.argument("args", nargs=-1, required=True, metavar="LOCAL... [REMOTE]")
+@pass_state
+def put(state: CliState, args: tuple[str, ...]) -> None:
+    """Upload files and folders; only chunks the server lacks are sent.
+
+    With two or more arguments the last one is the remote destination (as with cp). A file
+    that exists remotely gets a new version on top of its current one.
+    """
+    sources, remote = (list(args[:-1]), args[-1]) if len(args) > 1 else (list(args), None)
+    with state.client() as api:
+        plan = transfer.plan_put(api, sources, remote)
+        with ProgressBar(state, "upload", plan.total_bytes) as bar:
+            result = transfer.run_put(api, plan, bar, device=socket.gethostname())
+    _finish(state, "Uploaded", result)
+
+
+@click.command()
+@click.argument("remote")
+@click.argument("local", required=False, type=click.Path(path_type=Path))
+@click.option("--version", "version", type=int, default=None,
+              help="Fetch this version of a file instead of the current one.")
+@pass_state
+def get(state: CliState, remote: str, local: Path | None, version: int | None) -> None:
+    """Download a file or a folder (recursively) from the server."""
+    with state.client() as api:
+        plan = transfer.plan_get(api, remote, local)
+        if version is not None and (len(plan.files) != 1 or plan.folders):
+            raise errors.InvalidInput("--version works on a single file, not a folder.")
+        with ProgressBar(state, "download", plan.total_bytes) as bar:
+            result = transfer.run_get(api, plan, bar, version=version)
+    _finish(state, "Downloaded", result)
+
+
+@click.command()
+@click.argument("path")
+@pass_state
+def mkdir(state: CliState, path: str) -> None:
+    """Create a folder (and any missing parents)."""
+    with state.client() as api:
+        entry = api.request_json("POST", "/api/v1/files/folder",
+                                 json={"path": normalize_path(path)})
+    state.emit(entry, f"Created {entry['path']}/")
+
+
+@click.command()
+@click.argument("source")
+@click.argument("dest")
+@pass_state
+def mv(state: CliState, source: str, dest: str) -> None:
+    """Move or rename a file or folder; into DEST if DEST is a folder."""
+    source, target = normalize_path(source), normalize_path(dest)
+    with state.client() as api:
+        existing = transfer.find_entry(api, target)
+        if existing is not None and existing["type"] == "folder" and target != source:
+            target = join(target, name_of(source))
+        entry = api.request_json("POST", "/api/v1/files/move",
+                                 json={"from": source, "to": target})
+    state.emit(entry, f"Moved {source} to {entry['path']}")
+
+
+@click.command()
+@click.argument("path")
+@pass_state
+def rm(state: CliState, path: str) -> None:
+    """Move a file or folder (with its contents) to the trash."""
+    path = normalize_path(path)
+    if path == "/":
+        raise errors.InvalidPath("Refusing to delete the root folder.")
+    with state.client() as api:
+        answer = api.request_json("DELETE", "/api/v1/files", params={"path": path})
+    count = answer.get("deleted", 1)
+    state.emit(answer, f"Moved {path} to the trash ({count} "
+                       f"entr{'y' if count == 1 else 'ies'}); `undelete` brings it back.")
+
+
+@click.command()
+@click.argument("path")
+@pass_state
+def versions(state: CliState, path: str) -> None:
+    """List every version of a file, newest first."""
+    path = normalize_path(path)
+    with state.client() as api:
+        answer = api.request_json("GET", "/api/v1/files/versions", params={"path": path})
+    if state.as_json or state.quiet:
+        state.emit(answer)
+        return
+    table = _table("version", "size", "modified", "uploaded", "device",
+                   right=("version", "size"))
+    for v in answer["versions"]:
+        table.add_row(str(v["version"]), human_size(v.get("size")), human_time(v.get("modified")),
+                      human_time(v.get("created_at")), v.get("device") or "-")
+    state.console.print(table)
+
+
+@click.command()
+@click.argument("path")
+@click.option("--version", "version", type=int, required=True, help="The version to bring back.")
+@pass_state
+def restore(state: CliState, path: str, version: int) -> None:
+    """Make an old version current again, as a new version (history is kept)."""
+    path = normalize_path(path)
+    with state.client() as api:
+        entry = api.request_json("POST", "/api/v1/files/restore",
+                                 json={"path": path, "version": version})
+    state.emit(entry, f"Restored {path} to the content of version {version} "
+                      f"(now version {entry['version']}).")
+
+
+@click.command()
+@pass_state
+def trash(state: CliState) -> None:
+    """List what is in the trash."""
+    with state.client() as api:
+        answer = api.request_json("GET", "/api/v1/trash")
+    if state.as_json or state.quiet:
+        state.emit(answer)
+        return
+    if not answer["entries"]:
+        state.info("The trash is empty.")
+        return
+    table = _table("deleted", "size", "path", right=("size",))
+    for e in answer["entries"]:
+        shown = e["path"] + ("/" if e.get("type") == "folder" else "")
+        table.add_row(human_time(e.get("deleted_at")), human_size(e.get("size")), shown)
+    state.console.print(table)
+
+
+@click.command()
+@click.argument("path")
+@pass_state
+def undelete(state: CliState, path: str) -> None:
+    """Bring back the most recently deleted entry at PATH (with a folder's contents)."""
+    path = normalize_path(path)
+    with state.client() as api:
+        entry = api.request_json("POST", "/api/v1/trash/restore", json={"path": path})
+    state.emit(entry, f"Restored {entry['path']} from the trash.")
+
+
+COMMANDS = [ls, put, get, mkdir, mv, rm, versions, restore, trash, undelete]

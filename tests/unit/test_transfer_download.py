@@ -1,0 +1,89 @@
+"""Downloads land whole or not at all, and never outside their target, against a fake API."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from minidropbox.client.api import ApiClient
+from minidropbox.client.config import Credentials
+from minidropbox.client.transfer import (
+    TMP_PREFIX,
+    DownloadMismatch,
+    UnsafeName,
+    download_file,
+    plan_get,
+)
+from minidropbox.core.chunking import chunk_bytes, content_hash
+
+DATA = random.Random(11).randbytes(300_000)
+MTIME = 1_600_000_000.5
+
+
+def _entry(path: str, kind: str = "file", data: bytes = DATA) -> dict[str, Any]:
+    return {"path": path, "name": path.rsplit("/", 1)[1], "type": kind,
+            "size": len(data) if kind == "file" else None,
+            "version": 1 if kind == "file" else None, "modified": MTIME,
+            "content_hash": content_hash(ref.hash for ref, _ in chunk_bytes(data))
+            if kind == "file" else None}
+
+
+def _client(handler: Any) -> ApiClient:
+    creds = Credentials("http://fake", "alice", "token", "refresh", time.time() + 3600)
+    api = ApiClient("http://fake", creds, persist=False)
+    api.http = httpx.Client(base_url="http://fake", transport=httpx.MockTransport(handler))
+    return api
+
+
+def _serving(body: bytes, etag: str) -> ApiClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/api/v1/files/content"
+        assert request.url.params["version"] == "1"  # pinned to the entry's version
+        return httpx.Response(200, content=body, headers={"ETag": f'"{etag}"'})
+    return _client(handler)
+
+
+def test_download_renames_into_place_with_mtime(tmp_path: Path) -> None:
+    entry = _entry("/a.bin")
+    target = tmp_path / "out" / "a.bin"
+    download_file(_serving(DATA, entry["content_hash"]), "/a.bin", target, entry=entry)
+    assert target.read_bytes() == DATA
+    assert target.stat().st_mtime == pytest.approx(MTIME)
+    assert [p.name for p in target.parent.iterdir()] == ["a.bin"]
+
+
+@pytest.mark.parametrize("body", [DATA[:-1], DATA[:-1] + bytes([DATA[-1] ^ 1])])
+def test_bad_bytes_leave_the_old_file_alone(tmp_path: Path, body: bytes) -> None:
+    entry = _entry("/a.bin")
+    target = tmp_path / "a.bin"
+    target.write_bytes(b"previous")
+    with pytest.raises(DownloadMismatch):
+        download_file(_serving(body, entry["content_hash"]), "/a.bin", target, entry=entry)
+    assert target.read_bytes() == b"previous"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(TMP_PREFIX)]
+
+
+@pytest.mark.parametrize("evil", ["/Docs/../../evil.txt", "/Docs/a\\..\\..\\evil.txt",
+                                  "/Other/evil.txt", "/Docs//evil.txt"])
+def test_hostile_listing_is_refused(tmp_path: Path, evil: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/files/metadata":
+            return httpx.Response(200, json=_entry("/Docs", "folder"))
+        assert request.url.path == "/api/v1/files/list"
+        return httpx.Response(200, json={"entries": [_entry("/Docs/ok.txt"), _entry(evil)],
+                                         "cursor": None})
+    with pytest.raises(UnsafeName):
+        plan_get(_client(handler), "/Docs", tmp_path / "dest")
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_hostile_file_name_is_refused(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={**_entry("/a.txt"), "name": "../../evil.txt"})
+    with pytest.raises(UnsafeName):
+        plan_get(_client(handler), "/a.txt", tmp_path)

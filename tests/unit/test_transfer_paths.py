@@ -1,0 +1,61 @@
+"""Names from the server never lead a download outside its target folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from minidropbox.client.transfer import (
+    UnsafeName,
+    check_name,
+    ensure_inside,
+    relative_remote,
+    safe_join,
+)
+
+
+@pytest.mark.parametrize("name", ["a.txt", "résumé.pdf", ".hidden", "a b", "..."])
+def test_ordinary_names_pass(name: str) -> None:
+    assert check_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "a\\b", "..\\x", "C:evil", "c:",
+                                  "nul\x00", "line\nbreak", "del\x7f"])
+def test_dangerous_names_are_refused(name: str) -> None:
+    with pytest.raises(UnsafeName):
+        check_name(name)
+
+
+def test_safe_join_keeps_everything_under_root(tmp_path: Path) -> None:
+    assert safe_join(tmp_path, "a/b/c.txt") == tmp_path / "a" / "b" / "c.txt"
+    for relative in ["../x", "a/../../x", "/etc/passwd", "a//b", "a/./b", "a\\..\\..\\x", ""]:
+        with pytest.raises(UnsafeName):
+            safe_join(tmp_path, relative)
+
+
+def test_relative_remote() -> None:
+    assert relative_remote("/Docs/a/b.txt", "/Docs") == "a/b.txt"
+    assert relative_remote("/docs/A.txt", "/Docs") == "A.txt"  # same folder, other case
+    assert relative_remote("/Docs", "/Docs") == ""
+    assert relative_remote("/x/y", "/") == "x/y"
+    for outside in ["/Other/a.txt", "/Docsx/a.txt", "/"]:
+        with pytest.raises(UnsafeName):
+            relative_remote(outside, "/Docs")
+
+
+def test_ensure_inside_sees_through_symlinks(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(outside, root / "link")
+    ensure_inside(root, root)
+    ensure_inside(root, root / "sub" / "new" / "deeper")
+    with pytest.raises(UnsafeName):
+        ensure_inside(root, root / "link")
+    with pytest.raises(UnsafeName):
+        ensure_inside(root, root / "link" / "file.txt")
+    with pytest.raises(UnsafeName):
+        ensure_inside(root, tmp_path / "rootx")
