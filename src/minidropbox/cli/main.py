@@ -7,7 +7,7 @@ import sys
 import click
 
 from minidropbox import __version__
-from minidropbox.cli import account
+from minidropbox.cli import account, files
 from minidropbox.cli.server import server
 from minidropbox.cli.state import CliState
 from minidropbox.core.errors import MiniDropboxError
@@ -26,6 +26,8 @@ def cli(ctx: click.Context, server_option: str | None, as_json: bool, quiet: boo
 
 
 for command in account.COMMANDS:
+    cli.add_command(command)
+for command in files.COMMANDS:
     cli.add_command(command)
 cli.add_command(server)
 
