@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness import ServerProcess, start_api
+from tests.harness import ServerProcess, TestCluster, start_api
 
 PASSWORD = "correct horse battery"
 
@@ -42,3 +42,19 @@ def signup_and_login(client: httpx.Client, username: str,
 
 def bearer(tokens: dict[str, str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[TestCluster]:
+    """A real API with 3 real storage nodes (R=2), each its own process."""
+    c = TestCluster(tmp_path)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture
+def cluster_http(cluster: TestCluster) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=cluster.url, timeout=60) as client:
+        yield client

@@ -147,3 +147,34 @@ def start_node(tmp: Path, name: str, secret: str, port: int | None = None) -> Se
                                 "--port", str(port)], port, tmp / "logs",
                          env={"MINIDROPBOX_CLUSTER_SECRET": secret},
                          headers={"Authorization": f"Bearer {secret}"}).start()
+
+
+class TestCluster:
+    """An API and N storage nodes as separate real processes, for tests that hurt nodes."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, tmp: Path, nodes: int = 3, replicas: int = 2,
+                 env: dict[str, Any] | None = None) -> None:
+        self.tmp = tmp
+        self.secret = "test-cluster-secret-" + uuid.uuid4().hex
+        self.nodes = [start_node(tmp, f"node-{i}", self.secret) for i in range(1, nodes + 1)]
+        specs = [f"{n.name}={n.url}" for n in self.nodes]
+        extra = {"cluster_secret": self.secret, "replicas": replicas,
+                 "health_interval": 0.5, "node_down_after": 3, "node_timeout": 2,
+                 **(env or {})}
+        self.api = start_api(tmp, nodes=specs, env=extra)
+        self.url = self.api.url
+
+    def node_dir(self, name: str) -> Path:
+        return self.tmp / name
+
+    def chunk_files(self, name: str) -> list[Path]:
+        """The chunk files a node holds (fan-out folders, no temp or quarantine files)."""
+        root = self.node_dir(name)
+        return [p for p in root.glob("??/??/*") if p.is_file() and len(p.name) == 64]
+
+    def stop(self) -> None:
+        self.api.stop()
+        for node in self.nodes:
+            node.stop()

@@ -33,3 +33,5 @@ def configure_logging(json_logs: bool = False, level: int = logging.INFO) -> Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # One line per node probe would drown the log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

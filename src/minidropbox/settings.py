@@ -8,14 +8,16 @@ nodes and the API agree on the cluster secret.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -35,7 +37,7 @@ class Settings(BaseSettings):
     port: int = 8000
 
     # Storage
-    nodes: list[str] = Field(default_factory=list)
+    nodes: Annotated[list[str], NoDecode] = Field(default_factory=list)
     replicas: int = 2
     node_timeout: float = 5.0
     node_down_after: float = 10.0
@@ -61,7 +63,7 @@ class Settings(BaseSettings):
     login_failures_per_user: int = 5
     login_failures_per_address: int = 20
     requests_per_minute: int = 6000
-    cors_origins: list[str] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Journal
     journal_retention: int = 1_000_000
@@ -72,7 +74,9 @@ class Settings(BaseSettings):
     @field_validator("nodes", "cors_origins", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.lstrip().startswith("["):
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 

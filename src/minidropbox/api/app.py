@@ -12,10 +12,10 @@ from minidropbox import __version__
 from minidropbox.api.context import AppContext, build_context
 from minidropbox.api.errors import install_error_handlers
 from minidropbox.api.middleware import BodyLimit, SecurityHeaders
-from minidropbox.api.routes import auth, health
+from minidropbox.api.routes import auth, chunks, files, health, trash
 from minidropbox.settings import Settings
 
-ROUTERS = [health.router, auth.router]
+ROUTERS = [health.router, auth.router, chunks.router, files.router, trash.router]
 
 
 def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:

@@ -13,6 +13,9 @@ from minidropbox.core.errors import TooManyRequests
 from minidropbox.core.ratelimit import SlidingWindow
 from minidropbox.metadata.db import Database
 from minidropbox.service.accounts import AccountService
+from minidropbox.service.chunks import ChunkService
+from minidropbox.service.cluster import StorageCluster
+from minidropbox.service.files import FileService
 from minidropbox.settings import Settings
 
 log = logging.getLogger("minidropbox.api")
@@ -25,6 +28,9 @@ class AppContext:
     settings: Settings
     db: Database
     accounts: AccountService
+    cluster: StorageCluster
+    chunks: ChunkService
+    files: FileService
     clock: Callable[[], float] = time.time
     background_jobs: list[tuple[str, BackgroundJob]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -32,7 +38,7 @@ class AppContext:
 
     def nodes_up(self) -> int:
         """How many storage nodes can take writes right now (none configured: 0)."""
-        return 0
+        return len(self.cluster.writable_nodes())
 
     def check_rate(self, user_id: int) -> None:
         """Per-user request rate cap (429 with Retry-After past it)."""
@@ -55,6 +61,7 @@ class AppContext:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        await self.cluster.aclose()
 
 
 async def _supervise(name: str, job: BackgroundJob) -> None:
@@ -75,4 +82,10 @@ def build_context(settings: Settings) -> AppContext:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_database_url)
     db.migrate()
-    return AppContext(settings=settings, db=db, accounts=AccountService(db, settings))
+    cluster = StorageCluster(settings, db)
+    ctx = AppContext(settings=settings, db=db, accounts=AccountService(db, settings),
+                     cluster=cluster, chunks=ChunkService(db, cluster, settings.replicas),
+                     files=FileService(db, max_page_size=settings.max_page_size))
+    if settings.nodes:
+        ctx.background_jobs.append(("node-health", cluster.probe_forever))
+    return ctx

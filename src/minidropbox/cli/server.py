@@ -22,6 +22,33 @@ def server() -> None:
     """Run the server processes (API, storage node, backup, the whole cluster)."""
 
 
+@server.command("cluster")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=Path("./data"),
+              show_default=True, help="Everything lives under this directory.")
+@click.option("--nodes", type=click.IntRange(1, 32), default=3, show_default=True)
+@click.option("--replicas", type=click.IntRange(1, 8), default=2, show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True,
+              help="API port; nodes take the next ports.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--no-backup", is_flag=True, help="Do not run the backup service.")
+@click.option("--backup-every", default=None, help="Backup interval, e.g. 1h or 30m.")
+def cluster_command(data_dir: Path, nodes: int, replicas: int, port: int, host: str,
+                    no_backup: bool, backup_every: str | None) -> None:
+    """Run the whole system locally: storage nodes, API and backup service."""
+    from minidropbox.launcher import Cluster
+
+    if replicas > nodes:
+        raise click.BadParameter(f"cannot keep {replicas} replicas on {nodes} nodes",
+                                 param_hint="--replicas")
+    cluster = Cluster(data_dir, nodes, replicas, port, host, backup=not no_backup,
+                      backup_every=backup_every)
+    click.echo(f"Starting {nodes} storage nodes and the API under {cluster.data} ...")
+    cluster.start()
+    click.echo(f"Mini-Dropbox is running at {cluster.url} (logs in {cluster.log_dir}).")
+    click.echo(f"Try: minidropbox --server {cluster.url} signup YOURNAME   (Ctrl-C stops)")
+    raise SystemExit(cluster.wait())
+
+
 @server.command("api")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Data directory (metadata DB, secrets).")

@@ -1,0 +1,198 @@
+"""Files and folders: commit, upload, download, browse, move, delete, versions, restore."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from email.utils import formatdate
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from minidropbox.api.deps import Context, CurrentUser
+from minidropbox.api.schemas import error_responses
+from minidropbox.api.schemas_files import (
+    Commit,
+    CommitBatch,
+    CommitBatchResponse,
+    Deleted,
+    Entry,
+    Listing,
+    MoveBody,
+    PathBody,
+    RestoreBody,
+    Versions,
+)
+from minidropbox.core.chunking import iter_chunks
+from minidropbox.core.errors import InvalidInput, PayloadTooLarge, QuotaExceeded
+from minidropbox.core.paths import normalize_path
+from minidropbox.core.ranges import parse_range
+from minidropbox.service.accounts import Principal
+from minidropbox.service.files import CommitRequest
+
+router = APIRouter(prefix="/api/v1/files", tags=["files"])
+PathQuery = Annotated[str, Query(max_length=8192, description="/folder/name")]
+ERRORS = error_responses(400, 401, 404, 409, 422, 429)
+
+
+def _request(c: Commit) -> CommitRequest:
+    return CommitRequest(path=c.path, size=c.size, chunks=c.chunks,
+                         parent_version=c.parent_version, mtime=c.mtime, device=c.device)
+
+
+@router.post("/commit", status_code=201, response_model=Entry, responses=ERRORS)
+def commit(body: Commit, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+    """Make a new version from uploaded chunks (409 if ``parent_version`` is not current)."""
+    return ctx.files.commit(principal, _request(body))
+
+
+@router.post("/commit_batch", response_model=CommitBatchResponse, responses=ERRORS)
+def commit_batch(body: CommitBatch, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+    """Up to 1,000 commits in one request, each judged on its own."""
+    return {"results": ctx.files.commit_batch(principal, [_request(c) for c in body.commits])}
+
+
+@router.get("/metadata", response_model=Entry, responses=ERRORS)
+def metadata(path: PathQuery, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+    """One entry."""
+    return ctx.files.metadata(principal, path)
+
+
+@router.get("/list", response_model=Listing, responses=ERRORS)
+def list_folder(principal: CurrentUser, ctx: Context, path: PathQuery = "/",
+                recursive: bool = False, limit: Annotated[int | None, Query(ge=1)] = None,
+                cursor: Annotated[str | None, Query(max_length=8192)] = None) -> dict[str, Any]:
+    """A folder's entries (everything under it with ``recursive``), paged by ``cursor``."""
+    return ctx.files.listing(principal, path, recursive, limit, cursor)
+
+
+@router.post("/folder", status_code=201, response_model=Entry, responses=ERRORS)
+def create_folder(body: PathBody, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+    """Create a folder (and its parents)."""
+    return ctx.files.mkdir(principal, body.path)
+
+
+@router.post("/move", response_model=Entry, responses=ERRORS)
+def move(body: MoveBody, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+    """Move or rename; a folder moves with everything in it. No data is copied."""
+    return ctx.files.move(principal, body.from_path, body.to)
+
+
+@router.delete("", response_model=Deleted, responses=ERRORS)
+def delete(path: PathQuery, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+    """Move a file or folder (with its contents) to the trash."""
+    return ctx.files.delete(principal, path)
+
+
+@router.get("/versions", response_model=Versions, responses=ERRORS)
+def versions(path: PathQuery, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+    """Every version of a file, newest first."""
+    return {"versions": ctx.files.versions(principal, path)}
+
+
+@router.post("/restore", status_code=201, response_model=Entry, responses=ERRORS)
+def restore(body: RestoreBody, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+    """Roll back: a new version with an old version's content."""
+    return ctx.files.restore(principal, body.path, body.version)
+
+
+@router.get("/content", response_model=None,
+            responses={**ERRORS, 200: {"content": {"application/octet-stream": {}}},
+                       206: {"content": {"application/octet-stream": {}}},
+                       **error_responses(416, 503)})
+async def download(path: PathQuery, request: Request, principal: CurrentUser, ctx: Context,
+                   version: Annotated[int | None, Query(ge=1)] = None) -> Response:
+    """The file's bytes (a single ``Range`` is honoured), verified chunk by chunk."""
+    entry, chunk_list = await run_in_threadpool(ctx.files.content, principal, path, version)
+    size = entry["size"]
+    etag = f'"{entry["content_hash"]}"'
+    headers = {"ETag": etag, "Last-Modified": formatdate(entry["modified"], usegmt=True),
+               "Accept-Ranges": "bytes", "X-Version": str(entry["version"]),
+               "Cache-Control": "private, no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    byte_range = parse_range(request.headers.get("range"), size)
+    if size == 0:
+        return Response(b"", media_type="application/octet-stream", headers=headers)
+    start, end = byte_range or (0, size - 1)
+    stream = ctx.chunks.stream(chunk_list, start, end)
+    # Fetch the first block before answering, so an unreadable file is a clean 503.
+    first = await anext(stream)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield first
+        async for block in stream:
+            yield block
+
+    headers["Content-Length"] = str(end - start + 1)
+    status = 200
+    if byte_range:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return StreamingResponse(body(), status_code=status, headers=headers,
+                             media_type="application/octet-stream")
+
+
+@router.put("/content", status_code=201, response_model=Entry,
+            responses=error_responses(400, 401, 409, 413, 422, 429, 503, 507),
+            openapi_extra={"requestBody": {"required": True, "content": {
+                "application/octet-stream": {"schema": {"type": "string",
+                                                        "format": "binary"}}}}})
+async def upload(path: PathQuery, request: Request, principal: CurrentUser, ctx: Context,
+                 if_match: Annotated[str | None, Header(max_length=32)] = None,
+                 x_mtime: Annotated[float | None, Header()] = None) -> dict[str, Any]:
+    """Upload a whole file in one streamed request (curl-friendly); the server chunks it.
+
+    ``If-Match: <version>`` makes it conditional (409 when the file moved on); without it the
+    upload replaces whatever is current.
+    """
+    clean = normalize_path(path)
+    parent: int | None = None
+    if if_match is not None:
+        token = if_match.strip().strip('"')
+        if not token.isdigit():
+            raise InvalidInput("If-Match must be the version number the upload replaces.")
+        parent = int(token)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit():
+        await run_in_threadpool(_check_quota, ctx, principal, int(declared))
+    spool_dir = ctx.settings.data_dir / "spool"
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=spool_dir, prefix="upload-")
+    spool = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            async for block in request.stream():
+                if block:
+                    await run_in_threadpool(fh.write, block)
+        refs = await run_in_threadpool(_cut, spool)
+        size = spool.stat().st_size
+        with spool.open("rb") as fh:
+            for chunk_hash, offset, length in refs:
+                data = await run_in_threadpool(os.pread, fh.fileno(), length, offset)
+                await ctx.chunks.store(principal, chunk_hash, data)
+    finally:
+        spool.unlink(missing_ok=True)
+    req = CommitRequest(path=clean, size=size, chunks=[r[0] for r in refs],
+                        parent_version=parent, mtime=x_mtime, overwrite=if_match is None)
+    return await run_in_threadpool(ctx.files.commit, principal, req)
+
+
+def _cut(path: Path) -> list[tuple[str, int, int]]:
+    with path.open("rb") as fh:
+        return [(ref.hash, ref.offset, ref.length) for ref, _ in iter_chunks(fh)]
+
+
+def _check_quota(ctx: Context, principal: Principal, size: int) -> None:
+    if principal.quota_bytes is None:
+        return
+    if size > principal.quota_bytes:
+        raise PayloadTooLarge("The file is larger than the account's whole quota.")
+    used = ctx.files.used_bytes(principal)
+    if used + size > principal.quota_bytes:
+        raise QuotaExceeded(f"This upload needs {size} bytes but only "
+                            f"{max(0, principal.quota_bytes - used)} of your quota are left.")

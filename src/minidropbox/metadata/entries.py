@@ -1,0 +1,175 @@
+"""Repository functions for entries (files and folders) and their versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
+
+from minidropbox.core.paths import parent_of, path_key
+from minidropbox.metadata.tables import chunks, entries, version_chunks, versions
+
+
+def _like_prefix(key: str) -> str:
+    """A LIKE pattern matching everything under folder ``key`` (escaping LIKE wildcards)."""
+    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return ("" if key == "/" else escaped) + "/%"
+
+
+def live(conn: Connection, namespace_id: int, path: str) -> dict[str, Any] | None:
+    row = conn.execute(select(entries).where(
+        entries.c.namespace_id == namespace_id, entries.c.path_key == path_key(path),
+        entries.c.deleted_at.is_(None))).mappings().first()
+    return dict(row) if row else None
+
+
+def children(conn: Connection, namespace_id: int, folder: str, *, recursive: bool = False,
+             after: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Live entries directly in (or anywhere under) ``folder``, ordered by path key."""
+    key = path_key(folder)
+    where = [entries.c.namespace_id == namespace_id, entries.c.deleted_at.is_(None)]
+    if recursive:
+        if key != "/":
+            where.append(entries.c.path_key.like(_like_prefix(key), escape="\\"))
+    else:
+        where.append(entries.c.parent_key == key)
+    if after is not None:
+        where.append(entries.c.path_key > after)
+    stmt = select(entries).where(*where).order_by(entries.c.path_key)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [dict(r) for r in conn.execute(stmt).mappings().all()]
+
+
+def insert_entry(conn: Connection, namespace_id: int, path: str, kind: str, now: float,
+                 modified: float | None = None) -> dict[str, Any]:
+    values = dict(namespace_id=namespace_id, path=path, path_key=path_key(path),
+                  parent_key=path_key(parent_of(path)), kind=kind,
+                  modified=modified if modified is not None else now, created_at=now)
+    entry_id = conn.execute(insert(entries).values(**values).returning(entries.c.id)).scalar_one()
+    return {"id": entry_id, "version": None, "size": None, "content_hash": None,
+            "deleted_at": None, **values}
+
+
+def set_current(conn: Connection, entry_id: int, version: int, size: int, content_hash: str,
+                modified: float) -> None:
+    conn.execute(update(entries).where(entries.c.id == entry_id).values(
+        version=version, size=size, content_hash=content_hash, modified=modified))
+
+
+def insert_version(conn: Connection, entry_id: int, number: int, size: int, content_hash: str,
+                   chunk_hashes: list[str], mtime: float, device: str, now: float) -> int:
+    version_id = conn.execute(insert(versions).values(
+        entry_id=entry_id, number=number, size=size, content_hash=content_hash, mtime=mtime,
+        device=device, created_at=now).returning(versions.c.id)).scalar_one()
+    if chunk_hashes:
+        conn.execute(insert(version_chunks), [
+            {"version_id": version_id, "idx": i, "chunk_hash": h}
+            for i, h in enumerate(chunk_hashes)])
+    return int(version_id)
+
+
+def list_versions(conn: Connection, entry_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(select(versions).where(versions.c.entry_id == entry_id)
+                        .order_by(versions.c.number.desc())).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def get_version(conn: Connection, entry_id: int, number: int) -> dict[str, Any] | None:
+    row = conn.execute(select(versions).where(versions.c.entry_id == entry_id,
+                                              versions.c.number == number)).mappings().first()
+    return dict(row) if row else None
+
+
+def version_chunk_list(conn: Connection, version_id: int) -> list[tuple[str, int]]:
+    """The ordered (hash, size) list of a version's chunks."""
+    rows = conn.execute(
+        select(version_chunks.c.chunk_hash, chunks.c.size)
+        .join(chunks, chunks.c.hash == version_chunks.c.chunk_hash)
+        .where(version_chunks.c.version_id == version_id).order_by(version_chunks.c.idx)
+    ).all()
+    return [(r[0], int(r[1])) for r in rows]
+
+
+def subtree_filter(namespace_id: int, folder_key: str) -> Any:
+    return and_(entries.c.namespace_id == namespace_id, entries.c.deleted_at.is_(None),
+                entries.c.path_key.like(_like_prefix(folder_key), escape="\\"))
+
+
+def move_entry(conn: Connection, entry: dict[str, Any], new_path: str) -> int:
+    """Rename an entry and, for a folder, everything under it. Returns rows moved."""
+    old_path = entry["path"]
+    conn.execute(update(entries).where(entries.c.id == entry["id"]).values(
+        path=new_path, path_key=path_key(new_path), parent_key=path_key(parent_of(new_path))))
+    moved = 1
+    if entry["kind"] == "folder":
+        rows = conn.execute(select(entries.c.id, entries.c.path).where(
+            subtree_filter(entry["namespace_id"], path_key(old_path)))).all()
+        for row_id, path in rows:
+            new = new_path + path[len(old_path):]
+            conn.execute(update(entries).where(entries.c.id == row_id).values(
+                path=new, path_key=path_key(new), parent_key=path_key(parent_of(new))))
+        moved += len(rows)
+    return moved
+
+
+def delete_entry(conn: Connection, entry: dict[str, Any], now: float) -> int:
+    """Move an entry (and a folder's contents) to the trash. Returns rows deleted."""
+    count = 1
+    if entry["kind"] == "folder":
+        count += conn.execute(update(entries).where(
+            subtree_filter(entry["namespace_id"], entry["path_key"])).values(
+            deleted_at=now)).rowcount
+    conn.execute(update(entries).where(entries.c.id == entry["id"]).values(deleted_at=now))
+    return count
+
+
+def trashed(conn: Connection, namespace_id: int, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(select(entries).where(
+        entries.c.namespace_id == namespace_id, entries.c.deleted_at.is_not(None))
+        .order_by(entries.c.deleted_at.desc(), entries.c.path_key).limit(limit)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def latest_trashed(conn: Connection, namespace_id: int, path: str) -> dict[str, Any] | None:
+    row = conn.execute(select(entries).where(
+        entries.c.namespace_id == namespace_id, entries.c.path_key == path_key(path),
+        entries.c.deleted_at.is_not(None)).order_by(entries.c.deleted_at.desc())
+        .limit(1)).mappings().first()
+    return dict(row) if row else None
+
+
+def undelete(conn: Connection, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Bring back an entry and what was deleted with it; returns the restored rows."""
+    restored = [entry]
+    if entry["kind"] == "folder":
+        like = _like_prefix(entry["path_key"])
+        rows = conn.execute(select(entries).where(
+            entries.c.namespace_id == entry["namespace_id"],
+            entries.c.deleted_at == entry["deleted_at"],
+            entries.c.path_key.like(like, escape="\\"))).mappings().all()
+        restored += [dict(r) for r in rows]
+    ids = [r["id"] for r in restored]
+    conn.execute(update(entries).where(entries.c.id.in_(ids)).values(deleted_at=None))
+    return restored
+
+
+def purge_trash(conn: Connection, namespace_id: int, path: str | None) -> int:
+    where = [entries.c.namespace_id == namespace_id, entries.c.deleted_at.is_not(None)]
+    if path is not None:
+        key = path_key(path)
+        where.append((entries.c.path_key == key)
+                     | entries.c.path_key.like(_like_prefix(key), escape="\\"))
+    ids = [r[0] for r in conn.execute(select(entries.c.id).where(*where)).all()]
+    for start in range(0, len(ids), 500):
+        batch = ids[start:start + 500]
+        version_ids = select(versions.c.id).where(versions.c.entry_id.in_(batch))
+        conn.execute(delete(version_chunks).where(version_chunks.c.version_id.in_(version_ids)))
+        conn.execute(delete(versions).where(versions.c.entry_id.in_(batch)))
+        conn.execute(delete(entries).where(entries.c.id.in_(batch)))
+    return len(ids)
+
+
+def count_live(conn: Connection, namespace_id: int) -> int:
+    return int(conn.execute(select(func.count()).select_from(entries).where(
+        entries.c.namespace_id == namespace_id, entries.c.deleted_at.is_(None))).scalar_one())

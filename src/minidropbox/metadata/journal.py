@@ -1,0 +1,51 @@
+"""The change journal: one row per change, per namespace, with a gap-free monotonic cursor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from minidropbox.metadata.tables import journal, namespaces
+
+
+def lock_namespace(conn: Connection, namespace_id: int) -> None:
+    """Serialise writers to one namespace (a row lock on PostgreSQL; SQLite has one writer)."""
+    conn.execute(select(namespaces.c.id).where(namespaces.c.id == namespace_id)
+                 .with_for_update())
+
+
+def append(conn: Connection, namespace_id: int, op: str, path: str, kind: str, now: float, *,
+           from_path: str | None = None, version: int | None = None, size: int | None = None,
+           content_hash: str | None = None) -> int:
+    """Append a change in the caller's transaction and return its cursor."""
+    seq = conn.execute(
+        update(namespaces).where(namespaces.c.id == namespace_id)
+        .values(journal_head=namespaces.c.journal_head + 1)
+        .returning(namespaces.c.journal_head)
+    ).scalar_one()
+    conn.execute(insert(journal).values(
+        namespace_id=namespace_id, seq=seq, op=op, path=path, from_path=from_path, kind=kind,
+        version=version, size=size, content_hash=content_hash, created_at=now,
+    ))
+    return int(seq)
+
+
+def head(conn: Connection, namespace_id: int) -> int:
+    return int(conn.execute(select(namespaces.c.journal_head)
+                            .where(namespaces.c.id == namespace_id)).scalar_one())
+
+
+def oldest(conn: Connection, namespace_id: int) -> int | None:
+    """The oldest retained cursor (None when the journal is empty)."""
+    value = conn.execute(select(func.min(journal.c.seq))
+                         .where(journal.c.namespace_id == namespace_id)).scalar()
+    return int(value) if value is not None else None
+
+
+def since(conn: Connection, namespace_id: int, cursor: int, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(journal).where(journal.c.namespace_id == namespace_id, journal.c.seq > cursor)
+        .order_by(journal.c.seq).limit(limit)
+    ).mappings().all()
+    return [dict(r) for r in rows]

@@ -1,0 +1,163 @@
+"""Chunk writes and reads across the storage cluster.
+
+Write ordering (the durability rule): the bytes are verified against their name, written to R
+nodes in parallel (each node fsyncs before answering), and only then are the chunk, replica
+and ownership rows committed. A chunk is never visible in the metadata before R replicas are
+durable. Reads try replicas in order, verify every byte, fall over, and queue repairs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from minidropbox.core.chunking import check_chunk_hash, sha256_hex
+from minidropbox.core.errors import HashMismatch, QuotaExceeded, StorageUnavailable
+from minidropbox.metadata import chunks as repo
+from minidropbox.metadata import journal
+from minidropbox.metadata.db import Database
+from minidropbox.service.accounts import Principal
+from minidropbox.service.cluster import StorageCluster
+from minidropbox.storage.base import ChunkNotFound, CorruptChunk, StoreFull
+
+log = logging.getLogger("minidropbox.chunks")
+
+
+class ChunkService:
+    def __init__(self, db: Database, cluster: StorageCluster, replicas: int,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.cluster = cluster
+        self.replicas = replicas
+        self.clock = clock
+
+    # -- writes -----------------------------------------------------------------------------
+    async def store(self, principal: Principal, chunk_hash: str, data: bytes) -> int:
+        """Verify, place on R nodes, record. Returns the chunk size."""
+        check_chunk_hash(chunk_hash)
+        actual = sha256_hex(data) if len(data) < 65536 else await asyncio.to_thread(
+            sha256_hex, data)
+        if actual != chunk_hash:
+            raise HashMismatch(f"The body hashes to {actual}, not {chunk_hash}.")
+        holders = await run_in_threadpool(self._admit, principal, chunk_hash, len(data))
+        if len(holders) < self.replicas:
+            holders = await self._replicate(chunk_hash, data, holders)
+        await run_in_threadpool(self._record, principal, chunk_hash, len(data), holders)
+        return len(data)
+
+    def _admit(self, principal: Principal, chunk_hash: str, size: int) -> list[str]:
+        """Quota check (before any byte is kept); returns nodes already holding the chunk."""
+        with self.db.write() as conn:
+            journal.lock_namespace(conn, principal.namespace_id)
+            if principal.quota_bytes is not None and not repo.user_owns(
+                    conn, principal.user_id, chunk_hash):
+                used = repo.used_bytes(conn, principal.user_id)
+                if used + size > principal.quota_bytes:
+                    raise QuotaExceeded(
+                        f"This upload needs {size} bytes but only "
+                        f"{max(0, principal.quota_bytes - used)} of your quota are left.")
+            return [n for n in repo.good_replicas(conn, chunk_hash)
+                    if n in self.cluster.health]
+
+    async def _replicate(self, chunk_hash: str, data: bytes, holders: list[str]) -> list[str]:
+        done = list(holders)
+        candidates = [n for n in self.cluster.targets(chunk_hash) if n not in done]
+        while len(done) < self.replicas and candidates:
+            batch, candidates = (candidates[: self.replicas - len(done)],
+                                 candidates[self.replicas - len(done):])
+            results = await asyncio.gather(*(self._put(n, chunk_hash, data) for n in batch))
+            done += [n for n, ok in zip(batch, results, strict=True) if ok]
+        if len(done) < self.replicas:
+            raise StorageUnavailable(
+                f"Only {len(done)} of the {self.replicas} storage nodes needed could store the "
+                "data; try again when more nodes are up.")
+        return done
+
+    async def _put(self, node: str, chunk_hash: str, data: bytes) -> bool:
+        try:
+            await self.cluster.client(node).put(chunk_hash, data)
+        except StoreFull:
+            log.warning("node %s is full", node)
+            return False
+        except Exception as exc:
+            log.warning("write of %s to %s failed: %s", chunk_hash[:12], node, exc)
+            self.cluster.note_failure(node)
+            return False
+        self.cluster.note_success(node)
+        return True
+
+    def _record(self, principal: Principal, chunk_hash: str, size: int,
+                holders: list[str]) -> None:
+        with self.db.write() as conn:
+            repo.record_chunk(conn, chunk_hash, size, holders, principal.user_id, self.clock())
+
+    # -- reads ------------------------------------------------------------------------------
+    async def fetch(self, chunk_hash: str, holders: list[str] | None = None) -> bytes:
+        """The verified bytes of a chunk, from the first replica that has them intact."""
+        if holders is None:
+            holders = (await run_in_threadpool(self._holders, [chunk_hash]))[chunk_hash]
+        for node in self.cluster.read_order(chunk_hash, holders):
+            try:
+                data = await self.cluster.client(node).get(chunk_hash)
+            except (ChunkNotFound, CorruptChunk) as exc:
+                reason = "missing" if isinstance(exc, ChunkNotFound) else "corrupt"
+                log.warning("replica of %s on %s is %s", chunk_hash[:12], node, reason)
+                await run_in_threadpool(self._mark_bad, chunk_hash, node, reason)
+                continue
+            except Exception as exc:
+                log.warning("read of %s from %s failed: %s", chunk_hash[:12], node, exc)
+                self.cluster.note_failure(node)
+                continue
+            self.cluster.note_success(node)
+            return data
+        raise StorageUnavailable(f"No intact replica of chunk {chunk_hash[:12]} is reachable.")
+
+    def _holders(self, hashes: list[str]) -> dict[str, list[str]]:
+        with self.db.read() as conn:
+            return repo.replicas_for(conn, hashes)
+
+    def _mark_bad(self, chunk_hash: str, node: str, reason: str) -> None:
+        with self.db.write() as conn:
+            repo.mark_bad(conn, chunk_hash, node, reason, self.clock(), priority=10)
+
+    async def stream(self, chunk_list: list[tuple[str, int]], start: int,
+                     end: int) -> AsyncIterator[bytes]:
+        """Bytes ``start..end`` (inclusive) of a file made of ``chunk_list``, verified.
+
+        The next chunk is fetched while the current one is sent, so the network to the client
+        and to the nodes overlap; at most two chunks are held in memory.
+        """
+        wanted: list[tuple[str, int, int]] = []  # (hash, slice start, slice end)
+        offset = 0
+        for chunk_hash, size in chunk_list:
+            lo, hi = offset, offset + size - 1
+            if hi >= start and lo <= end:
+                wanted.append((chunk_hash, max(start, lo) - lo, min(end, hi) - lo + 1))
+            offset += size
+        if not wanted:
+            return
+        holders = await run_in_threadpool(self._holders, [w[0] for w in wanted])
+        pending: asyncio.Task[bytes] | None = asyncio.create_task(
+            self.fetch(wanted[0][0], holders[wanted[0][0]]))
+        try:
+            for i, (_, lo, hi) in enumerate(wanted):
+                assert pending is not None
+                data = await pending
+                pending = None
+                if i + 1 < len(wanted):
+                    nxt = wanted[i + 1][0]
+                    pending = asyncio.create_task(self.fetch(nxt, holders[nxt]))
+                view = memoryview(data)[lo:hi]
+                for block in range(0, len(view), 1 << 20):
+                    yield bytes(view[block:block + (1 << 20)])
+        finally:
+            if pending is not None:
+                pending.cancel()
+
+    def status(self) -> dict[str, Any]:
+        return {"nodes_up": len(self.cluster.up_nodes()), "replicas": self.replicas}

@@ -1,0 +1,335 @@
+"""Files and folders: commits, browsing, moves, deletes, versions, rollback, trash.
+
+Every change runs in one transaction that also appends to the namespace's journal, so the
+journal is exactly the list of committed changes. Writers to one namespace serialise on its
+row (``journal.lock_namespace``), which keeps version numbers and cursors consecutive on
+PostgreSQL as on SQLite.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from minidropbox.core.chunking import check_chunk_hash, content_hash
+from minidropbox.core.errors import (
+    AlreadyExists,
+    InvalidInput,
+    MiniDropboxError,
+    MissingChunk,
+    NotFound,
+    VersionConflict,
+)
+from minidropbox.core.paths import ancestors, is_within, name_of, normalize_path, path_key
+from minidropbox.metadata import chunks as chunk_repo
+from minidropbox.metadata import entries as repo
+from minidropbox.metadata import journal
+from minidropbox.metadata.db import Database
+from minidropbox.service.accounts import Principal
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    path: str
+    size: int
+    chunks: list[str]
+    parent_version: int | None
+    mtime: float | None = None
+    device: str = ""
+    overwrite: bool = False  # replace whatever version is current (plain PUT without If-Match)
+
+
+def public_entry(row: dict[str, Any]) -> dict[str, Any]:
+    """What a client sees of an entry (no internal ids)."""
+    is_file = row["kind"] == "file"
+    return {"path": row["path"], "name": name_of(row["path"]), "type": row["kind"],
+            "size": row["size"] if is_file else None,
+            "version": row["version"] if is_file else None,
+            "modified": row["modified"],
+            "content_hash": row["content_hash"] if is_file else None}
+
+
+ROOT = {"path": "/", "kind": "folder", "size": None, "version": None, "modified": 0.0,
+        "content_hash": None}
+
+
+class FileService:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time,
+                 max_page_size: int = 10_000) -> None:
+        self.db = db
+        self.clock = clock
+        self.max_page_size = max_page_size
+
+    # -- dedup ------------------------------------------------------------------------------
+    def missing(self, principal: Principal, hashes: list[str]) -> list[str]:
+        """The hashes this user must upload: those they never proved they have."""
+        for h in hashes:
+            check_chunk_hash(h)
+        with self.db.read() as conn:
+            present = chunk_repo.owned_with_replica(conn, principal.user_id, hashes)
+        seen: set[str] = set()
+        out = []
+        for h in hashes:
+            if h not in present and h not in seen:
+                seen.add(h)
+                out.append(h)
+        return out
+
+    def used_bytes(self, principal: Principal) -> int:
+        with self.db.read() as conn:
+            return chunk_repo.used_bytes(conn, principal.user_id)
+
+    # -- commits ----------------------------------------------------------------------------
+    def commit(self, principal: Principal, req: CommitRequest) -> dict[str, Any]:
+        with self.db.write() as conn:
+            return self._commit(conn, principal, req)
+
+    def commit_batch(self, principal: Principal, reqs: list[CommitRequest]) -> list[dict[str, Any]]:
+        """Each commit judged on its own, all in one transaction (savepoint per commit)."""
+        results: list[dict[str, Any]] = []
+        with self.db.write() as conn:
+            for req in reqs:
+                try:
+                    with conn.begin_nested():
+                        results.append({"ok": True, "entry": self._commit(conn, principal, req)})
+                except MiniDropboxError as exc:
+                    error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+                    error.update({k: v for k, v in exc.details.items()
+                                  if isinstance(v, int | str | None)})
+                    results.append({"ok": False, "path": req.path, "error": error})
+        return results
+
+    def _commit(self, conn: Connection, principal: Principal,
+                req: CommitRequest) -> dict[str, Any]:
+        path = normalize_path(req.path)
+        if path == "/":
+            raise InvalidInput("Cannot write a file at the root folder itself.")
+        if req.size < 0:
+            raise InvalidInput("size must not be negative.")
+        for h in req.chunks:
+            check_chunk_hash(h)
+        sizes = chunk_repo.owned_sizes(conn, principal.user_id, req.chunks)
+        for h in req.chunks:
+            if h not in sizes:
+                raise MissingChunk(f"Chunk {h} has not been uploaded; upload it first.",
+                                   chunk=h)
+        total = sum(sizes[h] for h in req.chunks)
+        if total != req.size:
+            raise InvalidInput(f"The chunks add up to {total} bytes, not {req.size}.")
+        now = self.clock()
+        journal.lock_namespace(conn, principal.namespace_id)
+        entry = repo.live(conn, principal.namespace_id, path)
+        digest = content_hash(req.chunks)
+        if entry is not None and entry["kind"] == "folder":
+            raise AlreadyExists(f"{entry['path']} is a folder.")
+        current = entry["version"] if entry else None
+        if not req.overwrite and req.parent_version != current:
+            raise VersionConflict(
+                f"{path} is at version {current}, not {req.parent_version}."
+                if current is not None else f"{path} no longer exists.",
+                current_version=current)
+        if entry is not None and entry["content_hash"] == digest and entry["size"] == req.size:
+            return public_entry(entry)  # same bytes: nothing changed, no new version
+        if entry is None:
+            self._ensure_parents(conn, principal, path, now)
+            entry = repo.insert_entry(conn, principal.namespace_id, path, "file", now)
+        number = (current or 0) + 1
+        mtime = req.mtime if req.mtime is not None else now
+        repo.insert_version(conn, entry["id"], number, req.size, digest, req.chunks, mtime,
+                            req.device[:128], now)
+        repo.set_current(conn, entry["id"], number, req.size, digest, mtime)
+        journal.append(conn, principal.namespace_id, "commit", entry["path"], "file", now,
+                       version=number, size=req.size, content_hash=digest)
+        entry.update(version=number, size=req.size, content_hash=digest, modified=mtime)
+        return public_entry(entry)
+
+    def _ensure_parents(self, conn: Connection, principal: Principal, path: str,
+                        now: float) -> None:
+        for folder in ancestors(path):
+            existing = repo.live(conn, principal.namespace_id, folder)
+            if existing is None:
+                repo.insert_entry(conn, principal.namespace_id, folder, "folder", now)
+                journal.append(conn, principal.namespace_id, "mkdir", folder, "folder", now)
+            elif existing["kind"] != "folder":
+                raise AlreadyExists(f"{existing['path']} is a file, not a folder.")
+
+    # -- browsing ---------------------------------------------------------------------------
+    def metadata(self, principal: Principal, raw_path: str) -> dict[str, Any]:
+        path = normalize_path(raw_path)
+        if path == "/":
+            return public_entry(ROOT)
+        with self.db.read() as conn:
+            entry = repo.live(conn, principal.namespace_id, path)
+        if entry is None:
+            raise NotFound(f"{path} does not exist.")
+        return public_entry(entry)
+
+    def listing(self, principal: Principal, raw_path: str, recursive: bool, limit: int | None,
+             cursor: str | None) -> dict[str, Any]:
+        path = normalize_path(raw_path)
+        limit = min(limit or self.max_page_size, self.max_page_size)
+        with self.db.read() as conn:
+            if path != "/":
+                folder = repo.live(conn, principal.namespace_id, path)
+                if folder is None:
+                    raise NotFound(f"{path} does not exist.")
+                if folder["kind"] != "folder":
+                    return {"entries": [public_entry(folder)], "cursor": None}
+            rows = repo.children(conn, principal.namespace_id, path, recursive=recursive,
+                                 after=cursor, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {"entries": [public_entry(r) for r in rows],
+                "cursor": rows[-1]["path_key"] if more else None}
+
+    def content(self, principal: Principal, raw_path: str,
+                version: int | None) -> tuple[dict[str, Any], list[tuple[str, int]]]:
+        """The entry (as of ``version``) and its ordered (chunk, size) list."""
+        path = normalize_path(raw_path)
+        with self.db.read() as conn:
+            entry = repo.live(conn, principal.namespace_id, path)
+            if entry is None:
+                raise NotFound(f"{path} does not exist.")
+            if entry["kind"] != "file":
+                raise InvalidInput(f"{path} is a folder; download its files one by one.")
+            number = version if version is not None else entry["version"]
+            row = repo.get_version(conn, entry["id"], number)
+            if row is None:
+                raise NotFound(f"{path} has no version {number}.")
+            chunk_list = repo.version_chunk_list(conn, row["id"])
+        public = public_entry(entry)
+        public.update(version=row["number"], size=row["size"], content_hash=row["content_hash"],
+                      modified=row["mtime"])
+        return public, chunk_list
+
+    # -- changes ----------------------------------------------------------------------------
+    def mkdir(self, principal: Principal, raw_path: str) -> dict[str, Any]:
+        path = normalize_path(raw_path)
+        if path == "/":
+            raise AlreadyExists("The root folder always exists.")
+        now = self.clock()
+        with self.db.write() as conn:
+            journal.lock_namespace(conn, principal.namespace_id)
+            existing = repo.live(conn, principal.namespace_id, path)
+            if existing is not None:
+                if existing["kind"] == "folder":
+                    return public_entry(existing)
+                raise AlreadyExists(f"{existing['path']} is a file.")
+            self._ensure_parents(conn, principal, path, now)
+            entry = repo.insert_entry(conn, principal.namespace_id, path, "folder", now)
+            journal.append(conn, principal.namespace_id, "mkdir", path, "folder", now)
+        return public_entry(entry)
+
+    def move(self, principal: Principal, raw_from: str, raw_to: str) -> dict[str, Any]:
+        src, dst = normalize_path(raw_from), normalize_path(raw_to)
+        if "/" in (src, dst):
+            raise InvalidInput("The root folder cannot be moved or replaced.")
+        now = self.clock()
+        with self.db.write() as conn:
+            journal.lock_namespace(conn, principal.namespace_id)
+            entry = repo.live(conn, principal.namespace_id, src)
+            if entry is None:
+                raise NotFound(f"{src} does not exist.")
+            same_entry = path_key(src) == path_key(dst)
+            if entry["kind"] == "folder" and is_within(dst, src) and not same_entry:
+                raise InvalidInput("A folder cannot be moved into itself.")
+            if not same_entry and repo.live(conn, principal.namespace_id, dst) is not None:
+                raise AlreadyExists(f"{dst} already exists.")
+            if same_entry and entry["path"] == dst:
+                return public_entry(entry)
+            self._ensure_parents(conn, principal, dst, now)
+            repo.move_entry(conn, entry, dst)
+            journal.append(conn, principal.namespace_id, "move", dst, entry["kind"], now,
+                           from_path=entry["path"], version=entry["version"],
+                           size=entry["size"], content_hash=entry["content_hash"])
+            moved = repo.live(conn, principal.namespace_id, dst)
+        assert moved is not None
+        return public_entry(moved)
+
+    def delete(self, principal: Principal, raw_path: str) -> dict[str, Any]:
+        path = normalize_path(raw_path)
+        if path == "/":
+            raise InvalidInput("The root folder cannot be deleted.")
+        now = self.clock()
+        with self.db.write() as conn:
+            journal.lock_namespace(conn, principal.namespace_id)
+            entry = repo.live(conn, principal.namespace_id, path)
+            if entry is None:
+                raise NotFound(f"{path} does not exist.")
+            count = repo.delete_entry(conn, entry, now)
+            journal.append(conn, principal.namespace_id, "delete", entry["path"], entry["kind"],
+                           now, version=entry["version"])
+        return {"path": entry["path"], "deleted": count}
+
+    # -- versions ---------------------------------------------------------------------------
+    def versions(self, principal: Principal, raw_path: str) -> list[dict[str, Any]]:
+        path = normalize_path(raw_path)
+        with self.db.read() as conn:
+            entry = repo.live(conn, principal.namespace_id, path)
+            if entry is None or entry["kind"] != "file":
+                raise NotFound(f"{path} is not a file.")
+            rows = repo.list_versions(conn, entry["id"])
+        return [{"version": r["number"], "size": r["size"], "content_hash": r["content_hash"],
+                 "modified": r["mtime"], "created_at": r["created_at"], "device": r["device"]}
+                for r in rows]
+
+    def restore(self, principal: Principal, raw_path: str, number: int,
+                device: str = "") -> dict[str, Any]:
+        """A new version with an old version's content; history is never rewritten."""
+        path = normalize_path(raw_path)
+        now = self.clock()
+        with self.db.write() as conn:
+            journal.lock_namespace(conn, principal.namespace_id)
+            entry = repo.live(conn, principal.namespace_id, path)
+            if entry is None or entry["kind"] != "file":
+                raise NotFound(f"{path} is not a file.")
+            old = repo.get_version(conn, entry["id"], number)
+            if old is None:
+                raise NotFound(f"{path} has no version {number}.")
+            hashes = [h for h, _ in repo.version_chunk_list(conn, old["id"])]
+            new_number = entry["version"] + 1
+            repo.insert_version(conn, entry["id"], new_number, old["size"],
+                                old["content_hash"], hashes, now, device, now)
+            repo.set_current(conn, entry["id"], new_number, old["size"], old["content_hash"],
+                             now)
+            journal.append(conn, principal.namespace_id, "restore", entry["path"], "file", now,
+                           version=new_number, size=old["size"],
+                           content_hash=old["content_hash"])
+            entry.update(version=new_number, size=old["size"], content_hash=old["content_hash"],
+                         modified=now)
+        return public_entry(entry)
+
+    # -- trash ------------------------------------------------------------------------------
+    def trash(self, principal: Principal, limit: int | None = None) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            rows = repo.trashed(conn, principal.namespace_id,
+                                min(limit or self.max_page_size, self.max_page_size))
+        return [{**public_entry(r), "deleted_at": r["deleted_at"]} for r in rows]
+
+    def undelete(self, principal: Principal, raw_path: str) -> dict[str, Any]:
+        path = normalize_path(raw_path)
+        now = self.clock()
+        with self.db.write() as conn:
+            journal.lock_namespace(conn, principal.namespace_id)
+            entry = repo.latest_trashed(conn, principal.namespace_id, path)
+            if entry is None:
+                raise NotFound(f"{path} is not in the trash.")
+            if repo.live(conn, principal.namespace_id, path) is not None:
+                raise AlreadyExists(f"{path} exists again; move it away first.")
+            self._ensure_parents(conn, principal, entry["path"], now)
+            restored = repo.undelete(conn, entry)
+            for row in sorted(restored, key=lambda r: r["path_key"]):
+                journal.append(conn, principal.namespace_id, "undelete", row["path"],
+                               row["kind"], now, version=row["version"], size=row["size"],
+                               content_hash=row["content_hash"])
+        entry["deleted_at"] = None
+        return public_entry(entry)
+
+    def purge(self, principal: Principal, raw_path: str | None) -> int:
+        path = normalize_path(raw_path) if raw_path is not None else None
+        with self.db.write() as conn:
+            return repo.purge_trash(conn, principal.namespace_id, path)

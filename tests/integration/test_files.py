@@ -1,0 +1,307 @@
+"""Files over the real API with 3 real storage nodes (R=2)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from minidropbox.core.chunking import MIN_CHUNK, chunk_bytes, content_hash
+from tests.conftest import bearer, signup_and_login
+from tests.harness import TestCluster
+
+MiB = 1024 * 1024
+
+
+def upload(client: httpx.Client, auth: dict[str, str], path: str, data: bytes,
+           parent: int | None = None) -> tuple[httpx.Response, list[str]]:
+    """The chunked protocol: missing → PUT the missing chunks → commit. Returns (commit, sent)."""
+    pieces = chunk_bytes(data)
+    hashes = [ref.hash for ref, _ in pieces]
+    missing = client.post("/api/v1/chunks/missing", headers=auth, json={"hashes": hashes})
+    assert missing.status_code == 200, missing.text
+    want = set(missing.json()["missing"])
+    sent = []
+    for ref, piece in pieces:
+        if ref.hash in want:
+            r = client.put(f"/api/v1/chunks/{ref.hash}", headers=auth, content=piece)
+            assert r.status_code == 201, r.text
+            want.discard(ref.hash)
+            sent.append(ref.hash)
+    r = client.post("/api/v1/files/commit", headers=auth, json={
+        "path": path, "size": len(data), "chunks": hashes, "parent_version": parent})
+    return r, sent
+
+
+def download(client: httpx.Client, auth: dict[str, str], path: str, **params: Any) -> bytes:
+    r = client.get("/api/v1/files/content", headers=auth, params={"path": path, **params})
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+@pytest.fixture
+def alice(cluster_http: httpx.Client) -> dict[str, str]:
+    return bearer(signup_and_login(cluster_http, "alice"))
+
+
+@pytest.fixture
+def bob(cluster_http: httpx.Client) -> dict[str, str]:
+    return bearer(signup_and_login(cluster_http, "bob"))
+
+
+def test_round_trips_and_replication(cluster: TestCluster, cluster_http: httpx.Client,
+                                     alice: dict[str, str]) -> None:
+    rng = random.Random(1)
+    cases = {"/empty": b"", "/one": b"x", "/single-chunk": rng.randbytes(MIN_CHUNK // 2),
+             "/multi": rng.randbytes(6 * MiB)}
+    for path, data in cases.items():
+        r, _ = upload(cluster_http, alice, path, data)
+        assert r.status_code == 201, r.text
+        entry = r.json()
+        assert entry["size"] == len(data) and entry["version"] == 1
+        assert entry["content_hash"] == content_hash([ref.hash for ref, _ in chunk_bytes(data)])
+        assert download(cluster_http, alice, path) == data
+    # Every chunk is on exactly two nodes.
+    holders: dict[str, int] = {}
+    for node in cluster.nodes:
+        for f in cluster.chunk_files(node.name):
+            holders[f.name] = holders.get(f.name, 0) + 1
+    expected = {ref.hash for data in cases.values() for ref, _ in chunk_bytes(data)}
+    assert set(holders) == expected
+    assert set(holders.values()) == {2}
+
+
+def test_streamed_put_of_50_mib_and_ranges(cluster_http: httpx.Client,
+                                           alice: dict[str, str]) -> None:
+    data = random.Random(2).randbytes(50 * MiB)
+    r = cluster_http.put("/api/v1/files/content", headers=alice, params={"path": "/big.bin"},
+                         content=data)
+    assert r.status_code == 201, r.text
+    got = cluster_http.get("/api/v1/files/content", headers=alice, params={"path": "/big.bin"})
+    assert got.status_code == 200
+    assert got.headers["content-length"] == str(len(data))
+    assert got.headers["etag"] == f'"{r.json()["content_hash"]}"'
+    assert "last-modified" in got.headers
+    assert hashlib.sha256(got.content).digest() == hashlib.sha256(data).digest()
+    part = cluster_http.get("/api/v1/files/content", headers={**alice, "Range":
+                            "bytes=3000000-3000099"}, params={"path": "/big.bin"})
+    assert part.status_code == 206 and part.content == data[3000000:3000100]
+    assert part.headers["content-range"] == f"bytes 3000000-3000099/{len(data)}"
+    tail = cluster_http.get("/api/v1/files/content", headers={**alice, "Range": "bytes=-10"},
+                            params={"path": "/big.bin"})
+    assert tail.status_code == 206 and tail.content == data[-10:]
+    bad = cluster_http.get("/api/v1/files/content", headers={**alice, "Range":
+                           f"bytes={len(data)}-"}, params={"path": "/big.bin"})
+    assert bad.status_code == 416 and bad.json()["error"]["code"] == "range_not_satisfiable"
+    # If-Match guards a plain PUT too.
+    stale = cluster_http.put("/api/v1/files/content", headers={**alice, "If-Match": "7"},
+                             params={"path": "/big.bin"}, content=b"new")
+    assert stale.status_code == 409
+    assert stale.json()["error"]["current_version"] == 1
+
+
+def test_dedup_and_delta(cluster_http: httpx.Client, alice: dict[str, str]) -> None:
+    data = random.Random(3).randbytes(20 * MiB)
+    r, sent = upload(cluster_http, alice, "/a.bin", data)
+    assert r.status_code == 201 and len(sent) > 5
+    r, sent = upload(cluster_http, alice, "/copy.bin", data)
+    assert r.status_code == 201 and sent == []
+    edited = data[: len(data) // 2] + b"!" + data[len(data) // 2:]
+    r, sent = upload(cluster_http, alice, "/a.bin", edited, parent=1)
+    assert r.status_code == 201 and r.json()["version"] == 2
+    assert 1 <= len(sent) <= 3
+
+
+def test_versions_rollback_and_conflicts(cluster_http: httpx.Client,
+                                         alice: dict[str, str]) -> None:
+    upload(cluster_http, alice, "/notes.txt", b"first")
+    r, _ = upload(cluster_http, alice, "/notes.txt", b"second", parent=1)
+    assert r.json()["version"] == 2
+    stale, _ = upload(cluster_http, alice, "/notes.txt", b"third", parent=1)
+    assert stale.status_code == 409
+    assert stale.json()["error"] == {"code": "version_conflict", "current_version": 2,
+                                     "message": "/notes.txt is at version 2, not 1."}
+    exists, _ = upload(cluster_http, alice, "/notes.txt", b"third", parent=None)
+    assert exists.status_code == 409
+    versions = cluster_http.get("/api/v1/files/versions", headers=alice,
+                                params={"path": "/notes.txt"}).json()["versions"]
+    assert [v["version"] for v in versions] == [2, 1]
+    r = cluster_http.post("/api/v1/files/restore", headers=alice,
+                          json={"path": "/notes.txt", "version": 1})
+    assert r.status_code == 201 and r.json()["version"] == 3
+    assert download(cluster_http, alice, "/notes.txt") == b"first"
+    assert download(cluster_http, alice, "/notes.txt", version=2) == b"second"
+    assert len(cluster_http.get("/api/v1/files/versions", headers=alice,
+                                params={"path": "/notes.txt"}).json()["versions"]) == 3
+
+
+def test_hash_mismatch_and_missing_chunk(cluster_http: httpx.Client,
+                                         alice: dict[str, str]) -> None:
+    wrong = hashlib.sha256(b"something else").hexdigest()
+    r = cluster_http.put(f"/api/v1/chunks/{wrong}", headers=alice, content=b"payload")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "hash_mismatch"
+    r = cluster_http.post("/api/v1/files/commit", headers=alice, json={
+        "path": "/x", "size": 7, "chunks": [wrong], "parent_version": None})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "missing_chunk"
+    assert wrong in r.json()["error"]["message"]
+    r = cluster_http.put("/api/v1/chunks/not-a-hash", headers=alice, content=b"x")
+    assert r.status_code == 400
+    big = os.urandom(9 * MiB)
+    r = cluster_http.put(f"/api/v1/chunks/{hashlib.sha256(big).hexdigest()}", headers=alice,
+                         content=big)
+    assert r.status_code == 413
+
+
+def test_other_users_see_nothing(cluster_http: httpx.Client, alice: dict[str, str],
+                                 bob: dict[str, str]) -> None:
+    data = random.Random(4).randbytes(MIN_CHUNK * 2)
+    upload(cluster_http, alice, "/secret/plan.txt", data)
+    hashes = [ref.hash for ref, _ in chunk_bytes(data)]
+    assert cluster_http.post("/api/v1/chunks/missing", headers=bob,
+                             json={"hashes": hashes}).json()["missing"] == hashes
+    r = cluster_http.post("/api/v1/files/commit", headers=bob, json={
+        "path": "/stolen", "size": len(data), "chunks": hashes, "parent_version": None})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "missing_chunk"
+    for method, url, kwargs in [
+        ("GET", "/api/v1/files/content", {"params": {"path": "/secret/plan.txt"}}),
+        ("GET", "/api/v1/files/metadata", {"params": {"path": "/secret/plan.txt"}}),
+        ("GET", "/api/v1/files/list", {"params": {"path": "/secret"}}),
+        ("GET", "/api/v1/files/versions", {"params": {"path": "/secret/plan.txt"}}),
+        ("POST", "/api/v1/files/restore", {"json": {"path": "/secret/plan.txt",
+                                                    "version": 1}}),
+        ("POST", "/api/v1/files/move", {"json": {"from": "/secret", "to": "/mine"}}),
+        ("DELETE", "/api/v1/files", {"params": {"path": "/secret"}}),
+    ]:
+        r = cluster_http.request(method, url, headers=bob, **kwargs)
+        assert r.status_code == 404, (url, r.text)
+    assert cluster_http.get("/api/v1/files/list", headers=bob).json()["entries"] == []
+    assert download(cluster_http, alice, "/secret/plan.txt") == data
+
+
+@pytest.mark.parametrize("path", ["/a/../b", "/a//b", "/a\\b", "C:\\x", "/a\x00b", "/a\nb",
+                                  "/" + "n" * 256, "/."])
+def test_bad_paths(cluster_http: httpx.Client, alice: dict[str, str], path: str) -> None:
+    r = cluster_http.post("/api/v1/files/folder", headers=alice, json={"path": path})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "invalid_path"
+
+
+def test_folders_moves_trash(cluster_http: httpx.Client, alice: dict[str, str]) -> None:
+    for name in ["a", "b", "c"]:
+        upload(cluster_http, alice, f"/Docs/sub/{name}.txt", name.encode())
+    listing = cluster_http.get("/api/v1/files/list", headers=alice, params={"path": "/Docs"})
+    assert [e["name"] for e in listing.json()["entries"]] == ["sub"]
+    rec = cluster_http.get("/api/v1/files/list", headers=alice,
+                           params={"path": "/", "recursive": "true"}).json()["entries"]
+    assert len(rec) == 5
+    # Case-insensitive uniqueness, case preserved.
+    r = cluster_http.post("/api/v1/files/folder", headers=alice, json={"path": "/docs"})
+    assert r.status_code == 201 and r.json()["path"] == "/Docs"
+    assert upload(cluster_http, alice, "/DOCS/SUB/A.TXT", b"dup")[0].status_code == 409
+    r = cluster_http.post("/api/v1/files/move", headers=alice, json={"from": "/Docs",
+                                                                     "to": "/Archive/2026"})
+    assert r.status_code == 200 and r.json()["path"] == "/Archive/2026"
+    assert download(cluster_http, alice, "/Archive/2026/sub/b.txt") == b"b"
+    assert cluster_http.get("/api/v1/files/metadata", headers=alice,
+                            params={"path": "/Docs"}).status_code == 404
+    into_self = cluster_http.post("/api/v1/files/move", headers=alice,
+                                  json={"from": "/Archive", "to": "/Archive/2026/x"})
+    assert into_self.status_code == 400
+    r = cluster_http.delete("/api/v1/files", headers=alice, params={"path": "/Archive/2026"})
+    assert r.status_code == 200 and r.json()["deleted"] == 5
+    trash = cluster_http.get("/api/v1/trash", headers=alice).json()["entries"]
+    assert {e["path"] for e in trash} >= {"/Archive/2026", "/Archive/2026/sub/c.txt"}
+    r = cluster_http.post("/api/v1/trash/restore", headers=alice, json={"path": "/Archive/2026"})
+    assert r.status_code == 200
+    assert download(cluster_http, alice, "/Archive/2026/sub/c.txt") == b"c"
+    cluster_http.delete("/api/v1/files", headers=alice, params={"path": "/Archive/2026/sub/a.txt"})
+    r = cluster_http.delete("/api/v1/trash", headers=alice)
+    assert r.status_code == 200 and r.json()["purged"] == 1
+    assert cluster_http.get("/api/v1/trash", headers=alice).json()["entries"] == []
+
+
+def test_batches_for_small_files(cluster_http: httpx.Client, alice: dict[str, str]) -> None:
+    files = {f"/small/{i:03}.txt": f"file number {i}\n".encode() * (i + 1) for i in range(200)}
+    parts = []
+    for data in files.values():
+        parts.append((hashlib.sha256(data).hexdigest(), data))
+    r = cluster_http.post("/api/v1/chunks/batch", headers=alice,
+                          files=[(h, (h, d, "application/octet-stream")) for h, d in parts])
+    assert r.status_code == 201, r.text
+    assert len(r.json()["stored"]) == 200
+    commits = [{"path": p, "size": len(d), "chunks": [hashlib.sha256(d).hexdigest()],
+                "parent_version": None} for p, d in files.items()]
+    commits.append({"path": "/small/bad", "size": 1, "chunks": ["0" * 64],
+                    "parent_version": None})
+    r = cluster_http.post("/api/v1/files/commit_batch", headers=alice, json={"commits": commits})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert sum(1 for x in results if x["ok"]) == 200
+    assert results[-1]["ok"] is False and results[-1]["error"]["code"] == "missing_chunk"
+    assert download(cluster_http, alice, "/small/150.txt") == files["/small/150.txt"]
+
+
+def test_quota(tmp_path: Any) -> None:
+    c = TestCluster(tmp_path, env={"quota_bytes": 3 * MiB})
+    try:
+        with httpx.Client(base_url=c.url, timeout=60) as client:
+            auth = bearer(signup_and_login(client, "carol"))
+            data = random.Random(5).randbytes(2 * MiB)
+            assert upload(client, auth, "/one", data)[0].status_code == 201
+            assert upload(client, auth, "/same", data)[0].status_code == 201  # dedup: free
+            more = random.Random(6).randbytes(2 * MiB)
+            r = client.put("/api/v1/files/content", headers=auth, params={"path": "/two"},
+                           content=more)
+            assert r.status_code == 507 and r.json()["error"]["code"] == "quota_exceeded"
+            ref, piece = chunk_bytes(more)[0]
+            r = client.put(f"/api/v1/chunks/{ref.hash}", headers=auth, content=piece)
+            assert r.status_code in (201, 507)
+    finally:
+        c.stop()
+
+
+def _peak_rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_api_memory_stays_flat_for_1_gib(cluster: TestCluster, cluster_http: httpx.Client,
+                                         alice: dict[str, str]) -> None:
+    total = 1024 * MiB
+    block = random.Random(7).randbytes(4 * MiB)
+
+    def body() -> Any:
+        for i in range(total // len(block)):
+            # Vary each block so chunks do not dedup to almost nothing.
+            yield i.to_bytes(8, "big") + block[8:]
+
+    assert cluster.api.proc is not None
+    peak = {"mib": 0.0}
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            peak["mib"] = max(peak["mib"], _peak_rss_mib(cluster.api.proc.pid))  # type: ignore
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        r = cluster_http.put("/api/v1/files/content", headers=alice,
+                             params={"path": "/huge.bin"}, content=body(),
+                             timeout=600)
+    finally:
+        done.set()
+        watcher.join()
+    assert r.status_code == 201, r.text
+    assert r.json()["size"] == total
+    assert peak["mib"] < 200, f"API peak RSS {peak['mib']:.0f} MiB"
