@@ -166,8 +166,9 @@ def check_name(name: str) -> str:
     """Return ``name`` if it is safe as one local file name, else raise ``UnsafeName``."""
     bad = (name in ("", ".", "..") or "/" in name or "\\" in name
            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)
-           or (len(name) >= 2 and name[1] == ":" and name[0].isalpha())
-           or (os.sep in name) or (os.altsep is not None and os.altsep in name))
+           or os.sep in name or (os.altsep is not None and os.altsep in name)
+           # "C:x" is an ordinary name on POSIX but means "drive C" on Windows.
+           or (os.name == "nt" and ":" in name))
     if bad:
         raise UnsafeName(f"Refusing to write a file named {name!r} from the server.")
     return name
