@@ -97,6 +97,7 @@ class ChunkResponse(Response):
             await send({"type": "http.response.start", "status": self.status_code,
                         "headers": self.raw_headers})
             if scope["method"] == "HEAD":
+                await send({"type": "http.response.body", "body": b""})
                 return
             await anyio.to_thread.run_sync(self.fh.seek, self.start)
             left = self.stop - self.start
@@ -105,9 +106,10 @@ class ChunkResponse(Response):
                 if not data:
                     break  # cannot happen for a published chunk; never spin if it does
                 left -= len(data)
-                await send({"type": "http.response.body", "body": data, "more_body": left > 0})
+                await send({"type": "http.response.body", "body": data, "more_body": True})
             if left:
                 raise OSError("chunk file shorter than its announced length")
+            await send({"type": "http.response.body", "body": b""})
         finally:
             await anyio.to_thread.run_sync(self.fh.close)
 
