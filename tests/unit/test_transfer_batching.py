@@ -18,10 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
+from minidropbox.client import transfer
 from minidropbox.client.api import ApiClient
 from minidropbox.client.config import Credentials
 from minidropbox.client.transfer import (
     BATCH_BYTES,
+    LocalFileChanged,
     TransferStats,
     UploadItem,
     pack_by_size,
@@ -30,6 +32,7 @@ from minidropbox.client.transfer import (
     upload_many,
 )
 from minidropbox.core.chunking import MAX_CHUNK, chunk_bytes, sha256_hex
+from minidropbox.core.chunking import iter_chunks as real_iter_chunks
 
 PART_RE = re.compile(rb'name="([0-9a-f]{64})"')
 
@@ -202,3 +205,38 @@ def test_one_bad_file_does_not_stop_the_others(api: ApiClient, fake: FakeApi,
     assert [e["path"] for e in result.entries] == ["/good.txt"]
     codes = {f.remote_path: f.code for f in result.failures}
     assert codes == {"/nope.txt": "local_error", "/stale.txt": "version_conflict"}
+
+
+def _growing_chunks(times: int) -> Any:
+    """``iter_chunks`` that appends to the file being read, the first ``times`` calls."""
+    calls = {"n": 0}
+
+    def chunks(fh: Any) -> Any:
+        calls["n"] += 1
+        for i, item in enumerate(real_iter_chunks(fh)):
+            if i == 0 and calls["n"] <= times:
+                with open(fh.name, "ab") as writer:
+                    writer.write(b"more")
+            yield item
+    return chunks
+
+
+def test_a_file_that_settles_is_uploaded_as_it_ends(api: ApiClient, fake: FakeApi,
+                                                    tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    local = tmp_path / "log.txt"
+    local.write_bytes(random.Random(5).randbytes(3 * 1024 * 1024))
+    monkeypatch.setattr(transfer, "iter_chunks", _growing_chunks(times=1))
+    entry = upload_file(api, local, "/log.txt")
+    assert entry["size"] == local.stat().st_size == 3 * 1024 * 1024 + 4
+
+
+def test_a_file_that_keeps_changing_fails_clearly(api: ApiClient, fake: FakeApi,
+                                                  tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    local = tmp_path / "log.txt"
+    local.write_bytes(random.Random(6).randbytes(3 * 1024 * 1024))
+    monkeypatch.setattr(transfer, "iter_chunks", _growing_chunks(times=99))
+    with pytest.raises(LocalFileChanged, match="changed while it was being read"):
+        upload_file(api, local, "/log.txt")
+    assert "/log.txt" not in fake.files

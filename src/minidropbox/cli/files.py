@@ -82,7 +82,7 @@ class ProgressBar:
     def __init__(self, state: CliState, description: str, total: int) -> None:
         self.enabled = not (state.quiet or state.as_json)
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
             TransferSpeedColumn(), TimeRemainingColumn(),
             console=state.err_console, transient=True)
         self.task = self.progress.add_task(description, total=total or None)
