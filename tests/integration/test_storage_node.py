@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -23,6 +23,7 @@ from minidropbox.core.errors import HashMismatch, RangeNotSatisfiable
 from minidropbox.node.app import create_node_app, parse_range
 from minidropbox.node.settings import NodeSettings
 from minidropbox.storage.base import ChunkNotFound, CorruptChunk, StoreFull, StoreUnavailable
+from minidropbox.storage.disk import DiskChunkStore
 from minidropbox.storage.node_client import AsyncNodeClient, NodeClient
 from tests.harness import ServerProcess, free_port, start_node
 
@@ -475,3 +476,59 @@ def test_a_hung_node_raises_within_the_timeout(node: ServerProcess) -> None:
             assert time.monotonic() - started < 2.0
     finally:
         node.signal(signal.SIGCONT)
+
+
+# -- the disk store itself ------------------------------------------------------------------
+
+def test_disk_store_quarantine(tmp_path: Path) -> None:
+    store = DiskChunkStore(tmp_path / "store")
+    good, bad = blob(20, 3000), blob(21, 4000)
+    store.put(name_of(good), good)
+    store.put(name_of(bad), bad)
+    target = store.quarantine(name_of(bad))
+    assert target.parent == tmp_path / "store" / "quarantine" and target.read_bytes() == bad
+    assert not store.has(name_of(bad))
+    assert store.list() == [name_of(good)]
+    assert (store.stat().chunk_count, store.stat().used_bytes) == (1, len(good))
+    with pytest.raises(ChunkNotFound):
+        store.quarantine(name_of(bad))
+    # A restart recounts from disk and leaves the quarantine alone.
+    reopened = DiskChunkStore(tmp_path / "store")
+    assert (reopened.stat().chunk_count, reopened.stat().used_bytes) == (1, len(good))
+    assert target.exists()
+
+
+def test_disk_store_put_stream_failure_keeps_nothing(tmp_path: Path) -> None:
+    store = DiskChunkStore(tmp_path / "store")
+    data = blob(22, 3 * MiB)
+
+    def broken() -> Iterator[bytes]:
+        yield data[:MiB]
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        store.put_stream(name_of(data), broken())
+
+    async def broken_async() -> AsyncIterator[bytes]:
+        yield data[:2 * MiB]
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        asyncio.run(store.put_stream_async(name_of(data), broken_async()))
+    assert files_in(tmp_path / "store") == []
+    assert asyncio.run(store.put_stream_async(name_of(data), _aiter([data[:5], data[5:]])))
+    assert store.get(name_of(data)) == data
+
+
+async def _aiter(items: list[bytes]) -> AsyncIterator[bytes]:
+    for item in items:
+        yield item
+
+
+def test_disk_store_full_disk(tiny_disk: Path) -> None:
+    store = DiskChunkStore(tiny_disk / "store")
+    data = blob(23, 2 * MiB)
+    with pytest.raises(StoreFull):
+        store.put(name_of(data), data)
+    assert files_in(tiny_disk / "store") == []
+    assert store.stat().chunk_count == 0

@@ -152,11 +152,17 @@ class DiskChunkStore:
         check_name(name)
         return self.root / name[:2] / name[2:4] / name
 
-    def _fanout_dirs(self) -> Iterator[Path]:
-        """Every ``root/ab/cd`` directory, in ascending order."""
+    def _fanout_dirs(self, after: str = "") -> Iterator[Path]:
+        """The ``root/ab/cd`` directories in ascending order, from the one ``after`` is in.
+
+        Skipping whole directories before listing them keeps a page of a big store cheap.
+        """
         for top in sorted(_hex_children(self.root)):
+            if top < after[:2]:
+                continue
             for sub in sorted(_hex_children(self.root / top)):
-                yield self.root / top / sub
+                if top + sub >= after[:4]:
+                    yield self.root / top / sub
 
     def cleanup(self) -> int:
         """Remove temp files left by a crash and recount the chunks; returns temp files removed.
@@ -304,10 +310,7 @@ class DiskChunkStore:
         names: list[str] = []
         if limit <= 0:
             return names
-        for folder in self._fanout_dirs():
-            prefix = folder.parent.name + folder.name
-            if prefix < after[:4]:
-                continue  # every name in here sorts before ``after``
+        for folder in self._fanout_dirs(after):
             found = sorted(n for n in os.listdir(folder) if HASH_RE.match(n) and n > after)
             names.extend(found[: limit - len(names)])
             if len(names) >= limit:
@@ -321,8 +324,11 @@ class DiskChunkStore:
 
 
 def _hex_children(folder: Path) -> list[str]:
+    """Fan-out subdirectories (``00``…``ff``); others, like ``quarantine``, are not chunks."""
     try:
-        return [n for n in os.listdir(folder) if n in _HEX2 and (folder / n).is_dir()]
+        with os.scandir(folder) as entries:
+            return [e.name for e in entries
+                    if e.name in _HEX2 and e.is_dir(follow_symlinks=False)]
     except FileNotFoundError:
         return []
 

@@ -259,7 +259,11 @@ class AsyncNodeClient(_NodeBase):
 
     async def stream(self, name: str, start: int = 0,
                      end: int | None = None) -> AsyncIterator[bytes]:
-        """Bytes ``[start, end)`` in blocks as they arrive; unverified, the caller checks."""
+        """Bytes ``[start, end)`` in blocks of up to 1 MiB; unverified, the caller checks.
+
+        A consumer that may stop early should wrap this in ``contextlib.aclosing`` so the
+        connection goes back to the pool at once.
+        """
         if end is not None and end <= start:
             size = await self.head(name)
             if size is None:
