@@ -30,6 +30,7 @@ from minidropbox.core import errors
 from minidropbox.core.paths import join, name_of, normalize_path
 
 PROGRESS_DELAY = 1.0  # seconds a transfer runs before its bar appears
+MAX_FAILURES_SHOWN = 10  # more would bury the summary; --json has them all
 
 
 class PartialFailure(errors.MiniDropboxError):
@@ -126,9 +127,13 @@ def _finish(state: CliState, verb: str, result: transfer.BatchResult) -> None:
     if not result.failures:
         return
     if not state.as_json:
-        for failure in result.failures:
+        for failure in result.failures[:MAX_FAILURES_SHOWN]:
             state.err_console.print(f"failed: {failure.remote_path or failure.local_path}: "
                                     f"{failure.message}", markup=False, highlight=False)
+        hidden = len(result.failures) - MAX_FAILURES_SHOWN
+        if hidden > 0:
+            state.err_console.print(f"... and {hidden} more (--json lists them all)",
+                                    markup=False, highlight=False)
     if len(result.failures) == 1 and not result.entries:
         err = PartialFailure(result.failures[0].message)
     else:

@@ -30,6 +30,8 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import httpx
+
 from minidropbox.client.api import ApiClient, ServerUnreachable
 from minidropbox.core import errors
 from minidropbox.core.chunking import chunk_bytes, content_hash, iter_chunks
@@ -48,6 +50,7 @@ GROUP_BYTES = 64 * MiB  # file bytes prepared per upload_many round
 READ_ATTEMPTS = 3  # tries before a file that keeps changing under us is reported
 TMP_PREFIX = ".minidropbox-tmp-"
 RETRIES = 4
+RATE_LIMIT_PATIENCE = 300.0  # seconds a transfer may spend waiting out 429s
 
 Progress = Callable[[int], None]
 """Called with a number of bytes each time that many more are done (from any thread)."""
@@ -208,20 +211,29 @@ def ensure_inside(root: Path, path: Path) -> None:
 
 # -- small API helpers --------------------------------------------------------------------
 
-def _retrying(call: Callable[[], T]) -> T:
-    """Retry idempotent requests through brief outages (unreachable, 503, 429)."""
-    for attempt in range(RETRIES):
+def _retrying(call: Callable[..., T], *args: Any, idempotent: bool = True, **kwargs: Any) -> T:
+    """Run a request, waiting out rate limits and retrying brief outages.
+
+    A 429 means the server did nothing, so any request may wait (``Retry-After``, up to
+    ``RATE_LIMIT_PATIENCE`` seconds in all): a big ``get`` can outrun the per-user rate cap
+    and should slow down, not fail. Unreachable or 503 is retried only for idempotent calls.
+    """
+    waited = 0.0
+    attempt = 0
+    while True:
         try:
-            return call()
+            return call(*args, **kwargs)
         except errors.TooManyRequests as exc:
-            if attempt == RETRIES - 1:
+            pause = float(min(max(exc.retry_after, 1), 30))
+            if waited + pause > RATE_LIMIT_PATIENCE:
                 raise
-            time.sleep(min(exc.retry_after, 30))
+            time.sleep(pause)
+            waited += pause
         except (ServerUnreachable, errors.StorageUnavailable):
-            if attempt == RETRIES - 1:
+            attempt += 1
+            if not idempotent or attempt >= RETRIES:
                 raise
             time.sleep(0.5 * 2**attempt)
-    raise AssertionError("unreachable")
 
 
 def get_metadata(api: ApiClient, path: str) -> dict[str, Any]:
@@ -230,8 +242,8 @@ def get_metadata(api: ApiClient, path: str) -> dict[str, Any]:
     if path == "/":
         return {"path": "/", "name": "", "type": "folder", "size": None, "version": None,
                 "modified": None, "content_hash": None}
-    entry: dict[str, Any] = api.request_json("GET", "/api/v1/files/metadata",
-                                             params={"path": path})
+    entry: dict[str, Any] = _retrying(api.request_json, "GET", "/api/v1/files/metadata",
+                                      params={"path": path})
     return entry
 
 
@@ -250,7 +262,7 @@ def list_folder(api: ApiClient, path: str, recursive: bool = False) -> Iterator[
                                   "recursive": "true" if recursive else "false"}
         if cursor:
             params["cursor"] = cursor
-        page = api.request_json("GET", "/api/v1/files/list", params=params)
+        page = _retrying(api.request_json, "GET", "/api/v1/files/list", params=params)
         yield from page["entries"]
         cursor = page.get("cursor")
         if not cursor:
@@ -262,11 +274,8 @@ def _missing(api: ApiClient, hashes: Sequence[str], stats: TransferStats) -> set
     wanted = set(hashes)
     missing: set[str] = set()
     for part in split_every(list(hashes), MISSING_BATCH):
-        def ask(part: Sequence[str] = part) -> Any:
-            return api.request_json("POST", "/api/v1/chunks/missing",
-                                    json={"hashes": list(part)})
-
-        body = _retrying(ask)
+        body = _retrying(api.request_json, "POST", "/api/v1/chunks/missing",
+                         json={"hashes": list(part)})
         stats.add(requests=1)
         missing.update(h for h in body["missing"] if h in wanted)
     return missing
@@ -335,12 +344,11 @@ class ChunkSender:
         try:
             if len(group) == 1:
                 h, data = group[0]
-                _retrying(lambda: self.api.request(
-                    "PUT", f"/api/v1/chunks/{h}", content=data,
-                    headers={"Content-Type": "application/octet-stream"}))
+                _retrying(self.api.request, "PUT", f"/api/v1/chunks/{h}", content=data,
+                          headers={"Content-Type": "application/octet-stream"})
             else:
                 files = [(h, (h, data, "application/octet-stream")) for h, data in group]
-                _retrying(lambda: self.api.request("POST", "/api/v1/chunks/batch", files=files))
+                _retrying(self.api.request, "POST", "/api/v1/chunks/batch", files=files)
             self.stats.add(requests=1, chunks_sent=len(group), bytes_sent=nbytes)
             if self.progress:
                 self.progress(nbytes)
@@ -415,7 +423,8 @@ def _send_file(path: Path, sender: ChunkSender, seen: set[str],
 
 def _commit(api: ApiClient, commit: dict[str, Any], stats: TransferStats) -> dict[str, Any]:
     stats.add(requests=1)
-    entry: dict[str, Any] = api.request_json("POST", "/api/v1/files/commit", json=commit)
+    entry: dict[str, Any] = _retrying(api.request_json, "POST", "/api/v1/files/commit",
+                                      json=commit, idempotent=False)
     return entry
 
 
@@ -510,8 +519,8 @@ def _commit_group(api: ApiClient, ready: list[_Prepared], result: BatchResult,
                 if device:
                     commit["device"] = device
                 commits.append(commit)
-            body = api.request_json("POST", "/api/v1/files/commit_batch",
-                                    json={"commits": commits})
+            body = _retrying(api.request_json, "POST", "/api/v1/files/commit_batch",
+                             json={"commits": commits}, idempotent=False)
             stats.add(requests=1)
             for i, answer in zip(part, body["results"], strict=True):
                 prep = ready[i]
@@ -631,6 +640,23 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _fetch(api: ApiClient, params: dict[str, Any], tmp: Path, progress: Progress | None,
+           stats: TransferStats) -> tuple[int, httpx.Headers]:
+    """Stream a file's bytes into ``tmp`` (from the start: a retry rewrites it) and fsync."""
+    written = 0
+    with open(tmp, "wb") as out, api.stream("GET", "/api/v1/files/content",
+                                            params=params) as response:
+        stats.add(requests=1)
+        for block in response.iter_bytes(MiB):
+            out.write(block)
+            written += len(block)
+            if progress:
+                progress(len(block))
+        out.flush()
+        os.fsync(out.fileno())
+    return written, response.headers
+
+
 def download_file(api: ApiClient, remote_path: str, local_path: Path | str,
                   version: int | None = None, progress: Progress | None = None, *,
                   entry: dict[str, Any] | None = None, stats: TransferStats | None = None,
@@ -660,22 +686,12 @@ def download_file(api: ApiClient, remote_path: str, local_path: Path | str,
     if wanted is not None:
         params["version"] = wanted
     tmp = folder / f"{TMP_PREFIX}{secrets.token_hex(8)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        written = 0
-        with os.fdopen(fd, "wb") as out, api.stream("GET", "/api/v1/files/content",
-                                                     params=params) as response:
-            stats.add(requests=1)
-            length = response.headers.get("content-length")
-            etag = response.headers.get("etag", "").strip('"').removeprefix('W/"')
-            last_modified = response.headers.get("last-modified")
-            for block in response.iter_bytes(MiB):
-                out.write(block)
-                written += len(block)
-                if progress:
-                    progress(len(block))
-            out.flush()
-            os.fsync(out.fileno())
+        written, headers = _retrying(_fetch, api, params, tmp, progress, stats)
+        length = headers.get("content-length")
+        etag = headers.get("etag", "").strip('"').removeprefix('W/"')
+        last_modified = headers.get("last-modified")
         expected = int(length) if length is not None else None
         if version is None and entry.get("size") is not None:
             expected = entry["size"]
@@ -778,7 +794,7 @@ def run_put(api: ApiClient, plan: PutPlan, progress: Progress | None = None, *,
         if folder == "/":
             continue
         try:
-            api.request_json("POST", "/api/v1/files/folder", json={"path": folder})
+            _retrying(api.request_json, "POST", "/api/v1/files/folder", json={"path": folder})
             result.stats.add(requests=1)
         except errors.MiniDropboxError as exc:
             result.failures.append(_failure("", folder, exc))
