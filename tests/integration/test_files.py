@@ -277,12 +277,12 @@ def _peak_rss_mib(pid: int) -> float:
 def test_api_memory_stays_flat_for_1_gib(cluster: TestCluster, cluster_http: httpx.Client,
                                          alice: dict[str, str]) -> None:
     total = 1024 * MiB
-    block = random.Random(7).randbytes(4 * MiB)
+    rng = random.Random(7)
 
     def body() -> Any:
-        for i in range(total // len(block)):
-            # Vary each block so chunks do not dedup to almost nothing.
-            yield i.to_bytes(8, "big") + block[8:]
+        # Fresh random bytes throughout, so no chunk dedups and every byte hits the nodes.
+        for _ in range(total // (4 * MiB)):
+            yield rng.randbytes(4 * MiB)
 
     assert cluster.api.proc is not None
     peak = {"mib": 0.0}
