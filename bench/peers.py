@@ -162,7 +162,7 @@ def rsync_bytes_sent(old: Path, new: Path, workdir: Path) -> int:
         d.mkdir(parents=True)
     shutil.copy(old, dst / "file.bin")
     shutil.copy(new, src / "file.bin")
-    out = subprocess.run(["rsync", "--no-whole-file", "--stats", "-I", str(src) + "/",
+    out = subprocess.run(["rsync", "-a", "--no-whole-file", "--stats", "-I", str(src) + "/",
                           str(dst) + "/"], check=True, capture_output=True, text=True).stdout
     match = re.search(r"Total bytes sent: ([\d,.]+)", out)
     if not match:
