@@ -1,0 +1,371 @@
+"""The route registry of the security suite: one entry per API route, in one place.
+
+Every route the API serves (every operation in ``/openapi.json``, plus routes hidden from the
+schema and WebSocket routes) must have an entry in ``MATRIX``, or ``test_authz_matrix`` fails.
+An entry says how user B goes after user A's objects through that route:
+
+- ``attack(call, ...)``: the route takes a path, version, cursor or chunk hash. ``call`` makes
+  the request with some caller's headers against A's objects (``Victim``). Made by B it must
+  answer ``attacker`` (404 by default: existence is not revealed, so never 403) and carry none
+  of A's data; made by A the same request must answer ``owner``, which proves the object was
+  really there. A route may have several attacks.
+- ``no_object(why, call)``: nothing of another user's can be named through the route (signup,
+  the caller's own session, probes). ``call`` is still made, by A, in the response tour.
+- ``admin(call)``: an operator route. A non-admin gets 403 whatever they send.
+
+To register a new route, add one line here; see the existing entries for the shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.conftest import PASSWORD, bearer, signup_and_login
+
+Headers = dict[str, str]
+
+
+@dataclass
+class Victim:
+    """User A's objects, created fresh for each attack."""
+
+    username: str
+    folder: str  # holds the file, a sibling and a trashed file
+    file: str  # two versions
+    trashed: str  # in the trash
+    blobs: dict[str, bytes]  # chunk hash -> bytes, for every version of the file
+    cursor: str  # the next-page cursor of a one-entry listing of ``folder``
+    journal: str  # a change-journal cursor from before A made these objects
+    markers: list[bytes]  # bytes only A's data contains: never in B's answers
+
+    @property
+    def hashes(self) -> list[str]:
+        return list(self.blobs)
+
+
+Call = Callable[[httpx.Client, Headers, Victim], httpx.Response]
+Check = Callable[[httpx.Response, Victim], None]
+
+
+@dataclass(frozen=True)
+class Attack:
+    call: Call
+    attacker: tuple[int, ...] = (404,)
+    owner: tuple[int, ...] = (200,)
+    owner_call: Call | None = None  # when the owner's request differs (they hold the bytes)
+    attacker_check: Check | None = None
+    owner_check: Check | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class NoObject:
+    why: str
+    call: Call | None = None
+
+
+@dataclass(frozen=True)
+class Admin:
+    call: Call | None = None
+
+
+Entry = tuple[Attack, ...] | NoObject | Admin
+
+
+def attack(call: Call, **kwargs: Any) -> Attack:
+    return Attack(call, **kwargs)
+
+
+def no_object(why: str, call: Call | None = None) -> NoObject:
+    return NoObject(why, call)
+
+
+def admin(call: Call | None = None) -> Admin:
+    return Admin(call)
+
+
+# -- building A's objects -------------------------------------------------------------------
+
+def upload_small(c: httpx.Client, auth: Headers, path: str, data: bytes,
+                 parent: int | None = None, device: str = "") -> dict[str, Any]:
+    """One-chunk upload through the delta protocol (chunk PUT + commit)."""
+    h = hashlib.sha256(data).hexdigest()
+    r = c.put(f"/api/v1/chunks/{h}", headers=auth, content=data)
+    assert r.status_code == 201, r.text
+    r = c.post("/api/v1/files/commit", headers=auth, json={
+        "path": path, "size": len(data), "chunks": [h], "parent_version": parent,
+        "device": device})
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def make_victim(c: httpx.Client, username: str, auth: Headers) -> Victim:
+    tag = uuid.uuid4().hex[:8]
+    secret = f"SECRET-{uuid.uuid4().hex}".encode()
+    sibling = f"sib-{uuid.uuid4().hex[:12]}"
+    device = f"dev-{uuid.uuid4().hex[:12]}"
+    folder = f"/vault-{tag}"
+    file = f"{folder}/plan-{tag}.txt"
+    trashed = f"{folder}/old-{tag}.txt"
+    journal = c.get("/api/v1/changes", headers=auth)
+    assert journal.status_code == 200, journal.text
+    v1 = secret + b" first " + secrets.token_bytes(64)
+    v2 = secret + b" second " + secrets.token_bytes(64)
+    e1 = upload_small(c, auth, file, v1, device=device)
+    e2 = upload_small(c, auth, file, v2, parent=1, device=device)
+    upload_small(c, auth, f"{folder}/{sibling}.txt", secret + b" sibling")
+    upload_small(c, auth, trashed, secret + b" trashed")
+    assert c.delete("/api/v1/files", headers=auth, params={"path": trashed}).status_code == 200
+    page = c.get("/api/v1/files/list", headers=auth, params={"path": folder, "limit": 1})
+    assert page.status_code == 200 and page.json()["cursor"], page.text
+    blobs = {hashlib.sha256(v).hexdigest(): v for v in (v1, v2)}
+    markers = [secret, sibling.encode(), device.encode(), username.encode(),
+               e1["content_hash"].encode(), e2["content_hash"].encode()]
+    return Victim(username, folder, file, trashed, blobs, page.json()["cursor"],
+                  journal.json()["cursor"], markers)
+
+
+def snapshot(c: httpx.Client, auth: Headers, v: Victim) -> Any:
+    """Everything A can see of their objects, to prove an attack changed nothing."""
+    listing = c.get("/api/v1/files/list", headers=auth,
+                    params={"path": "/", "recursive": "true"}).json()
+    versions = c.get("/api/v1/files/versions", headers=auth, params={"path": v.file}).json()
+    trash = c.get("/api/v1/trash", headers=auth).json()
+    content = c.get("/api/v1/files/content", headers=auth, params={"path": v.file}).content
+    return listing, versions, trash, hashlib.sha256(content).hexdigest()
+
+
+# -- request helpers ------------------------------------------------------------------------
+
+def _get(url: str, **params: Callable[[Victim], Any]) -> Call:
+    def call(c: httpx.Client, auth: Headers, v: Victim) -> httpx.Response:
+        return c.get(url, headers=auth, params={k: f(v) for k, f in params.items()})
+    return call
+
+
+def _error_code(code: str) -> Check:
+    def check(r: httpx.Response, v: Victim) -> None:
+        assert r.json()["error"]["code"] == code, r.text
+    return check
+
+
+def _commit_body(v: Victim) -> dict[str, Any]:
+    h = v.hashes[0]
+    return {"path": f"/taken-{uuid.uuid4().hex[:8]}", "size": len(v.blobs[h]), "chunks": [h],
+            "parent_version": None}
+
+
+def _fresh_session(c: httpx.Client, v: Victim) -> dict[str, str]:
+    r = c.post("/api/v1/auth/login", json={"username": v.username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    body: dict[str, str] = r.json()
+    return body
+
+
+def _throwaway_user(c: httpx.Client) -> dict[str, str]:
+    return signup_and_login(c, f"tmp-{uuid.uuid4().hex[:12]}")
+
+
+def _check_missing(expect_all: bool) -> Check:
+    def check(r: httpx.Response, v: Victim) -> None:
+        assert r.json()["missing"] == (v.hashes if expect_all else []), r.text
+    return check
+
+
+def _check_batch(ok: bool) -> Check:
+    def check(r: httpx.Response, v: Victim) -> None:
+        result = r.json()["results"][0]
+        assert result["ok"] is ok, r.text
+        if not ok:
+            assert result["error"]["code"] == "missing_chunk"
+    return check
+
+
+def _own_version(expected: int) -> Check:
+    def check(r: httpx.Response, v: Victim) -> None:
+        assert r.json()["version"] == expected, r.text
+    return check
+
+
+def _check_purged(some: bool) -> Check:
+    def check(r: httpx.Response, v: Victim) -> None:
+        assert (r.json()["purged"] > 0) is some, r.text
+    return check
+
+
+def _b_owns_file_then_asks_version_2(c: httpx.Client, auth: Headers,
+                                     v: Victim) -> httpx.Response:
+    # B makes a file at the same path (version 1 only), then asks for version 2: version
+    # numbers must be looked up in B's own entry, never A's.
+    c.put("/api/v1/files/content", headers=auth, params={"path": v.file}, content=b"mine")
+    return c.get("/api/v1/files/content", headers=auth, params={"path": v.file, "version": 2})
+
+
+# -- the matrix -----------------------------------------------------------------------------
+
+MATRIX: dict[tuple[str, str], Entry] = {
+    # Probes and documentation.
+    ("GET", "/healthz"): no_object("liveness probe", _get("/healthz")),
+    ("GET", "/readyz"): no_object("readiness probe", _get("/readyz")),
+    ("GET", "/openapi.json"): no_object("the public schema", _get("/openapi.json")),
+    ("GET", "/docs"): no_object("the schema's HTML page", _get("/docs")),
+    ("GET", "/redoc"): no_object("the schema's HTML page", _get("/redoc")),
+    ("GET", "/docs/oauth2-redirect"): no_object("FastAPI's docs helper page"),
+
+    # Accounts: every one acts on the caller's own account or session.
+    ("POST", "/api/v1/auth/signup"): no_object(
+        "creates a new account",
+        lambda c, auth, v: c.post("/api/v1/auth/signup", json={
+            "username": f"new-{uuid.uuid4().hex[:12]}", "password": PASSWORD})),
+    ("POST", "/api/v1/auth/login"): no_object(
+        "needs the account's password (token suite, login tests)",
+        lambda c, auth, v: c.post("/api/v1/auth/login", json={
+            "username": v.username, "password": PASSWORD})),
+    ("POST", "/api/v1/auth/refresh"): no_object(
+        "needs the session's refresh token (token suite)",
+        lambda c, auth, v: c.post("/api/v1/auth/refresh", json={
+            "refresh_token": _fresh_session(c, v)["refresh_token"]})),
+    ("POST", "/api/v1/auth/logout"): no_object(
+        "ends the caller's own session",
+        lambda c, auth, v: c.post("/api/v1/auth/logout",
+                                  headers=bearer(_fresh_session(c, v)))),
+    ("GET", "/api/v1/auth/me"): no_object("the caller's own account", _get("/api/v1/auth/me")),
+    ("POST", "/api/v1/auth/password"): no_object(
+        "the caller's own password, and it needs the current one",
+        lambda c, auth, v: c.post("/api/v1/auth/password",
+                                  headers=bearer(_throwaway_user(c)), json={
+                                      "old_password": PASSWORD,
+                                      "new_password": PASSWORD + "!"})),
+
+    # Chunks: B names A's chunk hashes without holding the bytes.
+    ("POST", "/api/v1/chunks/missing"): (attack(
+        lambda c, auth, v: c.post("/api/v1/chunks/missing", headers=auth,
+                                  json={"hashes": v.hashes}),
+        attacker=(200,), attacker_check=_check_missing(True), owner_check=_check_missing(False),
+        note="dedup never reveals another user's chunk"),),
+    ("PUT", "/api/v1/chunks/{chunk_hash}"): (attack(
+        lambda c, auth, v: c.put(f"/api/v1/chunks/{v.hashes[0]}", headers=auth,
+                                 content=b"guessed bytes"),
+        owner_call=lambda c, auth, v: c.put(f"/api/v1/chunks/{v.hashes[0]}", headers=auth,
+                                            content=v.blobs[v.hashes[0]]),
+        attacker=(400,), owner=(201,), attacker_check=_error_code("hash_mismatch"),
+        note="naming a chunk is not owning it: the bytes must hash to the name"),),
+    ("POST", "/api/v1/chunks/batch"): (attack(
+        lambda c, auth, v: c.post("/api/v1/chunks/batch", headers=auth, files=[
+            (v.hashes[0], (v.hashes[0], b"guessed bytes", "application/octet-stream"))]),
+        owner_call=lambda c, auth, v: c.post("/api/v1/chunks/batch", headers=auth, files=[
+            (v.hashes[0], (v.hashes[0], v.blobs[v.hashes[0]], "application/octet-stream"))]),
+        attacker=(400,), owner=(201,), attacker_check=_error_code("hash_mismatch")),),
+
+    # Commits: claiming A's chunks without uploading them (the "Dropship" attack).
+    ("POST", "/api/v1/files/commit"): (attack(
+        lambda c, auth, v: c.post("/api/v1/files/commit", headers=auth, json=_commit_body(v)),
+        attacker=(400,), owner=(201,), attacker_check=_error_code("missing_chunk")),),
+    ("POST", "/api/v1/files/commit_batch"): (attack(
+        lambda c, auth, v: c.post("/api/v1/files/commit_batch", headers=auth,
+                                  json={"commits": [_commit_body(v)]}),
+        attacker=(200,), attacker_check=_check_batch(False), owner_check=_check_batch(True)),),
+
+    # Browsing A's paths, versions and cursors.
+    ("GET", "/api/v1/files/metadata"): (attack(
+        _get("/api/v1/files/metadata", path=lambda v: v.file)),),
+    ("GET", "/api/v1/files/list"): (
+        attack(_get("/api/v1/files/list", path=lambda v: v.folder, limit=lambda v: 1,
+                    cursor=lambda v: v.cursor)),
+        attack(_get("/api/v1/files/list", path=lambda v: "/", recursive=lambda v: "true",
+                    cursor=lambda v: v.cursor),
+               attacker=(200,), note="A's cursor only pages through B's own entries"),
+    ),
+    ("GET", "/api/v1/files/versions"): (attack(
+        _get("/api/v1/files/versions", path=lambda v: v.file)),),
+    ("GET", "/api/v1/files/content"): (
+        attack(_get("/api/v1/files/content", path=lambda v: v.file, version=lambda v: 1)),
+        attack(_b_owns_file_then_asks_version_2, note="version numbers are per owner"),
+    ),
+
+    # Changing A's objects.
+    ("POST", "/api/v1/files/move"): (attack(
+        lambda c, auth, v: c.post("/api/v1/files/move", headers=auth, json={
+            "from": v.file, "to": v.folder + "/moved.txt"})),),
+    ("DELETE", "/api/v1/files"): (attack(
+        lambda c, auth, v: c.delete("/api/v1/files", headers=auth, params={"path": v.file})),),
+    ("POST", "/api/v1/files/restore"): (attack(
+        lambda c, auth, v: c.post("/api/v1/files/restore", headers=auth,
+                                  json={"path": v.file, "version": 1}), owner=(201,)),),
+    ("POST", "/api/v1/files/folder"): (attack(
+        lambda c, auth, v: c.post("/api/v1/files/folder", headers=auth, json={"path": v.folder}),
+        attacker=(201,), owner=(201,), note="creates the folder in B's own tree"),),
+    ("PUT", "/api/v1/files/content"): (attack(
+        lambda c, auth, v: c.put("/api/v1/files/content", headers=auth,
+                                 params={"path": v.file}, content=b"B's own bytes"),
+        attacker=(201,), owner=(201,), attacker_check=_own_version(1),
+        owner_check=_own_version(3), note="writes a new file in B's own tree"),),
+
+    # The change journal: A's cursors are refused like any cursor not issued to B.
+    ("GET", "/api/v1/changes"): (attack(
+        _get("/api/v1/changes", cursor=lambda v: v.journal),
+        attacker=(410,), attacker_check=_error_code("reset")),),
+    ("GET", "/api/v1/changes/wait"): (attack(
+        _get("/api/v1/changes/wait", cursor=lambda v: v.journal, timeout=lambda v: 0),
+        attacker=(410,), attacker_check=_error_code("reset")),),
+    ("GET", "/api/v1/server"): no_object("the server's public description",
+                                         _get("/api/v1/server")),
+    ("WS", "/api/v1/notifications"): no_object(
+        "pushes only the caller's own newest cursor; it takes no path, version or cursor"),
+
+    # The trash.
+    ("GET", "/api/v1/trash"): (attack(
+        _get("/api/v1/trash"), attacker=(200,), note="B sees only B's own trash"),),
+    ("POST", "/api/v1/trash/restore"): (attack(
+        lambda c, auth, v: c.post("/api/v1/trash/restore", headers=auth,
+                                  json={"path": v.trashed})),),
+    ("DELETE", "/api/v1/trash"): (attack(
+        lambda c, auth, v: c.delete("/api/v1/trash", headers=auth, params={"path": v.trashed}),
+        attacker=(200,), attacker_check=_check_purged(False), owner_check=_check_purged(True),
+        note="purging A's path empties nothing of A's"),),
+}
+
+# Route prefixes that are only for administrators; their entries must be ``admin(...)``.
+ADMIN_PREFIXES = ("/api/v1/admin",)
+
+
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+
+def _flat_routes(routes: list[Any]) -> list[Any]:
+    """Starlette routes with FastAPI's included routers opened up (it nests them lazily)."""
+    flat: list[Any] = []
+    for route in routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        if callable(contexts):
+            # A context stands for an API route itself, or wraps any other Starlette route.
+            flat += _flat_routes([ctx.starlette_route if ctx.starlette_route is not None
+                                  else ctx for ctx in contexts()])
+        else:
+            flat.append(route)
+    return flat
+
+
+def served_routes(openapi: dict[str, Any], app: Any) -> set[tuple[str, str]]:
+    """Every route of the API: the operations in its schema, plus what the app object serves
+    outside it (hidden routes, WebSockets, mounts), as ``(METHOD, path)`` pairs."""
+    found = {(method.upper(), path) for path, ops in openapi["paths"].items()
+             for method in ops if method in HTTP_METHODS}
+    for route in _flat_routes(list(app.routes)):
+        methods = getattr(route, "methods", None)
+        if methods:
+            # Starlette answers HEAD for every GET; it is the same handler.
+            found.update((m, route.path) for m in (set(methods) - {"HEAD"} or methods))
+        elif type(route).__name__.endswith("WebSocketRoute"):
+            found.add(("WS", route.path))
+        else:
+            found.add(("MOUNT", getattr(route, "path", type(route).__name__)))
+    return found
