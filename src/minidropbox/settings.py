@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     # Logging
     json_logs: bool = False
 
+    # Backup (``minidropbox server backup``): how often, and what retention keeps
+    backup_every: str = "1h"
+    backup_keep_last: int = 7
+    backup_keep_daily: int = 30
+
     @field_validator("nodes", "cors_origins", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:

@@ -8,6 +8,7 @@ import click
 
 from minidropbox import __version__
 from minidropbox.cli import account, files
+from minidropbox.cli.backup import backup
 from minidropbox.cli.server import server
 from minidropbox.cli.state import CliState
 from minidropbox.core.errors import MiniDropboxError
@@ -30,6 +31,7 @@ for command in account.COMMANDS:
 for command in files.COMMANDS:
     cli.add_command(command)
 cli.add_command(server)
+cli.add_command(backup)
 
 
 def main() -> None:

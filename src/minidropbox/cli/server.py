@@ -94,3 +94,25 @@ def storage_command(node_dir: Path, host: str | None, port: int | None) -> None:
                                           settings.dir, settings.host, settings.port)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
                 access_log=False, timeout_keep_alive=30)
+
+
+@server.command("backup")
+@click.option("--repo", "repo_path", envvar="MINIDROPBOX_BACKUP_REPO",
+              type=click.Path(path_type=Path), required=True, help="Backup repository directory.")
+@click.option("--every", default=None, help="Interval, e.g. 1h or 30m (default: backup_every).")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="The API's data directory (or MINIDROPBOX_DATA_DIR).")
+def backup_command(repo_path: Path, every: str | None, data_dir: Path | None) -> None:
+    """Run the backup service: a snapshot at start, then on the schedule, then prune."""
+    from minidropbox.backup.service import BackupService
+    from minidropbox.core.retention import parse_interval
+
+    settings = load_settings(data_dir=data_dir)
+    try:
+        seconds = parse_interval(every or settings.backup_every)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--every") from None
+    configure_logging(settings.json_logs)
+    service = BackupService(repo_path, settings, seconds)
+    service.install_signal_handlers()
+    service.run()

@@ -1,0 +1,212 @@
+"""Taking a snapshot: the metadata copy, then its chunks, then (last) the manifest.
+
+Write ordering, which is what keeps the repository's invariants (package docstring):
+
+1. take the writer lock; remove folders of interrupted snapshots (no manifest);
+2. copy the metadata online into ``snapshots/<id>/`` (``metadata_copy``);
+3. read the referenced chunks from that COPY, never from the live database, so the snapshot
+   cannot reference a chunk committed after the copy and absent from the repository;
+4. copy each chunk the repository lacks from a storage node: the replicas the copy names
+   first, then every other node; the node client and the chunk store both verify the hash,
+   and the store writes atomically and fsyncs. A chunk no node can serve is logged and
+   listed as missing;
+5. write ``chunks.txt`` and then ``manifest.json`` atomically. Only now does the snapshot
+   exist. A kill before this step leaves an incomplete folder that nobody reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from minidropbox.backup.errors import BackupCancelled, BackupConfigError
+from minidropbox.backup.metadata_copy import MetadataCopy, copy_metadata
+from minidropbox.backup.repository import (
+    CHUNK_LIST,
+    FORMAT,
+    MANIFEST,
+    Repository,
+    atomic_write,
+    format_chunk_list,
+    fsync_dir,
+    new_snapshot_id,
+)
+from minidropbox.core.errors import MiniDropboxError
+from minidropbox.core.placement import rank_nodes
+from minidropbox.storage.disk import DiskChunkStore
+from minidropbox.storage.node_client import NodeClient
+
+log = logging.getLogger("minidropbox.backup")
+
+PROGRESS_EVERY = 5.0  # seconds between progress lines
+
+
+@dataclass
+class SnapshotOptions:
+    """Where the data comes from and how to fetch it."""
+
+    database_url: str
+    cluster_secret: str
+    nodes: dict[str, str] = field(default_factory=dict)  # name -> url; empty: the DB's table
+    node_timeout: float = 10.0
+    workers: int = 4
+    # Test-only: seconds to sleep after each copied chunk, so a test can kill a backup
+    # mid-run (set from MINIDROPBOX_BACKUP_TEST_THROTTLE by the CLI; never in production).
+    throttle: float = 0.0
+    clock: Callable[[], float] = time.time
+    # Set to abandon the run (SIGTERM): the snapshot stays incomplete and is cleaned up later.
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class CopyTally:
+    copied: int = 0
+    copied_bytes: int = 0
+    skipped: int = 0
+    skipped_bytes: int = 0
+    missing: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def done(self) -> int:
+        return self.copied + self.skipped + len(self.missing)
+
+
+def take_snapshot(repo: Repository, options: SnapshotOptions) -> dict[str, Any]:
+    """Take one snapshot (see the module docstring); returns its manifest."""
+    started = options.clock()
+    mono = time.monotonic()
+    with repo.lock("backup"):
+        removed = repo.remove_incomplete()
+        if removed:
+            log.info("removed %d incomplete snapshot(s) left by an interrupted backup", removed)
+        snap_id = new_snapshot_id(started)
+        folder = repo.snapshots_dir / snap_id
+        folder.mkdir()
+        fsync_dir(repo.snapshots_dir)
+        copy = copy_metadata(options.database_url, folder)
+        meta_bytes = copy.path.stat().st_size
+        log.info("snapshot %s: metadata copied (%d bytes), %d chunks referenced",
+                 snap_id, meta_bytes, len(copy.chunks))
+        tally = copy_chunks(repo, copy, options)
+        if options.cancel.is_set():
+            raise BackupCancelled(f"Snapshot {snap_id} abandoned before its manifest; the "
+                                  "next run removes it.")
+        list_bytes = format_chunk_list(copy.chunks)
+        atomic_write(folder / CHUNK_LIST, list_bytes)
+        duration = time.monotonic() - mono
+        manifest = {
+            "format": FORMAT,
+            "id": snap_id,
+            "time": started,
+            "finished": options.clock(),
+            "duration": round(duration, 3),
+            "host": socket.gethostname(),
+            "generation": copy.generation,
+            "metadata": {"file": copy.path.name, "kind": copy.kind, "bytes": meta_bytes,
+                         "sha256": file_sha256(copy.path)},
+            "chunk_list_sha256": hashlib.sha256(list_bytes).hexdigest(),
+            "chunks": {
+                "referenced": len(copy.chunks),
+                "referenced_bytes": sum(max(s, 0) for s in copy.chunks.values()),
+                "copied": tally.copied, "copied_bytes": tally.copied_bytes,
+                "skipped": tally.skipped, "skipped_bytes": tally.skipped_bytes,
+                "missing_count": len(tally.missing), "missing": sorted(tally.missing),
+            },
+        }
+        atomic_write(folder / MANIFEST, _dump(manifest))
+    log.info("snapshot %s done: %d chunks copied (%d bytes), %d skipped (%d bytes), "
+             "%d missing, in %.1f s", snap_id, tally.copied, tally.copied_bytes, tally.skipped,
+             tally.skipped_bytes, len(tally.missing), duration)
+    return manifest
+
+
+def copy_chunks(repo: Repository, copy: MetadataCopy, options: SnapshotOptions) -> CopyTally:
+    """Bring every chunk ``copy`` references into the repository (step 4)."""
+    urls = dict(copy.node_urls)
+    urls.update(options.nodes)
+    if not urls and copy.chunks:
+        raise BackupConfigError("No storage nodes are known: set MINIDROPBOX_NODES.")
+    clients = {name: NodeClient(url, options.cluster_secret, options.node_timeout)
+               for name, url in urls.items()}
+    tally = CopyTally()
+    store = repo.chunks
+    total = len(copy.chunks)
+    last_report = [time.monotonic()]
+
+    def one(name: str) -> None:
+        if options.cancel.is_set():
+            return
+        size = copy.chunks[name]
+        if store.has(name):
+            with tally.lock:
+                tally.skipped += 1
+                tally.skipped_bytes += max(size, 0)
+        else:
+            fetched = fetch(name, copy.holders.get(name, []), clients, store)
+            with tally.lock:
+                if fetched is None:
+                    tally.missing.append(name)
+                else:
+                    tally.copied += 1
+                    tally.copied_bytes += fetched
+            if fetched is not None and options.throttle:
+                time.sleep(options.throttle)
+        now = time.monotonic()
+        with tally.lock:
+            if now - last_report[0] >= PROGRESS_EVERY:
+                last_report[0] = now
+                log.info("progress: %d/%d chunks (%d copied, %d skipped, %d missing)",
+                         tally.done, total, tally.copied, tally.skipped, len(tally.missing))
+
+    try:
+        with ThreadPoolExecutor(max(options.workers, 1), "backup-copy") as pool:
+            for _ in pool.map(one, sorted(copy.chunks)):
+                pass
+    finally:
+        for client in clients.values():
+            client.close()
+    return tally
+
+
+def fetch(name: str, holders: list[str], clients: dict[str, NodeClient],
+          store: DiskChunkStore) -> int | None:
+    """Copy one chunk into ``store`` from the first node that serves it intact.
+
+    Returns its size, or None (logged) when no node has a good copy.
+    """
+    others = rank_nodes(name, [n for n in clients if n not in holders])
+    order = [n for n in holders if n in clients] + others
+    problems = []
+    for node in order:
+        try:
+            data = clients[node].get(name)  # verifies the hash
+        except MiniDropboxError as exc:
+            problems.append(f"{node}: {exc.message}")
+            continue
+        store.put(name, data)  # verifies again, writes atomically, fsyncs
+        return len(data)
+    log.error("chunk %s is on no storage node (%s); recorded as missing in the manifest",
+              name, "; ".join(problems) or "no nodes")
+    return None
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _dump(body: dict[str, Any]) -> bytes:
+    return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
