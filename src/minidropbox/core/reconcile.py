@@ -1,0 +1,329 @@
+"""Three-way reconcile: from the local tree, the base and the remote tree, decide what to do.
+
+The *base* is what both sides last agreed on (the sync state DB). Comparing each side with the
+base says which side changed; that, not timestamps, decides the direction:
+
+    local changed only   → upload / mkdir on the server / delete on the server
+    remote changed only  → download / mkdir here / delete here
+    both, same result    → agree (record the new base)
+    both, different      → conflict: the local one is renamed to a conflicted copy, the server
+                           version keeps the name; a delete against an edit loses (edit wins)
+
+Safety invariants the planner guarantees (and ``tests/unit/test_reconcile_props.py`` checks):
+
+- a file is deleted on a side only if that side still holds exactly the base content, so what
+  is deleted was already on the server (in its history);
+- a folder is deleted only if everything under it is deleted too;
+- nothing is planned over a local file that is still being written (``hash is None``);
+- a disappearance plus an appearance of the same content is a move, not delete + upload;
+- more deletions than ``DeleteLimits`` allows are held back unless explicitly allowed.
+
+Paths are relative to the sync root in the server's form (``/a/b.txt``); trees are keyed by
+``path_key`` so case and Unicode form compare as the server compares them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from minidropbox.core.paths import is_within, path_key
+from minidropbox.core.sync_names import DeleteLimits, conflict_path
+
+Kind = Literal["file", "folder"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One file or folder as a side sees it.
+
+    ``hash`` is the content hash of a file (``None`` for a folder, or for a local file that is
+    still changing and must be left alone for now); ``version`` is the server version.
+    """
+
+    path: str
+    kind: Kind = "file"
+    hash: str | None = None
+    version: int | None = None
+    size: int | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.kind == "folder" or self.hash is not None
+
+
+Tree = Mapping[str, Item]
+
+
+def tree(items: Iterable[Item]) -> dict[str, Item]:
+    """A tree keyed the way the planner looks things up."""
+    return {path_key(item.path): item for item in items}
+
+
+class Op(StrEnum):
+    MOVE_LOCAL = "move_local"
+    MOVE_REMOTE = "move_remote"
+    MKDIR_LOCAL = "mkdir_local"
+    MKDIR_REMOTE = "mkdir_remote"
+    CONFLICT = "conflict"  # rename the local item to ``dest``; the server's keeps the name
+    UPLOAD = "upload"
+    DOWNLOAD = "download"
+    AGREE = "agree"  # both sides hold the same thing: record it as the base
+    FORGET = "forget"  # both sides lost it: drop the base
+    DELETE_LOCAL = "delete_local"
+    DELETE_REMOTE = "delete_remote"
+
+
+# Execution order: moves first (later actions name the new paths), then conflicted copies
+# step aside (a folder may be created where a file was), deletes last, deepest first.
+PHASE = {Op.MOVE_REMOTE: 0, Op.MOVE_LOCAL: 0, Op.CONFLICT: 1, Op.MKDIR_LOCAL: 2,
+         Op.MKDIR_REMOTE: 2, Op.UPLOAD: 3, Op.DOWNLOAD: 3, Op.AGREE: 4, Op.FORGET: 4,
+         Op.DELETE_LOCAL: 5, Op.DELETE_REMOTE: 5}
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step. ``local``, ``base`` and ``remote`` are what the planner saw at ``path``, so the
+    executor can check that nothing moved on before it acts (and skip if it did)."""
+
+    op: Op
+    path: str
+    kind: Kind = "file"
+    dest: str | None = None
+    local: Item | None = None
+    base: Item | None = None
+    remote: Item | None = None
+
+
+@dataclass
+class Plan:
+    actions: list[Action] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # local files still being written
+    local_deletes: int = 0  # files
+    remote_deletes: int = 0
+    refused: str | None = None  # set when deletions were held back by the rail
+
+    @property
+    def done(self) -> bool:
+        """Both sides agree and nothing is pending."""
+        return not self.actions and not self.waiting and self.refused is None
+
+
+def _depth(path: str) -> int:
+    return path.count("/")
+
+
+def _changed(side: Item | None, base: Item | None) -> bool:
+    if side is None or base is None:
+        return (side is None) != (base is None)
+    if side.kind != base.kind:
+        return True
+    return side.kind == "file" and side.hash != base.hash
+
+
+def _under(t: Tree, folder: str) -> list[str]:
+    fkey = path_key(folder)
+    return [k for k in t if k.startswith(fkey + "/")]
+
+
+class _Planner:
+    def __init__(self, local: Tree, base: Tree, remote: Tree, device: str,
+                 now: datetime) -> None:
+        self.local, self.base, self.remote = local, base, remote
+        self.device, self.now = device, now
+        self.handled: set[str] = set()
+        self.actions: dict[str, Action] = {}
+        self.extra: list[Action] = []  # moves: keyed by neither end alone
+        self.waiting: list[str] = []
+        self.new_names: set[str] = set()
+
+    # -- moves ------------------------------------------------------------------------------
+    def _claim(self, *folders: str) -> None:
+        for folder in folders:
+            key = path_key(folder)
+            self.handled.add(key)
+            for t in (self.local, self.base, self.remote):
+                self.handled.update(_under(t, folder))
+
+    def folder_moves(self, gone_side: Tree, other: Tree, op: Op) -> None:
+        """A folder missing on one side and a new folder there holding all its base files at
+        the same relative paths: one move on the other side instead of many."""
+        for src_key in sorted(self.base, key=lambda k: (_depth(k), k)):
+            b = self.base[src_key]
+            o = other.get(src_key)
+            if (src_key in self.handled or b.kind != "folder" or src_key in gone_side
+                    or o is None or o.kind != "folder"):
+                continue
+            files = [(k[len(src_key):], self.base[k].hash) for k in _under(self.base, b.path)
+                     if self.base[k].kind == "file"]
+            if not files:
+                continue
+            rel, want = files[0]
+            for key, item in sorted(gone_side.items()):
+                if not (key.endswith(rel) and item.hash == want and key not in self.base):
+                    continue
+                dst_key = key[: len(key) - len(rel)]
+                dst = gone_side.get(dst_key)
+                if (dst is None or dst.kind != "folder" or dst_key in self.base
+                        or dst_key in other or dst_key in self.handled
+                        or is_within(dst.path, b.path) or is_within(b.path, dst.path)):
+                    continue
+                if all((x := gone_side.get(dst_key + r)) is not None and x.hash == h
+                       for r, h in files):
+                    src_path = o.path
+                    self.extra.append(Action(op, src_path, "folder", dest=dst.path,
+                                             base=b, local=self.local.get(src_key),
+                                             remote=self.remote.get(src_key)))
+                    self._claim(src_path, dst.path)
+                    break
+
+    def file_moves(self, gone_side: Tree, other: Tree, op: Op) -> None:
+        """A base file gone from one side whose content appears at a new path there."""
+        fresh: dict[str, list[str]] = {}
+        for key, item in sorted(gone_side.items()):
+            if (item.kind == "file" and item.hash is not None and key not in self.base
+                    and key not in other and key not in self.handled):
+                fresh.setdefault(item.hash, []).append(key)
+        for src_key, b in sorted(self.base.items()):
+            o = other.get(src_key)
+            if (src_key in self.handled or b.kind != "file" or src_key in gone_side
+                    or o is None or o.kind != "file" or (op is Op.MOVE_LOCAL and not o.settled)
+                    or not fresh.get(b.hash or "")):
+                continue
+            dst_key = fresh[b.hash or ""].pop(0)
+            dst = gone_side[dst_key]
+            self.extra.append(Action(op, o.path, "file", dest=dst.path, base=b,
+                                     local=self.local.get(src_key),
+                                     remote=self.remote.get(src_key)))
+            self.handled.update((src_key, dst_key))
+
+    # -- one path ---------------------------------------------------------------------------
+    def _add(self, op: Op, key: str, path: str, kind: Kind, dest: str | None = None) -> None:
+        self.actions[key] = Action(op, path, kind, dest, self.local.get(key),
+                                   self.base.get(key), self.remote.get(key))
+
+    def _conflict(self, key: str, item: Item) -> None:
+        dest = conflict_path(item.path, self.device, self.now, self._taken)
+        self.new_names.add(path_key(dest))
+        self._add(Op.CONFLICT, key, item.path, item.kind, dest)
+        if item.kind == "folder":
+            # Its contents move with it; they are planned under the new name next round.
+            self.handled.update(_under(self.local, item.path))
+
+    def _taken(self, path: str) -> bool:
+        key = path_key(path)
+        return (key in self.local or key in self.base or key in self.remote
+                or key in self.new_names)
+
+    def decide(self, key: str) -> None:
+        loc, b, rem = self.local.get(key), self.base.get(key), self.remote.get(key)
+        if loc is not None and not loc.settled:
+            self.waiting.append(loc.path)
+            return
+        lc, rc = _changed(loc, b), _changed(rem, b)
+        if not lc and not rc:
+            if rem is not None and b is not None and rem.version != b.version:
+                self._add(Op.AGREE, key, rem.path, rem.kind)  # e.g. restored to the same bytes
+            return
+        if lc and not rc:
+            if loc is None:
+                assert b is not None
+                self._add(Op.DELETE_REMOTE, key, b.path, b.kind)
+            elif rem is not None and rem.kind != loc.kind:
+                self._conflict(key, loc)
+            else:
+                self._add(Op.UPLOAD if loc.kind == "file" else Op.MKDIR_REMOTE, key, loc.path,
+                          loc.kind)
+            return
+        if rc and not lc:
+            if rem is None:
+                assert b is not None
+                op = Op.DELETE_LOCAL if loc is not None else Op.FORGET
+                self._add(op, key, loc.path if loc else b.path, b.kind)
+            elif loc is not None and loc.kind != rem.kind:
+                self._conflict(key, loc)
+            else:
+                self._add(Op.DOWNLOAD if rem.kind == "file" else Op.MKDIR_LOCAL, key, rem.path,
+                          rem.kind)
+            return
+        # Both sides changed since they last agreed.
+        if loc is None and rem is None:
+            assert b is not None
+            self._add(Op.FORGET, key, b.path, b.kind)
+        elif loc is None:
+            assert rem is not None  # deleted here, changed there: the change wins
+            self._add(Op.DOWNLOAD if rem.kind == "file" else Op.MKDIR_LOCAL, key, rem.path,
+                      rem.kind)
+        elif rem is None:
+            self._add(Op.UPLOAD if loc.kind == "file" else Op.MKDIR_REMOTE, key, loc.path,
+                      loc.kind)
+        elif loc.kind == rem.kind and (loc.kind == "folder" or loc.hash == rem.hash):
+            self._add(Op.AGREE, key, rem.path, rem.kind)
+        else:
+            self._conflict(key, loc)
+
+    # -- folders whose contents survive are not deleted --------------------------------------
+    def settle_folder_deletes(self) -> None:
+        for key in sorted(self.actions, key=lambda k: (-_depth(k), k)):
+            act = self.actions[key]
+            if act.kind != "folder" or act.op not in (Op.DELETE_LOCAL, Op.DELETE_REMOTE):
+                continue
+            side = self.local if act.op is Op.DELETE_LOCAL else self.remote
+            survivors = [k for k in _under(side, act.path)
+                         if (a := self.actions.get(k)) is None or a.op is not act.op]
+            if survivors:
+                # Something new or changed lives inside: keep the folder on both sides.
+                op = Op.MKDIR_REMOTE if act.op is Op.DELETE_LOCAL else Op.MKDIR_LOCAL
+                self.actions[key] = Action(op, act.path, "folder", None, act.local, act.base,
+                                           act.remote)
+        for key in sorted(self.actions, key=lambda k: (_depth(k), k)):
+            top = self.actions.get(key)
+            if top is not None and top.op is Op.DELETE_REMOTE and top.kind == "folder":
+                # The server deletes a folder with its contents: one request for the subtree.
+                for k in _under(self.remote, top.path):
+                    if (a := self.actions.get(k)) is not None and a.op is Op.DELETE_REMOTE:
+                        del self.actions[k]
+
+
+def reconcile(local: Tree, base: Tree, remote: Tree, *, device: str, now: datetime,
+              allow_mass_delete: bool = False, limits: DeleteLimits | None = None,
+              base_trusted: bool = True) -> Plan:
+    """The actions that bring ``local`` and ``remote`` into agreement, given ``base``.
+
+    With ``base_trusted=False`` (the server was restored from a backup) the base is ignored:
+    nothing is deleted or moved, differences become conflicts, and whatever exists on one
+    side only is copied to the other.
+    """
+    if not base_trusted:
+        base = {}
+    planner = _Planner(local, base, remote, device, now)
+    planner.folder_moves(local, remote, Op.MOVE_REMOTE)
+    planner.folder_moves(remote, local, Op.MOVE_LOCAL)
+    planner.file_moves(local, remote, Op.MOVE_REMOTE)
+    planner.file_moves(remote, local, Op.MOVE_LOCAL)
+    for key in sorted(set(local) | set(base) | set(remote), key=lambda k: (_depth(k), k)):
+        if key not in planner.handled:
+            planner.decide(key)
+    local_deletes = sum(1 for a in planner.actions.values()
+                        if a.op is Op.DELETE_LOCAL and a.kind == "file")
+    remote_deletes = sum(1 for a in planner.actions.values()
+                         if a.op is Op.DELETE_REMOTE and a.kind == "file")
+    planner.settle_folder_deletes()
+    actions = planner.extra + list(planner.actions.values())
+    plan = Plan(waiting=planner.waiting, local_deletes=local_deletes,
+                remote_deletes=remote_deletes)
+    limits = limits or DeleteLimits()
+    tree_files = sum(1 for item in base.values() if item.kind == "file")
+    worst = max(local_deletes, remote_deletes)
+    if not allow_mass_delete and limits.excessive(worst, tree_files):
+        where = "on the server" if remote_deletes >= local_deletes else "in the local folder"
+        plan.refused = (f"This sync would delete {worst} of {tree_files} synced files {where}; "
+                        "nothing was deleted. If that is intended, run again with "
+                        "--allow-mass-delete.")
+        actions = [a for a in actions if a.op not in (Op.DELETE_LOCAL, Op.DELETE_REMOTE)]
+    plan.actions = sorted(actions, key=lambda a: (
+        PHASE[a.op], -_depth(a.path) if PHASE[a.op] == 5 else _depth(a.path), path_key(a.path)))
+    return plan

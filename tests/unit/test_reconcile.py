@@ -1,0 +1,148 @@
+"""The three-way planner, case by case."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from minidropbox.core.reconcile import Item, Op, Plan, reconcile, tree
+from minidropbox.core.sync_names import DeleteLimits, conflict_path, split_ext
+
+NOW = datetime(2024, 5, 6, 7, 8, 9)
+
+
+def f(path: str, h: str, version: int | None = 1) -> Item:
+    return Item(path, "file", h, version)
+
+
+def d(path: str) -> Item:
+    return Item(path, "folder")
+
+
+def plan(local: list[Item], base: list[Item], remote: list[Item], **kw: object) -> Plan:
+    return reconcile(tree(local), tree(base), tree(remote), device="laptop", now=NOW,
+                     **kw)  # type: ignore[arg-type]
+
+
+def ops(p: Plan) -> list[tuple[str, str, str | None]]:
+    return [(a.op.value, a.path, a.dest) for a in p.actions]
+
+
+def test_agreement_is_a_done_plan() -> None:
+    same = [d("/a"), f("/a/x", "h1")]
+    assert plan(same, same, same).done
+
+
+def test_one_sided_changes_flow_the_other_way() -> None:
+    base = [f("/x", "h1"), f("/y", "h2")]
+    p = plan([f("/x", "h9"), f("/new", "h3")], base, [f("/x", "h1"), f("/y", "h2")])
+    assert ops(p) == [("upload", "/new", None), ("upload", "/x", None),
+                      ("delete_remote", "/y", None)]
+    p = plan(base, base, [f("/x", "h9", 2), f("/new", "h3")])
+    assert ops(p) == [("download", "/new", None), ("download", "/x", None),
+                      ("delete_local", "/y", None)]
+
+
+def test_upload_names_the_remote_version_as_parent() -> None:
+    p = plan([f("/x", "h2")], [f("/x", "h1", 4)], [f("/x", "h1", 4)])
+    assert p.actions[0].remote is not None and p.actions[0].remote.version == 4
+
+
+def test_both_edited_differently_is_one_conflict_copy_server_keeps_name() -> None:
+    p = plan([f("/doc.txt", "mine")], [f("/doc.txt", "old")], [f("/doc.txt", "theirs", 2)])
+    assert ops(p) == [("conflict", "/doc.txt",
+                       "/doc (conflicted copy, laptop, 2024-05-06 070809).txt")]
+
+
+def test_both_edited_the_same_way_agree() -> None:
+    p = plan([f("/x", "new")], [f("/x", "old")], [f("/x", "new", 2)])
+    assert ops(p) == [("agree", "/x", None)]
+
+
+def test_edit_wins_over_delete_both_ways() -> None:
+    base = [f("/x", "old")]
+    assert ops(plan([f("/x", "edited")], base, [])) == [("upload", "/x", None)]
+    assert ops(plan([], base, [f("/x", "edited", 2)])) == [("download", "/x", None)]
+
+
+def test_rename_is_a_move_not_delete_and_upload() -> None:
+    base = [f("/a.txt", "h1"), f("/keep", "k")]
+    p = plan([f("/b.txt", "h1"), f("/keep", "k")], base, base)
+    assert ops(p) == [("move_remote", "/a.txt", "/b.txt")]
+    p = plan(base, base, [f("/b.txt", "h1"), f("/keep", "k")])
+    assert ops(p) == [("move_local", "/a.txt", "/b.txt")]
+
+
+def test_folder_move_is_one_move() -> None:
+    base = [d("/a"), d("/a/s"), f("/a/1", "h1"), f("/a/s/2", "h2"), f("/z", "z")]
+    moved = [d("/b"), d("/b/s"), f("/b/1", "h1"), f("/b/s/2", "h2"), f("/z", "z")]
+    assert ops(plan(moved, base, base)) == [("move_remote", "/a", "/b")]
+    assert ops(plan(base, base, moved)) == [("move_local", "/a", "/b")]
+
+
+def test_remote_delete_of_folder_keeps_locally_changed_contents() -> None:
+    base = [d("/a"), f("/a/1", "h1"), f("/a/2", "h2")]
+    p = plan([d("/a"), f("/a/1", "h1"), f("/a/2", "changed")], base, [])
+    assert sorted(ops(p)) == [("delete_local", "/a/1", None), ("mkdir_remote", "/a", None),
+                              ("upload", "/a/2", None)]
+
+
+def test_local_delete_of_folder_is_one_remote_delete() -> None:
+    base = [d("/a"), f("/a/1", "h1"), f("/a/2", "h2")]
+    p = plan([], base, base)
+    assert ops(p) == [("delete_remote", "/a", None)]
+    assert p.remote_deletes == 2
+
+
+def test_local_delete_of_folder_keeps_remote_additions() -> None:
+    base = [d("/a"), f("/a/1", "h1")]
+    p = plan([], base, [*base, f("/a/new", "n")])
+    assert sorted(ops(p)) == [("delete_remote", "/a/1", None), ("download", "/a/new", None),
+                              ("mkdir_local", "/a", None)]
+
+
+def test_files_still_being_written_are_left_alone() -> None:
+    base = [f("/x", "h1")]
+    p = plan([Item("/x", "file", None)], base, [f("/x", "h2", 2)])
+    assert p.actions == [] and p.waiting == ["/x"] and not p.done
+
+
+def test_new_server_generation_deletes_nothing() -> None:
+    base = [f("/gone-here", "a"), f("/gone-there", "b"), f("/both", "c")]
+    p = plan([f("/gone-there", "b"), f("/both", "mine")], base,
+             [f("/gone-here", "a"), f("/both", "c")], base_trusted=False)
+    assert sorted(ops(p)) == [
+        ("conflict", "/both", "/both (conflicted copy, laptop, 2024-05-06 070809)"),
+        ("download", "/gone-here", None), ("upload", "/gone-there", None)]
+
+
+def test_mass_delete_is_refused_unless_allowed() -> None:
+    base = [f(f"/f{i}", f"h{i}") for i in range(20)]
+    p = plan(base[:5], base, base)
+    assert p.refused and "15 of 20" in p.refused and "--allow-mass-delete" in p.refused
+    assert all(a.op not in (Op.DELETE_LOCAL, Op.DELETE_REMOTE) for a in p.actions)
+    assert plan(base[:5], base, base, allow_mass_delete=True).remote_deletes == 15
+    assert plan(base[:15], base, base).refused is None  # a quarter is fine
+    small = base[:3]
+    assert plan([], small, small).refused is None  # tiny trees: only the absolute cap
+    limits = DeleteLimits(max_deletes=2)
+    assert plan(base[:17], base, base, limits=limits).refused is not None
+
+
+def test_case_only_difference_is_the_same_entry() -> None:
+    p = plan([f("/Readme.TXT", "h1")], [], [f("/readme.txt", "h1")])
+    assert ops(p) == [("agree", "/readme.txt", None)]
+
+
+def test_conflict_names() -> None:
+    assert split_ext("a.tar.gz") == ("a.tar", ".gz")
+    assert split_ext(".bashrc") == (".bashrc", "")
+    taken = {"/x (conflicted copy, pc, 2024-05-06 070809).md"}
+    name = conflict_path("/x.md", "pc", NOW, taken.__contains__)
+    assert name == "/x (conflicted copy, pc, 2024-05-06 070809 2).md"
+    assert conflict_path("/d/n", "a/b", NOW, lambda p: False) == \
+        "/d/n (conflicted copy, ab, 2024-05-06 070809)"
+
+
+def test_kind_clash_renames_the_local_side() -> None:
+    p = plan([d("/x")], [], [f("/x", "h")])
+    assert ops(p) == [("conflict", "/x", "/x (conflicted copy, laptop, 2024-05-06 070809)")]
