@@ -163,11 +163,14 @@ class AccountService:
                                 options={"require": ["exp", "iat", "sub", "sid"]})
         except jwt.PyJWTError as exc:
             raise Unauthorized("The access token is invalid or expired.") from exc
-        if claims.get("typ") != "access":
+        sub = claims.get("sub")
+        # Only the server signs tokens, but a malformed id must still be a 401, never a 500.
+        if (claims.get("typ") != "access" or not isinstance(sub, str) or not sub.isascii()
+                or not sub.isdigit() or len(sub) > 18):
             raise Unauthorized("The access token is invalid or expired.")
         with self.db.read() as conn:
             session = repo.session_by_id(conn, str(claims["sid"]))
-            user = repo.user_by_id(conn, int(claims["sub"])) if session else None
+            user = repo.user_by_id(conn, int(sub)) if session else None
             if (not session or not user or session["revoked_at"] is not None
                     or session["user_id"] != user["id"]):
                 raise Unauthorized("The session has ended; log in again.")

@@ -1,0 +1,74 @@
+"""Dedup without proof-of-ownership leaks (the "Dropship" attack): a chunk counts as present
+for a user only if they sent its bytes or own a version that uses it. Neither the answer of
+``/chunks/missing`` nor its timing tells B what A has stored."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import statistics
+import time
+
+import httpx
+
+from tests.security.conftest import new_user
+
+ROUNDS = 25  # timed requests per kind; each asks about BATCH hashes at once
+BATCH = 200
+
+
+def test_commit_needs_the_bytes_not_the_name(client: httpx.Client) -> None:
+    a, b = new_user(client, "dd"), new_user(client, "dd")
+    data = os.urandom(5000)
+    h = hashlib.sha256(data).hexdigest()
+    assert client.put(f"/api/v1/chunks/{h}", headers=a.auth, content=data).status_code == 201
+    never = hashlib.sha256(os.urandom(32)).hexdigest()
+    for chunks in ([never], [h], [h, never]):
+        r = client.post("/api/v1/files/commit", headers=b.auth, json={
+            "path": "/claimed", "size": 5000 * len(chunks), "chunks": chunks,
+            "parent_version": None})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "missing_chunk", r.text
+    # A only uploaded the chunk (no version uses it yet): B still does not see it.
+    assert client.post("/api/v1/chunks/missing", headers=b.auth,
+                       json={"hashes": [h]}).json()["missing"] == [h]
+    # Once B proves possession by sending the bytes, B may use it, and pays for it.
+    assert client.put(f"/api/v1/chunks/{h}", headers=b.auth, content=data).status_code == 201
+    assert client.post("/api/v1/chunks/missing", headers=b.auth,
+                       json={"hashes": [h]}).json()["missing"] == []
+    r = client.post("/api/v1/files/commit", headers=b.auth, json={
+        "path": "/mine", "size": 5000, "chunks": [h], "parent_version": None})
+    assert r.status_code == 201, r.text
+
+
+def test_missing_takes_the_same_time_for_others_chunks(client: httpx.Client) -> None:
+    a, b = new_user(client, "dd"), new_user(client, "dd")
+    blobs = [os.urandom(512) for _ in range(BATCH)]
+    parts = [(hashlib.sha256(d).hexdigest(), d) for d in blobs]
+    r = client.post("/api/v1/chunks/batch", headers=a.auth,
+                    files=[(h, (h, d, "application/octet-stream")) for h, d in parts])
+    assert r.status_code == 201, r.text
+    owned_by_a = [h for h, _ in parts]
+
+    def timed(hashes: list[str]) -> float:
+        start = time.perf_counter()
+        r = client.post("/api/v1/chunks/missing", headers=b.auth, json={"hashes": hashes})
+        elapsed = time.perf_counter() - start
+        assert r.status_code == 200 and r.json()["missing"] == hashes
+        return elapsed
+
+    def fresh() -> list[str]:
+        return [hashlib.sha256(os.urandom(16)).hexdigest() for _ in range(BATCH)]
+
+    for _ in range(3):  # warm up connections and caches
+        timed(owned_by_a), timed(fresh())
+    known, unknown = [], []
+    for i in range(ROUNDS):
+        # Interleaved, in alternating order, so drift in machine load hits both alike.
+        pair = [(known, owned_by_a), (unknown, fresh())]
+        for sink, hashes in pair if i % 2 else reversed(pair):
+            sink.append(timed(hashes))
+    k, u = statistics.median(known), statistics.median(unknown)
+    # Generous: a leak worth exploiting (a node lookup, a second query per known chunk)
+    # costs milliseconds per request; noise on a busy two-core machine stays within this.
+    margin = max(0.004, 0.35 * min(k, u))
+    assert abs(k - u) <= margin, f"median {k * 1000:.2f} ms (A's chunks) vs {u * 1000:.2f} ms"
