@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import socket
 import threading
 import time
@@ -42,6 +43,7 @@ from minidropbox.backup.repository import (
 )
 from minidropbox.core.errors import MiniDropboxError
 from minidropbox.core.placement import rank_nodes
+from minidropbox.storage.base import StoreFull
 from minidropbox.storage.disk import DiskChunkStore
 from minidropbox.storage.node_client import NodeClient
 
@@ -93,40 +95,52 @@ def take_snapshot(repo: Repository, options: SnapshotOptions) -> dict[str, Any]:
         folder = repo.snapshots_dir / snap_id
         folder.mkdir()
         fsync_dir(repo.snapshots_dir)
-        copy = copy_metadata(options.database_url, folder)
-        meta_bytes = copy.path.stat().st_size
-        log.info("snapshot %s: metadata copied (%d bytes), %d chunks referenced",
-                 snap_id, meta_bytes, len(copy.chunks))
-        tally = copy_chunks(repo, copy, options)
-        if options.cancel.is_set():
-            raise BackupCancelled(f"Snapshot {snap_id} abandoned before its manifest; the "
-                                  "next run removes it.")
-        list_bytes = format_chunk_list(copy.chunks)
-        atomic_write(folder / CHUNK_LIST, list_bytes)
-        duration = time.monotonic() - mono
-        manifest = {
-            "format": FORMAT,
-            "id": snap_id,
-            "time": started,
-            "finished": options.clock(),
-            "duration": round(duration, 3),
-            "host": socket.gethostname(),
-            "generation": copy.generation,
-            "metadata": {"file": copy.path.name, "kind": copy.kind, "bytes": meta_bytes,
-                         "sha256": file_sha256(copy.path)},
-            "chunk_list_sha256": hashlib.sha256(list_bytes).hexdigest(),
-            "chunks": {
-                "referenced": len(copy.chunks),
-                "referenced_bytes": sum(max(s, 0) for s in copy.chunks.values()),
-                "copied": tally.copied, "copied_bytes": tally.copied_bytes,
-                "skipped": tally.skipped, "skipped_bytes": tally.skipped_bytes,
-                "missing_count": len(tally.missing), "missing": sorted(tally.missing),
-            },
-        }
-        atomic_write(folder / MANIFEST, _dump(manifest))
+        try:
+            manifest = _fill(repo, folder, snap_id, started, mono, options)
+        except BaseException:
+            # We hold the lock, so nobody else can be using the folder: tidy up now rather
+            # than leave it to the next run (a SIGKILL still leaves it to the next run).
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+    c = manifest["chunks"]
     log.info("snapshot %s done: %d chunks copied (%d bytes), %d skipped (%d bytes), "
-             "%d missing, in %.1f s", snap_id, tally.copied, tally.copied_bytes, tally.skipped,
-             tally.skipped_bytes, len(tally.missing), duration)
+             "%d missing, in %.1f s", snap_id, c["copied"], c["copied_bytes"], c["skipped"],
+             c["skipped_bytes"], c["missing_count"], manifest["duration"])
+    return manifest
+
+
+def _fill(repo: Repository, folder: Path, snap_id: str, started: float, mono: float,
+          options: SnapshotOptions) -> dict[str, Any]:
+    """Steps 2 to 5 into ``folder``; returns the manifest once it is durable."""
+    copy = copy_metadata(options.database_url, folder)
+    meta_bytes = copy.path.stat().st_size
+    log.info("snapshot %s: metadata copied (%d bytes), %d chunks referenced",
+             snap_id, meta_bytes, len(copy.chunks))
+    tally = copy_chunks(repo, copy, options)
+    if options.cancel.is_set():
+        raise BackupCancelled(f"Snapshot {snap_id} abandoned before its manifest.")
+    list_bytes = format_chunk_list(copy.chunks)
+    atomic_write(folder / CHUNK_LIST, list_bytes)
+    manifest = {
+        "format": FORMAT,
+        "id": snap_id,
+        "time": started,
+        "finished": options.clock(),
+        "duration": round(time.monotonic() - mono, 3),
+        "host": socket.gethostname(),
+        "generation": copy.generation,
+        "metadata": {"file": copy.path.name, "kind": copy.kind, "bytes": meta_bytes,
+                     "sha256": file_sha256(copy.path)},
+        "chunk_list_sha256": hashlib.sha256(list_bytes).hexdigest(),
+        "chunks": {
+            "referenced": len(copy.chunks),
+            "referenced_bytes": sum(max(s, 0) for s in copy.chunks.values()),
+            "copied": tally.copied, "copied_bytes": tally.copied_bytes,
+            "skipped": tally.skipped, "skipped_bytes": tally.skipped_bytes,
+            "missing_count": len(tally.missing), "missing": sorted(tally.missing),
+        },
+    }
+    atomic_write(folder / MANIFEST, _dump(manifest))
     return manifest
 
 
@@ -193,7 +207,10 @@ def fetch(name: str, holders: list[str], clients: dict[str, NodeClient],
         except MiniDropboxError as exc:
             problems.append(f"{node}: {exc.message}")
             continue
-        store.put(name, data)  # verifies again, writes atomically, fsyncs
+        try:
+            store.put(name, data)  # verifies again, writes atomically, fsyncs
+        except StoreFull:
+            raise StoreFull(f"The backup repository's disk is full ({store.root}).") from None
         return len(data)
     log.error("chunk %s is on no storage node (%s); recorded as missing in the manifest",
               name, "; ".join(problems) or "no nodes")
