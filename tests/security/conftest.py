@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy
 
 from tests.conftest import bearer, signup_and_login
 from tests.harness import TestCluster
@@ -58,6 +59,24 @@ def unique(prefix: str) -> str:
 def new_user(client: httpx.Client, prefix: str = "user") -> User:
     name = unique(prefix)[:32]
     return User(name, signup_and_login(client, name))
+
+
+def database(cluster: TestCluster) -> sqlalchemy.Engine:
+    """The metadata database the cluster's API uses (SQLite file, or PostgreSQL in CI)."""
+    url = cluster.api.env.get("MINIDROPBOX_DATABASE_URL") or \
+        f"sqlite:///{cluster.tmp / 'api-data' / 'metadata.db'}"
+    return sqlalchemy.create_engine(url)
+
+
+def make_admin(cluster: TestCluster, username: str) -> None:
+    """Promote a user the way an operator does: in the metadata database, not over HTTP."""
+    engine = database(cluster)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text("UPDATE users SET is_admin = true WHERE username = :u"),
+                         {"u": username})
+    finally:
+        engine.dispose()
 
 
 def secrets_of(data_dir: Path) -> dict[str, str]:

@@ -331,6 +331,14 @@ MATRIX: dict[tuple[str, str], Entry] = {
         lambda c, auth, v: c.delete("/api/v1/trash", headers=auth, params={"path": v.trashed}),
         attacker=(200,), attacker_check=_check_purged(False), owner_check=_check_purged(True),
         note="purging A's path empties nothing of A's"),),
+
+    # Operators only: anyone else gets 403, whatever they send.
+    ("GET", "/api/v1/admin/nodes"): admin(),
+    ("GET", "/api/v1/admin/status"): admin(),
+    ("POST", "/api/v1/admin/nodes/{name}/drain"): admin(),
+    ("POST", "/api/v1/admin/rebalance"): admin(),
+    ("POST", "/api/v1/admin/repair"): admin(),
+    ("POST", "/api/v1/admin/gc"): admin(),
 }
 
 # Route prefixes that are only for administrators; their entries must be ``admin(...)``.

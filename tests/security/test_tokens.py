@@ -19,7 +19,7 @@ import sqlalchemy
 
 from tests.conftest import PASSWORD, bearer
 from tests.harness import TestCluster
-from tests.security.conftest import new_user, secrets_of
+from tests.security.conftest import database, new_user, secrets_of
 
 ME = "/api/v1/auth/me"
 
@@ -35,12 +35,6 @@ def _token(header: dict[str, Any], claims: dict[str, Any], key: bytes | None,
                      _b64(json.dumps(claims).encode()))
     signature = hmac.new(key, signing_input.encode(), digest).digest() if key else b""
     return signing_input + "." + _b64(signature)
-
-
-def _database(cluster: TestCluster) -> sqlalchemy.Engine:
-    url = cluster.api.env.get("MINIDROPBOX_DATABASE_URL") or \
-        f"sqlite:///{cluster.tmp / 'api-data' / 'metadata.db'}"
-    return sqlalchemy.create_engine(url)
 
 
 def _refused(client: httpx.Client, token: str) -> None:
@@ -133,7 +127,7 @@ def test_deleted_session_ends_its_tokens(client: httpx.Client,
                                          sec_cluster: TestCluster) -> None:
     user = new_user(client, "tok")
     sid = jwt.decode(user.tokens["access_token"], options={"verify_signature": False})["sid"]
-    engine = _database(sec_cluster)
+    engine = database(sec_cluster)
     try:
         with engine.begin() as conn:
             gone = conn.execute(sqlalchemy.text("DELETE FROM sessions WHERE id = :sid"),
