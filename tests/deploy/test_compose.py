@@ -1,0 +1,195 @@
+"""The container topology: compose.yaml, the Dockerfile and .env.example agree with the code.
+
+No Docker engine runs here, so this checks what ``docker compose config`` cannot: that every
+service's command is a real CLI command with real options, that volumes, images, secrets and
+health checks line up, and that the health checks themselves pass against real processes
+(and fail without the cluster secret).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import yaml
+
+from minidropbox.cli.main import cli
+from minidropbox.node.settings import NodeSettings
+from minidropbox.settings import Settings
+from tests.harness import ServerProcess, free_port, start_api, start_node
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE = "minidropbox:latest"
+STORAGE = ["storage-1", "storage-2", "storage-3"]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return data
+
+
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = compose["services"]
+    return found
+
+
+def ours(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The services that run the Mini-Dropbox image (all but PostgreSQL)."""
+    return {name: s for name, s in services(compose).items() if s.get("image") == IMAGE}
+
+
+def resolve_command(args: list[str]) -> click.Context:
+    """Parse ``minidropbox ARGS`` the way the CLI would, without running anything.
+
+    Walks the click command tree through the groups, then parses the leaf command's options,
+    so an unknown command, an unknown option or a missing required one fails here.
+    """
+    command: click.Command = cli
+    ctx = click.Context(cli, info_name="minidropbox")
+    rest = list(args)
+    while isinstance(command, click.Group):
+        assert rest, f"{args} stops at the group {command.name}"
+        name = rest.pop(0)
+        sub = command.get_command(ctx, name)
+        assert sub is not None, f"{args}: {name!r} is not a command of {command.name}"
+        command = sub
+        if isinstance(command, click.Group):
+            ctx = click.Context(command, info_name=name, parent=ctx)
+        else:
+            return command.make_context(name, rest, parent=ctx)
+    raise AssertionError("unreachable")
+
+
+def option(args: list[str], flag: str) -> str:
+    return args[args.index(flag) + 1]
+
+
+def healthcheck_code(service: dict[str, Any]) -> str:
+    test = service["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"], test
+    code: str = test[3]
+    compile(code, "<healthcheck>", "exec")
+    return code
+
+
+def test_topology(compose: dict[str, Any]) -> None:
+    assert set(services(compose)) == {"api", *STORAGE, "backup", "postgres", "client"}
+    assert set(ours(compose)) == {"api", *STORAGE, "backup", "client"}
+    for name, service in ours(compose).items():
+        assert service["build"] == ".", name
+    assert services(compose)["client"]["profiles"] == ["client"]
+    assert "env_file" not in services(compose)["client"], "the CLI needs no server secret"
+    for name in ("api", *STORAGE, "backup"):
+        assert services(compose)[name]["env_file"] == ".env", name
+
+
+def test_every_command_exists_in_the_cli(compose: dict[str, Any]) -> None:
+    for service in ours(compose).values():
+        resolve_command(service["command"])
+    with pytest.raises(AssertionError):
+        resolve_command(["server", "no-such-command"])
+    with pytest.raises(click.NoSuchOption):
+        resolve_command(["server", "storage", "--dir", "/data", "--no-such-option"])
+
+
+def test_nodes_and_database_point_at_services(compose: dict[str, Any]) -> None:
+    svc = services(compose)
+    env = svc["api"]["environment"]
+    assert svc["backup"]["environment"] == env
+    nodes = dict(spec.split("=", 1) for spec in env["MINIDROPBOX_NODES"].split(","))
+    assert sorted(nodes) == STORAGE
+    for name, url in nodes.items():
+        port = option(svc[name]["command"], "--port")
+        assert url == f"http://{name}:{port}"
+        assert option(svc[name]["command"], "--host") == "0.0.0.0"
+    assert env["MINIDROPBOX_DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert "@postgres:5432/" in env["MINIDROPBOX_DATABASE_URL"]
+    assert option(svc["api"]["command"], "--host") == "0.0.0.0"
+    depends = svc["api"]["depends_on"]
+    assert set(depends) == {"postgres", *STORAGE}
+    assert all(d["condition"] == "service_healthy" for d in depends.values())
+    for name, service in svc.items():
+        for dependency in service.get("depends_on", {}):
+            assert dependency in svc, f"{name} depends on unknown {dependency}"
+
+
+def test_volumes_are_declared_and_not_shared(compose: dict[str, Any]) -> None:
+    declared = set(compose["volumes"])
+    used: dict[str, str] = {}
+    for name, service in services(compose).items():
+        for mount in service.get("volumes", []):
+            source = mount.split(":", 1)[0]
+            assert source in declared, f"{name} mounts undeclared volume {source}"
+            assert source not in used, f"{name} and {used[source]} share {source}"
+            used[source] = name
+    assert set(used) == declared, "declared volumes nobody mounts"
+    for name in STORAGE:
+        data_dir = option(services(compose)[name]["command"], "--dir")
+        assert services(compose)[name]["volumes"] == [f"{name}:{data_dir}"]
+
+
+def test_healthchecks(compose: dict[str, Any]) -> None:
+    svc = services(compose)
+    for name in ("api", *STORAGE, "postgres"):
+        assert "healthcheck" in svc[name], name
+    for name in STORAGE:
+        code = healthcheck_code(svc[name])
+        assert "MINIDROPBOX_CLUSTER_SECRET" in code and "Authorization" in code
+    assert "/readyz" in healthcheck_code(svc["api"])
+
+
+def test_env_example_documents_every_variable(compose: dict[str, Any]) -> None:
+    text = (ROOT / ".env.example").read_text()
+    example = dict(line.split("=", 1) for line in text.splitlines()
+                   if line and not line.startswith("#"))
+    referenced = set(re.findall(r"\$\{(\w+)\}", (ROOT / "compose.yaml").read_text()))
+    assert referenced <= set(example), referenced - set(example)
+    assert {"MINIDROPBOX_CLUSTER_SECRET", "MINIDROPBOX_JWT_SECRET"} <= set(example)
+    known = set(Settings.model_fields) | set(NodeSettings.model_fields)
+    for key in example:
+        if key.startswith("MINIDROPBOX_"):
+            assert key.removeprefix("MINIDROPBOX_").lower() in known, key
+
+
+def test_dockerfile() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    final_stage = text.rsplit("\nFROM ", 1)[1]
+    assert final_stage.startswith("python:3.11-slim")
+    users = re.findall(r"^USER\s+(\S+)", final_stage, re.M)
+    assert users and users[-1] not in ("root", "0"), users
+    assert 'ENTRYPOINT ["minidropbox"]' in final_stage
+    assert "postgresql-client" in final_stage, "the backup service needs pg_dump"
+
+
+def run_healthcheck(code: str, port: int, env: dict[str, str]) -> int:
+    code = re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", code)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          timeout=30).returncode
+
+
+def test_healthchecks_pass_against_real_processes(compose: dict[str, Any],
+                                                  tmp_path: Path) -> None:
+    secret = "compose-test-secret"
+    node = start_node(tmp_path, "storage-1", secret)
+    api: ServerProcess | None = None
+    try:
+        node_check = healthcheck_code(services(compose)["storage-1"])
+        assert run_healthcheck(node_check, node.port,
+                               {"MINIDROPBOX_CLUSTER_SECRET": secret}) == 0
+        assert run_healthcheck(node_check, node.port,
+                               {"MINIDROPBOX_CLUSTER_SECRET": "wrong"}) != 0
+        api_check = healthcheck_code(services(compose)["api"])
+        assert run_healthcheck(api_check, free_port(), {}) != 0  # nothing listening
+        api = start_api(tmp_path, nodes=[f"storage-1={node.url}"],
+                        env={"cluster_secret": secret, "replicas": 1})
+        assert run_healthcheck(api_check, api.port, {}) == 0
+    finally:
+        if api is not None:
+            api.stop()
+        node.stop()
