@@ -140,12 +140,17 @@ def start_api(tmp: Path, port: int | None = None, nodes: Sequence[str] = (),
                          env=api_env(data_dir, extra)).start()
 
 
-def start_node(tmp: Path, name: str, secret: str, port: int | None = None) -> ServerProcess:
-    """A storage node keeping its chunks in ``tmp/name``, ready once /healthz answers."""
+def start_node(tmp: Path, name: str, secret: str, port: int | None = None,
+               env: dict[str, Any] | None = None) -> ServerProcess:
+    """A storage node keeping its chunks in ``tmp/name``, ready once /healthz answers.
+
+    ``env`` sets node settings: ``{"scrub_rate": 0}`` becomes ``MINIDROPBOX_NODE_SCRUB_RATE``.
+    """
     port = port or free_port()
+    extra = {f"MINIDROPBOX_NODE_{k.upper()}": str(v) for k, v in (env or {}).items()}
     return ServerProcess(name, ["server", "storage", "--dir", str(tmp / name),
                                 "--port", str(port)], port, tmp / "logs",
-                         env={"MINIDROPBOX_CLUSTER_SECRET": secret},
+                         env={"MINIDROPBOX_CLUSTER_SECRET": secret, **extra},
                          headers={"Authorization": f"Bearer {secret}"}).start()
 
 
@@ -155,10 +160,12 @@ class TestCluster:
     __test__ = False  # not a pytest test class
 
     def __init__(self, tmp: Path, nodes: int = 3, replicas: int = 2,
-                 env: dict[str, Any] | None = None) -> None:
+                 env: dict[str, Any] | None = None,
+                 node_env: dict[str, Any] | None = None) -> None:
         self.tmp = tmp
         self.secret = "test-cluster-secret-" + uuid.uuid4().hex
-        self.nodes = [start_node(tmp, f"node-{i}", self.secret) for i in range(1, nodes + 1)]
+        self.nodes = [start_node(tmp, f"node-{i}", self.secret, env=node_env)
+                      for i in range(1, nodes + 1)]
         specs = [f"{n.name}={n.url}" for n in self.nodes]
         extra = {"cluster_secret": self.secret, "replicas": replicas,
                  "health_interval": 0.5, "node_down_after": 3, "node_timeout": 2,

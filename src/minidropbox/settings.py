@@ -43,8 +43,10 @@ class Settings(BaseSettings):
     node_down_after: float = 10.0
     health_interval: float = 2.0
     repair_interval: float = 5.0
-    repair_rate: int = 50
-    gc_grace_seconds: int = 3600
+    repair_rate: int = 50  # chunk copies per second, at most
+    audit_rate: int = 100  # HEAD requests per second checking recorded replicas
+    gc_grace_seconds: float = 3600  # an unreferenced chunk younger than this is kept
+    gc_interval: float = 3600  # seconds between collections (0: only `admin gc`)
 
     # Secrets (generated into data_dir/secrets when absent)
     jwt_secret: str | None = None

@@ -16,6 +16,7 @@ from minidropbox.service.accounts import AccountService
 from minidropbox.service.chunks import ChunkService
 from minidropbox.service.cluster import StorageCluster
 from minidropbox.service.files import FileService
+from minidropbox.service.storage_admin import StorageAdmin
 from minidropbox.settings import Settings
 
 log = logging.getLogger("minidropbox.api")
@@ -33,6 +34,7 @@ class AppContext:
     files: FileService
     clock: Callable[[], float] = time.time
     background_jobs: list[tuple[str, BackgroundJob]] = field(default_factory=list)
+    storage_admin: StorageAdmin | None = None  # repair, audit, GC; None without nodes
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _request_rate: SlidingWindow | None = None
 
@@ -88,4 +90,6 @@ def build_context(settings: Settings) -> AppContext:
                      files=FileService(db, max_page_size=settings.max_page_size))
     if settings.nodes:
         ctx.background_jobs.append(("node-health", cluster.probe_forever))
+        ctx.storage_admin = StorageAdmin.build(settings, db, cluster)
+        ctx.background_jobs += ctx.storage_admin.jobs()
     return ctx

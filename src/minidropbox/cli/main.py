@@ -7,7 +7,7 @@ import sys
 import click
 
 from minidropbox import __version__
-from minidropbox.cli import account, files
+from minidropbox.cli import account, admin, files
 from minidropbox.cli.backup import backup
 from minidropbox.cli.server import server
 from minidropbox.cli.state import CliState
@@ -31,6 +31,8 @@ for command in account.COMMANDS:
 for command in files.COMMANDS:
     cli.add_command(command)
 cli.add_command(server)
+cli.add_command(admin.admin)
+server.add_command(admin.grant_admin)
 cli.add_command(backup)
 
 

@@ -31,13 +31,20 @@ def owned_with_replica(conn: Connection, user_id: int, hashes: list[str]) -> set
 
 
 def owned_sizes(conn: Connection, user_id: int, hashes: list[str]) -> dict[str, int]:
-    """Sizes of the chunks in ``hashes`` this user may reference."""
+    """Sizes of the chunks in ``hashes`` this user may reference in a commit.
+
+    Like ``owned_with_replica`` (what ``missing`` answers), a chunk counts only while at least
+    one replica is not known to be bad: a version is never committed on a chunk with no intact
+    copy, and the client is told to upload it again instead.
+    """
     sizes: dict[str, int] = {}
     for batch in _chunked(sorted(set(hashes))):
+        intact = select(replicas.c.chunk_hash).where(replicas.c.chunk_hash == chunks.c.hash,
+                                                     replicas.c.state == "ok").exists()
         rows = conn.execute(
             select(chunks.c.hash, chunks.c.size)
             .join(user_chunks, user_chunks.c.chunk_hash == chunks.c.hash)
-            .where(user_chunks.c.user_id == user_id, chunks.c.hash.in_(batch))).all()
+            .where(user_chunks.c.user_id == user_id, chunks.c.hash.in_(batch), intact)).all()
         sizes.update((r[0], int(r[1])) for r in rows)
     return sizes
 

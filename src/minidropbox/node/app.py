@@ -1,6 +1,6 @@
 """The storage node's HTTP API (docs/PROTOCOL.md, "Storage node") over a ``DiskChunkStore``.
 
-Plain Starlette rather than FastAPI: the node has six routes, no user-facing schema, and sits on
+Plain Starlette rather than FastAPI: the node has eight routes, no user-facing schema, and sits on
 the hot path of every upload and download, so it skips validation layers it has no use for.
 Bodies stream through in 1 MiB blocks both ways; memory stays flat whatever the chunk size.
 Blocking file I/O runs in worker threads so one slow disk operation never stalls the others.
@@ -8,6 +8,8 @@ Blocking file I/O runs in worker threads so one slow disk operation never stalls
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -31,6 +33,7 @@ from minidropbox.core.errors import (
     PayloadTooLarge,
     RangeNotSatisfiable,
 )
+from minidropbox.node import scrub
 from minidropbox.node.settings import NodeSettings
 from minidropbox.storage.disk import BLOCK, DiskChunkStore, check_name
 
@@ -162,6 +165,14 @@ class NodeRoutes:
         names = await anyio.to_thread.run_sync(self.store.list, after, limit)
         return JSONResponse({"chunks": names, "next": names[-1] if len(names) == limit else None})
 
+    async def quarantine(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            await anyio.to_thread.run_sync(scrub.release, self.store.root,
+                                           request.path_params["file"])
+            return Response(status_code=204)
+        found = await anyio.to_thread.run_sync(scrub.quarantined, self.store.root)
+        return JSONResponse({"chunks": found})
+
     async def chunk(self, request: Request) -> Response:
         name = check_name(request.path_params["name"])
         if request.method == "PUT":
@@ -239,6 +250,19 @@ def create_node_app(settings: NodeSettings) -> Starlette:
     assert settings.cluster_secret  # resolve_secrets always sets it
     store = DiskChunkStore(settings.dir)
     routes = NodeRoutes(store, settings.max_chunk_bytes)
+    scrubber = scrub.Scrubber(store, settings.scrub_rate, settings.scrub_interval)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        task = (asyncio.create_task(scrubber.run_forever(), name="scrub")
+                if settings.scrub_rate > 0 else None)
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
     handlers: dict[Any, Any] = {MiniDropboxError: _domain_error, HTTPException: _http_error,
                                 Exception: _unexpected}
     app = Starlette(
@@ -246,9 +270,13 @@ def create_node_app(settings: NodeSettings) -> Starlette:
             Route("/healthz", routes.health, methods=["GET"]),
             Route("/chunks", routes.list_chunks, methods=["GET"]),
             Route("/chunks/{name}", routes.chunk, methods=["GET", "HEAD", "PUT", "DELETE"]),
+            Route("/quarantine", routes.quarantine, methods=["GET"]),
+            Route("/quarantine/{file}", routes.quarantine, methods=["DELETE"]),
         ],
+        lifespan=lifespan,
         middleware=[Middleware(ClusterAuth, secret=settings.cluster_secret)],
         exception_handlers=handlers,
     )
     app.state.store = store
+    app.state.scrubber = scrubber
     return app

@@ -34,6 +34,10 @@ class NodeSettings(BaseSettings):
     # Chunks are at most 4 MiB and the API refuses bodies over its own limit (8 MiB by
     # default); this is a backstop against a runaway client, with room for that limit to grow.
     max_chunk_bytes: int = 64 * MiB
+    # Scrub (node/scrub.py): re-hash every chunk at this many bytes per second (0: never),
+    # starting a full pass every scrub_interval seconds.
+    scrub_rate: float = 8 * MiB
+    scrub_interval: float = 24 * 3600.0
 
     def resolve_secrets(self) -> NodeSettings:
         """Load or create the cluster secret in ``dir/secrets`` when none is given; returns self.

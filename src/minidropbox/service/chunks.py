@@ -19,13 +19,16 @@ from starlette.concurrency import run_in_threadpool
 from minidropbox.core.chunking import check_chunk_hash, sha256_hex
 from minidropbox.core.errors import HashMismatch, QuotaExceeded, StorageUnavailable
 from minidropbox.metadata import chunks as repo
-from minidropbox.metadata import journal
+from minidropbox.metadata import fence, journal
 from minidropbox.metadata.db import Database
 from minidropbox.service.accounts import Principal
 from minidropbox.service.cluster import StorageCluster
+from minidropbox.service.fence import wait_closed
 from minidropbox.storage.base import ChunkNotFound, CorruptChunk, StoreFull
 
 log = logging.getLogger("minidropbox.chunks")
+
+FENCE_RETRIES = 5
 
 
 class ChunkService:
@@ -44,14 +47,24 @@ class ChunkService:
             sha256_hex, data)
         if actual != chunk_hash:
             raise HashMismatch(f"The body hashes to {actual}, not {chunk_hash}.")
-        holders = await run_in_threadpool(self._admit, principal, chunk_hash, len(data))
-        if len(holders) < self.replicas:
-            holders = await self._replicate(chunk_hash, data, holders)
-        await run_in_threadpool(self._record, principal, chunk_hash, len(data), holders)
-        return len(data)
+        # The deletion fence (metadata/fence.py): if a deletion of node copies overlapped
+        # this write, our copies may be gone, so wait for it to end and write again.
+        for _ in range(FENCE_RETRIES):
+            holders, token = await run_in_threadpool(self._admit, principal, chunk_hash,
+                                                     len(data))
+            if token is not None:
+                if len(holders) < self.replicas:
+                    holders = await self._replicate(chunk_hash, data, holders)
+                if await run_in_threadpool(self._record, principal, chunk_hash, len(data),
+                                           holders, token):
+                    return len(data)
+            await wait_closed(self.db, self.clock)
+        raise StorageUnavailable("Storage is busy deleting unused data; try again shortly.")
 
-    def _admit(self, principal: Principal, chunk_hash: str, size: int) -> list[str]:
-        """Quota check (before any byte is kept); returns nodes already holding the chunk."""
+    def _admit(self, principal: Principal, chunk_hash: str,
+               size: int) -> tuple[list[str], int | None]:
+        """Quota check (before any byte is kept); returns the nodes already holding the chunk
+        and the deletion-fence token to record under (None while a deletion runs)."""
         with self.db.write() as conn:
             journal.lock_namespace(conn, principal.namespace_id)
             if principal.quota_bytes is not None and not repo.user_owns(
@@ -61,8 +74,8 @@ class ChunkService:
                     raise QuotaExceeded(
                         f"This upload needs {size} bytes but only "
                         f"{max(0, principal.quota_bytes - used)} of your quota are left.")
-            return [n for n in repo.good_replicas(conn, chunk_hash)
-                    if n in self.cluster.health]
+            return ([n for n in repo.good_replicas(conn, chunk_hash)
+                     if n in self.cluster.health], fence.writer_token(conn))
 
     async def _replicate(self, chunk_hash: str, data: bytes, holders: list[str]) -> list[str]:
         done = list(holders)
@@ -92,9 +105,13 @@ class ChunkService:
         return True
 
     def _record(self, principal: Principal, chunk_hash: str, size: int,
-                holders: list[str]) -> None:
+                holders: list[str], token: int) -> bool:
+        """Record the durable copies; False when a deletion overlapped the write."""
         with self.db.write() as conn:
+            if not fence.still_valid(conn, token):
+                return False
             repo.record_chunk(conn, chunk_hash, size, holders, principal.user_id, self.clock())
+        return True
 
     # -- reads ------------------------------------------------------------------------------
     async def fetch(self, chunk_hash: str, holders: list[str] | None = None) -> bytes:

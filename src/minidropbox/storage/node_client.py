@@ -295,6 +295,16 @@ class AsyncNodeClient(_NodeBase):
             return None
         return int(response.headers["content-length"])
 
+    async def quarantined(self) -> list[dict[str, str]]:
+        """Chunks the node's scrub found corrupt and set aside: ``[{file, chunk}]``."""
+        body = (await self._request("GET", f"{self.url}/quarantine")).json()
+        found: list[dict[str, str]] = body["chunks"]
+        return found
+
+    async def release_quarantined(self, file: str) -> None:
+        """Acknowledge a quarantined file once its replica is recorded as bad."""
+        await self._request("DELETE", f"{self.url}/quarantine/{file}")
+
     async def delete(self, name: str) -> None:
         await self._request("DELETE", self._chunk_url(name))
 

@@ -1,0 +1,172 @@
+"""Operator commands: ``minidropbox admin ...`` over the admin API, and
+``minidropbox server grant-admin`` straight on the metadata database."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from minidropbox.cli.files import human_size, human_time
+from minidropbox.cli.state import CliState, pass_state
+from minidropbox.core.errors import MiniDropboxError, NotFound
+
+
+@click.group()
+def admin() -> None:
+    """Look after the storage cluster (needs an administrator account)."""
+
+
+@admin.command("nodes")
+@pass_state
+def nodes_command(state: CliState) -> None:
+    """Storage nodes: state, used and free space, chunk and replica counts."""
+    with state.client() as api:
+        body = api.request_json("GET", "/api/v1/admin/nodes")
+    table = Table("node", "state", "used", "free", "chunks", "replicas", "bad", "last seen",
+                  box=None)
+    for n in body["nodes"]:
+        label = n["state"] + (" (draining)" if n["draining"] else "")
+        if not n["configured"]:
+            label += " (removed)"
+        table.add_row(n["name"], label, human_size(n["used_bytes"]), human_size(n["free_bytes"]),
+                      str(n["chunk_count"] if n["chunk_count"] is not None else "-"),
+                      str(n["replicas"]), str(n["bad_replicas"]), human_time(n["last_seen"]))
+    if state.as_json:
+        state.emit(body)
+    elif not state.quiet:
+        state.console.print(table)
+
+
+@admin.command("status")
+@pass_state
+def status_command(state: CliState) -> None:
+    """Cluster health: under-replicated chunks, corrupt replicas, repair queue."""
+    with state.client() as api:
+        body = api.request_json("GET", "/api/v1/admin/status")
+    lines = [
+        f"nodes up:          {body['nodes_up']} of {body['nodes']}"
+        + (f" (draining: {', '.join(body['draining'])})" if body["draining"] else ""),
+        f"chunks:            {body['chunks']} (want {body['replicas_wanted']} replicas each)",
+        f"under-replicated:  {body['under_replicated']}",
+        f"unreadable:        {body['unreadable']}",
+        f"corrupt replicas:  {body['corrupt_replicas']}",
+        f"repair queue:      {body['repair_queue']}",
+    ]
+    state.emit(body, "\n".join(lines))
+
+
+@admin.command("drain")
+@click.argument("node")
+@click.option("--cancel", is_flag=True, help="Stop draining; the node takes new data again.")
+@click.option("--wait", "wait_seconds", type=float, default=None, metavar="SECONDS",
+              help="Wait up to SECONDS until the node holds no replicas.")
+@pass_state
+def drain_command(state: CliState, node: str, cancel: bool, wait_seconds: float | None) -> None:
+    """Move every replica off NODE so it can be removed."""
+    with state.client() as api:
+        view = api.request_json("POST", f"/api/v1/admin/nodes/{node}/drain",
+                                json={"cancel": cancel})
+        if cancel:
+            state.emit(view, f"{node} is no longer draining.")
+            return
+        deadline = time.monotonic() + (wait_seconds or 0)
+        while wait_seconds is not None and view["replicas"] and time.monotonic() < deadline:
+            time.sleep(1)
+            view = _node(api.request_json("GET", "/api/v1/admin/nodes"), node)
+    if view["replicas"] == 0:
+        state.emit(view, f"{node} holds no replicas; it can be removed from the cluster.")
+    elif wait_seconds is not None:
+        raise DrainIncomplete(f"{node} still holds {view['replicas']} replicas; "
+                              "run `minidropbox admin status` to see why.")
+    else:
+        state.emit(view, f"Draining {node}: {view['replicas']} replicas to move. "
+                         "`minidropbox admin nodes` shows progress.")
+
+
+class DrainIncomplete(MiniDropboxError):
+    """The node still holds replicas."""
+
+    exit_code = 7
+
+
+def _node(body: dict[str, Any], name: str) -> dict[str, Any]:
+    for n in body["nodes"]:
+        if n["name"] == name:
+            return dict(n)
+    raise NotFound(f"There is no storage node named {name}.")
+
+
+@admin.command("rebalance")
+@pass_state
+def rebalance_command(state: CliState) -> None:
+    """Move replicas so placement matches rendezvous order (throttled, in the background)."""
+    with state.client() as api:
+        body = api.request_json("POST", "/api/v1/admin/rebalance")
+    state.emit(body, "Rebalancing started; `minidropbox admin status` shows when it is done.")
+
+
+@admin.command("repair")
+@pass_state
+def repair_command(state: CliState) -> None:
+    """Run a repair pass now and show what it did."""
+    with state.client() as api:
+        body = api.request_json("POST", "/api/v1/admin/repair")
+    state.emit(body, f"Checked {body['checked']} chunks: {body['copied']} copies made, "
+                     f"{body['dropped']} dropped, {body['failed']} failed, "
+                     f"{body['waiting']} waiting for a node.")
+
+
+@admin.command("gc")
+@click.option("--dry-run", is_flag=True, help="Only report what would be collected.")
+@pass_state
+def gc_command(state: CliState, dry_run: bool) -> None:
+    """Delete chunks no version references (after the grace period)."""
+    with state.client() as api:
+        body = api.request_json("POST", "/api/v1/admin/gc", json={"dry_run": dry_run},
+                                timeout=600)
+    if dry_run:
+        text = (f"{body['candidates']} chunks ({human_size(body['freed_bytes'])}) "
+                "would be collected.")
+    else:
+        text = f"Collected {body['collected']} chunks ({human_size(body['freed_bytes'])})."
+    state.emit(body, text)
+
+
+@click.command("grant-admin")
+@click.argument("username")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="The API's data directory (or MINIDROPBOX_DATA_DIR / DATABASE_URL).")
+@click.option("--revoke", is_flag=True, help="Take administrator rights away instead.")
+def grant_admin(username: str, data_dir: Path | None, revoke: bool) -> None:
+    """Make USERNAME an administrator, writing the metadata database directly.
+
+    An operator command for the machine the API runs on: no API call can do this, so a
+    stolen user session can never promote itself.
+    """
+    from sqlalchemy import update
+
+    from minidropbox.cli.server import load_settings
+    from minidropbox.core.accounts import normalize_username
+    from minidropbox.metadata.db import Database
+    from minidropbox.metadata.tables import users
+
+    settings = load_settings(data_dir=data_dir)
+    name = normalize_username(username)
+    db = Database(settings.effective_database_url)
+    try:
+        db.migrate()
+        with db.write() as conn:
+            changed = conn.execute(update(users).where(users.c.username == name)
+                                   .values(is_admin=not revoke)).rowcount
+    finally:
+        db.dispose()
+    if not changed:
+        raise NotFound(f"There is no user {name} in {settings.effective_database_url}.")
+    click.echo(f"{name} is {'no longer' if revoke else 'now'} an administrator.")
+
+
+COMMANDS = [admin]
