@@ -69,6 +69,15 @@ class Settings(BaseSettings):
 
     # Journal
     journal_retention: int = 1_000_000
+    journal_trim_interval: float = 60.0  # seconds between trims of journals that grew
+
+    # Change notifications: long-polls and the WebSocket
+    longpoll_max_timeout: float = 120.0
+    ws_ping_interval: float = 20.0
+    ws_auth_timeout: float = 10.0  # for the token sent as the first message
+    ws_session_check: float = 60.0  # open sockets re-check their session at least this often
+    # On shutdown, requests still running after this many seconds (long-polls) are cancelled.
+    shutdown_grace: int = 5
 
     # Logging
     json_logs: bool = False

@@ -12,11 +12,20 @@ from minidropbox import __version__
 from minidropbox.api.context import AppContext, build_context
 from minidropbox.api.errors import install_error_handlers
 from minidropbox.api.middleware import BodyLimit, SecurityHeaders
-from minidropbox.api.routes import admin, auth, chunks, files, health, trash
+from minidropbox.api.routes import (
+    admin,
+    auth,
+    changes,
+    chunks,
+    files,
+    health,
+    notifications,
+    trash,
+)
 from minidropbox.settings import Settings
 
 ROUTERS = [health.router, auth.router, chunks.router, files.router, trash.router,
-           admin.router]
+           changes.router, notifications.router, admin.router]
 
 
 def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:

@@ -9,13 +9,17 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from minidropbox.api.shutdown import wake_on_stop_signal
 from minidropbox.core.errors import TooManyRequests
 from minidropbox.core.ratelimit import SlidingWindow
+from minidropbox.metadata import server_info
 from minidropbox.metadata.db import Database
 from minidropbox.service.accounts import AccountService
+from minidropbox.service.changes import ChangeService
 from minidropbox.service.chunks import ChunkService
 from minidropbox.service.cluster import StorageCluster
 from minidropbox.service.files import FileService
+from minidropbox.service.notify import LocalChangeHub
 from minidropbox.service.storage_admin import StorageAdmin
 from minidropbox.settings import Settings
 
@@ -32,6 +36,7 @@ class AppContext:
     cluster: StorageCluster
     chunks: ChunkService
     files: FileService
+    changes: ChangeService
     clock: Callable[[], float] = time.time
     background_jobs: list[tuple[str, BackgroundJob]] = field(default_factory=list)
     storage_admin: StorageAdmin | None = None  # repair, audit, GC; None without nodes
@@ -85,9 +90,19 @@ def build_context(settings: Settings) -> AppContext:
     db = Database(settings.effective_database_url)
     db.migrate()
     cluster = StorageCluster(settings, db)
+    with db.write() as conn:
+        identity = server_info.ensure_identity(conn)
+    changes = ChangeService(db, identity, LocalChangeHub(), retention=settings.journal_retention,
+                            max_page_size=settings.max_page_size,
+                            trim_interval=settings.journal_trim_interval)
     ctx = AppContext(settings=settings, db=db, accounts=AccountService(db, settings),
                      cluster=cluster, chunks=ChunkService(db, cluster, settings.replicas),
-                     files=FileService(db, max_page_size=settings.max_page_size))
+                     files=FileService(db, max_page_size=settings.max_page_size,
+                                       on_change=changes.committed),
+                     changes=changes)
+    ctx.background_jobs.append(("journal-trim", changes.trim_forever))
+    ctx.background_jobs.append(("wake-waiters-on-stop",
+                                lambda: wake_on_stop_signal(changes.hub.close)))
     if settings.nodes:
         ctx.background_jobs.append(("node-health", cluster.probe_forever))
         ctx.storage_admin = StorageAdmin.build(settings, db, cluster)

@@ -11,6 +11,7 @@ from minidropbox.cli import account, admin, files
 from minidropbox.cli.backup import backup
 from minidropbox.cli.server import server
 from minidropbox.cli.state import CliState
+from minidropbox.cli.sync import sync
 from minidropbox.core.errors import MiniDropboxError
 
 
@@ -31,6 +32,7 @@ for command in account.COMMANDS:
 for command in files.COMMANDS:
     cli.add_command(command)
 cli.add_command(server)
+cli.add_command(sync)
 cli.add_command(admin.admin)
 server.add_command(admin.grant_admin)
 cli.add_command(backup)

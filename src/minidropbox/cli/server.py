@@ -70,8 +70,11 @@ def api_command(data_dir: Path | None, host: str | None, port: int | None,
     logging.getLogger("minidropbox").info("API listening on http://%s:%d",
                                           settings.host, settings.port)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                access_log=False, timeout_keep_alive=30, ws_ping_interval=20,
-                ws_ping_timeout=20, h11_max_incomplete_event_size=64 * 1024)
+                access_log=False, timeout_keep_alive=30,
+                ws_ping_interval=settings.ws_ping_interval,
+                ws_ping_timeout=settings.ws_ping_interval,
+                timeout_graceful_shutdown=settings.shutdown_grace,
+                h11_max_incomplete_event_size=64 * 1024)
 
 
 @server.command("storage")

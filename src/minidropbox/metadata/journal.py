@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from minidropbox.metadata.tables import journal, namespaces
 
@@ -49,3 +49,24 @@ def since(conn: Connection, namespace_id: int, cursor: int, limit: int) -> list[
         .order_by(journal.c.seq).limit(limit)
     ).mappings().all()
     return [dict(r) for r in rows]
+
+
+def trim(conn: Connection, namespace_id: int, keep: int) -> int:
+    """Delete all but the newest ``keep`` changes of a namespace; returns rows deleted.
+
+    The journal stays gap-free (only a prefix goes), so a cursor is resumable exactly when it
+    is at or after ``oldest() - 1``.
+    """
+    below = head(conn, namespace_id) - keep
+    if below <= 0:
+        return 0
+    result = conn.execute(delete(journal).where(journal.c.namespace_id == namespace_id,
+                                                journal.c.seq <= below))
+    return int(result.rowcount or 0)
+
+
+def namespaces_longer_than(conn: Connection, keep: int) -> list[int]:
+    """Namespaces whose journal may hold more than ``keep`` changes."""
+    rows = conn.execute(select(namespaces.c.id).where(namespaces.c.journal_head > keep)
+                        .order_by(namespaces.c.id)).all()
+    return [int(r[0]) for r in rows]

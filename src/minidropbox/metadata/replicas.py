@@ -29,6 +29,13 @@ def replica_map(conn: Connection, hashes: list[str]) -> dict[str, dict[str, str]
     return out
 
 
+def bad_holders(conn: Connection, chunk_hash: str) -> list[str]:
+    """Nodes whose copy of ``chunk_hash`` is known to be bad (corrupt, truncated, missing)."""
+    rows = conn.execute(select(nodes.c.name).join(replicas, replicas.c.node_id == nodes.c.id)
+                        .where(replicas.c.chunk_hash == chunk_hash, replicas.c.state != "ok"))
+    return [r[0] for r in rows]
+
+
 def chunk_page(conn: Connection, after: str, limit: int) -> list[str]:
     """Chunk hashes in ascending order strictly after ``after``."""
     rows = conn.execute(select(chunks.c.hash).where(chunks.c.hash > after)

@@ -20,6 +20,7 @@ from minidropbox.core.chunking import check_chunk_hash, sha256_hex
 from minidropbox.core.errors import HashMismatch, QuotaExceeded, StorageUnavailable
 from minidropbox.metadata import chunks as repo
 from minidropbox.metadata import fence, journal
+from minidropbox.metadata import replicas as replica_repo
 from minidropbox.metadata.db import Database
 from minidropbox.service.accounts import Principal
 from minidropbox.service.cluster import StorageCluster
@@ -80,10 +81,13 @@ class ChunkService:
     async def _replicate(self, chunk_hash: str, data: bytes, holders: list[str]) -> list[str]:
         done = list(holders)
         candidates = [n for n in self.cluster.targets(chunk_hash) if n not in done]
+        # A node keeps the file it has on PUT, so a copy known to be bad is deleted first.
+        stale = set(await run_in_threadpool(self._bad_holders, chunk_hash))
         while len(done) < self.replicas and candidates:
             batch, candidates = (candidates[: self.replicas - len(done)],
                                  candidates[self.replicas - len(done):])
-            results = await asyncio.gather(*(self._put(n, chunk_hash, data) for n in batch))
+            results = await asyncio.gather(*(self._put(n, chunk_hash, data, n in stale)
+                                             for n in batch))
             done += [n for n, ok in zip(batch, results, strict=True) if ok]
         if len(done) < self.replicas:
             raise StorageUnavailable(
@@ -91,8 +95,14 @@ class ChunkService:
                 "data; try again when more nodes are up.")
         return done
 
-    async def _put(self, node: str, chunk_hash: str, data: bytes) -> bool:
+    def _bad_holders(self, chunk_hash: str) -> list[str]:
+        with self.db.read() as conn:
+            return replica_repo.bad_holders(conn, chunk_hash)
+
+    async def _put(self, node: str, chunk_hash: str, data: bytes, replace: bool = False) -> bool:
         try:
+            if replace:
+                await self.cluster.client(node).delete(chunk_hash)
             await self.cluster.client(node).put(chunk_hash, data)
         except StoreFull:
             log.warning("node %s is full", node)

@@ -8,8 +8,10 @@ PostgreSQL as on SQLite.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,8 @@ from minidropbox.metadata import entries as repo
 from minidropbox.metadata import journal
 from minidropbox.metadata.db import Database
 from minidropbox.service.accounts import Principal
+
+log = logging.getLogger("minidropbox.files")
 
 
 @dataclass(frozen=True)
@@ -59,10 +63,25 @@ ROOT = {"path": "/", "kind": "folder", "size": None, "version": None, "modified"
 
 class FileService:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time,
-                 max_page_size: int = 10_000) -> None:
+                 max_page_size: int = 10_000,
+                 on_change: Callable[[int, int], None] | None = None) -> None:
         self.db = db
         self.clock = clock
         self.max_page_size = max_page_size
+        # Told (namespace id, journal head) after each change commits: push notifications.
+        self.on_change = on_change
+
+    @contextmanager
+    def _write(self, namespace_id: int) -> Iterator[Connection]:
+        """A write transaction; ``on_change`` hears of it only once it has committed."""
+        with self.db.write() as conn:
+            yield conn
+            head = journal.head(conn, namespace_id) if self.on_change else None
+        if head is not None and self.on_change is not None:
+            try:
+                self.on_change(namespace_id, head)
+            except Exception:  # the change is committed; a failed notification must not undo it
+                log.exception("change notification failed")
 
     # -- dedup ------------------------------------------------------------------------------
     def missing(self, principal: Principal, hashes: list[str]) -> list[str]:
@@ -85,13 +104,13 @@ class FileService:
 
     # -- commits ----------------------------------------------------------------------------
     def commit(self, principal: Principal, req: CommitRequest) -> dict[str, Any]:
-        with self.db.write() as conn:
+        with self._write(principal.namespace_id) as conn:
             return self._commit(conn, principal, req)
 
     def commit_batch(self, principal: Principal, reqs: list[CommitRequest]) -> list[dict[str, Any]]:
         """Each commit judged on its own, all in one transaction (savepoint per commit)."""
         results: list[dict[str, Any]] = []
-        with self.db.write() as conn:
+        with self._write(principal.namespace_id) as conn:
             for req in reqs:
                 try:
                     with conn.begin_nested():
@@ -212,7 +231,7 @@ class FileService:
         if path == "/":
             raise AlreadyExists("The root folder always exists.")
         now = self.clock()
-        with self.db.write() as conn:
+        with self._write(principal.namespace_id) as conn:
             journal.lock_namespace(conn, principal.namespace_id)
             existing = repo.live(conn, principal.namespace_id, path)
             if existing is not None:
@@ -229,7 +248,7 @@ class FileService:
         if "/" in (src, dst):
             raise InvalidInput("The root folder cannot be moved or replaced.")
         now = self.clock()
-        with self.db.write() as conn:
+        with self._write(principal.namespace_id) as conn:
             journal.lock_namespace(conn, principal.namespace_id)
             entry = repo.live(conn, principal.namespace_id, src)
             if entry is None:
@@ -255,7 +274,7 @@ class FileService:
         if path == "/":
             raise InvalidInput("The root folder cannot be deleted.")
         now = self.clock()
-        with self.db.write() as conn:
+        with self._write(principal.namespace_id) as conn:
             journal.lock_namespace(conn, principal.namespace_id)
             entry = repo.live(conn, principal.namespace_id, path)
             if entry is None:
@@ -282,7 +301,7 @@ class FileService:
         """A new version with an old version's content; history is never rewritten."""
         path = normalize_path(raw_path)
         now = self.clock()
-        with self.db.write() as conn:
+        with self._write(principal.namespace_id) as conn:
             journal.lock_namespace(conn, principal.namespace_id)
             entry = repo.live(conn, principal.namespace_id, path)
             if entry is None or entry["kind"] != "file":
@@ -313,7 +332,7 @@ class FileService:
     def undelete(self, principal: Principal, raw_path: str) -> dict[str, Any]:
         path = normalize_path(raw_path)
         now = self.clock()
-        with self.db.write() as conn:
+        with self._write(principal.namespace_id) as conn:
             journal.lock_namespace(conn, principal.namespace_id)
             entry = repo.latest_trashed(conn, principal.namespace_id, path)
             if entry is None:

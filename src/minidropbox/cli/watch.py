@@ -1,0 +1,100 @@
+"""``minidropbox watch``: print each change to the account's files as the server announces it.
+
+Notifications arrive over the WebSocket (long-polling when that does not get through); each
+one is only a hint, and the changes themselves are read from ``/changes`` starting at the
+cursor this command keeps, so a dropped connection never skips a change.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from types import FrameType
+from typing import Any
+
+import click
+
+from minidropbox.cli.state import CliState, pass_state
+from minidropbox.client.api import ApiClient
+from minidropbox.core.backoff import Backoff
+from minidropbox.core.errors import CursorReset
+
+
+def format_change(entry: dict[str, Any]) -> str:
+    """One line per change: local time, operation, path (``from -> to`` for moves), version."""
+    when = datetime.fromtimestamp(float(entry.get("time") or 0)).strftime("%Y-%m-%d %H:%M:%S")
+    path = entry["path"] + ("/" if entry.get("type") == "folder" else "")
+    if entry.get("from_path"):
+        source = entry["from_path"] + ("/" if entry.get("type") == "folder" else "")
+        path = f"{source} -> {path}"
+    version = f"  v{entry['version']}" if entry.get("version") is not None else ""
+    return f"{when}  {entry['op']:<8}  {path}{version}"
+
+
+@click.command()
+@click.option("--json", "json_lines", is_flag=True, help="One JSON object per change and line.")
+@click.option("--poll", is_flag=True, help="Long-poll instead of using the WebSocket.")
+@pass_state
+def watch(state: CliState, json_lines: bool, poll: bool) -> None:
+    """Print each change to your files as it happens, until Ctrl-C."""
+    # Imported here: the WebSocket library is slow to import, and only this command needs it.
+    from minidropbox.client.changes import latest_cursor, notifications
+
+    as_json = json_lines or state.as_json
+
+    def show(entry: dict[str, Any]) -> None:
+        line = json.dumps(entry, sort_keys=True) if as_json else format_change(entry)
+        click.echo(line)
+        sys.stdout.flush()  # one line per change, even when piped into another program
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    api = state.client()
+    try:
+        cursor = latest_cursor(api)
+        if not state.quiet:  # on stderr, so it never mixes with --json lines
+            click.echo(f"Watching {api.server} for changes (Ctrl-C stops).", err=True)
+        for hint in notifications(api, stop=stop, websocket=not poll):
+            if hint != cursor:
+                cursor = _print_since(api, cursor, show, state, stop)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C (or SIGTERM) is how this command ends
+    finally:
+        stop.set()
+        signal.signal(signal.SIGTERM, previous)
+        api.close()
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _print_since(api: ApiClient, cursor: str, show: Callable[[dict[str, Any]], None],
+                 state: CliState, stop: threading.Event) -> str:
+    """Print every change after ``cursor``; returns the cursor after the last one printed.
+
+    Retries through server restarts: the notification that brought us here may not repeat.
+    """
+    from minidropbox.client.changes import changes_since, is_transient, latest_cursor
+
+    backoff = Backoff()
+    while not stop.is_set():
+        try:
+            for entry in changes_since(api, cursor):
+                show(entry)
+                cursor = entry["cursor"]
+            return cursor
+        except CursorReset as exc:
+            state.info(f"{exc.message.split(';')[0]}; following new changes from now on.")
+            return latest_cursor(api)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            delay = backoff.next_delay()
+            state.info(f"Could not read the changes ({exc}); retrying in {delay:.0f} s.")
+            stop.wait(delay)
+    return cursor

@@ -1,0 +1,77 @@
+"""The two ways to run a sync: once (``--once``) and until stopped.
+
+The running loop syncs, shows "idle", then sleeps until the local watcher or the server's
+notifications wake it (or a periodic check is due). A server that cannot be reached is
+retried with backoff; rail violations (missing root, mass deletion, wrong account) end the
+run with their error.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from minidropbox.client.api import ServerUnreachable
+from minidropbox.client.sync.engine import SyncEngine, SyncResult
+from minidropbox.client.sync.errors import NotConverged
+from minidropbox.client.sync.watcher import LocalWatcher, RemoteWatcher
+from minidropbox.core import errors
+from minidropbox.core.backoff import Backoff
+
+PERIODIC = 60.0  # full rescan even without events (events can be lost, e.g. on overflow)
+ONCE_SETTLE_LIMIT = 60.0  # --once waits this long at most for files still being written
+TRANSIENT = (ServerUnreachable, errors.StorageUnavailable, errors.TooManyRequests)
+
+
+def run_once(engine: SyncEngine) -> SyncResult:
+    """Reconcile until both sides agree; ``NotConverged`` if they do not."""
+    deadline = time.monotonic() + ONCE_SETTLE_LIMIT
+    result = engine.sync()
+    while not result.done and result.recheck is not None and time.monotonic() < deadline:
+        time.sleep(result.recheck)
+        result = engine.sync()
+    if result.done:
+        return result
+    problems = [*result.failed, *(f"{p}: cannot be read" for p in result.unreadable)]
+    if result.recheck is not None:
+        problems.append("some files kept changing while they were being synced")
+    for line in problems:
+        engine.status.action(f"not synced: {line}")
+    raise NotConverged(f"{len(problems) or 'Some'} change(s) could not be synced; "
+                       "run again to retry.")
+
+
+def run_forever(engine: SyncEngine, stop: threading.Event, wake: threading.Event) -> None:
+    """Sync, then wait for events, until ``stop`` is set (set ``wake`` too to end a wait)."""
+    local = LocalWatcher(engine.root, wake)
+    remote = RemoteWatcher(engine.api, wake, engine.saved_cursor, stop)
+    local.start()
+    remote.start()
+    backoff = Backoff(base=1.0, cap=60.0)
+    try:
+        while not stop.is_set():
+            wake.clear()
+            try:
+                result = engine.sync()
+            except TRANSIENT as exc:
+                delay = backoff.next_delay()
+                engine.status.show(f"offline ({exc.message}); retrying in {delay:.0f} s")
+                wake.wait(delay)
+                continue
+            if result.done:
+                backoff.reset()
+                engine.status.idle()
+                timeout = PERIODIC
+            elif result.recheck is not None:
+                timeout = result.recheck
+            else:
+                timeout = backoff.next_delay()
+                engine.status.show(f"{len(result.failed) + len(result.unreadable)} problem(s);"
+                                   f" retrying in {timeout:.0f} s")
+            if wake.wait(timeout) and not stop.is_set():
+                local.settle(stop)
+            if remote.failure is not None:
+                raise remote.failure
+    finally:
+        stop.set()
+        local.stop()

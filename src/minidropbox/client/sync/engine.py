@@ -1,0 +1,201 @@
+"""Reconcile rounds and the safety rails around them.
+
+A round: check the sync root is really there, scan the local tree, list the server folder,
+plan with ``core.reconcile`` against the state DB, refuse mass deletions, execute. ``sync``
+repeats rounds until a plan is empty (moves and conflicts need a second round) or a bound is
+hit. ``minidropbox sync --once`` is ``open`` + ``sync``; the daemon (``run``) calls ``sync``
+whenever the local watcher or the server's notifications say something moved.
+
+Rails:
+- the root must exist, and the state DB in it must be the one opened at start (a folder that
+  was unmounted, replaced or emptied underneath us stops the sync; nothing is deleted);
+- a folder already synced with another account, server or remote folder is refused;
+- a new server generation (restored from a backup) makes the next round untrusting: it
+  merges both sides without deleting anything;
+- deletions beyond ``DeleteLimits`` stop the sync until ``--allow-mass-delete``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from minidropbox.client.api import ApiClient
+from minidropbox.client.sync.errors import (
+    MassDeleteRefused,
+    SyncFolderMismatch,
+    SyncRootMissing,
+)
+from minidropbox.client.sync.executor import Executor, Outcome
+from minidropbox.client.sync.ignore import IgnoreRules
+from minidropbox.client.sync.localfs import clean_temp_files
+from minidropbox.client.sync.remote import RemoteSide, RemoteTree
+from minidropbox.client.sync.scanner import SETTLE_SECONDS, LocalScan, scan
+from minidropbox.client.sync.state import STATE_DIR, StateDB
+from minidropbox.client.sync.status import Status
+from minidropbox.core.reconcile import Plan, reconcile
+from minidropbox.core.sync_names import DeleteLimits
+
+MAX_ROUNDS = 12  # per sync(): a plan that keeps producing actions is retried later instead
+
+
+@dataclass
+class SyncOptions:
+    root: Path
+    remote_root: str = "/"
+    device: str = "device"
+    allow_mass_delete: bool = False
+    settle: float = SETTLE_SECONDS
+    limits: DeleteLimits = field(default_factory=DeleteLimits)
+
+
+@dataclass
+class SyncResult:
+    done: bool  # both sides agree
+    recheck: float | None = None  # look again after this many seconds (files settling)
+    failed: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Round:
+    plan: Plan
+    outcome: Outcome
+    scan: LocalScan
+    tree: RemoteTree
+
+
+class SyncEngine:
+    def __init__(self, api: ApiClient, options: SyncOptions, status: Status,
+                 clock: Callable[[], datetime] = datetime.now) -> None:
+        self.api = api
+        self.opts = options
+        self.root = options.root
+        self.status = status
+        self.clock = clock
+        self.remote = RemoteSide(api, options.remote_root)
+        self.state: StateDB | None = None
+        self.state_ino = 0
+        self.base_trusted = True
+        self.generation: str | None = None
+
+    # -- start and stop ---------------------------------------------------------------------
+    def open(self) -> None:
+        root = self.root
+        if not root.is_dir():
+            raise SyncRootMissing(f"{root} does not exist or is not a folder (is its disk "
+                                  "mounted?). Nothing was synced; create the folder to "
+                                  "start syncing into it.")
+        removed = clean_temp_files(root)
+        if removed:
+            self.status.action(f"removed {removed} temp file(s) left by an interrupted sync")
+        self.state = StateDB(root)
+        self.state_ino = os.stat(self.state.path).st_ino
+        self._check_identity()
+        if not self.remote.root_exists():
+            if self.state.rows():
+                raise SyncRootMissing(f"The server folder {self.remote.root} is gone; nothing "
+                                      "was deleted here. Restore it from the trash, or sync "
+                                      "into a new local folder.")
+            self.remote.create_root()
+
+    def close(self) -> None:
+        if self.state is not None:
+            self.state.close()
+            self.state = None
+
+    def _check_identity(self) -> None:
+        assert self.state is not None
+        creds = self.api.credentials
+        want = {"server": self.api.server, "username": creds.username if creds else "",
+                "remote_root": self.remote.root}
+        have = {k: self.state.get_meta(k) for k in want}
+        if any(v is not None for v in have.values()) and have != want:
+            raise SyncFolderMismatch(
+                f"{self.root} is synced with {have['username']}@{have['server']}:"
+                f"{have['remote_root']}, not {want['username']}@{want['server']}:"
+                f"{want['remote_root']}. Use another local folder.")
+        for k, v in want.items():
+            self.state.set_meta(k, v)
+
+    def _check_root(self) -> None:
+        """Stop, before planning anything, if the folder is not the one we opened."""
+        try:
+            ino = os.stat(self.root / STATE_DIR / "state.db").st_ino
+        except (FileNotFoundError, NotADirectoryError):
+            ino = -1
+        if ino != self.state_ino:
+            raise SyncRootMissing(f"{self.root} was removed, replaced or unmounted while "
+                                  "syncing; stopped without deleting anything.")
+
+    def _check_generation(self) -> None:
+        assert self.state is not None
+        gen = self.remote.generation()
+        stored = self.state.get_meta("generation")
+        self.generation = gen
+        if gen is not None and stored is not None and gen != stored:
+            if self.base_trusted:
+                self.status.action("the server was restored from a backup: merging both "
+                                   "sides without deleting anything")
+            self.base_trusted = False
+        elif gen is not None and stored is None:
+            self.state.set_meta("generation", gen)
+
+    # -- rounds -----------------------------------------------------------------------------
+    def round(self) -> Round:
+        state = self.state
+        assert state is not None, "open() first"
+        self._check_root()
+        self._check_generation()
+        rules = IgnoreRules.load(self.root)
+        rows = state.rows()
+        local = scan(self.root, rules, rows, self.opts.settle)
+        tree = self.remote.listing(rules)
+        self._check_root()  # an unmount during the scan looks like an empty folder
+        base = {k: r.item for k, r in rows.items()
+                if not rules.ignored(r.item.path, r.item.kind == "folder")}
+        plan = reconcile(local.items, base, tree.items, device=self.opts.device,
+                         now=self.clock(), allow_mass_delete=self.opts.allow_mass_delete,
+                         limits=self.opts.limits, base_trusted=self.base_trusted)
+        if plan.refused:
+            raise MassDeleteRefused(plan.refused)
+        if plan.actions:
+            self.status.syncing(len(plan.actions))
+        executor = Executor(self.root, self.api, self.remote, state, self.opts.device,
+                            self.status.action)
+        outcome = executor.run(plan, local, tree)
+        if not self.base_trusted and not outcome.failed and self.generation is not None:
+            state.set_meta("generation", self.generation)
+            self.base_trusted = True
+        if tree.cursor is not None:
+            state.set_meta("cursor", tree.cursor)
+        return Round(plan, outcome, local, tree)
+
+    def sync(self, max_rounds: int = MAX_ROUNDS) -> SyncResult:
+        """Rounds until both sides agree, files still being written are left for later, or
+        ``max_rounds`` is reached."""
+        started = time.monotonic()
+        sent = 0
+        last: Round | None = None
+        for _ in range(max_rounds):
+            last = self.round()
+            stats = last.outcome.stats
+            sent += stats.bytes_sent + stats.bytes_received
+            if last.plan.actions and sent:
+                self.status.syncing(len(last.plan.actions), sent, time.monotonic() - started)
+            if last.plan.done and not last.outcome.failed:
+                return SyncResult(True)
+            if not last.plan.actions:
+                break  # only files still being written (or unreadable) remain
+        assert last is not None
+        unreadable = sorted(last.scan.unreadable)
+        waiting = [p for p in last.plan.waiting if p not in last.scan.unreadable]
+        recheck = self.opts.settle / 2 if waiting else None
+        return SyncResult(False, recheck, last.outcome.failed, unreadable)
+
+    def saved_cursor(self) -> str | None:
+        return self.state.get_meta("cursor") if self.state else None

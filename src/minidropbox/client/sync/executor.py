@@ -1,0 +1,359 @@
+"""Carry out a reconcile plan, re-checking each precondition just before acting.
+
+The plan was made from a snapshot; by the time an action runs, a user may have saved a file or
+another device may have committed. So every action first checks that what it is about to
+replace or delete is still what the planner saw (the local stat from the scan, the server
+version), and skips if not: the next round sees the new state and plans again. Skipping is
+always safe; acting on a stale picture is how sync clients lose data.
+
+Write ordering: the side effect happens first, the state row after. A crash in between leaves
+the row one step behind, which the next round recognises as "both sides agree".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from minidropbox.client.api import ApiClient
+from minidropbox.client.sync.localfs import (
+    fsync_dir,
+    local_path,
+    make_folder,
+    place_new,
+    rename_new,
+)
+from minidropbox.client.sync.remote import RemoteSide, RemoteTree
+from minidropbox.client.sync.scanner import LocalScan, hash_file, stat_of
+from minidropbox.client.sync.state import UNKNOWN_STAT, LocalStat, StateDB
+from minidropbox.client.transfer import (
+    TMP_PREFIX,
+    DownloadMismatch,
+    TransferStats,
+    UploadItem,
+    ensure_inside,
+    find_entry,
+    upload_many,
+)
+from minidropbox.core import errors
+from minidropbox.core.paths import path_key
+from minidropbox.core.reconcile import Action, Item, Op, Plan
+
+log = logging.getLogger("minidropbox.sync")
+DOWNLOAD_WORKERS = 4
+MiB = 1024 * 1024
+# Errors that end the whole run rather than one action.
+FATAL = (errors.Unauthorized, errors.Forbidden)
+
+
+class Skipped(Exception):
+    """The world moved on since the plan was made; the next round will see it."""
+
+
+@dataclass
+class Outcome:
+    done: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+    stats: TransferStats = field(default_factory=TransferStats)
+
+
+Report = Callable[[str], None]
+
+
+class Executor:
+    def __init__(self, root: Path, api: ApiClient, remote: RemoteSide, state: StateDB,
+                 device: str, report: Report) -> None:
+        self.root, self.api, self.remote, self.state = root, api, remote, state
+        self.device, self.report = device, report
+
+    def run(self, plan: Plan, scan: LocalScan, tree: RemoteTree) -> Outcome:
+        out = Outcome()
+        self.scan, self.tree = scan, tree
+        uploads = [a for a in plan.actions if a.op is Op.UPLOAD]
+        downloads = [a for a in plan.actions if a.op is Op.DOWNLOAD]
+        for act in plan.actions:
+            if act.op is Op.UPLOAD:
+                if act is uploads[0]:
+                    self._guard(out, "upload", partial(self._uploads, uploads, out))
+                continue
+            if act.op is Op.DOWNLOAD:
+                if act is downloads[0]:
+                    self._guard(out, "download", partial(self._downloads, downloads, out))
+                continue
+            self._guard(out, f"{act.op.value} {act.path}", partial(self._one, act))
+        return out
+
+    def _guard(self, out: Outcome, what: str, call: Callable[[], None]) -> None:
+        try:
+            call()
+            out.done += 1
+        except Skipped as exc:
+            out.skipped += 1
+            log.info("skipped %s: %s", what, exc)
+        except FATAL:
+            raise
+        except (errors.MiniDropboxError, OSError) as exc:
+            message = exc.message if isinstance(exc, errors.MiniDropboxError) else str(exc)
+            out.failed.append(f"{what}: {message}")
+            self.report(f"failed {what}: {message}")
+
+    # -- paths ------------------------------------------------------------------------------
+    def _local(self, rel: str) -> Path:
+        return self.scan.paths.get(path_key(rel)) or local_path(self.root, rel)
+
+    def _check_local(self, rel: str) -> os.stat_result:
+        """The local file still has the stat the scan hashed, or ``Skipped``."""
+        key = path_key(rel)
+        try:
+            st = os.stat(self._local(rel), follow_symlinks=False)
+        except FileNotFoundError as exc:
+            raise Skipped(f"{rel} disappeared") from exc
+        if key not in self.scan.stats or stat_of(st) != self.scan.stats[key]:
+            raise Skipped(f"{rel} changed since it was scanned")
+        return st
+
+    # -- one action -------------------------------------------------------------------------
+    def _one(self, act: Action) -> None:
+        handler = {Op.MOVE_LOCAL: self._move_local, Op.MOVE_REMOTE: self._move_remote,
+                   Op.CONFLICT: self._conflict, Op.MKDIR_LOCAL: self._mkdir_local,
+                   Op.MKDIR_REMOTE: self._mkdir_remote, Op.AGREE: self._agree,
+                   Op.FORGET: self._forget, Op.DELETE_LOCAL: self._delete_local,
+                   Op.DELETE_REMOTE: self._delete_remote}[act.op]
+        handler(act)
+
+    def _move_local(self, act: Action) -> None:
+        assert act.dest is not None
+        src, dst = self._local(act.path), local_path(self.root, act.dest)
+        if not src.exists():
+            raise Skipped(f"{act.path} disappeared")
+        make_folder(self.root, dst.parent)
+        try:
+            rename_new(src, dst)
+        except FileExistsError as exc:
+            raise Skipped(f"{act.dest} exists here") from exc
+        self.state.rename(act.path, act.dest)
+        self.report(f"moved {act.path} -> {act.dest}")
+
+    def _move_remote(self, act: Action) -> None:
+        assert act.dest is not None
+        try:
+            self.api.request_json("POST", "/api/v1/files/move",
+                                  json={"from": self.remote.to_remote(act.path),
+                                        "to": self.remote.to_remote(act.dest)})
+        except (errors.NotFound, errors.Conflict) as exc:
+            raise Skipped(exc.message) from exc
+        self.state.rename(act.path, act.dest)
+        self.report(f"moved on server {act.path} -> {act.dest}")
+
+    def _conflict(self, act: Action) -> None:
+        assert act.dest is not None
+        src, dst = self._local(act.path), local_path(self.root, act.dest)
+        try:
+            rename_new(src, dst)
+        except FileNotFoundError as exc:
+            raise Skipped(f"{act.path} disappeared") from exc
+        except FileExistsError as exc:
+            raise Skipped(f"{act.dest} exists here") from exc
+        self.report(f"conflict {act.path}: both sides changed; yours is kept as {act.dest}")
+
+    def _mkdir_local(self, act: Action) -> None:
+        target = local_path(self.root, act.path)
+        make_folder(self.root, target)
+        if not target.is_dir():
+            raise Skipped(f"{act.path} is a file here")
+        self.state.put(Item(act.path, "folder"))
+        self.report(f"created folder {act.path}")
+
+    def _mkdir_remote(self, act: Action) -> None:
+        try:
+            self.api.request_json("POST", "/api/v1/files/folder",
+                                  json={"path": self.remote.to_remote(act.path)})
+        except errors.Conflict as exc:
+            raise Skipped(exc.message) from exc
+        self.state.put(Item(act.path, "folder"))
+        self.report(f"created folder on server {act.path}")
+
+    def _agree(self, act: Action) -> None:
+        rem = act.remote
+        assert rem is not None
+        if rem.kind == "folder":
+            self.state.put(Item(rem.path, "folder"))
+            return
+        key = path_key(rem.path)
+        same = act.local is not None and act.local.hash == rem.hash
+        self.state.put(rem, self.scan.stats.get(key) if same else None)
+
+    def _forget(self, act: Action) -> None:
+        self.state.forget(act.path)
+
+    def _delete_local(self, act: Action) -> None:
+        target = self._local(act.path)
+        if act.kind == "folder":
+            try:
+                target.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                # Something we do not sync (an ignored file) is still inside: keep the folder;
+                # the next round puts it back on the server rather than lose anything.
+                self.state.forget(act.path)
+                return
+            self.state.forget(act.path)
+            self.report(f"deleted folder {act.path} (deleted on the server)")
+            return
+        if act.local is None or act.base is None or act.local.hash != act.base.hash:
+            raise Skipped(f"{act.path} has changes the server does not have")
+        try:
+            self._check_local(act.path)
+        except Skipped:
+            if not target.exists():
+                self.state.forget(act.path)
+                return
+            raise
+        os.unlink(target)
+        self.state.forget(act.path)
+        self.report(f"deleted {act.path} (deleted on the server)")
+
+    def _delete_remote(self, act: Action) -> None:
+        remote = self.remote.to_remote(act.path)
+        if act.kind == "file":
+            current = find_entry(self.api, remote)
+            if current is None:
+                self.state.forget(act.path)
+                return
+            if (act.remote is None or act.base is None or current.get("version")
+                    != act.remote.version or current.get("content_hash") != act.base.hash):
+                raise Skipped(f"{act.path} changed on the server")
+        with contextlib.suppress(errors.NotFound):
+            self.api.request_json("DELETE", "/api/v1/files", params={"path": remote})
+        self.state.forget(act.path, subtree=act.kind == "folder")
+        self.report(f"deleted on server {act.path}" + ("/" if act.kind == "folder" else ""))
+
+    # -- uploads ----------------------------------------------------------------------------
+    def _uploads(self, actions: list[Action], out: Outcome) -> None:
+        items: list[UploadItem] = []
+        before: dict[str, tuple[Action, LocalStat]] = {}
+        for act in actions:
+            try:
+                scanned = stat_of(self._check_local(act.path))
+            except Skipped as exc:
+                out.skipped += 1
+                log.info("skipped upload: %s", exc)
+                continue
+            parent = act.remote.version if act.remote and act.remote.kind == "file" else None
+            remote = self.remote.to_remote(act.path)
+            items.append(UploadItem(self._local(act.path), remote, parent))
+            before[path_key(remote)] = (act, scanned)
+        if not items:
+            return
+        result = upload_many(self.api, items, device=self.device, stats=out.stats)
+        for entry in result.entries:
+            act, st = before[path_key(entry["path"])]
+            try:
+                now = stat_of(os.stat(self._local(act.path), follow_symlinks=False))
+            except FileNotFoundError:
+                now = UNKNOWN_STAT
+            # Record the stat only if the file did not move during the upload; otherwise the
+            # next scan re-reads it and uploads the newer content.
+            item = Item(act.path, "file", entry["content_hash"], entry["version"], entry["size"])
+            self.state.put(item, st if now == st else None)
+            out.done += 1
+            self.report(f"uploaded {act.path} (v{entry['version']}, {entry['size']} bytes)")
+        for failure in result.failures:
+            if failure.code in ("version_conflict", "already_exists"):
+                out.skipped += 1
+                log.info("upload of %s raced a change on the server", failure.remote_path)
+                continue
+            out.failed.append(f"upload {failure.remote_path}: {failure.message}")
+            self.report(f"failed upload {failure.remote_path}: {failure.message}")
+
+    # -- downloads --------------------------------------------------------------------------
+    def _downloads(self, actions: list[Action], out: Outcome) -> None:
+        self.api.access_token()  # refresh once here, not in several workers at once
+        with ThreadPoolExecutor(DOWNLOAD_WORKERS, thread_name_prefix="sync-get") as pool:
+            futures: list[tuple[Action, Future[tuple[Path, LocalStat]]]] = []
+            for act in actions:
+                futures.append((act, pool.submit(self._fetch, act, out)))
+            for act, future in futures:
+                try:
+                    tmp, tmp_stat = future.result()
+                except (errors.MiniDropboxError, OSError) as exc:
+                    if isinstance(exc, FATAL):
+                        raise
+                    if isinstance(exc, errors.NotFound):
+                        out.skipped += 1  # gone from the server meanwhile
+                        continue
+                    message = exc.message if isinstance(exc, errors.MiniDropboxError) \
+                        else str(exc)
+                    out.failed.append(f"download {act.path}: {message}")
+                    self.report(f"failed download {act.path}: {message}")
+                    continue
+                self._guard(out, f"download {act.path}",
+                            partial(self._place, act, tmp, tmp_stat))
+
+    def _fetch(self, act: Action, out: Outcome) -> tuple[Path, LocalStat]:
+        """Stream the planned version into a temp file next to its target and verify it."""
+        rem = act.remote
+        assert rem is not None and rem.version is not None
+        target = local_path(self.root, act.path)
+        make_folder(self.root, target.parent)
+        tmp = target.parent / f"{TMP_PREFIX}{secrets.token_hex(8)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            written = 0
+            with os.fdopen(fd, "wb") as fh, self.api.stream(
+                    "GET", "/api/v1/files/content",
+                    params={"path": self.remote.to_remote(act.path),
+                            "version": rem.version}) as response:
+                for block in response.iter_bytes(MiB):
+                    fh.write(block)
+                    written += len(block)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if written != rem.size:
+                raise DownloadMismatch(f"{act.path}: got {written} bytes, expected {rem.size}.")
+            hashed = hash_file(tmp)
+            if hashed is None or hashed[0] != rem.hash:
+                raise DownloadMismatch(f"{act.path}: the bytes do not match the content hash.")
+            mtime = self.tree.modified.get(path_key(act.path))
+            if mtime is not None:
+                os.utime(tmp, ns=(time.time_ns(), int(mtime * 1e9)))
+            out.stats.add(files=1, bytes_total=written, bytes_received=written)
+            return tmp, stat_of(os.stat(tmp))
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _place(self, act: Action, tmp: Path, tmp_stat: LocalStat) -> None:
+        """Rename the verified temp file into place if the target is still what the plan saw."""
+        rem = act.remote
+        assert rem is not None
+        target = local_path(self.root, act.path)
+        try:
+            ensure_inside(self.root, target.parent)
+            if act.local is None:
+                try:
+                    place_new(tmp, target)
+                except FileExistsError as exc:
+                    raise Skipped(f"{act.path} appeared here meanwhile") from exc
+            else:
+                self._check_local(act.path)
+                os.replace(tmp, self._local(act.path))
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(target.parent)
+        final = stat_of(os.stat(self._local(act.path), follow_symlinks=False))
+        same = (final.ino, final.size, final.mtime_ns) == (tmp_stat.ino, tmp_stat.size,
+                                                           tmp_stat.mtime_ns)
+        self.state.put(rem, final if same else None)
+        self.report(f"downloaded {act.path} (v{rem.version}, {rem.size} bytes)")
+

@@ -1,0 +1,42 @@
+"""What sync leaves alone: ``.minidropboxignore`` at the sync root (gitignore syntax) plus
+built-in rules for its own state, temp files, and editor and OS litter.
+
+The same rules apply to the local tree, the base and the server listing, so adding a rule
+stops syncing a path without it looking deleted on either side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pathspec
+
+from minidropbox.client.sync.state import STATE_DIR
+from minidropbox.client.transfer import TMP_PREFIX
+
+IGNORE_FILE = ".minidropboxignore"
+BUILTIN = [f"/{STATE_DIR}/", "*.swp", "*.swx", "*~", ".DS_Store", "Thumbs.db", ".~lock*",
+           f"{TMP_PREFIX}*"]
+
+
+class IgnoreRules:
+    """Decides, for a ``/``-rooted relative path, whether sync skips it."""
+
+    def __init__(self, patterns: list[str]) -> None:
+        self.spec = pathspec.GitIgnoreSpec.from_lines([*BUILTIN, *patterns])
+
+    @classmethod
+    def load(cls, root: Path) -> IgnoreRules:
+        """The built-in rules plus the root's ``.minidropboxignore``, if it has one."""
+        try:
+            lines = (root / IGNORE_FILE).read_text(encoding="utf-8", errors="replace")
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            lines = ""
+        return cls(lines.splitlines())
+
+    def ignored(self, path: str, is_dir: bool = False) -> bool:
+        """True if sync skips ``path`` (a rule on a folder covers everything under it)."""
+        rel = path.lstrip("/")
+        if not rel:
+            return False
+        return self.spec.match_file(rel + "/" if is_dir else rel)

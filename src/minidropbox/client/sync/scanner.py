@@ -1,0 +1,141 @@
+"""The local side of a reconcile: walk the sync folder and say what is there.
+
+A file whose size, mtime, ctime and inode equal those recorded in the base keeps the base's
+content hash without being read; any other file is hashed with the same chunker as the server
+(so hashes compare). A file that changed within the last ``SETTLE_SECONDS``, or changes while
+it is being read, is reported with ``hash=None``: the planner leaves it alone until it holds
+still, so half-written files are never uploaded, and it never counts as deleted either.
+
+Why the stat shortcut is safe: a file is hashed only once its mtime is at least
+``SETTLE_SECONDS`` old, so any later write gives it a different mtime; a download records the
+stat only if the renamed file still has the inode, size and mtime of the temp file it wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from minidropbox.client.sync.ignore import IgnoreRules
+from minidropbox.client.sync.state import BaseRow, LocalStat
+from minidropbox.core.chunking import content_hash, iter_chunks
+from minidropbox.core.errors import InvalidPath
+from minidropbox.core.paths import normalize_path, path_key
+from minidropbox.core.reconcile import Item
+
+SETTLE_SECONDS = 0.4
+
+
+def stat_of(st: os.stat_result) -> LocalStat:
+    return LocalStat(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def hash_file(path: Path) -> tuple[str, LocalStat] | None:
+    """The content hash of a file and the stat it had throughout, or None if it changed
+    while being read."""
+    with open(path, "rb") as fh:
+        before = os.fstat(fh.fileno())
+        digest = content_hash(ref.hash for ref, _ in iter_chunks(fh))
+        after = os.fstat(fh.fileno())
+    now = os.stat(path, follow_symlinks=False)
+    if not (stat_of(before) == stat_of(after) == stat_of(now)):
+        return None
+    return digest, stat_of(before)
+
+
+@dataclass
+class LocalScan:
+    """The local tree, keyed like the planner's trees, plus how to find each item on disk."""
+
+    items: dict[str, Item] = field(default_factory=dict)
+    stats: dict[str, LocalStat] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
+    hashed: int = 0  # files read this scan
+    skipped: list[str] = field(default_factory=list)  # could not be synced, and why
+    unsettled: int = 0  # files still being written: look again shortly
+    unreadable: set[str] = field(default_factory=set)  # paths left alone until readable
+
+
+def scan(root: Path, rules: IgnoreRules, base: Mapping[str, BaseRow],
+         settle: float = SETTLE_SECONDS) -> LocalScan:
+    """Walk ``root`` (without following symlinks) and describe every file and folder."""
+    out = LocalScan()
+    _walk(root, "", rules, base, settle, out)
+    return out
+
+
+def _walk(folder: Path, rel: str, rules: IgnoreRules, base: Mapping[str, BaseRow],
+          settle: float, out: LocalScan) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except FileNotFoundError:
+        return  # removed while we walked: the next scan sees it
+    except OSError as exc:
+        # Unknown is not empty: keep what the base says is in there, marked as unsettled, so
+        # nothing under an unreadable folder is deleted anywhere.
+        out.skipped.append(f"{rel or '/'}: {exc.strerror or exc}")
+        prefix = path_key(rel) + "/" if rel else "/"
+        for key, row in base.items():
+            if key.startswith(prefix) and key not in out.items:
+                out.items[key] = Item(row.item.path, row.item.kind, None)
+                out.unreadable.add(row.item.path)
+        return
+    for entry in entries:
+        raw = f"{rel}/{entry.name}"
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        is_dir = stat_mod.S_ISDIR(st.st_mode)
+        if rules.ignored(raw, is_dir):
+            continue
+        if stat_mod.S_ISLNK(st.st_mode) or not (is_dir or stat_mod.S_ISREG(st.st_mode)):
+            out.skipped.append(f"{raw}: not a regular file or folder")
+            continue
+        try:
+            path = normalize_path(raw)
+        except InvalidPath as exc:
+            out.skipped.append(f"{raw}: {exc.message}")
+            continue
+        key = path_key(path)
+        if key in out.items:
+            out.skipped.append(f"{raw}: differs only in case from {out.items[key].path}")
+            continue
+        local = Path(entry.path)
+        out.paths[key] = local
+        if is_dir:
+            out.items[key] = Item(path, "folder")
+            _walk(local, raw, rules, base, settle, out)
+            continue
+        out.items[key] = _file_item(path, local, stat_of(st), base.get(key), settle, out)
+
+
+def _file_item(path: str, local: Path, st: LocalStat, row: BaseRow | None, settle: float,
+               out: LocalScan) -> Item:
+    key = path_key(path)
+    if row is not None and row.item.kind == "file" and row.stat == st:
+        out.stats[key] = st
+        return Item(path, "file", row.item.hash, size=st.size)
+    if time.time_ns() - st.mtime_ns < settle * 1e9:
+        out.unsettled += 1
+        return Item(path, "file", None, size=st.size)
+    try:
+        hashed = hash_file(local)
+    except FileNotFoundError:
+        out.unsettled += 1  # gone meanwhile: the next scan sees it
+        return Item(path, "file", None, size=st.size)
+    except OSError as exc:
+        out.skipped.append(f"{path}: {exc.strerror or exc}")
+        out.unreadable.add(path)
+        return Item(path, "file", None, size=st.size)
+    out.hashed += 1
+    if hashed is None:
+        out.unsettled += 1
+        return Item(path, "file", None, size=st.size)
+    digest, seen = hashed
+    out.stats[key] = seen
+    return Item(path, "file", digest, size=seen.size)

@@ -1,0 +1,126 @@
+"""The sync state DB: what this folder and the server last agreed on.
+
+``LOCAL_DIR/.minidropbox/state.db`` (SQLite, never synced) holds one row per path: the server
+version and content hash both sides had, and the local size/mtime/ctime/inode at that moment,
+so a later scan re-reads only files whose stat moved. It also keeps the account, server and
+remote folder it belongs to (a folder is never silently synced against another account, whose
+listing would look like mass deletion), the saved journal cursor and the server generation.
+
+Every change is committed at once with ``synchronous=FULL``: a row is written only after the
+action it records has happened, so a crash leaves at worst a row that is one step behind,
+which the next reconcile recognises (both sides equal → agree).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from minidropbox.core.paths import path_key
+from minidropbox.core.reconcile import Item, Kind
+
+STATE_DIR = ".minidropbox"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS base (
+    key TEXT PRIMARY KEY, path TEXT NOT NULL, kind TEXT NOT NULL, version INTEGER,
+    size INTEGER, hash TEXT, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class LocalStat:
+    """What identifies a local file's content without reading it."""
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    ino: int
+
+
+UNKNOWN_STAT = LocalStat(-1, -1, -1, -1)  # never equal to a real stat: forces a re-read
+
+
+@dataclass(frozen=True)
+class BaseRow:
+    item: Item
+    stat: LocalStat | None
+
+
+class StateDB:
+    """One sync folder's state; used from one thread."""
+
+    def __init__(self, root: Path) -> None:
+        folder = root / STATE_DIR
+        folder.mkdir(exist_ok=True)
+        self.path = folder / "state.db"
+        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- meta -------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                              (key, value))
+
+    # -- base -------------------------------------------------------------------------------
+    def rows(self) -> dict[str, BaseRow]:
+        out: dict[str, BaseRow] = {}
+        for key, path, kind, version, size, h, mtime, ctime, ino in self.conn.execute(
+                "SELECT key, path, kind, version, size, hash, mtime_ns, ctime_ns, ino "
+                "FROM base"):
+            kind_: Kind = "folder" if kind == "folder" else "file"
+            stat = LocalStat(size, mtime, ctime, ino) if mtime is not None else None
+            out[key] = BaseRow(Item(path, kind_, h, version, size), stat)
+        return out
+
+    def put(self, item: Item, stat: LocalStat | None = None) -> None:
+        """Record that both sides hold ``item`` (and, for a file, the local stat of it)."""
+        s = stat or UNKNOWN_STAT
+        self.conn.execute(
+            "INSERT OR REPLACE INTO base (key, path, kind, version, size, hash, mtime_ns, "
+            "ctime_ns, ino) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (path_key(item.path), item.path, item.kind, item.version, item.size, item.hash,
+             s.mtime_ns if item.kind == "file" else None, s.ctime_ns, s.ino))
+
+    def forget(self, path: str, subtree: bool = False) -> None:
+        key = path_key(path)
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("DELETE FROM base WHERE key = ?", (key,))
+            if subtree:
+                self.conn.execute("DELETE FROM base WHERE substr(key, 1, ?) = ?",
+                                  (len(key) + 1, key + "/"))
+
+    def rename(self, src: str, dst: str) -> None:
+        """Move the rows of ``src`` and everything under it to ``dst``, in one transaction."""
+        skey = path_key(src)
+        where = "key = ? OR substr(key, 1, ?) = ?"
+        args = (skey, len(skey) + 1, skey + "/")
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            rows = self.conn.execute(
+                "SELECT path, kind, version, size, hash, mtime_ns, ctime_ns, ino FROM base "
+                f"WHERE {where}", args).fetchall()
+            self.conn.execute(f"DELETE FROM base WHERE {where}", args)
+            for path, *rest in rows:
+                new = dst + path[len(src):]
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO base (key, path, kind, version, size, hash, "
+                    "mtime_ns, ctime_ns, ino) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (path_key(new), new, *rest))
+
+    def clear(self) -> None:
+        self.conn.execute("DELETE FROM base")

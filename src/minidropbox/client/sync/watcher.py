@@ -1,0 +1,115 @@
+"""Events that wake the sync loop: local file events (watchdog) and server notifications.
+
+Both only *wake* the loop; what changed is always found by a full reconcile, so a missed or
+repeated event costs at most a round, never a change. Local events are debounced: the loop
+waits until the folder has been quiet for ``DEBOUNCE`` seconds (a few seconds at most), and
+the scanner leaves files that are still being written for a later round.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from minidropbox.client.api import ApiClient
+from minidropbox.client.sync.state import STATE_DIR
+from minidropbox.client.transfer import TMP_PREFIX
+from minidropbox.core import errors
+from minidropbox.core.backoff import Backoff
+
+log = logging.getLogger("minidropbox.sync")
+DEBOUNCE = 0.15
+DEBOUNCE_MAX = 2.0
+POLL_INTERVAL = 1.0  # servers without notifications: how often to look anyway
+
+
+class LocalWatcher(FileSystemEventHandler):
+    """Wakes the loop on any change under the root except sync's own state and temp files."""
+
+    def __init__(self, root: Path, wake: threading.Event) -> None:
+        self.root = str(root)
+        self.wake = wake
+        self.last_event = 0.0
+        self.observer = Observer()
+
+    def start(self) -> None:
+        self.observer.schedule(self, self.root, recursive=True)
+        self.observer.daemon = True
+        self.observer.start()
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join(5)
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        paths = [event.src_path, getattr(event, "dest_path", "")]
+        if all(self._ours(p) for p in paths if p):
+            return
+        self.last_event = time.monotonic()
+        self.wake.set()
+
+    def _ours(self, path: str | bytes) -> bool:
+        text = path.decode(errors="replace") if isinstance(path, bytes) else path
+        rel = text[len(self.root):].lstrip("/")
+        return (rel == STATE_DIR or rel.startswith(STATE_DIR + "/")
+                or text.rsplit("/", 1)[-1].startswith(TMP_PREFIX))
+
+    def settle(self, stop: threading.Event) -> None:
+        """Wait until no local event came for ``DEBOUNCE`` s (at most ``DEBOUNCE_MAX``)."""
+        deadline = time.monotonic() + DEBOUNCE_MAX
+        while not stop.is_set() and time.monotonic() < deadline:
+            quiet = time.monotonic() - self.last_event
+            if quiet >= DEBOUNCE:
+                return
+            stop.wait(DEBOUNCE - quiet)
+
+
+class RemoteWatcher:
+    """Wakes the loop whenever the server's journal moves past ``current_cursor()``.
+
+    Uses ``minidropbox.client.changes.notifications`` (WebSocket, long-poll fallback,
+    reconnect with backoff). A server without a change feed is polled instead.
+    """
+
+    def __init__(self, api: ApiClient, wake: threading.Event,
+                 current_cursor: Callable[[], str | None], stop: threading.Event) -> None:
+        self.api = api
+        self.wake = wake
+        self.current_cursor = current_cursor
+        self.stop = stop
+        self.thread = threading.Thread(target=self._run, name="sync-notify", daemon=True)
+        self.failure: BaseException | None = None
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        backoff = Backoff()
+        while not self.stop.is_set():
+            try:
+                from minidropbox.client.changes import notifications
+
+                for cursor in notifications(self.api, stop=self.stop):
+                    if cursor != self.current_cursor():
+                        self.wake.set()
+                return
+            except errors.NotFound:
+                break  # no change feed on this server
+            except errors.Unauthorized as exc:
+                self.failure = exc
+                self.wake.set()
+                return
+            except Exception as exc:  # keep waking the loop whatever went wrong here
+                delay = backoff.next_delay()
+                log.info("notifications failed (%s); retrying in %.1f s", exc, delay)
+                self.stop.wait(delay)
+        while not self.stop.wait(POLL_INTERVAL):
+            self.wake.set()
