@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy
 
 from tests.conftest import bearer, signup_and_login
-from tests.harness import TestCluster
+from tests.harness import ServerProcess, TestCluster, start_api
 
 MiB = 1024 * 1024
 QUOTA = 6 * MiB  # small enough to reach in a test, big enough for everything else
@@ -34,6 +34,24 @@ def sec_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluste
         yield c
     finally:
         c.stop()
+
+
+# The edge API: no storage nodes, and settings small enough to reach in a test.
+EDGE_ORIGIN = "https://app.example"
+EDGE_RATE = 20  # requests per minute per user
+EDGE_HEAD_TIMEOUT = 2.0
+EDGE_BODY_WINDOW = 1.0
+
+
+@pytest.fixture(scope="session")
+def edge_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = start_api(tmp_path_factory.mktemp("edge"), env={
+        "requests_per_minute": EDGE_RATE, "cors_origins": f"{EDGE_ORIGIN},*",
+        "head_timeout": EDGE_HEAD_TIMEOUT, "body_window": EDGE_BODY_WINDOW})
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
