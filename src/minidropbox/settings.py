@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     login_failures_per_address: int = 20
     requests_per_minute: int = 6000
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Slow clients: the request head must arrive within head_timeout seconds, and a body
+    # must bring at least 1 KiB per body_window seconds (else 408 and the connection closes).
+    head_timeout: float = 10.0
+    body_window: float = 30.0
 
     # Journal
     journal_retention: int = 1_000_000

@@ -22,6 +22,7 @@ from minidropbox.api.routes import (
     notifications,
     trash,
 )
+from minidropbox.api.timeouts import BodyPace
 from minidropbox.settings import Settings
 
 ROUTERS = [health.router, auth.router, chunks.router, files.router, trash.router,
@@ -45,6 +46,7 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.add_middleware(BodyPace, window=settings.body_window)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_bytes,
                        streaming_prefixes=("/api/v1/chunks/",),
                        chunk_limit=settings.max_chunk_bytes)

@@ -16,9 +16,10 @@ log = logging.getLogger("minidropbox.api")
 
 STATUS_CODES = {
     400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 410: "reset", 411: "length_required",
-    413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable",
-    422: "validation_error", 429: "too_many_requests", 503: "unavailable",
+    405: "method_not_allowed", 408: "timeout", 409: "conflict", 410: "reset",
+    411: "length_required", 413: "too_large", 415: "unsupported_media_type",
+    416: "range_not_satisfiable", 422: "validation_error", 429: "too_many_requests",
+    503: "unavailable",
 }
 
 

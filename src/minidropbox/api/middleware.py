@@ -26,6 +26,10 @@ DOCS_CSP = (b"content-security-policy",
             b"https://fastapi.tiangolo.com data:")
 
 
+# JSON routes that share a prefix with the raw-byte routes: they get the JSON cap.
+JSON_UNDER_STREAMING = ("/api/v1/chunks/missing",)
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -72,7 +76,7 @@ class BodyLimit:
         path: str = scope["path"]
         if path == "/api/v1/files/content":
             return None  # whole files stream to a spool; quota decides the size
-        if path.startswith(self.streaming_prefixes):
+        if path.startswith(self.streaming_prefixes) and path not in JSON_UNDER_STREAMING:
             return self.chunk_limit
         return self.max_bytes
 

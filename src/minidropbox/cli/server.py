@@ -62,6 +62,7 @@ def api_command(data_dir: Path | None, host: str | None, port: int | None,
     import uvicorn
 
     from minidropbox.api.app import create_app
+    from minidropbox.api.timeouts import guarded_protocol
 
     settings = load_settings(data_dir=data_dir, host=host, port=port,
                              nodes=list(nodes) or None, replicas=replicas)
@@ -70,6 +71,7 @@ def api_command(data_dir: Path | None, host: str | None, port: int | None,
     logging.getLogger("minidropbox").info("API listening on http://%s:%d",
                                           settings.host, settings.port)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                http=guarded_protocol(settings.head_timeout), server_header=False,
                 access_log=False, timeout_keep_alive=30,
                 ws_ping_interval=settings.ws_ping_interval,
                 ws_ping_timeout=settings.ws_ping_interval,
@@ -96,7 +98,7 @@ def storage_command(node_dir: Path, host: str | None, port: int | None) -> None:
     logging.getLogger("minidropbox").info("storage node for %s listening on http://%s:%d",
                                           settings.dir, settings.host, settings.port)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                access_log=False, timeout_keep_alive=30)
+                access_log=False, server_header=False, timeout_keep_alive=30)
 
 
 @server.command("backup")

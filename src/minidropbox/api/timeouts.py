@@ -1,0 +1,143 @@
+"""Slow and oversized clients: a deadline and a size cap for the request head, and a
+minimum pace for the request body.
+
+uvicorn waits forever for a request head that arrives one byte at a time, accepts heads of
+any size, and lets the app wait forever for a body that trickles in. Each of those lets a
+handful of cheap connections hold server memory and sockets (slowloris). ``guarded_protocol``
+closes a connection whose head is not complete within ``head_timeout`` seconds or grows past
+``MAX_HEAD_BYTES``; ``BodyPace`` answers 408 (and closes) when a body brings less than
+``MIN_BODY_BYTES`` in a window of ``window`` seconds. Fast clients never notice either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+MAX_HEAD_BYTES = 64 * 1024
+MIN_BODY_BYTES = 1024
+
+
+class _GuardedHttpTools(HttpToolsProtocol):
+    head_timeout: float = 10.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
+        self._arm_head_timer()
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_bytes = 0
+            self._head_timer = self.loop.call_later(self.head_timeout, self._head_too_slow)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_timer is not None:
+            self._head_bytes += len(data)
+        # Parse first: one read often carries the head and the start of a large body, and
+        # only bytes read while the head is still incomplete count against the cap.
+        super().data_received(data)
+        if self._head_timer is not None and self._head_bytes > MAX_HEAD_BYTES:
+            self._disarm_head_timer()
+            self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                 b"content-length: 0\r\nconnection: close\r\n\r\n")
+            self.transport.close()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm_head_timer()  # the next request on a kept-alive connection gets its own
+
+    def on_headers_complete(self) -> None:
+        self._disarm_head_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+
+def guarded_protocol(head_timeout: float) -> type[asyncio.Protocol]:
+    """uvicorn's ``http=`` protocol class with a ``head_timeout``-second deadline per head."""
+    return type("GuardedHttpTools", (_GuardedHttpTools,), {"head_timeout": head_timeout})
+
+
+class _SlowBody(HTTPException):
+    # An HTTPException, so FastAPI's body parsing re-raises it and the error handlers answer.
+    def __init__(self) -> None:
+        super().__init__(408, "The request body arrived too slowly.",
+                         headers={"Connection": "close"})
+
+
+class BodyPace:
+    """Refuse (408, connection closed) a body that brings under ``MIN_BODY_BYTES`` per
+    ``window`` seconds before it ends. Only the body is timed: once it is complete, the app's
+    further ``receive()`` calls (waiting for a disconnect during a long download) pass through.
+    """
+
+    def __init__(self, app: ASGIApp, window: float) -> None:
+        self.app = app
+        self.window = window
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        window_start, window_bytes, body_done = loop.time(), 0, False
+        started = False
+
+        async def paced_receive() -> Message:
+            nonlocal window_start, window_bytes, body_done
+            if body_done:
+                return await receive()
+            while True:
+                now = loop.time()
+                if now - window_start >= self.window:
+                    if window_bytes < MIN_BODY_BYTES:
+                        raise _SlowBody()
+                    window_start, window_bytes = now, 0
+                try:
+                    message = await asyncio.wait_for(
+                        receive(), window_start + self.window - now)
+                except TimeoutError:
+                    continue  # the window is over: judged at the top of the loop
+                if message["type"] == "http.request":
+                    window_bytes += len(message.get("body", b""))
+                    body_done = not message.get("more_body", False)
+                else:
+                    body_done = True
+                return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, paced_receive, tracking_send)
+        except _SlowBody:
+            if not started:
+                body = json.dumps({"error": {"code": "timeout",
+                                             "message": "The request body arrived too slowly."}})
+                headers: list[Any] = [(b"content-type", b"application/json"),
+                                      (b"content-length", str(len(body)).encode()),
+                                      (b"connection", b"close")]
+                await send({"type": "http.response.start", "status": 408, "headers": headers})
+                await send({"type": "http.response.body", "body": body.encode()})
