@@ -1,0 +1,80 @@
+"""Storage nodes trust only the cluster secret: every node route refuses anything else with
+401 (even unknown paths: no route map for probers), a user's token included; the secret never
+shows up in logs or answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from minidropbox.node.app import create_node_app
+from minidropbox.node.settings import NodeSettings
+from tests.harness import TestCluster
+from tests.security.conftest import new_user, secrets_of
+
+
+def _node_routes(tmp: Path) -> list[tuple[str, str]]:
+    """Every (method, path) the node app serves, path parameters filled in."""
+    app = create_node_app(NodeSettings(dir=tmp / "probe", cluster_secret="x" * 32))
+    found = []
+    for route in app.routes:
+        path = getattr(route, "path", "")
+        for method in sorted(getattr(route, "methods", None) or ()):
+            found.append((method, path.replace("{name}", "0" * 64).replace("{file}", "f")))
+    return found
+
+
+def test_every_node_route_needs_the_cluster_secret(sec_cluster: TestCluster,
+                                                   client: httpx.Client,
+                                                   tmp_path: Path) -> None:
+    routes = _node_routes(tmp_path)
+    assert len(routes) >= 7, routes  # the walk found the routes
+    routes += [("GET", "/no/such/route"), ("POST", "/chunks"), ("GET", "/")]
+    user = new_user(client, "nodes")
+    jwt_secret = secrets_of(sec_cluster.tmp / "api-data")["jwt_secret"]
+    secret = sec_cluster.secret
+    refused = {
+        "no header": {},
+        "empty bearer": {"Authorization": "Bearer"},
+        "wrong secret": {"Authorization": "Bearer " + "w" * len(secret)},
+        "secret prefix": {"Authorization": "Bearer " + secret[:-1]},
+        "secret with a suffix": {"Authorization": "Bearer " + secret + "x"},
+        "other case": {"Authorization": "Bearer " + secret.upper()},
+        "basic scheme": {"Authorization": "Basic " + secret},
+        "secret without scheme": {"Authorization": secret},
+        "user access token": user.auth,
+        "jwt secret": {"Authorization": "Bearer " + jwt_secret},
+        "secret in another header": {"X-Cluster-Secret": secret},
+    }
+    node = sec_cluster.nodes[0]
+    with httpx.Client(base_url=node.url, timeout=30) as c:
+        for method, path in routes:
+            for name, headers in refused.items():
+                r = c.request(method, path, headers=headers, content=b"x" if method == "PUT"
+                              else None)
+                assert r.status_code == 401, f"{method} {path} with {name}: {r.status_code}"
+                assert secret not in r.text and secret not in str(r.headers)
+        # The control: the same routes with the secret are not refused.
+        ok = c.get("/healthz", headers={"Authorization": f"Bearer {secret}"})
+        assert ok.status_code == 200
+        missing = c.get("/chunks/" + "0" * 64, headers={"Authorization": f"Bearer {secret}"})
+        assert missing.status_code == 404
+
+
+def test_secrets_never_reach_the_logs(sec_cluster: TestCluster, client: httpx.Client) -> None:
+    # Make the processes log something: failed node calls, bad tokens, errors.
+    user = new_user(client, "logs")
+    node = sec_cluster.nodes[0]
+    httpx.put(node.url + "/chunks/" + "0" * 64, content=b"x",
+              headers={"Authorization": "Bearer " + sec_cluster.secret + "x"})
+    client.get("/api/v1/auth/me", headers={"Authorization": "Bearer " + sec_cluster.secret})
+    client.put("/api/v1/chunks/" + "1" * 64, headers=user.auth, content=b"not those bytes")
+    logs = sorted((sec_cluster.tmp / "logs").glob("*.log"))
+    assert {p.stem for p in logs} >= {"api", *(n.name for n in sec_cluster.nodes)}
+    secrets = [sec_cluster.secret, *secrets_of(sec_cluster.tmp / "api-data").values(),
+               user.tokens["access_token"], user.tokens["refresh_token"]]
+    for log in logs:
+        text = log.read_text(errors="replace")
+        leaked = [s[:8] + "..." for s in secrets if s in text]
+        assert not leaked, f"{log.name} contains secrets {leaked}"
