@@ -305,7 +305,7 @@ def test_waiting_long_polls_hold_no_threads_or_connections(cluster: TestCluster,
 
 def test_server_describes_itself_without_internal_urls(http: httpx.Client) -> None:
     body = ok(http.get("/api/v1/server"))  # no token needed
-    assert len(body["generation"]) == 16 and int(body["generation"], 16) >= 0
+    assert body["generation"] and int(body["generation"], 16) >= 0
     assert body["replicas"] == 1 and body["api"] == "v1" and body["version"]
     assert body["max_page_size"] == PAGE_CAP and body["journal_retention"] == RETENTION
     assert not [v for v in body.values() if isinstance(v, str) and "://" in v]

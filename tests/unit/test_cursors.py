@@ -28,6 +28,9 @@ def test_round_trip_and_opaque_but_stable() -> None:
     assert len({encode_cursor(KEY, GEN, 7, s) for s in range(100)}) == 100
     with pytest.raises(ValueError):
         encode_cursor(KEY, GEN, 7, -1)
+    # Whatever a restore chose as the generation id, dots included, cursors still parse.
+    dotted = encode_cursor(KEY, "restored.2026", 7, 9)
+    assert decode_cursor(KEY, "restored.2026", 7, dotted) == 9
 
 
 @pytest.mark.parametrize("forge", [

@@ -44,7 +44,7 @@ def decode_cursor(key: bytes, generation: str, namespace_id: int, token: str) ->
     """
     if not token or len(token) > MAX_CURSOR_LENGTH:
         raise CursorReset(NOT_OURS)
-    parts = token.split(".")
+    parts = token.rsplit(".", 2)  # from the right: a generation id could hold a dot
     if len(parts) != 3 or not parts[1].isdigit() or not parts[1].isascii():
         raise CursorReset(NOT_OURS)
     cursor_generation, seq_text, mac = parts
