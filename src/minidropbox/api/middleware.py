@@ -23,7 +23,7 @@ SECURITY_HEADERS = [
 # /docs loads its own page; it needs scripts and styles from the same origin and the CDN.
 DOCS_CSP = (b"content-security-policy",
             b"default-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net "
-            b"https://fastapi.tiangolo.com data:")
+            b"https://fastapi.tiangolo.com data:; frame-ancestors 'none'")
 
 
 # JSON routes that share a prefix with the raw-byte routes: they get the JSON cap.
