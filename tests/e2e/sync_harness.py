@@ -101,7 +101,8 @@ class SyncClient:
     def start(self) -> SyncClient:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
         self.proc = subprocess.Popen(
-            [str(BIN), "--server", self.url, "sync", str(self.root), "--remote", self.remote],
+            [str(BIN), "--server", self.url, "sync", str(self.root), "--remote", self.remote,
+             "--verbose"],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
         log.close()
         return self

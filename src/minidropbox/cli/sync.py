@@ -6,6 +6,7 @@ engine, and turns Ctrl-C or SIGTERM into a clean stop after the current step.
 
 from __future__ import annotations
 
+import logging
 import signal
 import socket
 import threading
@@ -21,6 +22,7 @@ from minidropbox.client.sync.engine import SyncEngine, SyncOptions
 from minidropbox.client.sync.remote import SyncApiClient
 from minidropbox.client.sync.status import Status
 from minidropbox.core.errors import Unauthorized
+from minidropbox.logs import configure_logging
 
 
 @click.command("sync")
@@ -32,10 +34,12 @@ from minidropbox.core.errors import Unauthorized
               help="Go ahead even if more than 100 files, or half the folder, would be deleted.")
 @click.option("--device", envvar="MINIDROPBOX_DEVICE", default=None,
               help="Name used in conflicted copies (default: this computer's name).")
+@click.option("--verbose", "-v", is_flag=True, help="Also log skipped steps and retries.")
 @pass_state
 def sync(state: CliState, local_dir: Path, remote_root: str, once: bool,
-         allow_mass_delete: bool, device: str | None) -> None:
+         allow_mass_delete: bool, device: str | None, verbose: bool) -> None:
     """Keep LOCAL_DIR and a server folder in sync, both ways, until stopped (or --once)."""
+    configure_logging(level=logging.INFO if verbose else logging.WARNING)
     creds = load_credentials()
     if creds is None:
         raise Unauthorized("Not logged in; run `minidropbox login` first.")

@@ -82,6 +82,7 @@ class SyncEngine:
         self.state_ino = 0
         self.base_trusted = True
         self.generation: str | None = None
+        self.cursor: str | None = None  # read by the notification thread: no DB access there
 
     # -- start and stop ---------------------------------------------------------------------
     def open(self) -> None:
@@ -173,6 +174,7 @@ class SyncEngine:
             self.base_trusted = True
         if tree.cursor is not None:
             state.set_meta("cursor", tree.cursor)
+            self.cursor = tree.cursor
         return Round(plan, outcome, local, tree)
 
     def sync(self, max_rounds: int = MAX_ROUNDS) -> SyncResult:
@@ -198,4 +200,5 @@ class SyncEngine:
         return SyncResult(False, recheck, last.outcome.failed, unreadable)
 
     def saved_cursor(self) -> str | None:
-        return self.state.get_meta("cursor") if self.state else None
+        """The journal position the last listing was at (safe to call from any thread)."""
+        return self.cursor

@@ -109,7 +109,7 @@ class RemoteWatcher:
                 return
             except Exception as exc:  # keep waking the loop whatever went wrong here
                 delay = backoff.next_delay()
-                log.info("notifications failed (%s); retrying in %.1f s", exc, delay)
+                log.warning("notifications failed (%s); retrying in %.1f s", exc, delay)
                 self.stop.wait(delay)
         while not self.stop.wait(POLL_INTERVAL):
             self.wake.set()
