@@ -4,7 +4,10 @@ sockets closed when their session ends. Timers are shrunk so each shows within a
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import socket
 import statistics
 import time
 import uuid
@@ -229,3 +232,24 @@ def test_a_socket_is_closed_when_its_session_ends(server: ServerProcess,
     assert code == 4401
     assert all(m["cursor"] == start for m in seen)
     assert time.monotonic() - ended < SESSION_CHECK + 2
+
+
+def test_a_peer_that_stops_answering_pings_is_disconnected(server: ServerProcess,
+                                                           http: httpx.Client) -> None:
+    """A raw client that completes the handshake, then never reads or answers a ping (a
+    laptop that went to sleep): the server drops it after one ping interval and timeout."""
+    _, tokens = new_user(http)
+    key = base64.b64encode(os.urandom(16)).decode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+        raw.sendall((f"GET /api/v1/notifications HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                     f"Sec-WebSocket-Version: 13\r\n"
+                     f"Sec-WebSocket-Protocol: bearer, {tokens['access_token']}\r\n\r\n").encode())
+        started = time.monotonic()
+        received = b""
+        while data := raw.recv(65536):
+            received += data
+        dropped_after = time.monotonic() - started
+    assert received.startswith(b"HTTP/1.1 101 ")
+    assert b'"cursor"' in received
+    assert PING <= dropped_after < 2 * PING + 2
