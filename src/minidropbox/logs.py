@@ -6,6 +6,18 @@ import json
 import logging
 import sys
 import time
+from contextvars import ContextVar
+
+# The id of the request being served (set by the API's middleware); every line logged while
+# serving it, in any thread the request hands work to, carries it.
+request_id: ContextVar[str | None] = ContextVar("minidropbox_request_id", default=None)
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", None):
+            record.request_id = request_id.get()
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,6 +38,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(json_logs: bool = False, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
     if json_logs:
         handler.setFormatter(JsonFormatter())
     else:

@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     # On shutdown, requests still running after this many seconds (long-polls) are cancelled.
     shutdown_grace: int = 5
 
+    # Several API replicas (PostgreSQL): how often the leader checks its lock, and how often
+    # the others try to take it (cluster-wide jobs move within a few of these).
+    leader_interval: float = 2.0
+
+    # Observability
+    metrics_token: str | None = None  # when set, GET /metrics needs it as a bearer token
+    metrics_refresh: float = 15.0  # seconds between recounts of under-replicated chunks
+
     # Logging
     json_logs: bool = False
 

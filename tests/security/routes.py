@@ -215,6 +215,8 @@ MATRIX: dict[tuple[str, str], Entry] = {
     # Probes and documentation.
     ("GET", "/healthz"): no_object("liveness probe", _get("/healthz")),
     ("GET", "/readyz"): no_object("readiness probe", _get("/readyz")),
+    ("GET", "/metrics"): no_object("Prometheus counts by route template; no user data",
+                                   _get("/metrics")),
     ("GET", "/openapi.json"): no_object("the public schema", _get("/openapi.json")),
     ("GET", "/docs"): no_object("the schema's HTML page", _get("/docs")),
     ("GET", "/redoc"): no_object("the schema's HTML page", _get("/redoc")),

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from minidropbox import __version__
+from minidropbox.api import metrics
 from minidropbox.api.context import AppContext, build_context
 from minidropbox.api.errors import install_error_handlers
 from minidropbox.api.middleware import BodyLimit, SecurityHeaders
@@ -23,10 +24,11 @@ from minidropbox.api.routes import (
     trash,
 )
 from minidropbox.api.timeouts import BodyPace
+from minidropbox.metrics import MetricsMiddleware
 from minidropbox.settings import Settings
 
 ROUTERS = [health.router, auth.router, chunks.router, files.router, trash.router,
-           changes.router, notifications.router, admin.router]
+           changes.router, notifications.router, admin.router, metrics.router]
 
 
 def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
@@ -56,4 +58,6 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=True,
                            allow_methods=["*"], allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(SecurityHeaders)
+    # Outermost, so requests refused by the other middleware are counted too.
+    app.add_middleware(MetricsMiddleware, metrics=ctx.metrics.http)
     return app

@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from minidropbox.api.metrics import ApiMetrics
 from minidropbox.api.shutdown import wake_on_stop_signal
 from minidropbox.core.errors import TooManyRequests
 from minidropbox.core.ratelimit import SlidingWindow
@@ -19,7 +20,9 @@ from minidropbox.service.changes import ChangeService
 from minidropbox.service.chunks import ChunkService
 from minidropbox.service.cluster import StorageCluster
 from minidropbox.service.files import FileService
-from minidropbox.service.notify import LocalChangeHub
+from minidropbox.service.leader import Leadership, SoloLeader, leadership_for
+from minidropbox.service.notify import ChangeHub, LocalChangeHub
+from minidropbox.service.notify_pg import PgChangeHub
 from minidropbox.service.storage_admin import StorageAdmin
 from minidropbox.settings import Settings
 
@@ -39,6 +42,11 @@ class AppContext:
     changes: ChangeService
     clock: Callable[[], float] = time.time
     background_jobs: list[tuple[str, BackgroundJob]] = field(default_factory=list)
+    # Jobs that must run once in the whole cluster, not once per API replica: they run only
+    # while ``leader`` says this process leads (always, on SQLite).
+    cluster_jobs: list[tuple[str, BackgroundJob]] = field(default_factory=list)
+    leader: Leadership = field(default_factory=SoloLeader)
+    metrics: ApiMetrics = field(default_factory=ApiMetrics)
     storage_admin: StorageAdmin | None = None  # repair, audit, GC; None without nodes
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _request_rate: SlidingWindow | None = None
@@ -59,7 +67,25 @@ class AppContext:
 
     async def start(self) -> None:
         for name, job in self.background_jobs:
-            self._tasks.append(asyncio.create_task(_supervise(name, job), name=name))
+            self._tasks.append(asyncio.create_task(_supervise(name, self._track(name, job)),
+                                                   name=name))
+        if self.cluster_jobs:
+            self._tasks.append(asyncio.create_task(_supervise(
+                "leader", lambda: self.leader.lead(self._run_cluster_jobs)), name="leader"))
+
+    async def _run_cluster_jobs(self) -> None:
+        await asyncio.gather(*(_supervise(name, self._track(name, job))
+                               for name, job in self.cluster_jobs))
+
+    def _track(self, name: str, job: BackgroundJob) -> BackgroundJob:
+        """``job``, showing in the metrics whether it is running in this process."""
+        async def tracked() -> None:
+            self.metrics.job_started(name)
+            try:
+                await job()
+            finally:
+                self.metrics.job_stopped(name)
+        return tracked
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -92,19 +118,29 @@ def build_context(settings: Settings) -> AppContext:
     cluster = StorageCluster(settings, db)
     with db.write() as conn:
         identity = server_info.ensure_identity(conn)
-    changes = ChangeService(db, identity, LocalChangeHub(), retention=settings.journal_retention,
+    # Several API replicas share PostgreSQL: their waiters hear each other's commits.
+    hub: ChangeHub = LocalChangeHub() if db.is_sqlite else PgChangeHub(db)
+    changes = ChangeService(db, identity, hub, retention=settings.journal_retention,
                             max_page_size=settings.max_page_size,
                             trim_interval=settings.journal_trim_interval)
     ctx = AppContext(settings=settings, db=db, accounts=AccountService(db, settings),
                      cluster=cluster, chunks=ChunkService(db, cluster, settings.replicas),
                      files=FileService(db, max_page_size=settings.max_page_size,
                                        on_change=changes.committed),
-                     changes=changes)
+                     changes=changes,
+                     leader=leadership_for(db.url, settings.leader_interval))
+    ctx.metrics.watch(ctx)
+    if isinstance(hub, PgChangeHub):
+        ctx.background_jobs.append(("change-notify", hub.run))
     ctx.background_jobs.append(("journal-trim", changes.trim_forever))
     ctx.background_jobs.append(("wake-waiters-on-stop",
                                 lambda: wake_on_stop_signal(changes.hub.close)))
     if settings.nodes:
         ctx.background_jobs.append(("node-health", cluster.probe_forever))
         ctx.storage_admin = StorageAdmin.build(settings, db, cluster)
-        ctx.background_jobs += ctx.storage_admin.jobs()
+        for name, job in ctx.storage_admin.jobs():
+            # node-status also loads the drain flags into this replica's placement, so every
+            # replica runs it; repair, audit and GC run once in the cluster.
+            jobs = ctx.background_jobs if name == "node-status" else ctx.cluster_jobs
+            jobs.append((name, job))
     return ctx

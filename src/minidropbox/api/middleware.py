@@ -13,6 +13,8 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from minidropbox import logs
+
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -55,7 +57,11 @@ class SecurityHeaders:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        token = logs.request_id.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            logs.request_id.reset(token)
 
 
 class BodyLimit:

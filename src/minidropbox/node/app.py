@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from minidropbox import metrics
 from minidropbox.core.errors import (
     InvalidInput,
     MiniDropboxError,
@@ -145,9 +146,15 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 class NodeRoutes:
     """The handlers, bound to one store."""
 
-    def __init__(self, store: DiskChunkStore, max_chunk_bytes: int) -> None:
+    def __init__(self, store: DiskChunkStore, max_chunk_bytes: int,
+                 node_metrics: metrics.NodeMetrics | None = None) -> None:
         self.store = store
         self.max_chunk_bytes = max_chunk_bytes
+        self.metrics = node_metrics or metrics.NodeMetrics()
+
+    async def prometheus(self, request: Request) -> Response:
+        body = await anyio.to_thread.run_sync(metrics.render, self.metrics.registry)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
 
     async def health(self, request: Request) -> Response:
         stats = await anyio.to_thread.run_sync(self.store.stat)
@@ -179,6 +186,7 @@ class NodeRoutes:
             return await self._put(request, name)
         if request.method == "DELETE":
             await anyio.to_thread.run_sync(self.store.delete, name)
+            self.metrics.chunk_deletes.inc()
             return Response(status_code=204)
         return await self._get(request, name)
 
@@ -191,6 +199,7 @@ class NodeRoutes:
         except ClientDisconnect:
             # The client went away mid-body: the store dropped the temp file; nobody to answer.
             return Response(status_code=400)
+        self.metrics.chunk_writes.labels("created" if created else "present").inc()
         return JSONResponse({"created": created}, status_code=201 if created else 200)
 
     async def _body(self, request: Request) -> AsyncIterator[bytes]:
@@ -213,6 +222,8 @@ class NodeRoutes:
         except BaseException:
             fh.close()
             raise
+        if request.method == "GET":
+            self.metrics.chunk_reads.inc()
         if span is None:
             return ChunkResponse(fh, 0, size)
         start, stop = span
@@ -249,7 +260,9 @@ def create_node_app(settings: NodeSettings) -> Starlette:
     settings.resolve_secrets()
     assert settings.cluster_secret  # resolve_secrets always sets it
     store = DiskChunkStore(settings.dir)
-    routes = NodeRoutes(store, settings.max_chunk_bytes)
+    node_metrics = metrics.NodeMetrics()
+    node_metrics.watch_store(store.stat)
+    routes = NodeRoutes(store, settings.max_chunk_bytes, node_metrics)
     scrubber = scrub.Scrubber(store, settings.scrub_rate, settings.scrub_interval)
 
     @contextlib.asynccontextmanager
@@ -272,9 +285,12 @@ def create_node_app(settings: NodeSettings) -> Starlette:
             Route("/chunks/{name}", routes.chunk, methods=["GET", "HEAD", "PUT", "DELETE"]),
             Route("/quarantine", routes.quarantine, methods=["GET"]),
             Route("/quarantine/{file}", routes.quarantine, methods=["DELETE"]),
+            Route("/metrics", routes.prometheus, methods=["GET"]),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(ClusterAuth, secret=settings.cluster_secret)],
+        # Metrics outermost: refused requests (no cluster secret) are counted too.
+        middleware=[Middleware(metrics.MetricsMiddleware, metrics=node_metrics.http),
+                    Middleware(ClusterAuth, secret=settings.cluster_secret)],
         exception_handlers=handlers,
     )
     app.state.store = store

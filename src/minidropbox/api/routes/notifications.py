@@ -59,7 +59,8 @@ async def notifications(websocket: WebSocket) -> None:
         except MiniDropboxError as exc:
             await websocket.close(CLOSE_UNAUTHORIZED, exc.message[:120])
             return
-        await _push(websocket, ctx, principal)
+        with ctx.metrics.websocket_client():
+            await _push(websocket, ctx, principal)
 
 
 def _authenticate(ctx: AppContext, token: str) -> Principal:
