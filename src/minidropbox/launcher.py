@@ -96,8 +96,11 @@ class Cluster:
                 self.data / "api"))))
 
     def start(self, timeout: float = 60.0) -> None:
+        # Children without a readiness URL (the backup service) start once the others are
+        # ready, so their first run finds the metadata database already migrated.
         for child in self.children:
-            child.start(self.log_dir)
+            if child.ready_url:
+                child.start(self.log_dir)
         deadline = time.monotonic() + timeout
         pending = [c for c in self.children if c.ready_url]
         while pending:
@@ -113,6 +116,9 @@ class Cluster:
                 raise RuntimeError("cluster not ready in time: " +
                                    ", ".join(c.name for c in pending))
             time.sleep(0.1)
+        for child in self.children:
+            if not child.ready_url:
+                child.start(self.log_dir)
 
     def stop(self) -> None:
         # API and backup first, then the nodes they write to.
