@@ -31,15 +31,17 @@ from minidropbox.client.sync.errors import (
     SyncRootMissing,
 )
 from minidropbox.client.sync.executor import Executor, Outcome
-from minidropbox.client.sync.ignore import IgnoreRules
+from minidropbox.client.sync.ignore import IGNORE_FILE, IgnoreRules
 from minidropbox.client.sync.localfs import clean_temp_files
 from minidropbox.client.sync.remote import RemoteSide, RemoteTree
 from minidropbox.client.sync.scanner import SETTLE_SECONDS, LocalScan, scan
 from minidropbox.client.sync.state import STATE_DIR, StateDB
 from minidropbox.client.sync.status import Status
-from minidropbox.core.reconcile import Plan, reconcile
+from minidropbox.core.paths import path_key
+from minidropbox.core.reconcile import Op, Plan, reconcile
 from minidropbox.core.sync_names import DeleteLimits
 
+IGNORE_KEY = path_key("/" + IGNORE_FILE)
 MAX_ROUNDS = 12  # per sync(): a plan that keeps producing actions is retried later instead
 
 
@@ -164,6 +166,11 @@ class SyncEngine:
                          limits=self.opts.limits, base_trusted=self.base_trusted)
         if plan.refused:
             raise MassDeleteRefused(plan.refused)
+        rules_first = [a for a in plan.actions
+                       if a.op is Op.DOWNLOAD and path_key(a.path) == IGNORE_KEY]
+        if rules_first and len(plan.actions) > 1:
+            # New ignore rules from the server apply before anything else is downloaded.
+            plan = Plan(actions=rules_first)
         if plan.actions:
             self.status.syncing(len(plan.actions))
         executor = Executor(self.root, self.api, self.remote, state, self.opts.device,

@@ -1,0 +1,71 @@
+"""kill -9 of a sync client in the middle of a transfer, then a restart: it converges, with no
+half-written file and no temp file left in the tree."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from minidropbox.client.transfer import TMP_PREFIX
+from tests.e2e.sync_harness import (
+    ServerView,
+    SyncClient,
+    as_hashes,
+    digest,
+    signup,
+    temp_files,
+    wait_until,
+)
+from tests.harness import TestCluster
+
+MiB = 1024 * 1024
+BIG = 48 * MiB  # long enough on loopback to be caught in the middle
+
+
+@pytest.fixture
+def clients(cluster: TestCluster, tmp_path: Path) -> Iterator[tuple[SyncClient, SyncClient]]:
+    signup(cluster.url, "carol")
+    a = SyncClient(cluster.url, tmp_path, "a", "carol")
+    b = SyncClient(cluster.url, tmp_path, "b", "carol")
+    try:
+        yield a, b
+    finally:
+        for client in (a, b):
+            client.stop()
+            print(f"--- sync log of {client.device} ---\n{client.log()}")
+
+
+def test_kill_mid_upload_and_mid_download_then_restart(
+        clients: tuple[SyncClient, SyncClient], cluster: TestCluster) -> None:
+    a, b = clients
+    a.once()
+    big = os.urandom(BIG)
+
+    # Mid-upload: kill A as soon as it starts syncing the big file.
+    a.start()
+    wait_until(lambda: "idle" in a.log(), message="A idle")
+    a.write("/big.bin", big)
+    wait_until(lambda: "syncing 1 file" in a.log(), timeout=30, interval=0.005,
+               message="A to start uploading")
+    a.kill()
+    server = ServerView(cluster.url, "carol")
+    try:
+        assert server.tree().get("/big.bin") is None, "the upload finished before the kill"
+        a.once()  # restart: converges
+        assert server.tree()["/big.bin"] == digest(big)
+
+        # Mid-download: kill B while its temp file is being written.
+        b.start()
+        found = wait_until(lambda: list(b.root.glob(f"{TMP_PREFIX}*")), timeout=30,
+                           interval=0.002, message="B to start downloading")
+        b.kill()
+        assert found and not (b.root / "big.bin").exists(), "B finished before the kill"
+        b.once()  # restart: cleans the temp file, downloads again
+        assert (b.root / "big.bin").read_bytes() == big
+        assert temp_files(a.root) == temp_files(b.root) == []
+        assert as_hashes(b.tree()) == server.tree() == as_hashes(a.tree())
+    finally:
+        server.close()
