@@ -71,8 +71,8 @@ def test_flipped_bit_found_by_a_read_is_replaced_and_never_copied(plain: TestClu
         admin = make_admin(plain, client)
         files = _fill(client, auth, 1)
         target = hashes_of(files["/c0"])[0]
-        # Corrupt both copies in turn: whichever the read tries first, it must fall over to
-        # the other, and repair must copy only the intact one.
+        # Whichever copy a read tries first, it must get the intact bytes, and repair must
+        # copy only the intact copy.
         node = _holder(plain, target)
         flip_bit(chunk_file(plain, node, target))
         for _ in range(3):

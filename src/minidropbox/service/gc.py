@@ -40,6 +40,7 @@ log = logging.getLogger("minidropbox.gc")
 
 BATCH = 200
 FENCE_WAIT = 30.0
+SAMPLE = 1000  # hashes a report names, at most
 
 
 @dataclass
@@ -50,12 +51,10 @@ class GcReport:
     freed_bytes: int = 0
     node_deletes: int = 0
     node_delete_failures: int = 0
-    hashes: list[str] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)  # a sample, for operators and tests
 
     def public(self) -> dict[str, Any]:
-        body = asdict(self)
-        body["hashes"] = body["hashes"][:100]  # a sample, for operators and tests
-        return body
+        return asdict(self)
 
 
 def garbage(conn: Connection, cutoff: float, after: str, limit: int,
@@ -101,7 +100,7 @@ class GarbageCollector:
                 report.candidates += len(batch)
                 if dry_run:
                     report.freed_bytes += sum(size for _, size in batch)
-                    report.hashes += [h for h, _ in batch]
+                    report.hashes += [h for h, _ in batch][: SAMPLE - len(report.hashes)]
                 else:
                     await self._sweep([h for h, _ in batch], report)
             if report.collected:
@@ -127,7 +126,7 @@ class GarbageCollector:
             waited += 0.2
         report.collected += len(gone)
         report.freed_bytes += sum(size for _, size in gone)
-        report.hashes += [h for h, _ in gone]
+        report.hashes += [h for h, _ in gone][: SAMPLE - len(report.hashes)]
         deadline = time.monotonic() + hold
         nodes = [n for n in self.cluster.names if self.cluster.state(n) == UP]
         try:

@@ -37,6 +37,7 @@ log = logging.getLogger("minidropbox.repair")
 
 PAGE = 500
 DROP_BATCH = 100
+WALK_EVERY = 12  # passes between full walks when nothing seems to change
 
 
 @dataclass
@@ -60,6 +61,9 @@ class RepairService:
         self.pacer = Pacer(rate)
         self._lock = asyncio.Lock()  # one pass at a time (the loop and admin requests)
         self.last_report = RepairReport()
+        self._passes = 0
+        self._last_view: tuple[tuple[str, str], ...] = ()
+        self._dirty = True
 
     async def run_forever(self) -> None:
         while True:
@@ -76,13 +80,15 @@ class RepairService:
             # Dequeued even if their repair failed: the walk below (and every later pass)
             # still finds them; the queue only decides what goes first.
             await asyncio.to_thread(self._write, replica_repo.dequeue, queued)
-            after = ""
-            while True:
-                page = await asyncio.to_thread(self._page, after)
-                await self._repair_batch(page, report, rebalance)
-                if len(page) < PAGE:
-                    break
-                after = page[-1]
+            if rebalance or self._walk_due():
+                after = ""
+                while True:
+                    page = await asyncio.to_thread(self._page, after)
+                    await self._repair_batch(page, report, rebalance)
+                    if len(page) < PAGE:
+                        break
+                    after = page[-1]
+                self._walked(report)
             await self._drop(report)
             self.last_report = report
             if report.copied or report.dropped or report.failed:
@@ -92,6 +98,24 @@ class RepairService:
             return report
 
     # -- planning ---------------------------------------------------------------------------
+    def _view(self) -> tuple[tuple[str, str], ...]:
+        return tuple((n, self.cluster.state(n) + ("-" if n in self.cluster.draining else ""))
+                     for n in self.cluster.names)
+
+    def _walk_due(self) -> bool:
+        """Walk every chunk when node states or drains changed since the last clean walk, when
+        that walk left work undone, and at least every ``WALK_EVERY`` passes; otherwise the
+        queue alone (fed by reads, the audit and scrub reports) is enough."""
+        self._passes += 1
+        return (self._passes >= WALK_EVERY or self._view() != self._last_view
+                or self._dirty)
+
+    def _walked(self, report: RepairReport) -> None:
+        self._passes = 0
+        self._last_view = self._view()
+        self._dirty = bool(report.failed or report.waiting or report.drops
+                           or report.copied or report.dropped)
+
     def _sync_draining(self) -> None:
         """Drains may have been started through another API replica: take the DB's word."""
         with self.db.read() as conn:
@@ -153,9 +177,9 @@ class RepairService:
                 self.cluster.note_failure(target)
                 continue
             done.append(target)
-        if done:
-            recorded = await asyncio.to_thread(self._record, plan.chunk_hash, done, token)
-            report.copied += len(done) if recorded else 0
+        if not done or not await asyncio.to_thread(self._record, plan.chunk_hash, done, token):
+            return False
+        report.copied += len(done)
         return len(done) == len(plan.targets)
 
     def _token(self) -> int | None:

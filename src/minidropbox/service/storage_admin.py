@@ -92,7 +92,8 @@ class StorageAdmin:
         return {**counts, "replicas_wanted": self.settings.replicas,
                 "nodes_up": sum(1 for s in states.values() if s == "up"),
                 "nodes": len(states), "draining": sorted(self.cluster.draining),
-                "last_repair": asdict(self.repair.last_report) | {"drops": None},
+                "last_repair": {k: v for k, v in asdict(self.repair.last_report).items()
+                                if k != "drops"},
                 "rebalancing": self._rebalance is not None and not self._rebalance.done()}
 
     # -- actions ----------------------------------------------------------------------------
