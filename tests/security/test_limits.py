@@ -205,7 +205,7 @@ def test_slow_body_is_cut_off(edge_api: ServerProcess) -> None:
 def test_huge_heads_are_refused(edge_api: ServerProcess) -> None:
     s = socket.create_connection(("127.0.0.1", edge_api.port))
     try:
-        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (80 * 1024))
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (200 * 1024))
         s.settimeout(5)
         answer = s.recv(65536)
         assert answer.startswith(b"HTTP/1.1 431") or answer == b"", answer[:100]
@@ -213,6 +213,19 @@ def test_huge_heads_are_refused(edge_api: ServerProcess) -> None:
         pass  # closed while we were still sending: refused just the same
     finally:
         s.close()
+    # A request line past the HTTP parser's limit: still the API's JSON error body.
+    s = socket.create_connection(("127.0.0.1", edge_api.port))
+    try:
+        s.sendall(b"GET /healthz?x=" + b"a" * (70 * 1024) + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(5)
+        answer = b""
+        while piece := s.recv(65536):
+            answer += piece
+    finally:
+        s.close()
+    assert answer.startswith(b"HTTP/1.1 400") and b"application/json" in answer, answer[:200]
+    assert answer.endswith(b'"code": "invalid_input", "message": "Invalid HTTP request '
+                           b'received."}}')
     assert httpx.get(edge_api.url + "/healthz", timeout=5).status_code == 200
 
 

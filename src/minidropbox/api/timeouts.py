@@ -7,6 +7,7 @@ handful of cheap connections hold server memory and sockets (slowloris). ``guard
 closes a connection whose head is not complete within ``head_timeout`` seconds or grows past
 ``MAX_HEAD_BYTES``; ``BodyPace`` answers 408 (and closes) when a body brings less than
 ``MIN_BODY_BYTES`` in a window of ``window`` seconds. Fast clients never notice either.
+Requests uvicorn cannot parse get the API's JSON error body, not uvicorn's plain text.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-MAX_HEAD_BYTES = 64 * 1024
+# Room for the longest request the schema allows (an 8192-character path, percent-encoded
+# at up to 12 bytes per character, plus headers), and not much more.
+MAX_HEAD_BYTES = 128 * 1024
 MIN_BODY_BYTES = 1024
+_HEAD_TOO_LARGE = json.dumps({"error": {"code": "too_large", "message":
+                                        "The request line and headers are too large."}}).encode()
 
 
 class _GuardedHttpTools(HttpToolsProtocol):
@@ -55,9 +60,21 @@ class _GuardedHttpTools(HttpToolsProtocol):
         super().data_received(data)
         if self._head_timer is not None and self._head_bytes > MAX_HEAD_BYTES:
             self._disarm_head_timer()
-            self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                                 b"content-length: 0\r\nconnection: close\r\n\r\n")
+            self.transport.write(
+                b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                b"content-type: application/json\r\n"
+                b"content-length: " + str(len(_HEAD_TOO_LARGE)).encode() + b"\r\n"
+                b"connection: close\r\n\r\n" + _HEAD_TOO_LARGE)
             self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn answers requests it cannot parse (a request line over llhttp's limits,
+        # bytes that are not HTTP) in plain text; every error of this API is JSON.
+        body = json.dumps({"error": {"code": "invalid_input", "message": msg}}).encode()
+        self.transport.write(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                             b"content-length: " + str(len(body)).encode() + b"\r\n"
+                             b"connection: close\r\n\r\n" + body)
+        self.transport.close()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

@@ -25,7 +25,7 @@ from minidropbox.core.errors import StorageUnavailable
 from minidropbox.service.storage_admin import StorageAdmin
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
-ERRORS = error_responses(401, 403, 404, 429, 503)
+ERRORS = error_responses(400, 401, 403, 404, 429, 503)
 
 
 def _storage(ctx: Context) -> StorageAdmin:
