@@ -55,9 +55,9 @@ class Scenario:
         self.seed = seed
         self.rng = random.Random(seed)
         self.clients = clients
-        self.must_keep: dict[str, str] = {}  # content digest -> where it was written
-        self.own: dict[tuple[str, str], bytes] = {}  # (device, path) -> bytes it wrote there
+        self.must_keep: dict[str, tuple[str, str]] = {}  # digest -> (device, what/where)
         self.step = 0
+        self.done: list[str] = []  # what the "users" did, printed when the test fails
 
     def content(self) -> bytes:
         size = self.rng.choice([0, 10, 100, 5000, 300_000]) if self.rng.random() < 0.9 \
@@ -72,14 +72,15 @@ class Scenario:
         return sorted(p for p, v in c.tree().items() if v is None)
 
     def superseded(self, c: SyncClient, path: str) -> None:
-        """The user is about to overwrite or delete ``path``: if it still holds what this user
-        wrote there, they no longer need it kept."""
+        """The user is about to overwrite or delete ``path``. If it holds something this same
+        user wrote (wherever sync or they moved it since), they no longer need it kept."""
         try:
             current = (c.root / path.lstrip("/")).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return
-        if self.own.get((c.device, path)) == current:
-            self.must_keep.pop(digest(current), None)
+        d = digest(current)
+        if d in self.must_keep and self.must_keep[d][0] == c.device:
+            del self.must_keep[d]
 
     def write(self, c: SyncClient, path: str) -> None:
         target = c.root / path.lstrip("/")
@@ -93,8 +94,9 @@ class Scenario:
             target.write_bytes(data)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return  # sync moved something under us: a user would just retry
-        self.own[(c.device, path)] = data
-        self.must_keep[digest(data)] = f"{c.device}:{path} at step {self.step}"
+        self.must_keep[digest(data)] = (c.device, f"{path} at step {self.step}")
+        self.done.append(f"{self.step}: {c.device} wrote {path} ({len(data)} bytes, "
+                         f"{digest(data)[:8]})")
 
     def act(self) -> None:
         self.step += 1
@@ -119,13 +121,16 @@ class Scenario:
             path = rng.choice(files)
             self.superseded(c, path)
             (c.root / path.lstrip("/")).unlink(missing_ok=True)
+            self.done.append(f"{self.step}: {c.device} deleted {path}")
         elif op == "mkdir":
             (c.root / rng.choice(["d1", "d2", "d3/e"])).mkdir(parents=True, exist_ok=True)
         elif op == "restart":
+            self.done.append(f"{self.step}: {c.device} restarted")
             c.kill() if rng.random() < 0.7 else c.stop()
             time.sleep(rng.uniform(0, 0.3))
             c.start()
         elif op == "offline":
+            self.done.append(f"{self.step}: {c.device} killed; edits while it is down")
             c.kill()
             for _ in range(rng.randint(1, 3)):
                 self.write(c, f"/{rng.choice(FOLDERS)}/{rng.choice(NAMES)}".replace("//", "/"))
@@ -139,13 +144,9 @@ class Scenario:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             source.rename(target)
-        except (FileNotFoundError, NotADirectoryError, FileExistsError, OSError):
+        except OSError:
             return
-        moved = {k: v for k, v in self.own.items() if k[0] == c.device
-                 and (k[1] == src or k[1].startswith(src + "/"))}
-        for (device, path), data in moved.items():
-            del self.own[(device, path)]
-            self.own[(device, dst + path[len(src):])] = data
+        self.done.append(f"{self.step}: {c.device} renamed {src} -> {dst}")
 
 
 @pytest.fixture
@@ -195,6 +196,7 @@ def test_random_sync_converges_and_keeps_every_write(seed: int, cluster: TestClu
     except BaseException:
         for c in three:
             print(f"--- sync log of {c.device} ---\n{c.log()[-20000:]}")
+        print("--- what the users did ---\n" + "\n".join(scenario.done))
         print(f"\nFAILED with seed {seed}; replay with MINIDROPBOX_SYNC_SEED={seed}\n")
         raise
     finally:

@@ -1,0 +1,131 @@
+"""The local adapters around the reconcile core: state DB, scanner, ignore rules, no-clobber
+renames, temp-file cleanup, and the checks on paths that come from the server."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from minidropbox.client.api import ApiClient
+from minidropbox.client.sync.ignore import IgnoreRules
+from minidropbox.client.sync.localfs import clean_temp_files, local_path, place_new, rename_new
+from minidropbox.client.sync.remote import RemoteSide
+from minidropbox.client.sync.scanner import scan, stat_of
+from minidropbox.client.sync.state import BaseRow, StateDB
+from minidropbox.client.transfer import UnsafeName
+from minidropbox.core.chunking import chunk_bytes, content_hash
+from minidropbox.core.reconcile import Item
+
+
+def digest(data: bytes) -> str:
+    return content_hash(ref.hash for ref, _ in chunk_bytes(data))
+
+
+def aged(path: Path, data: bytes) -> Path:
+    """Write ``data`` with an mtime old enough to count as settled."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    old = time.time() - 10
+    os.utime(path, (old, old))
+    return path
+
+
+def test_state_rename_moves_a_subtree_and_forget_drops_one(tmp_path: Path) -> None:
+    db = StateDB(tmp_path)
+    for item in (Item("/A", "folder"), Item("/A/x", "file", "h", 1), Item("/AB", "folder"),
+                 Item("/A/s", "folder"), Item("/A/s/y", "file", "g", 2)):
+        db.put(item)
+    db.rename("/A", "/B")
+    assert sorted(r.item.path for r in db.rows().values()) == ["/AB", "/B", "/B/s", "/B/s/y",
+                                                              "/B/x"]
+    db.forget("/B", subtree=True)
+    assert [r.item.path for r in db.rows().values()] == ["/AB"]
+    db.set_meta("cursor", "c1")
+    db.close()
+    assert StateDB(tmp_path).get_meta("cursor") == "c1"
+
+
+def test_scanner_reads_only_files_whose_stat_moved(tmp_path: Path) -> None:
+    rules = IgnoreRules([])
+    aged(tmp_path / "a.txt", b"alpha")
+    aged(tmp_path / "d" / "b.txt", b"beta")
+    first = scan(tmp_path, rules, {})
+    assert first.hashed == 2 and first.items["/a.txt"].hash == digest(b"alpha")
+    assert first.items["/d"].kind == "folder"
+    base = {k: BaseRow(first.items[k], first.stats[k]) for k in first.stats}
+    # Lying base hash: a matching stat means the file is not read again.
+    base["/a.txt"] = BaseRow(Item("/a.txt", "file", "from-base"), first.stats["/a.txt"])
+    again = scan(tmp_path, rules, base)
+    assert again.hashed == 0 and again.items["/a.txt"].hash == "from-base"
+    aged(tmp_path / "a.txt", b"alpha, edited")
+    assert scan(tmp_path, rules, base).items["/a.txt"].hash == digest(b"alpha, edited")
+
+
+def test_scanner_leaves_files_being_written_and_unreadable_folders(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "fresh.txt").write_bytes(b"just written")
+    out = scan(tmp_path, IgnoreRules([]), {})
+    assert out.items["/fresh.txt"].hash is None and out.unsettled == 1
+    locked = tmp_path / "locked"
+    aged(locked / "x.txt", b"x")
+    base = {"/locked/x.txt": BaseRow(Item("/locked/x.txt", "file", "h", 1), None)}
+    real_scandir = os.scandir
+
+    def scandir(path: str | os.PathLike[str]) -> object:
+        if Path(path) == locked:  # what a folder without read permission does (even as root)
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    out = scan(tmp_path, IgnoreRules([]), base)
+    # Unknown, not deleted: the planner will wait rather than delete it on the server.
+    assert out.items["/locked/x.txt"].hash is None
+    assert out.unreadable == {"/locked/x.txt"}
+
+
+def test_ignore_rules() -> None:
+    rules = IgnoreRules(["*.log", "build/", "!keep.log"])
+    for path, is_dir in (("/x.log", False), ("/build", True), ("/build/a.o", False),
+                         ("/.minidropbox", True), ("/a/b.swp", False), ("/.DS_Store", False),
+                         ("/x~", False), ("/.minidropbox-tmp-1234", False),
+                         ("/.~lock.report.odt#", False)):
+        assert rules.ignored(path, is_dir), path
+    for path in ("/keep.log", "/notes.txt", "/sub/.minidropbox"):
+        assert not rules.ignored(path), path
+
+
+def test_renames_never_clobber(tmp_path: Path) -> None:
+    a, b = aged(tmp_path / "a", b"A"), aged(tmp_path / "b", b"B")
+    with pytest.raises(FileExistsError):
+        rename_new(a, b)
+    with pytest.raises(FileExistsError):
+        place_new(a, b)
+    assert b.read_bytes() == b"B" and a.read_bytes() == b"A"
+    rename_new(a, tmp_path / "c")
+    assert (tmp_path / "c").read_bytes() == b"A" and not a.exists()
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(FileExistsError):
+        rename_new(tmp_path / "dir", b)
+
+
+def test_stale_temp_files_are_cleaned(tmp_path: Path) -> None:
+    aged(tmp_path / "x" / ".minidropbox-tmp-abcd", b"half a download")
+    aged(tmp_path / "x" / "real.txt", b"kept")
+    assert clean_temp_files(tmp_path) == 1
+    assert [p.name for p in (tmp_path / "x").iterdir()] == ["real.txt"]
+
+
+def test_server_paths_are_checked_before_they_touch_the_disk(tmp_path: Path) -> None:
+    remote = RemoteSide(cast(ApiClient, None), "/Work")
+    assert remote.to_rel("/Work/a/b.txt") == "/a/b.txt"
+    assert remote.to_rel("/work/A") == "/A"  # the server compares case-insensitively
+    for bad in ("/Other/x", "/Workx/y", "/Work/../etc/passwd", "/Work/a\\b", "/Work/a//b"):
+        with pytest.raises(UnsafeName):
+            remote.to_rel(bad)
+    with pytest.raises(UnsafeName):
+        local_path(tmp_path, "/../escape")
+    assert stat_of(os.stat(tmp_path)).ino == os.stat(tmp_path).st_ino
