@@ -8,9 +8,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness import ServerProcess, TestCluster, start_api
+from tests.harness import ServerProcess, TestCluster, drop_created_databases, start_api
 
 PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    """PostgreSQL databases made for this session's servers go when the session ends."""
+    yield
+    drop_created_databases()
 
 
 @pytest.fixture

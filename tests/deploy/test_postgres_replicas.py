@@ -1,0 +1,250 @@
+"""Two API replicas on two ports sharing one PostgreSQL database and the same storage nodes.
+
+Runs when ``MINIDROPBOX_TEST_POSTGRES_URL`` names a reachable server (``.ci/run`` sets it).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+from tests.conftest import bearer, signup_and_login
+from tests.deploy.test_metrics import scrape, value
+from tests.harness import (
+    ServerProcess,
+    TestCluster,
+    new_postgres_database,
+    postgres_url,
+    start_api_replica,
+)
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(postgres_url() is None, reason="MINIDROPBOX_TEST_POSTGRES_URL not set"),
+]
+CLUSTER_JOBS = ("repair", "replica-audit", "gc")
+WRITERS = 50
+
+
+class Replicas:
+    """A cluster whose API runs as two replicas, ``a`` and ``b``."""
+
+    def __init__(self, tmp: Path, nodes: int, replicas: int) -> None:
+        base = postgres_url()
+        assert base is not None
+        self.cluster = TestCluster(tmp, nodes=nodes, replicas=replicas, env={
+            "database_url": new_postgres_database(base), "leader_interval": 0.5})
+        self.a = self.cluster.api
+        self.b: ServerProcess | None = None
+        try:
+            self.b = start_api_replica(self.a, "api-2")
+        except BaseException:
+            self.cluster.stop()
+            raise
+
+    @property
+    def both(self) -> list[ServerProcess]:
+        assert self.b is not None
+        return [self.a, self.b]
+
+    def stop(self) -> None:
+        if self.b is not None:
+            self.b.stop()
+        self.cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
+    r = Replicas(tmp_path_factory.mktemp("replicas"), nodes=2, replicas=2)
+    try:
+        yield r
+    finally:
+        r.stop()
+
+
+@pytest.fixture(scope="module")
+def tokens(pair: Replicas) -> dict[str, str]:
+    with httpx.Client(base_url=pair.a.url, timeout=30) as c:
+        return signup_and_login(c, "replicated")
+
+
+def changes_since(url: str, auth: dict[str, str], cursor: str) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
+    with httpx.Client(base_url=url, timeout=30) as c:
+        while True:
+            page = c.get("/api/v1/changes", params={"cursor": cursor}, headers=auth).json()
+            entries += page["entries"]
+            cursor = page["cursor"]
+            if not page["has_more"]:
+                return entries
+
+
+def latest_cursor(url: str, auth: dict[str, str]) -> str:
+    cursor: str = httpx.get(url + "/api/v1/changes", headers=auth).json()["cursor"]
+    return cursor
+
+
+def test_a_session_from_one_replica_works_on_the_other(pair: Replicas,
+                                                       tokens: dict[str, str]) -> None:
+    assert pair.b is not None
+    r = httpx.get(pair.b.url + "/api/v1/auth/me", headers=bearer(tokens))
+    assert r.status_code == 200 and r.json()["username"] == "replicated"
+
+
+def test_websocket_on_b_hears_a_commit_on_a_within_2s(pair: Replicas,
+                                                      tokens: dict[str, str]) -> None:
+    assert pair.b is not None
+    auth = bearer(tokens)
+    ws_url = pair.b.url.replace("http://", "ws://") + "/api/v1/notifications"
+    with ws_connect(ws_url, subprotocols=["bearer", tokens["access_token"]]) as ws:
+        first = json.loads(ws.recv(timeout=10))["cursor"]
+        r = httpx.put(pair.a.url + "/api/v1/files/content", params={"path": "/from-a.txt"},
+                      content=b"written through replica a", headers=auth, timeout=30)
+        assert r.status_code == 201, r.text
+        pushed = json.loads(ws.recv(timeout=2))  # at most 2 s after the commit answered
+    assert pushed["cursor"] != first
+    # And B's next page shows the change itself.
+    seen = changes_since(pair.b.url, auth, first)
+    assert [(e["op"], e["path"]) for e in seen] == [("commit", "/from-a.txt")]
+
+
+def test_long_poll_on_b_wakes_for_a_commit_on_a(pair: Replicas,
+                                               tokens: dict[str, str]) -> None:
+    assert pair.b is not None
+    auth = bearer(tokens)
+    b_url = pair.b.url
+    cursor = latest_cursor(b_url, auth)
+    answer: dict[str, Any] = {}
+
+    def wait() -> None:
+        r = httpx.get(b_url + "/api/v1/changes/wait", headers=auth, timeout=40,
+                      params={"cursor": cursor, "timeout": 30})
+        answer.update(r.json(), at=time.monotonic())
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.5)  # let the long-poll park
+    committed = time.monotonic()
+    assert httpx.put(pair.a.url + "/api/v1/files/content", params={"path": "/poll.txt"},
+                     content=b"wake up", headers=auth, timeout=30).status_code == 201
+    waiter.join(timeout=35)
+    assert answer["changes"] is True
+    assert answer["at"] - committed < 2
+
+
+def run_together(jobs: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
+    """Start every job at the same moment (a barrier), each in its own thread."""
+    barrier = threading.Barrier(len(jobs))
+
+    def go(job: Callable[[], httpx.Response]) -> httpx.Response:
+        barrier.wait(timeout=30)
+        return job()
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        return list(pool.map(go, jobs))
+
+
+def test_concurrent_commits_through_both_replicas(pair: Replicas,
+                                                  tokens: dict[str, str]) -> None:
+    auth = bearer(tokens)
+    path = "/contended.txt"
+    start = latest_cursor(pair.a.url, auth)
+    clients = [httpx.Client(base_url=api.url, timeout=60, headers=auth) for api in pair.both]
+    try:
+        # 1. Fifty writers, no parent given (plain PUT): every one is a new version.
+        def put(i: int) -> Callable[[], httpx.Response]:
+            return lambda: clients[i % 2].put("/api/v1/files/content", params={"path": path},
+                                              content=f"writer {i}".encode())
+
+        results = run_together([put(i) for i in range(WRITERS)])
+        assert all(r.status_code == 201 for r in results), [r.text for r in results]
+        numbers = sorted(r.json()["version"] for r in results)
+        assert numbers == list(range(1, WRITERS + 1))
+        by_number = {r.json()["version"]: r.json()["content_hash"] for r in results}
+
+        # 2. Fifty writers who all read the head first: If-Match decides. Whoever wins gets
+        # the next number; every loser a 409 naming the version that beat it.
+        def guarded(i: int) -> Callable[[], httpx.Response]:
+            def job() -> httpx.Response:
+                c = clients[i % 2]
+                seen = c.get("/api/v1/files/metadata", params={"path": path}).json()["version"]
+                return c.put("/api/v1/files/content", params={"path": path},
+                             content=f"guarded writer {i}".encode(),
+                             headers={"If-Match": str(seen)})
+            return job
+
+        results = run_together([guarded(i) for i in range(WRITERS)])
+        accepted = sorted(r.json()["version"] for r in results if r.status_code == 201)
+        rejected = [r for r in results if r.status_code != 201]
+        assert all(r.status_code == 409 for r in rejected), [r.text for r in rejected]
+        assert all(r.json()["error"]["code"] == "version_conflict" for r in rejected)
+        assert accepted == list(range(WRITERS + 1, WRITERS + 1 + len(accepted)))
+        by_number.update({r.json()["version"]: r.json()["content_hash"]
+                          for r in results if r.status_code == 201})
+        total = WRITERS + len(accepted)
+
+        history = clients[1].get("/api/v1/files/versions", params={"path": path}).json()
+        assert sorted(v["version"] for v in history["versions"]) == list(range(1, total + 1))
+        assert {v["version"]: v["content_hash"] for v in history["versions"]} == by_number
+    finally:
+        for c in clients:
+            c.close()
+
+    # The journal holds every accepted commit exactly once, in version order, read from
+    # either replica.
+    for api in pair.both:
+        commits = [e for e in changes_since(api.url, auth, start) if e["path"] == path]
+        assert [e["version"] for e in commits] == list(range(1, total + 1))
+        assert len({e["cursor"] for e in commits}) == total
+
+
+def leaders(apis: list[ServerProcess]) -> list[str]:
+    """Names of the replicas that report leading and running every cluster-wide job."""
+    out = []
+    for api in apis:
+        samples = scrape(api.url, {})
+        if value(samples, "minidropbox_cluster_leader") == 1:
+            assert all(value(samples, "minidropbox_background_job_running", job=job) == 1
+                       for job in CLUSTER_JOBS), api.name
+            out.append(api.name)
+        else:
+            assert all(value(samples, "minidropbox_background_job_running", job=job) == 0
+                       for job in CLUSTER_JOBS), api.name
+        # Per-replica work runs everywhere.
+        assert value(samples, "minidropbox_background_job_running", job="node-health") == 1
+    return out
+
+
+def test_cluster_jobs_run_on_exactly_one_replica(tmp_path: Path) -> None:
+    r = Replicas(tmp_path, nodes=1, replicas=1)
+    try:
+        deadline = time.monotonic() + 10
+        while len(found := leaders(r.both)) != 1:
+            assert time.monotonic() < deadline, found
+            time.sleep(0.2)
+        for _ in range(5):  # and it stays that way
+            assert leaders(r.both) == found
+            time.sleep(0.3)
+        leader = next(api for api in r.both if api.name == found[0])
+        other = next(api for api in r.both if api is not leader)
+        never = scrape(other.url, {})
+        assert all(value(never, "minidropbox_background_job_starts_total", job=job) == 0
+                   for job in CLUSTER_JOBS)
+
+        # The leader dies without a word: the other takes the jobs over.
+        leader.kill()
+        deadline = time.monotonic() + 15
+        while leaders([other]) != [other.name]:
+            assert time.monotonic() < deadline, "no replica took over the cluster jobs"
+            time.sleep(0.2)
+    finally:
+        r.stop()
