@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 
 from minidropbox.core.paths import parent_of, path_key
 from minidropbox.metadata.tables import chunks, entries, version_chunks, versions
@@ -16,10 +16,19 @@ def _like_prefix(key: str) -> str:
     return ("" if key == "/" else escaped) + "/%"
 
 
+# The statements run once per commit are built once: building a SQLAlchemy statement costs
+# more than running it on SQLite, and commit_batch runs thousands of them.
+_LIVE = select(entries).where(entries.c.namespace_id == bindparam("ns"),
+                              entries.c.path_key == bindparam("key"),
+                              entries.c.deleted_at.is_(None))
+_INSERT_ENTRY = insert(entries).returning(entries.c.id)
+_INSERT_VERSION = insert(versions).returning(versions.c.id)
+_INSERT_VERSION_CHUNK = insert(version_chunks)
+_SET_CURRENT = update(entries).where(entries.c.id == bindparam("entry_id"))
+
+
 def live(conn: Connection, namespace_id: int, path: str) -> dict[str, Any] | None:
-    row = conn.execute(select(entries).where(
-        entries.c.namespace_id == namespace_id, entries.c.path_key == path_key(path),
-        entries.c.deleted_at.is_(None))).mappings().first()
+    row = conn.execute(_LIVE, {"ns": namespace_id, "key": path_key(path)}).mappings().first()
     return dict(row) if row else None
 
 
@@ -46,24 +55,24 @@ def insert_entry(conn: Connection, namespace_id: int, path: str, kind: str, now:
     values = dict(namespace_id=namespace_id, path=path, path_key=path_key(path),
                   parent_key=path_key(parent_of(path)), kind=kind,
                   modified=modified if modified is not None else now, created_at=now)
-    entry_id = conn.execute(insert(entries).values(**values).returning(entries.c.id)).scalar_one()
+    entry_id = conn.execute(_INSERT_ENTRY, values).scalar_one()
     return {"id": entry_id, "version": None, "size": None, "content_hash": None,
             "deleted_at": None, **values}
 
 
 def set_current(conn: Connection, entry_id: int, version: int, size: int, content_hash: str,
                 modified: float) -> None:
-    conn.execute(update(entries).where(entries.c.id == entry_id).values(
-        version=version, size=size, content_hash=content_hash, modified=modified))
+    conn.execute(_SET_CURRENT, {"entry_id": entry_id, "version": version, "size": size,
+                                "content_hash": content_hash, "modified": modified})
 
 
 def insert_version(conn: Connection, entry_id: int, number: int, size: int, content_hash: str,
                    chunk_hashes: list[str], mtime: float, device: str, now: float) -> int:
-    version_id = conn.execute(insert(versions).values(
-        entry_id=entry_id, number=number, size=size, content_hash=content_hash, mtime=mtime,
-        device=device, created_at=now).returning(versions.c.id)).scalar_one()
+    version_id = conn.execute(_INSERT_VERSION, {
+        "entry_id": entry_id, "number": number, "size": size, "content_hash": content_hash,
+        "mtime": mtime, "device": device, "created_at": now}).scalar_one()
     if chunk_hashes:
-        conn.execute(insert(version_chunks), [
+        conn.execute(_INSERT_VERSION_CHUNK, [
             {"version_id": version_id, "idx": i, "chunk_hash": h}
             for i, h in enumerate(chunk_hashes)])
     return int(version_id)

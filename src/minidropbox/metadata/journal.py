@@ -4,30 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from minidropbox.metadata.tables import journal, namespaces
+
+_BUMP_HEAD = (update(namespaces).where(namespaces.c.id == bindparam("ns_id"))
+              .values(journal_head=namespaces.c.journal_head + 1)
+              .returning(namespaces.c.journal_head))
+_INSERT = insert(journal)
+_LOCK = select(namespaces.c.id).where(namespaces.c.id == bindparam("ns_id")).with_for_update()
 
 
 def lock_namespace(conn: Connection, namespace_id: int) -> None:
     """Serialise writers to one namespace (a row lock on PostgreSQL; SQLite has one writer)."""
-    conn.execute(select(namespaces.c.id).where(namespaces.c.id == namespace_id)
-                 .with_for_update())
+    conn.execute(_LOCK, {"ns_id": namespace_id})
 
 
 def append(conn: Connection, namespace_id: int, op: str, path: str, kind: str, now: float, *,
            from_path: str | None = None, version: int | None = None, size: int | None = None,
            content_hash: str | None = None) -> int:
     """Append a change in the caller's transaction and return its cursor."""
-    seq = conn.execute(
-        update(namespaces).where(namespaces.c.id == namespace_id)
-        .values(journal_head=namespaces.c.journal_head + 1)
-        .returning(namespaces.c.journal_head)
-    ).scalar_one()
-    conn.execute(insert(journal).values(
-        namespace_id=namespace_id, seq=seq, op=op, path=path, from_path=from_path, kind=kind,
-        version=version, size=size, content_hash=content_hash, created_at=now,
-    ))
+    seq = conn.execute(_BUMP_HEAD, {"ns_id": namespace_id}).scalar_one()
+    conn.execute(_INSERT, {
+        "namespace_id": namespace_id, "seq": seq, "op": op, "path": path,
+        "from_path": from_path, "kind": kind, "version": version, "size": size,
+        "content_hash": content_hash, "created_at": now})
     return int(seq)
 
 

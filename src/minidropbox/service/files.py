@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from minidropbox.core.chunking import check_chunk_hash, content_hash
+from minidropbox.core.chunking import HASH_RE, check_chunk_hash, content_hash
 from minidropbox.core.errors import (
     AlreadyExists,
     InvalidInput,
@@ -111,10 +111,20 @@ class FileService:
         """Each commit judged on its own, all in one transaction (savepoint per commit)."""
         results: list[dict[str, Any]] = []
         with self._write(principal.namespace_id) as conn:
+            journal.lock_namespace(conn, principal.namespace_id)
+            # One ownership query for the whole batch instead of one per commit.
+            hashes = [h for req in reqs for h in req.chunks if HASH_RE.fullmatch(h)]
+            sizes = chunk_repo.owned_sizes(conn, principal.user_id, hashes)
+            folders: set[str] = set()
             for req in reqs:
+                # Folders made by a commit that then fails are rolled back with it, so each
+                # commit works on a copy of the known set and only success merges it.
+                trial = set(folders)
                 try:
                     with conn.begin_nested():
-                        results.append({"ok": True, "entry": self._commit(conn, principal, req)})
+                        entry = self._commit(conn, principal, req, sizes, trial)
+                    folders = trial
+                    results.append({"ok": True, "entry": entry})
                 except MiniDropboxError as exc:
                     error: dict[str, Any] = {"code": exc.code, "message": exc.message}
                     error.update({k: v for k, v in exc.details.items()
@@ -122,8 +132,11 @@ class FileService:
                     results.append({"ok": False, "path": req.path, "error": error})
         return results
 
-    def _commit(self, conn: Connection, principal: Principal,
-                req: CommitRequest) -> dict[str, Any]:
+    def _commit(self, conn: Connection, principal: Principal, req: CommitRequest,
+                sizes: dict[str, int] | None = None,
+                folders: set[str] | None = None) -> dict[str, Any]:
+        """One commit inside the caller's transaction. ``sizes`` (owned chunk sizes) and
+        ``folders`` (folder keys known to exist) let a batch share work between commits."""
         path = normalize_path(req.path)
         if path == "/":
             raise InvalidInput("Cannot write a file at the root folder itself.")
@@ -131,7 +144,8 @@ class FileService:
             raise InvalidInput("size must not be negative.")
         for h in req.chunks:
             check_chunk_hash(h)
-        sizes = chunk_repo.owned_sizes(conn, principal.user_id, req.chunks)
+        if sizes is None:
+            sizes = chunk_repo.owned_sizes(conn, principal.user_id, req.chunks)
         for h in req.chunks:
             if h not in sizes:
                 raise MissingChunk(f"Chunk {h} has not been uploaded; upload it first.",
@@ -154,7 +168,7 @@ class FileService:
         if entry is not None and entry["content_hash"] == digest and entry["size"] == req.size:
             return public_entry(entry)  # same bytes: nothing changed, no new version
         if entry is None:
-            self._ensure_parents(conn, principal, path, now)
+            self._ensure_parents(conn, principal, path, now, folders)
             entry = repo.insert_entry(conn, principal.namespace_id, path, "file", now)
         number = (current or 0) + 1
         mtime = req.mtime if req.mtime is not None else now
@@ -167,14 +181,18 @@ class FileService:
         return public_entry(entry)
 
     def _ensure_parents(self, conn: Connection, principal: Principal, path: str,
-                        now: float) -> None:
+                        now: float, known: set[str] | None = None) -> None:
         for folder in ancestors(path):
+            if known is not None and path_key(folder) in known:
+                continue
             existing = repo.live(conn, principal.namespace_id, folder)
             if existing is None:
                 repo.insert_entry(conn, principal.namespace_id, folder, "folder", now)
                 journal.append(conn, principal.namespace_id, "mkdir", folder, "folder", now)
             elif existing["kind"] != "folder":
                 raise AlreadyExists(f"{existing['path']} is a file, not a folder.")
+            if known is not None:
+                known.add(path_key(folder))
 
     # -- browsing ---------------------------------------------------------------------------
     def metadata(self, principal: Principal, raw_path: str) -> dict[str, Any]:
