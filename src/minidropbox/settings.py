@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     ws_ping_interval: float = 20.0
     ws_auth_timeout: float = 10.0  # for the token sent as the first message
     ws_session_check: float = 60.0  # open sockets re-check their session at least this often
+    ws_max_per_user: int = 20  # open notification sockets per account
     # On shutdown, requests still running after this many seconds (long-polls) are cancelled.
     shutdown_grace: int = 5
 

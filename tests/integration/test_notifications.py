@@ -5,6 +5,7 @@ sockets closed when their session ends. Timers are shrunk so each shows within a
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -26,13 +27,14 @@ from tests.harness import ServerProcess, start_api
 PING = 1.0
 AUTH_TIMEOUT = 0.5
 SESSION_CHECK = 0.5
+MAX_SOCKETS = 3
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     api = start_api(tmp_path_factory.mktemp("notify"), env={
         "ws_ping_interval": PING, "ws_auth_timeout": AUTH_TIMEOUT,
-        "ws_session_check": SESSION_CHECK})
+        "ws_session_check": SESSION_CHECK, "ws_max_per_user": MAX_SOCKETS})
     try:
         yield api
     finally:
@@ -253,3 +255,26 @@ def test_a_peer_that_stops_answering_pings_is_disconnected(server: ServerProcess
     assert received.startswith(b"HTTP/1.1 101 ")
     assert b'"cursor"' in received
     assert PING <= dropped_after < 2 * PING + 2
+
+
+def test_an_account_cannot_hold_more_than_its_share_of_sockets(server: ServerProcess,
+                                                               http: httpx.Client) -> None:
+    _, tokens = new_user(http)
+    _, other = new_user(http)
+    token = tokens["access_token"]
+    with contextlib.ExitStack() as stack:
+        open_sockets = [stack.enter_context(subscribe(server, token))
+                        for _ in range(MAX_SOCKETS)]
+        assert all("cursor" in receive(ws) for ws in open_sockets)
+        with subscribe(server, token) as extra:
+            assert close_code(extra) == (4429, [])
+        with subscribe(server, other["access_token"]) as someone_else:  # per account
+            assert "cursor" in receive(someone_else)
+        open_sockets[0].close()
+        deadline = time.monotonic() + 3
+        while True:  # the server notices the close a moment later
+            with subscribe(server, token) as again:
+                code, seen = close_code(again, timeout=0.3)
+            if (code is None and seen) or time.monotonic() > deadline:
+                break
+        assert code is None and "cursor" in seen[0]

@@ -9,7 +9,8 @@
    logout or password change closes the socket.
 
 Close codes: 4400 bad request (a query string, a malformed first message), 4401 no valid
-token, or the session ended, 4429 rate limited; 1012 when the server restarts.
+token, or the session ended, 4429 rate limited or too many sockets open for the account
+(``ws_max_per_user``); 1012 when the server restarts.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import Counter
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -59,8 +61,29 @@ async def notifications(websocket: WebSocket) -> None:
         except MiniDropboxError as exc:
             await websocket.close(CLOSE_UNAUTHORIZED, exc.message[:120])
             return
-        with ctx.metrics.websocket_client():
-            await _push(websocket, ctx, principal)
+        # Each socket holds a file descriptor: one account must not be able to take them all.
+        sockets = _open_sockets(websocket)
+        if sockets[principal.user_id] >= ctx.settings.ws_max_per_user:
+            await websocket.close(CLOSE_RATE_LIMITED, "Too many notification sockets open "
+                                  "for this account.")
+            return
+        sockets[principal.user_id] += 1
+        try:
+            with ctx.metrics.websocket_client():
+                await _push(websocket, ctx, principal)
+        finally:
+            sockets[principal.user_id] -= 1
+            if sockets[principal.user_id] <= 0:
+                del sockets[principal.user_id]
+
+
+def _open_sockets(websocket: WebSocket) -> Counter[int]:
+    """Open notification sockets per user, kept on the app (one event loop touches it)."""
+    state = websocket.app.state
+    if not hasattr(state, "notification_sockets"):
+        state.notification_sockets = Counter()
+    sockets: Counter[int] = state.notification_sockets
+    return sockets
 
 
 def _authenticate(ctx: AppContext, token: str) -> Principal:
