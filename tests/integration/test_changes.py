@@ -299,6 +299,7 @@ def test_waiting_long_polls_hold_no_threads_or_connections(cluster: TestCluster,
             return [ok(a) for a in answers], busy_for
 
     answers, busy_for = asyncio.run(scenario())
+    print(f"with {waiters} long-polls parked, a listing and a mkdir took {busy_for * 1000:.0f} ms")
     assert busy_for < 0.8, f"other requests waited {busy_for:.2f} s behind the long-polls"
     assert all(a == {"changes": True, "cursor": latest(http, auth)} for a in answers)
 
