@@ -4,15 +4,19 @@ config folder (so its own session) and its own local folder, against one real cl
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from minidropbox.client.config import Credentials
 from minidropbox.client.transfer import TMP_PREFIX
 from minidropbox.core.chunking import chunk_bytes, content_hash
 from tests.conftest import PASSWORD
@@ -84,7 +88,21 @@ class SyncClient:
         self.env.update({"XDG_CONFIG_HOME": str(self.home / "config"), "NO_COLOR": "1",
                          "COLUMNS": "200", "MINIDROPBOX_DEVICE": device})
         self.proc: subprocess.Popen[bytes] | None = None
-        self.cli("login", username, "--password-stdin", input=PASSWORD)
+        self._login(username)
+
+    def _login(self, username: str) -> None:
+        """What ``minidropbox login`` leaves behind, without starting a process for it."""
+        r = httpx.post(self.url + "/api/v1/auth/login", timeout=30,
+                       json={"username": username, "password": PASSWORD, "device": self.device})
+        r.raise_for_status()
+        body = r.json()
+        creds = Credentials(self.url, username, body["access_token"], body["refresh_token"],
+                            time.time() + body["expires_in"])
+        folder = self.home / "config" / "minidropbox"
+        folder.mkdir(parents=True, mode=0o700)
+        path = folder / "credentials.json"
+        path.write_text(json.dumps(asdict(creds)))
+        path.chmod(0o600)
 
     def cli(self, *args: str, input: str | None = None,
             ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -187,7 +205,10 @@ def as_hashes(tree: dict[str, bytes | None]) -> dict[str, str | None]:
     return {p: (digest(v) if v is not None else None) for p, v in tree.items()}
 
 
-def signup(url: str, username: str) -> None:
+def signup(url: str, username: str | None = None) -> str:
+    """Create an account (a fresh name unless one is given) and return its name."""
+    username = username or "u" + uuid.uuid4().hex[:10]
     r = httpx.post(url + "/api/v1/auth/signup", json={"username": username,
                                                       "password": PASSWORD}, timeout=30)
     assert r.status_code == 201, r.text
+    return username

@@ -24,11 +24,26 @@ from tests.harness import TestCluster
 CONFLICT = "conflicted copy"
 
 
+@pytest.fixture(scope="module")
+def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
+    """One cluster for the module (each test has its own account)."""
+    cluster = TestCluster(tmp_path_factory.mktemp("sync-cluster"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
-def pair(cluster: TestCluster, tmp_path: Path) -> Iterator[tuple[SyncClient, SyncClient]]:
-    signup(cluster.url, "alice")
-    a = SyncClient(cluster.url, tmp_path, "laptop", "alice")
-    b = SyncClient(cluster.url, tmp_path, "desktop", "alice")
+def account(shared_cluster: TestCluster) -> str:
+    return signup(shared_cluster.url)
+
+
+@pytest.fixture
+def pair(shared_cluster: TestCluster, account: str, tmp_path: Path
+         ) -> Iterator[tuple[SyncClient, SyncClient]]:
+    a = SyncClient(shared_cluster.url, tmp_path, "laptop", account)
+    b = SyncClient(shared_cluster.url, tmp_path, "desktop", account)
     try:
         yield a, b
     finally:
@@ -38,8 +53,8 @@ def pair(cluster: TestCluster, tmp_path: Path) -> Iterator[tuple[SyncClient, Syn
 
 
 @pytest.fixture
-def server(cluster: TestCluster, pair: tuple[SyncClient, SyncClient]) -> Iterator[ServerView]:
-    view = ServerView(cluster.url, "alice")
+def server(shared_cluster: TestCluster, account: str) -> Iterator[ServerView]:
+    view = ServerView(shared_cluster.url, account)
     try:
         yield view
     finally:
@@ -95,10 +110,17 @@ def test_change_on_a_reaches_b_in_under_two_seconds(pair: tuple[SyncClient, Sync
     latencies = []
     for i in range(20):
         data = f"change {i} {os.urandom(4).hex()}".encode()
+        target = b.root / f"latency-{i % 3}.txt"
+
+        def arrived(target: Path = target, data: bytes = data) -> bool:
+            try:
+                return target.read_bytes() == data
+            except FileNotFoundError:
+                return False
+
         start = time.monotonic()
         a.write(f"/latency-{i % 3}.txt", data)
-        wait_until(lambda i=i, data=data: b.tree().get(f"/latency-{i % 3}.txt") == data,
-                   timeout=15, interval=0.01, message=f"change {i} on B")
+        wait_until(arrived, timeout=15, interval=0.01, message=f"change {i} on B")
         latencies.append(time.monotonic() - start)
     median = statistics.median(latencies)
     print(f"sync latency A->B: median {median:.2f}s, max {max(latencies):.2f}s")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from minidropbox.client.transfer import TMP_PREFIX
 from tests.e2e.sync_harness import (
     ServerView,
     SyncClient,
@@ -66,7 +67,9 @@ class Scenario:
         return head + self.rng.randbytes(max(0, size - len(head)))
 
     def files(self, c: SyncClient) -> list[str]:
-        return sorted(p for p, v in c.tree().items() if v is not None)
+        """The files a user sees (not sync's temp files, which they would not touch)."""
+        return sorted(p for p, v in c.tree().items()
+                      if v is not None and not p.rsplit("/", 1)[-1].startswith(TMP_PREFIX))
 
     def folders(self, c: SyncClient) -> list[str]:
         return sorted(p for p, v in c.tree().items() if v is None)

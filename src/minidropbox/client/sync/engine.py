@@ -173,7 +173,7 @@ class SyncEngine:
             plan = Plan(actions=rules_first)
         if plan.actions:
             self.status.syncing(len(plan.actions))
-        executor = Executor(self.root, self.api, self.remote, state, self.opts.device,
+        executor = Executor(self.root, self.api, self.remote, state, self.opts.device, rules,
                             self.status.action)
         outcome = executor.run(plan, local, tree)
         if not self.base_trusted and not outcome.failed and self.generation is not None:

@@ -24,6 +24,7 @@ from functools import partial
 from pathlib import Path
 
 from minidropbox.client.api import ApiClient
+from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.localfs import (
     fsync_dir,
     local_path,
@@ -41,6 +42,7 @@ from minidropbox.client.transfer import (
     UploadItem,
     ensure_inside,
     find_entry,
+    list_folder,
     upload_many,
 )
 from minidropbox.core import errors
@@ -71,9 +73,9 @@ Report = Callable[[str], None]
 
 class Executor:
     def __init__(self, root: Path, api: ApiClient, remote: RemoteSide, state: StateDB,
-                 device: str, report: Report) -> None:
+                 device: str, rules: IgnoreRules, report: Report) -> None:
         self.root, self.api, self.remote, self.state = root, api, remote, state
-        self.device, self.report = device, report
+        self.device, self.rules, self.report = device, rules, report
 
     def run(self, plan: Plan, scan: LocalScan, tree: RemoteTree) -> Outcome:
         out = Outcome()
@@ -225,6 +227,8 @@ class Executor:
 
     def _delete_remote(self, act: Action) -> None:
         remote = self.remote.to_remote(act.path)
+        if act.kind == "folder":
+            self._check_remote_subtree(act.path)
         if act.kind == "file":
             current = find_entry(self.api, remote)
             if current is None:
@@ -237,6 +241,24 @@ class Executor:
             self.api.request_json("DELETE", "/api/v1/files", params={"path": remote})
         self.state.forget(act.path, subtree=act.kind == "folder")
         self.report(f"deleted on server {act.path}" + ("/" if act.kind == "folder" else ""))
+
+    def _check_remote_subtree(self, rel: str) -> None:
+        """A folder is deleted on the server only if nothing in it changed since the listing
+        the plan was made from (the server deletes a folder with whatever is inside)."""
+        prefix = path_key(rel) + "/"
+        planned = {k: (i.kind, i.version, i.hash) for k, i in self.tree.items.items()
+                   if k.startswith(prefix)}
+        now = {}
+        try:
+            for e in list_folder(self.api, self.remote.to_remote(rel), recursive=True):
+                # Entries sync ignores go with the folder, as they would in a file manager.
+                rel_path = self.remote.to_rel(e["path"])
+                if rel_path != rel and not self.rules.ignored(rel_path, e["type"] == "folder"):
+                    now[path_key(rel_path)] = (e["type"], e["version"], e["content_hash"])
+        except errors.NotFound:
+            return
+        if now != planned:
+            raise Skipped(f"{rel} changed on the server")
 
     # -- uploads ----------------------------------------------------------------------------
     def _uploads(self, actions: list[Action], out: Outcome) -> None:

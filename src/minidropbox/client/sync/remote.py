@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minidropbox.client.api import ApiClient
+from minidropbox.client.sync.errors import SyncRootMissing
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.transfer import (
     UnsafeName,
@@ -118,7 +119,13 @@ class RemoteSide:
 
     def _list(self, rules: IgnoreRules) -> RemoteTree:
         tree = RemoteTree()
-        for entry in list_folder(self.api, self.root, recursive=True):
+        try:
+            entries = list(list_folder(self.api, self.root, recursive=True))
+        except errors.NotFound as exc:
+            raise SyncRootMissing(f"The server folder {self.root} is gone; nothing was deleted "
+                                  "here. Restore it from the trash, or sync into a new local "
+                                  "folder.") from exc
+        for entry in entries:
             try:
                 rel = self.to_rel(entry["path"])
             except (UnsafeName, errors.InvalidPath) as exc:
