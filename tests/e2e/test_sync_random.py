@@ -172,6 +172,7 @@ def server_history(cluster: TestCluster) -> set[str]:
         db.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", seeds())
 def test_random_sync_converges_and_keeps_every_write(seed: int, cluster: TestCluster,
                                                      three: list[SyncClient]) -> None:

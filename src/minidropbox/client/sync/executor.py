@@ -279,6 +279,8 @@ class Executor:
             return
         result = upload_many(self.api, items, device=self.device, stats=out.stats)
         for entry in result.entries:
+            if path_key(entry["path"]) not in before:
+                continue  # not one we asked for: nothing to record
             act, st = before[path_key(entry["path"])]
             try:
                 now = stat_of(os.stat(self._local(act.path), follow_symlinks=False))
