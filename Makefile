@@ -7,8 +7,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= ./data
 PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --timeout 300 -q
+# The part of the suite `make test` runs a second time on PostgreSQL when
+# MINIDROPBOX_TEST_POSTGRES_URL is set (`make test-postgres` runs all of it there).
+PG_TESTS ?= tests/integration/test_files.py tests/integration/test_changes.py \
+            tests/integration/test_auth.py tests/integration/test_backup.py
 
-.PHONY: run test lint unit fmt bench soak fuzz clean
+.PHONY: run test test-postgres lint unit fmt bench soak fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +24,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/minidropbox server cluster --data $(DATA)
 
+# First pass on SQLite (plus the tests that need PostgreSQL itself, when it is there), then
+# a representative part again with every server on PostgreSQL.
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --timeout 300 -q tests
+	MINIDROPBOX_TEST_DATABASE=sqlite $(PYTEST) tests
+	if [ -n "$$MINIDROPBOX_TEST_POSTGRES_URL" ]; then $(PYTEST) $(PG_TESTS); fi
+
+test-postgres: $(STAMP)
+	test -n "$$MINIDROPBOX_TEST_POSTGRES_URL" || { echo "set MINIDROPBOX_TEST_POSTGRES_URL"; exit 2; }
+	$(PYTEST) tests
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
@@ -37,6 +49,7 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	MINIDROPBOX_SOAK=1 $(BIN)/python -m pytest -q -m slow --timeout 3600 tests
+	if [ -n "$$MINIDROPBOX_TEST_POSTGRES_URL" ]; then $(MAKE) test-postgres; fi
 
 fuzz: $(STAMP)
 	MINIDROPBOX_FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest -q --timeout 3600 tests/security/test_fuzz.py
