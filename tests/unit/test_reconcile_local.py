@@ -11,6 +11,7 @@ from typing import cast
 import pytest
 
 from minidropbox.client.api import ApiClient
+from minidropbox.client.sync import localfs
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.localfs import clean_temp_files, local_path, place_new, rename_new
 from minidropbox.client.sync.remote import RemoteSide
@@ -98,7 +99,11 @@ def test_ignore_rules() -> None:
         assert not rules.ignored(path), path
 
 
-def test_renames_never_clobber(tmp_path: Path) -> None:
+@pytest.mark.parametrize("atomic", [True, False], ids=["renameat2", "link-fallback"])
+def test_renames_never_clobber(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               atomic: bool) -> None:
+    if not atomic:
+        monkeypatch.setattr(localfs, "_RENAMEAT2", None)
     a, b = aged(tmp_path / "a", b"A"), aged(tmp_path / "b", b"B")
     with pytest.raises(FileExistsError):
         rename_new(a, b)

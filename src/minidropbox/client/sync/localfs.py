@@ -8,8 +8,11 @@ so neither a hostile server path nor a symlinked folder can send a write elsewhe
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from minidropbox.client.transfer import TMP_PREFIX, ensure_inside, safe_join
@@ -49,8 +52,46 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _libc_renameat2() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        func: Callable[..., int] = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    return func
+
+
+_RENAMEAT2 = _libc_renameat2()
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+
+
+def _rename_noreplace(src: Path, dst: Path) -> bool:
+    """Atomically rename unless ``dst`` exists; False if this system cannot do that."""
+    if _RENAMEAT2 is None:
+        return False
+    rc = _RENAMEAT2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst),
+                    _RENAME_NOREPLACE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err == errno.EEXIST:
+        raise FileExistsError(errno.EEXIST, "exists", str(dst))
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False  # the file system does not support it
+    raise OSError(err, os.strerror(err), str(src))
+
+
 def place_new(tmp: Path, target: Path) -> None:
-    """Give ``tmp`` the name ``target`` only if nothing has that name (``FileExistsError``)."""
+    """Give ``tmp`` the name ``target`` only if nothing has that name (``FileExistsError``).
+
+    One atomic step where the system allows it, so a crash leaves either the old name or the
+    new one, never both (which the next round would see as two files).
+    """
+    if _rename_noreplace(tmp, target):
+        return
     try:
         os.link(tmp, target)
     except OSError as exc:
@@ -65,8 +106,10 @@ def place_new(tmp: Path, target: Path) -> None:
 
 
 def rename_new(src: Path, dst: Path) -> None:
-    """Rename ``src`` to ``dst`` unless ``dst`` exists (``FileExistsError``)."""
+    """Rename ``src`` (a file or a folder) to ``dst`` unless ``dst`` exists."""
     if src.is_dir() and not src.is_symlink():
+        if _rename_noreplace(src, dst):
+            return
         if os.path.lexists(dst):
             raise FileExistsError(errno.EEXIST, "exists", str(dst))
         os.rename(src, dst)
