@@ -6,6 +6,7 @@ the CLI prints one clear line. An expired access token is refreshed once, transp
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +14,12 @@ from typing import Any
 
 import httpx
 
-from minidropbox.client.config import Credentials, save_credentials
+from minidropbox.client.config import (
+    Credentials,
+    credentials_lock,
+    load_credentials,
+    save_credentials,
+)
 from minidropbox.core import errors
 
 ERRORS_BY_STATUS: dict[int, type[errors.MiniDropboxError]] = {
@@ -61,6 +67,7 @@ class ApiClient:
         self.server = server.rstrip("/")
         self.credentials = credentials
         self.persist = persist
+        self._refresh_lock = threading.RLock()
         self.http = httpx.Client(base_url=self.server, timeout=timeout,
                                  limits=httpx.Limits(max_connections=32))
 
@@ -82,16 +89,35 @@ class ApiClient:
                                        body["refresh_token"], time.time() + body["expires_in"])
         return self.credentials
 
-    def refresh(self) -> None:
-        if not self.credentials:
-            raise errors.Unauthorized("Not logged in; run `minidropbox login`.")
-        body = self.request_json("POST", "/api/v1/auth/refresh", auth=False,
-                                 json={"refresh_token": self.credentials.refresh_token})
-        self.credentials.access_token = body["access_token"]
-        self.credentials.refresh_token = body["refresh_token"]
-        self.credentials.expires_at = time.time() + body["expires_in"]
-        if self.persist:
-            save_credentials(self.credentials)
+    def refresh(self, stale: str | None = None) -> None:
+        """Trade the refresh token for a new pair, at most once per expired access token.
+
+        A refresh token works exactly once (reuse revokes the session), so refreshes are
+        serialised: across threads by a lock, and across processes sharing the credentials
+        file (a sync daemon and a CLI command) by a file lock plus a re-read, adopting a pair
+        another process already got. ``stale`` is the access token the caller saw refused.
+        """
+        with self._refresh_lock, credentials_lock(self.persist):
+            creds = self.credentials
+            if not creds:
+                raise errors.Unauthorized("Not logged in; run `minidropbox login`.")
+            if self.persist:
+                saved = load_credentials()
+                if (saved is not None and saved.server == creds.server
+                        and saved.username == creds.username
+                        and saved.refresh_token != creds.refresh_token):
+                    self.credentials = creds = saved
+            if stale is not None and creds.access_token != stale:
+                return  # someone refreshed while we waited
+            if stale is None and creds.expires_at - time.time() >= 30:
+                return
+            body = self.request_json("POST", "/api/v1/auth/refresh", auth=False,
+                                     json={"refresh_token": creds.refresh_token})
+            creds.access_token = body["access_token"]
+            creds.refresh_token = body["refresh_token"]
+            creds.expires_at = time.time() + body["expires_in"]
+            if self.persist:
+                save_credentials(creds)
 
     def access_token(self) -> str:
         if not self.credentials:
@@ -110,13 +136,13 @@ class ApiClient:
     def request(self, method: str, url: str, *, auth: bool = True,
                 headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
         for attempt in range(2):
+            sent = self._headers(auth, headers)
             try:
-                response = self.http.request(method, url, headers=self._headers(auth, headers),
-                                             **kwargs)
+                response = self.http.request(method, url, headers=sent, **kwargs)
             except httpx.TransportError as exc:
                 raise ServerUnreachable(f"Cannot reach {self.server}: {exc}") from exc
             if response.status_code == 401 and auth and attempt == 0 and self.credentials:
-                self.refresh()
+                self.refresh(stale=sent["Authorization"].removeprefix("Bearer "))
                 continue
             raise_for_error(response)
             return response

@@ -137,7 +137,7 @@ def notifications(api: ApiClient, *, stop: threading.Event | None = None,
             if refused_auth:
                 raise
             refused_auth = True
-            api.refresh()
+            api.refresh(stale=api.credentials.access_token if api.credentials else None)
             continue
         except Exception as exc:
             if not is_transient(exc):

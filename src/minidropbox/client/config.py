@@ -6,9 +6,12 @@ its refresh token is as good as the password for 30 days.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -67,6 +70,22 @@ def save_credentials(creds: Credentials) -> None:
         os.fsync(fh.fileno())
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
+
+
+@contextmanager
+def credentials_lock(enabled: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on the credentials (across processes) while refreshing them."""
+    if not enabled:
+        yield
+        return
+    folder = config_dir()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(folder / "credentials.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def clear_credentials() -> None:

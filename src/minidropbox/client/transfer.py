@@ -448,22 +448,33 @@ def upload_file(api: ApiClient, local_path: Path | str, remote_path: str,
             raise errors.AlreadyExists(f"{remote} is a folder on the server.")
         parent_version = current["version"] if current else None
     seen = _seen if _seen is not None else set()
-    with ChunkSender(api, stats, progress) as sender:
-        for attempt in range(READ_ATTEMPTS):
-            try:
-                hashes, size, mtime = _send_file(local, sender, seen, progress)
-                break
-            except LocalFileChanged:
-                if attempt == READ_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-    commit: dict[str, Any] = {"path": remote, "size": size, "chunks": hashes,
-                              "parent_version": parent_version, "mtime": mtime}
-    if device:
-        commit["device"] = device
-    entry = _commit(api, commit, stats)
-    stats.add(files=1, bytes_total=size)
-    return entry
+    # Two rounds: a chunk can vanish between `missing` and the commit (garbage collected,
+    # or its last intact copy lost); the server then answers missing_chunk and one more
+    # round sends it again.
+    for round_ in range(2):
+        with ChunkSender(api, stats, progress) as sender:
+            for attempt in range(READ_ATTEMPTS):
+                try:
+                    hashes, size, mtime = _send_file(local, sender, seen, progress)
+                    break
+                except LocalFileChanged:
+                    if attempt == READ_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.2 * (attempt + 1))
+        commit: dict[str, Any] = {"path": remote, "size": size, "chunks": hashes,
+                                  "parent_version": parent_version, "mtime": mtime}
+        if device:
+            commit["device"] = device
+        try:
+            entry = _commit(api, commit, stats)
+        except errors.MissingChunk:
+            if round_ == 1:
+                raise
+            seen.difference_update(hashes)
+            continue
+        stats.add(files=1, bytes_total=size)
+        return entry
+    raise AssertionError("unreachable")
 
 
 # -- many small files ---------------------------------------------------------------------

@@ -8,10 +8,8 @@ with a segment that is unsafe on this disk, is skipped with a message, never wri
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from minidropbox.client.api import ApiClient
 from minidropbox.client.sync.errors import SyncRootMissing
@@ -32,18 +30,8 @@ SNAPSHOT_TRIES = 3
 
 
 class SyncApiClient(ApiClient):
-    """An ``ApiClient`` that several threads share: a refresh token is spent only once."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._refresh_lock = threading.Lock()
-
-    def refresh(self) -> None:
-        before = self.credentials.access_token if self.credentials else None
-        with self._refresh_lock:
-            if self.credentials and self.credentials.access_token != before:
-                return  # another thread refreshed while we waited
-            super().refresh()
+    """The client the sync engine shares between threads (``ApiClient`` serialises token
+    refreshes itself, so a refresh token is spent only once)."""
 
 
 @dataclass
