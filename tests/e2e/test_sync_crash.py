@@ -69,3 +69,19 @@ def test_kill_mid_upload_and_mid_download_then_restart(
         assert as_hashes(b.tree()) == server.tree() == as_hashes(a.tree())
     finally:
         server.close()
+
+
+def test_server_outage_is_waited_out(clients: tuple[SyncClient, SyncClient],
+                                     cluster: TestCluster) -> None:
+    a, b = clients
+    a.start()
+    b.start()
+    wait_until(lambda: "idle" in a.log() and "idle" in b.log(), message="both idle")
+    cluster.api.stop()
+    a.write("/during-outage.txt", b"written while the server was down")
+    wait_until(lambda: "retrying" in a.log(), timeout=20, message="A to notice the outage")
+    assert a.alive and b.alive
+    cluster.api.start()
+    wait_until(lambda: (b.root / "during-outage.txt").exists(), timeout=60,
+               message="the change to arrive once the server is back")
+    assert b.tree() == a.tree()

@@ -1,9 +1,9 @@
 """The two ways to run a sync: once (``--once``) and until stopped.
 
 The running loop syncs, shows "idle", then sleeps until the local watcher or the server's
-notifications wake it (or a periodic check is due). A server that cannot be reached is
-retried with backoff; rail violations (missing root, mass deletion, wrong account) end the
-run with their error.
+notifications wake it (or a periodic check is due). A server that cannot be reached, or any
+other failed round, is retried with backoff; rail violations (missing root, mass deletion,
+wrong account) and a lost session end the run with their error.
 """
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ from __future__ import annotations
 import threading
 import time
 
-from minidropbox.client.api import ServerUnreachable
 from minidropbox.client.sync.engine import SyncEngine, SyncResult
-from minidropbox.client.sync.errors import NotConverged
+from minidropbox.client.sync.errors import NotConverged, SyncError
 from minidropbox.client.sync.watcher import LocalWatcher, RemoteWatcher
 from minidropbox.core import errors
 from minidropbox.core.backoff import Backoff
 
 PERIODIC = 60.0  # full rescan even without events (events can be lost, e.g. on overflow)
 ONCE_SETTLE_LIMIT = 60.0  # --once waits this long at most for files still being written
-TRANSIENT = (ServerUnreachable, errors.StorageUnavailable, errors.TooManyRequests)
+# Rails and a lost session end the run; anything else is retried with backoff.
+FATAL = (SyncError, errors.Unauthorized, errors.Forbidden)
 
 
 def run_once(engine: SyncEngine) -> SyncResult:
@@ -53,9 +53,14 @@ def run_forever(engine: SyncEngine, stop: threading.Event, wake: threading.Event
             wake.clear()
             try:
                 result = engine.sync()
-            except TRANSIENT as exc:
+            except FATAL:
+                raise
+            except (errors.MiniDropboxError, OSError) as exc:
+                # A server restarting, a disk hiccup: wait and try again; nothing is lost by
+                # waiting, the next round sees everything that happened meanwhile.
                 delay = backoff.next_delay()
-                engine.status.show(f"offline ({exc.message}); retrying in {delay:.0f} s")
+                message = exc.message if isinstance(exc, errors.MiniDropboxError) else str(exc)
+                engine.status.show(f"waiting ({message}); retrying in {delay:.0f} s")
                 wake.wait(delay)
                 continue
             if result.done:
