@@ -19,7 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from minidropbox.client.api import ApiClient
 from minidropbox.client.config import Credentials, save_credentials
+from minidropbox.client.transfer import UnsafeName, plan_get, run_get
 from tests.harness import BIN
 from tests.security.conftest import User, new_user
 
@@ -239,7 +241,12 @@ def test_cli_get_from_the_fake_server_works(hostile: HostileServer, tmp_path: Pa
     assert (target / "Docs" / "sub" / "ok.txt").read_bytes() == b"evil"
 
 
-@pytest.mark.parametrize("case", list(CASES))
+# The real CLI in a subprocess for a few cases; every case in-process below (cheaper).
+CLI_CASES = ["parent escape in a listing", "absolute path outside the folder", "backslashes",
+             "hostile file name"]
+
+
+@pytest.mark.parametrize("case", CLI_CASES)
 def test_cli_get_never_writes_outside_its_target(hostile: HostileServer, tmp_path: Path,
                                                  case: str) -> None:
     remote, listings, metadata = CASES[case]
@@ -257,6 +264,22 @@ def test_cli_get_never_writes_outside_its_target(hostile: HostileServer, tmp_pat
     outside = [p for p in created if target not in p.parents and p != target]
     assert not outside, f"{case}: wrote {outside}"
     assert not any(p.name.startswith("evil") for p in created), created
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_download_code_never_writes_outside_its_target(hostile: HostileServer, tmp_path: Path,
+                                                       case: str) -> None:
+    remote, listings, metadata = CASES[case]
+    hostile.listings.update(listings)
+    hostile.metadata.update(metadata)
+    target = tmp_path / "work" / "target"
+    target.mkdir(parents=True)
+    before = _files_under(tmp_path)
+    creds = Credentials(hostile.url, "victim", "token", "refresh", time.time() + 3600)
+    with ApiClient(hostile.url, creds, persist=False) as api, pytest.raises(UnsafeName):
+        plan = plan_get(api, remote, target)
+        run_get(api, plan)
+    assert _files_under(tmp_path) == before, case
 
 
 def _save(config: Path, creds: Credentials) -> None:
