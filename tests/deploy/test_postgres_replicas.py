@@ -5,7 +5,9 @@ Runs when ``MINIDROPBOX_TEST_POSTGRES_URL`` names a reachable server (``.ci/run`
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,16 +35,17 @@ pytestmark = [
 ]
 CLUSTER_JOBS = ("repair", "replica-audit", "gc")
 WRITERS = 50
+QUOTA = 4 * 1024 * 1024
 
 
 class Replicas:
     """A cluster whose API runs as two replicas, ``a`` and ``b``."""
 
-    def __init__(self, tmp: Path, nodes: int, replicas: int) -> None:
+    def __init__(self, tmp: Path, nodes: int, replicas: int, **env: Any) -> None:
         base = postgres_url()
         assert base is not None
         self.cluster = TestCluster(tmp, nodes=nodes, replicas=replicas, env={
-            "database_url": new_postgres_database(base), "leader_interval": 0.5})
+            "database_url": new_postgres_database(base), "leader_interval": 0.5, **env})
         self.a = self.cluster.api
         self.b: ServerProcess | None = None
         try:
@@ -64,7 +67,7 @@ class Replicas:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
-    r = Replicas(tmp_path_factory.mktemp("replicas"), nodes=2, replicas=2)
+    r = Replicas(tmp_path_factory.mktemp("replicas"), nodes=2, replicas=2, quota_bytes=QUOTA)
     try:
         yield r
     finally:
@@ -205,6 +208,35 @@ def test_concurrent_commits_through_both_replicas(pair: Replicas,
         commits = [e for e in changes_since(api.url, auth, start) if e["path"] == path]
         assert [e["version"] for e in commits] == list(range(1, total + 1))
         assert len({e["cursor"] for e in commits}) == total
+
+
+def upload_race(urls: list[str], username: str) -> None:
+    """Twelve 512 KiB chunks uploaded at once (spread over ``urls``) with a 4 MiB quota:
+    exactly eight are stored, however the uploads interleave; the rest get 507."""
+    with httpx.Client(base_url=urls[0], timeout=30) as c:
+        auth = bearer(signup_and_login(c, username))
+    size = 512 * 1024
+    blobs = [os.urandom(size) for _ in range(12)]
+    clients = [httpx.Client(base_url=url, timeout=60, headers=auth) for url in urls]
+    try:
+        def upload(i: int) -> Callable[[], httpx.Response]:
+            digest = hashlib.sha256(blobs[i]).hexdigest()
+            return lambda: clients[i % len(clients)].put(f"/api/v1/chunks/{digest}",
+                                                         content=blobs[i])
+
+        results = run_together([upload(i) for i in range(len(blobs))])
+    finally:
+        for c in clients:
+            c.close()
+    stored = [r for r in results if r.status_code == 201]
+    refused = [r for r in results if r.status_code != 201]
+    assert all(r.status_code == 507 for r in refused), [r.text for r in refused]
+    # Admitted side by side, the last free bytes still go to one upload only.
+    assert len(stored) == QUOTA // size
+
+
+def test_concurrent_uploads_never_overrun_the_quota(pair: Replicas) -> None:
+    upload_race([api.url for api in pair.both], "quota-race")
 
 
 def leaders(apis: list[ServerProcess]) -> list[str]:

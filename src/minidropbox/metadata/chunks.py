@@ -84,14 +84,16 @@ def replicas_for(conn: Connection, hashes: list[str]) -> dict[str, list[str]]:
 
 
 def record_chunk(conn: Connection, chunk_hash: str, size: int, node_names: list[str],
-                 user_id: int, now: float) -> None:
-    """After the bytes are durable on the nodes: the chunk, its replicas, and its owner."""
+                 user_id: int | None, now: float) -> None:
+    """After the bytes are durable on the nodes: the chunk, its replicas, and its owner
+    (None: nobody, so only garbage collection will ever look at it)."""
     ensure_chunk(conn, chunk_hash, size, now)
     node_ids = dict(conn.execute(select(nodes.c.name, nodes.c.id)
                                  .where(nodes.c.name.in_(node_names))).all())
     for name in node_names:
         set_replica_ok(conn, chunk_hash, node_ids[name], now)
-    grant(conn, user_id, chunk_hash, now)
+    if user_id is not None:
+        grant(conn, user_id, chunk_hash, now)
 
 
 def ensure_chunk(conn: Connection, chunk_hash: str, size: int, now: float) -> None:

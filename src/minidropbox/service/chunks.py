@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from minidropbox.core.chunking import check_chunk_hash, sha256_hex
@@ -68,13 +69,7 @@ class ChunkService:
         and the deletion-fence token to record under (None while a deletion runs)."""
         with self.db.write() as conn:
             journal.lock_namespace(conn, principal.namespace_id)
-            if principal.quota_bytes is not None and not repo.user_owns(
-                    conn, principal.user_id, chunk_hash):
-                used = repo.used_bytes(conn, principal.user_id)
-                if used + size > principal.quota_bytes:
-                    raise QuotaExceeded(
-                        f"This upload needs {size} bytes but only "
-                        f"{max(0, principal.quota_bytes - used)} of your quota are left.")
+            _check_quota(conn, principal, chunk_hash, size)
             return ([n for n in repo.good_replicas(conn, chunk_hash)
                      if n in self.cluster.health], fence.writer_token(conn))
 
@@ -117,10 +112,22 @@ class ChunkService:
     def _record(self, principal: Principal, chunk_hash: str, size: int,
                 holders: list[str], token: int) -> bool:
         """Record the durable copies; False when a deletion overlapped the write."""
+        refused: QuotaExceeded | None = None
+        owner: int | None = principal.user_id
         with self.db.write() as conn:
+            journal.lock_namespace(conn, principal.namespace_id)
             if not fence.still_valid(conn, token):
                 return False
-            repo.record_chunk(conn, chunk_hash, size, holders, principal.user_id, self.clock())
+            # The quota again, under the lock: uploads admitted side by side may have taken
+            # the room since. The copies are then recorded without an owner, so nobody can
+            # reference them and GC deletes them after its grace period.
+            try:
+                _check_quota(conn, principal, chunk_hash, size)
+            except QuotaExceeded as exc:
+                refused, owner = exc, None
+            repo.record_chunk(conn, chunk_hash, size, holders, owner, self.clock())
+        if refused is not None:
+            raise refused
         return True
 
     # -- reads ------------------------------------------------------------------------------
@@ -188,3 +195,17 @@ class ChunkService:
 
     def status(self) -> dict[str, Any]:
         return {"nodes_up": len(self.cluster.up_nodes()), "replicas": self.replicas}
+
+
+def _check_quota(conn: Connection, principal: Principal, chunk_hash: str, size: int) -> None:
+    """``QuotaExceeded`` unless ``size`` more bytes fit (a chunk the user has is free).
+
+    Callers hold the namespace lock, so two uploads cannot both take the last free bytes.
+    """
+    if principal.quota_bytes is None or repo.user_owns(conn, principal.user_id, chunk_hash):
+        return
+    used = repo.used_bytes(conn, principal.user_id)
+    if used + size > principal.quota_bytes:
+        raise QuotaExceeded(
+            f"This upload needs {size} bytes but only "
+            f"{max(0, principal.quota_bytes - used)} of your quota are left.")
