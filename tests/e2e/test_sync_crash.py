@@ -4,6 +4,7 @@ half-written file and no temp file left in the tree."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,6 +68,15 @@ def test_kill_mid_upload_and_mid_download_then_restart(
         assert (b.root / "big.bin").read_bytes() == big
         assert temp_files(a.root) == temp_files(b.root) == []
         assert as_hashes(b.tree()) == server.tree() == as_hashes(a.tree())
+
+        # An edit in the middle of the big file re-sends only the chunks around it.
+        edited = big[: BIG // 2] + b"edited on b" + big[BIG // 2 + 11:]
+        b.write("/big.bin", edited)
+        report = [line for line in b.once().stdout.splitlines() if " chunks) for " in line]
+        match = re.search(r"\((\d+) of (\d+) chunks\)", report[0])
+        assert match, report
+        assert 1 <= int(match[1]) <= 2 < int(match[2]), report
+        assert server.tree()["/big.bin"] == digest(edited)
     finally:
         server.close()
 

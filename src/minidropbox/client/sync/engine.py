@@ -192,8 +192,7 @@ class SyncEngine:
         last: Round | None = None
         for _ in range(max_rounds):
             last = self.round()
-            stats = last.outcome.stats
-            sent += stats.bytes_sent + stats.bytes_received
+            sent += last.outcome.moved_bytes
             if last.plan.actions and sent:
                 self.status.syncing(len(last.plan.actions), sent, time.monotonic() - started)
             if last.plan.done and not last.outcome.failed:

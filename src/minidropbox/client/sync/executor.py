@@ -51,6 +51,7 @@ from minidropbox.core.reconcile import Action, Item, Op, Plan
 
 log = logging.getLogger("minidropbox.sync")
 DOWNLOAD_WORKERS = 4
+COMMIT_EVERY = 1.0  # seconds between state commits within a round
 MiB = 1024 * 1024
 # Errors that end the whole run rather than one action.
 FATAL = (errors.Unauthorized, errors.Forbidden)
@@ -65,7 +66,12 @@ class Outcome:
     done: int = 0
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
-    stats: TransferStats = field(default_factory=TransferStats)
+    stats: TransferStats = field(default_factory=TransferStats)  # downloads
+    sent: TransferStats = field(default_factory=TransferStats)  # uploads
+
+    @property
+    def moved_bytes(self) -> int:
+        return self.sent.bytes_sent + self.stats.bytes_received
 
 
 Report = Callable[[str], None]
@@ -80,6 +86,29 @@ class Executor:
     def run(self, plan: Plan, scan: LocalScan, tree: RemoteTree) -> Outcome:
         out = Outcome()
         self.scan, self.tree = scan, tree
+        self.dirty_dirs: set[Path] = set()
+        self.last_commit = time.monotonic()
+        self.state.begin()
+        try:
+            self._run(plan, out)
+        finally:
+            self._commit()
+        return out
+
+    def _commit(self) -> None:
+        """Make the renames durable, then the rows that describe them."""
+        for folder in self.dirty_dirs:
+            fsync_dir(folder)
+        self.dirty_dirs.clear()
+        self.state.commit()
+        self.last_commit = time.monotonic()
+
+    def _maybe_commit(self) -> None:
+        if time.monotonic() - self.last_commit > COMMIT_EVERY:
+            self._commit()
+            self.state.begin()
+
+    def _run(self, plan: Plan, out: Outcome) -> None:
         uploads = [a for a in plan.actions if a.op is Op.UPLOAD]
         downloads = [a for a in plan.actions if a.op is Op.DOWNLOAD]
         for act in plan.actions:
@@ -92,12 +121,12 @@ class Executor:
                     self._guard(out, "download", partial(self._downloads, downloads, out))
                 continue
             self._guard(out, f"{act.op.value} {act.path}", partial(self._one, act))
-        return out
 
     def _guard(self, out: Outcome, what: str, call: Callable[[], None]) -> None:
         try:
             call()
             out.done += 1
+            self._maybe_commit()
         except Skipped as exc:
             out.skipped += 1
             log.info("skipped %s: %s", what, exc)
@@ -142,6 +171,7 @@ class Executor:
             rename_new(src, dst)
         except FileExistsError as exc:
             raise Skipped(f"{act.dest} exists here") from exc
+        self.dirty_dirs.update((src.parent, dst.parent))
         self.state.rename(act.path, act.dest)
         self.report(f"moved {act.path} -> {act.dest}")
 
@@ -165,6 +195,7 @@ class Executor:
             raise Skipped(f"{act.path} disappeared") from exc
         except FileExistsError as exc:
             raise Skipped(f"{act.dest} exists here") from exc
+        self.dirty_dirs.add(dst.parent)
         self.report(f"conflict {act.path}: both sides changed; yours is kept as {act.dest}")
 
     def _mkdir_local(self, act: Action) -> None:
@@ -222,6 +253,7 @@ class Executor:
                 return
             raise
         os.unlink(target)
+        self.dirty_dirs.add(target.parent)
         self.state.forget(act.path)
         self.report(f"deleted {act.path} (deleted on the server)")
 
@@ -277,7 +309,7 @@ class Executor:
             before[path_key(remote)] = (act, scanned)
         if not items:
             return
-        result = upload_many(self.api, items, device=self.device, stats=out.stats)
+        result = upload_many(self.api, items, device=self.device, stats=out.sent)
         for entry in result.entries:
             if path_key(entry["path"]) not in before:
                 continue  # not one we asked for: nothing to record
@@ -292,6 +324,12 @@ class Executor:
             self.state.put(item, st if now == st else None)
             out.done += 1
             self.report(f"uploaded {act.path} (v{entry['version']}, {entry['size']} bytes)")
+        sent = out.sent
+        if sent.files:
+            # Delta sync at work: only chunks the server lacked were sent.
+            self.report(f"sent {sent.bytes_sent} of {sent.bytes_total} bytes "
+                        f"({sent.chunks_sent} of {sent.chunks_total} chunks) for "
+                        f"{sent.files} file(s)")
         for failure in result.failures:
             if failure.code in ("version_conflict", "already_exists"):
                 out.skipped += 1
@@ -374,7 +412,7 @@ class Executor:
                 os.replace(tmp, self._local(act.path))
         finally:
             tmp.unlink(missing_ok=True)
-        fsync_dir(target.parent)
+        self.dirty_dirs.add(target.parent)  # fsynced before this round's rows are committed
         final = stat_of(os.stat(self._local(act.path), follow_symlinks=False))
         same = (final.ino, final.size, final.mtime_ns) == (tmp_stat.ino, tmp_stat.size,
                                                            tmp_stat.mtime_ns)

@@ -6,14 +6,16 @@ so a later scan re-reads only files whose stat moved. It also keeps the account,
 remote folder it belongs to (a folder is never silently synced against another account, whose
 listing would look like mass deletion), the saved journal cursor and the server generation.
 
-Every change is committed at once with ``synchronous=FULL``: a row is written only after the
-action it records has happened, so a crash leaves at worst a row that is one step behind,
+A row is written only after the action it records has happened (``synchronous=FULL``; the
+executor commits a round's rows in batches), so a crash leaves at worst rows that are behind,
 which the next reconcile recognises (both sides equal → agree).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,8 +99,7 @@ class StateDB:
 
     def forget(self, path: str, subtree: bool = False) -> None:
         key = path_key(path)
-        with self.conn:
-            self.conn.execute("BEGIN IMMEDIATE")
+        with self._transaction():
             self.conn.execute("DELETE FROM base WHERE key = ?", (key,))
             if subtree:
                 self.conn.execute("DELETE FROM base WHERE substr(key, 1, ?) = ?",
@@ -109,8 +110,7 @@ class StateDB:
         skey = path_key(src)
         where = "key = ? OR substr(key, 1, ?) = ?"
         args = (skey, len(skey) + 1, skey + "/")
-        with self.conn:
-            self.conn.execute("BEGIN IMMEDIATE")
+        with self._transaction():
             rows = self.conn.execute(
                 "SELECT path, kind, version, size, hash, mtime_ns, ctime_ns, ino FROM base "
                 f"WHERE {where}", args).fetchall()
@@ -121,6 +121,39 @@ class StateDB:
                     "INSERT OR REPLACE INTO base (key, path, kind, version, size, hash, "
                     "mtime_ns, ctime_ns, ino) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (path_key(new), new, *rest))
+
+    # -- batching ---------------------------------------------------------------------------
+    # Rows may be committed late, never early: a row written after its action and lost in a
+    # crash only makes the next round re-derive it ("both sides agree"). So the executor
+    # batches a round's rows into a few transactions instead of one fsync per file.
+    def begin(self) -> None:
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Atomic on its own, or part of the batch already open."""
+        if self.conn.in_transaction:
+            self.conn.execute("SAVEPOINT step")
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK TO step")
+                raise
+            finally:
+                self.conn.execute("RELEASE step")
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def clear(self) -> None:
         self.conn.execute("DELETE FROM base")
