@@ -178,3 +178,17 @@ def test_edit_racing_delete_keeps_the_edit(pair: tuple[SyncClient, SyncClient],
     wait_until(lambda: converged(a, b, server=server)
                and a.tree().get("/first.txt") == b"edited during the race", timeout=30,
                message="the edit to survive the race")
+
+
+def test_a_file_is_uploaded_only_once_it_holds_still(pair: tuple[SyncClient, SyncClient],
+                                                     server: ServerView) -> None:
+    a, _ = pair
+    a.start()
+    wait_until(lambda: "idle" in a.log(), message="A idle")
+    with open(a.root / "growing.log", "wb") as fh:
+        for _ in range(30):  # 3 s of writes (longer than the debounce), never 0.4 s apart
+            fh.write(b"x" * 1000)
+            fh.flush()
+            time.sleep(0.1)
+    wait_until(lambda: server.tree().get("/growing.log"), message="the finished file")
+    assert [v["size"] for v in server.versions("/growing.log")] == [30000]
