@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +23,7 @@ from functools import partial
 from pathlib import Path
 
 from minidropbox.client.api import ApiClient
+from minidropbox.client.sync.fetch import fetch_version
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.localfs import (
     fsync_dir,
@@ -33,11 +33,9 @@ from minidropbox.client.sync.localfs import (
     rename_new,
 )
 from minidropbox.client.sync.remote import RemoteSide, RemoteTree
-from minidropbox.client.sync.scanner import LocalScan, hash_file, stat_of
+from minidropbox.client.sync.scanner import LocalScan, stat_of
 from minidropbox.client.sync.state import UNKNOWN_STAT, LocalStat, StateDB
 from minidropbox.client.transfer import (
-    TMP_PREFIX,
-    DownloadMismatch,
     TransferStats,
     UploadItem,
     ensure_inside,
@@ -52,7 +50,6 @@ from minidropbox.core.reconcile import Action, Item, Op, Plan
 log = logging.getLogger("minidropbox.sync")
 DOWNLOAD_WORKERS = 4
 COMMIT_EVERY = 1.0  # seconds between state commits within a round
-MiB = 1024 * 1024
 # Errors that end the whole run rather than one action.
 FATAL = (errors.Unauthorized, errors.Forbidden)
 
@@ -363,37 +360,15 @@ class Executor:
                             partial(self._place, act, tmp, tmp_stat))
 
     def _fetch(self, act: Action, out: Outcome) -> tuple[Path, LocalStat]:
-        """Stream the planned version into a temp file next to its target and verify it."""
+        """Stream the planned version into a verified temp file next to its target."""
         rem = act.remote
         assert rem is not None and rem.version is not None
         target = local_path(self.root, act.path)
         make_folder(self.root, target.parent)
-        tmp = target.parent / f"{TMP_PREFIX}{secrets.token_hex(8)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            written = 0
-            with os.fdopen(fd, "wb") as fh, self.api.stream(
-                    "GET", "/api/v1/files/content",
-                    params={"path": self.remote.to_remote(act.path),
-                            "version": rem.version}) as response:
-                for block in response.iter_bytes(MiB):
-                    fh.write(block)
-                    written += len(block)
-                fh.flush()
-                os.fsync(fh.fileno())
-            if written != rem.size:
-                raise DownloadMismatch(f"{act.path}: got {written} bytes, expected {rem.size}.")
-            hashed = hash_file(tmp)
-            if hashed is None or hashed[0] != rem.hash:
-                raise DownloadMismatch(f"{act.path}: the bytes do not match the content hash.")
-            mtime = self.tree.modified.get(path_key(act.path))
-            if mtime is not None:
-                os.utime(tmp, ns=(time.time_ns(), int(mtime * 1e9)))
-            out.stats.add(files=1, bytes_total=written, bytes_received=written)
-            return tmp, stat_of(os.stat(tmp))
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        tmp, st = fetch_version(self.api, self.remote.to_remote(act.path), rem, target.parent,
+                                self.tree.modified.get(path_key(act.path)))
+        out.stats.add(files=1, bytes_total=st.size, bytes_received=st.size)
+        return tmp, st
 
     def _place(self, act: Action, tmp: Path, tmp_stat: LocalStat) -> None:
         """Rename the verified temp file into place if the target is still what the plan saw."""
