@@ -13,7 +13,13 @@ import pytest
 from minidropbox.client.api import ApiClient
 from minidropbox.client.sync import localfs
 from minidropbox.client.sync.ignore import IgnoreRules
-from minidropbox.client.sync.localfs import clean_temp_files, local_path, place_new, rename_new
+from minidropbox.client.sync.localfs import (
+    clean_temp_files,
+    local_path,
+    make_folder,
+    place_new,
+    rename_new,
+)
 from minidropbox.client.sync.remote import RemoteSide
 from minidropbox.client.sync.scanner import scan, stat_of
 from minidropbox.client.sync.state import BaseRow, StateDB
@@ -134,3 +140,15 @@ def test_server_paths_are_checked_before_they_touch_the_disk(tmp_path: Path) -> 
     with pytest.raises(UnsafeName):
         local_path(tmp_path, "/../escape")
     assert stat_of(os.stat(tmp_path)).ino == os.stat(tmp_path).st_ino
+
+
+def test_folders_that_lead_outside_the_root_are_refused(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "link").symlink_to(outside)
+    with pytest.raises(UnsafeName):
+        make_folder(root, local_path(root, "/link/new"))
+    assert list(outside.iterdir()) == []
+    make_folder(root, local_path(root, "/a/b"))
+    assert (root / "a" / "b").is_dir()
