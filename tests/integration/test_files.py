@@ -305,3 +305,16 @@ def test_api_memory_stays_flat_for_1_gib(cluster: TestCluster, cluster_http: htt
     assert r.status_code == 201, r.text
     assert r.json()["size"] == total
     assert peak["mib"] < 200, f"API peak RSS {peak['mib']:.0f} MiB"
+
+
+def test_conditional_delete(cluster_http: httpx.Client, alice: dict[str, str]) -> None:
+    upload(cluster_http, alice, "/guarded.txt", b"one")
+    upload(cluster_http, alice, "/guarded.txt", b"two", parent=1)
+    stale = cluster_http.delete("/api/v1/files", headers={**alice, "If-Match": "1"},
+                                params={"path": "/guarded.txt"})
+    assert stale.status_code == 409
+    assert stale.json()["error"]["current_version"] == 2
+    assert download(cluster_http, alice, "/guarded.txt") == b"two"
+    ok = cluster_http.delete("/api/v1/files", headers={**alice, "If-Match": '"2"'},
+                             params={"path": "/guarded.txt"})
+    assert ok.status_code == 200

@@ -287,7 +287,10 @@ class FileService:
         assert moved is not None
         return public_entry(moved)
 
-    def delete(self, principal: Principal, raw_path: str) -> dict[str, Any]:
+    def delete(self, principal: Principal, raw_path: str,
+               if_version: int | None = None) -> dict[str, Any]:
+        """Move an entry to the trash; with ``if_version``, only while that file version is
+        current (a sync client deleting what it saw must not delete a newer edit)."""
         path = normalize_path(raw_path)
         if path == "/":
             raise InvalidInput("The root folder cannot be deleted.")
@@ -297,6 +300,10 @@ class FileService:
             entry = repo.live(conn, principal.namespace_id, path)
             if entry is None:
                 raise NotFound(f"{path} does not exist.")
+            if if_version is not None and entry["version"] != if_version:
+                raise VersionConflict(
+                    f"{path} is at version {entry['version']}, not {if_version}; not deleted.",
+                    current_version=entry["version"])
             count = repo.delete_entry(conn, entry, now)
             journal.append(conn, principal.namespace_id, "delete", entry["path"], entry["kind"],
                            now, version=entry["version"])

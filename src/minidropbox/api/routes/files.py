@@ -83,9 +83,12 @@ def move(body: MoveBody, principal: CurrentUser, ctx: Context) -> dict[str, Any]
 
 
 @router.delete("", response_model=Deleted, responses=ERRORS)
-def delete(path: PathQuery, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
-    """Move a file or folder (with its contents) to the trash."""
-    return ctx.files.delete(principal, path)
+def delete(path: PathQuery, principal: CurrentUser, ctx: Context,
+           if_match: Annotated[str | None, Header(max_length=32)] = None) -> dict[str, Any]:
+    """Move a file or folder (with its contents) to the trash.
+
+    ``If-Match: <version>`` deletes a file only while that version is current (else 409)."""
+    return ctx.files.delete(principal, path, _version_header(if_match))
 
 
 @router.get("/versions", response_model=Versions, responses=ERRORS)
@@ -151,12 +154,7 @@ async def upload(path: PathQuery, request: Request, principal: CurrentUser, ctx:
     upload replaces whatever is current.
     """
     clean = normalize_path(path)
-    parent: int | None = None
-    if if_match is not None:
-        token = if_match.strip().strip('"')
-        if not token.isdigit():
-            raise InvalidInput("If-Match must be the version number the upload replaces.")
-        parent = int(token)
+    parent = _version_header(if_match)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit():
         await run_in_threadpool(_check_quota, ctx, principal, int(declared))
@@ -180,6 +178,16 @@ async def upload(path: PathQuery, request: Request, principal: CurrentUser, ctx:
     req = CommitRequest(path=clean, size=size, chunks=[r[0] for r in refs],
                         parent_version=parent, mtime=x_mtime, overwrite=if_match is None)
     return await run_in_threadpool(ctx.files.commit, principal, req)
+
+
+def _version_header(if_match: str | None) -> int | None:
+    """The version number in an ``If-Match`` header (quotes allowed), or None."""
+    if if_match is None:
+        return None
+    token = if_match.strip().strip('"')
+    if not token.isdigit():
+        raise InvalidInput("If-Match must be a version number.")
+    return int(token)
 
 
 def _cut(path: Path) -> list[tuple[str, int, int]]:

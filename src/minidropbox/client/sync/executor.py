@@ -12,7 +12,6 @@ the row one step behind, which the next round recognises as "both sides agree".
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -266,8 +265,17 @@ class Executor:
             if (act.remote is None or act.base is None or current.get("version")
                     != act.remote.version or current.get("content_hash") != act.base.hash):
                 raise Skipped(f"{act.path} changed on the server")
-        with contextlib.suppress(errors.NotFound):
-            self.api.request_json("DELETE", "/api/v1/files", params={"path": remote})
+        # For a file the server re-checks the version we saw, so an edit committed since
+        # the check above survives (409) instead of going to the trash.
+        guard = ({"If-Match": str(act.remote.version)}
+                 if act.kind == "file" and act.remote is not None else None)
+        try:
+            self.api.request_json("DELETE", "/api/v1/files", params={"path": remote},
+                                  headers=guard)
+        except errors.NotFound:
+            pass
+        except errors.Conflict as exc:
+            raise Skipped(f"{act.path} changed on the server") from exc
         self.state.forget(act.path, subtree=act.kind == "folder")
         self.report(f"deleted on server {act.path}" + ("/" if act.kind == "folder" else ""))
 
