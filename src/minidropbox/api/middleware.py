@@ -99,10 +99,11 @@ class BodyLimit:
                 try:
                     declared = int(value)
                 except ValueError:
-                    await _reject(send, 400, "invalid_input", "Invalid Content-Length header.")
+                    await send_json_error(send, 400, "invalid_input",
+                                          "Invalid Content-Length header.")
                     return
                 if declared > limit:
-                    await _reject(send, 413, "too_large",
+                    await send_json_error(send, 413, "too_large",
                                   f"The request body is larger than {limit} bytes.")
                     return
         received = 0
@@ -127,7 +128,7 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _reject(send, 413, "too_large",
+                await send_json_error(send, 413, "too_large",
                               f"The request body is larger than {limit} bytes.")
 
 
@@ -137,9 +138,13 @@ class _TooLarge(HTTPException):
         super().__init__(413, "The request body is too large.")
 
 
-async def _reject(send: Send, status: int, code: str, message: str) -> None:
+async def send_json_error(send: Send, status: int, code: str, message: str,
+                          close: bool = False) -> None:
+    """Answer with the JSON error body straight from ASGI middleware (no app involved)."""
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     headers: list[Any] = [(b"content-type", b"application/json"),
                           (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

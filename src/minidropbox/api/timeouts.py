@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from minidropbox.api.middleware import send_json_error
 
 # Room for the longest request the schema allows (an 8192-character path, percent-encoded
 # at up to 12 bytes per character, plus headers), and not much more.
@@ -151,10 +152,5 @@ class BodyPace:
             await self.app(scope, paced_receive, tracking_send)
         except _SlowBody:
             if not started:
-                body = json.dumps({"error": {"code": "timeout",
-                                             "message": "The request body arrived too slowly."}})
-                headers: list[Any] = [(b"content-type", b"application/json"),
-                                      (b"content-length", str(len(body)).encode()),
-                                      (b"connection", b"close")]
-                await send({"type": "http.response.start", "status": 408, "headers": headers})
-                await send({"type": "http.response.body", "body": body.encode()})
+                await send_json_error(send, 408, "timeout",
+                                      "The request body arrived too slowly.", close=True)

@@ -22,20 +22,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from minidropbox.backup.errors import NotARepository, RepositoryLocked, SnapshotNotFound
+from minidropbox.durable import fsync_dir
 from minidropbox.storage.disk import DiskChunkStore
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 CHUNK_LIST = "chunks.txt"
 TEMP_PREFIX = ".tmp-"
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def fsync_file(path: Path) -> None:

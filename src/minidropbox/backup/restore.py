@@ -30,11 +30,11 @@ from minidropbox.backup.repository import (
     TEMP_PREFIX,
     Repository,
     Snapshot,
-    fsync_dir,
     fsync_file,
 )
 from minidropbox.backup.snapshot import file_sha256
 from minidropbox.core.placement import place_replicas
+from minidropbox.durable import fsync_dir
 from minidropbox.metadata.db import Database
 from minidropbox.metadata.tables import nodes, repair_queue, replicas, server_info
 from minidropbox.storage.base import ChunkNotFound, CorruptChunk

@@ -38,11 +38,11 @@ from minidropbox.backup.repository import (
     Repository,
     atomic_write,
     format_chunk_list,
-    fsync_dir,
     new_snapshot_id,
 )
 from minidropbox.core.errors import MiniDropboxError
 from minidropbox.core.placement import rank_nodes
+from minidropbox.durable import fsync_dir
 from minidropbox.storage.base import StoreFull
 from minidropbox.storage.disk import DiskChunkStore
 from minidropbox.storage.node_client import NodeClient

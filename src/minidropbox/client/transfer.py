@@ -36,6 +36,7 @@ from minidropbox.client.api import ApiClient, ServerUnreachable
 from minidropbox.core import errors
 from minidropbox.core.chunking import chunk_bytes, content_hash, iter_chunks
 from minidropbox.core.paths import normalize_path, path_key
+from minidropbox.durable import fsync_dir_best_effort
 
 MiB = 1024 * 1024
 MISSING_BATCH = 10_000  # hashes per /chunks/missing: the server's limit
@@ -640,17 +641,6 @@ def _file_content_hash(path: Path) -> str:
         return content_hash(ref.hash for ref, _ in iter_chunks(fh))
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return  # not every platform can open a directory
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fetch(api: ApiClient, params: dict[str, Any], tmp: Path, progress: Progress | None,
            stats: TransferStats) -> tuple[int, httpx.Headers]:
     """Stream a file's bytes into ``tmp`` (from the start: a retry rewrites it) and fsync."""
@@ -718,7 +708,7 @@ def download_file(api: ApiClient, remote_path: str, local_path: Path | str,
         if mtime is not None:
             os.utime(tmp, (time.time(), float(mtime)))
         os.replace(tmp, target)
-        _fsync_dir(folder)
+        fsync_dir_best_effort(folder)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -28,6 +28,7 @@ import anyio.to_thread
 
 from minidropbox.core.chunking import HASH_RE
 from minidropbox.core.errors import HashMismatch, InvalidInput, RangeNotSatisfiable
+from minidropbox.durable import fsync_dir
 from minidropbox.storage.base import ChunkNotFound, CorruptChunk, StoreFull, StoreStats
 
 BLOCK = 1 << 20
@@ -53,14 +54,6 @@ def check_range(size: int, start: int, end: int | None) -> int:
     if start < 0 or stop < start or stop > size:
         raise RangeNotSatisfiable(f"Range {start}-{stop} is outside a chunk of {size} bytes.")
     return stop
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _full_or_raise(exc: OSError) -> NoReturn:
@@ -235,7 +228,7 @@ class DiskChunkStore:
             os.replace(temp, final)
             self._count += 1
             self._used += size
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         return True
 
     # -- reading ----------------------------------------------------------------------------
@@ -301,7 +294,7 @@ class DiskChunkStore:
                 raise ChunkNotFound(f"Chunk {name} is not on this node.") from None
             self._count -= 1
             self._used -= size
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return target
 
     # -- listing ----------------------------------------------------------------------------

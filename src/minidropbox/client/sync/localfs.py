@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from minidropbox.client.transfer import TMP_PREFIX, ensure_inside, safe_join
+from minidropbox.durable import fsync_dir_best_effort
 
 
 def local_path(root: Path, rel: str) -> Path:
@@ -40,16 +41,7 @@ def make_folder(root: Path, folder: Path) -> None:
 
 
 def fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir_best_effort(folder)
 
 
 def _libc_renameat2() -> Callable[..., int] | None:
