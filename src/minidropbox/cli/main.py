@@ -12,6 +12,7 @@ from minidropbox.cli.backup import backup
 from minidropbox.cli.server import server
 from minidropbox.cli.state import CliState
 from minidropbox.cli.sync import sync
+from minidropbox.cli.watch import watch
 from minidropbox.core.errors import MiniDropboxError
 
 
@@ -35,6 +36,7 @@ cli.add_command(server)
 cli.add_command(sync)
 cli.add_command(admin.admin)
 server.add_command(admin.grant_admin)
+cli.add_command(watch)
 cli.add_command(backup)
 
 
