@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy
 from websockets.sync.client import connect as ws_connect
 
 from tests.conftest import bearer, signup_and_login
@@ -118,6 +119,43 @@ def test_websocket_on_b_hears_a_commit_on_a_within_2s(pair: Replicas,
     # And B's next page shows the change itself.
     seen = changes_since(pair.b.url, auth, first)
     assert [(e["op"], e["path"]) for e in seen] == [("commit", "/from-a.txt")]
+
+
+def cut_connections(database_url: str, query_prefix: str) -> int:
+    """Terminate the server sessions whose last statement starts with ``query_prefix`` (as a
+    network cut or a PostgreSQL restart would look to them); returns how many."""
+    engine = sqlalchemy.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            return len(conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND query LIKE %(prefix)s", {"prefix": query_prefix + "%"}).all())
+    finally:
+        engine.dispose()
+
+
+def test_notifications_survive_lost_connections(pair: Replicas,
+                                                tokens: dict[str, str]) -> None:
+    assert pair.b is not None
+    auth = bearer(tokens)
+    db_url = pair.a.env["MINIDROPBOX_DATABASE_URL"]
+    ws_url = pair.b.url.replace("http://", "ws://") + "/api/v1/notifications"
+    with ws_connect(ws_url, subprotocols=["bearer", tokens["access_token"]]) as ws:
+        cursors = [json.loads(ws.recv(timeout=10))["cursor"]]
+        # 1. Every LISTEN is cut, and the change commits while b hears nothing: b catches up
+        # from the journal once it is listening again.
+        # 2. a's NOTIFY connection is cut: a sends again on a new one.
+        for prefix, path in (("LISTEN ", "/unheard.txt"), ("SELECT pg_notify", "/resent.txt")):
+            assert cut_connections(db_url, prefix) >= 1
+            r = httpx.put(pair.a.url + "/api/v1/files/content", params={"path": path},
+                          content=path.encode(), headers=auth, timeout=30)
+            assert r.status_code == 201, r.text
+            cursors.append(json.loads(ws.recv(timeout=5))["cursor"])
+    assert len(set(cursors)) == 3
+    seen = changes_since(pair.b.url, auth, cursors[0])
+    assert [(e["op"], e["path"]) for e in seen] == [("commit", "/unheard.txt"),
+                                                    ("commit", "/resent.txt")]
 
 
 def test_long_poll_on_b_wakes_for_a_commit_on_a(pair: Replicas,

@@ -53,6 +53,8 @@ class SoloLeader:
 
 
 class PgAdvisoryLeader:
+    """The replica holding ``LEADER_LOCK`` on its own connection leads (see the module)."""
+
     def __init__(self, database_url: str, interval: float = 2.0) -> None:
         self.database_url = database_url
         self.interval = interval
@@ -71,29 +73,30 @@ class PgAdvisoryLeader:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-                with contextlib.suppress(Exception):
-                    await conn.close()
+                await _close(conn)
             log.warning("no longer the leader; cluster-wide jobs stopped here")
 
     async def _acquire(self) -> psycopg.AsyncConnection:
         """A connection holding the lock; tries every ``interval`` until it gets one."""
         conn: psycopg.AsyncConnection | None = None
-        while True:
-            try:
-                if conn is None or conn.closed:
-                    conn = await pg.connect(self.database_url)
-                    await self._limit_idle(conn)
-                cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,))
-                row = await cur.fetchone()
-                if row is not None and row[0]:
-                    return conn
-            except psycopg.Error as exc:
-                log.warning("leader election: %s", exc)
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await conn.close()
-                conn = None
-            await asyncio.sleep(self.interval)
+        try:
+            while True:
+                try:
+                    if conn is None or conn.closed:
+                        conn = await pg.connect(self.database_url)
+                        await self._limit_idle(conn)
+                    cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,))
+                    row = await cur.fetchone()
+                    if row is not None and row[0]:
+                        held, conn = conn, None
+                        return held
+                except psycopg.Error as exc:
+                    log.warning("leader election: %s", exc)
+                    await _close(conn)
+                    conn = None
+                await asyncio.sleep(self.interval)
+        finally:
+            await _close(conn)  # stopped while waiting: do not leave the connection open
 
     async def _limit_idle(self, conn: psycopg.AsyncConnection) -> None:
         # The server ends this session (and frees the lock) if the process stops checking in:
@@ -112,6 +115,13 @@ class PgAdvisoryLeader:
             except (psycopg.Error, TimeoutError) as exc:
                 log.warning("lost the leader connection: %s", exc or type(exc).__name__)
                 return
+
+
+async def _close(conn: psycopg.AsyncConnection | None) -> None:
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            await conn.close()
+
 
 def leadership_for(database_url: str, interval: float = 2.0) -> Leadership:
     if database_url.startswith("postgresql"):

@@ -23,6 +23,7 @@ import threading
 from collections.abc import AsyncIterator
 
 import psycopg
+from sqlalchemy.exc import SQLAlchemyError
 
 from minidropbox.metadata import journal, pg
 from minidropbox.metadata.db import Database
@@ -122,7 +123,7 @@ class PgChangeHub:
                     await self._catch_up()
                     async for note in conn.notifies():
                         self._heard(note.payload)
-            except psycopg.Error as exc:
+            except (psycopg.Error, SQLAlchemyError) as exc:  # SQLAlchemy: the catch-up read
                 log.warning("change notifications from other replicas interrupted: %s", exc)
             finally:
                 self.connected.clear()
