@@ -16,10 +16,11 @@ from minidropbox.client.transfer import (
     TMP_PREFIX,
     DownloadMismatch,
     UnsafeName,
+    _BlockReader,
     download_file,
     plan_get,
 )
-from minidropbox.core.chunking import chunk_bytes, content_hash
+from minidropbox.core.chunking import chunk_bytes, content_hash, iter_chunks
 
 DATA = random.Random(11).randbytes(300_000)
 MTIME = 1_600_000_000.5
@@ -87,3 +88,20 @@ def test_hostile_file_name_is_refused(tmp_path: Path) -> None:
         return httpx.Response(200, json={**_entry("/a.txt"), "name": "../../evil.txt"})
     with pytest.raises(UnsafeName):
         plan_get(_client(handler), "/a.txt", tmp_path)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_hashing_while_streaming_matches_cutting_the_whole_file(seed: int) -> None:
+    """The download is cut into chunks as it arrives, in blocks of any size; the content
+    hash must be the one cutting the whole file gives, or every verified get would fail."""
+    rng = random.Random(seed)
+    data = rng.randbytes(rng.randrange(0, 12 * 1024 * 1024))
+    blocks, i = [], 0
+    while i < len(data):
+        n = rng.choice([1, 4096, 65536, 1 << 20, 3 << 20])
+        blocks.append(data[i:i + n])
+        i += n
+    reader = _BlockReader(iter(blocks), None)
+    got = content_hash(ref.hash for ref, _ in iter_chunks(reader))
+    assert got == content_hash(ref.hash for ref, _ in chunk_bytes(data))
+    assert reader.total == len(data)

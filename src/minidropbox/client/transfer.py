@@ -636,26 +636,55 @@ def upload_many(api: ApiClient, pairs: Iterable[UploadItem | tuple[Path | str, s
 
 # -- download -----------------------------------------------------------------------------
 
-def _file_content_hash(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return content_hash(ref.hash for ref, _ in iter_chunks(fh))
+class _BlockReader:
+    """``readinto`` over an iterator of byte blocks, so the chunker can cut a download as it
+    arrives (one pass over the bytes instead of writing them and reading them back)."""
+
+    def __init__(self, blocks: Iterator[bytes], progress: Progress | None) -> None:
+        self.blocks = blocks
+        self.progress = progress
+        self.pending = memoryview(b"")
+        self.total = 0
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        while not self.pending:
+            block = next(self.blocks, None)
+            if block is None:
+                return 0
+            self.pending = memoryview(block)
+            self.total += len(block)
+            if self.progress:
+                self.progress(len(block))
+        n = min(len(buffer), len(self.pending))
+        buffer[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
 
 
 def _fetch(api: ApiClient, params: dict[str, Any], tmp: Path, progress: Progress | None,
-           stats: TransferStats) -> tuple[int, httpx.Headers]:
-    """Stream a file's bytes into ``tmp`` (from the start: a retry rewrites it) and fsync."""
-    written = 0
+           stats: TransferStats, verify: bool) -> tuple[int, httpx.Headers, str | None]:
+    """Stream a file's bytes into ``tmp`` (from the start: a retry rewrites it) and fsync.
+
+    Returns the bytes written, the headers and, with ``verify``, the content hash of what was
+    written: the bytes are cut into chunks and hashed on their way to the file."""
+    hashes: list[str] = []
     with open(tmp, "wb") as out, api.stream("GET", "/api/v1/files/content",
                                             params=params) as response:
         stats.add(requests=1)
-        for block in response.iter_bytes(MiB):
-            out.write(block)
-            written += len(block)
-            if progress:
-                progress(len(block))
+        reader = _BlockReader(response.iter_bytes(), progress)
+        if verify:
+            for ref, data in iter_chunks(reader):
+                out.write(data)
+                hashes.append(ref.hash)
+        else:
+            for block in reader.blocks:
+                out.write(block)
+                reader.total += len(block)
+                if progress:
+                    progress(len(block))
         out.flush()
         os.fsync(out.fileno())
-    return written, response.headers
+    return reader.total, response.headers, content_hash(hashes) if verify else None
 
 
 def download_file(api: ApiClient, remote_path: str, local_path: Path | str,
@@ -689,7 +718,8 @@ def download_file(api: ApiClient, remote_path: str, local_path: Path | str,
     tmp = folder / f"{TMP_PREFIX}{secrets.token_hex(8)}"
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        written, headers = _retrying(_fetch, api, params, tmp, progress, stats)
+        written, headers, got_hash = _retrying(_fetch, api, params, tmp, progress, stats,
+                                               verify)
         length = headers.get("content-length")
         etag = headers.get("etag", "").strip('"').removeprefix('W/"')
         last_modified = headers.get("last-modified")
@@ -699,7 +729,7 @@ def download_file(api: ApiClient, remote_path: str, local_path: Path | str,
         if expected is not None and written != expected:
             raise DownloadMismatch(f"{remote}: received {written} bytes, expected {expected}.")
         want_hash = etag or (entry.get("content_hash") if version is None else None)
-        if verify and want_hash and _file_content_hash(tmp) != want_hash:
+        if verify and want_hash and got_hash != want_hash:
             raise DownloadMismatch(f"{remote}: the downloaded bytes do not match the "
                                    "file's content hash.")
         mtime = entry.get("modified") if version is None else None

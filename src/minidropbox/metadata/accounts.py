@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from minidropbox.core.errors import AlreadyExists
@@ -60,6 +60,25 @@ def create_session(conn: Connection, session_id: str, user_id: int, refresh_hash
 
 def session_by_id(conn: Connection, session_id: str) -> dict[str, Any] | None:
     row = conn.execute(select(sessions).where(sessions.c.id == session_id)).mappings().first()
+    return dict(row) if row else None
+
+
+# Built once: this runs on every authenticated request. The root namespace is the user's
+# oldest (lowest id), as in ``root_namespace``.
+_CALLER = (
+    select(sessions.c.id.label("session_id"), sessions.c.revoked_at, users.c.id,
+           users.c.username, users.c.is_admin, users.c.quota_bytes,
+           select(func.min(namespaces.c.id)).where(namespaces.c.owner_id == users.c.id)
+           .scalar_subquery().label("namespace_id"))
+    .join(users, users.c.id == sessions.c.user_id)
+    .where(sessions.c.id == bindparam("sid"), users.c.id == bindparam("uid"))
+)
+
+
+def caller(conn: Connection, session_id: str, user_id: int) -> dict[str, Any] | None:
+    """The session (``session_id``, ``revoked_at``), its user and their root namespace in
+    one query; None unless the session exists and belongs to ``user_id``."""
+    row = conn.execute(_CALLER, {"sid": session_id, "uid": user_id}).mappings().first()
     return dict(row) if row else None
 
 

@@ -2,12 +2,17 @@
 
 SQLite runs in WAL mode with foreign keys and a busy timeout. Writers start with
 ``BEGIN IMMEDIATE`` so two writers never deadlock upgrading a read lock; readers use plain
-deferred transactions and see a consistent snapshot. On PostgreSQL the same code runs at READ
-COMMITTED and serialises where it matters with row locks (see ``namespaces.journal_head``).
+deferred transactions and see a consistent snapshot. Within one process, SQLite writers also
+queue on a lock before ``BEGIN``: SQLite's busy handler polls with sleeps of 1 to 100 ms, so
+writers that collide on the file lock would wait far longer than the fraction of a
+millisecond a write transaction holds it. On PostgreSQL the same code runs at READ COMMITTED
+and serialises where it matters with row locks (see ``namespaces.journal_head``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,13 +42,16 @@ class Database:
             kwargs["max_overflow"] = 20
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
+        # Re-entrant, so a nested write in one thread behaves as it would without it.
+        self._writer: threading.RLock | None = None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+            self._writer = threading.RLock()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A read-write transaction, committed on success and rolled back on error."""
-        with self.engine.connect() as conn:
+        with self._writer or contextlib.nullcontext(), self.engine.connect() as conn:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 yield conn

@@ -169,14 +169,11 @@ class AccountService:
                 or not sub.isdigit() or len(sub) > 18):
             raise Unauthorized("The access token is invalid or expired.")
         with self.db.read() as conn:
-            session = repo.session_by_id(conn, str(claims["sid"]))
-            user = repo.user_by_id(conn, int(sub)) if session else None
-            if (not session or not user or session["revoked_at"] is not None
-                    or session["user_id"] != user["id"]):
-                raise Unauthorized("The session has ended; log in again.")
-            namespace_id = repo.root_namespace(conn, user["id"])
-        return Principal(user["id"], user["username"], session["id"], namespace_id,
-                         bool(user["is_admin"]), user["quota_bytes"])
+            row = repo.caller(conn, str(claims["sid"]), int(sub))
+        if not row or row["revoked_at"] is not None or row["namespace_id"] is None:
+            raise Unauthorized("The session has ended; log in again.")
+        return Principal(row["id"], row["username"], row["session_id"], row["namespace_id"],
+                         bool(row["is_admin"]), row["quota_bytes"])
 
     def me(self, principal: Principal) -> dict[str, Any]:
         with self.db.read() as conn:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -31,6 +32,7 @@ from minidropbox.storage.base import ChunkNotFound, CorruptChunk, StoreFull
 log = logging.getLogger("minidropbox.chunks")
 
 FENCE_RETRIES = 5
+READ_AHEAD_BYTES = 8 * 1024 * 1024  # chunk bytes a download fetches ahead of what it sends
 
 
 class ChunkService:
@@ -52,11 +54,11 @@ class ChunkService:
         # The deletion fence (metadata/fence.py): if a deletion of node copies overlapped
         # this write, our copies may be gone, so wait for it to end and write again.
         for _ in range(FENCE_RETRIES):
-            holders, token = await run_in_threadpool(self._admit, principal, chunk_hash,
-                                                     len(data))
+            holders, stale, token = await run_in_threadpool(self._admit, principal,
+                                                            chunk_hash, len(data))
             if token is not None:
                 if len(holders) < self.replicas:
-                    holders = await self._replicate(chunk_hash, data, holders)
+                    holders = await self._replicate(chunk_hash, data, holders, stale)
                 if await run_in_threadpool(self._record, principal, chunk_hash, len(data),
                                            holders, token):
                     return len(data)
@@ -64,20 +66,28 @@ class ChunkService:
         raise StorageUnavailable("Storage is busy deleting unused data; try again shortly.")
 
     def _admit(self, principal: Principal, chunk_hash: str,
-               size: int) -> tuple[list[str], int | None]:
-        """Quota check (before any byte is kept); returns the nodes already holding the chunk
-        and the deletion-fence token to record under (None while a deletion runs)."""
-        with self.db.write() as conn:
-            journal.lock_namespace(conn, principal.namespace_id)
-            _check_quota(conn, principal, chunk_hash, size)
-            return ([n for n in repo.good_replicas(conn, chunk_hash)
-                     if n in self.cluster.health], fence.writer_token(conn))
+               size: int) -> tuple[list[str], set[str], int | None]:
+        """Quota check (before any byte is kept); returns the nodes already holding a good
+        copy, those holding a bad one, and the deletion-fence token to record under (None
+        while a deletion runs).
 
-    async def _replicate(self, chunk_hash: str, data: bytes, holders: list[str]) -> list[str]:
+        Without a quota there is nothing to serialise: a read transaction will do, so chunk
+        uploads do not queue behind each other on the database's one writer."""
+        with self.db.write() if principal.quota_bytes is not None else self.db.read() as conn:
+            if principal.quota_bytes is not None:
+                journal.lock_namespace(conn, principal.namespace_id)
+                _check_quota(conn, principal, chunk_hash, size)
+            return ([n for n in repo.good_replicas(conn, chunk_hash)
+                     if n in self.cluster.health],
+                    set(replica_repo.bad_holders(conn, chunk_hash)), fence.writer_token(conn))
+
+    async def _replicate(self, chunk_hash: str, data: bytes, holders: list[str],
+                         stale: set[str]) -> list[str]:
+        """Put the chunk on nodes until R hold it; ``stale`` nodes hold a bad copy.
+
+        A node keeps the file it has on PUT, so a copy known to be bad is deleted first."""
         done = list(holders)
         candidates = [n for n in self.cluster.targets(chunk_hash) if n not in done]
-        # A node keeps the file it has on PUT, so a copy known to be bad is deleted first.
-        stale = set(await run_in_threadpool(self._bad_holders, chunk_hash))
         while len(done) < self.replicas and candidates:
             batch, candidates = (candidates[: self.replicas - len(done)],
                                  candidates[self.replicas - len(done):])
@@ -89,10 +99,6 @@ class ChunkService:
                 f"Only {len(done)} of the {self.replicas} storage nodes needed could store the "
                 "data; try again when more nodes are up.")
         return done
-
-    def _bad_holders(self, chunk_hash: str) -> list[str]:
-        with self.db.read() as conn:
-            return replica_repo.bad_holders(conn, chunk_hash)
 
     async def _put(self, node: str, chunk_hash: str, data: bytes, replace: bool = False) -> bool:
         try:
@@ -115,7 +121,8 @@ class ChunkService:
         refused: QuotaExceeded | None = None
         owner: int | None = principal.user_id
         with self.db.write() as conn:
-            journal.lock_namespace(conn, principal.namespace_id)
+            if principal.quota_bytes is not None:
+                journal.lock_namespace(conn, principal.namespace_id)
             if not fence.still_valid(conn, token):
                 return False
             # The quota again, under the lock: uploads admitted side by side may have taken
@@ -160,38 +167,42 @@ class ChunkService:
             repo.mark_bad(conn, chunk_hash, node, reason, self.clock(), priority=10)
 
     async def stream(self, chunk_list: list[tuple[str, int]], start: int,
-                     end: int) -> AsyncIterator[bytes]:
+                     end: int) -> AsyncIterator[bytes | memoryview]:
         """Bytes ``start..end`` (inclusive) of a file made of ``chunk_list``, verified.
 
-        The next chunk is fetched while the current one is sent, so the network to the client
-        and to the nodes overlap; at most two chunks are held in memory.
+        The next chunks are fetched while the current one is sent, so the network to the
+        client and to the nodes overlap: up to ``READ_AHEAD_BYTES`` of chunks (at least one)
+        are on their way or waiting, besides the one being sent.
         """
-        wanted: list[tuple[str, int, int]] = []  # (hash, slice start, slice end)
+        wanted: list[tuple[str, int, int, int]] = []  # (hash, size, slice start, slice end)
         offset = 0
         for chunk_hash, size in chunk_list:
             lo, hi = offset, offset + size - 1
             if hi >= start and lo <= end:
-                wanted.append((chunk_hash, max(start, lo) - lo, min(end, hi) - lo + 1))
+                wanted.append((chunk_hash, size, max(start, lo) - lo, min(end, hi) - lo + 1))
             offset += size
         if not wanted:
             return
         holders = await run_in_threadpool(self._holders, [w[0] for w in wanted])
-        pending: asyncio.Task[bytes] | None = asyncio.create_task(
-            self.fetch(wanted[0][0], holders[wanted[0][0]]))
+        ahead: deque[tuple[asyncio.Task[bytes], int]] = deque()
+        next_fetch = 0
         try:
-            for i, (_, lo, hi) in enumerate(wanted):
-                assert pending is not None
-                data = await pending
-                pending = None
-                if i + 1 < len(wanted):
-                    nxt = wanted[i + 1][0]
-                    pending = asyncio.create_task(self.fetch(nxt, holders[nxt]))
+            for _, _, lo, hi in wanted:
+                while next_fetch < len(wanted) and (
+                        not ahead or sum(n for _, n in ahead) + wanted[next_fetch][1]
+                        <= READ_AHEAD_BYTES):
+                    h, size = wanted[next_fetch][:2]
+                    ahead.append((asyncio.create_task(self.fetch(h, holders[h])), size))
+                    next_fetch += 1
+                data = await ahead.popleft()[0]
+                # Views, not copies: the chunk is in memory already and the server writes
+                # each block to the socket before asking for the next.
                 view = memoryview(data)[lo:hi]
                 for block in range(0, len(view), 1 << 20):
-                    yield bytes(view[block:block + (1 << 20)])
+                    yield view[block:block + (1 << 20)]
         finally:
-            if pending is not None:
-                pending.cancel()
+            for task, _ in ahead:
+                task.cancel()
 
     def status(self) -> dict[str, Any]:
         return {"nodes_up": len(self.cluster.up_nodes()), "replicas": self.replicas}

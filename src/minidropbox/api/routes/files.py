@@ -126,7 +126,7 @@ async def download(path: PathQuery, request: Request, principal: CurrentUser, ct
     # Fetch the first block before answering, so an unreadable file is a clean 503.
     first = await anext(stream)
 
-    async def body() -> AsyncIterator[bytes]:
+    async def body() -> AsyncIterator[bytes | memoryview]:
         yield first
         async for block in stream:
             yield block
