@@ -124,7 +124,7 @@ def upload_download(ctx: Context) -> list[Row]:
         dest.unlink(missing_ok=True)
         disk.append(disk_write_mbps(big, ctx.workdir))
         if ctx.rclone:
-            rc_up.append(size_mb / timed(ctx.rclone.copyto, big, "big.bin"))
+            rc_up.append(size_mb / timed(ctx.rclone.copyto, big, f"big-{run}.bin"))
             ctx.rclone.clear()
         if ctx.nginx:
             ng_up.append(size_mb / timed(ctx.nginx.put, big, f"big-{run}.bin"))
