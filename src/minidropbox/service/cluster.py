@@ -11,8 +11,6 @@ import logging
 import time
 from collections.abc import Callable
 
-import httpx
-
 from minidropbox.core.health import DOWN, UP, NodeHealth, parse_node_spec
 from minidropbox.core.placement import place_replicas, rank_nodes
 from minidropbox.metadata import chunks as chunk_repo
@@ -34,7 +32,6 @@ class StorageCluster:
         self.health = {name: NodeHealth(name, last_ok=clock()) for name, _ in self.specs}
         self.stats: dict[str, dict[str, int]] = {}
         self.draining: set[str] = set()
-        self._http: httpx.AsyncClient | None = None
         self._clients: dict[str, AsyncNodeClient] = {}
         with db.write() as conn:
             chunk_repo.upsert_nodes(conn, self.specs)
@@ -45,13 +42,8 @@ class StorageCluster:
 
     def client(self, name: str) -> AsyncNodeClient:
         if name not in self._clients:
-            if self._http is None:
-                self._http = httpx.AsyncClient(
-                    timeout=self.settings.node_timeout,
-                    limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
             self._clients[name] = AsyncNodeClient(self.urls[name], self.settings.cluster_secret
-                                                  or "", self.settings.node_timeout,
-                                                  client=self._http)
+                                                  or "", self.settings.node_timeout)
         return self._clients[name]
 
     def up_nodes(self) -> list[str]:
@@ -106,7 +98,6 @@ class StorageCluster:
         return self.health[name].state if name in self.health else DOWN
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
-            self._clients.clear()
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.aclose()
