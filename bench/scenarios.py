@@ -287,6 +287,9 @@ def sync_rows(ctx: Context) -> list[Row]:
     other.config = ctx.workdir / "config-syncer-b"
     other.env = dict(os.environ, XDG_CONFIG_HOME=str(other.config))
     other.run("login", "syncer", "--password-stdin", stdin=PASSWORD + "\n")
+    # ``other`` first logged in with the owner's config folder (same name): log the owner in
+    # again, through the proxy, so its sync talks to the server it was started with.
+    owner.run("login", "syncer", "--password-stdin", stdin=PASSWORD + "\n")
     rename_size = ctx.big_mib * MiB
     random_file(a_dir / "movie.bin", rename_size, seed=11)
     procs = [owner.popen("sync", str(a_dir)), other.popen("sync", str(b_dir))]
