@@ -7,6 +7,7 @@ gathers its inputs and carries out its plans.
     ignore.py    .minidropboxignore and built-in ignores
     scanner.py   the local tree (hashing only files whose stat moved)
     remote.py    the server tree, cursor and generation
+    journal.py   the server tree kept up to date from the change journal
     executor.py  carries out a plan, re-checking each precondition first
     fetch.py     one server version into a verified temp file
     localfs.py   no-clobber renames, folders that stay inside the root, temp-file cleanup

@@ -47,6 +47,7 @@ def run_forever(engine: SyncEngine, stop: threading.Event, wake: threading.Event
     remote = RemoteWatcher(engine.api, wake, engine.saved_cursor, stop)
     local.start()
     remote.start()
+    engine.closed = local.closed
     backoff = Backoff(base=1.0, cap=60.0)
     try:
         while not stop.is_set():
@@ -79,4 +80,5 @@ def run_forever(engine: SyncEngine, stop: threading.Event, wake: threading.Event
                 raise remote.failure
     finally:
         stop.set()
+        engine.closed = None
         local.stop()

@@ -1,7 +1,8 @@
 """Reconcile rounds and the safety rails around them.
 
-A round: check the sync root is really there, scan the local tree, list the server folder,
-plan with ``core.reconcile`` against the state DB, refuse mass deletions, execute. ``sync``
+A round: check the sync root is really there, scan the local tree, bring the server tree up
+to date (the journal entries since the last round, or a full listing: see ``remote``), plan
+with ``core.reconcile`` against the state DB, refuse mass deletions, execute. ``sync``
 repeats rounds until a plan is empty (moves and conflicts need a second round) or a bound is
 hit. ``minidropbox sync --once`` is ``open`` + ``sync``; the daemon (``run``) calls ``sync``
 whenever the local watcher or the server's notifications say something moved.
@@ -11,12 +12,14 @@ Rails:
   was unmounted, replaced or emptied underneath us stops the sync; nothing is deleted);
 - a folder already synced with another account, server or remote folder is refused;
 - a new server generation (restored from a backup) makes the next round untrusting: it
-  merges both sides without deleting anything;
+  merges both sides without deleting anything. The generation is read with every full
+  listing; a restored server answers the old cursor with 410, which forces one;
 - deletions beyond ``DeleteLimits`` stop the sync until ``--allow-mass-delete``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -32,15 +35,18 @@ from minidropbox.client.sync.errors import (
 )
 from minidropbox.client.sync.executor import Executor, Outcome
 from minidropbox.client.sync.ignore import IGNORE_FILE, IgnoreRules
+from minidropbox.client.sync.journal import NeedsListing
 from minidropbox.client.sync.localfs import clean_temp_files
 from minidropbox.client.sync.remote import RemoteSide, RemoteTree
-from minidropbox.client.sync.scanner import SETTLE_SECONDS, LocalScan, scan
+from minidropbox.client.sync.scanner import SETTLE_SECONDS, ClosedCheck, LocalScan, scan
 from minidropbox.client.sync.state import STATE_DIR, StateDB
 from minidropbox.client.sync.status import Status
+from minidropbox.core import errors
 from minidropbox.core.paths import path_key
 from minidropbox.core.reconcile import Op, Plan, reconcile
 from minidropbox.core.sync_names import DeleteLimits
 
+log = logging.getLogger("minidropbox.sync")
 IGNORE_KEY = path_key("/" + IGNORE_FILE)
 MAX_ROUNDS = 12  # per sync(): a plan that keeps producing actions is retried later instead
 
@@ -85,6 +91,7 @@ class SyncEngine:
         self.base_trusted = True
         self.generation: str | None = None
         self.cursor: str | None = None  # read by the notification thread: no DB access there
+        self.closed: ClosedCheck | None = None  # set while a local watcher runs
 
     # -- start and stop ---------------------------------------------------------------------
     def open(self) -> None:
@@ -153,11 +160,10 @@ class SyncEngine:
         state = self.state
         assert state is not None, "open() first"
         self._check_root()
-        self._check_generation()
         rules = IgnoreRules.load(self.root)
         rows = state.rows()
-        local = scan(self.root, rules, rows, self.opts.settle)
-        tree = self.remote.listing(rules)
+        local = scan(self.root, rules, rows, self.opts.settle, self.closed)
+        tree = self._remote_tree(rules)
         self._check_root()  # an unmount during the scan looks like an empty folder
         base = {k: r.item for k, r in rows.items()
                 if not rules.ignored(r.item.path, r.item.kind == "folder")}
@@ -184,6 +190,21 @@ class SyncEngine:
             self.cursor = tree.cursor
         return Round(plan, outcome, local, tree)
 
+    def _remote_tree(self, rules: IgnoreRules) -> RemoteTree:
+        """The server tree: caught up from the journal when the cached one is at a cursor,
+        else listed in full (after checking the generation, as a full listing is how a
+        restored server is recognised)."""
+        remote = self.remote
+        if not remote.needs_listing():
+            try:
+                remote.catch_up()
+                return remote.tree(rules)
+            except (errors.CursorReset, NeedsListing) as exc:
+                log.info("listing the server folder again: %s", exc)
+        self._check_generation()
+        listed = remote.relist()
+        return remote.tree(rules, listed.skipped)
+
     def sync(self, max_rounds: int = MAX_ROUNDS) -> SyncResult:
         """Rounds until both sides agree, files still being written are left for later, or
         ``max_rounds`` is reached."""
@@ -202,7 +223,7 @@ class SyncEngine:
         assert last is not None
         unreadable = sorted(last.scan.unreadable)
         waiting = [p for p in last.plan.waiting if p not in last.scan.unreadable]
-        recheck = self.opts.settle / 2 if waiting else None
+        recheck = (last.scan.recheck or self.opts.settle / 2) if waiting else None
         return SyncResult(False, recheck, last.outcome.failed, unreadable)
 
     def saved_cursor(self) -> str | None:

@@ -2,14 +2,17 @@
 
 The temp file (``.minidropbox-tmp-*``, ignored by sync and removed at start if a crash left
 it) is checked against the size and content hash of the version the plan named, fsynced, and
-given the server's mtime; only then may the executor rename it into place.
+given the server's mtime (from the listing, or, for a file the journal announced, the
+``Last-Modified`` header, to the second); only then may the executor rename it into place.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from minidropbox.client.api import ApiClient
@@ -32,6 +35,8 @@ def fetch_version(api: ApiClient, remote_path: str, want: Item, folder: Path,
         with os.fdopen(fd, "wb") as fh, api.stream(
                 "GET", "/api/v1/files/content",
                 params={"path": remote_path, "version": want.version}) as response:
+            if mtime is None:
+                mtime = _last_modified(response.headers.get("last-modified"))
             for block in response.iter_bytes(MiB):
                 fh.write(block)
                 written += len(block)
@@ -48,3 +53,11 @@ def fetch_version(api: ApiClient, remote_path: str, want: Item, folder: Path,
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _last_modified(header: str | None) -> float | None:
+    if not header:
+        return None
+    with contextlib.suppress(TypeError, ValueError):
+        return parsedate_to_datetime(header).timestamp()
+    return None

@@ -3,6 +3,10 @@
 Server paths are mapped to sync-relative paths (``/a/b.txt`` under the remote folder) and
 every one is checked before it can name a local file: a path outside the remote folder, or
 with a segment that is unsafe on this disk, is skipped with a message, never written.
+
+The tree is listed in full at the first round, after a 410 ``reset``, when the journal cannot
+say what changed (``NeedsListing``), and every ``RELIST_EVERY`` seconds; in between, each round
+reads only the journal entries after the cursor the tree is at (``journal.CachedTree``).
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ import time
 from dataclasses import dataclass, field
 
 from minidropbox.client.api import ApiClient
+from minidropbox.client.changes import changes_since
 from minidropbox.client.sync.errors import SyncRootMissing
 from minidropbox.client.sync.ignore import IgnoreRules
+from minidropbox.client.sync.journal import CachedTree, NeedsListing
 from minidropbox.client.transfer import (
     UnsafeName,
     check_name,
@@ -22,11 +28,12 @@ from minidropbox.client.transfer import (
     relative_remote,
 )
 from minidropbox.core import errors
-from minidropbox.core.paths import normalize_path, path_key
+from minidropbox.core.paths import is_within, normalize_path, path_key
 from minidropbox.core.reconcile import Item
 
 log = logging.getLogger("minidropbox.sync")
 SNAPSHOT_TRIES = 3
+RELIST_EVERY = 600.0  # seconds: a full listing now and then, whatever the journal says
 
 
 class SyncApiClient(ApiClient):
@@ -49,6 +56,9 @@ class RemoteSide:
         self.api = api
         self.root = normalize_path(root)
         self.has_journal = True
+        self.cache: CachedTree | None = None  # None: the next round lists the folder
+        self.listed_at = 0.0
+        self.listings = 0  # full listings so far (tests and logs)
 
     def to_remote(self, rel: str) -> str:
         return rel if self.root == "/" else self.root + rel
@@ -92,21 +102,84 @@ class RemoteSide:
             return None
         return str(body["cursor"])
 
-    def listing(self, rules: IgnoreRules) -> RemoteTree:
-        """Everything under the remote folder. When the journal moved during a paged listing
-        the listing is taken again, so the tree is one consistent moment."""
+    # -- the tree, listed or caught up from the journal --------------------------------------
+    def needs_listing(self) -> bool:
+        """Whether the next ``tree`` must come from a full listing."""
+        return (self.cache is None or self.cache.cursor is None
+                or time.monotonic() - self.listed_at > RELIST_EVERY)
+
+    def forget_tree(self) -> None:
+        """List the folder again next round."""
+        self.cache = None
+
+    def catch_up(self) -> int:
+        """Apply the journal entries after the cached tree's cursor; how many there were.
+
+        ``CursorReset`` (410) or ``NeedsListing`` leave the tree dropped: list it again."""
+        cache = self.cache
+        assert cache is not None and cache.cursor is not None
+        self.cache = None  # until every entry is applied, the tree is at no cursor
+        applied = 0
+        for change in changes_since(self.api, cache.cursor):
+            cache.apply(change, self._journal_rel)
+            cache.cursor = str(change["cursor"])
+            applied += 1
+        self.cache = cache
+        return applied
+
+    def _journal_rel(self, path: str) -> str | None:
+        if self.root != "/" and is_within(self.root, path):
+            if path_key(path) != path_key(self.root):
+                raise NeedsListing(f"{path}, which holds the remote folder, changed")
+            return "/"
+        try:
+            rel = relative_remote(path, self.root)
+        except UnsafeName:
+            return None  # outside the remote folder
+        try:
+            return self.to_rel(path) if rel else "/"
+        except (UnsafeName, errors.InvalidPath) as exc:
+            raise NeedsListing(f"{path!r}: {exc}") from exc
+
+    def relist(self) -> RemoteTree:
+        """List the whole remote folder into the cache."""
+        cache, skipped, consistent = self.listing()
+        # A listing the journal moved under cannot be caught up from its cursor: it is used
+        # for this round, and the next round lists again.
+        self.cache = cache if consistent else CachedTree(cache.items, cache.modified)
+        self.listed_at = time.monotonic()
+        self.listings += 1
+        return RemoteTree(cursor=cache.cursor, skipped=skipped)
+
+    def tree(self, rules: IgnoreRules, skipped: list[str] | None = None) -> RemoteTree:
+        """The cached tree with ``rules`` applied, as the planner wants it."""
+        cache = self.cache
+        assert cache is not None
+        out = RemoteTree(cursor=cache.cursor, skipped=list(skipped or []))
+        for key, item in cache.items.items():
+            if not rules.ignored(item.path, item.kind == "folder"):
+                out.items[key] = item
+                if key in cache.modified:
+                    out.modified[key] = cache.modified[key]
+        return out
+
+    def listing(self) -> tuple[CachedTree, list[str], bool]:
+        """Everything under the remote folder, the names skipped, and whether the journal
+        stood still during the listing. When it moved, the listing is taken again (up to
+        ``SNAPSHOT_TRIES`` times), so the tree is one consistent moment at its cursor."""
         for attempt in range(SNAPSHOT_TRIES):
             before = self.latest_cursor()
-            tree = self._list(rules)
+            tree, skipped = self._list()
             after = self.latest_cursor()
             tree.cursor = before
             if before == after or attempt == SNAPSHOT_TRIES - 1:
-                return tree
+                return tree, skipped, before == after
             time.sleep(0.05)
         raise AssertionError("unreachable")
 
-    def _list(self, rules: IgnoreRules) -> RemoteTree:
-        tree = RemoteTree()
+    def _list(self) -> tuple[CachedTree, list[str]]:
+        tree = CachedTree()
+        skipped: list[str] = []
         try:
             entries = list(list_folder(self.api, self.root, recursive=True))
         except errors.NotFound as exc:
@@ -117,13 +190,11 @@ class RemoteSide:
             try:
                 rel = self.to_rel(entry["path"])
             except (UnsafeName, errors.InvalidPath) as exc:
-                tree.skipped.append(f"{entry.get('path')!r} from the server: {exc.message}")
+                skipped.append(f"{entry.get('path')!r} from the server: {exc.message}")
                 continue
             if rel == "/":
                 continue
             kind = "folder" if entry["type"] == "folder" else "file"
-            if rules.ignored(rel, kind == "folder"):
-                continue
             key = path_key(rel)
             if kind == "folder":
                 tree.items[key] = Item(rel, "folder")
@@ -132,4 +203,4 @@ class RemoteSide:
                                        entry["size"])
                 if entry.get("modified") is not None:
                     tree.modified[key] = float(entry["modified"])
-        return tree
+        return tree, skipped

@@ -6,6 +6,11 @@ content hash without being read; any other file is hashed with the same chunker 
 it is being read, is reported with ``hash=None``: the planner leaves it alone until it holds
 still, so half-written files are never uploaded, and it never counts as deleted either.
 
+A file its writer has closed (the watcher saw the close, and no write since: ``closed``) only
+needs to have held still for ``QUICK_SETTLE_SECONDS``: its mtime, the time of its last write,
+is that old, and its stat is the same before, during and after the read. A file still open
+for writing, or one the watcher knows nothing about, waits the full ``SETTLE_SECONDS``.
+
 Why the stat shortcut is safe: a file is hashed only once its mtime is at least
 ``SETTLE_SECONDS`` old, so any later write gives it a different mtime; a download records the
 stat only if the renamed file still has the inode, size and mtime of the temp file it wrote.
@@ -16,7 +21,7 @@ from __future__ import annotations
 import os
 import stat as stat_mod
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +33,11 @@ from minidropbox.core.paths import normalize_path, path_key
 from minidropbox.core.reconcile import Item
 
 SETTLE_SECONDS = 0.4
+QUICK_SETTLE_SECONDS = 0.1
+RECHECK_MIN = 0.02  # seconds: the soonest a round looks again at a settling file
+
+# Whether the watcher saw the last writer of a file close it, with no write since.
+ClosedCheck = Callable[[Path], bool]
 
 
 def stat_of(st: os.stat_result) -> LocalStat:
@@ -58,18 +68,32 @@ class LocalScan:
     skipped: list[str] = field(default_factory=list)  # could not be synced, and why
     unsettled: int = 0  # files still being written: look again shortly
     unreadable: set[str] = field(default_factory=set)  # paths left alone until readable
+    recheck: float | None = None  # seconds until the soonest unsettled file may settle
+    quick: int = 0  # files hashed early because their writer closed them
+
+    def settling(self, seconds: float) -> None:
+        wait = max(seconds, RECHECK_MIN)
+        self.recheck = wait if self.recheck is None else min(self.recheck, wait)
+
+
+@dataclass(frozen=True)
+class _Walk:
+    rules: IgnoreRules
+    base: Mapping[str, BaseRow]
+    settle: float
+    closed: ClosedCheck | None
 
 
 def scan(root: Path, rules: IgnoreRules, base: Mapping[str, BaseRow],
-         settle: float = SETTLE_SECONDS) -> LocalScan:
+         settle: float = SETTLE_SECONDS, closed: ClosedCheck | None = None) -> LocalScan:
     """Walk ``root`` (without following symlinks) and describe every file and folder."""
     out = LocalScan()
-    _walk(root, "", rules, base, settle, out)
+    _walk(root, "", _Walk(rules, base, settle, closed), out)
     return out
 
 
-def _walk(folder: Path, rel: str, rules: IgnoreRules, base: Mapping[str, BaseRow],
-          settle: float, out: LocalScan) -> None:
+def _walk(folder: Path, rel: str, how: _Walk, out: LocalScan) -> None:
+    rules, base = how.rules, how.base
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except FileNotFoundError:
@@ -109,24 +133,31 @@ def _walk(folder: Path, rel: str, rules: IgnoreRules, base: Mapping[str, BaseRow
         out.paths[key] = local
         if is_dir:
             out.items[key] = Item(path, "folder")
-            _walk(local, raw, rules, base, settle, out)
+            _walk(local, raw, how, out)
             continue
-        out.items[key] = _file_item(path, local, stat_of(st), base.get(key), settle, out)
+        out.items[key] = _file_item(path, local, stat_of(st), base.get(key), how, out)
 
 
-def _file_item(path: str, local: Path, st: LocalStat, row: BaseRow | None, settle: float,
+def _file_item(path: str, local: Path, st: LocalStat, row: BaseRow | None, how: _Walk,
                out: LocalScan) -> Item:
     key = path_key(path)
     if row is not None and row.item.kind == "file" and row.stat == st:
         out.stats[key] = st
         return Item(path, "file", row.item.hash, size=st.size)
-    if time.time_ns() - st.mtime_ns < settle * 1e9:
-        out.unsettled += 1
-        return Item(path, "file", None, size=st.size)
+    age = (time.time_ns() - st.mtime_ns) / 1e9
+    if age < how.settle:
+        quick = how.closed is not None and how.closed(local)
+        wait = min(how.settle, QUICK_SETTLE_SECONDS) if quick else how.settle
+        if age < wait:
+            out.unsettled += 1
+            out.settling(wait - age)
+            return Item(path, "file", None, size=st.size)
+        out.quick += 1
     try:
         hashed = hash_file(local)
     except FileNotFoundError:
         out.unsettled += 1  # gone meanwhile: the next scan sees it
+        out.settling(QUICK_SETTLE_SECONDS)
         return Item(path, "file", None, size=st.size)
     except OSError as exc:
         out.skipped.append(f"{path}: {exc.strerror or exc}")
@@ -135,6 +166,7 @@ def _file_item(path: str, local: Path, st: LocalStat, row: BaseRow | None, settl
     out.hashed += 1
     if hashed is None:
         out.unsettled += 1
+        out.settling(QUICK_SETTLE_SECONDS)
         return Item(path, "file", None, size=st.size)
     digest, seen = hashed
     out.stats[key] = seen

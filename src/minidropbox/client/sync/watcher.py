@@ -1,14 +1,20 @@
 """Events that wake the sync loop: local file events (watchdog) and server notifications.
 
-Both only *wake* the loop; what changed is always found by a full reconcile, so a missed or
+Both only *wake* the loop; what changed is always found by a reconcile, so a missed or
 repeated event costs at most a round, never a change. Local events are debounced: the loop
 waits until the folder has been quiet for ``DEBOUNCE`` seconds (a few seconds at most), and
 the scanner leaves files that are still being written for a later round.
+
+The local watcher also remembers, for a short while, which files were written and whether
+their writer has closed them since (inotify's close-after-write, watchdog's ``closed``
+event): a closed file may be uploaded after a shorter settle time than one still open (see
+``scanner``). A file it knows nothing about counts as still open.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +30,8 @@ from minidropbox.core import errors
 from minidropbox.core.backoff import Backoff
 
 log = logging.getLogger("minidropbox.sync")
-DEBOUNCE = 0.15
+DEBOUNCE = 0.1
+WRITES_REMEMBERED = 30.0  # seconds: longer than any settle time, so pruning loses nothing
 DEBOUNCE_MAX = 2.0
 POLL_INTERVAL = 1.0  # servers without notifications: how often to look anyway
 
@@ -37,6 +44,9 @@ class LocalWatcher(FileSystemEventHandler):
         self.wake = wake
         self.last_event = 0.0
         self.observer = Observer()
+        self.lock = threading.Lock()
+        self.writes: dict[str, tuple[bool, float]] = {}  # path -> (closed since, when)
+        self.pruned = 0.0
 
     def start(self) -> None:
         self.observer.schedule(self, self.root, recursive=True)
@@ -53,8 +63,36 @@ class LocalWatcher(FileSystemEventHandler):
         paths = [event.src_path, getattr(event, "dest_path", "")]
         if all(self._ours(p) for p in paths if p):
             return
+        if not event.is_directory:
+            self._note_write(event.event_type, *(os.fsdecode(p) for p in paths))
         self.last_event = time.monotonic()
         self.wake.set()
+
+    def _note_write(self, kind: str, src: str, dest: str) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if kind in ("created", "modified"):
+                self.writes[src] = (False, now)
+            elif kind == "closed":
+                self.writes[src] = (True, now)
+            elif kind == "moved":
+                # An editor's save: written and closed under a temp name, then renamed.
+                moved = self.writes.pop(src, None)
+                if moved is not None and dest:
+                    self.writes[dest] = (moved[0], now)
+            elif kind == "deleted":
+                self.writes.pop(src, None)
+            if now - self.pruned > WRITES_REMEMBERED:
+                self.pruned = now
+                self.writes = {p: w for p, w in self.writes.items()
+                               if now - w[1] < WRITES_REMEMBERED}
+
+    def closed(self, path: Path) -> bool:
+        """Whether the last writer of ``path`` closed it, with no write since (as far as the
+        events seen so far tell; they may lag the disk, never lead it)."""
+        with self.lock:
+            write = self.writes.get(str(path))
+        return write is not None and write[0]
 
     def _ours(self, path: str | bytes) -> bool:
         text = path.decode(errors="replace") if isinstance(path, bytes) else path
