@@ -159,3 +159,21 @@ def test_an_unusable_cursor_falls_back_to_a_full_listing(api: ApiClient,
         assert engine.remote.listings == 2 and len(generations) == 2
     finally:
         engine.close()
+
+
+def test_a_renamed_file_is_read_once_not_every_round(api: ApiClient, tmp_path: Path) -> None:
+    """A rename changes a file's ctime: the content is read once to see it is the same, and
+    the new stat recorded, so a big renamed file does not slow every later round."""
+    root = tmp_path / "local"
+    root.mkdir()
+    engine = SyncEngine(api, SyncOptions(root=root, settle=0.0), Status(quiet=True))
+    engine.open()
+    try:
+        (root / "big.bin").write_bytes(os.urandom(100_000))
+        assert engine.sync().done
+        os.rename(root / "big.bin", root / "moved.bin")
+        assert engine.sync().done
+        os.utime(root / "moved.bin")  # touched: new mtime, same bytes
+        assert [engine.round().scan.hashed for _ in range(3)] == [1, 0, 0]
+    finally:
+        engine.close()

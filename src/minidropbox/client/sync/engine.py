@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,7 +39,7 @@ from minidropbox.client.sync.journal import NeedsListing
 from minidropbox.client.sync.localfs import clean_temp_files
 from minidropbox.client.sync.remote import RemoteSide, RemoteTree
 from minidropbox.client.sync.scanner import SETTLE_SECONDS, ClosedCheck, LocalScan, scan
-from minidropbox.client.sync.state import STATE_DIR, StateDB
+from minidropbox.client.sync.state import STATE_DIR, BaseRow, StateDB
 from minidropbox.client.sync.status import Status
 from minidropbox.core import errors
 from minidropbox.core.paths import path_key
@@ -179,6 +179,8 @@ class SyncEngine:
             plan = Plan(actions=rules_first)
         if plan.actions:
             self.status.syncing(len(plan.actions))
+        else:
+            self._record_restats(rows, local)
         executor = Executor(self.root, self.api, self.remote, state, self.opts.device, rules,
                             self.status.action)
         outcome = executor.run(plan, local, tree)
@@ -189,6 +191,22 @@ class SyncEngine:
             state.set_meta("cursor", tree.cursor)
             self.cursor = tree.cursor
         return Round(plan, outcome, local, tree)
+
+    def _record_restats(self, rows: Mapping[str, BaseRow], local: LocalScan) -> None:
+        """Files whose stat moved but whose content is still the base's (a rename changes the
+        ctime, ``touch`` the mtime) were just read whole to learn that: record the new stat,
+        so they are not read again every round. Only in a round that changes nothing, when
+        the rows are exactly those the scan was compared with."""
+        assert self.state is not None
+        restat = [(row.item, local.stats[key]) for key, row in rows.items()
+                  if row.item.kind == "file" and key in local.stats
+                  and local.stats[key] != row.stat
+                  and (item := local.items.get(key)) is not None and item.hash == row.item.hash]
+        if restat:
+            self.state.begin()
+            for item, st in restat:
+                self.state.put(item, st)
+            self.state.commit()
 
     def _remote_tree(self, rules: IgnoreRules) -> RemoteTree:
         """The server tree: caught up from the journal when the cached one is at a cursor,
