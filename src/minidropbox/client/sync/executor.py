@@ -180,6 +180,14 @@ class Executor:
         except (errors.NotFound, errors.Conflict) as exc:
             raise Skipped(exc.message) from exc
         self.state.rename(act.path, act.dest)
+        key, base = path_key(act.dest), act.base
+        here = self.scan.items.get(key)
+        if (act.kind == "file" and base is not None and here is not None
+                and here.hash == base.hash and key in self.scan.stats):
+            # The scan read the renamed file to match it with the base: keep the stat it
+            # read it at (a rename changes the ctime), so it is not read again next round.
+            self.state.put(Item(act.dest, "file", base.hash, base.version, base.size),
+                           self.scan.stats[key])
         self.report(f"moved on server {act.path} -> {act.dest}")
 
     def _conflict(self, act: Action) -> None:
