@@ -107,7 +107,7 @@ class BodyLimit:
                                   f"The request body is larger than {limit} bytes.")
                     return
         received = 0
-        started = False
+        tracked = TrackedSend(send)
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -118,18 +118,26 @@ class BodyLimit:
                     raise _TooLarge()
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except _TooLarge:
-            if not started:
+            if not tracked.started:
                 await send_json_error(send, 413, "too_large",
                               f"The request body is larger than {limit} bytes.")
+
+
+class TrackedSend:
+    """``send`` that remembers whether the response has begun: once it has, an error can no
+    longer be answered with a status of its own."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
 
 
 class _TooLarge(HTTPException):

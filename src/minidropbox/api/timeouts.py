@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from minidropbox.api.middleware import send_json_error
+from minidropbox.api.middleware import TrackedSend, send_json_error
 
 # Room for the longest request the schema allows (an 8192-character path, percent-encoded
 # at up to 12 bytes per character, plus headers), and not much more.
@@ -118,7 +118,7 @@ class BodyPace:
             return
         loop = asyncio.get_running_loop()
         window_start, window_bytes, body_done = loop.time(), 0, False
-        started = False
+        tracked = TrackedSend(send)
 
         async def paced_receive() -> Message:
             nonlocal window_start, window_bytes, body_done
@@ -142,15 +142,9 @@ class BodyPace:
                     body_done = True
                 return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, paced_receive, tracking_send)
+            await self.app(scope, paced_receive, tracked)
         except _SlowBody:
-            if not started:
+            if not tracked.started:
                 await send_json_error(send, 408, "timeout",
                                       "The request body arrived too slowly.", close=True)
