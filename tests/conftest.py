@@ -54,11 +54,8 @@ def bearer(tokens: dict[str, str]) -> dict[str, str]:
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[TestCluster]:
     """A real API with 3 real storage nodes (R=2), each its own process."""
-    c = TestCluster(tmp_path)
-    try:
+    with TestCluster(tmp_path) as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture

@@ -251,3 +251,9 @@ class TestCluster:
         self.api.stop()
         for node in self.nodes:
             node.stop()
+
+    def __enter__(self) -> TestCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -248,22 +248,27 @@ def test_batches_for_small_files(cluster_http: httpx.Client, alice: dict[str, st
 
 
 def test_quota(tmp_path: Any) -> None:
-    c = TestCluster(tmp_path, env={"quota_bytes": 3 * MiB})
-    try:
-        with httpx.Client(base_url=c.url, timeout=60) as client:
-            auth = bearer(signup_and_login(client, "carol"))
-            data = random.Random(5).randbytes(2 * MiB)
-            assert upload(client, auth, "/one", data)[0].status_code == 201
-            assert upload(client, auth, "/same", data)[0].status_code == 201  # dedup: free
-            more = random.Random(6).randbytes(2 * MiB)
-            r = client.put("/api/v1/files/content", headers=auth, params={"path": "/two"},
-                           content=more)
-            assert r.status_code == 507 and r.json()["error"]["code"] == "quota_exceeded"
-            ref, piece = chunk_bytes(more)[0]
-            r = client.put(f"/api/v1/chunks/{ref.hash}", headers=auth, content=piece)
-            assert r.status_code in (201, 507)
-    finally:
-        c.stop()
+    quota = 3 * MiB
+    with TestCluster(tmp_path, env={"quota_bytes": quota}) as c, \
+            httpx.Client(base_url=c.url, timeout=60) as client:
+        auth = bearer(signup_and_login(client, "carol"))
+        data = random.Random(5).randbytes(2 * MiB)
+        assert upload(client, auth, "/one", data)[0].status_code == 201
+        assert upload(client, auth, "/same", data)[0].status_code == 201  # dedup: free
+        more = random.Random(6).randbytes(2 * MiB)
+        r = client.put("/api/v1/files/content", headers=auth, params={"path": "/two"},
+                       content=more)
+        assert r.status_code == 507 and r.json()["error"]["code"] == "quota_exceeded"
+        # Chunk by chunk: each is kept while it fits, and the first that would pass the
+        # quota is refused before any byte is kept.
+        used, expected, got = len(data), [], []
+        for ref, piece in chunk_bytes(more):
+            fits = used + len(piece) <= quota
+            used += len(piece) if fits else 0
+            expected.append(201 if fits else 507)
+            got.append(client.put(f"/api/v1/chunks/{ref.hash}", headers=auth,
+                                  content=piece).status_code)
+        assert got == expected and 507 in got
 
 
 def _peak_rss_mib(pid: int) -> float:

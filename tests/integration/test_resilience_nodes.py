@@ -41,11 +41,8 @@ SOAK = bool(os.environ.get("MINIDROPBOX_SOAK"))
 
 @pytest.fixture
 def fast_cluster(tmp_path: Path) -> Iterator[TestCluster]:
-    c = TestCluster(tmp_path, env=FAST, node_env={"scrub_rate": 0})
-    try:
+    with TestCluster(tmp_path, env=FAST, node_env={"scrub_rate": 0}) as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture

@@ -28,12 +28,9 @@ PAGE_SIZE = 50  # the server's page cap on this cluster
 
 @pytest.fixture(scope="session")
 def sec_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    c = TestCluster(tmp_path_factory.mktemp("security"), nodes=2, replicas=2,
-                    env={"quota_bytes": QUOTA, "max_page_size": PAGE_SIZE})
-    try:
+    with TestCluster(tmp_path_factory.mktemp("security"), nodes=2, replicas=2,
+                     env={"quota_bytes": QUOTA, "max_page_size": PAGE_SIZE}) as c:
         yield c
-    finally:
-        c.stop()
 
 
 # The edge API: no storage nodes, and settings small enough to reach in a test.
