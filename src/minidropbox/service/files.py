@@ -73,8 +73,10 @@ class FileService:
 
     @contextmanager
     def _write(self, namespace_id: int) -> Iterator[Connection]:
-        """A write transaction; ``on_change`` hears of it only once it has committed."""
+        """A write transaction holding the namespace's lock (so version numbers and cursors
+        stay consecutive); ``on_change`` hears of it only once it has committed."""
         with self.db.write() as conn:
+            journal.lock_namespace(conn, namespace_id)
             yield conn
             head = journal.head(conn, namespace_id) if self.on_change else None
         if head is not None and self.on_change is not None:
@@ -111,7 +113,6 @@ class FileService:
         """Each commit judged on its own, all in one transaction (savepoint per commit)."""
         results: list[dict[str, Any]] = []
         with self._write(principal.namespace_id) as conn:
-            journal.lock_namespace(conn, principal.namespace_id)
             # One ownership query for the whole batch instead of one per commit.
             hashes = [h for req in reqs for h in req.chunks if HASH_RE.fullmatch(h)]
             sizes = chunk_repo.owned_sizes(conn, principal.user_id, hashes)
@@ -154,7 +155,6 @@ class FileService:
         if total != req.size:
             raise InvalidInput(f"The chunks add up to {total} bytes, not {req.size}.")
         now = self.clock()
-        journal.lock_namespace(conn, principal.namespace_id)
         entry = repo.live(conn, principal.namespace_id, path)
         digest = content_hash(req.chunks)
         if entry is not None and entry["kind"] == "folder":
@@ -250,7 +250,6 @@ class FileService:
             raise AlreadyExists("The root folder always exists.")
         now = self.clock()
         with self._write(principal.namespace_id) as conn:
-            journal.lock_namespace(conn, principal.namespace_id)
             existing = repo.live(conn, principal.namespace_id, path)
             if existing is not None:
                 if existing["kind"] == "folder":
@@ -267,7 +266,6 @@ class FileService:
             raise InvalidInput("The root folder cannot be moved or replaced.")
         now = self.clock()
         with self._write(principal.namespace_id) as conn:
-            journal.lock_namespace(conn, principal.namespace_id)
             entry = repo.live(conn, principal.namespace_id, src)
             if entry is None:
                 raise NotFound(f"{src} does not exist.")
@@ -296,7 +294,6 @@ class FileService:
             raise InvalidInput("The root folder cannot be deleted.")
         now = self.clock()
         with self._write(principal.namespace_id) as conn:
-            journal.lock_namespace(conn, principal.namespace_id)
             entry = repo.live(conn, principal.namespace_id, path)
             if entry is None:
                 raise NotFound(f"{path} does not exist.")
@@ -327,7 +324,6 @@ class FileService:
         path = normalize_path(raw_path)
         now = self.clock()
         with self._write(principal.namespace_id) as conn:
-            journal.lock_namespace(conn, principal.namespace_id)
             entry = repo.live(conn, principal.namespace_id, path)
             if entry is None or entry["kind"] != "file":
                 raise NotFound(f"{path} is not a file.")
@@ -358,7 +354,6 @@ class FileService:
         path = normalize_path(raw_path)
         now = self.clock()
         with self._write(principal.namespace_id) as conn:
-            journal.lock_namespace(conn, principal.namespace_id)
             entry = repo.latest_trashed(conn, principal.namespace_id, path)
             if entry is None:
                 raise NotFound(f"{path} is not in the trash.")
