@@ -215,6 +215,13 @@ def test_browse_move_delete_and_undelete(alice: Cli, tmp_path: Path) -> None:
     alice.run("get", "/Archive/older.txt", tmp_path / "older.txt")
     assert (tmp_path / "older.txt").read_text() == "hello"
 
+    alice.run("rm", "/Archive/renamed.txt")
+    assert alice.json("trash", "--purge", "/Archive/renamed.txt")["purged"] == 1
+    alice.fails("undelete", "/Archive/renamed.txt", exit_code=4)
+    alice.run("rm", "/Archive")
+    assert alice.json("trash", "--purge-all")["purged"] >= 2
+    assert alice.json("trash")["entries"] == []
+
 
 def test_errors_are_one_clear_line(alice: Cli, server_url: str, tmp_path: Path) -> None:
     stranger = Cli(server_url, tmp_path / "stranger")

@@ -281,9 +281,22 @@ def restore(state: CliState, path: str, version: int) -> None:
 
 
 @click.command()
+@click.option("--purge", "purge_path", default=None, metavar="PATH",
+              help="Delete PATH (and what was deleted under it) from the trash for good.")
+@click.option("--purge-all", is_flag=True, help="Empty the whole trash for good.")
 @pass_state
-def trash(state: CliState) -> None:
-    """List what is in the trash."""
+def trash(state: CliState, purge_path: str | None, purge_all: bool) -> None:
+    """List what is in the trash, or empty it (--purge PATH, --purge-all)."""
+    if purge_path is not None or purge_all:
+        if purge_path is not None and purge_all:
+            raise click.UsageError("Give --purge PATH or --purge-all, not both.")
+        params = {"path": normalize_path(purge_path)} if purge_path is not None else {}
+        with state.client() as api:
+            answer = api.request_json("DELETE", "/api/v1/trash", params=params)
+        count = answer["purged"]
+        state.emit(answer, f"Deleted {count} entr{'y' if count == 1 else 'ies'} from the "
+                           "trash for good.")
+        return
     with state.client() as api:
         answer = api.request_json("GET", "/api/v1/trash")
     if state.as_json or state.quiet:
