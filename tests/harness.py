@@ -8,6 +8,7 @@ set), all on 127.0.0.1.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,6 +28,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_port_block(count: int) -> int:
+    """A base port with ``count`` consecutive free ports (`server cluster` uses base..base+N)."""
+    rng = random.Random()
+    for _ in range(100):
+        base = rng.randrange(20_000, 30_000)  # below the usual ephemeral range
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no block of free ports")
 
 
 class ServerProcess:

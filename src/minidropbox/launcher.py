@@ -1,13 +1,22 @@
-"""``minidropbox server cluster``: the whole topology as local child processes.
+"""``minidropbox server cluster``: the whole topology as local, supervised child processes.
 
 Starts N storage nodes (``DATA/nodes/node-i``), the API (``DATA/api``) and, when available,
 the backup service, all on loopback with one cluster secret from ``DATA/secrets``. Waits
-until every process is ready, prints the URL, and on Ctrl-C or SIGTERM stops them all (API
-first, so no request is left half-written to a node that is already gone).
+until every process is ready and prints the URL. From then on it supervises: a child that
+exits, whatever the reason (a crash, ``kill -9``, the OOM killer), is started again after a
+backoff (``core/restart.py``), and one that keeps dying young is left stopped as a crash loop.
+Each exit and restart is logged and written to ``DATA/supervisor.json``, which the API reads
+for ``/metrics`` and ``minidropbox admin nodes`` / ``admin status``. Only Ctrl-C or SIGTERM
+stops the cluster: the API and the backup service first, so no request is left half-written
+to a node that is already gone, then the nodes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import json
+import logging
 import os
 import signal
 import subprocess
@@ -16,10 +25,40 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import httpx
 
+from minidropbox.core.restart import RestartPolicy
 from minidropbox.settings import load_or_create_secret
+
+log = logging.getLogger("minidropbox.supervisor")
+
+STATE_FILE = "supervisor.json"
+POLL = 0.2  # seconds between looks at the children
+
+# What a child is doing, as written to the state file.
+STARTING, RUNNING, RESTARTING, FAILED, STOPPED = (
+    "starting", "running", "restarting", "crash-loop", "stopped")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the launcher dies, even by ``kill -9``,
+    instead of living on as an orphan that holds its port (Linux only)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with {code}"
 
 
 @dataclass
@@ -30,12 +69,22 @@ class Child:
     env: dict[str, str]
     headers: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    state: str = STOPPED
+    restarts: int = 0
+    streak: int = 0  # quick exits in a row (core/restart.py)
+    started_at: float = 0.0  # monotonic
+    was_ready: bool = False
+    restart_at: float = 0.0  # monotonic, while RESTARTING
+    last_exit: str | None = None
+    last_exit_at: float | None = None  # wall clock
 
     def start(self, log_dir: Path) -> None:
-        log = open(log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - child keeps it
-        self.proc = subprocess.Popen(self.args, env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
+        log_file = open(log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - child keeps it
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=log_file,
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
+        log_file.close()
+        self.state, self.started_at, self.was_ready = STARTING, time.monotonic(), False
 
     def ready(self) -> bool:
         try:
@@ -43,27 +92,44 @@ class Child:
         except httpx.HTTPError:
             return False
 
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+
     def stop(self, timeout: float = 10.0) -> None:
+        self.state = STOPPED
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGTERM)
+        self.signal(signal.SIGCONT)  # a paused process would never see the SIGTERM
+        self.signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self.signal(signal.SIGKILL)
             self.proc.wait()
+
+    def view(self) -> dict[str, Any]:
+        return {"name": self.name, "state": self.state,
+                "pid": self.proc.pid if self.proc is not None and self.state != STOPPED
+                else None,
+                "restarts": self.restarts, "last_exit": self.last_exit,
+                "last_exit_at": self.last_exit_at}
 
 
 class Cluster:
     def __init__(self, data: Path, nodes: int, replicas: int, port: int, host: str = "127.0.0.1",
-                 backup: bool = True, backup_every: str | None = None) -> None:
+                 backup: bool = True, backup_every: str | None = None,
+                 policy: RestartPolicy | None = None) -> None:
         self.data = data.resolve()
         self.host = host
         self.port = port
         self.url = f"http://{host}:{port}"
+        self.policy = policy or RestartPolicy()
         self.children: list[Child] = []
         self.log_dir = self.data / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.state_path = self.data / STATE_FILE
         secret = load_or_create_secret(self.data, "cluster_secret")
         jwt_secret = load_or_create_secret(self.data, "jwt_secret")
         exe = [sys.executable, "-m", "minidropbox"]
@@ -84,7 +150,8 @@ class Cluster:
                        "--host", host, "--port", str(node_port)],
                 node_url + "/healthz", dict(base_env), auth))
         api_env = dict(base_env, MINIDROPBOX_JWT_SECRET=jwt_secret,
-                       MINIDROPBOX_NODES=",".join(specs), MINIDROPBOX_REPLICAS=str(replicas))
+                       MINIDROPBOX_NODES=",".join(specs), MINIDROPBOX_REPLICAS=str(replicas),
+                       MINIDROPBOX_SUPERVISOR_STATE=str(self.state_path))
         self.children.append(Child(
             "api", [*exe, "server", "api", "--data", str(self.data / "api"), "--host", host,
                     "--port", str(port)], self.url + "/readyz", api_env))
@@ -96,37 +163,45 @@ class Cluster:
                 self.data / "api"))))
 
     def start(self, timeout: float = 60.0) -> None:
+        """Start every child and wait until they answer; a child that exits now is fatal
+        (it cannot start at all: a port in use, a bad configuration)."""
         # Children without a readiness URL (the backup service) start once the others are
         # ready, so their first run finds the metadata database already migrated.
-        for child in self.children:
-            if child.ready_url:
-                child.start(self.log_dir)
-        deadline = time.monotonic() + timeout
-        pending = [c for c in self.children if c.ready_url]
-        while pending:
-            for child in list(pending):
-                if child.proc is not None and child.proc.poll() is not None:
-                    self.stop()
-                    raise RuntimeError(f"{child.name} exited at start; see "
-                                       f"{self.log_dir / (child.name + '.log')}")
-                if child.ready():
-                    pending.remove(child)
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("cluster not ready in time: " +
-                                   ", ".join(c.name for c in pending))
-            time.sleep(0.1)
-        for child in self.children:
-            if not child.ready_url:
-                child.start(self.log_dir)
+        try:
+            for child in self.children:
+                if child.ready_url:
+                    child.start(self.log_dir)
+            self._write_state()
+            deadline = time.monotonic() + timeout
+            pending = [c for c in self.children if c.ready_url]
+            while pending:
+                for child in list(pending):
+                    if child.proc is not None and child.proc.poll() is not None:
+                        raise RuntimeError(f"{child.name} exited at start; see "
+                                           f"{self.log_dir / (child.name + '.log')}")
+                    if child.ready():
+                        child.state, child.was_ready = RUNNING, True
+                        pending.remove(child)
+                if time.monotonic() > deadline:
+                    raise RuntimeError("cluster not ready in time: " +
+                                       ", ".join(c.name for c in pending))
+                time.sleep(0.1)
+            for child in self.children:
+                if not child.ready_url:
+                    child.start(self.log_dir)
+            self._write_state()
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         # API and backup first, then the nodes they write to.
         for child in reversed(self.children):
             child.stop()
+        self._write_state()
 
     def wait(self) -> int:
-        """Block until a signal arrives or a child dies; returns the exit code to use."""
+        """Supervise until SIGINT or SIGTERM, then stop everything; returns the exit code."""
         stop = {"flag": False}
 
         def on_signal(_sig: int, _frame: FrameType | None) -> None:
@@ -135,16 +210,63 @@ class Cluster:
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         while not stop["flag"]:
-            for child in self.children:
-                if child.proc is not None and child.proc.poll() is not None:
-                    print(f"{child.name} exited with {child.proc.returncode}; stopping the "
-                          f"cluster (log: {self.log_dir / (child.name + '.log')})",
-                          file=sys.stderr)
-                    self.stop()
-                    return 1
-            time.sleep(0.2)
+            if self.supervise_once(time.monotonic()):
+                self._write_state()
+            time.sleep(POLL)
+        log.info("stopping the cluster")
         self.stop()
         return 0
+
+    def supervise_once(self, now: float) -> bool:
+        """One look at every child: note exits, restart those due, see who is ready again.
+        True when something changed."""
+        changed = False
+        for child in self.children:
+            if child.state in (STARTING, RUNNING) and child.proc is not None \
+                    and child.proc.poll() is not None:
+                self._exited(child, child.proc.returncode, now)
+                changed = True
+            elif child.state == RESTARTING and now >= child.restart_at:
+                child.restarts += 1
+                log.warning("restarting %s (restart %d)", child.name, child.restarts)
+                child.start(self.log_dir)
+                changed = True
+            elif child.state == STARTING and self._became_ready(child, now):
+                child.state, child.was_ready = RUNNING, True
+                if child.restarts:
+                    log.info("%s is back (ready %.1f s after its restart)", child.name,
+                             now - child.started_at)
+                changed = True
+        return changed
+
+    def _became_ready(self, child: Child, now: float) -> bool:
+        # The backup service has no readiness URL: alive past the quick-exit window will do.
+        if not child.ready_url:
+            return now - child.started_at >= self.policy.quick
+        return child.ready()
+
+    def _exited(self, child: Child, code: int, now: float) -> None:
+        ran = now - child.started_at
+        child.last_exit, child.last_exit_at = describe_exit(code), time.time()
+        child.streak, delay = self.policy.after_exit(child.streak, ran, child.was_ready)
+        logfile = self.log_dir / f"{child.name}.log"
+        if delay is None:
+            child.state = FAILED
+            log.error("%s %s after %.1f s, %d quick exits in a row: not restarting it "
+                      "(crash loop; see %s)", child.name, child.last_exit, ran, child.streak,
+                      logfile)
+            return
+        child.state, child.restart_at = RESTARTING, now + delay
+        log.warning("%s %s after %.1f s; restarting it in %.1f s (log: %s)", child.name,
+                    child.last_exit, ran, delay, logfile)
+
+    def _write_state(self) -> None:
+        """``DATA/supervisor.json``: what each child is doing and how often it restarted."""
+        body = {"supervisor_pid": os.getpid(), "updated_at": time.time(),
+                "processes": [c.view() for c in self.children]}
+        temp = self.state_path.with_name(f".{STATE_FILE}.tmp")
+        temp.write_text(json.dumps(body, indent=1))
+        os.replace(temp, self.state_path)
 
 
 def _backup_available() -> bool:

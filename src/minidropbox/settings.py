@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     # Logging
     json_logs: bool = False
 
+    # Written by `minidropbox server cluster` (the supervisor): its children's restarts, shown
+    # by the admin views and /metrics. Unset outside that launcher.
+    supervisor_state: Path | None = None
+
     # Backup (``minidropbox server backup``): how often, and what retention keeps
     backup_every: str = "1h"
     backup_keep_last: int = 7

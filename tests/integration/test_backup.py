@@ -9,7 +9,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import threading
@@ -21,7 +20,7 @@ import httpx
 
 from minidropbox.core.chunking import chunk_bytes
 from tests.conftest import PASSWORD, bearer, signup_and_login
-from tests.harness import BIN, TestCluster
+from tests.harness import BIN, TestCluster, free_port_block
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -79,26 +78,6 @@ def chunk_list(repo: Path, snapshot_id: str) -> set[str]:
 
 
 # -- this file's helpers ------------------------------------------------------------------------
-
-def free_port_block(count: int) -> int:
-    """A base port with ``count`` consecutive free ports (the launcher uses base..base+N)."""
-    rng = random.Random()
-    for _ in range(100):
-        base = rng.randrange(20_000, 30_000)  # below the usual ephemeral range
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no block of free ports")
-
 
 def version_tree(client: httpx.Client, auth: dict[str, str],
                  wanted: set[tuple[str, int]]) -> tuple[str, set[tuple[str, int]]]:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
@@ -32,6 +32,7 @@ from minidropbox.core.health import DOWN, SUSPECT, UP
 from minidropbox.metadata import gauges
 from minidropbox.metadata import replicas as replica_repo
 from minidropbox.metrics import CONTENT_TYPE, HttpMetrics, render
+from minidropbox.service.processes import supervised
 
 if TYPE_CHECKING:
     from minidropbox.api.context import AppContext
@@ -105,6 +106,19 @@ class ClusterCollector(Collector):
         yield GaugeMetricFamily("minidropbox_cluster_leader",
                                 "1 on the API replica that runs the cluster-wide jobs.",
                                 value=1.0 if ctx.leader.is_leader else 0.0)
+        processes = supervised(ctx.settings.supervisor_state)
+        if processes:
+            restarts = CounterMetricFamily(
+                "minidropbox_process_restarts", "Restarts of each process by the "
+                "`server cluster` supervisor.", labels=["process"])
+            running = GaugeMetricFamily(
+                "minidropbox_process_running", "1 while the supervisor sees the process "
+                "running.", labels=["process"])
+            for p in processes:
+                restarts.add_metric([p["name"]], float(p["restarts"]))
+                running.add_metric([p["name"]], 1.0 if p["state"] == "running" else 0.0)
+            yield restarts
+            yield running
         if ctx.cluster.names:
             under, queued = self._replication()
             yield GaugeMetricFamily("minidropbox_chunks_under_replicated",

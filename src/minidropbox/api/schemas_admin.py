@@ -19,6 +19,7 @@ class NodeView(BaseModel):
     chunk_count: int | None
     replicas: int
     bad_replicas: int
+    restarts: int | None = None  # by `server cluster`'s supervisor; None when not supervised
 
 
 class NodeList(BaseModel):
@@ -33,6 +34,14 @@ class RepairSummary(BaseModel):
     waiting: int
 
 
+class SupervisedProcess(BaseModel):
+    name: str
+    state: str  # starting, running, restarting, crash-loop, stopped
+    restarts: int
+    last_exit: str | None
+    last_exit_at: float | None
+
+
 class StorageStatus(BaseModel):
     chunks: int
     under_replicated: int
@@ -45,6 +54,7 @@ class StorageStatus(BaseModel):
     draining: list[str]
     rebalancing: bool
     last_repair: RepairSummary
+    processes: list[SupervisedProcess] = []
 
 
 class DrainRequest(Strict):

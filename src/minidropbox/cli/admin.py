@@ -26,15 +26,17 @@ def nodes_command(state: CliState) -> None:
     """Storage nodes: state, used and free space, chunk and replica counts."""
     with state.client() as api:
         body = api.request_json("GET", "/api/v1/admin/nodes")
-    table = Table("node", "state", "used", "free", "chunks", "replicas", "bad", "last seen",
-                  box=None)
+    table = Table("node", "state", "used", "free", "chunks", "replicas", "bad", "restarts",
+                  "last seen", box=None)
     for n in body["nodes"]:
         label = n["state"] + (" (draining)" if n["draining"] else "")
         if not n["configured"]:
             label += " (removed)"
         table.add_row(n["name"], label, human_size(n["used_bytes"]), human_size(n["free_bytes"]),
                       str(n["chunk_count"] if n["chunk_count"] is not None else "-"),
-                      str(n["replicas"]), str(n["bad_replicas"]), human_time(n["last_seen"]))
+                      str(n["replicas"]), str(n["bad_replicas"]),
+                      "-" if n.get("restarts") is None else str(n["restarts"]),
+                      human_time(n["last_seen"]))
     if state.as_json:
         state.emit(body)
     elif not state.quiet:
@@ -56,6 +58,10 @@ def status_command(state: CliState) -> None:
         f"corrupt replicas:  {body['corrupt_replicas']}",
         f"repair queue:      {body['repair_queue']}",
     ]
+    for p in body.get("processes", []):
+        exit_note = f", last {p['last_exit']} {human_time(p['last_exit_at'])}" \
+            if p["last_exit"] else ""
+        lines.append(f"process {p['name']:<11} {p['state']}, {p['restarts']} restarts{exit_note}")
     state.emit(body, "\n".join(lines))
 
 

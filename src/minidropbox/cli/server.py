@@ -34,7 +34,10 @@ def server() -> None:
 @click.option("--backup-every", default=None, help="Backup interval, e.g. 1h or 30m.")
 def cluster_command(data_dir: Path, nodes: int, replicas: int, port: int, host: str,
                     no_backup: bool, backup_every: str | None) -> None:
-    """Run the whole system locally: storage nodes, API and backup service."""
+    """Run the whole system locally: storage nodes, API and backup service.
+
+    Every process is supervised: one that exits is restarted with a backoff (a crash loop is
+    left stopped). Ctrl-C or SIGTERM stops them all."""
     from minidropbox.launcher import Cluster
 
     if replicas > nodes:
@@ -42,6 +45,7 @@ def cluster_command(data_dir: Path, nodes: int, replicas: int, port: int, host: 
                                  param_hint="--replicas")
     cluster = Cluster(data_dir, nodes, replicas, port, host, backup=not no_backup,
                       backup_every=backup_every)
+    configure_logging(load_settings().json_logs)  # the supervisor's restarts, on stderr
     click.echo(f"Starting {nodes} storage nodes and the API under {cluster.data} ...")
     cluster.start()
     click.echo(f"Mini-Dropbox is running at {cluster.url} (logs in {cluster.log_dir}).")

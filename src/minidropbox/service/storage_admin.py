@@ -22,6 +22,7 @@ from minidropbox.metadata.tables import replicas
 from minidropbox.service.audit import NodeAudit
 from minidropbox.service.cluster import StorageCluster
 from minidropbox.service.gc import GarbageCollector, GcReport
+from minidropbox.service.processes import supervised
 from minidropbox.service.repair import RepairReport, RepairService
 from minidropbox.settings import Settings
 
@@ -68,6 +69,7 @@ class StorageAdmin:
         per_node: dict[int, dict[str, int]] = {}
         for node_id, state, count in counts:
             per_node.setdefault(node_id, {})[state] = int(count)
+        processes = {p["name"]: p for p in supervised(self.settings.supervisor_state)}
         views = []
         for row in rows:
             name = row["name"]
@@ -81,7 +83,8 @@ class StorageAdmin:
                 "used_bytes": stats.get("used_bytes", row["used_bytes"]),
                 "free_bytes": stats.get("free_bytes", row["free_bytes"]),
                 "chunk_count": stats.get("chunk_count", row["chunk_count"]),
-                "replicas": held.get("ok", 0), "bad_replicas": held.get("bad", 0)})
+                "replicas": held.get("ok", 0), "bad_replicas": held.get("bad", 0),
+                "restarts": processes[name]["restarts"] if name in processes else None})
         return views
 
     def status(self) -> dict[str, Any]:
@@ -94,7 +97,8 @@ class StorageAdmin:
                 "nodes": len(states), "draining": sorted(self.cluster.draining),
                 "last_repair": {k: v for k, v in asdict(self.repair.last_report).items()
                                 if k != "drops"},
-                "rebalancing": self._rebalance is not None and not self._rebalance.done()}
+                "rebalancing": self._rebalance is not None and not self._rebalance.done(),
+                "processes": supervised(self.settings.supervisor_state)}
 
     # -- actions ----------------------------------------------------------------------------
     def drain(self, name: str, cancel: bool = False) -> dict[str, Any]:
