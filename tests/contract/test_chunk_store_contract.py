@@ -1,5 +1,7 @@
-"""One suite, every ``ChunkStore``: the in-memory fake, the disk store, and a real storage node
-process over HTTP. A store that passes it honours the contract in ``storage/base.py``.
+"""One suite, every chunk store: the in-memory fake, the disk store, and a real storage node
+process over HTTP through both clients — the blocking one (backup, tools) and the async one
+every upload and download of the API goes through (run here from a blocking portal). A store
+that passes it honours the contract in ``storage/base.py``.
 """
 
 from __future__ import annotations
@@ -7,17 +9,24 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from minidropbox.core.errors import HashMismatch, InvalidInput, RangeNotSatisfiable
-from minidropbox.storage.base import ChunkNotFound, ChunkStore, CorruptChunk
-from minidropbox.storage.disk import DiskChunkStore
-from minidropbox.storage.memory import MemoryChunkStore
-from minidropbox.storage.node_client import NodeClient
+from minidropbox.storage.base import (
+    AsyncChunkStore,
+    ChunkNotFound,
+    ChunkStore,
+    CorruptChunk,
+    StoreStats,
+)
+from minidropbox.storage.disk import BLOCK, DiskChunkStore
+from minidropbox.storage.memory import AsyncMemoryChunkStore, MemoryChunkStore
+from minidropbox.storage.node_client import AsyncNodeClient, NodeClient
 from tests.harness import ServerProcess, start_node
 
 SECRET = "contract-suite-cluster-secret"
@@ -51,6 +60,44 @@ def _overwrite(root: Path) -> Callable[[str, bytes], None]:
     return corrupt
 
 
+class Blocking:
+    """An ``AsyncChunkStore`` driven from blocking code, so the one suite runs it too."""
+
+    def __init__(self, store: AsyncChunkStore, portal: BlockingPortal) -> None:
+        self.store, self.portal = store, portal
+
+    def put(self, name: str, data: bytes) -> None:
+        self.portal.call(self.store.put, name, data)
+
+    def get(self, name: str) -> bytes:
+        return self.portal.call(self.store.get, name)
+
+    def has(self, name: str) -> bool:
+        return self.portal.call(self.store.has, name)
+
+    def delete(self, name: str) -> None:
+        self.portal.call(self.store.delete, name)
+
+    def list(self, after: str = "", limit: int = 1000) -> list[str]:
+        return self.portal.call(self.store.list, after, limit)
+
+    def stat(self) -> StoreStats:
+        return self.portal.call(self.store.stat)
+
+    def iter_range(self, name: str, start: int = 0, end: int | None = None,
+                   block: int = BLOCK) -> Iterator[bytes]:
+        async def collect() -> list[bytes]:
+            blocks: AsyncIterator[bytes] = self.store.stream(name, start, end)
+            return [b async for b in blocks]
+        return iter(self.portal.call(collect))
+
+
+@pytest.fixture(scope="module")
+def portal() -> Iterator[BlockingPortal]:
+    with start_blocking_portal() as running:
+        yield running
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Path]]:
     # One node process for the module (starting one per test would dominate the run time);
@@ -63,11 +110,15 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProce
         server.stop()
 
 
-@pytest.fixture(params=["memory", "disk", "node"])
+@pytest.fixture(params=["memory", "async-memory", "disk", "node", "async-node"])
 def sut(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreUnderTest]:
     if request.param == "memory":
         memory = MemoryChunkStore()
         yield StoreUnderTest(memory, memory.corrupt, lambda: [])
+    elif request.param == "async-memory":
+        fake = AsyncMemoryChunkStore()
+        yield StoreUnderTest(Blocking(fake, request.getfixturevalue("portal")), fake.sync.corrupt,
+                             lambda: [])
     elif request.param == "disk":
         root = tmp_path / "chunks"
         yield StoreUnderTest(DiskChunkStore(root), _overwrite(root), lambda: files_under(root))
@@ -76,7 +127,16 @@ def sut(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreUnderTe
         with NodeClient(server.url, SECRET, timeout=10) as client:
             for name in client.list(limit=10_000):
                 client.delete(name)
-            yield StoreUnderTest(client, _overwrite(root), lambda: files_under(root))
+            if request.param == "node":
+                yield StoreUnderTest(client, _overwrite(root), lambda: files_under(root))
+                return
+        running: BlockingPortal = request.getfixturevalue("portal")
+        async_client = AsyncNodeClient(server.url, SECRET, timeout=10)
+        try:
+            yield StoreUnderTest(Blocking(async_client, running), _overwrite(root),
+                                 lambda: files_under(root))
+        finally:
+            running.call(async_client.aclose)
 
 
 @pytest.mark.parametrize("size", [0, 1, 1000, MiB + 3])

@@ -124,7 +124,8 @@ def build_context(settings: Settings) -> AppContext:
                             max_page_size=settings.max_page_size,
                             trim_interval=settings.journal_trim_interval)
     ctx = AppContext(settings=settings, db=db, accounts=AccountService(db, settings),
-                     cluster=cluster, chunks=ChunkService(db, cluster, settings.replicas),
+                     cluster=cluster, chunks=ChunkService(db, cluster, settings.replicas,
+                                                       settings.data_dir / "spool"),
                      files=FileService(db, max_page_size=settings.max_page_size,
                                        on_change=changes.committed),
                      changes=changes,

@@ -40,10 +40,9 @@ from minidropbox.backup.repository import (
     format_chunk_list,
     new_snapshot_id,
 )
-from minidropbox.core.errors import MiniDropboxError
 from minidropbox.core.placement import rank_nodes
 from minidropbox.durable import fsync_dir
-from minidropbox.storage.base import StoreFull
+from minidropbox.storage.base import NoIntactCopy, StoreFull, read_first_intact
 from minidropbox.storage.disk import DiskChunkStore
 from minidropbox.storage.node_client import NodeClient
 
@@ -200,21 +199,18 @@ def fetch(name: str, holders: list[str], clients: dict[str, NodeClient],
     """
     others = rank_nodes(name, [n for n in clients if n not in holders])
     order = [n for n in holders if n in clients] + others
-    problems = []
-    for node in order:
-        try:
-            data = clients[node].get(name)  # verifies the hash
-        except MiniDropboxError as exc:
-            problems.append(f"{node}: {exc.message}")
-            continue
-        try:
-            store.put(name, data)  # verifies again, writes atomically, fsyncs
-        except StoreFull:
-            raise StoreFull(f"The backup repository's disk is full ({store.root}).") from None
-        return len(data)
-    log.error("chunk %s is on no storage node (%s); recorded as missing in the manifest",
-              name, "; ".join(problems) or "no nodes")
-    return None
+    try:
+        data = read_first_intact(name, [(node, clients[node]) for node in order])
+    except NoIntactCopy as exc:
+        problems = "; ".join(f"{node}: {fault.message}" for node, fault in exc.failures)
+        log.error("chunk %s is on no storage node (%s); recorded as missing in the manifest",
+                  name, problems or "no nodes")
+        return None
+    try:
+        store.put(name, data)  # verifies again, writes atomically, fsyncs
+    except StoreFull:
+        raise StoreFull(f"The backup repository's disk is full ({store.root}).") from None
+    return len(data)
 
 
 def file_sha256(path: Path) -> str:

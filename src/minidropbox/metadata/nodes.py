@@ -1,4 +1,4 @@
-"""The ``nodes`` table as the cluster's shared record of node state.
+"""The ``nodes`` table: the storage nodes the cluster knows, and its shared record of their state.
 
 Each API process probes the nodes itself; it also writes what it sees here (state, last seen,
 space, chunk count) so admin views and other API replicas share one picture, and reads the
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from minidropbox.core.errors import NotFound
 from minidropbox.metadata.tables import nodes
@@ -38,3 +39,20 @@ def set_draining(conn: Connection, name: str, value: bool) -> None:
 
 def listing(conn: Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(select(nodes).order_by(nodes.c.name)).mappings()]
+
+
+def upsert_nodes(conn: Connection, named_urls: list[tuple[str, str]]) -> None:
+    for name, url in named_urls:
+        existing = conn.execute(select(nodes.c.id).where(nodes.c.name == name)).scalar()
+        if existing is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(nodes).values(name=name, url=url, state="up"))
+            except IntegrityError:
+                pass
+        else:
+            conn.execute(update(nodes).where(nodes.c.id == existing).values(url=url))
+
+
+def node_ids(conn: Connection) -> dict[str, int]:
+    return {name: int(i) for name, i in conn.execute(select(nodes.c.name, nodes.c.id)).all()}

@@ -1,26 +1,90 @@
-"""Replica queries for repair, audit, drain and the admin views.
-
-The write path's own queries (record, mark bad, queue) live in ``metadata/chunks.py``; these
-are the whole-cluster views: every replica of a chunk with its state, pages of chunks, the
-repair queue in priority order, and the counts ``admin status`` shows.
+"""Repository functions for replicas (which node holds which chunk, ``ok`` or ``bad``) and the
+repair queue: the data path's reads and bad-copy reports, and the whole-cluster views of repair,
+audit, drain and ``admin status``.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from minidropbox.core.health import DOWN
 from minidropbox.metadata.tables import chunks, nodes, repair_queue, replicas
 
 
+def in_batches(items: list[str], size: int = 500) -> Iterable[list[str]]:
+    """``items`` in slices small enough for one ``IN (...)`` list on every database."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def good_replicas(conn: Connection, chunk_hash: str) -> list[str]:
+    """Names of the nodes holding a good copy of ``chunk_hash``."""
+    rows = conn.execute(select(nodes.c.name).join(replicas, replicas.c.node_id == nodes.c.id)
+                        .where(replicas.c.chunk_hash == chunk_hash, replicas.c.state == "ok")
+                        ).all()
+    return [r[0] for r in rows]
+
+
+def replicas_for(conn: Connection, hashes: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {h: [] for h in hashes}
+    for batch in in_batches(sorted(set(hashes))):
+        rows = conn.execute(select(replicas.c.chunk_hash, nodes.c.name)
+                            .join(nodes, nodes.c.id == replicas.c.node_id)
+                            .where(replicas.c.chunk_hash.in_(batch), replicas.c.state == "ok")
+                            ).all()
+        for h, name in rows:
+            out[h].append(name)
+    return out
+
+
+def set_replica_ok(conn: Connection, chunk_hash: str, node_id: int, now: float) -> None:
+    updated = conn.execute(update(replicas).where(
+        replicas.c.chunk_hash == chunk_hash, replicas.c.node_id == node_id).values(
+        state="ok")).rowcount
+    if not updated:
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(replicas).values(chunk_hash=chunk_hash, node_id=node_id,
+                                                     state="ok", created_at=now))
+        except IntegrityError:
+            pass
+
+
+def mark_bad(conn: Connection, chunk_hash: str, node_name: str, reason: str, now: float,
+             priority: int = 10) -> None:
+    """A replica failed verification or is missing: stop reading it and queue a repair."""
+    node_id = conn.execute(select(nodes.c.id).where(nodes.c.name == node_name)).scalar()
+    if node_id is not None:
+        conn.execute(update(replicas).where(replicas.c.chunk_hash == chunk_hash,
+                                            replicas.c.node_id == node_id).values(state="bad"))
+    queue_repair(conn, chunk_hash, reason, now, priority)
+
+
+def queue_repair(conn: Connection, chunk_hash: str, reason: str, now: float,
+                 priority: int = 0) -> None:
+    existing = conn.execute(select(repair_queue.c.priority).where(
+        repair_queue.c.chunk_hash == chunk_hash)).scalar()
+    if existing is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(repair_queue).values(chunk_hash=chunk_hash,
+                                                         priority=priority, reason=reason,
+                                                         queued_at=now))
+        except IntegrityError:
+            pass
+    elif existing < priority:
+        conn.execute(update(repair_queue).where(repair_queue.c.chunk_hash == chunk_hash)
+                     .values(priority=priority, reason=reason))
+
+
 def replica_map(conn: Connection, hashes: list[str]) -> dict[str, dict[str, str]]:
     """For each hash: {node name: replica state} over every replica row (ok and bad)."""
     out: dict[str, dict[str, str]] = {h: {} for h in hashes}
-    for start in range(0, len(hashes), 500):
-        batch = hashes[start:start + 500]
+    for batch in in_batches(hashes):
         rows = conn.execute(select(replicas.c.chunk_hash, nodes.c.name, replicas.c.state)
                             .join(nodes, nodes.c.id == replicas.c.node_id)
                             .where(replicas.c.chunk_hash.in_(batch))).all()
@@ -34,19 +98,6 @@ def bad_holders(conn: Connection, chunk_hash: str) -> list[str]:
     rows = conn.execute(select(nodes.c.name).join(replicas, replicas.c.node_id == nodes.c.id)
                         .where(replicas.c.chunk_hash == chunk_hash, replicas.c.state != "ok"))
     return [r[0] for r in rows]
-
-
-def chunk_page(conn: Connection, after: str, limit: int) -> list[str]:
-    """Chunk hashes in ascending order strictly after ``after``."""
-    rows = conn.execute(select(chunks.c.hash).where(chunks.c.hash > after)
-                        .order_by(chunks.c.hash).limit(limit)).all()
-    return [r[0] for r in rows]
-
-
-def chunk_sizes(conn: Connection, hashes: list[str]) -> dict[str, int]:
-    rows = conn.execute(select(chunks.c.hash, chunks.c.size)
-                        .where(chunks.c.hash.in_(hashes))).all()
-    return {h: int(size) for h, size in rows}
 
 
 def queued(conn: Connection, limit: int) -> list[str]:
@@ -64,10 +115,6 @@ def dequeue(conn: Connection, hashes: list[str]) -> None:
 
 def queue_length(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(repair_queue)).scalar_one())
-
-
-def node_ids(conn: Connection) -> dict[str, int]:
-    return {name: int(i) for name, i in conn.execute(select(nodes.c.name, nodes.c.id)).all()}
 
 
 def remove_replica(conn: Connection, chunk_hash: str, node_name: str) -> None:

@@ -18,14 +18,13 @@ import logging
 import time
 from collections.abc import Callable
 
-from minidropbox.core.errors import MiniDropboxError
 from minidropbox.core.health import UP
 from minidropbox.core.pacing import Pacer
-from minidropbox.metadata import chunks as chunk_repo
 from minidropbox.metadata import nodes as node_repo
 from minidropbox.metadata import replicas as replica_repo
 from minidropbox.metadata.db import Database
 from minidropbox.service.cluster import StorageCluster
+from minidropbox.storage.base import StoreError
 
 log = logging.getLogger("minidropbox.audit")
 
@@ -74,7 +73,7 @@ class NodeAudit:
             client = self.cluster.client(node)
             try:
                 entries = await client.quarantined()
-            except MiniDropboxError as exc:
+            except StoreError as exc:
                 log.warning("could not read the quarantine of %s: %s", node, exc.message)
                 continue
             for entry in entries:
@@ -83,7 +82,7 @@ class NodeAudit:
                             entry["chunk"][:12])
                 try:
                     await client.release_quarantined(entry["file"])
-                except MiniDropboxError:
+                except StoreError:
                     continue  # reported again next time; marking bad twice is harmless
                 found += 1
         return found
@@ -102,7 +101,7 @@ class NodeAudit:
                 await asyncio.sleep(self.pacer.delay(time.monotonic()))
                 try:
                     found = await client.head(chunk_hash)
-                except MiniDropboxError:
+                except StoreError:
                     self.cluster.note_failure(node)
                     break  # the node is in trouble; health handles it, audit moves on
                 if found is None or found != size:
@@ -118,4 +117,4 @@ class NodeAudit:
 
     def _mark_bad(self, chunk_hash: str, node: str, reason: str) -> None:
         with self.db.write() as conn:
-            chunk_repo.mark_bad(conn, chunk_hash, node, reason, self.clock(), priority=10)
+            replica_repo.mark_bad(conn, chunk_hash, node, reason, self.clock(), priority=10)

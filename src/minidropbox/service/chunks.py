@@ -1,25 +1,36 @@
-"""Chunk writes and reads across the storage cluster.
+"""Everything about chunks a user sends and reads: which ones they must send, their quota and
+used bytes, storing them on the cluster, a whole streamed file cut into chunks, and reading a
+file's bytes back.
 
 Write ordering (the durability rule): the bytes are verified against their name, written to R
 nodes in parallel (each node fsyncs before answering), and only then are the chunk, replica
 and ownership rows committed. A chunk is never visible in the metadata before R replicas are
-durable. Reads try replicas in order, verify every byte, fall over, and queue repairs.
+durable. Reads go through the cluster (``StorageCluster.read``), which verifies every byte,
+falls over, and queues repairs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import tempfile
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from minidropbox.core.chunking import check_chunk_hash, sha256_hex
-from minidropbox.core.errors import HashMismatch, QuotaExceeded, StorageUnavailable
+from minidropbox.core.chunking import check_chunk_hash, iter_chunks, sha256_hex
+from minidropbox.core.errors import (
+    HashMismatch,
+    PayloadTooLarge,
+    QuotaExceeded,
+    StorageUnavailable,
+)
 from minidropbox.metadata import chunks as repo
 from minidropbox.metadata import fence, journal
 from minidropbox.metadata import replicas as replica_repo
@@ -27,7 +38,6 @@ from minidropbox.metadata.db import Database
 from minidropbox.service.accounts import Principal
 from minidropbox.service.cluster import StorageCluster
 from minidropbox.service.fence import wait_closed
-from minidropbox.storage.base import ChunkNotFound, CorruptChunk, StoreFull
 
 log = logging.getLogger("minidropbox.chunks")
 
@@ -35,13 +45,46 @@ FENCE_RETRIES = 5
 READ_AHEAD_BYTES = 8 * 1024 * 1024  # chunk bytes a download fetches ahead of what it sends
 
 
+@dataclass(frozen=True)
+class StoredFile:
+    """A whole file stored as chunks: what a commit of it needs."""
+
+    size: int
+    chunks: list[str]
+
+
 class ChunkService:
-    def __init__(self, db: Database, cluster: StorageCluster, replicas: int,
+    def __init__(self, db: Database, cluster: StorageCluster, replicas: int, spool_dir: Path,
                  clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.cluster = cluster
         self.replicas = replicas
+        self.spool_dir = spool_dir
         self.clock = clock
+
+    # -- what the user has ------------------------------------------------------------------
+    def missing(self, principal: Principal, hashes: list[str]) -> list[str]:
+        """The hashes this user must upload: those they never proved they have, or whose every
+        copy is known to be bad. Each once, in the order asked."""
+        for h in hashes:
+            check_chunk_hash(h)
+        with self.db.read() as conn:
+            present = repo.owned_with_replica(conn, principal.user_id, hashes)
+        return list(dict.fromkeys(h for h in hashes if h not in present))
+
+    def used_bytes(self, principal: Principal) -> int:
+        with self.db.read() as conn:
+            return repo.used_bytes(conn, principal.user_id)
+
+    def check_room(self, principal: Principal, size: int) -> None:
+        """Refuse at once a whole file that cannot fit (each chunk is checked again as it is
+        stored): ``PayloadTooLarge`` past the whole quota, ``QuotaExceeded`` past what is left."""
+        if principal.quota_bytes is None:
+            return
+        if size > principal.quota_bytes:
+            raise PayloadTooLarge("The file is larger than the account's whole quota.")
+        with self.db.read() as conn:
+            _check_quota(conn, principal, size)
 
     # -- writes -----------------------------------------------------------------------------
     async def store(self, principal: Principal, chunk_hash: str, data: bytes) -> int:
@@ -58,12 +101,42 @@ class ChunkService:
                                                             chunk_hash, len(data))
             if token is not None:
                 if len(holders) < self.replicas:
-                    holders = await self._replicate(chunk_hash, data, holders, stale)
+                    holders = await self.cluster.write(chunk_hash, data, have=holders,
+                                                       replace=stale)
+                    if len(holders) < self.replicas:
+                        raise StorageUnavailable(
+                            f"Only {len(holders)} of the {self.replicas} storage nodes needed "
+                            "could store the data; try again when more nodes are up.")
                 if await run_in_threadpool(self._record, principal, chunk_hash, len(data),
                                            holders, token):
                     return len(data)
             await wait_closed(self.db, self.clock)
         raise StorageUnavailable("Storage is busy deleting unused data; try again shortly.")
+
+    async def store_stream(self, principal: Principal, body: AsyncIterable[bytes],
+                           declared_size: int | None = None) -> StoredFile:
+        """A whole file sent in one stream: spooled to disk (memory stays flat whatever its
+        size), cut into chunks like a client would, each chunk stored. ``declared_size`` (a
+        Content-Length) lets a file that cannot fit be refused before a byte is read."""
+        if declared_size is not None:
+            await run_in_threadpool(self.check_room, principal, declared_size)
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix="upload-")
+        spool = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                async for block in body:
+                    if block:
+                        await run_in_threadpool(fh.write, block)
+            refs = await run_in_threadpool(_cut, spool)
+            size = spool.stat().st_size
+            with spool.open("rb") as fh:
+                for chunk_hash, offset, length in refs:
+                    data = await run_in_threadpool(os.pread, fh.fileno(), length, offset)
+                    await self.store(principal, chunk_hash, data)
+        finally:
+            spool.unlink(missing_ok=True)
+        return StoredFile(size=size, chunks=[r[0] for r in refs])
 
     def _admit(self, principal: Principal, chunk_hash: str,
                size: int) -> tuple[list[str], set[str], int | None]:
@@ -76,44 +149,10 @@ class ChunkService:
         with self.db.write() if principal.quota_bytes is not None else self.db.read() as conn:
             if principal.quota_bytes is not None:
                 journal.lock_namespace(conn, principal.namespace_id)
-                _check_quota(conn, principal, chunk_hash, size)
-            return ([n for n in repo.good_replicas(conn, chunk_hash)
+                _check_quota(conn, principal, size, chunk_hash)
+            return ([n for n in replica_repo.good_replicas(conn, chunk_hash)
                      if n in self.cluster.health],
                     set(replica_repo.bad_holders(conn, chunk_hash)), fence.writer_token(conn))
-
-    async def _replicate(self, chunk_hash: str, data: bytes, holders: list[str],
-                         stale: set[str]) -> list[str]:
-        """Put the chunk on nodes until R hold it; ``stale`` nodes hold a bad copy.
-
-        A node keeps the file it has on PUT, so a copy known to be bad is deleted first."""
-        done = list(holders)
-        candidates = [n for n in self.cluster.targets(chunk_hash) if n not in done]
-        while len(done) < self.replicas and candidates:
-            batch, candidates = (candidates[: self.replicas - len(done)],
-                                 candidates[self.replicas - len(done):])
-            results = await asyncio.gather(*(self._put(n, chunk_hash, data, n in stale)
-                                             for n in batch))
-            done += [n for n, ok in zip(batch, results, strict=True) if ok]
-        if len(done) < self.replicas:
-            raise StorageUnavailable(
-                f"Only {len(done)} of the {self.replicas} storage nodes needed could store the "
-                "data; try again when more nodes are up.")
-        return done
-
-    async def _put(self, node: str, chunk_hash: str, data: bytes, replace: bool = False) -> bool:
-        try:
-            if replace:
-                await self.cluster.client(node).delete(chunk_hash)
-            await self.cluster.client(node).put(chunk_hash, data)
-        except StoreFull:
-            log.warning("node %s is full", node)
-            return False
-        except Exception as exc:
-            log.warning("write of %s to %s failed: %s", chunk_hash[:12], node, exc)
-            self.cluster.note_failure(node)
-            return False
-        self.cluster.note_success(node)
-        return True
 
     def _record(self, principal: Principal, chunk_hash: str, size: int,
                 holders: list[str], token: int) -> bool:
@@ -129,7 +168,7 @@ class ChunkService:
             # the room since. The copies are then recorded without an owner, so nobody can
             # reference them and GC deletes them after its grace period.
             try:
-                _check_quota(conn, principal, chunk_hash, size)
+                _check_quota(conn, principal, size, chunk_hash)
             except QuotaExceeded as exc:
                 refused, owner = exc, None
             repo.record_chunk(conn, chunk_hash, size, holders, owner, self.clock())
@@ -138,33 +177,9 @@ class ChunkService:
         return True
 
     # -- reads ------------------------------------------------------------------------------
-    async def fetch(self, chunk_hash: str, holders: list[str] | None = None) -> bytes:
-        """The verified bytes of a chunk, from the first replica that has them intact."""
-        if holders is None:
-            holders = (await run_in_threadpool(self._holders, [chunk_hash]))[chunk_hash]
-        for node in self.cluster.read_order(chunk_hash, holders):
-            try:
-                data = await self.cluster.client(node).get(chunk_hash)
-            except (ChunkNotFound, CorruptChunk) as exc:
-                reason = "missing" if isinstance(exc, ChunkNotFound) else "corrupt"
-                log.warning("replica of %s on %s is %s", chunk_hash[:12], node, reason)
-                await run_in_threadpool(self._mark_bad, chunk_hash, node, reason)
-                continue
-            except Exception as exc:
-                log.warning("read of %s from %s failed: %s", chunk_hash[:12], node, exc)
-                self.cluster.note_failure(node)
-                continue
-            self.cluster.note_success(node)
-            return data
-        raise StorageUnavailable(f"No intact replica of chunk {chunk_hash[:12]} is reachable.")
-
     def _holders(self, hashes: list[str]) -> dict[str, list[str]]:
         with self.db.read() as conn:
-            return repo.replicas_for(conn, hashes)
-
-    def _mark_bad(self, chunk_hash: str, node: str, reason: str) -> None:
-        with self.db.write() as conn:
-            repo.mark_bad(conn, chunk_hash, node, reason, self.clock(), priority=10)
+            return replica_repo.replicas_for(conn, hashes)
 
     async def stream(self, chunk_list: list[tuple[str, int]], start: int,
                      end: int) -> AsyncIterator[bytes | memoryview]:
@@ -192,7 +207,7 @@ class ChunkService:
                         not ahead or sum(n for _, n in ahead) + wanted[next_fetch][1]
                         <= READ_AHEAD_BYTES):
                     h, size = wanted[next_fetch][:2]
-                    ahead.append((asyncio.create_task(self.fetch(h, holders[h])), size))
+                    ahead.append((asyncio.create_task(self.cluster.read(h, holders[h])), size))
                     next_fetch += 1
                 data = await ahead.popleft()[0]
                 # Views, not copies: the chunk is in memory already and the server writes
@@ -204,19 +219,24 @@ class ChunkService:
             for task, _ in ahead:
                 task.cancel()
 
-    def status(self) -> dict[str, Any]:
-        return {"nodes_up": len(self.cluster.up_nodes()), "replicas": self.replicas}
 
-
-def _check_quota(conn: Connection, principal: Principal, chunk_hash: str, size: int) -> None:
+def _check_quota(conn: Connection, principal: Principal, size: int,
+                 chunk_hash: str | None = None) -> None:
     """``QuotaExceeded`` unless ``size`` more bytes fit (a chunk the user has is free).
 
-    Callers hold the namespace lock, so two uploads cannot both take the last free bytes.
+    The one quota rule. Callers storing a chunk hold the namespace lock, so two uploads cannot
+    both take the last free bytes.
     """
-    if principal.quota_bytes is None or repo.user_owns(conn, principal.user_id, chunk_hash):
+    if principal.quota_bytes is None or (
+            chunk_hash is not None and repo.user_owns(conn, principal.user_id, chunk_hash)):
         return
     used = repo.used_bytes(conn, principal.user_id)
     if used + size > principal.quota_bytes:
         raise QuotaExceeded(
             f"This upload needs {size} bytes but only "
             f"{max(0, principal.quota_bytes - used)} of your quota are left.")
+
+
+def _cut(path: Path) -> list[tuple[str, int, int]]:
+    with path.open("rb") as fh:
+        return [(ref.hash, ref.offset, ref.length) for ref, _ in iter_chunks(fh)]

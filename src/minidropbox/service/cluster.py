@@ -1,4 +1,14 @@
-"""The storage cluster as the API sees it: node clients, their health, and placement.
+"""The storage cluster as the API sees it: node clients, their health, placement, and the two
+data-path operations every caller shares.
+
+- ``read(chunk, holders)``: the verified bytes from the first holder that has them intact. A
+  copy found missing or corrupt is marked bad (repair queued at priority 10); a node that fails
+  is noted suspect and the next holder is tried. ``NoIntactCopy`` when none served.
+- ``write(chunk, data)``: put the chunk on nodes until R hold it, a failed or full node's
+  place going to the next in rendezvous order; returns who holds it.
+
+Only ``StoreError`` counts as a node's fault. Anything else raised below (a bug) propagates:
+it must not mark a healthy node suspect, nor turn into a 503.
 
 Health comes from periodic ``/healthz`` probes and from real requests (a failed request marks
 its node suspect at once). Writes go only to ``up`` nodes.
@@ -9,13 +19,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import asdict
 
+from minidropbox.core.errors import HashMismatch
 from minidropbox.core.health import DOWN, UP, NodeHealth, parse_node_spec
 from minidropbox.core.placement import place_replicas, rank_nodes
-from minidropbox.metadata import chunks as chunk_repo
+from minidropbox.metadata import nodes as node_repo
+from minidropbox.metadata import replicas as replica_repo
 from minidropbox.metadata.db import Database
 from minidropbox.settings import Settings
+from minidropbox.storage.base import (
+    AsyncChunkStore,
+    NoIntactCopy,
+    StoreError,
+    StoreFull,
+    copy_fault,
+)
 from minidropbox.storage.node_client import AsyncNodeClient
 
 log = logging.getLogger("minidropbox.cluster")
@@ -23,9 +43,13 @@ log = logging.getLogger("minidropbox.cluster")
 
 class StorageCluster:
     def __init__(self, settings: Settings, db: Database,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 stores: Mapping[str, AsyncChunkStore] | None = None) -> None:
+        """``stores`` replaces the node clients of ``read``, ``write`` and ``delete`` (tests
+        run the cluster over in-memory stores); everything else talks to the nodes."""
         assert settings.cluster_secret
         self.settings = settings
+        self.db = db
         self.clock = clock
         self.specs = [parse_node_spec(s, i) for i, s in enumerate(settings.nodes)]
         self.urls = dict(self.specs)
@@ -33,19 +57,25 @@ class StorageCluster:
         self.stats: dict[str, dict[str, int]] = {}
         self.draining: set[str] = set()
         self._clients: dict[str, AsyncNodeClient] = {}
+        self._stores = dict(stores or {})
         with db.write() as conn:
-            chunk_repo.upsert_nodes(conn, self.specs)
+            node_repo.upsert_nodes(conn, self.specs)
 
     @property
     def names(self) -> list[str]:
         return [name for name, _ in self.specs]
 
     def client(self, name: str) -> AsyncNodeClient:
+        """The node's own API (quarantine, size probes); chunk I/O goes through ``store``."""
         if name not in self._clients:
             self._clients[name] = AsyncNodeClient(self.urls[name], self.settings.cluster_secret
                                                   or "", self.settings.node_timeout)
         return self._clients[name]
 
+    def store(self, name: str) -> AsyncChunkStore:
+        return self._stores.get(name) or self.client(name)
+
+    # -- placement --------------------------------------------------------------------------
     def up_nodes(self) -> list[str]:
         return [n for n in self.names if self.health[n].state == UP]
 
@@ -60,11 +90,97 @@ class StorageCluster:
     def placement(self, chunk_hash: str) -> list[str]:
         return place_replicas(chunk_hash, self.writable_nodes(), self.settings.replicas)
 
-    def read_order(self, chunk_hash: str, holders: list[str]) -> list[str]:
+    def read_order(self, chunk_hash: str, holders: Sequence[str]) -> list[str]:
         """Replica holders in the order to read them: up nodes first, then rendezvous order."""
         ranked = rank_nodes(chunk_hash, [h for h in holders if h in self.health])
         return sorted(ranked, key=lambda n: self.health[n].state != UP)
 
+    # -- the data path ----------------------------------------------------------------------
+    async def read(self, chunk_hash: str, holders: Sequence[str]) -> bytes:
+        """The chunk's verified bytes from the first of ``holders`` (nodes recorded with an
+        ``ok`` copy) that has them intact, in ``read_order``.
+
+        Copies found missing or corrupt are marked bad and queued for repair; nodes that fail
+        are noted suspect. ``NoIntactCopy`` (a ``StoreUnavailable``) when no holder served.
+        Callers depend only on this contract, so the order and timing of the attempts (one by
+        one today; a hedged second read after an adaptive delay later) can change here alone.
+        """
+        failures: list[tuple[str, StoreError]] = []
+        for node in self.read_order(chunk_hash, holders):
+            try:
+                data = await self.store(node).get(chunk_hash)
+            except StoreError as exc:
+                failures.append((node, exc))
+                await self._read_failed(chunk_hash, node, exc)
+                continue
+            self.note_success(node)
+            return data
+        raise NoIntactCopy(chunk_hash, failures)
+
+    async def _read_failed(self, chunk_hash: str, node: str, exc: StoreError) -> None:
+        reason = copy_fault(exc)
+        if reason is None:
+            log.warning("read of %s from %s failed: %s", chunk_hash[:12], node, exc.message)
+            self.note_failure(node)
+            return
+        log.warning("replica of %s on %s is %s", chunk_hash[:12], node, reason)
+        await asyncio.to_thread(self._mark_bad, chunk_hash, node, reason)
+
+    def _mark_bad(self, chunk_hash: str, node: str, reason: str) -> None:
+        with self.db.write() as conn:
+            replica_repo.mark_bad(conn, chunk_hash, node, reason, self.clock(), priority=10)
+
+    async def write(self, chunk_hash: str, data: bytes, *, have: Collection[str] = (),
+                    replace: Collection[str] = (), targets: Sequence[str] | None = None,
+                    copies: int | None = None) -> list[str]:
+        """Put verified bytes on nodes until ``copies`` (default R) hold them; returns the
+        holders (``have``, which already hold a good copy, first).
+
+        ``targets`` (default: every writable node in rendezvous order) are tried in batches,
+        in parallel within a batch; a node that fails or is full gives its place to the next.
+        A node in ``replace`` holds a known-bad copy, deleted first (a node keeps the file it
+        has on PUT). Fewer holders than asked is not an error here: the caller decides.
+        """
+        wanted = self.settings.replicas if copies is None else copies
+        done = list(have)
+        candidates = [n for n in (self.targets(chunk_hash) if targets is None else targets)
+                      if n not in done]
+        while len(done) < wanted and candidates:
+            room = wanted - len(done)
+            batch, candidates = candidates[:room], candidates[room:]
+            results = await asyncio.gather(*(self._put(n, chunk_hash, data, n in replace)
+                                             for n in batch))
+            done += [n for n, ok in zip(batch, results, strict=True) if ok]
+        return done
+
+    async def _put(self, node: str, chunk_hash: str, data: bytes, replace: bool) -> bool:
+        store = self.store(node)
+        try:
+            if replace:
+                await store.delete(chunk_hash)
+            await store.put(chunk_hash, data)
+        except StoreFull:
+            log.warning("node %s is full", node)
+            return False
+        except (StoreError, HashMismatch) as exc:
+            # The bytes were verified before this call: a node that finds them wrong got
+            # them damaged on the way, which is the node's or the network's fault.
+            log.warning("write of %s to %s failed: %s", chunk_hash[:12], node, exc.message)
+            self.note_failure(node)
+            return False
+        self.note_success(node)
+        return True
+
+    async def delete(self, node: str, chunk_hash: str) -> bool:
+        """Delete one copy; False (logged) when the node could not."""
+        try:
+            await self.store(node).delete(chunk_hash)
+        except StoreError as exc:
+            log.warning("could not delete %s from %s: %s", chunk_hash[:12], node, exc.message)
+            return False
+        return True
+
+    # -- health -----------------------------------------------------------------------------
     def note_success(self, name: str) -> None:
         if name in self.health:
             self.health[name].record_success(self.clock())
@@ -77,11 +193,11 @@ class StorageCluster:
     async def probe_once(self) -> None:
         async def probe(name: str) -> None:
             try:
-                stats = await self.client(name).health()
-            except Exception:
+                stats = await self.store(name).stat()
+            except StoreError:
                 self.note_failure(name)
                 return
-            self.stats[name] = {k: int(v) for k, v in stats.items() if isinstance(v, int)}
+            self.stats[name] = asdict(stats)
             self.note_success(name)
 
         await asyncio.gather(*(probe(n) for n in self.names))

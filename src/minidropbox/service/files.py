@@ -85,25 +85,6 @@ class FileService:
             except Exception:  # the change is committed; a failed notification must not undo it
                 log.exception("change notification failed")
 
-    # -- dedup ------------------------------------------------------------------------------
-    def missing(self, principal: Principal, hashes: list[str]) -> list[str]:
-        """The hashes this user must upload: those they never proved they have."""
-        for h in hashes:
-            check_chunk_hash(h)
-        with self.db.read() as conn:
-            present = chunk_repo.owned_with_replica(conn, principal.user_id, hashes)
-        seen: set[str] = set()
-        out = []
-        for h in hashes:
-            if h not in present and h not in seen:
-                seen.add(h)
-                out.append(h)
-        return out
-
-    def used_bytes(self, principal: Principal) -> int:
-        with self.db.read() as conn:
-            return chunk_repo.used_bytes(conn, principal.user_id)
-
     # -- commits ----------------------------------------------------------------------------
     def commit(self, principal: Principal, req: CommitRequest) -> dict[str, Any]:
         with self._write(principal.namespace_id) as conn:

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, exists, select
 from sqlalchemy.exc import IntegrityError
 
-from minidropbox.core.errors import MiniDropboxError, StorageUnavailable
+from minidropbox.core.errors import StorageUnavailable
 from minidropbox.core.health import UP
 from minidropbox.metadata import fence
 from minidropbox.metadata.db import Database
@@ -134,15 +134,9 @@ class GarbageCollector:
                 if time.monotonic() > deadline:
                     break  # writers stop waiting for us past the deadline: stop deleting
                 results = await asyncio.gather(
-                    *(self.cluster.client(n).delete(chunk_hash) for n in nodes),
-                    return_exceptions=True)
-                for result in results:
-                    if isinstance(result, MiniDropboxError):
-                        report.node_delete_failures += 1
-                    elif isinstance(result, BaseException):
-                        raise result
-                    else:
-                        report.node_deletes += 1
+                    *(self.cluster.delete(n, chunk_hash) for n in nodes))
+                report.node_deletes += sum(results)
+                report.node_delete_failures += len(results) - sum(results)
         finally:
             await asyncio.to_thread(self._close, opened)
 

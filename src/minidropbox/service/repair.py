@@ -3,10 +3,11 @@
 Each pass takes the repair queue first (a read or the audit found a bad or missing copy), then
 walks every chunk. For each it asks ``core.repair.plan_chunk`` what is missing, then:
 
-1. reads the chunk from a good replica, verifying its hash (``CorruptChunk`` marks that copy
-   bad and the next source is tried), so corruption is never copied;
-2. PUTs it to each target (the node verifies again) and records the new ``ok`` replica, under
-   the deletion fence like any writer;
+1. reads the chunk from a good replica through the cluster (``StorageCluster.read``: the hash
+   is verified, a missing or corrupt copy is marked bad and the next source tried), so
+   corruption is never copied;
+2. PUTs it to each target (``StorageCluster.write``; the node verifies again) and records the
+   new ``ok`` replicas, under the deletion fence like any writer;
 3. only when every target holds a copy, drops the copies the plan lets go (bad, on a draining
    node, or surplus when rebalancing): the rows go in a fenced transaction that re-plans from
    fresh state, then the files are deleted from their nodes.
@@ -22,7 +23,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from minidropbox.core.errors import MiniDropboxError
 from minidropbox.core.pacing import Pacer
 from minidropbox.core.repair import RepairPlan, plan_chunk
 from minidropbox.metadata import chunks as chunk_repo
@@ -31,7 +31,7 @@ from minidropbox.metadata import nodes as node_repo
 from minidropbox.metadata import replicas as replica_repo
 from minidropbox.metadata.db import Database
 from minidropbox.service.cluster import StorageCluster
-from minidropbox.storage.base import ChunkNotFound, CorruptChunk
+from minidropbox.storage.base import StoreError
 
 log = logging.getLogger("minidropbox.repair")
 
@@ -126,7 +126,7 @@ class RepairService:
         with self.db.read() as conn:
             if after is None:
                 return replica_repo.queued(conn, PAGE)
-            return replica_repo.chunk_page(conn, after, PAGE)
+            return chunk_repo.chunk_page(conn, after, PAGE)
 
     def _write(self, fn: Callable[..., object], *args: object) -> None:
         with self.db.write() as conn:
@@ -163,20 +163,14 @@ class RepairService:
         token = await asyncio.to_thread(self._token)
         if token is None:
             return False  # a deletion is under way; next pass
-        data = await self._read_source(plan)
-        if data is None:
+        try:
+            data = await self.cluster.read(plan.chunk_hash, plan.sources)
+        except StoreError:
+            log.error("repair: no intact copy of %s is reachable", plan.chunk_hash[:12])
             return False
-        done = []
-        for target in plan.targets:
-            await asyncio.sleep(self.pacer.delay(time.monotonic()))
-            try:
-                await self.cluster.client(target).put(plan.chunk_hash, data)
-            except MiniDropboxError as exc:
-                log.warning("repair: copy of %s to %s failed: %s", plan.chunk_hash[:12],
-                            target, exc.message)
-                self.cluster.note_failure(target)
-                continue
-            done.append(target)
+        await asyncio.sleep(self.pacer.delay(time.monotonic(), len(plan.targets)))
+        done = await self.cluster.write(plan.chunk_hash, data, targets=plan.targets,
+                                        copies=len(plan.targets))
         if not done or not await asyncio.to_thread(self._record, plan.chunk_hash, done, token):
             return False
         report.copied += len(done)
@@ -186,25 +180,6 @@ class RepairService:
         with self.db.read() as conn:
             return fence.writer_token(conn)
 
-    async def _read_source(self, plan: RepairPlan) -> bytes | None:
-        for source in plan.sources:
-            try:
-                data = await self.cluster.client(source).get(plan.chunk_hash)
-            except (ChunkNotFound, CorruptChunk) as exc:
-                reason = "missing" if isinstance(exc, ChunkNotFound) else "corrupt"
-                log.warning("repair: copy of %s on %s is %s", plan.chunk_hash[:12], source,
-                            reason)
-                await asyncio.to_thread(self._write, chunk_repo.mark_bad, plan.chunk_hash,
-                                        source, reason, self.clock())
-                continue
-            except MiniDropboxError:
-                self.cluster.note_failure(source)
-                continue
-            self.cluster.note_success(source)
-            return data
-        log.error("repair: no intact copy of %s is reachable", plan.chunk_hash[:12])
-        return None
-
     def _record(self, chunk_hash: str, nodes: list[str], token: int) -> bool:
         with self.db.write() as conn:
             if not fence.still_valid(conn, token):
@@ -212,9 +187,9 @@ class RepairService:
             size = chunk_repo.chunk_size(conn, chunk_hash)
             if size is None:
                 return False  # collected meanwhile; the copies are orphans GC removes
-            ids = replica_repo.node_ids(conn)
+            ids = node_repo.node_ids(conn)
             for name in nodes:
-                chunk_repo.set_replica_ok(conn, chunk_hash, ids[name], self.clock())
+                replica_repo.set_replica_ok(conn, chunk_hash, ids[name], self.clock())
         return True
 
     # -- dropping ---------------------------------------------------------------------------
@@ -232,14 +207,10 @@ class RepairService:
             for chunk_hash, node in confirmed:
                 if time.monotonic() > deadline:
                     break  # past the fence's deadline writers no longer wait for us
-                try:
-                    await self.cluster.client(node).delete(chunk_hash)
-                except MiniDropboxError as exc:
-                    # The row is gone; the file is an orphan that costs space, not safety.
-                    log.warning("repair: could not delete %s from %s: %s", chunk_hash[:12],
-                                node, exc.message)
-                    continue
-                report.dropped += 1
+                # A copy the node could not delete is an orphan: it costs space, not safety
+                # (its row is gone).
+                if await self.cluster.delete(node, chunk_hash):
+                    report.dropped += 1
         finally:
             await asyncio.to_thread(self._write, fence.close_fence, opened)
 

@@ -1,5 +1,5 @@
-"""The chunk-store port. Every adapter (memory, disk, node over HTTP) passes one contract suite
-(``tests/contract/``).
+"""The chunk-store port. Every adapter (memory, disk, node over HTTP sync and async) passes one
+contract suite (``tests/contract/``).
 
 A chunk store maps a SHA-256 hex name to the bytes with that hash. Contract:
 
@@ -7,49 +7,88 @@ A chunk store maps a SHA-256 hex name to the bytes with that hash. Contract:
   hashed while written and a mismatch raises ``HashMismatch`` and keeps nothing. A partial
   chunk is never visible under its final name (temp file, fsync, rename, fsync the directory).
   Putting a chunk that is already present is a cheap no-op that succeeds.
-- ``get(name)`` returns the bytes or raises ``ChunkNotFound``; ``open_range`` streams a slice.
-  Readers verify: ``get`` raises ``CorruptChunk`` when the stored bytes do not hash to the name.
+- ``get(name)`` returns the bytes or raises ``ChunkNotFound``; ``iter_range`` (``stream`` in the
+  async port) yields a slice. Readers verify: ``get`` raises ``CorruptChunk`` when the stored
+  bytes do not hash to the name.
 - ``delete(name)`` removes the chunk (missing is not an error).
 - ``list(after, limit)`` yields names in ascending order strictly after ``after``.
 - ``stat()`` reports used and free bytes and the chunk count.
-- ``StoreFull`` when the disk is full (the node answers 507).
+
+Faults of the store itself are one family, so callers on the data path catch exactly that and
+let a programming error surface as one:
+
+    StoreError                  the store could not do it (callers fall over to another copy)
+    ├── ChunkNotFound     404   this store has no such chunk
+    ├── CorruptChunk      500   the stored bytes do not hash to the name
+    ├── StoreFull         507   out of space
+    └── StoreUnavailable  503   down, hung, unreachable, refused the secret, answered garbage
+        └── NoIntactCopy          every holder of a chunk failed (a cluster read)
+
+What the caller did wrong is not a ``StoreError``: ``InvalidInput`` (not a chunk name),
+``HashMismatch`` (the bytes given do not hash to the name), ``RangeNotSatisfiable``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from minidropbox.core.errors import MiniDropboxError
 
 
-class ChunkNotFound(MiniDropboxError):
+class StoreError(MiniDropboxError):
+    """The chunk store could not do what was asked."""
+
+    status = 503
+    code = "storage_unavailable"
+    exit_code = 7
+
+
+class ChunkNotFound(StoreError):
     """The chunk is not in this store."""
 
     status = 404
     code = "not_found"
 
 
-class CorruptChunk(MiniDropboxError):
+class CorruptChunk(StoreError):
     """The stored bytes do not match the chunk's name."""
 
     status = 500
     code = "corrupt_chunk"
 
 
-class StoreFull(MiniDropboxError):
+class StoreFull(StoreError):
     """The store is out of space."""
 
     status = 507
     code = "store_full"
 
 
-class StoreUnavailable(MiniDropboxError):
+class StoreUnavailable(StoreError):
     """The store did not answer (down, hung, or unreachable)."""
 
     status = 503
     code = "storage_unavailable"
+
+
+class NoIntactCopy(StoreUnavailable):
+    """No holder served an intact copy of the chunk."""
+
+    def __init__(self, chunk_hash: str, failures: list[tuple[str, StoreError]]) -> None:
+        super().__init__(f"No intact replica of chunk {chunk_hash[:12]} is reachable.")
+        self.chunk_hash = chunk_hash
+        self.failures = failures  # (store name, what it raised), in the order tried
+
+
+def copy_fault(exc: StoreError) -> str | None:
+    """Why a copy is bad ("missing" or "corrupt"), or None when the store, not the copy, failed."""
+    if isinstance(exc, ChunkNotFound):
+        return "missing"
+    if isinstance(exc, CorruptChunk):
+        return "corrupt"
+    return None
 
 
 @dataclass(frozen=True)
@@ -76,3 +115,35 @@ class ChunkStore(Protocol):
 
     def iter_range(self, name: str, start: int = 0, end: int | None = None,
                    block: int = 1 << 20) -> Iterator[bytes]: ...
+
+
+class AsyncChunkStore(Protocol):
+    """The same contract on an event loop: what the API holds for each storage node."""
+
+    async def put(self, name: str, data: bytes) -> None: ...
+
+    async def get(self, name: str) -> bytes: ...
+
+    async def has(self, name: str) -> bool: ...
+
+    async def delete(self, name: str) -> None: ...
+
+    async def list(self, after: str = "", limit: int = 1000) -> list[str]: ...
+
+    async def stat(self) -> StoreStats: ...
+
+    def stream(self, name: str, start: int = 0,
+               end: int | None = None) -> AsyncIterator[bytes]: ...
+
+
+def read_first_intact(name: str, holders: Sequence[tuple[str, ChunkStore]]) -> bytes:
+    """The chunk's bytes from the first of ``holders`` (label, store) that serves them intact
+    (every store verifies on ``get``): the blocking counterpart of ``StorageCluster.read`` for
+    tools that run outside the API (backup). ``NoIntactCopy`` names each store's fault."""
+    failures: list[tuple[str, StoreError]] = []
+    for label, store in holders:
+        try:
+            return store.get(name)
+        except StoreError as exc:
+            failures.append((label, exc))
+    raise NoIntactCopy(name, failures)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from minidropbox.core.errors import HashMismatch
 from minidropbox.storage.base import ChunkNotFound, CorruptChunk, StoreFull, StoreStats
@@ -85,3 +85,34 @@ class MemoryChunkStore:
         """Replace a stored chunk's bytes without checking them, as bit rot would."""
         self._bytes(name)
         self._chunks[name] = data
+
+
+class AsyncMemoryChunkStore:
+    """The in-memory store behind the async port (``AsyncChunkStore``): the fake node of the
+    cluster's unit tests. ``sync`` is the store underneath, for planting faults."""
+
+    def __init__(self, capacity: int | None = None) -> None:
+        self.sync = MemoryChunkStore(capacity)
+
+    async def put(self, name: str, data: bytes) -> None:
+        self.sync.put(name, data)
+
+    async def get(self, name: str) -> bytes:
+        return self.sync.get(name)
+
+    async def has(self, name: str) -> bool:
+        return self.sync.has(name)
+
+    async def delete(self, name: str) -> None:
+        self.sync.delete(name)
+
+    async def list(self, after: str = "", limit: int = 1000) -> list[str]:
+        return self.sync.list(after, limit)
+
+    async def stat(self) -> StoreStats:
+        return self.sync.stat()
+
+    async def stream(self, name: str, start: int = 0,
+                     end: int | None = None) -> AsyncIterator[bytes]:
+        for block in self.sync.iter_range(name, start, end):
+            yield block

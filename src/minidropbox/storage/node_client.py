@@ -10,6 +10,8 @@ node's answers onto the exception tree and verify what they read:
 
 A node that refuses the cluster secret is "unavailable" rather than "unauthorized": the fault
 is the cluster's configuration, never the user's, and the caller must fall over to another node.
+So is a success answer that cannot be read (not JSON, a field missing): every fault of the node
+is a ``StoreError``, and anything else that escapes is a bug here, not the node's.
 """
 
 from __future__ import annotations
@@ -100,9 +102,35 @@ def total_size(response: AnyResponse) -> int | None:
     return int(size) if size.isdigit() else None
 
 
-def _stats(body: dict[str, Any]) -> StoreStats:
-    return StoreStats(used_bytes=int(body["used_bytes"]), free_bytes=int(body["free_bytes"]),
-                      chunk_count=int(body["chunk_count"]))
+@contextlib.contextmanager
+def malformed_answer(url: str) -> Iterator[None]:
+    """A success answer the node's protocol does not allow is the node's fault."""
+    try:
+        yield
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreUnavailable(f"Storage node {url} sent a malformed answer "
+                               f"({type(exc).__name__}).") from None
+
+
+def _stats(response: AnyResponse, url: str) -> StoreStats:
+    with malformed_answer(url):
+        body = response.json()
+        return StoreStats(used_bytes=int(body["used_bytes"]),
+                          free_bytes=int(body["free_bytes"]),
+                          chunk_count=int(body["chunk_count"]))
+
+
+def _names(response: AnyResponse, url: str) -> list[str]:
+    with malformed_answer(url):
+        names = response.json()["chunks"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise TypeError("chunks is not a list of names")
+        return names
+
+
+def _length(response: AnyResponse, url: str) -> int:
+    with malformed_answer(url):
+        return int(response.headers["content-length"])
 
 
 class _NodeBase:
@@ -157,7 +185,7 @@ class NodeClient(_NodeBase):
             response = self._request("HEAD", self._chunk_url(name))
         except ChunkNotFound:
             return None
-        return int(response.headers["content-length"])
+        return _length(response, self.url)
 
     def has(self, name: str) -> bool:
         return self.size(name) is not None
@@ -166,13 +194,11 @@ class NodeClient(_NodeBase):
         self._request("DELETE", self._chunk_url(name))
 
     def list(self, after: str = "", limit: int = 1000) -> list[str]:
-        response = self._request("GET", f"{self.url}/chunks",
-                                 params={"after": after, "limit": limit})
-        names: list[str] = response.json()["chunks"]
-        return names
+        return _names(self._request("GET", f"{self.url}/chunks",
+                                    params={"after": after, "limit": limit}), self.url)
 
     def stat(self) -> StoreStats:
-        return _stats(self._request("GET", f"{self.url}/healthz").json())
+        return _stats(self._request("GET", f"{self.url}/healthz"), self.url)
 
     def iter_range(self, name: str, start: int = 0, end: int | None = None,
                    block: int = BLOCK) -> Iterator[bytes]:
@@ -205,12 +231,10 @@ class AsyncNodeClient(_NodeBase):
     Every call except ``stream`` must finish within ``timeout`` seconds as a whole, so a hung or
     trickling node raises ``StoreUnavailable`` in time for the caller to pick another;
     ``stream`` bounds each step (connecting and the answer's head, then each read) instead,
-    since its consumer sets the pace. ``client`` is accepted for compatibility and not used:
-    each node client pools its own connections to its node.
+    since its consumer sets the pace. Each node client pools its own connections to its node.
     """
 
-    def __init__(self, url: str, secret: str, timeout: float = 5.0,
-                 client: object | None = None) -> None:
+    def __init__(self, url: str, secret: str, timeout: float = 5.0) -> None:
         super().__init__(url, secret, timeout)
         self._pool = NodePool(self.url)
         self._base = len(self.url)
@@ -243,10 +267,9 @@ class AsyncNodeClient(_NodeBase):
             raise error_for(response, self.url)
         return response
 
-    async def put(self, name: str, data: bytes) -> bool:
-        """Store a chunk durably on the node; True if it was new there."""
-        response = await self._request("PUT", self._chunk_url(name), body=data)
-        return response.status_code == 201
+    async def put(self, name: str, data: bytes) -> None:
+        """Store a chunk durably on the node (the node verifies the hash again)."""
+        await self._request("PUT", self._chunk_url(name), body=data)
 
     async def get(self, name: str) -> bytes:
         """The chunk's bytes, verified against its name (``CorruptChunk`` otherwise)."""
@@ -305,12 +328,17 @@ class AsyncNodeClient(_NodeBase):
             response = await self._request("HEAD", self._chunk_url(name))
         except ChunkNotFound:
             return None
-        return int(response.headers["content-length"])
+        return _length(response, self.url)
+
+    async def has(self, name: str) -> bool:
+        return await self.head(name) is not None
 
     async def quarantined(self) -> list[dict[str, str]]:
         """Chunks the node's scrub found corrupt and set aside: ``[{file, chunk}]``."""
-        body = (await self._request("GET", f"{self.url}/quarantine")).json()
-        found: list[dict[str, str]] = body["chunks"]
+        response = await self._request("GET", f"{self.url}/quarantine")
+        with malformed_answer(self.url):
+            found = [{"file": str(e["file"]), "chunk": str(e["chunk"])}
+                     for e in response.json()["chunks"]]
         return found
 
     async def release_quarantined(self, file: str) -> None:
@@ -321,15 +349,12 @@ class AsyncNodeClient(_NodeBase):
         await self._request("DELETE", self._chunk_url(name))
 
     async def list(self, after: str = "", limit: int = 1000) -> list[str]:
-        response = await self._request("GET", f"{self.url}/chunks",
-                                       params={"after": after, "limit": limit})
-        names: list[str] = response.json()["chunks"]
-        return names
+        return _names(await self._request("GET", f"{self.url}/chunks",
+                                          params={"after": after, "limit": limit}), self.url)
 
-    async def health(self) -> dict[str, Any]:
-        """``{status, used_bytes, free_bytes, chunk_count}`` as the node reports them."""
-        body: dict[str, Any] = (await self._request("GET", f"{self.url}/healthz")).json()
-        return body
+    async def stat(self) -> StoreStats:
+        """Used and free bytes and the chunk count, as the node's ``/healthz`` reports them."""
+        return _stats(await self._request("GET", f"{self.url}/healthz"), self.url)
 
 
 def _unreachable(url: str, exc: NodeTransportError) -> StoreUnavailable:

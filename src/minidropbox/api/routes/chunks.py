@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"])
              responses=error_responses(400, 401, 422, 429))
 def missing(body: MissingRequest, principal: CurrentUser, ctx: Context) -> MissingResponse:
     """Which of these chunks must this user upload? (Never reveals other users' chunks.)"""
-    return MissingResponse(missing=ctx.files.missing(principal, body.hashes))
+    return MissingResponse(missing=ctx.chunks.missing(principal, body.hashes))
 
 
 @router.put("/{chunk_hash}", status_code=201, response_model=StoredChunk,

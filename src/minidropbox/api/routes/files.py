@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import AsyncIterator
 from email.utils import formatdate
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -27,11 +24,9 @@ from minidropbox.api.schemas_files import (
     RestoreBody,
     Versions,
 )
-from minidropbox.core.chunking import iter_chunks
-from minidropbox.core.errors import InvalidInput, PayloadTooLarge, QuotaExceeded
+from minidropbox.core.errors import InvalidInput
 from minidropbox.core.paths import normalize_path
 from minidropbox.core.ranges import parse_range
-from minidropbox.service.accounts import Principal
 from minidropbox.service.files import CommitRequest
 
 router = APIRouter(prefix="/api/v1/files", tags=["files"])
@@ -156,26 +151,9 @@ async def upload(path: PathQuery, request: Request, principal: CurrentUser, ctx:
     clean = normalize_path(path)
     parent = _version_header(if_match)
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit():
-        await run_in_threadpool(_check_quota, ctx, principal, int(declared))
-    spool_dir = ctx.settings.data_dir / "spool"
-    spool_dir.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=spool_dir, prefix="upload-")
-    spool = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            async for block in request.stream():
-                if block:
-                    await run_in_threadpool(fh.write, block)
-        refs = await run_in_threadpool(_cut, spool)
-        size = spool.stat().st_size
-        with spool.open("rb") as fh:
-            for chunk_hash, offset, length in refs:
-                data = await run_in_threadpool(os.pread, fh.fileno(), length, offset)
-                await ctx.chunks.store(principal, chunk_hash, data)
-    finally:
-        spool.unlink(missing_ok=True)
-    req = CommitRequest(path=clean, size=size, chunks=[r[0] for r in refs],
+    stored = await ctx.chunks.store_stream(
+        principal, request.stream(), int(declared) if declared and declared.isdigit() else None)
+    req = CommitRequest(path=clean, size=stored.size, chunks=stored.chunks,
                         parent_version=parent, mtime=x_mtime, overwrite=if_match is None)
     return await run_in_threadpool(ctx.files.commit, principal, req)
 
@@ -188,19 +166,3 @@ def _version_header(if_match: str | None) -> int | None:
     if not token.isdigit():
         raise InvalidInput("If-Match must be a version number.")
     return int(token)
-
-
-def _cut(path: Path) -> list[tuple[str, int, int]]:
-    with path.open("rb") as fh:
-        return [(ref.hash, ref.offset, ref.length) for ref, _ in iter_chunks(fh)]
-
-
-def _check_quota(ctx: Context, principal: Principal, size: int) -> None:
-    if principal.quota_bytes is None:
-        return
-    if size > principal.quota_bytes:
-        raise PayloadTooLarge("The file is larger than the account's whole quota.")
-    used = ctx.files.used_bytes(principal)
-    if used + size > principal.quota_bytes:
-        raise QuotaExceeded(f"This upload needs {size} bytes but only "
-                            f"{max(0, principal.quota_bytes - used)} of your quota are left.")
