@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     audit_rate: int = 100  # HEAD requests per second checking recorded replicas
     gc_grace_seconds: float = 3600  # an unreferenced chunk younger than this is kept
     gc_interval: float = 3600  # seconds between collections (0: only `admin gc`)
+    # Orphan sweep (service/orphans.py): node copies no replica row names, written at least
+    # orphan_grace s ago, are deleted; a pass every orphan_interval s (0: only `admin
+    # orphans`), listing at most orphan_rate names per second.
+    orphan_grace: float = 3600
+    orphan_interval: float = 3600
+    orphan_rate: float = 2000
 
     # Secrets (generated into data_dir/secrets when absent)
     jwt_secret: str | None = None

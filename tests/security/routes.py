@@ -341,6 +341,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/admin/rebalance"): admin(),
     ("POST", "/api/v1/admin/repair"): admin(),
     ("POST", "/api/v1/admin/gc"): admin(),
+    ("POST", "/api/v1/admin/orphans"): admin(),
 }
 
 # Route prefixes that are only for administrators; their entries must be ``admin(...)``.

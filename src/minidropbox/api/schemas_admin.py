@@ -42,6 +42,19 @@ class SupervisedProcess(BaseModel):
     last_exit_at: float | None
 
 
+class OrphanResult(BaseModel):
+    dry_run: bool
+    started_at: float
+    finished_at: float | None
+    nodes: list[str]
+    skipped: list[str]
+    listed: int
+    found: int
+    removed: int
+    failed: int
+    sample: list[str]
+
+
 class StorageStatus(BaseModel):
     chunks: int
     under_replicated: int
@@ -55,6 +68,7 @@ class StorageStatus(BaseModel):
     rebalancing: bool
     last_repair: RepairSummary
     processes: list[SupervisedProcess] = []
+    last_orphan_sweep: OrphanResult | None = None
 
 
 class DrainRequest(Strict):
@@ -62,6 +76,10 @@ class DrainRequest(Strict):
 
 
 class GcRequest(Strict):
+    dry_run: bool = False
+
+
+class OrphanRequest(Strict):
     dry_run: bool = False
 
 

@@ -58,6 +58,10 @@ def status_command(state: CliState) -> None:
         f"corrupt replicas:  {body['corrupt_replicas']}",
         f"repair queue:      {body['repair_queue']}",
     ]
+    sweep = body.get("last_orphan_sweep")
+    if sweep:
+        lines.append(f"orphan sweep:      {sweep['found']} found, {sweep['removed']} removed "
+                     f"({human_time(sweep['started_at'])})")
     for p in body.get("processes", []):
         exit_note = f", last {p['last_exit']} {human_time(p['last_exit_at'])}" \
             if p["last_exit"] else ""
@@ -140,6 +144,20 @@ def gc_command(state: CliState, dry_run: bool) -> None:
     else:
         text = f"Collected {body['collected']} chunks ({human_size(body['freed_bytes'])})."
     state.emit(body, text)
+
+
+@admin.command("orphans")
+@click.option("--dry-run", is_flag=True, help="Only count them.")
+@pass_state
+def orphans_command(state: CliState, dry_run: bool) -> None:
+    """Delete chunk copies on the nodes that the metadata does not know (after a grace period)."""
+    with state.client() as api:
+        body = api.request_json("POST", "/api/v1/admin/orphans", json={"dry_run": dry_run},
+                                timeout=600)
+    done = "found" if dry_run else f"found, {body['removed']} removed"
+    skipped = f"; skipped (not up): {', '.join(body['skipped'])}" if body["skipped"] else ""
+    state.emit(body, f"Listed {body['listed']} copies on {len(body['nodes'])} nodes: "
+                     f"{body['found']} orphans {done}{skipped}.")
 
 
 @click.command("grant-admin")

@@ -157,3 +157,13 @@ def health_counts(conn: Connection, node_states: Mapping[str, str],
     return {"chunks": total, "under_replicated": total - healthy,
             "unreadable": total - len(readable), "corrupt_replicas": corrupt,
             "repair_queue": queue_length(conn)}
+
+
+def recorded_on_node(conn: Connection, node_name: str, hashes: list[str]) -> set[str]:
+    """Which of ``hashes`` have a replica row (ok or bad) on the node."""
+    if not hashes:
+        return set()
+    rows = conn.execute(
+        select(replicas.c.chunk_hash).join(nodes, nodes.c.id == replicas.c.node_id)
+        .where(nodes.c.name == node_name, replicas.c.chunk_hash.in_(hashes))).all()
+    return {h for (h,) in rows}

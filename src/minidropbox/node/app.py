@@ -15,6 +15,7 @@ import hmac
 import logging
 import os
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any, BinaryIO
 
@@ -169,6 +170,18 @@ class NodeRoutes:
             raise InvalidInput("limit must be an integer.") from None
         if not 1 <= limit <= MAX_LIST:
             raise InvalidInput(f"limit must be between 1 and {MAX_LIST}.")
+        if "min_age" in request.query_params:
+            # Only chunks written at least min_age seconds ago (by this node's clock, so the
+            # API's clock does not matter): what the orphan sweep may consider.
+            try:
+                min_age = float(request.query_params["min_age"])
+            except ValueError:
+                raise InvalidInput("min_age must be a number of seconds.") from None
+            if not 0 <= min_age < 1e9:
+                raise InvalidInput("min_age must be between 0 and 1e9 seconds.")
+            names, following = await anyio.to_thread.run_sync(
+                self.store.list_aged, after, limit, min_age, time.time())
+            return JSONResponse({"chunks": names, "next": following})
         names = await anyio.to_thread.run_sync(self.store.list, after, limit)
         return JSONResponse({"chunks": names, "next": names[-1] if len(names) == limit else None})
 

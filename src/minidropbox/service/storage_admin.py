@@ -22,6 +22,7 @@ from minidropbox.metadata.tables import replicas
 from minidropbox.service.audit import NodeAudit
 from minidropbox.service.cluster import StorageCluster
 from minidropbox.service.gc import GarbageCollector, GcReport
+from minidropbox.service.orphans import OrphanReport, OrphanSweep
 from minidropbox.service.processes import supervised
 from minidropbox.service.repair import RepairReport, RepairService
 from minidropbox.settings import Settings
@@ -39,6 +40,7 @@ class StorageAdmin:
     repair: RepairService
     audit: NodeAudit
     gc: GarbageCollector
+    orphans: OrphanSweep
     _rebalance: asyncio.Task[RepairReport] | None = None
 
     @classmethod
@@ -48,7 +50,9 @@ class StorageAdmin:
                                  settings.repair_interval),
                    NodeAudit(db, cluster, settings.audit_rate, settings.repair_interval),
                    GarbageCollector(db, cluster, settings.gc_grace_seconds,
-                                    settings.gc_interval))
+                                    settings.gc_interval),
+                   OrphanSweep(db, cluster, settings.orphan_grace, settings.orphan_interval,
+                               settings.orphan_rate))
 
     def jobs(self) -> list[tuple[str, BackgroundJob]]:
         jobs: list[tuple[str, BackgroundJob]] = [
@@ -57,6 +61,8 @@ class StorageAdmin:
             ("repair", self.repair.run_forever)]
         if self.settings.gc_interval > 0:
             jobs.append(("gc", self.gc.run_forever))
+        if self.settings.orphan_interval > 0:
+            jobs.append(("orphan-sweep", self.orphans.run_forever))
         return jobs
 
     # -- views ------------------------------------------------------------------------------
@@ -98,7 +104,9 @@ class StorageAdmin:
                 "last_repair": {k: v for k, v in asdict(self.repair.last_report).items()
                                 if k != "drops"},
                 "rebalancing": self._rebalance is not None and not self._rebalance.done(),
-                "processes": supervised(self.settings.supervisor_state)}
+                "processes": supervised(self.settings.supervisor_state),
+                "last_orphan_sweep": (self.orphans.last_report.public()
+                                      if self.orphans.last_report else None)}
 
     # -- actions ----------------------------------------------------------------------------
     def drain(self, name: str, cancel: bool = False) -> dict[str, Any]:
@@ -127,3 +135,6 @@ class StorageAdmin:
 
     async def collect_garbage(self, dry_run: bool) -> GcReport:
         return await self.gc.collect(dry_run=dry_run)
+
+    async def sweep_orphans(self, dry_run: bool) -> OrphanReport:
+        return await self.orphans.sweep(dry_run=dry_run)

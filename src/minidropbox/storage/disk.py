@@ -299,6 +299,26 @@ class DiskChunkStore:
 
     # -- listing ----------------------------------------------------------------------------
 
+    def list_aged(self, after: str, limit: int, min_age: float,
+                  now: float) -> tuple[list[str], str | None]:
+        """One page of ``list`` keeping only chunks last written ``min_age`` seconds before
+        ``now`` or earlier, and where the next page starts (None: this was the last).
+
+        The age filter is applied after paging so a page of young chunks still moves the
+        cursor on; the orphan sweep uses it to leave copies of writes in flight alone.
+        """
+        names = self.list(after, limit)
+        following = names[-1] if len(names) == limit else None
+        old = []
+        for name in names:
+            try:
+                written = self.path_for(name).stat().st_mtime
+            except FileNotFoundError:
+                continue  # deleted since it was listed
+            if written <= now - min_age:
+                old.append(name)
+        return old, following
+
     def list(self, after: str = "", limit: int = 1000) -> list[str]:
         names: list[str] = []
         if limit <= 0:

@@ -348,6 +348,16 @@ class AsyncNodeClient(_NodeBase):
     async def delete(self, name: str) -> None:
         await self._request("DELETE", self._chunk_url(name))
 
+    async def list_aged(self, after: str, limit: int,
+                        min_age: float) -> tuple[list[str], str | None]:
+        """A page of chunks written at least ``min_age`` seconds ago (by the node's clock),
+        and the name the next page starts after (None: no more)."""
+        body = (await self._request("GET", f"{self.url}/chunks", params={
+            "after": after, "limit": limit, "min_age": min_age})).json()
+        names: list[str] = body["chunks"]
+        following: str | None = body["next"]
+        return names, following
+
     async def list(self, after: str = "", limit: int = 1000) -> list[str]:
         return _names(await self._request("GET", f"{self.url}/chunks",
                                           params={"after": after, "limit": limit}), self.url)

@@ -1,4 +1,4 @@
-"""Operator routes: storage nodes, cluster health, drain, rebalance, repair, GC.
+"""Operator routes: storage nodes, cluster health, drain, rebalance, repair, GC, orphans.
 
 Every route needs an administrator (``minidropbox server grant-admin USER``).
 """
@@ -17,6 +17,8 @@ from minidropbox.api.schemas_admin import (
     GcResult,
     NodeList,
     NodeView,
+    OrphanRequest,
+    OrphanResult,
     RepairSummary,
     Started,
     StorageStatus,
@@ -69,4 +71,12 @@ async def repair(_: AdminUser, ctx: Context) -> Any:
 async def gc(body: GcRequest, _: AdminUser, ctx: Context) -> dict[str, Any]:
     """Collect chunks no version references (older than the grace period)."""
     report = await _storage(ctx).collect_garbage(body.dry_run)
+    return report.public()
+
+
+@router.post("/orphans", response_model=OrphanResult, responses=ERRORS)
+async def orphans(body: OrphanRequest, _: AdminUser, ctx: Context) -> dict[str, Any]:
+    """Sweep the nodes for copies no replica row names (older than ``orphan_grace``) and
+    delete them under the deletion fence; ``dry_run`` only counts them."""
+    report = await _storage(ctx).sweep_orphans(body.dry_run)
     return report.public()
