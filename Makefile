@@ -16,15 +16,47 @@ PG_TESTS ?= tests/integration/test_files.py tests/integration/test_changes.py \
             tests/integration/test_auth.py tests/integration/test_backup_failures.py \
             --deselect tests/integration/test_files.py::test_api_memory_stays_flat_for_1_gib
 
-.PHONY: run test test-postgres lint unit fmt bench soak fuzz clean
+.PHONY: run test test-postgres lint unit fmt bench soak fuzz clean lock
 
-$(STAMP): pyproject.toml
+# Exact versions with hashes: requirements.lock is what running needs (the image installs the
+# same file), requirements-dev.lock adds the test and lint tools. `make lock` regenerates both
+# from pyproject.toml (README, "Dependencies"); `pip check` stops an install whose lock no
+# longer satisfies pyproject.toml.
+LOCK       := requirements.lock
+DEV_LOCK   := requirements-dev.lock
+RUN_STAMP  := $(VENV)/.installed-run
+UV_VERSION := 0.13.9
+define install_locked
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(1)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; \
+	    echo "$(1) does not match pyproject.toml: run make lock"; exit 1; }
+endef
 
-run: $(STAMP)
+$(RUN_STAMP): pyproject.toml $(LOCK)
+	$(call install_locked,$(LOCK))
+	touch $(RUN_STAMP)
+
+$(STAMP): pyproject.toml $(DEV_LOCK)
+	$(call install_locked,$(DEV_LOCK))
+	touch $(STAMP) $(RUN_STAMP)
+
+# The lock files from pyproject.toml, after changing a dependency there: locked versions are
+# kept where they still fit (`make lock UPGRADE=1` takes the newest of everything). Universal
+# (any OS, Python >= 3.11), with the build backend, and hashes of every file. The runtime lock
+# is constrained to the dev lock's versions, so both agree.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))' \
+	    | $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	    --no-header $(if $(UPGRADE),--upgrade) --extra dev -o $(DEV_LOCK) pyproject.toml -
+	$(BIN)/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))' \
+	    | $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	    --no-header -c $(DEV_LOCK) -o $(LOCK) pyproject.toml -
+
+run: $(RUN_STAMP)
 	$(BIN)/minidropbox server cluster --data $(DATA)
 
 # First pass on SQLite (plus the tests that need PostgreSQL itself, when it is there), then

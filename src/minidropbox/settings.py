@@ -22,6 +22,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from sqlalchemy.engine import URL
 
 MiB = 1024 * 1024
 
@@ -33,6 +34,13 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("./data")
     database_url: str | None = None
+    # PostgreSQL given in parts (containers: the password comes from its own variable), used
+    # when database_url is not set and database_host is; any character is allowed in each.
+    database_host: str | None = None
+    database_port: int = 5432
+    database_user: str | None = None
+    database_password: str | None = None
+    database_name: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -105,12 +113,17 @@ class Settings(BaseSettings):
     # by the admin views and /metrics. Unset outside that launcher.
     supervisor_state: Path | None = None
 
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IP addresses or
+    # networks). Empty: nobody's, so a client cannot pick the address its login failures count
+    # against. compose.yaml names its TLS proxy's fixed address here.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     # Backup (``minidropbox server backup``): how often, and what retention keeps
     backup_every: str = "1h"
     backup_keep_last: int = 7
     backup_keep_daily: int = 30
 
-    @field_validator("nodes", "cors_origins", mode="before")
+    @field_validator("nodes", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -138,6 +151,11 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
+        if self.database_host:
+            return URL.create("postgresql+psycopg", username=self.database_user,
+                              password=self.database_password, host=self.database_host,
+                              port=self.database_port, database=self.database_name
+                              ).render_as_string(hide_password=False)
         return f"sqlite:///{(self.data_dir / 'metadata.db').resolve()}"
 
     def resolve_secrets(self) -> Settings:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from minidropbox.cli.main import cli
 from minidropbox.node.settings import NodeSettings
@@ -108,8 +111,12 @@ def test_nodes_and_database_point_at_services(compose: dict[str, Any]) -> None:
         port = option(svc[name]["command"], "--port")
         assert url == f"http://{name}:{port}"
         assert option(svc[name]["command"], "--host") == "0.0.0.0"
-    assert env["MINIDROPBOX_DATABASE_URL"].startswith("postgresql+psycopg://")
-    assert "@postgres:5432/" in env["MINIDROPBOX_DATABASE_URL"]
+    # In parts, never pasted into a URL (a password with @:/#? would break it).
+    assert "MINIDROPBOX_DATABASE_URL" not in env
+    assert env["MINIDROPBOX_DATABASE_HOST"] == "postgres"
+    assert env["MINIDROPBOX_DATABASE_PASSWORD"] == "${POSTGRES_PASSWORD}"
+    assert env["MINIDROPBOX_DATABASE_USER"] == "${POSTGRES_USER}"
+    assert env["MINIDROPBOX_DATABASE_NAME"] == "${POSTGRES_DB}"
     assert option(svc["api"]["command"], "--host") == "0.0.0.0"
     depends = svc["api"]["depends_on"]
     assert set(depends) == {"postgres", *STORAGE}
@@ -165,6 +172,43 @@ def test_dockerfile() -> None:
     assert users and users[-1] not in ("root", "0"), users
     assert 'ENTRYPOINT ["minidropbox"]' in final_stage
     assert "postgresql-client" in final_stage, "the backup service needs pg_dump"
+    # Volumes owned 10001:10001 whatever the base image's groups: both ids fixed.
+    assert "groupadd --system --gid 10001 minidropbox" in final_stage
+    assert "--uid 10001 --gid 10001" in final_stage
+    # Reproducible: the locked versions with their hashes, the project itself without deps.
+    assert "--require-hashes -r /tmp/requirements.lock" in final_stage
+    assert "--no-deps" in final_stage and "pip check" in final_stage
+
+
+def locked(path: Path) -> dict[str, str]:
+    pins = re.findall(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", path.read_text(), re.M)
+    return {canonicalize_name(name): version for name, version in pins}
+
+
+def test_lock_files_satisfy_pyproject() -> None:
+    """Every dependency is pinned (with hashes) at a version pyproject.toml accepts, and the
+    runtime lock agrees with the dev lock; else `make lock` was not run after an edit."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    run, dev = locked(ROOT / "requirements.lock"), locked(ROOT / "requirements-dev.lock")
+    wanted = [(run, spec) for spec in project["project"]["dependencies"]]
+    wanted += [(run, spec) for spec in project["build-system"]["requires"]]
+    wanted += [(dev, spec) for spec in project["project"]["optional-dependencies"]["dev"]]
+    for lock, spec in wanted:
+        requirement = Requirement(spec)
+        name = canonicalize_name(requirement.name)
+        assert name in lock, f"{spec} is not in the lock: run make lock"
+        assert requirement.specifier.contains(lock[name], prereleases=True), (
+            f"{name}=={lock[name]} does not satisfy {spec}: run make lock")
+    assert {name: dev.get(name) for name in run} == run, "the two locks disagree: make lock"
+    for path in ("requirements.lock", "requirements-dev.lock"):
+        pins = re.split(r"^(?=[A-Za-z0-9])", (ROOT / path).read_text(), flags=re.M)[1:]
+        assert pins and all("--hash=sha256:" in pin for pin in pins), f"{path} lacks hashes"
+
+
+def test_env_file_is_never_committed() -> None:
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert ".env" in ignored
+    assert ".env" in (ROOT / ".dockerignore").read_text().splitlines()
 
 
 def run_healthcheck(code: str, port: int, env: dict[str, str]) -> int:

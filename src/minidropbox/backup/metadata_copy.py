@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Connection, create_engine, select, text
+from sqlalchemy.engine import make_url
 
 from minidropbox.backup.errors import MetadataUnavailable
 from minidropbox.backup.repository import fsync_file
 from minidropbox.metadata.db import sqlite_path
+from minidropbox.metadata.pg import libpq_conninfo
 from minidropbox.metadata.tables import chunks, nodes, replicas, server_info, version_chunks
 
 SQLITE_FILE = "metadata.db"
@@ -113,12 +115,6 @@ def copy_sqlite(database_url: str, dest: Path) -> MetadataCopy:
     return copy
 
 
-def libpq_url(database_url: str) -> str:
-    """``postgresql+psycopg://...`` → ``postgresql://...`` (what pg_dump understands)."""
-    scheme, rest = database_url.split("://", 1)
-    return f"{scheme.split('+', 1)[0]}://{rest}"
-
-
 def copy_postgres(database_url: str, dest: Path,
                   run: Callable[..., subprocess.CompletedProcess[bytes]] = subprocess.run
                   ) -> MetadataCopy:
@@ -127,6 +123,10 @@ def copy_postgres(database_url: str, dest: Path,
         raise MetadataUnavailable("Backing up PostgreSQL needs pg_dump on PATH "
                                   "(install the PostgreSQL client tools).")
     copy = MetadataCopy(dest, "postgresql")
+    env = dict(os.environ)
+    password = make_url(database_url).password
+    if password is not None:
+        env["PGPASSWORD"] = password
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -136,8 +136,8 @@ def copy_postgres(database_url: str, dest: Path,
                 read_references(conn, copy)
                 # The exported snapshot lives as long as this transaction: dump inside it.
                 result = run([pg_dump, "-Fc", f"--snapshot={snapshot}", "-f", str(dest),
-                              "--dbname", libpq_url(database_url)],
-                             capture_output=True, env=dict(os.environ))
+                              "--dbname", libpq_conninfo(database_url, with_password=False)],
+                             capture_output=True, env=env)
                 if result.returncode != 0:
                     message = result.stderr.decode(errors="replace").strip().splitlines()
                     raise MetadataUnavailable("pg_dump failed: " + (message[-1] if message

@@ -2,10 +2,11 @@
 
 Reads the API's settings: the database (``MINIDROPBOX_DATA_DIR`` or ``..._DATABASE_URL``),
 the nodes (``MINIDROPBOX_NODES`` as ``name=url``; without it, the database's node table) and
-the cluster secret (``MINIDROPBOX_CLUSTER_SECRET``, else the data directory's secrets). A
-failed run is logged and retried sooner (the API may still be creating the database when
-the cluster starts); the service only stops on SIGTERM/SIGINT, abandoning a run in progress,
-which the next run cleans up.
+the cluster secret (``MINIDROPBOX_CLUSTER_SECRET``, else the data directory's secrets). The
+first snapshot waits until the API has created and migrated the database (the service may
+start first, or beside an API still migrating): a database at another migration is waited
+for, not reported as a failed backup. A failed run is logged and retried sooner; the service
+only stops on SIGTERM/SIGINT, abandoning a run in progress, which the next run cleans up.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from minidropbox.backup.retention import prune
 from minidropbox.backup.snapshot import SnapshotOptions, take_snapshot
 from minidropbox.core.errors import MiniDropboxError
 from minidropbox.core.health import parse_node_spec
+from minidropbox.metadata.db import head_revision, schema_revision
 from minidropbox.settings import Settings
 
 log = logging.getLogger("minidropbox.backup")
 
 RETRY_AFTER = 15.0  # seconds before retrying a failed run (capped by the interval)
+SCHEMA_POLL = 1.0  # seconds between looks at a database the API has not migrated yet
+SCHEMA_LOG_EVERY = 60.0  # seconds between "still waiting" lines
 THROTTLE_ENV = "MINIDROPBOX_BACKUP_TEST_THROTTLE"  # test-only, see SnapshotOptions.throttle
 
 
@@ -73,10 +77,34 @@ class BackupService:
         prune(repo, self.settings.backup_keep_last, self.settings.backup_keep_daily,
               self.clock)
 
+    def wait_for_schema(self) -> bool:
+        """Wait until the database is at this code's newest migration; False if stopped first."""
+        url, head = self.settings.effective_database_url, head_revision()
+        said, said_at = "", 0.0
+        while not self.stop.is_set():
+            try:
+                found = schema_revision(url)
+                state = f"at migration {found}" if found else "no schema yet"
+            except Exception as exc:  # not up yet: the same wait, whatever the driver says
+                found, state = None, "unreachable: " + (str(exc).splitlines() or ["?"])[0][:200]
+            if found == head:
+                if said:
+                    log.info("metadata database migrated to %s: backups start", head)
+                return True
+            if state != said or time.monotonic() - said_at >= SCHEMA_LOG_EVERY:
+                log.info("waiting for the API to migrate the metadata database to %s (%s)",
+                         head, state)
+                said, said_at = state, time.monotonic()
+            self.stop.wait(SCHEMA_POLL)
+        return False
+
     def run(self) -> None:
         log.info("backup service: repository %s, a snapshot every %.0f s, keeping the last %d "
                  "and one a day for %d days", self.repo_path, self.every,
                  self.settings.backup_keep_last, self.settings.backup_keep_daily)
+        if not self.wait_for_schema():
+            log.info("backup service stopped")
+            return
         while not self.stop.is_set():
             started = time.monotonic()
             delay = self.every

@@ -80,7 +80,11 @@ def api_command(data_dir: Path | None, host: str | None, port: int | None,
                 ws_ping_interval=settings.ws_ping_interval,
                 ws_ping_timeout=settings.ws_ping_interval,
                 timeout_graceful_shutdown=settings.shutdown_grace,
-                h11_max_incomplete_event_size=64 * 1024)
+                h11_max_incomplete_event_size=64 * 1024,
+                # X-Forwarded-* only from the configured proxies (uvicorn's own default
+                # would believe any process on this host).
+                proxy_headers=bool(settings.trusted_proxies),
+                forwarded_allow_ips=settings.trusted_proxies)
 
 
 @server.command("storage")

@@ -21,7 +21,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -102,6 +103,39 @@ def _upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def head_revision() -> str:
+    """The newest migration this code knows (what ``migrate`` brings a database to)."""
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None, "the migration chain is empty"
+    return head
+
+
+def schema_revision(url: str) -> str | None:
+    """The migration the database at ``url`` is at, None if it has no schema yet.
+
+    Creates nothing: a SQLite file that does not exist is opened by nobody (else connecting
+    would leave an empty database behind), an existing one is opened read-only. Errors
+    reaching the database propagate.
+    """
+    if url.startswith("sqlite"):
+        path = sqlite_path(url)
+        if path is None or not path.exists():
+            return None
+        url = f"sqlite:///file:{path}?mode=ro&uri=true"
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            # Read directly, not through alembic's MigrationContext, which logs at INFO on
+            # every look (once a second while the service waits).
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            revision: str | None = conn.execute(
+                text("SELECT version_num FROM alembic_version")).scalar()
+            return revision
+    finally:
+        engine.dispose()
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -8,13 +8,24 @@ a pooled one that would be handed to someone else.
 from __future__ import annotations
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
 
-def libpq_url(database_url: str) -> str:
-    """``postgresql+psycopg://...`` (SQLAlchemy) → ``postgresql://...`` (libpq)."""
-    return make_url(database_url).set(drivername="postgresql").render_as_string(
-        hide_password=False)
+def libpq_conninfo(database_url: str, with_password: bool = True) -> str:
+    """``postgresql+psycopg://...`` (SQLAlchemy) → libpq's ``key=value`` connection string.
+
+    Built from the URL's parsed parts, each quoted for libpq, so a password with spaces,
+    quotes or ``@:/#?`` (which a re-rendered URL would leave libpq unable to parse) survives.
+    pg_dump's ``--dbname`` takes the same string (without the password, which a command line
+    would show to ``ps``: pass it as ``PGPASSWORD``).
+    """
+    url = make_url(database_url)
+    parts = {"host": url.host, "port": url.port, "user": url.username,
+             "password": url.password if with_password else None, "dbname": url.database}
+    query = {key: value if isinstance(value, str) else value[-1]
+             for key, value in url.query.items()}
+    return make_conninfo("", **{k: v for k, v in parts.items() if v is not None}, **query)
 
 
 async def connect(database_url: str, timeout: float = 10.0) -> psycopg.AsyncConnection:
@@ -23,5 +34,5 @@ async def connect(database_url: str, timeout: float = 10.0) -> psycopg.AsyncConn
     # the OS default of two hours: a silently dropped connection would otherwise keep a lock
     # holder believing it leads, or a listener believing it listens.
     return await psycopg.AsyncConnection.connect(
-        libpq_url(database_url), autocommit=True, connect_timeout=max(1, int(timeout)),
+        libpq_conninfo(database_url), autocommit=True, connect_timeout=max(1, int(timeout)),
         keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
