@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     head_timeout: float = 10.0
     body_window: float = 30.0
 
+    # Sharing: wrong link passwords allowed per minute, per link and per client address;
+    # links per account; members per shared folder; files in one link's zip download.
+    link_password_failures_per_link: int = 10
+    link_password_failures_per_address: int = 30
+    max_links_per_user: int = 1000
+    max_share_members: int = 100
+    max_zip_entries: int = 10_000
+
     # Journal
     journal_retention: int = 1_000_000
     journal_trim_interval: float = 60.0  # seconds between trims of journals that grew

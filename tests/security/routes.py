@@ -209,6 +209,29 @@ def _b_owns_file_then_asks_version_2(c: httpx.Client, auth: Headers,
     return c.get("/api/v1/files/content", headers=auth, params={"path": v.file, "version": 2})
 
 
+def _victims_link(c: httpx.Client, v: Victim) -> str:
+    """A link A makes to A's file, through a session of A's own."""
+    r = c.post("/api/v1/shares/links", headers=bearer(_fresh_session(c, v)),
+               json={"path": v.file})
+    assert r.status_code == 201, r.text
+    return str(r.json()["link_id"])
+
+
+def _revoke_victims_link(c: httpx.Client, auth: Headers, v: Victim) -> httpx.Response:
+    return c.delete(f"/api/v1/shares/links/{_victims_link(c, v)}", headers=auth)
+
+
+def _own_link_listing(c: httpx.Client, auth: Headers, v: Victim) -> httpx.Response:
+    _victims_link(c, v)
+    return c.get("/api/v1/shares/links", headers=auth, params={"path": v.file})
+
+
+def _check_links(some: bool) -> Check:
+    def check(r: httpx.Response, v: Victim) -> None:
+        assert bool(r.json()["links"]) is some, r.text
+    return check
+
+
 # -- the matrix -----------------------------------------------------------------------------
 
 MATRIX: dict[tuple[str, str], Entry] = {
@@ -333,6 +356,23 @@ MATRIX: dict[tuple[str, str], Entry] = {
         lambda c, auth, v: c.delete("/api/v1/trash", headers=auth, params={"path": v.trashed}),
         attacker=(200,), attacker_check=_check_purged(False), owner_check=_check_purged(True),
         note="purging A's path empties nothing of A's"),),
+
+    # Share links: only the owner of an entry makes, lists and revokes its links.
+    ("POST", "/api/v1/shares/links"): (attack(
+        lambda c, auth, v: c.post("/api/v1/shares/links", headers=auth, json={"path": v.file}),
+        owner=(201,), note="B cannot link A's file: it is not in B's tree"),),
+    ("GET", "/api/v1/shares/links"): (attack(
+        _get("/api/v1/shares/links", path=lambda v: v.file), attacker=(200,),
+        owner_call=_own_link_listing, attacker_check=_check_links(False),
+        owner_check=_check_links(True), note="B lists only B's own links"),),
+    ("DELETE", "/api/v1/shares/links/{link_id}"): (attack(
+        _revoke_victims_link, owner=(204,)),),
+    ("GET", "/s/{token}"): no_object(
+        "public by design: the random link token is the capability (guessing, escapes and "
+        "passwords: tests/sharing/test_links.py)"),
+    ("GET", "/s/{token}/meta"): no_object("public by design, like GET /s/{token}"),
+    ("POST", "/s/{token}"): no_object(
+        "public file drop: only an upload-only link's token lets anyone add files"),
 
     # Operators only: anyone else gets 403, whatever they send.
     ("GET", "/api/v1/admin/nodes"): admin(),

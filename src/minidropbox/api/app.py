@@ -20,7 +20,9 @@ from minidropbox.api.routes import (
     chunks,
     files,
     health,
+    links_public,
     notifications,
+    shares,
     trash,
 )
 from minidropbox.api.timeouts import BodyPace
@@ -28,7 +30,8 @@ from minidropbox.metrics import MetricsMiddleware
 from minidropbox.settings import Settings
 
 ROUTERS = [health.router, auth.router, chunks.router, files.router, trash.router,
-           changes.router, notifications.router, admin.router, metrics.router]
+           changes.router, notifications.router, admin.router, metrics.router,
+           shares.router, links_public.router]
 
 
 def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:

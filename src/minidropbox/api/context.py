@@ -21,6 +21,7 @@ from minidropbox.service.chunks import ChunkService
 from minidropbox.service.cluster import StorageCluster
 from minidropbox.service.files import FileService
 from minidropbox.service.leader import Leadership, SoloLeader, leadership_for
+from minidropbox.service.links import LinkService
 from minidropbox.service.notify import ChangeHub, LocalChangeHub
 from minidropbox.service.notify_pg import PgChangeHub
 from minidropbox.service.storage_admin import StorageAdmin
@@ -40,6 +41,7 @@ class AppContext:
     chunks: ChunkService
     files: FileService
     changes: ChangeService
+    links: LinkService = field(init=False)
     clock: Callable[[], float] = time.time
     background_jobs: list[tuple[str, BackgroundJob]] = field(default_factory=list)
     # Jobs that must run once in the whole cluster, not once per API replica: they run only
@@ -130,6 +132,7 @@ def build_context(settings: Settings) -> AppContext:
                                        on_change=changes.committed),
                      changes=changes,
                      leader=leadership_for(db.url, settings.leader_interval))
+    ctx.links = LinkService(db, ctx.files, settings)
     ctx.metrics.watch(ctx)
     if isinstance(hub, PgChangeHub):
         ctx.background_jobs.append(("change-notify", hub.run))

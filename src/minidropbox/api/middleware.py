@@ -80,8 +80,9 @@ class BodyLimit:
 
     def _limit_for(self, scope: Scope) -> int | None:
         path: str = scope["path"]
-        if path == "/api/v1/files/content":
-            return None  # whole files stream to a spool; quota decides the size
+        if path == "/api/v1/files/content" or (path.startswith("/s/")
+                                               and scope["method"] == "POST"):
+            return None  # whole files (and file drops) stream to a spool; quota decides
         if path.startswith(self.streaming_prefixes) and path not in JSON_UNDER_STREAMING:
             return self.chunk_limit
         return self.max_bytes

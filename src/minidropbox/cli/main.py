@@ -10,6 +10,7 @@ from minidropbox import __version__
 from minidropbox.cli import account, admin, files
 from minidropbox.cli.backup import backup
 from minidropbox.cli.server import server
+from minidropbox.cli.share import share
 from minidropbox.cli.state import CliState
 from minidropbox.cli.sync import sync
 from minidropbox.cli.watch import watch
@@ -38,6 +39,7 @@ cli.add_command(admin.admin)
 server.add_command(admin.grant_admin)
 cli.add_command(watch)
 cli.add_command(backup)
+cli.add_command(share)
 
 
 def main() -> None:

@@ -80,10 +80,14 @@ entries = Table(
     Column("modified", Float, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("deleted_at", Float, nullable=True),
+    # Set on a mount point: a folder entry standing for a shared folder's namespace, mounted
+    # here in this member's tree (metadata/shares.py).
+    Column("mount_namespace_id", Integer, nullable=True),
     Index("ix_entries_live_key", "namespace_id", "path_key", unique=True,
           sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
     Index("ix_entries_parent", "namespace_id", "parent_key"),
     Index("ix_entries_deleted", "namespace_id", "deleted_at"),
+    Index("ix_entries_mount", "mount_namespace_id"),
 )
 
 versions = Table(
@@ -97,6 +101,7 @@ versions = Table(
     Column("mtime", Float, nullable=False),
     Column("device", String(128), nullable=False, server_default=""),
     Column("created_at", Float, nullable=False),
+    Column("author_id", Integer, nullable=True),  # who made it (a shared folder's members)
     Index("ix_versions_entry_number", "entry_id", "number", unique=True),
 )
 
@@ -186,4 +191,60 @@ server_info = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# -- sharing (metadata/shares.py) -------------------------------------------------------------
+
+share_links = Table(
+    "share_links",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # Only the SHA-256 of the token is kept: a copy of the database opens no link.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    # What the owner names the link by (revoke); random, so it says nothing about others'.
+    Column("public_id", String(16), nullable=False, unique=True),
+    Column("owner_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("namespace_id", Integer, ForeignKey("namespaces.id", ondelete="CASCADE"),
+           nullable=False),
+    # The entry is found by path on every use, so a link shows it as it is now, answers 404
+    # while it is moved or deleted, and works again once it is back.
+    Column("path", Text, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("mode", String(8), nullable=False),  # "view" | "upload"
+    Column("password_hash", String(255), nullable=True),
+    Column("show_owner", Boolean, nullable=False, server_default=text("false")),
+    Column("expires_at", Float, nullable=True),
+    Column("max_downloads", Integer, nullable=True),
+    Column("downloads", Integer, nullable=False, server_default=text("0")),
+    Column("last_used_at", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+    Index("ix_share_links_owner", "owner_id"),
+    Index("ix_share_links_namespace", "namespace_id"),
+)
+
+shared_folders = Table(
+    "shared_folders",
+    metadata,
+    Column("namespace_id", Integer, ForeignKey("namespaces.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("owner_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+share_members = Table(
+    "share_members",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("namespace_id", Integer,
+           ForeignKey("shared_folders.namespace_id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(8), nullable=False),  # "owner" | "editor" | "viewer"
+    Column("state", String(8), nullable=False),  # "invited" | "active"
+    Column("invited_by", Integer, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("accepted_at", Float, nullable=True),
+    Index("ix_share_members_folder_user", "namespace_id", "user_id", unique=True),
+    Index("ix_share_members_user", "user_id"),
 )

@@ -1,0 +1,199 @@
+"""The public side of share links: ``/s/<token>`` for browsers and scripts, no account.
+
+- ``GET /s/<token>``: the page (a file, a folder's listing, a file-drop form);
+  ``?path=/sub`` inside a shared folder.
+- ``GET /s/<token>?dl=1``: the file's bytes, or the folder as a streamed zip;
+  ``&path=/sub/file`` for one file (or sub-folder) inside a shared folder.
+- ``GET /s/<token>/meta``: what the page shows, as JSON.
+- ``POST /s/<token>``: file drop (upload-only links): ``multipart/form-data`` with one or more
+  ``file`` parts (the page's form), or the raw body with ``?name=``.
+
+A password travels as the HTTP Basic password (``curl -u :PASSWORD``); browsers prompt for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO, Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from minidropbox.api.context import AppContext
+from minidropbox.api.deps import Context
+from minidropbox.api.errors import error_response
+from minidropbox.api.schemas import error_responses
+from minidropbox.api.schemas_shares import Dropped, LinkView
+from minidropbox.api.share_pages import error_page, link_page
+from minidropbox.core.chunking import iter_chunks
+from minidropbox.core.errors import InvalidInput, MiniDropboxError
+from minidropbox.service.archive import ZipMember, zip_stream
+from minidropbox.service.links import LinkPasswordRequired, OpenLink
+
+router = APIRouter(prefix="/s", tags=["share links (public)"])
+RelPath = Annotated[str | None, Query(max_length=8192, description="/sub/path inside the link")]
+ERRORS = error_responses(400, 401, 403, 404, 429)
+MAX_DROP_FILES = 100  # files in one file-drop request
+
+
+def _password(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[2]
+
+
+async def _open(ctx: AppContext, token: str, request: Request) -> OpenLink:
+    address = request.client.host if request.client else "unknown"
+    return await run_in_threadpool(ctx.links.open, token[:256], _password(request), address)
+
+
+def _failure(exc: MiniDropboxError, as_html: bool) -> Response:
+    response: Response = (error_page(exc.status, exc.message) if as_html
+                          else error_response(exc))
+    if isinstance(exc, LinkPasswordRequired):
+        response.headers["WWW-Authenticate"] = 'Basic realm="Shared link", charset="UTF-8"'
+    elif exc.status == 401:
+        del response.headers["WWW-Authenticate"]
+    return response
+
+
+def _disposition(kind: str, name: str) -> str:
+    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_")
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@router.get("/{token}", response_model=None, responses={
+    **ERRORS, 200: {"content": {"text/html": {}, "application/octet-stream": {},
+                                "application/zip": {}}}})
+async def open_link(token: str, request: Request, ctx: Context, path: RelPath = None,
+                    dl: bool = False, inline: bool = False) -> Response:
+    """The link's page; with ``dl=1`` the bytes (a file) or a zip (a folder)."""
+    try:
+        link = await _open(ctx, token, request)
+        if dl:
+            return await _download(ctx, link, path, inline)
+        view = await run_in_threadpool(ctx.links.describe, link, path)
+        sent = request.query_params.get("sent")
+        return link_page(view, link.limited, int(sent) if sent and sent.isdigit() else None)
+    except MiniDropboxError as exc:
+        return _failure(exc, as_html=not dl)
+
+
+@router.get("/{token}/meta", response_model=LinkView, responses=ERRORS)
+async def link_meta(token: str, request: Request, ctx: Context,
+                    path: RelPath = None) -> Any:
+    """What the link's page shows, as JSON (paths relative to the shared entry)."""
+    try:
+        link = await _open(ctx, token, request)
+        return await run_in_threadpool(ctx.links.describe, link, path)
+    except MiniDropboxError as exc:
+        return _failure(exc, as_html=False)
+
+
+async def _download(ctx: AppContext, link: OpenLink, path: str | None,
+                    inline: bool) -> Response:
+    if link.kind == "folder":
+        view = await run_in_threadpool(ctx.links.describe, link, path)
+        entry = view.get("entry") or {}
+        if entry.get("type") == "folder":
+            return await _zip(ctx, link, path)
+    entry, chunk_list = await run_in_threadpool(ctx.links.file, link, path)
+    await run_in_threadpool(ctx.links.count_download, link)
+    headers = {"Content-Length": str(entry["size"]),
+               "Content-Disposition": _disposition("inline" if inline else "attachment",
+                                                   entry["name"])}
+    if entry["size"] == 0:
+        return Response(b"", media_type="application/octet-stream", headers=headers)
+    stream = ctx.chunks.stream(chunk_list, 0, entry["size"] - 1)
+    first = await anext(stream)  # an unreadable file is a clean 503, not a cut-off body
+
+    async def body() -> AsyncIterator[bytes | memoryview]:
+        yield first
+        async for block in stream:
+            yield block
+
+    media = "application/octet-stream"
+    if inline:
+        media = "image/" + entry["name"].rsplit(".", 1)[-1].lower().replace("jpg", "jpeg")
+    return StreamingResponse(body(), media_type=media, headers=headers)
+
+
+async def _zip(ctx: AppContext, link: OpenLink, path: str | None) -> Response:
+    name, files = await run_in_threadpool(ctx.links.folder_files, link, path)
+    await run_in_threadpool(ctx.links.count_download, link)
+    members = [ZipMember(inside, entry["modified"], entry["size"] or 0)
+               for inside, entry, _ in files]
+
+    def read(index: int) -> AsyncIterator[bytes | memoryview]:
+        chunk_list = files[index][2]
+        return ctx.chunks.stream(chunk_list, 0, members[index].size - 1)
+
+    return StreamingResponse(zip_stream(members, read), media_type="application/zip",
+                             headers={"Content-Disposition": _disposition(
+                                 "attachment", f"{name}.zip")})
+
+
+@router.post("/{token}", status_code=201, response_model=Dropped,
+             responses=error_responses(400, 401, 403, 404, 409, 413, 429, 503, 507))
+async def drop_files(token: str, request: Request, ctx: Context,
+                     name: Annotated[str | None, Query(max_length=255)] = None) -> Any:
+    """File drop: add files to an upload-only link's folder (an existing name is never
+    replaced; the new file gets ``name (1).ext``)."""
+    is_form = request.headers.get("content-type", "").startswith("multipart/form-data")
+    try:
+        link = await _open(ctx, token, request)
+        ctx.links.require_drop(link)
+        if not is_form:
+            if not name:
+                raise InvalidInput("Give the file's name as ?name=.")
+            with tempfile.TemporaryFile(dir=_spool(ctx)) as spool:
+                async for block in request.stream():
+                    await run_in_threadpool(spool.write, block)
+                await _store_and_drop(ctx, link, name, spool)
+            return {"received": 1}
+        form = await request.form(max_files=MAX_DROP_FILES, max_fields=10)
+        uploads = [v for v in form.getlist("file") if isinstance(v, UploadFile)]
+        if not uploads:
+            raise InvalidInput("Attach at least one file (form field 'file').")
+        for upload in uploads:
+            await _store_and_drop(ctx, link, upload.filename or "upload", upload.file)
+        await form.close()
+    except MiniDropboxError as exc:
+        return _failure(exc, as_html=is_form)
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse(f"{request.url.path}?sent={len(uploads)}", status_code=303)
+    return JSONResponse({"received": len(uploads)}, status_code=201)
+
+
+def _spool(ctx: AppContext) -> Path:
+    folder = ctx.settings.data_dir / "spool"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+async def _store_and_drop(ctx: AppContext, link: OpenLink, name: str, fh: IO[bytes]) -> None:
+    """Cut a spooled file into chunks, store them as the link owner's, and commit."""
+    fh.seek(0)
+    refs = await run_in_threadpool(lambda: [(r.hash, r.offset, r.length)
+                                            for r, _ in iter_chunks(fh)])  # type: ignore[arg-type]
+    for chunk_hash, offset, length in refs:
+        fh.seek(offset)
+        data = await run_in_threadpool(fh.read, length)
+        await ctx.chunks.store(link.acting, chunk_hash, data)
+    size = sum(r[2] for r in refs)
+    await run_in_threadpool(ctx.links.drop, link, os.path.basename(name), size,
+                            [r[0] for r in refs], None)

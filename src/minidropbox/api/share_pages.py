@@ -1,0 +1,115 @@
+"""The HTML pages behind ``/s/<token>``: a file, a folder's listing, a file-drop form.
+
+Plain server-rendered HTML with no script at all; every value is escaped. Links inside a page
+are relative query strings (``?path=...``), so the token is never repeated in the markup and
+the page works behind any prefix.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi.responses import HTMLResponse
+
+# No scripts; inline styles only; forms post back to this origin; never framed.
+PAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+STYLE = """
+body{font:15px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
+header{background:#0061fe;color:#fff;padding:12px 24px;font-weight:600}
+main{max-width:860px;margin:24px auto;background:#fff;border-radius:8px;padding:24px;
+box-shadow:0 1px 3px rgba(0,0,0,.1)}
+h1{font-size:20px;margin:0 0 4px}.muted{color:#667085;font-size:13px}
+table{width:100%;border-collapse:collapse;margin-top:16px}
+td,th{padding:8px;border-bottom:1px solid #eaecf0;text-align:left}
+a.button,button{display:inline-block;background:#0061fe;color:#fff;border:0;border-radius:6px;
+padding:8px 16px;text-decoration:none;font-size:14px;cursor:pointer;margin-top:12px}
+img.preview{max-width:100%;margin-top:16px;border:1px solid #eaecf0}
+"""
+IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return ""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _href(**params: Any) -> str:
+    return html.escape("?" + urlencode({k: v for k, v in params.items() if v is not None}))
+
+
+def page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    document = (f"<!doctype html><html lang=en><head><meta charset=utf-8>"
+                f"<meta name=viewport content='width=device-width,initial-scale=1'>"
+                f"<meta name=robots content=noindex><title>{html.escape(title)}</title>"
+                f"<style>{STYLE}</style></head><body><header>Mini-Dropbox</header>"
+                f"<main>{body}</main></body></html>")
+    return HTMLResponse(document, status_code=status, headers={
+        "Content-Security-Policy": PAGE_CSP, "X-Robots-Tag": "noindex"})
+
+
+def error_page(status: int, message: str) -> HTMLResponse:
+    return page("Shared link", f"<h1>This link does not work</h1>"
+                f"<p>{html.escape(message)}</p>", status)
+
+
+def _owner_line(view: dict[str, Any]) -> str:
+    owner = view.get("owner")
+    return f"<div class=muted>Shared by {html.escape(owner)}</div>" if owner else ""
+
+
+def link_page(view: dict[str, Any], limited: bool, sent: int | None = None) -> HTMLResponse:
+    """The page for a link, at the entry ``view`` describes (``LinkService.describe``)."""
+    name = html.escape(view["name"])
+    if view["mode"] == "upload":
+        done = (f"<p>Thank you: {sent} file(s) received.</p>" if sent else "")
+        return page(view["name"], (
+            f"<h1>Send files to {name}</h1>{_owner_line(view)}{done}"
+            "<p class=muted>You can add files here; you cannot see what is in this folder."
+            "</p><form method=post action='' enctype=multipart/form-data>"
+            "<input type=file name=file multiple required> <button type=submit>Upload"
+            "</button></form>"))
+    entry = view["entry"]
+    if entry["type"] == "file":
+        path = None if view["path"] == "/" else view["path"]
+        preview = ""
+        if not limited and entry["name"].lower().endswith(IMAGE_TYPES):
+            preview = f"<img class=preview alt='' src='{_href(path=path, dl=1, inline=1)}'>"
+        return page(entry["name"], (
+            f"<h1>{html.escape(entry['name'])}</h1>{_owner_line(view)}"
+            f"<div class=muted>{_size(entry['size'])} · {_when(entry['modified'])}</div>"
+            f"<a class=button href='{_href(path=path, dl=1)}'>Download</a>{preview}"))
+    rel = view["path"]
+    crumbs = [f"<a href='{_href()}'>{name}</a>"]
+    walked = ""
+    for part in [p for p in rel.split("/") if p]:
+        walked += "/" + part
+        crumbs.append(f"<a href='{_href(path=walked)}'>{html.escape(part)}</a>")
+    rows = []
+    for child in view.get("entries") or []:
+        label = html.escape(child["name"])
+        if child["type"] == "folder":
+            rows.append(f"<tr><td>📁 <a href='{_href(path=child['path'])}'>{label}</a></td>"
+                        f"<td></td><td>{_when(child['modified'])}</td></tr>")
+        else:
+            rows.append(f"<tr><td><a href='{_href(path=child['path'], dl=1)}'>{label}</a></td>"
+                        f"<td>{_size(child['size'])}</td><td>{_when(child['modified'])}</td></tr>")
+    listing = "".join(rows) or "<tr><td colspan=3 class=muted>This folder is empty.</td></tr>"
+    zip_path = None if rel == "/" else rel
+    return page(view["name"], (
+        f"<h1>{' / '.join(crumbs)}</h1>{_owner_line(view)}"
+        f"<a class=button href='{_href(path=zip_path, dl=1)}'>Download all (.zip)</a>"
+        f"<table><tr><th>Name</th><th>Size</th><th>Modified</th></tr>{listing}</table>"))
