@@ -66,5 +66,5 @@ def anon(share_cluster: TestCluster) -> Iterator[httpx.Client]:
 
 
 def token_of(link: dict[str, Any]) -> str:
-    return str(link["url"]).rsplit("/", 1)[-1]
+    return str(link["share_url"]).rsplit("/", 1)[-1]
 

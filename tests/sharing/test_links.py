@@ -90,7 +90,7 @@ def test_password_is_asked_and_guesses_are_throttled(person: Any,
     alice = person("alice")
     alice.put("/p.txt", b"protected")
     link = alice.link("/p.txt", password="open sesame 123")
-    assert link["password"] is True
+    assert link["password_protected"] is True
     url = f"/s/{token_of(link)}"
 
     r = anon.get(url, params={"dl": 1})

@@ -23,9 +23,9 @@ def test_share_link_commands(share_cluster: TestCluster, tmp_path: Path) -> None
     assert httpx.get(url, params={"dl": 1}).content == b"shared notes"
     protected = json.loads(alice.run("--json", "share", "link", "/notes.txt",
                                      "--password-stdin", input="a long password\n").stdout)
-    assert protected["password"] is True and protected["url"].startswith("http")
-    assert httpx.get(protected["url"], params={"dl": 1}).status_code == 401
-    assert httpx.get(protected["url"], params={"dl": 1},
+    assert protected["password_protected"] is True and protected["share_url"].startswith("http")
+    assert httpx.get(protected["share_url"], params={"dl": 1}).status_code == 401
+    assert httpx.get(protected["share_url"], params={"dl": 1},
                      auth=("", "a long password")).content == b"shared notes"
 
     listed = alice.json("share", "links", "/notes.txt")["links"]

@@ -21,7 +21,7 @@ class Link(BaseModel):
     path: str
     type: str
     mode: str
-    password: bool
+    password_protected: bool
     show_owner: bool
     expires_at: float | None = None
     max_downloads: int | None = None
@@ -29,7 +29,7 @@ class Link(BaseModel):
     last_used_at: float | None = None
     created_at: float
     token: str | None = Field(default=None, description="only in the answer that made it")
-    url: str | None = Field(default=None, description="only in the answer that made it")
+    share_url: str | None = Field(default=None, description="only in the answer that made it")
 
 
 class Links(BaseModel):

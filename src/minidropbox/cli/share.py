@@ -52,7 +52,7 @@ def link(state: CliState, path: str, password_stdin: bool, expires: str | None,
         body["password"] = password
     with state.client() as api:
         made = api.request_json("POST", "/api/v1/shares/links", json=body)
-    state.emit(made, made["url"])
+    state.emit(made, made["share_url"])
 
 
 @share.command()
@@ -74,7 +74,7 @@ def links(state: CliState, path: str | None) -> None:
     for item in answer["links"]:
         limit = item["max_downloads"]
         table.add_row(item["link_id"], item["path"], item["mode"],
-                      "yes" if item["password"] else "no", human_time(item["expires_at"]),
+                      "yes" if item["password_protected"] else "no", human_time(item["expires_at"]),
                       f"{item['downloads']}" + (f"/{limit}" if limit else ""),
                       human_time(item["last_used_at"]))
     state.console.print(table)

@@ -130,7 +130,7 @@ class LinkService:
                                 f"{self.settings.max_links_per_user} links; revoke some first.")
             repo.create(conn, **values)
         return {**self._public(values), "token": token,
-                "url": f"/s/{token}"}
+                "share_url": f"/s/{token}"}
 
     def of_owner(self, principal: Principal,
                  raw_path: str | None = None) -> list[dict[str, Any]]:
@@ -149,7 +149,7 @@ class LinkService:
     def _public(self, row: dict[str, Any]) -> dict[str, Any]:
         return {"link_id": row["public_id"], "path": row["path"], "type": row["kind"],
                 "mode": row["mode"],
-                "password": row["password_hash"] is not None,
+                "password_protected": row["password_hash"] is not None,
                 "show_owner": bool(row["show_owner"]), "expires_at": row["expires_at"],
                 "max_downloads": row["max_downloads"], "downloads": row["downloads"],
                 "last_used_at": row.get("last_used_at"), "created_at": row["created_at"]}

@@ -40,7 +40,15 @@ from minidropbox.service.links import LinkPasswordRequired, OpenLink
 
 router = APIRouter(prefix="/s", tags=["share links (public)"])
 RelPath = Annotated[str | None, Query(max_length=8192, description="/sub/path inside the link")]
-ERRORS = error_responses(400, 401, 403, 404, 429)
+ERRORS = error_responses(400, 401, 403, 404, 422, 429, 503)
+HTML = {"text/html": {"schema": {"type": "string"}}}
+
+
+def _page_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Errors a browser gets as an HTML page, and a script (``dl=1``) as JSON."""
+    return {status: {**spec, "content": HTML}
+            for status, spec in error_responses(*statuses).items()}
+
 MAX_DROP_FILES = 100  # files in one file-drop request
 
 
@@ -77,8 +85,8 @@ def _disposition(kind: str, name: str) -> str:
 
 
 @router.get("/{token}", response_model=None, responses={
-    **ERRORS, 200: {"content": {"text/html": {}, "application/octet-stream": {},
-                                "application/zip": {}}}})
+    **_page_errors(400, 401, 403, 404, 422, 429, 503),
+    200: {"content": {**HTML, "application/octet-stream": {}, "application/zip": {}}}})
 async def open_link(token: str, request: Request, ctx: Context, path: RelPath = None,
                     dl: bool = False, inline: bool = False) -> Response:
     """The link's page; with ``dl=1`` the bytes (a file) or a zip (a folder)."""
@@ -148,7 +156,8 @@ async def _zip(ctx: AppContext, link: OpenLink, path: str | None) -> Response:
 
 
 @router.post("/{token}", status_code=201, response_model=Dropped,
-             responses=error_responses(400, 401, 403, 404, 409, 413, 429, 503, 507))
+             responses={**_page_errors(400, 401, 403, 404, 409, 422, 429, 503, 507),
+                        303: {"description": "a browser's form: back to the page"}})
 async def drop_files(token: str, request: Request, ctx: Context,
                      name: Annotated[str | None, Query(max_length=255)] = None) -> Any:
     """File drop: add files to an upload-only link's folder (an existing name is never

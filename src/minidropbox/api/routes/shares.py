@@ -24,7 +24,7 @@ async def create_link(body: LinkCreate, request: Request, principal: CurrentUser
                           max_downloads=body.max_downloads, upload_only=body.upload_only,
                           show_owner=body.show_owner)
     link = await run_in_threadpool(ctx.links.create, principal, body.path, options)
-    link["url"] = str(request.base_url).rstrip("/") + link["url"]
+    link["share_url"] = str(request.base_url).rstrip("/") + link["share_url"]
     return link
 
 
