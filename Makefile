@@ -16,7 +16,7 @@ PG_TESTS ?= tests/integration/test_files.py tests/integration/test_changes.py \
             tests/integration/test_auth.py tests/integration/test_backup_failures.py \
             --deselect tests/integration/test_files.py::test_api_memory_stays_flat_for_1_gib
 
-.PHONY: run test test-postgres lint unit fmt bench soak fuzz clean lock
+.PHONY: run test test-postgres lint unit fmt bench soak fuzz clean lock test-tools
 
 # Exact versions with hashes: requirements.lock is what running needs (the image installs the
 # same file), requirements-dev.lock adds the test and lint tools. `make lock` regenerates both
@@ -61,13 +61,22 @@ run: $(RUN_STAMP)
 
 # First pass on SQLite (plus the tests that need PostgreSQL itself, when it is there), then
 # a representative part again with every server on PostgreSQL.
-test: $(STAMP) lint
+test: $(STAMP) lint test-tools
 	MINIDROPBOX_TEST_DATABASE=sqlite $(PYTEST) tests
 	if [ -n "$$MINIDROPBOX_TEST_POSTGRES_URL" ]; then $(PYTEST) $(PG_TESTS); fi
 
 test-postgres: $(STAMP)
 	test -n "$$MINIDROPBOX_TEST_POSTGRES_URL" || { echo "set MINIDROPBOX_TEST_POSTGRES_URL"; exit 2; }
 	$(PYTEST) tests
+
+# Real clients the tests drive (WebDAV: litmus, rclone), from Debian when missing.
+test-tools:
+	@missing=""; for tool in litmus rclone; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \
+		|| sudo sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing"; \
+	fi
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

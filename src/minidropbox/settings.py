@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     metrics_token: str | None = None  # when set, GET /metrics needs it as a bearer token
     metrics_refresh: float = 15.0  # seconds between recounts of under-replicated chunks
 
+    # WebDAV (/dav/): app passwords per account, the largest XML body (PROPFIND, PROPPATCH,
+    # LOCK), and the most entries one PROPFIND answers with (Depth: 1 of a big folder).
+    app_passwords_per_user: int = 50
+    dav_max_xml_bytes: int = 1 * MiB
+    dav_max_propfind_entries: int = 100_000
+
     # Logging
     json_logs: bool = False
 

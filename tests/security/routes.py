@@ -232,6 +232,35 @@ def _check_links(some: bool) -> Check:
     return check
 
 
+def _phone_of(v: Victim) -> str:
+    """A's app password name (not A's username: that is a marker B must never see)."""
+    return "phone-" + hashlib.sha256(v.username.encode()).hexdigest()[:10]
+
+
+def _victims_app_password(c: httpx.Client, auth: Headers, v: Victim) -> httpx.Response:
+    # A has an app password named after them; the caller tries to revoke it by name.
+    name = _phone_of(v)
+    c.post("/api/v1/app-passwords", headers=bearer(_fresh_session(c, v)), json={"name": name})
+    return c.delete(f"/api/v1/app-passwords/{name}", headers=auth)
+
+
+def _over_webdav(method: str, path: Callable[[Victim], str], depth: str = "0") -> Call:
+    """The same request through /dav/, with an app password the caller makes for it."""
+    def call(c: httpx.Client, auth: Headers, v: Victim) -> httpx.Response:
+        username = c.get("/api/v1/auth/me", headers=auth).json()["username"]
+        created = c.post("/api/v1/app-passwords", headers=auth,
+                         json={"name": f"dav-{uuid.uuid4().hex[:12]}"})
+        assert created.status_code == 201, created.text
+        return c.request(method, f"/dav{path(v)}", auth=(username, created.json()["password"]),
+                         headers={"Depth": depth})
+    return call
+
+
+def _no_app_password_of(r: httpx.Response, v: Victim) -> None:
+    names = [p["name"] for p in r.json()["app_passwords"]]
+    assert _phone_of(v) not in names, r.text
+
+
 # -- the matrix -----------------------------------------------------------------------------
 
 MATRIX: dict[tuple[str, str], Entry] = {
@@ -373,6 +402,25 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/s/{token}/meta"): no_object("public by design, like GET /s/{token}"),
     ("POST", "/s/{token}"): no_object(
         "public file drop: only an upload-only link's token lets anyone add files"),
+
+    # App passwords: the caller's own; another's cannot be revoked by name.
+    ("POST", "/api/v1/app-passwords"): no_object(
+        "creates an app password on the caller's own account",
+        lambda c, auth, v: c.post("/api/v1/app-passwords", headers=auth,
+                                  json={"name": f"dev-{uuid.uuid4().hex[:12]}"})),
+    ("GET", "/api/v1/app-passwords"): (attack(
+        _get("/api/v1/app-passwords"), attacker=(200,),
+        attacker_check=lambda r, v: _no_app_password_of(r, v),
+        note="lists only the caller's own"),),
+    ("DELETE", "/api/v1/app-passwords/{name}"): (attack(
+        _victims_app_password, owner=(204,), note="names are per account"),),
+
+    # WebDAV: the caller's own tree; A's paths do not exist for B.
+    ("MOUNT", "/dav"): (
+        attack(_over_webdav("GET", lambda v: v.file)),
+        attack(_over_webdav("PROPFIND", lambda v: v.folder, depth="1"), owner=(207,)),
+        attack(_over_webdav("DELETE", lambda v: v.file), owner=(204,)),
+    ),
 
     # Operators only: anyone else gets 403, whatever they send.
     ("GET", "/api/v1/admin/nodes"): admin(),

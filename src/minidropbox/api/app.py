@@ -15,6 +15,7 @@ from minidropbox.api.errors import install_error_handlers
 from minidropbox.api.middleware import BodyLimit, SecurityHeaders
 from minidropbox.api.routes import (
     admin,
+    app_passwords,
     auth,
     changes,
     chunks,
@@ -26,12 +27,14 @@ from minidropbox.api.routes import (
     trash,
 )
 from minidropbox.api.timeouts import BodyPace
+from minidropbox.dav.app import create_dav_app
 from minidropbox.metrics import MetricsMiddleware
 from minidropbox.settings import Settings
 
 ROUTERS = [health.router, auth.router, chunks.router, files.router, trash.router,
            changes.router, notifications.router, admin.router, metrics.router,
-           shares.router, links_public.router]
+           shares.router, links_public.router,
+           app_passwords.router]
 
 
 def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
@@ -51,6 +54,7 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.mount("/dav", create_dav_app(ctx))  # WebDAV: the caller's tree, app passwords
     app.add_middleware(BodyPace, window=settings.body_window)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_bytes,
                        streaming_prefixes=("/api/v1/chunks/",),

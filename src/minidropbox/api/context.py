@@ -16,6 +16,7 @@ from minidropbox.core.ratelimit import SlidingWindow
 from minidropbox.metadata import server_info
 from minidropbox.metadata.db import Database
 from minidropbox.service.accounts import AccountService
+from minidropbox.service.app_passwords import AppPasswordService
 from minidropbox.service.changes import ChangeService
 from minidropbox.service.chunks import ChunkService
 from minidropbox.service.cluster import StorageCluster
@@ -42,6 +43,7 @@ class AppContext:
     files: FileService
     changes: ChangeService
     links: LinkService = field(init=False)
+    app_passwords: AppPasswordService
     clock: Callable[[], float] = time.time
     background_jobs: list[tuple[str, BackgroundJob]] = field(default_factory=list)
     # Jobs that must run once in the whole cluster, not once per API replica: they run only
@@ -131,6 +133,7 @@ def build_context(settings: Settings) -> AppContext:
                      files=FileService(db, max_page_size=settings.max_page_size,
                                        on_change=changes.committed),
                      changes=changes,
+                     app_passwords=AppPasswordService(db, settings),
                      leader=leadership_for(db.url, settings.leader_interval))
     ctx.links = LinkService(db, ctx.files, settings)
     ctx.metrics.watch(ctx)

@@ -83,6 +83,8 @@ class BodyLimit:
         if path == "/api/v1/files/content" or (path.startswith("/s/")
                                                and scope["method"] == "POST"):
             return None  # whole files (and file drops) stream to a spool; quota decides
+        if path == "/dav" or path.startswith("/dav/"):
+            return None  # WebDAV caps its own XML bodies; PUTs are files (quota decides)
         if path.startswith(self.streaming_prefixes) and path not in JSON_UNDER_STREAMING:
             return self.chunk_limit
         return self.max_bytes

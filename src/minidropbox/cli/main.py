@@ -8,6 +8,7 @@ import click
 
 from minidropbox import __version__
 from minidropbox.cli import account, admin, files
+from minidropbox.cli.app_password import app_password
 from minidropbox.cli.backup import backup
 from minidropbox.cli.server import server
 from minidropbox.cli.share import share
@@ -40,6 +41,7 @@ server.add_command(admin.grant_admin)
 cli.add_command(watch)
 cli.add_command(backup)
 cli.add_command(share)
+cli.add_command(app_password)
 
 
 def main() -> None:

@@ -66,6 +66,13 @@ def set_current(conn: Connection, entry_id: int, version: int, size: int, conten
                                 "content_hash": content_hash, "modified": modified})
 
 
+def set_mtime(conn: Connection, entry_id: int, version: int, mtime: float) -> None:
+    """A file's modification time, on the entry and its current version."""
+    conn.execute(update(entries).where(entries.c.id == entry_id).values(modified=mtime))
+    conn.execute(update(versions).where(versions.c.entry_id == entry_id,
+                                        versions.c.number == version).values(mtime=mtime))
+
+
 def insert_version(conn: Connection, entry_id: int, number: int, size: int, content_hash: str,
                    chunk_hashes: list[str], mtime: float, device: str, now: float) -> int:
     version_id = conn.execute(_INSERT_VERSION, {

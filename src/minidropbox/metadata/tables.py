@@ -248,3 +248,40 @@ share_members = Table(
     Index("ix_share_members_folder_user", "namespace_id", "user_id", unique=True),
     Index("ix_share_members_user", "user_id"),
 )
+
+# Per-device passwords for WebDAV (HTTP Basic). Only a SHA-256 of each is kept: they are long
+# random strings, so a fast hash is enough (as for refresh tokens), and every request can
+# check its row, which makes revocation immediate.
+app_passwords = Table(
+    "app_passwords",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=True),
+    Index("ix_app_passwords_user_name", "user_id", "name", unique=True),
+)
+
+# WebDAV dead properties (PROPPATCH), per namespace and path key; values are XML fragments.
+dav_properties = Table(
+    "dav_properties",
+    metadata,
+    Column("namespace_id", Integer, ForeignKey("namespaces.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("path_key", Text, nullable=False),
+    Column("name", String(512), nullable=False),  # Clark notation: {namespace}local
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("namespace_id", "path_key", "name"),
+)
+
+# The SHA-1 and MD5 of a file's bytes, by content hash (so they never go stale): what WebDAV
+# clients such as rclone (vendor=owncloud) send in OC-Checksum and compare against.
+content_checksums = Table(
+    "content_checksums",
+    metadata,
+    Column("content_hash", String(64), primary_key=True),
+    Column("sha1", String(40), nullable=False),
+    Column("md5", String(32), nullable=False),
+)

@@ -324,6 +324,18 @@ class FileService:
                          modified=now)
         return public_entry(entry)
 
+    def set_mtime(self, principal: Principal, raw_path: str, mtime: float) -> dict[str, Any]:
+        """Set a file's modification time (WebDAV clients do, after an upload); content and
+        version stay as they are, so nothing is journalled: sync compares content."""
+        path = normalize_path(raw_path)
+        with self._write(principal.namespace_id) as conn:
+            entry = repo.live(conn, principal.namespace_id, path)
+            if entry is None or entry["kind"] != "file":
+                raise NotFound(f"{path} is not a file.")
+            repo.set_mtime(conn, entry["id"], entry["version"], mtime)
+            entry["modified"] = mtime
+        return public_entry(entry)
+
     # -- trash ------------------------------------------------------------------------------
     def trash(self, principal: Principal, limit: int | None = None) -> list[dict[str, Any]]:
         with self.db.read() as conn:

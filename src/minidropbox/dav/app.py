@@ -1,0 +1,63 @@
+"""``create_dav_app(ctx)``: WebDAV (class 1 and 2) for ``/dav/``, mounted in the API app.
+
+wsgidav speaks the protocol (PROPFIND, PROPPATCH, MKCOL, GET/HEAD with Range, PUT, DELETE,
+COPY, MOVE, LOCK/UNLOCK, If headers); it runs in a2wsgi's worker threads behind ``DavGate``,
+which authenticates and bounds every request first. Files live in ``provider.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from a2wsgi import WSGIMiddleware
+from starlette.types import ASGIApp
+from wsgidav.error_printer import ErrorPrinter
+from wsgidav.request_resolver import RequestResolver
+from wsgidav.wsgidav_app import WsgiDAVApp
+
+from minidropbox.api.context import AppContext
+from minidropbox.dav.checksums import Checksums
+from minidropbox.dav.gate import PREFIX, DavGate
+from minidropbox.dav.properties import DbPropertyManager
+from minidropbox.dav.provider import MiniDropboxProvider
+
+# Worker threads for WebDAV requests (each holds one while it runs); bytes cross to the
+# event loop one block at a time, so these bound concurrency, not memory.
+WORKERS = 16
+BLOCK_SIZE = 1024 * 1024
+
+
+def dav_config(ctx: AppContext) -> dict[str, Any]:
+    return {
+        "provider_mapping": {"/": MiniDropboxProvider(Checksums(ctx.db))},
+        "mount_path": PREFIX,
+        # Authentication is DavGate's; no directory browser (the web app is the browser).
+        "middleware_stack": [ErrorPrinter, RequestResolver],
+        # Locks live in this API process: Finder, Explorer and office suites need class 2.
+        "lock_storage": True,
+        "property_manager": DbPropertyManager(ctx.db),
+        "block_size": BLOCK_SIZE,
+        "verbose": 1,
+        "logging": {"enable": False},
+        "add_header_MS_Author_Via": True,
+        "mutable_live_props": ["{DAV:}getlastmodified", "{DAV:}lastmodified"],
+        "hotfixes": {"emulate_win32_lastmod": True, "unquote_path_info": False,
+                     "re_encode_path_info": True},
+        "dir_browser": {"enable": False},
+    }
+
+
+def create_dav_app(ctx: AppContext) -> ASGIApp:
+    wsgi = WsgiDAVApp(dav_config(ctx))
+
+    def with_session(environ: dict[str, Any],
+                     start_response: Callable[..., Any]) -> Iterable[bytes]:
+        session = environ["asgi.scope"]["minidropbox.dav"]
+        environ["minidropbox.dav"] = session
+        environ["wsgidav.auth.user_name"] = session.principal.username
+        environ["wsgidav.auth.realm"] = "Mini-Dropbox"
+        result: Iterable[bytes] = wsgi(environ, start_response)
+        return result
+
+    return DavGate(WSGIMiddleware(with_session, workers=WORKERS), ctx)  # type: ignore[arg-type]

@@ -1,0 +1,179 @@
+"""The ASGI side of ``/dav/``: authentication and the checks made before the protocol runs.
+
+In order: HTTP Basic with an app password (401 with a challenge, 429 once throttled), the
+per-user request rate, paths and ``Destination`` headers that could leave the caller's tree
+or this server (400/403), PROPFIND depth (``infinity`` refused: 403 with
+``propfind-finite-depth``), and XML bodies: at most ``dav_max_xml_bytes``, and never with a
+document type declaration, so entity expansion ("billion laughs") is refused before any
+parser sees it. Error answers carry the product's JSON error body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from minidropbox.api.context import AppContext
+from minidropbox.api.middleware import send_json_error
+from minidropbox.core.errors import MiniDropboxError, TooManyRequests
+from minidropbox.dav.bridge import LoopBridge
+from minidropbox.dav.session import DavSession
+
+PREFIX = "/dav"
+REALM = 'Basic realm="Mini-Dropbox WebDAV", charset="UTF-8"'
+# Methods whose body is file content; every other method's body is XML (or empty).
+CONTENT_METHODS = {"PUT"}
+FINITE_DEPTH = (b'<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:">'
+                b"<D:propfind-finite-depth/></D:error>")
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _check_path(path: str, what: str) -> None:
+    if any(seg in (".", "..") for seg in path.split("/")) or "\\" in path or "\x00" in path:
+        raise _Refused(400, "invalid_path", f"{what} must not contain '.', '..' or '\\'.")
+
+
+def check_destination(value: str, host: str | None) -> None:
+    """A ``Destination`` must name this server and a path under ``/dav/``."""
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        raise _Refused(400, "invalid_input", "Destination is not a URL.") from exc
+    if parts.netloc and (host is None or parts.netloc.lower() != host.lower()):
+        raise _Refused(403, "forbidden", "Destination must be on this server.")
+    path = unquote(parts.path)
+    if not (path == PREFIX or path.startswith(PREFIX + "/")):
+        raise _Refused(403, "forbidden", f"Destination must be under {PREFIX}/.")
+    _check_path(path, "Destination")
+
+
+class DavGate:
+    def __init__(self, app: ASGIApp, ctx: AppContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            await self._serve(scope, receive, send)
+        except _Refused as refused:
+            extra = [(b"www-authenticate", REALM.encode())] if refused.status == 401 else []
+            await _send_error(send, refused.status, refused.code, refused.message, extra)
+        except MiniDropboxError as exc:
+            extra = []
+            if exc.status == 401:
+                extra.append((b"www-authenticate", REALM.encode()))
+            if isinstance(exc, TooManyRequests):
+                extra.append((b"retry-after", str(exc.details.get("retry_after", 1)).encode()))
+            await _send_error(send, exc.status, exc.code, exc.message, extra)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _headers(scope)
+        principal = await run_in_threadpool(self._authenticate, scope, headers)
+        self.ctx.check_rate(principal.user_id)
+        method = scope["method"].upper()
+        _check_path(scope["path"], "The path")
+        if "destination" in headers:
+            check_destination(headers["destination"], headers.get("host"))
+        if method == "PROPFIND" and headers.get("depth", "infinity").lower() not in ("0", "1"):
+            await send({"type": "http.response.start", "status": 403, "headers": [
+                (b"content-type", b"application/xml; charset=utf-8"),
+                (b"content-length", str(len(FINITE_DEPTH)).encode())]})
+            await send({"type": "http.response.body", "body": FINITE_DEPTH})
+            return
+        if method not in CONTENT_METHODS:
+            receive = await self._checked_xml(headers, receive)
+        session = DavSession(self.ctx, principal, LoopBridge(asyncio.get_running_loop()))
+        inner = dict(scope)
+        inner["minidropbox.dav"] = session
+        await self.app(inner, receive, _mark_mtime(send, method, headers))
+
+    def _authenticate(self, scope: Scope, headers: dict[str, str]) -> Any:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic" or not token:
+            raise _Refused(401, "unauthorized",
+                           "WebDAV needs HTTP Basic with your username and an app password.")
+        try:
+            username, sep, secret = base64.b64decode(token.strip(), validate=True) \
+                .decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise _Refused(401, "unauthorized", "Malformed Basic credentials.") from exc
+        if not sep:
+            raise _Refused(401, "unauthorized", "Malformed Basic credentials.")
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        return self.ctx.app_passwords.authenticate(username, secret, address)
+
+    async def _checked_xml(self, headers: dict[str, str], receive: Receive) -> Receive:
+        """Read a (small) XML body whole, refuse it if too large or if it declares a DTD, and
+        hand the same bytes on."""
+        limit = self.ctx.settings.dav_max_xml_bytes
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            raise _Refused(413, "too_large", f"XML bodies are at most {limit} bytes.")
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise _Refused(400, "invalid_input", "The request body broke off.")
+            body += message.get("body", b"")
+            if len(body) > limit:
+                raise _Refused(413, "too_large", f"XML bodies are at most {limit} bytes.")
+            if not message.get("more_body", False):
+                break
+        lowered = bytes(body[:4096]).lower()
+        if b"<!doctype" in lowered or b"<!entity" in bytes(body).lower():
+            raise _Refused(400, "invalid_input",
+                           "XML with a document type declaration or entities is refused.")
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()  # only a disconnect can follow
+            sent = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+        return replay
+
+
+def _mark_mtime(send: Send, method: str, headers: dict[str, str]) -> Send:
+    """Tell ownCloud-style clients that the ``X-OC-Mtime`` they sent was kept."""
+    if method != "PUT" or "x-oc-mtime" not in headers:
+        return send
+
+    async def marked(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] in (200, 201, 204):
+            message = dict(message)
+            message["headers"] = [*message.get("headers", []), (b"x-oc-mtime", b"accepted")]
+        await send(message)
+    return marked
+
+
+async def _send_error(send: Send, status: int, code: str, message: str,
+                      extra: list[tuple[bytes, bytes]]) -> None:
+    if not extra:
+        await send_json_error(send, status, code, message)
+        return
+
+    async def with_extra(msg: Message) -> None:
+        if msg["type"] == "http.response.start":
+            msg = dict(msg)
+            msg["headers"] = [*msg.get("headers", []), *extra]
+        await send(msg)
+    await send_json_error(with_extra, status, code, message)

@@ -1,0 +1,82 @@
+"""Repository functions for WebDAV: dead properties and the SHA-1s of file contents."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from minidropbox.metadata.entries import _like_prefix
+from minidropbox.metadata.tables import content_checksums, dav_properties
+
+
+def checksums_of_many(conn: Connection,
+                      content_hashes: list[str]) -> dict[str, tuple[str, str]]:
+    """(SHA-1, MD5) by content hash, for those known."""
+    found: dict[str, tuple[str, str]] = {}
+    unique = sorted(set(content_hashes))
+    t = content_checksums
+    for i in range(0, len(unique), 500):
+        rows = conn.execute(select(t.c.content_hash, t.c.sha1, t.c.md5)
+                            .where(t.c.content_hash.in_(unique[i:i + 500])))
+        found.update({r.content_hash: (r.sha1, r.md5) for r in rows})
+    return found
+
+
+def record_checksums(conn: Connection, content_hash: str, sha1: str, md5: str) -> None:
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(content_checksums).values(content_hash=content_hash,
+                                                          sha1=sha1, md5=md5))
+    except IntegrityError:
+        pass  # recorded meanwhile by another upload of the same content
+
+
+def _subtree(namespace_id: int, key: str, with_children: bool) -> ColumnElement[bool]:
+    exact = dav_properties.c.path_key == key
+    if not with_children:
+        return and_(dav_properties.c.namespace_id == namespace_id, exact)
+    under = dav_properties.c.path_key.like(_like_prefix(key), escape="\\")
+    return and_(dav_properties.c.namespace_id == namespace_id, or_(exact, under))
+
+
+def properties(conn: Connection, namespace_id: int, key: str) -> dict[str, str]:
+    rows = conn.execute(select(dav_properties.c.name, dav_properties.c.value)
+                        .where(_subtree(namespace_id, key, False)))
+    return {r.name: r.value for r in rows}
+
+
+def count_properties(conn: Connection, namespace_id: int, key: str) -> int:
+    return int(conn.execute(select(func.count()).select_from(dav_properties)
+                            .where(_subtree(namespace_id, key, False))
+                            ).scalar_one())
+
+
+def set_property(conn: Connection, namespace_id: int, key: str, name: str, value: str) -> None:
+    conn.execute(delete(dav_properties).where(
+        _subtree(namespace_id, key, False), dav_properties.c.name == name))
+    conn.execute(insert(dav_properties).values(namespace_id=namespace_id, path_key=key,
+                                               name=name, value=value))
+
+
+def remove_property(conn: Connection, namespace_id: int, key: str, name: str) -> None:
+    conn.execute(delete(dav_properties).where(
+        _subtree(namespace_id, key, False), dav_properties.c.name == name))
+
+
+def remove_subtree(conn: Connection, namespace_id: int, key: str) -> None:
+    conn.execute(delete(dav_properties).where(
+        _subtree(namespace_id, key, True)))
+
+
+def copy_subtree(conn: Connection, namespace_id: int, src_key: str, dest_key: str,
+                 with_children: bool, move: bool) -> None:
+    """Copy (or move) the properties of ``src_key`` (and below) to ``dest_key``."""
+    rows = conn.execute(select(dav_properties).where(
+        _subtree(namespace_id, src_key, with_children))).mappings().all()
+    remove_subtree(conn, namespace_id, dest_key)
+    if move:
+        remove_subtree(conn, namespace_id, src_key)
+    for row in rows:
+        key = dest_key + row["path_key"][len(src_key):]
+        conn.execute(insert(dav_properties).values(namespace_id=namespace_id, path_key=key,
+                                                   name=row["name"], value=row["value"]))
