@@ -8,15 +8,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import tempfile
-from collections.abc import AsyncIterator, Coroutine
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 # A worker thread waits at most this long for one step on the loop (a chunk fetch or store,
 # which are themselves bounded by the node timeout); then the request fails rather than hangs.
 STEP_TIMEOUT = 300.0
+QUEUE_BLOCKS = 8  # body blocks (of up to 1 MiB) waiting between the thread and the loop
 
 
 class LoopBridge:
@@ -89,29 +88,42 @@ class ChunkReader:
         self._close_stream()
 
 
-class SpoolWriter:
-    """The body of a PUT, spooled to a temporary file (flat memory) while its SHA-1 and MD5
-    are taken.
+class UploadStream:
+    """The body of a PUT, handed block by block to ``consume`` (a coroutine taking an async
+    iterator of blocks, e.g. ``ChunkService.store_stream``) running on the event loop, while
+    its SHA-1 and MD5 are taken. The hand-over queue is short, so memory stays flat."""
 
-    The file is cut into chunks and committed only after the whole body arrived, as the API's
-    streamed upload does; a body that breaks off leaves nothing behind.
-    """
-
-    def __init__(self, spool_dir: Path) -> None:
-        spool_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=spool_dir, prefix="dav-upload-")
-        self.path = Path(name)
-        self._fh = os.fdopen(fd, "wb")
+    def __init__(self, bridge: LoopBridge,
+                 consume: Callable[[AsyncIterator[bytes]], Coroutine[Any, Any, T]]) -> None:
+        self.bridge = bridge
         self.sha1 = hashlib.sha1(usedforsecurity=False)
         self.md5 = hashlib.md5(usedforsecurity=False)
         self.size = 0
-        self.closed = False
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=QUEUE_BLOCKS)
+        self._done = asyncio.run_coroutine_threadsafe(consume(self._blocks()), bridge.loop)
+        self._finished = False
+
+    async def _blocks(self) -> AsyncIterator[bytes]:
+        while (block := await self._queue.get()) is not None:
+            yield block
+
+    async def _put(self, item: bytes | None) -> None:
+        # The consumer may stop early (quota, storage): then nobody empties the queue.
+        while not self._done.done():
+            try:
+                await asyncio.wait_for(self._queue.put(item), 1.0)
+                return
+            except TimeoutError:
+                continue
 
     def write(self, data: bytes) -> int:
-        self._fh.write(data)
+        if self._done.done():
+            self._done.result()  # raises why the consumer stopped
+            raise RuntimeError("the upload ended before its body did")
         self.sha1.update(data)
         self.md5.update(data)
         self.size += len(data)
+        self.bridge.run(self._put(bytes(data)))
         return len(data)
 
     def writelines(self, blocks: Any) -> None:
@@ -119,10 +131,14 @@ class SpoolWriter:
             self.write(block)
 
     def close(self) -> None:
-        if not self.closed:
-            self._fh.close()
-            self.closed = True
+        """End of the body (called by the protocol); ``finish`` gives the result."""
 
-    def discard(self) -> None:
-        self.close()
-        self.path.unlink(missing_ok=True)
+    def finish(self) -> Any:
+        """Wait for the consumer to take the whole body; its result (or its error)."""
+        self._finished = True
+        self.bridge.run(self._put(None))
+        return self._done.result()  # each chunk write is bounded by the node timeout
+
+    def abort(self) -> None:
+        if not self._finished:
+            self._done.cancel()

@@ -23,11 +23,11 @@ from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from minidropbox.core.errors import InvalidPath, NotFound
 from minidropbox.core.paths import join, name_of, normalize_path
-from minidropbox.dav.bridge import ChunkReader, SpoolWriter
+from minidropbox.dav.bridge import ChunkReader, UploadStream
 from minidropbox.dav.checksums import OC_CHECKSUMS, Checksums, Digests, checksums_element
 from minidropbox.dav.errors import dav_errors
 from minidropbox.dav.session import DavSession
-from minidropbox.dav.upload import commit_spool, copy_file, list_children
+from minidropbox.dav.upload import commit_upload, copy_file, list_children, start_upload
 
 
 def session_of(environ: dict[str, Any]) -> DavSession:
@@ -156,7 +156,7 @@ class FileResource(_Shared, DAVNonCollection):  # type: ignore[misc]
         self.entry = entry
         self.exists = exists
         self._digests = digests
-        self._spool: SpoolWriter | None = None
+        self._upload: UploadStream | None = None
 
     def get_content_length(self) -> int:
         return int(self.entry["size"] or 0)
@@ -203,27 +203,22 @@ class FileResource(_Shared, DAVNonCollection):  # type: ignore[misc]
         return ChunkReader(s.bridge, size,
                            lambda start: s.ctx.chunks.stream(chunk_list, start, size - 1))
 
-    def begin_write(self, *, content_type: str | None = None) -> SpoolWriter:
-        s = self.session
-        self._spool = SpoolWriter(s.ctx.settings.data_dir / "spool")
-        return self._spool
+    def begin_write(self, *, content_type: str | None = None) -> UploadStream:
+        self._upload = start_upload(self.session, self.environ)
+        return self._upload
 
     def end_write(self, *, with_errors: bool) -> None:
-        spool, self._spool = self._spool, None
-        if spool is None:
+        upload, self._upload = self._upload, None
+        if upload is None:
             return
-        try:
-            spool.close()
-            if with_errors:
-                return
-            s = self.session
-            with dav_errors():
-                self.entry = commit_spool(s, self.entry["path"], spool, self.environ,
-                                         self.provider.checksums)
-            self.exists = True
-            self._digests = Digests(spool.sha1.hexdigest(), spool.md5.hexdigest())
-        finally:
-            spool.discard()
+        if with_errors:
+            upload.abort()
+            return
+        with dav_errors():
+            self.entry = commit_upload(self.session, self.entry["path"], upload, self.environ,
+                                       self.provider.checksums)
+        self.exists = True
+        self._digests = Digests(upload.sha1.hexdigest(), upload.md5.hexdigest())
 
     def delete(self) -> None:
         s = self.session
@@ -247,7 +242,7 @@ class FolderResource(_Shared, DAVCollection):  # type: ignore[misc]
 
     def get_used_bytes(self) -> int:
         s = self.session
-        return s.ctx.files.used_bytes(s.principal)
+        return s.ctx.chunks.used_bytes(s.principal)
 
     def get_available_bytes(self) -> int | None:
         quota = self.session.principal.quota_bytes

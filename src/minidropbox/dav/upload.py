@@ -1,8 +1,8 @@
-"""Writes through WebDAV: a spooled PUT cut into chunks and committed, and COPY by chunk list.
+"""Writes through WebDAV: PUT streamed into the chunk store and committed; COPY by chunk list.
 
-The same steps as the API's streamed ``PUT /api/v1/files/content``: the body is spooled,
-cut with the shared chunker, each chunk stored through ``ChunkService`` (verified, R copies,
-quota), then one ``FileService`` commit makes the new version.
+A PUT takes the same path as the API's ``PUT /api/v1/files/content``: the body goes to
+``ChunkService.store_stream`` (spooled, cut with the shared chunker, each chunk verified and
+stored on R nodes against the quota), then one ``FileService`` commit makes the new version.
 """
 
 from __future__ import annotations
@@ -11,28 +11,27 @@ from typing import Any
 
 from wsgidav.dav_error import DAVError
 
-from minidropbox.core.chunking import iter_chunks
-from minidropbox.core.errors import PayloadTooLarge, QuotaExceeded
-from minidropbox.dav.bridge import SpoolWriter
+from minidropbox.dav.bridge import UploadStream
 from minidropbox.dav.checksums import Checksums, Digests, parse_oc_checksum
+from minidropbox.dav.errors import dav_errors
 from minidropbox.dav.session import DavSession
+from minidropbox.service.chunks import StoredFile
 from minidropbox.service.files import CommitRequest
 
 DEVICE = "webdav"
 
 
-def check_quota(s: DavSession, size: int) -> None:
-    """Refuse an upload that cannot fit before its body is read (507, or 413 when it is
-    larger than the whole quota); the chunk writes check again as the bytes arrive."""
-    quota = s.principal.quota_bytes
-    if quota is None:
-        return
-    if size > quota:
-        raise PayloadTooLarge("The file is larger than the account's whole quota.")
-    used = s.ctx.files.used_bytes(s.principal)
-    if used + size > quota:
-        raise QuotaExceeded(f"This upload needs {size} bytes but only "
-                            f"{max(0, quota - used)} of your quota are left.")
+def start_upload(s: DavSession, environ: dict[str, Any]) -> UploadStream:
+    """Begin a PUT: its body streams into ``ChunkService.store_stream`` (spooled, cut, each
+    chunk stored). A declared size — ``Content-Length``, or Finder's
+    ``X-Expected-Entity-Length`` with chunked encoding — lets a file that cannot fit be refused
+    before its body is read."""
+    declared = environ.get("CONTENT_LENGTH") or environ.get("HTTP_X_EXPECTED_ENTITY_LENGTH")
+    size = int(declared) if declared and declared.isdigit() else None
+    if size is not None:
+        with dav_errors():
+            s.ctx.chunks.check_room(s.principal, size)
+    return UploadStream(s.bridge, lambda blocks: s.ctx.chunks.store_stream(s.principal, blocks))
 
 
 def client_mtime(environ: dict[str, Any]) -> float | None:
@@ -49,24 +48,19 @@ def client_mtime(environ: dict[str, Any]) -> float | None:
     return value
 
 
-def commit_spool(s: DavSession, path: str, spool: SpoolWriter, environ: dict[str, Any],
-                 checksums: Checksums) -> dict[str, Any]:
-    """Store the spooled body's chunks and commit it as the file's next version."""
-    digests = Digests(spool.sha1.hexdigest(), spool.md5.hexdigest())
+def commit_upload(s: DavSession, path: str, upload: UploadStream, environ: dict[str, Any],
+                  checksums: Checksums) -> dict[str, Any]:
+    """Wait for the body's chunks to be stored, check ``OC-Checksum``, commit the version."""
+    mtime = client_mtime(environ)
+    stored: StoredFile = upload.finish()
+    digests = Digests(upload.sha1.hexdigest(), upload.md5.hexdigest())
     for kind, claimed in parse_oc_checksum(environ.get("HTTP_OC_CHECKSUM")).items():
         actual = getattr(digests, kind)
         if claimed != actual:
             raise DAVError(400, context_info=f"The body's {kind.upper()} is {actual}, "
                                              f"not {claimed} (OC-Checksum).")
-    mtime = client_mtime(environ)
-    check_quota(s, spool.size)
-    hashes: list[str] = []
-    with spool.path.open("rb") as fh:
-        for ref, data in iter_chunks(fh):
-            hashes.append(ref.hash)
-            s.bridge.run(s.ctx.chunks.store(s.principal, ref.hash, bytes(data)))
     entry = s.ctx.files.commit(s.principal, CommitRequest(
-        path=path, size=spool.size, chunks=hashes, parent_version=None, mtime=mtime,
+        path=path, size=stored.size, chunks=stored.chunks, parent_version=None, mtime=mtime,
         device=DEVICE, overwrite=True))
     checksums.record(entry["content_hash"], digests)
     return entry
