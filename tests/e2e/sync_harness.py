@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from minidropbox.client.config import Credentials
-from minidropbox.client.transfer import TMP_PREFIX
+from minidropbox.client.localpaths import TMP_PREFIX
 from minidropbox.core.chunking import chunk_bytes, content_hash
 from tests.conftest import PASSWORD
 from tests.harness import BIN

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from minidropbox.client.transfer import TMP_PREFIX
+from minidropbox.client.localpaths import TMP_PREFIX
 from tests.e2e.sync_harness import (
     ServerView,
     SyncClient,

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from minidropbox.client.api import ApiClient
-from minidropbox.client.changes import changes_since, latest_cursor, notifications
+from minidropbox.client.changes import notifications
+from minidropbox.client.remote import Remote
 from tests.conftest import PASSWORD, bearer, signup_and_login
 from tests.harness import ServerProcess
 
@@ -83,9 +84,10 @@ def test_falls_back_to_long_polling_when_websockets_are_refused(
         api_server: ServerProcess, http: httpx.Client, proxy: NoWebSocketProxy) -> None:
     name = "u" + uuid.uuid4().hex[:12]
     auth = bearer(signup_and_login(http, name))
-    api = ApiClient(proxy.url, persist=False)
-    api.login(name, PASSWORD)
-    start = latest_cursor(api)
+    client = ApiClient(proxy.url, persist=False)
+    client.login(name, PASSWORD)
+    api = Remote(client)
+    start = api.latest_cursor()
     stop = threading.Event()
     heard: list[tuple[float, str]] = []
 
@@ -108,7 +110,7 @@ def test_falls_back_to_long_polling_when_websockets_are_refused(
         while len(heard) < 2 and time.monotonic() < changed + 5:
             time.sleep(0.01)
         assert len(heard) == 2 and heard[1][0] - changed < 1.0
-        assert [e["path"] for e in changes_since(api, start)] == ["/polled"]
+        assert [e.path for e in api.changes_since(start)] == ["/polled"]
     finally:
         stop.set()
         stopped = time.monotonic()

@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from minidropbox.client.api import ApiClient
+from minidropbox.client.remote import Remote
 from minidropbox.client.sync.engine import SyncEngine, SyncOptions
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.journal import NeedsListing
 from minidropbox.client.sync.remote import RemoteSide
 from minidropbox.client.sync.status import Status
-from minidropbox.client.transfer import upload_many
+from minidropbox.client.upload_many import upload_many
+from minidropbox.client.values import Entry
 from minidropbox.core import errors
 from tests.conftest import PASSWORD, signup_and_login
 from tests.harness import TestCluster
@@ -36,7 +38,7 @@ def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClu
 
 
 @pytest.fixture
-def api(shared_cluster: TestCluster) -> Iterator[ApiClient]:
+def api(shared_cluster: TestCluster) -> Iterator[Remote]:
     import httpx
 
     name = "u" + uuid.uuid4().hex[:12]
@@ -45,7 +47,7 @@ def api(shared_cluster: TestCluster) -> Iterator[ApiClient]:
     client = ApiClient(shared_cluster.url, persist=False)
     client.login(name, PASSWORD)
     try:
-        yield client
+        yield Remote(client)
     finally:
         client.close()
 
@@ -54,19 +56,17 @@ class RandomUser:
     """Random commits, edits, folders, moves (also across the remote folder), deletes and
     undeletes, straight through the API."""
 
-    def __init__(self, api: ApiClient, rng: random.Random, tmp: Path) -> None:
+    def __init__(self, api: Remote, rng: random.Random, tmp: Path) -> None:
         self.api, self.rng, self.tmp = api, rng, tmp
 
-    def paths(self) -> list[dict[str, object]]:
-        body = self.api.request_json("GET", "/api/v1/files/list",
-                                     params={"path": "/", "recursive": "true"})
-        return list(body["entries"])
+    def paths(self) -> list[Entry]:
+        return list(self.api.list_folder("/", recursive=True))
 
     def step(self) -> None:
         rng, api = self.rng, self.api
         entries = self.paths()
         folders = ["/", "/R", "/R/d", "/R/d/s", "/out"]
-        folders += [str(e["path"]) for e in entries if e["type"] == "folder"]
+        folders += [e.path for e in entries if e.is_folder]
         op = rng.choice(["put", "put", "put", "mkdir", "move", "move", "delete", "undelete"])
         try:
             if op == "put":
@@ -74,36 +74,32 @@ class RandomUser:
                 local = self.tmp / "f"
                 local.write_bytes(os.urandom(rng.randint(0, 64)))
                 names = ["a.txt", "b.txt", "C.md"]
-                names += [str(e["path"]).rsplit("/", 1)[1] for e in entries
-                          if e["type"] == "file"][:3]
+                names += [e.name for e in entries if e.is_file][:3]
                 upload_many(api, [(local, f"{folder}/{rng.choice(names)}")])
             elif op == "mkdir":
-                api.request_json("POST", "/api/v1/files/folder",
-                                 json={"path": f"{rng.choice(folders).rstrip('/')}/"
-                                               f"{rng.choice(['x', 'y', 'Z'])}"})
+                api.make_folder(f"{rng.choice(folders).rstrip('/')}/"
+                                f"{rng.choice(['x', 'y', 'Z'])}")
             elif op == "move" and entries:
-                src = str(rng.choice(entries)["path"])
+                src = rng.choice(entries).path
                 dst = f"{rng.choice(folders).rstrip('/')}/{rng.choice(['m', 'n', 'a.txt'])}"
-                api.request_json("POST", "/api/v1/files/move", json={"from": src, "to": dst})
+                api.move(src, dst)
             elif op == "delete" and entries:
-                api.request_json("DELETE", "/api/v1/files",
-                                 params={"path": str(rng.choice(entries)["path"])})
+                api.delete(rng.choice(entries).path)
             elif op == "undelete":
-                trash = api.request_json("GET", "/api/v1/trash")["entries"]
+                trash = api.trash()
                 if trash:
-                    api.request_json("POST", "/api/v1/trash/restore",
-                                     json={"path": rng.choice(trash)["path"]})
+                    api.undelete(rng.choice(trash).path)
         except (errors.Conflict, errors.AlreadyExists, errors.NotFound,
                 errors.InvalidInput):
             pass  # a random step that makes no sense here
 
 
 @pytest.mark.parametrize("root", ["/", "/R"])
-def test_journal_driven_tree_equals_a_full_listing(api: ApiClient, tmp_path: Path,
+def test_journal_driven_tree_equals_a_full_listing(api: Remote, tmp_path: Path,
                                                    root: str) -> None:
     rng = random.Random(f"{SEED}{root}")
     user = RandomUser(api, rng, tmp_path)
-    api.request_json("POST", "/api/v1/files/folder", json={"path": "/R"})
+    api.make_folder("/R")
     remote = RemoteSide(api, root)
     rules = IgnoreRules([])
     remote.relist()
@@ -112,7 +108,7 @@ def test_journal_driven_tree_equals_a_full_listing(api: ApiClient, tmp_path: Pat
         for _ in range(rng.randint(1, 4)):
             user.step()
         if remote.root != "/" and not remote.root_exists():
-            api.request_json("POST", "/api/v1/files/folder", json={"path": root})
+            api.make_folder(root)
         try:
             remote.catch_up()
             caught_up += 1
@@ -129,7 +125,7 @@ def test_journal_driven_tree_equals_a_full_listing(api: ApiClient, tmp_path: Pat
     assert caught_up > 40, (caught_up, relisted)
 
 
-def test_an_unusable_cursor_falls_back_to_a_full_listing(api: ApiClient,
+def test_an_unusable_cursor_falls_back_to_a_full_listing(api: Remote,
                                                          tmp_path: Path) -> None:
     engine = SyncEngine(api, SyncOptions(root=tmp_path / "local"), Status(quiet=True))
     (tmp_path / "local").mkdir()
@@ -161,7 +157,7 @@ def test_an_unusable_cursor_falls_back_to_a_full_listing(api: ApiClient,
         engine.close()
 
 
-def test_a_renamed_file_is_read_once_not_every_round(api: ApiClient, tmp_path: Path) -> None:
+def test_a_renamed_file_is_read_once_not_every_round(api: Remote, tmp_path: Path) -> None:
     """A rename changes a file's ctime: the content is read once (to match it with the base),
     and the new stat recorded, so a big renamed file does not slow every later round."""
     root = tmp_path / "local"

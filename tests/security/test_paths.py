@@ -21,7 +21,9 @@ import pytest
 
 from minidropbox.client.api import ApiClient
 from minidropbox.client.config import Credentials, save_credentials
-from minidropbox.client.transfer import UnsafeName, plan_get, run_get
+from minidropbox.client.localpaths import UnsafeName
+from minidropbox.client.plans import plan_get, run_get
+from minidropbox.client.remote import Remote
 from tests.harness import BIN
 from tests.security.conftest import User, new_user
 
@@ -276,7 +278,8 @@ def test_download_code_never_writes_outside_its_target(hostile: HostileServer, t
     target.mkdir(parents=True)
     before = _files_under(tmp_path)
     creds = Credentials(hostile.url, "victim", "token", "refresh", time.time() + 3600)
-    with ApiClient(hostile.url, creds, persist=False) as api, pytest.raises(UnsafeName):
+    with Remote(ApiClient(hostile.url, creds, persist=False)) as api, \
+            pytest.raises(UnsafeName):
         plan = plan_get(api, remote, target)
         run_get(api, plan)
     assert _files_under(tmp_path) == before, case

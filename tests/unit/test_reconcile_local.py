@@ -10,7 +10,8 @@ from typing import cast
 
 import pytest
 
-from minidropbox.client.api import ApiClient
+from minidropbox.client.localpaths import UnsafeName
+from minidropbox.client.remote import Remote
 from minidropbox.client.sync import localfs
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.localfs import (
@@ -23,7 +24,6 @@ from minidropbox.client.sync.localfs import (
 from minidropbox.client.sync.remote import RemoteSide
 from minidropbox.client.sync.scanner import scan, stat_of
 from minidropbox.client.sync.state import BaseRow, StateDB
-from minidropbox.client.transfer import UnsafeName
 from minidropbox.core.chunking import chunk_bytes, content_hash
 from minidropbox.core.reconcile import Item
 
@@ -131,7 +131,7 @@ def test_stale_temp_files_are_cleaned(tmp_path: Path) -> None:
 
 
 def test_server_paths_are_checked_before_they_touch_the_disk(tmp_path: Path) -> None:
-    remote = RemoteSide(cast(ApiClient, None), "/Work")
+    remote = RemoteSide(cast(Remote, None), "/Work")
     assert remote.to_rel("/Work/a/b.txt") == "/a/b.txt"
     assert remote.to_rel("/work/A") == "/A"  # the server compares case-insensitively
     for bad in ("/Other/x", "/Workx/y", "/Work/../etc/passwd", "/Work/a\\b", "/Work/a//b"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,21 +17,22 @@ from typing import Any
 import httpx
 import pytest
 
-from minidropbox.client import transfer
-from minidropbox.client.api import ApiClient
-from minidropbox.client.config import Credentials
-from minidropbox.client.transfer import (
+from minidropbox.client import upload
+from minidropbox.client.batch import (
     BATCH_BYTES,
-    LocalFileChanged,
+    LocalError,
     TransferStats,
     UploadItem,
     pack_by_size,
     split_every,
-    upload_file,
-    upload_many,
 )
+from minidropbox.client.remote import Remote
+from minidropbox.client.upload import LocalFileChanged, upload_file
+from minidropbox.client.upload_many import upload_many
+from minidropbox.core import errors
 from minidropbox.core.chunking import MAX_CHUNK, chunk_bytes, sha256_hex
 from minidropbox.core.chunking import iter_chunks as real_iter_chunks
+from tests.unit.mock_remote import mock_remote
 
 PART_RE = re.compile(rb'name="([0-9a-f]{64})"')
 
@@ -132,30 +132,27 @@ def fake() -> FakeApi:
 
 
 @pytest.fixture
-def api(fake: FakeApi) -> ApiClient:
-    creds = Credentials("http://fake", "alice", "token", "refresh", time.time() + 3600)
-    client = ApiClient("http://fake", creds, persist=False)
-    client.http = httpx.Client(base_url="http://fake", transport=httpx.MockTransport(fake.handle))
-    return client
+def api(fake: FakeApi) -> Remote:
+    return mock_remote(fake.handle)
 
 
-def test_second_upload_sends_nothing(api: ApiClient, fake: FakeApi, tmp_path: Path) -> None:
+def test_second_upload_sends_nothing(api: Remote, fake: FakeApi, tmp_path: Path) -> None:
     data = random.Random(1).randbytes(6 * 1024 * 1024)
     local = tmp_path / "big.bin"
     local.write_bytes(data)
     first = TransferStats()
     entry = upload_file(api, local, "/big.bin", stats=first)
-    assert entry["version"] == 1 and entry["size"] == len(data)
+    assert entry.version == 1 and entry.size == len(data)
     assert first.chunks_sent == first.chunks_total == len(chunk_bytes(data)) > 1
     assert first.bytes_sent == len(data)
     second = TransferStats()
     entry = upload_file(api, local, "/big.bin", parent_version="auto", stats=second)
-    assert entry["version"] == 2
+    assert entry.version == 2
     assert second.chunks_sent == 0 and second.bytes_sent == 0
     assert second.chunks_skipped == second.chunks_total
 
 
-def test_repeated_chunks_are_sent_once(api: ApiClient, fake: FakeApi, tmp_path: Path) -> None:
+def test_repeated_chunks_are_sent_once(api: Remote, fake: FakeApi, tmp_path: Path) -> None:
     local = tmp_path / "zeros.bin"
     local.write_bytes(bytes(4 * MAX_CHUNK))  # no cut point in zeros: four equal max chunks
     stats = TransferStats()
@@ -164,7 +161,7 @@ def test_repeated_chunks_are_sent_once(api: ApiClient, fake: FakeApi, tmp_path: 
     assert stats.bytes_sent == MAX_CHUNK
 
 
-def test_many_small_files_cost_few_requests(api: ApiClient, fake: FakeApi,
+def test_many_small_files_cost_few_requests(api: Remote, fake: FakeApi,
                                             tmp_path: Path) -> None:
     rng = random.Random(3)
     items = []
@@ -184,12 +181,12 @@ def test_many_small_files_cost_few_requests(api: ApiClient, fake: FakeApi,
     fake.calls.clear()
     again = upload_many(api, items)
     assert not again.failures and again.stats.chunks_sent == 0
-    assert {e["version"] for e in again.entries} == {2}
+    assert {e.version for e in again.entries} == {2}
     assert fake.calls["POST /api/v1/chunks/batch"] == 0
     assert sum(fake.calls.values()) <= 10, fake.calls
 
 
-def test_one_bad_file_does_not_stop_the_others(api: ApiClient, fake: FakeApi,
+def test_one_bad_file_does_not_stop_the_others(api: Remote, fake: FakeApi,
                                                tmp_path: Path) -> None:
     good = tmp_path / "good.txt"
     good.write_bytes(b"fine")
@@ -202,9 +199,10 @@ def test_one_bad_file_does_not_stop_the_others(api: ApiClient, fake: FakeApi,
         UploadItem(stale, "/stale.txt", parent_version=None),  # strict: must be new
         UploadItem(good, "/good.txt"),
     ])
-    assert [e["path"] for e in result.entries] == ["/good.txt"]
-    codes = {f.remote_path: f.code for f in result.failures}
-    assert codes == {"/nope.txt": "local_error", "/stale.txt": "version_conflict"}
+    assert [e.path for e in result.entries] == ["/good.txt"]
+    kinds = {f.remote_path: type(f.error) for f in result.failures}
+    assert kinds == {"/nope.txt": LocalError, "/stale.txt": errors.VersionConflict}
+    assert result.exit_code == 1  # the first failure's: a local error
 
 
 def _growing_chunks(times: int) -> Any:
@@ -221,22 +219,22 @@ def _growing_chunks(times: int) -> Any:
     return chunks
 
 
-def test_a_file_that_settles_is_uploaded_as_it_ends(api: ApiClient, fake: FakeApi,
+def test_a_file_that_settles_is_uploaded_as_it_ends(api: Remote, fake: FakeApi,
                                                     tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     local = tmp_path / "log.txt"
     local.write_bytes(random.Random(5).randbytes(3 * 1024 * 1024))
-    monkeypatch.setattr(transfer, "iter_chunks", _growing_chunks(times=1))
+    monkeypatch.setattr(upload, "iter_chunks", _growing_chunks(times=1))
     entry = upload_file(api, local, "/log.txt")
-    assert entry["size"] == local.stat().st_size == 3 * 1024 * 1024 + 4
+    assert entry.size == local.stat().st_size == 3 * 1024 * 1024 + 4
 
 
-def test_a_file_that_keeps_changing_fails_clearly(api: ApiClient, fake: FakeApi,
+def test_a_file_that_keeps_changing_fails_clearly(api: Remote, fake: FakeApi,
                                                   tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     local = tmp_path / "log.txt"
     local.write_bytes(random.Random(6).randbytes(3 * 1024 * 1024))
-    monkeypatch.setattr(transfer, "iter_chunks", _growing_chunks(times=99))
+    monkeypatch.setattr(upload, "iter_chunks", _growing_chunks(times=99))
     with pytest.raises(LocalFileChanged, match="changed while it was being read"):
         upload_file(api, local, "/log.txt")
     assert "/log.txt" not in fake.files

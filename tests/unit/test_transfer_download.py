@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from minidropbox.client.api import ApiClient
-from minidropbox.client.config import Credentials
-from minidropbox.client.transfer import (
-    TMP_PREFIX,
-    DownloadMismatch,
-    UnsafeName,
-    _BlockReader,
-    download_file,
-    plan_get,
-)
+from minidropbox.client.download import DownloadMismatch, _BlockReader, download_file
+from minidropbox.client.localpaths import TMP_PREFIX, UnsafeName
+from minidropbox.client.plans import plan_get
+from minidropbox.client.remote import Remote
+from minidropbox.client.values import Entry
 from minidropbox.core.chunking import chunk_bytes, content_hash, iter_chunks
+from tests.unit.mock_remote import mock_remote
 
 DATA = random.Random(11).randbytes(300_000)
 MTIME = 1_600_000_000.5
@@ -34,14 +29,11 @@ def _entry(path: str, kind: str = "file", data: bytes = DATA) -> dict[str, Any]:
             if kind == "file" else None}
 
 
-def _client(handler: Any) -> ApiClient:
-    creds = Credentials("http://fake", "alice", "token", "refresh", time.time() + 3600)
-    api = ApiClient("http://fake", creds, persist=False)
-    api.http = httpx.Client(base_url="http://fake", transport=httpx.MockTransport(handler))
-    return api
+def _client(handler: Any) -> Remote:
+    return mock_remote(handler)
 
 
-def _serving(body: bytes, etag: str) -> ApiClient:
+def _serving(body: bytes, etag: str) -> Remote:
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/api/v1/files/content"
         assert request.url.params["version"] == "1"  # pinned to the entry's version
@@ -52,7 +44,8 @@ def _serving(body: bytes, etag: str) -> ApiClient:
 def test_download_renames_into_place_with_mtime(tmp_path: Path) -> None:
     entry = _entry("/a.bin")
     target = tmp_path / "out" / "a.bin"
-    download_file(_serving(DATA, entry["content_hash"]), "/a.bin", target, entry=entry)
+    download_file(_serving(DATA, entry["content_hash"]), "/a.bin", target,
+                  entry=Entry.from_json(entry))
     assert target.read_bytes() == DATA
     assert target.stat().st_mtime == pytest.approx(MTIME)
     assert [p.name for p in target.parent.iterdir()] == ["a.bin"]
@@ -64,7 +57,8 @@ def test_bad_bytes_leave_the_old_file_alone(tmp_path: Path, body: bytes) -> None
     target = tmp_path / "a.bin"
     target.write_bytes(b"previous")
     with pytest.raises(DownloadMismatch):
-        download_file(_serving(body, entry["content_hash"]), "/a.bin", target, entry=entry)
+        download_file(_serving(body, entry["content_hash"]), "/a.bin", target,
+                      entry=Entry.from_json(entry))
     assert target.read_bytes() == b"previous"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(TMP_PREFIX)]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from minidropbox.client.transfer import (
+from minidropbox.client.localpaths import (
     UnsafeName,
     check_name,
     ensure_inside,

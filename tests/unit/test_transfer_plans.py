@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from minidropbox.client.api import ApiClient
-from minidropbox.client.config import Credentials
-from minidropbox.client.transfer import TMP_PREFIX, plan_put
+from minidropbox.client.localpaths import TMP_PREFIX
+from minidropbox.client.plans import plan_put
+from minidropbox.client.remote import Remote
 from minidropbox.core import errors
+from tests.unit.mock_remote import mock_remote
 
 REMOTE = {"/Docs": "folder", "/note.txt": "file"}
 
 
 @pytest.fixture
-def api() -> ApiClient:
+def api() -> Remote:
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/api/v1/files/metadata"
         asked = request.url.params["path"]
@@ -27,10 +27,7 @@ def api() -> ApiClient:
             return httpx.Response(404, json={"error": {"code": "not_found", "message": asked}})
         return httpx.Response(200, json={"path": path, "name": path[1:], "type": REMOTE[path]})
 
-    creds = Credentials("http://fake", "alice", "token", "refresh", time.time() + 3600)
-    client = ApiClient("http://fake", creds, persist=False)
-    client.http = httpx.Client(base_url="http://fake", transport=httpx.MockTransport(handler))
-    return client
+    return mock_remote(handler)
 
 
 @pytest.fixture
@@ -49,11 +46,11 @@ def local(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _targets(api: ApiClient, sources: list[Path], remote: str | None) -> list[str]:
+def _targets(api: Remote, sources: list[Path], remote: str | None) -> list[str]:
     return sorted(item.remote_path for item in plan_put(api, sources, remote).items)
 
 
-def test_a_single_file(api: ApiClient, local: Path) -> None:
+def test_a_single_file(api: Remote, local: Path) -> None:
     a = local / "a.txt"
     assert _targets(api, [a], None) == ["/a.txt"]
     assert _targets(api, [a], "/new-name.txt") == ["/new-name.txt"]
@@ -63,14 +60,14 @@ def test_a_single_file(api: ApiClient, local: Path) -> None:
     assert _targets(api, [a], "/docs") == ["/docs/a.txt"]  # the server matches any case
 
 
-def test_several_files_need_a_folder(api: ApiClient, local: Path) -> None:
+def test_several_files_need_a_folder(api: Remote, local: Path) -> None:
     both = [local / "a.txt", local / "b.txt"]
     assert _targets(api, both, "/New") == ["/New/a.txt", "/New/b.txt"]
     with pytest.raises(errors.AlreadyExists):
         plan_put(api, both, "/note.txt")
 
 
-def test_a_folder_tree(api: ApiClient, local: Path) -> None:
+def test_a_folder_tree(api: Remote, local: Path) -> None:
     plan = plan_put(api, [local / "tree"], "/")
     # Temp files of a download in progress stay home; a symlinked folder is not followed.
     assert sorted(i.remote_path for i in plan.items) == ["/tree/sub/c.txt"]
@@ -80,6 +77,6 @@ def test_a_folder_tree(api: ApiClient, local: Path) -> None:
     assert _targets(api, [local / "tree"], "/Copy") == ["/Copy/sub/c.txt"]
 
 
-def test_missing_local_path(api: ApiClient, local: Path) -> None:
+def test_missing_local_path(api: Remote, local: Path) -> None:
     with pytest.raises(errors.NotFound, match="No such local file"):
         plan_put(api, [local / "nope"], None)

@@ -29,10 +29,9 @@ def _read_password(password_stdin: bool, confirm: bool = False) -> str:
 def signup(state: CliState, username: str, password_stdin: bool) -> None:
     """Create an account on the server."""
     password = _read_password(password_stdin, confirm=True)
-    with state.anonymous_client() as api:
-        user = api.request_json("POST", "/api/v1/auth/signup", auth=False,
-                                json={"username": username, "password": password})
-    state.emit(user, f"Created account {user['username']} on {state.server}.")
+    with state.anonymous_remote() as remote:
+        user = remote.signup(username, password)
+    state.emit(user.as_json(), f"Created account {user.username} on {state.server}.")
 
 
 @click.command()
@@ -42,8 +41,8 @@ def signup(state: CliState, username: str, password_stdin: bool) -> None:
 def login(state: CliState, username: str, password_stdin: bool) -> None:
     """Log in and remember the session for later commands."""
     password = _read_password(password_stdin)
-    with state.anonymous_client() as api:
-        creds = api.login(username, password, device=socket.gethostname())
+    with state.anonymous_remote() as remote:
+        creds = remote.api.login(username, password, device=socket.gethostname())
     save_credentials(creds)
     state.emit({"username": creds.username, "server": creds.server},
                f"Logged in to {creds.server} as {creds.username}.")
@@ -58,8 +57,8 @@ def logout(state: CliState) -> None:
         state.emit({"logged_out": False}, "Not logged in.")
         return
     try:
-        with state.client() as api:
-            api.request("POST", "/api/v1/auth/logout")
+        with state.remote() as remote:
+            remote.logout()
     finally:
         clear_credentials()
     state.emit({"logged_out": True}, f"Logged out of {creds.server}.")
@@ -69,10 +68,9 @@ def logout(state: CliState) -> None:
 @pass_state
 def whoami(state: CliState) -> None:
     """Show who is logged in, and where."""
-    with state.client() as api:
-        me = api.request_json("GET", "/api/v1/auth/me")
-    me["server"] = api.server
-    state.emit(me, f"{me['username']} on {api.server}")
+    with state.remote() as remote:
+        me = remote.me()
+    state.emit({**me.as_json(), "server": remote.server}, f"{me.username} on {remote.server}")
 
 
 @click.command()
@@ -81,10 +79,10 @@ def passwd(state: CliState) -> None:
     """Change the password; every other session is logged out."""
     old = click.prompt("Current password", hide_input=True)
     new = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    with state.client() as api:
-        api.request("POST", "/api/v1/auth/password",
-                    json={"old_password": old, "new_password": new})
-        save_credentials(api.credentials)  # type: ignore[arg-type]
+    with state.remote() as remote:
+        remote.change_password(old, new)
+        if remote.api.credentials is not None:
+            save_credentials(remote.api.credentials)
     state.emit({"changed": True}, "Password changed; other sessions were logged out.")
 
 

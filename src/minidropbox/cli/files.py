@@ -1,7 +1,8 @@
 """File commands: ls, put, get, mkdir, mv, rm, versions, restore, trash, undelete.
 
-The byte moving lives in ``minidropbox.client.transfer``; this module turns arguments into
-calls and answers into tables, one-line messages, or ``--json``.
+The byte moving lives in ``minidropbox.client`` (``plans``: put/get of files and folders);
+this module turns arguments into calls and answers into tables, one-line messages, or
+``--json``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from rich.progress import (
 from rich.table import Table
 
 from minidropbox.cli.state import CliState, pass_state
-from minidropbox.client import transfer
+from minidropbox.client.batch import BatchResult
+from minidropbox.client.plans import plan_get, plan_put, run_get, run_put
 from minidropbox.core import errors
 from minidropbox.core.paths import join, name_of, normalize_path
 
@@ -115,7 +117,7 @@ class ProgressBar:
             self.shown = True  # a late timer must not start it now
 
 
-def _finish(state: CliState, verb: str, result: transfer.BatchResult) -> None:
+def _finish(state: CliState, verb: str, result: BatchResult) -> None:
     """Print the outcome of put/get; failures go to stderr and make the exit code non-zero."""
     stats = result.stats
     text = (f"{verb} {stats.files} file{'s' if stats.files != 1 else ''} "
@@ -138,7 +140,7 @@ def _finish(state: CliState, verb: str, result: transfer.BatchResult) -> None:
         err = PartialFailure(result.failures[0].message)
     else:
         err = PartialFailure(f"{len(result.failures)} file(s) could not be transferred.")
-    err.exit_code = result.failures[0].exit_code
+    err.exit_code = result.exit_code
     raise err
 
 
@@ -151,19 +153,17 @@ def _finish(state: CliState, verb: str, result: transfer.BatchResult) -> None:
 def ls(state: CliState, path: str, recursive: bool) -> None:
     """List a folder (or show one file)."""
     path = normalize_path(path)
-    with state.client() as api:
-        entry = transfer.get_metadata(api, path)
-        entries = ([entry] if entry["type"] == "file"
-                   else list(transfer.list_folder(api, path, recursive)))
+    with state.remote() as remote:
+        entry = remote.metadata(path)
+        entries = [entry] if entry.is_file else list(remote.list_folder(path, recursive))
     table = _table("size", "modified", "version", "name", right=("size", "version"))
     for e in entries:
-        shown = e["path"] if recursive or entry["type"] == "file" else e["name"]
-        if e["type"] == "folder":
+        shown = e.path if recursive or entry.is_file else e.name
+        if e.is_folder:
             shown += "/"
-        table.add_row(human_size(e.get("size")), human_time(e.get("modified")),
-                      str(e.get("version") or "-"), shown)
+        table.add_row(human_size(e.size), human_time(e.modified), str(e.version or "-"), shown)
     if state.as_json:
-        state.emit({"path": path, "entries": entries})
+        state.emit({"path": path, "entries": [e.as_json() for e in entries]})
     elif not state.quiet:
         if entries:
             state.console.print(table)
@@ -181,10 +181,10 @@ def put(state: CliState, args: tuple[str, ...]) -> None:
     that exists remotely gets a new version on top of its current one.
     """
     sources, remote = (list(args[:-1]), args[-1]) if len(args) > 1 else (list(args), None)
-    with state.client() as api:
-        plan = transfer.plan_put(api, sources, remote)
+    with state.remote() as server:
+        plan = plan_put(server, sources, remote)
         with ProgressBar(state, "upload", plan.total_bytes) as bar:
-            result = transfer.run_put(api, plan, bar, device=socket.gethostname())
+            result = run_put(server, plan, bar, device=socket.gethostname())
     _finish(state, "Uploaded", result)
 
 
@@ -196,12 +196,12 @@ def put(state: CliState, args: tuple[str, ...]) -> None:
 @pass_state
 def get(state: CliState, remote: str, local: Path | None, version: int | None) -> None:
     """Download a file or a folder (recursively) from the server."""
-    with state.client() as api:
-        plan = transfer.plan_get(api, remote, local)
+    with state.remote() as server:
+        plan = plan_get(server, remote, local)
         if version is not None and (len(plan.files) != 1 or plan.folders):
             raise errors.InvalidInput("--version works on a single file, not a folder.")
         with ProgressBar(state, "download", plan.total_bytes) as bar:
-            result = transfer.run_get(api, plan, bar, version=version)
+            result = run_get(server, plan, bar, version=version)
     _finish(state, "Downloaded", result)
 
 
@@ -210,10 +210,9 @@ def get(state: CliState, remote: str, local: Path | None, version: int | None) -
 @pass_state
 def mkdir(state: CliState, path: str) -> None:
     """Create a folder (and any missing parents)."""
-    with state.client() as api:
-        entry = api.request_json("POST", "/api/v1/files/folder",
-                                 json={"path": normalize_path(path)})
-    state.emit(entry, f"Created {entry['path']}/")
+    with state.remote() as remote:
+        entry = remote.make_folder(normalize_path(path))
+    state.emit(entry.as_json(), f"Created {entry.path}/")
 
 
 @click.command()
@@ -223,13 +222,12 @@ def mkdir(state: CliState, path: str) -> None:
 def mv(state: CliState, source: str, dest: str) -> None:
     """Move or rename a file or folder; into DEST if DEST is a folder."""
     source, target = normalize_path(source), normalize_path(dest)
-    with state.client() as api:
-        existing = transfer.find_entry(api, target)
-        if existing is not None and existing["type"] == "folder" and target != source:
+    with state.remote() as remote:
+        existing = remote.find(target)
+        if existing is not None and existing.is_folder and target != source:
             target = join(target, name_of(source))
-        entry = api.request_json("POST", "/api/v1/files/move",
-                                 json={"from": source, "to": target})
-    state.emit(entry, f"Moved {source} to {entry['path']}")
+        entry = remote.move(source, target)
+    state.emit(entry.as_json(), f"Moved {source} to {entry.path}")
 
 
 @click.command()
@@ -240,10 +238,10 @@ def rm(state: CliState, path: str) -> None:
     path = normalize_path(path)
     if path == "/":
         raise errors.InvalidPath("Refusing to delete the root folder.")
-    with state.client() as api:
-        answer = api.request_json("DELETE", "/api/v1/files", params={"path": path})
-    count = answer.get("deleted", 1)
-    state.emit(answer, f"Moved {path} to the trash ({count} "
+    with state.remote() as remote:
+        answer = remote.delete(path)
+    count = answer.deleted
+    state.emit(answer.as_json(), f"Moved {path} to the trash ({count} "
                        f"entr{'y' if count == 1 else 'ies'}); `undelete` brings it back.")
 
 
@@ -253,16 +251,16 @@ def rm(state: CliState, path: str) -> None:
 def versions(state: CliState, path: str) -> None:
     """List every version of a file, newest first."""
     path = normalize_path(path)
-    with state.client() as api:
-        answer = api.request_json("GET", "/api/v1/files/versions", params={"path": path})
+    with state.remote() as remote:
+        history = remote.versions(path)
     if state.as_json or state.quiet:
-        state.emit(answer)
+        state.emit({"versions": [v.as_json() for v in history]})
         return
     table = _table("version", "size", "modified", "uploaded", "device",
                    right=("version", "size"))
-    for v in answer["versions"]:
-        table.add_row(str(v["version"]), human_size(v.get("size")), human_time(v.get("modified")),
-                      human_time(v.get("created_at")), v.get("device") or "-")
+    for v in history:
+        table.add_row(str(v.version), human_size(v.size), human_time(v.modified),
+                      human_time(v.created_at), v.device or "-")
     state.console.print(table)
 
 
@@ -273,11 +271,10 @@ def versions(state: CliState, path: str) -> None:
 def restore(state: CliState, path: str, version: int) -> None:
     """Make an old version current again, as a new version (history is kept)."""
     path = normalize_path(path)
-    with state.client() as api:
-        entry = api.request_json("POST", "/api/v1/files/restore",
-                                 json={"path": path, "version": version})
-    state.emit(entry, f"Restored {path} to the content of version {version} "
-                      f"(now version {entry['version']}).")
+    with state.remote() as remote:
+        entry = remote.restore(path, version)
+    state.emit(entry.as_json(), f"Restored {path} to the content of version {version} "
+                                f"(now version {entry.version}).")
 
 
 @click.command()
@@ -290,25 +287,24 @@ def trash(state: CliState, purge_path: str | None, purge_all: bool) -> None:
     if purge_path is not None or purge_all:
         if purge_path is not None and purge_all:
             raise click.UsageError("Give --purge PATH or --purge-all, not both.")
-        params = {"path": normalize_path(purge_path)} if purge_path is not None else {}
-        with state.client() as api:
-            answer = api.request_json("DELETE", "/api/v1/trash", params=params)
-        count = answer["purged"]
-        state.emit(answer, f"Deleted {count} entr{'y' if count == 1 else 'ies'} from the "
-                           "trash for good.")
+        target = normalize_path(purge_path) if purge_path is not None else None
+        with state.remote() as remote:
+            count = remote.purge_trash(target)
+        state.emit({"purged": count}, f"Deleted {count} entr{'y' if count == 1 else 'ies'} "
+                                      "from the trash for good.")
         return
-    with state.client() as api:
-        answer = api.request_json("GET", "/api/v1/trash")
+    with state.remote() as remote:
+        entries = remote.trash()
     if state.as_json or state.quiet:
-        state.emit(answer)
+        state.emit({"entries": [e.as_json() for e in entries]})
         return
-    if not answer["entries"]:
+    if not entries:
         state.info("The trash is empty.")
         return
     table = _table("deleted", "size", "path", right=("size",))
-    for e in answer["entries"]:
-        shown = e["path"] + ("/" if e.get("type") == "folder" else "")
-        table.add_row(human_time(e.get("deleted_at")), human_size(e.get("size")), shown)
+    for e in entries:
+        shown = e.path + ("/" if e.type == "folder" else "")
+        table.add_row(human_time(e.deleted_at), human_size(e.size), shown)
     state.console.print(table)
 
 
@@ -318,9 +314,9 @@ def trash(state: CliState, purge_path: str | None, purge_all: bool) -> None:
 def undelete(state: CliState, path: str) -> None:
     """Bring back the most recently deleted entry at PATH (with a folder's contents)."""
     path = normalize_path(path)
-    with state.client() as api:
-        entry = api.request_json("POST", "/api/v1/trash/restore", json={"path": path})
-    state.emit(entry, f"Restored {entry['path']} from the trash.")
+    with state.remote() as remote:
+        entry = remote.undelete(path)
+    state.emit(entry.as_json(), f"Restored {entry.path} from the trash.")
 
 
 COMMANDS = [ls, put, get, mkdir, mv, rm, versions, restore, trash, undelete]

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from minidropbox.client.api import ApiClient
 from minidropbox.client.config import load_credentials
+from minidropbox.client.remote import Remote
 from minidropbox.core.errors import Unauthorized
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -32,8 +33,12 @@ class CliState:
         creds = load_credentials()
         return creds.server if creds else DEFAULT_SERVER
 
-    def anonymous_client(self) -> ApiClient:
-        return ApiClient(self.server)
+    def anonymous_remote(self) -> Remote:
+        return Remote(ApiClient(self.server))
+
+    def remote(self) -> Remote:
+        """The logged-in account on its server, with one method per endpoint."""
+        return Remote(self.client())
 
     def client(self) -> ApiClient:
         creds = load_credentials()

@@ -16,10 +16,11 @@ from types import FrameType
 import click
 
 from minidropbox.cli.state import CliState, pass_state
+from minidropbox.client.api import ApiClient
 from minidropbox.client.config import load_credentials
+from minidropbox.client.remote import Remote
 from minidropbox.client.sync.daemon import run_forever, run_once
 from minidropbox.client.sync.engine import SyncEngine, SyncOptions
-from minidropbox.client.sync.remote import SyncApiClient
 from minidropbox.client.sync.status import Status
 from minidropbox.core.errors import Unauthorized
 from minidropbox.logs import configure_logging
@@ -47,11 +48,13 @@ def sync(state: CliState, local_dir: Path, remote_root: str, once: bool,
         raise Unauthorized(f"Logged in to {creds.server}, not {state.server_option}; "
                            "log in there first.")
     status = Status(quiet=state.quiet or state.as_json)
-    api = SyncApiClient(creds.server, creds)
+    # One client shared by the engine's threads (``ApiClient`` serialises token refreshes,
+    # so a refresh token is spent only once).
+    server = Remote(ApiClient(creds.server, creds))
     options = SyncOptions(root=local_dir.absolute(), remote_root=remote_root,
                           device=device or socket.gethostname().split(".")[0],
                           allow_mass_delete=allow_mass_delete)
-    engine = SyncEngine(api, options, status)
+    engine = SyncEngine(server, options, status)
     stop, wake = threading.Event(), threading.Event()
 
     def on_term(_signum: int, _frame: FrameType | None) -> None:
@@ -74,5 +77,5 @@ def sync(state: CliState, local_dir: Path, remote_root: str, once: bool,
     finally:
         signal.signal(signal.SIGTERM, previous)
         engine.close()
-        api.close()
+        server.close()
         status.close()

@@ -14,25 +14,25 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from types import FrameType
-from typing import Any
 
 import click
 
 from minidropbox.cli.state import CliState, pass_state
-from minidropbox.client.api import ApiClient
+from minidropbox.client.remote import Remote
+from minidropbox.client.values import Change
 from minidropbox.core.backoff import Backoff
 from minidropbox.core.errors import CursorReset
 
 
-def format_change(entry: dict[str, Any]) -> str:
+def format_change(change: Change) -> str:
     """One line per change: local time, operation, path (``from -> to`` for moves), version."""
-    when = datetime.fromtimestamp(float(entry.get("time") or 0)).strftime("%Y-%m-%d %H:%M:%S")
-    path = entry["path"] + ("/" if entry.get("type") == "folder" else "")
-    if entry.get("from_path"):
-        source = entry["from_path"] + ("/" if entry.get("type") == "folder" else "")
-        path = f"{source} -> {path}"
-    version = f"  v{entry['version']}" if entry.get("version") is not None else ""
-    return f"{when}  {entry['op']:<8}  {path}{version}"
+    when = datetime.fromtimestamp(change.time).strftime("%Y-%m-%d %H:%M:%S")
+    slash = "/" if change.type == "folder" else ""
+    path = change.path + slash
+    if change.from_path:
+        path = f"{change.from_path}{slash} -> {path}"
+    version = f"  v{change.version}" if change.version is not None else ""
+    return f"{when}  {change.op:<8}  {path}{version}"
 
 
 @click.command()
@@ -42,55 +42,55 @@ def format_change(entry: dict[str, Any]) -> str:
 def watch(state: CliState, json_lines: bool, poll: bool) -> None:
     """Print each change to your files as it happens, until Ctrl-C."""
     # Imported here: the WebSocket library is slow to import, and only this command needs it.
-    from minidropbox.client.changes import latest_cursor, notifications
+    from minidropbox.client.changes import notifications
 
     as_json = json_lines or state.as_json
 
-    def show(entry: dict[str, Any]) -> None:
-        line = json.dumps(entry, sort_keys=True) if as_json else format_change(entry)
+    def show(change: Change) -> None:
+        line = json.dumps(change.as_json(), sort_keys=True) if as_json else format_change(change)
         click.echo(line)
         sys.stdout.flush()  # one line per change, even when piped into another program
 
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    api = state.client()
+    remote = state.remote()
     try:
-        cursor = latest_cursor(api)
+        cursor = remote.latest_cursor()
         if not state.quiet:  # on stderr, so it never mixes with --json lines
-            click.echo(f"Watching {api.server} for changes (Ctrl-C stops).", err=True)
-        for hint in notifications(api, stop=stop, websocket=not poll):
+            click.echo(f"Watching {remote.server} for changes (Ctrl-C stops).", err=True)
+        for hint in notifications(remote, stop=stop, websocket=not poll):
             if hint != cursor:
-                cursor = _print_since(api, cursor, show, state, stop)
+                cursor = _print_since(remote, cursor, show, state, stop)
     except KeyboardInterrupt:
         pass  # Ctrl-C (or SIGTERM) is how this command ends
     finally:
         stop.set()
         signal.signal(signal.SIGTERM, previous)
-        api.close()
+        remote.close()
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _print_since(api: ApiClient, cursor: str, show: Callable[[dict[str, Any]], None],
+def _print_since(remote: Remote, cursor: str, show: Callable[[Change], None],
                  state: CliState, stop: threading.Event) -> str:
     """Print every change after ``cursor``; returns the cursor after the last one printed.
 
     Retries through server restarts: the notification that brought us here may not repeat.
     """
-    from minidropbox.client.changes import changes_since, is_transient, latest_cursor
+    from minidropbox.client.changes import is_transient
 
     backoff = Backoff()
     while not stop.is_set():
         try:
-            for entry in changes_since(api, cursor):
-                show(entry)
-                cursor = entry["cursor"]
+            for change in remote.changes_since(cursor):
+                show(change)
+                cursor = change.cursor
             return cursor
         except CursorReset as exc:
             state.info(f"{exc.message.split(';')[0]}; following new changes from now on.")
-            return latest_cursor(api)
+            return remote.latest_cursor()
         except Exception as exc:
             if not is_transient(exc):
                 raise

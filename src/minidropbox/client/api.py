@@ -2,6 +2,9 @@
 
 Every non-2xx answer becomes the matching ``MiniDropboxError`` with the server's message, so
 the CLI prints one clear line. An expired access token is refreshed once, transparently.
+
+This is the lowest client layer: it knows where the API lives (``API_ROOT``) and how to stay
+logged in, nothing about files. ``client/remote.py`` has one method per endpoint on top of it.
 """
 
 from __future__ import annotations
@@ -22,17 +25,55 @@ from minidropbox.client.config import (
 )
 from minidropbox.core import errors
 
-ERRORS_BY_STATUS: dict[int, type[errors.MiniDropboxError]] = {
-    400: errors.InvalidInput, 401: errors.Unauthorized, 403: errors.Forbidden,
-    404: errors.NotFound, 409: errors.Conflict, 410: errors.CursorReset,
-    413: errors.PayloadTooLarge, 416: errors.RangeNotSatisfiable, 422: errors.InvalidInput,
-    429: errors.TooManyRequests, 503: errors.StorageUnavailable, 507: errors.QuotaExceeded,
-}
-ERRORS_BY_CODE: dict[str, type[errors.MiniDropboxError]] = {
-    "version_conflict": errors.VersionConflict, "already_exists": errors.AlreadyExists,
-    "invalid_path": errors.InvalidPath, "hash_mismatch": errors.HashMismatch,
-    "missing_chunk": errors.MissingChunk,
-}
+API_ROOT = "/api/v1"  # every route of the API is below this path
+ErrorClass = type[errors.MiniDropboxError]
+
+
+def _error_tree() -> list[ErrorClass]:
+    """The classes of ``core.errors``, each parent before its children."""
+    out: list[ErrorClass] = []
+    pending = [errors.MiniDropboxError]
+    while pending:
+        cls = pending.pop(0)
+        if cls.__module__ == errors.__name__ and "code" in vars(cls):
+            out.append(cls)
+        pending.extend(cls.__subclasses__())
+    return out
+
+
+def _maps() -> tuple[dict[str, ErrorClass], dict[int, ErrorClass]]:
+    """Error code -> class, and HTTP status -> the most general class with that status,
+    built from the exception tree so that a new class is mapped the moment it exists."""
+    by_code: dict[str, ErrorClass] = {}
+    by_status: dict[int, ErrorClass] = {}
+    for cls in _error_tree():
+        by_code.setdefault(cls.code, cls)
+        by_status.setdefault(cls.status, cls)
+    by_status[422] = errors.InvalidInput  # a request the server could not validate
+    return by_code, by_status
+
+
+ERRORS_BY_CODE, ERRORS_BY_STATUS = _maps()
+
+
+def error_from_body(status: int, body: object, retry_after: str | None = None,
+                    ) -> errors.MiniDropboxError:
+    """The exception an error answer stands for: its ``code`` picks the class (else its
+    status does); the message and any further fields (``current_version``) come along."""
+    code, message, details = "error", f"HTTP {status}", {}
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        code = str(err.get("code", code))
+        message = str(err.get("message", message))
+        details = {k: v for k, v in err.items() if k not in ("code", "message")}
+    cls = ERRORS_BY_CODE.get(code) or ERRORS_BY_STATUS.get(status, errors.MiniDropboxError)
+    if issubclass(cls, errors.TooManyRequests):
+        try:
+            wait = int(retry_after or "1")
+        except ValueError:
+            wait = 1
+        return cls(message, retry_after=wait)
+    return cls(message, **details)
 
 
 class ServerUnreachable(errors.MiniDropboxError):
@@ -44,31 +85,24 @@ class ServerUnreachable(errors.MiniDropboxError):
 def raise_for_error(response: httpx.Response) -> None:
     if response.status_code < 400:
         return
-    code, message, details = "error", f"HTTP {response.status_code}", {}
     try:
         body = response.json()
-        err = body.get("error", {})
-        code = err.get("code", code)
-        message = err.get("message", message)
-        details = {k: v for k, v in err.items() if k not in ("code", "message")}
-    except (ValueError, AttributeError):
-        pass
-    cls = ERRORS_BY_CODE.get(code) or ERRORS_BY_STATUS.get(response.status_code,
-                                                            errors.MiniDropboxError)
-    if cls is errors.TooManyRequests:
-        raise errors.TooManyRequests(message,
-                                     retry_after=int(response.headers.get("Retry-After", "1")))
-    raise cls(message, **details)
+    except ValueError:
+        body = None
+    raise error_from_body(response.status_code, body, response.headers.get("Retry-After"))
 
 
 class ApiClient:
     def __init__(self, server: str, credentials: Credentials | None = None,
-                 timeout: float = 60.0, persist: bool = True) -> None:
+                 timeout: float = 60.0, persist: bool = True,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        """``persist``: read and write the credentials file on refresh (the CLI does; tests
+        and embedded uses do not). ``transport``: tests pass ``httpx.MockTransport``."""
         self.server = server.rstrip("/")
         self.credentials = credentials
         self.persist = persist
         self._refresh_lock = threading.RLock()
-        self.http = httpx.Client(base_url=self.server, timeout=timeout,
+        self.http = httpx.Client(base_url=self.server, timeout=timeout, transport=transport,
                                  limits=httpx.Limits(max_connections=32))
 
     def close(self) -> None:
@@ -82,7 +116,8 @@ class ApiClient:
 
     # -- auth -------------------------------------------------------------------------------
     def login(self, username: str, password: str, device: str = "") -> Credentials:
-        body = self.request_json("POST", "/api/v1/auth/login", auth=False,
+        """Log in; the client keeps the new credentials (saving them is the caller's choice)."""
+        body = self.request_json("POST", f"{API_ROOT}/auth/login", auth=False,
                                  json={"username": username, "password": password,
                                        "device": device})
         self.credentials = Credentials(self.server, username.lower(), body["access_token"],
@@ -111,7 +146,7 @@ class ApiClient:
                 return  # someone refreshed while we waited
             if stale is None and creds.expires_at - time.time() >= 30:
                 return
-            body = self.request_json("POST", "/api/v1/auth/refresh", auth=False,
+            body = self.request_json("POST", f"{API_ROOT}/auth/refresh", auth=False,
                                      json={"refresh_token": creds.refresh_token})
             creds.access_token = body["access_token"]
             creds.refresh_token = body["refresh_token"]
@@ -131,6 +166,13 @@ class ApiClient:
         if auth:
             headers["Authorization"] = f"Bearer {self.access_token()}"
         return headers
+
+    def websocket_url(self, path: str) -> str:
+        """``ws(s)://`` for the server's ``http(s)://``, with ``path`` below ``API_ROOT``."""
+        for http, ws in (("https://", "wss://"), ("http://", "ws://")):
+            if self.server.startswith(http):
+                return ws + self.server[len(http):] + API_ROOT + path
+        raise errors.InvalidInput(f"Not an http(s) server URL: {self.server}")
 
     # -- requests ---------------------------------------------------------------------------
     def request(self, method: str, url: str, *, auth: bool = True,

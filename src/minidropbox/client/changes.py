@@ -1,10 +1,12 @@
-"""Following an account's changes: where the journal is now, what changed since a cursor, and
-a stream of "the journal moved" notifications that survives disconnects.
+"""A stream of "the journal moved" notifications that survives disconnects.
+
+Where the journal is and what changed since a cursor are ``Remote.latest_cursor`` and
+``Remote.changes_since``; this module only says *when* to ask.
 
 ``notifications`` prefers the WebSocket and falls back to long-polling when WebSockets do not
 get through (a proxy that refuses the upgrade, for instance), retrying the WebSocket now and
 then. It yields cursors only as hints: a consumer keeps its own cursor and asks
-``changes_since`` from there, so a missed or repeated notification never loses a change.
+``Remote.changes_since`` from there, so a missed or repeated notification never loses a change.
 """
 
 from __future__ import annotations
@@ -15,20 +17,19 @@ import logging
 import threading
 import time
 from collections.abc import Generator, Iterator
-from typing import Any
 
 import httpx
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
-from minidropbox.client.api import ApiClient, ServerUnreachable
+from minidropbox.client.api import ServerUnreachable
+from minidropbox.client.remote import Remote
 from minidropbox.core import errors
 from minidropbox.core.backoff import Backoff
 
 log = logging.getLogger("minidropbox.client.changes")
 
-NOTIFICATIONS_PATH = "/api/v1/notifications"
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_RATE_LIMITED = 4429
@@ -48,59 +49,11 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, errors.MiniDropboxError) and exc.status >= 500
 
 
-def latest_cursor(api: ApiClient) -> str:
-    """The cursor of the newest change: start here to hear only of later ones."""
-    body = api.request_json("GET", "/api/v1/changes")
-    return str(body["cursor"])
-
-
-def changes_since(api: ApiClient, cursor: str, limit: int | None = None,
-                  ) -> Iterator[dict[str, Any]]:
-    """Every change after ``cursor``, oldest first, paging until ``has_more`` is false.
-
-    Each entry carries its own ``cursor``: save it as each entry is applied, and a restart
-    resumes exactly after the last one. ``CursorReset`` (410) means do a full listing.
-    """
-    while True:
-        params: dict[str, Any] = {"cursor": cursor}
-        if limit:
-            params["limit"] = limit
-        page = api.request_json("GET", "/api/v1/changes", params=params)
-        yield from page["entries"]
-        cursor = page["cursor"]
-        if not page["has_more"]:
-            return
-
-
-def wait_for_change(api: ApiClient, cursor: str, timeout: float = 30.0) -> tuple[bool, str]:
-    """Long-poll: (True, newest cursor) once something changed after ``cursor``, else
-    (False, cursor) after ``timeout`` seconds. ``CursorReset`` if the cursor is unusable."""
-    body = api.request_json("GET", "/api/v1/changes/wait",
-                            params={"cursor": cursor, "timeout": timeout},
-                            timeout=httpx.Timeout(timeout + 30.0, connect=10.0))
-    return bool(body["changes"]), str(body["cursor"])
-
-
-def server_info(api: ApiClient) -> dict[str, Any]:
-    """``GET /server``: the generation (new after a restore from a backup), version, limits."""
-    body: dict[str, Any] = api.request_json("GET", "/api/v1/server", auth=False)
-    return body
-
-
-def websocket_url(server: str) -> str:
-    base = server.rstrip("/")
-    if base.startswith("https://"):
-        return "wss://" + base[len("https://"):] + NOTIFICATIONS_PATH
-    if base.startswith("http://"):
-        return "ws://" + base[len("http://"):] + NOTIFICATIONS_PATH
-    raise errors.InvalidInput(f"Not an http(s) server URL: {server}")
-
-
 class _WebSocketRefused(Exception):
     """The server answered the upgrade with an HTTP error: WebSockets do not get through."""
 
 
-def notifications(api: ApiClient, *, stop: threading.Event | None = None,
+def notifications(remote: Remote, *, stop: threading.Event | None = None,
                   websocket: bool = True, poll_timeout: float = 25.0,
                   backoff: Backoff | None = None) -> Iterator[str]:
     """Yield the newest cursor at once, then each time the account's journal moves.
@@ -118,9 +71,9 @@ def notifications(api: ApiClient, *, stop: threading.Event | None = None,
         try:
             source: Generator[str, None, None]
             if time.monotonic() >= longpoll_until:
-                source = _websocket_cursors(api, stop)
+                source = _websocket_cursors(remote, stop)
             else:
-                source = _longpoll_cursors(api, stop, last, poll_timeout, longpoll_until)
+                source = _longpoll_cursors(remote, stop, last, poll_timeout, longpoll_until)
             with contextlib.closing(source):
                 for cursor in source:
                     backoff.reset()
@@ -137,6 +90,7 @@ def notifications(api: ApiClient, *, stop: threading.Event | None = None,
             if refused_auth:
                 raise
             refused_auth = True
+            api = remote.api
             api.refresh(stale=api.credentials.access_token if api.credentials else None)
             continue
         except Exception as exc:
@@ -147,12 +101,12 @@ def notifications(api: ApiClient, *, stop: threading.Event | None = None,
             stop.wait(delay)
 
 
-def _websocket_cursors(api: ApiClient, stop: threading.Event) -> Generator[str, None, None]:
+def _websocket_cursors(remote: Remote, stop: threading.Event) -> Generator[str, None, None]:
     """Cursors from one WebSocket connection, until it closes (raised) or ``stop`` is set."""
-    protocols = [Subprotocol("bearer"), Subprotocol(api.access_token())]
+    protocols = [Subprotocol("bearer"), Subprotocol(remote.api.access_token())]
     with contextlib.ExitStack() as stack:
         try:
-            ws = stack.enter_context(connect(websocket_url(api.server), subprotocols=protocols,
+            ws = stack.enter_context(connect(remote.notifications_url(), subprotocols=protocols,
                                              open_timeout=10, close_timeout=2, proxy=None))
         except InvalidStatus as exc:
             raise _WebSocketRefused(f"HTTP {exc.response.status_code}") from exc
@@ -194,18 +148,18 @@ def _cursor_of(raw: str | bytes) -> str | None:
     return cursor if isinstance(cursor, str) else None
 
 
-def _longpoll_cursors(api: ApiClient, stop: threading.Event, last: str | None,
+def _longpoll_cursors(remote: Remote, stop: threading.Event, last: str | None,
                       timeout: float, until: float) -> Generator[str, None, None]:
     """Cursors from long-polling, until ``until`` (monotonic) passes or ``stop`` is set."""
-    cursor = last or latest_cursor(api)
+    cursor = last or remote.latest_cursor()
     yield cursor
     while not stop.is_set() and time.monotonic() < until:
         try:
-            changed, newest = wait_for_change(api, cursor, timeout)
+            changed, newest = remote.wait_for_change(cursor, timeout)
         except errors.CursorReset:
             # Our hint is stale (say the server was restored): hand on the server's newest
             # cursor; the consumer's own cursor gets the 410 and it reconciles.
-            changed, newest = True, latest_cursor(api)
+            changed, newest = True, remote.latest_cursor()
         if changed:
             cursor = newest
             yield cursor

@@ -9,7 +9,6 @@ gathers its inputs and carries out its plans.
     remote.py    the server tree, cursor and generation
     journal.py   the server tree kept up to date from the change journal
     executor.py  carries out a plan, re-checking each precondition first
-    fetch.py     one server version into a verified temp file
     localfs.py   no-clobber renames, folders that stay inside the root, temp-file cleanup
     engine.py    reconcile rounds and the safety rails
     daemon.py    --once, and the run loop with backoff

@@ -44,7 +44,7 @@ def run_once(engine: SyncEngine) -> SyncResult:
 def run_forever(engine: SyncEngine, stop: threading.Event, wake: threading.Event) -> None:
     """Sync, then wait for events, until ``stop`` is set (set ``wake`` too to end a wait)."""
     local = LocalWatcher(engine.root, wake)
-    remote = RemoteWatcher(engine.api, wake, engine.saved_cursor, stop)
+    remote = RemoteWatcher(engine.server, wake, engine.saved_cursor, stop)
     local.start()
     remote.start()
     engine.closed = local.closed

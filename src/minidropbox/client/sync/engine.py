@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from minidropbox.client.api import ApiClient
+from minidropbox.client.remote import Remote
 from minidropbox.client.sync.errors import (
     MassDeleteRefused,
     SyncFolderMismatch,
@@ -78,14 +78,14 @@ class Round:
 
 
 class SyncEngine:
-    def __init__(self, api: ApiClient, options: SyncOptions, status: Status,
+    def __init__(self, server: Remote, options: SyncOptions, status: Status,
                  clock: Callable[[], datetime] = datetime.now) -> None:
-        self.api = api
+        self.server = server
         self.opts = options
         self.root = options.root
         self.status = status
         self.clock = clock
-        self.remote = RemoteSide(api, options.remote_root)
+        self.remote = RemoteSide(server, options.remote_root)
         self.state: StateDB | None = None
         self.state_ino = 0
         self.base_trusted = True
@@ -120,8 +120,8 @@ class SyncEngine:
 
     def _check_identity(self) -> None:
         assert self.state is not None
-        creds = self.api.credentials
-        want = {"server": self.api.server, "username": creds.username if creds else "",
+        creds = self.server.api.credentials
+        want = {"server": self.server.server, "username": creds.username if creds else "",
                 "remote_root": self.remote.root}
         have = {k: self.state.get_meta(k) for k in want}
         if any(v is not None for v in have.values()) and have != want:
@@ -181,7 +181,7 @@ class SyncEngine:
             self.status.syncing(len(plan.actions))
         else:
             self._record_restats(rows, local)
-        executor = Executor(self.root, self.api, self.remote, state, self.opts.device, rules,
+        executor = Executor(self.root, self.server, self.remote, state, self.opts.device, rules,
                             self.status.action)
         outcome = executor.run(plan, local, tree)
         if not self.base_trusted and not outcome.failed and self.generation is not None:

@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from minidropbox.client.api import ApiClient
-from minidropbox.client.sync.fetch import fetch_version
+from minidropbox.client.batch import TransferStats, UploadItem
+from minidropbox.client.download import fetch_to_temp
+from minidropbox.client.localpaths import ensure_inside
+from minidropbox.client.remote import Remote
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.localfs import (
     fsync_dir,
@@ -34,14 +36,7 @@ from minidropbox.client.sync.localfs import (
 from minidropbox.client.sync.remote import RemoteSide, RemoteTree
 from minidropbox.client.sync.scanner import LocalScan, stat_of
 from minidropbox.client.sync.state import UNKNOWN_STAT, LocalStat, StateDB
-from minidropbox.client.transfer import (
-    TransferStats,
-    UploadItem,
-    ensure_inside,
-    find_entry,
-    list_folder,
-    upload_many,
-)
+from minidropbox.client.upload_many import upload_many
 from minidropbox.core import errors
 from minidropbox.core.paths import path_key
 from minidropbox.core.reconcile import Action, Item, Op, Plan
@@ -74,9 +69,9 @@ Report = Callable[[str], None]
 
 
 class Executor:
-    def __init__(self, root: Path, api: ApiClient, remote: RemoteSide, state: StateDB,
+    def __init__(self, root: Path, server: Remote, remote: RemoteSide, state: StateDB,
                  device: str, rules: IgnoreRules, report: Report) -> None:
-        self.root, self.api, self.remote, self.state = root, api, remote, state
+        self.root, self.server, self.remote, self.state = root, server, remote, state
         self.device, self.rules, self.report = device, rules, report
 
     def run(self, plan: Plan, scan: LocalScan, tree: RemoteTree) -> Outcome:
@@ -174,9 +169,7 @@ class Executor:
     def _move_remote(self, act: Action) -> None:
         assert act.dest is not None
         try:
-            self.api.request_json("POST", "/api/v1/files/move",
-                                  json={"from": self.remote.to_remote(act.path),
-                                        "to": self.remote.to_remote(act.dest)})
+            self.server.move(self.remote.to_remote(act.path), self.remote.to_remote(act.dest))
         except (errors.NotFound, errors.Conflict) as exc:
             raise Skipped(exc.message) from exc
         self.state.rename(act.path, act.dest)
@@ -212,8 +205,7 @@ class Executor:
 
     def _mkdir_remote(self, act: Action) -> None:
         try:
-            self.api.request_json("POST", "/api/v1/files/folder",
-                                  json={"path": self.remote.to_remote(act.path)})
+            self.server.make_folder(self.remote.to_remote(act.path))
         except errors.Conflict as exc:
             raise Skipped(exc.message) from exc
         self.state.put(Item(act.path, "folder"))
@@ -266,20 +258,18 @@ class Executor:
         if act.kind == "folder":
             self._check_remote_subtree(act.path)
         if act.kind == "file":
-            current = find_entry(self.api, remote)
+            current = self.server.find(remote)
             if current is None:
                 self.state.forget(act.path)
                 return
-            if (act.remote is None or act.base is None or current.get("version")
-                    != act.remote.version or current.get("content_hash") != act.base.hash):
+            if (act.remote is None or act.base is None or current.version
+                    != act.remote.version or current.content_hash != act.base.hash):
                 raise Skipped(f"{act.path} changed on the server")
         # For a file the server re-checks the version we saw, so an edit committed since
         # the check above survives (409) instead of going to the trash.
-        guard = ({"If-Match": str(act.remote.version)}
-                 if act.kind == "file" and act.remote is not None else None)
+        guard = act.remote.version if act.kind == "file" and act.remote is not None else None
         try:
-            self.api.request_json("DELETE", "/api/v1/files", params={"path": remote},
-                                  headers=guard)
+            self.server.delete(remote, if_version=guard)
         except errors.NotFound:
             pass
         except errors.Conflict as exc:
@@ -295,11 +285,11 @@ class Executor:
                    if k.startswith(prefix)}
         now = {}
         try:
-            for e in list_folder(self.api, self.remote.to_remote(rel), recursive=True):
+            for e in self.server.list_folder(self.remote.to_remote(rel), recursive=True):
                 # Entries sync ignores go with the folder, as they would in a file manager.
-                rel_path = self.remote.to_rel(e["path"])
-                if rel_path != rel and not self.rules.ignored(rel_path, e["type"] == "folder"):
-                    now[path_key(rel_path)] = (e["type"], e["version"], e["content_hash"])
+                rel_path = self.remote.to_rel(e.path)
+                if rel_path != rel and not self.rules.ignored(rel_path, e.is_folder):
+                    now[path_key(rel_path)] = (e.type, e.version, e.content_hash)
         except errors.NotFound:
             return
         if now != planned:
@@ -322,21 +312,21 @@ class Executor:
             before[path_key(remote)] = (act, scanned)
         if not items:
             return
-        result = upload_many(self.api, items, device=self.device, stats=out.sent)
+        result = upload_many(self.server, items, device=self.device, stats=out.sent)
         for entry in result.entries:
-            if path_key(entry["path"]) not in before:
+            if path_key(entry.path) not in before:
                 continue  # not one we asked for: nothing to record
-            act, st = before[path_key(entry["path"])]
+            act, st = before[path_key(entry.path)]
             try:
                 now = stat_of(os.stat(self._local(act.path), follow_symlinks=False))
             except FileNotFoundError:
                 now = UNKNOWN_STAT
             # Record the stat only if the file did not move during the upload; otherwise the
             # next scan re-reads it and uploads the newer content.
-            item = Item(act.path, "file", entry["content_hash"], entry["version"], entry["size"])
+            item = Item(act.path, "file", entry.content_hash, entry.version, entry.size)
             self.state.put(item, st if now == st else None)
             out.done += 1
-            self.report(f"uploaded {act.path} (v{entry['version']}, {entry['size']} bytes)")
+            self.report(f"uploaded {act.path} (v{entry.version}, {entry.size} bytes)")
         sent = out.sent
         if sent.files:
             # Delta sync at work: only chunks the server lacked were sent.
@@ -344,7 +334,7 @@ class Executor:
                         f"({sent.chunks_sent} of {sent.chunks_total} chunks) for "
                         f"{sent.files} file(s)")
         for failure in result.failures:
-            if failure.code in ("version_conflict", "already_exists"):
+            if isinstance(failure.error, errors.Conflict):  # a version or a name raced us
                 out.skipped += 1
                 log.info("upload of %s raced a change on the server", failure.remote_path)
                 continue
@@ -353,7 +343,7 @@ class Executor:
 
     # -- downloads --------------------------------------------------------------------------
     def _downloads(self, actions: list[Action], out: Outcome) -> None:
-        self.api.access_token()  # refresh once here, not in several workers at once
+        self.server.api.access_token()  # refresh once here, not in several workers at once
         with ThreadPoolExecutor(DOWNLOAD_WORKERS, thread_name_prefix="sync-get") as pool:
             futures: list[tuple[Action, Future[tuple[Path, LocalStat]]]] = []
             for act in actions:
@@ -381,10 +371,10 @@ class Executor:
         assert rem is not None and rem.version is not None
         target = local_path(self.root, act.path)
         make_folder(self.root, target.parent)
-        tmp, st = fetch_version(self.api, self.remote.to_remote(act.path), rem, target.parent,
-                                self.tree.modified.get(path_key(act.path)))
-        out.stats.add(files=1, bytes_total=st.size, bytes_received=st.size)
-        return tmp, st
+        tmp = fetch_to_temp(self.server, self.remote.to_remote(act.path), target.parent,
+                            version=rem.version, expect_size=rem.size, expect_hash=rem.hash,
+                            mtime=self.tree.modified.get(path_key(act.path)), stats=out.stats)
+        return tmp, stat_of(os.stat(tmp))
 
     def _place(self, act: Action, tmp: Path, tmp_stat: LocalStat) -> None:
         """Rename the verified temp file into place if the target is still what the plan saw."""

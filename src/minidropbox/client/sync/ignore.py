@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pathspec
 
+from minidropbox.client.localpaths import TMP_PREFIX
 from minidropbox.client.sync.state import STATE_DIR
-from minidropbox.client.transfer import TMP_PREFIX
 
 IGNORE_FILE = ".minidropboxignore"
 BUILTIN = [f"/{STATE_DIR}/", "*.swp", "*.swx", "*~", ".DS_Store", "Thumbs.db", ".~lock*",

@@ -14,10 +14,10 @@ it), so a change to ``.minidropboxignore`` never leaves it stale.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from minidropbox.client.values import Change
 from minidropbox.core.paths import path_key
 from minidropbox.core.reconcile import Item
 
@@ -40,12 +40,13 @@ class CachedTree:
     modified: dict[str, float] = field(default_factory=dict)
     cursor: str | None = None
 
-    def apply(self, change: Mapping[str, Any], to_rel: ToRel) -> None:
+    def apply(self, change: Change, to_rel: ToRel) -> None:
         """Update the tree with one journal entry (see docs/PROTOCOL.md for the ops)."""
-        op, kind = change["op"], change["type"]
-        rel = to_rel(change["path"])
+        op, kind = change.op, change.type
+        rel = to_rel(change.path)
         if op == "move":
-            self._move(change, to_rel(change["from_path"]), rel)
+            source = to_rel(change.from_path) if change.from_path is not None else None
+            self._move(change, source, rel)
         elif rel is None:
             pass  # outside the remote folder
         elif rel == "/":
@@ -57,14 +58,14 @@ class CachedTree:
         else:
             raise NeedsListing(f"unknown change {op!r}")
 
-    def _put(self, rel: str, kind: str, change: Mapping[str, Any]) -> None:
+    def _put(self, rel: str, kind: str, change: Change) -> None:
         key = path_key(rel)
         self.modified.pop(key, None)
         if kind == "folder":
             self.items[key] = Item(rel, "folder")
         else:
-            self.items[key] = Item(rel, "file", change["content_hash"], change["version"],
-                                   change["size"])
+            self.items[key] = Item(rel, "file", change.content_hash, change.version,
+                                   change.size)
 
     def _subtree(self, rel: str) -> list[str]:
         key = path_key(rel)
@@ -76,7 +77,7 @@ class CachedTree:
             del self.items[k]
             self.modified.pop(k, None)
 
-    def _move(self, change: Mapping[str, Any], src: str | None, dst: str | None) -> None:
+    def _move(self, change: Change, src: str | None, dst: str | None) -> None:
         if src == "/" or dst == "/":
             raise NeedsListing("the remote folder itself moved")
         if src is None and dst is None:
@@ -85,7 +86,7 @@ class CachedTree:
             assert src is not None
             self._remove(src)  # moved out of the remote folder
             return
-        kind = change["type"]
+        kind = change.type
         keys = self._subtree(src) if src is not None else []
         if not keys:
             if kind == "folder":

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from minidropbox.client.transfer import TMP_PREFIX, ensure_inside, safe_join
+from minidropbox.client.localpaths import TMP_PREFIX, ensure_inside, safe_join
 from minidropbox.durable import fsync_dir_best_effort
 
 

@@ -15,18 +15,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from minidropbox.client.api import ApiClient
-from minidropbox.client.changes import changes_since
+from minidropbox.client.localpaths import UnsafeName, check_name, relative_remote
+from minidropbox.client.remote import Remote
 from minidropbox.client.sync.errors import SyncRootMissing
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.journal import CachedTree, NeedsListing
-from minidropbox.client.transfer import (
-    UnsafeName,
-    check_name,
-    find_entry,
-    list_folder,
-    relative_remote,
-)
 from minidropbox.core import errors
 from minidropbox.core.paths import is_within, normalize_path, path_key
 from minidropbox.core.reconcile import Item
@@ -34,11 +27,6 @@ from minidropbox.core.reconcile import Item
 log = logging.getLogger("minidropbox.sync")
 SNAPSHOT_TRIES = 3
 RELIST_EVERY = 600.0  # seconds: a full listing now and then, whatever the journal says
-
-
-class SyncApiClient(ApiClient):
-    """The client the sync engine shares between threads (``ApiClient`` serialises token
-    refreshes itself, so a refresh token is spent only once)."""
 
 
 @dataclass
@@ -52,8 +40,8 @@ class RemoteTree:
 class RemoteSide:
     """The remote folder a local folder syncs with."""
 
-    def __init__(self, api: ApiClient, root: str) -> None:
-        self.api = api
+    def __init__(self, server: Remote, root: str) -> None:
+        self.server = server
         self.root = normalize_path(root)
         self.has_journal = True
         self.cache: CachedTree | None = None  # None: the next round lists the folder
@@ -75,32 +63,29 @@ class RemoteSide:
     def root_exists(self) -> bool:
         if self.root == "/":
             return True
-        entry = find_entry(self.api, self.root)
-        if entry is not None and entry["type"] != "folder":
+        entry = self.server.find(self.root)
+        if entry is not None and not entry.is_folder:
             raise errors.AlreadyExists(f"{self.root} is a file on the server, not a folder.")
         return entry is not None
 
     def create_root(self) -> None:
-        self.api.request_json("POST", "/api/v1/files/folder", json={"path": self.root})
+        self.server.make_folder(self.root)
 
     def generation(self) -> str | None:
         """The server's generation (it changes when the server is restored from a backup)."""
         try:
-            body = self.api.request_json("GET", "/api/v1/server", auth=False)
+            return self.server.server_info().generation
         except errors.NotFound:
             return None
-        value = body.get("generation") if isinstance(body, dict) else None
-        return str(value) if value is not None else None
 
     def latest_cursor(self) -> str | None:
         if not self.has_journal:
             return None
         try:
-            body = self.api.request_json("GET", "/api/v1/changes")
+            return self.server.latest_cursor()
         except errors.NotFound:
             self.has_journal = False  # an older server: listings only
             return None
-        return str(body["cursor"])
 
     # -- the tree, listed or caught up from the journal --------------------------------------
     def needs_listing(self) -> bool:
@@ -120,9 +105,9 @@ class RemoteSide:
         assert cache is not None and cache.cursor is not None
         self.cache = None  # until every entry is applied, the tree is at no cursor
         applied = 0
-        for change in changes_since(self.api, cache.cursor):
+        for change in self.server.changes_since(cache.cursor):
             cache.apply(change, self._journal_rel)
-            cache.cursor = str(change["cursor"])
+            cache.cursor = change.cursor
             applied += 1
         self.cache = cache
         return applied
@@ -181,26 +166,25 @@ class RemoteSide:
         tree = CachedTree()
         skipped: list[str] = []
         try:
-            entries = list(list_folder(self.api, self.root, recursive=True))
+            entries = list(self.server.list_folder(self.root, recursive=True))
         except errors.NotFound as exc:
             raise SyncRootMissing(f"The server folder {self.root} is gone; nothing was deleted "
                                   "here. Restore it from the trash, or sync into a new local "
                                   "folder.") from exc
         for entry in entries:
             try:
-                rel = self.to_rel(entry["path"])
+                rel = self.to_rel(entry.path)
             except (UnsafeName, errors.InvalidPath) as exc:
-                skipped.append(f"{entry.get('path')!r} from the server: {exc.message}")
+                skipped.append(f"{entry.path!r} from the server: {exc.message}")
                 continue
             if rel == "/":
                 continue
-            kind = "folder" if entry["type"] == "folder" else "file"
             key = path_key(rel)
-            if kind == "folder":
+            if entry.is_folder:
                 tree.items[key] = Item(rel, "folder")
             else:
-                tree.items[key] = Item(rel, "file", entry["content_hash"], entry["version"],
-                                       entry["size"])
-                if entry.get("modified") is not None:
-                    tree.modified[key] = float(entry["modified"])
+                tree.items[key] = Item(rel, "file", entry.content_hash, entry.version,
+                                       entry.size)
+                if entry.modified is not None:
+                    tree.modified[key] = entry.modified
         return tree, skipped

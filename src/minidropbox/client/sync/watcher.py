@@ -23,9 +23,9 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from minidropbox.client.api import ApiClient
+from minidropbox.client.localpaths import TMP_PREFIX
+from minidropbox.client.remote import Remote
 from minidropbox.client.sync.state import STATE_DIR
-from minidropbox.client.transfer import TMP_PREFIX
 from minidropbox.core import errors
 from minidropbox.core.backoff import Backoff
 
@@ -117,9 +117,9 @@ class RemoteWatcher:
     reconnect with backoff). A server without a change feed is polled instead.
     """
 
-    def __init__(self, api: ApiClient, wake: threading.Event,
+    def __init__(self, server: Remote, wake: threading.Event,
                  current_cursor: Callable[[], str | None], stop: threading.Event) -> None:
-        self.api = api
+        self.server = server
         self.wake = wake
         self.current_cursor = current_cursor
         self.stop = stop
@@ -135,7 +135,7 @@ class RemoteWatcher:
             try:
                 from minidropbox.client.changes import notifications
 
-                for cursor in notifications(self.api, stop=self.stop):
+                for cursor in notifications(self.server, stop=self.stop):
                     if cursor != self.current_cursor():
                         self.wake.set()
                 return

@@ -1,0 +1,143 @@
+"""Verified download: ``fetch_to_temp`` streams one version of a file into a temp file next to
+where it will go, cutting and hashing the bytes as they arrive (one pass, no read-back), and
+checks size and content hash before anyone may rename it into place.
+
+``download_file`` (``get``) and the sync executor both use it; they differ only in what they
+do with the verified temp file. Nobody sees a half-written file, and a failed download leaves
+the old file as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from minidropbox.client.batch import Progress, TransferStats
+from minidropbox.client.localpaths import TMP_PREFIX
+from minidropbox.client.remote import Remote
+from minidropbox.client.values import Entry
+from minidropbox.core import errors
+from minidropbox.core.chunking import content_hash, iter_chunks
+from minidropbox.core.paths import normalize_path
+from minidropbox.durable import fsync_dir_best_effort
+
+
+class DownloadMismatch(errors.MiniDropboxError):
+    """The downloaded bytes do not match the file's size or content hash."""
+
+    code = "download_mismatch"
+    exit_code = 7
+
+
+class _BlockReader:
+    """``readinto`` over an iterator of byte blocks, so the chunker can cut a download as it
+    arrives (one pass over the bytes instead of writing them and reading them back)."""
+
+    def __init__(self, blocks: Iterator[bytes], progress: Progress | None) -> None:
+        self.blocks = blocks
+        self.progress = progress
+        self.pending = memoryview(b"")
+        self.total = 0
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        while not self.pending:
+            block = next(self.blocks, None)
+            if block is None:
+                return 0
+            self.pending = memoryview(block)
+            self.total += len(block)
+            if self.progress:
+                self.progress(len(block))
+        n = min(len(buffer), len(self.pending))
+        buffer[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
+
+
+def fetch_to_temp(remote: Remote, path: str, folder: Path, *, version: int | None = None,
+                  expect_size: int | None = None, expect_hash: str | None = None,
+                  mtime: float | None = None, progress: Progress | None = None,
+                  stats: TransferStats | None = None) -> Path:
+    """Download ``path`` (``version``, else the current one) into a new
+    ``.minidropbox-tmp-*`` file in ``folder``, verified, fsynced, with its mtime set.
+
+    ``expect_size`` and ``expect_hash`` default to what the answer's headers say
+    (``Content-Length``, ``ETag``), the mtime to ``Last-Modified``. ``DownloadMismatch`` on
+    any disagreement; the temp file is removed on any failure. A brief outage restarts the
+    download from the first byte (``Remote.retry``).
+    """
+    stats = stats if stats is not None else TransferStats()
+    tmp = folder / f"{TMP_PREFIX}{secrets.token_hex(8)}"
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        def attempt() -> tuple[int, str, float | None, int | None, str | None]:
+            hashes: list[str] = []
+            with open(tmp, "wb") as out, remote.open_content(path, version) as (info, blocks):
+                stats.add(requests=1)
+                reader = _BlockReader(blocks, progress)
+                for ref, data in iter_chunks(reader):
+                    out.write(data)
+                    hashes.append(ref.hash)
+                out.flush()
+                os.fsync(out.fileno())
+            return (reader.total, content_hash(hashes), info.last_modified, info.length,
+                    info.content_hash)
+
+        written, got_hash, last_modified, length, etag = remote.retry.call(attempt,
+                                                                           idempotent=True)
+        expected = expect_size if expect_size is not None else length
+        if expected is not None and written != expected:
+            raise DownloadMismatch(f"{path}: received {written} bytes, expected {expected}.")
+        want_hash = expect_hash if expect_hash is not None else etag
+        if want_hash and got_hash != want_hash:
+            raise DownloadMismatch(f"{path}: the downloaded bytes do not match the file's "
+                                   "content hash.")
+        when = mtime if mtime is not None else last_modified
+        if when is not None:
+            os.utime(tmp, ns=(time.time_ns(), int(when * 1e9)))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    stats.add(files=1, bytes_total=written, bytes_received=written)
+    return tmp
+
+
+def download_file(remote: Remote, remote_path: str, local_path: Path | str,
+                  version: int | None = None, progress: Progress | None = None, *,
+                  entry: Entry | None = None, stats: TransferStats | None = None) -> Entry:
+    """Download a file (its current version, or ``version``) to ``local_path``.
+
+    The verified temp file (``fetch_to_temp``) is renamed into place and the folder fsynced.
+    Returns the entry that was downloaded.
+    """
+    path = normalize_path(remote_path)
+    stats = stats if stats is not None else TransferStats()
+    if entry is None:
+        entry = remote.metadata(path)
+        stats.add(requests=1)
+    if not entry.is_file:
+        raise errors.InvalidInput(f"{path} is a folder; use `get` on it to fetch its files.")
+    target = Path(local_path)
+    if target.is_dir():
+        raise errors.AlreadyExists(f"{target} is a folder here; it was not replaced.")
+    folder = target.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    # Pin the version from the entry so the bytes and the metadata we check them against
+    # agree even if someone commits a new version meanwhile.
+    current = version is None
+    tmp = fetch_to_temp(remote, path, folder,
+                        version=entry.version if current else version,
+                        expect_size=entry.size if current else None,
+                        expect_hash=entry.content_hash if current else None,
+                        mtime=entry.modified if current else None,
+                        progress=progress, stats=stats)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir_best_effort(folder)
+    return entry

@@ -1,0 +1,198 @@
+"""``put`` and ``get`` of files and folders, the way ``cp -r`` would: first a plan (what goes
+where, checked), then a run that carries it out and collects per-file failures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from minidropbox.client.batch import (
+    BatchResult,
+    Failure,
+    NotARegularFile,
+    Progress,
+    UploadItem,
+    failure,
+)
+from minidropbox.client.download import download_file
+from minidropbox.client.localpaths import (
+    TMP_PREFIX,
+    check_name,
+    ensure_inside,
+    relative_remote,
+    safe_join,
+)
+from minidropbox.client.remote import Remote
+from minidropbox.client.upload import WORKERS
+from minidropbox.client.upload_many import upload_many
+from minidropbox.client.values import Entry
+from minidropbox.core import errors
+from minidropbox.core.paths import normalize_path
+
+
+@dataclass
+class PutPlan:
+    """What ``put`` will do: folders to create, files to upload, and what was skipped."""
+
+    folders: list[str] = field(default_factory=list)
+    items: list[UploadItem] = field(default_factory=list)
+    skipped: list[Failure] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        total = 0
+        for item in self.items:
+            with contextlib.suppress(OSError):
+                total += item.local_path.stat().st_size
+        return total
+
+
+def _walk_local(source: Path, base: str, plan: PutPlan) -> None:
+    """Add every file under ``source`` to ``plan``, as ``base/<relative path>``."""
+    for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
+        folder = Path(dirpath)
+        rel = folder.relative_to(source).as_posix()
+        remote_dir = base if rel == "." else f"{base.rstrip('/')}/{rel}"
+        # Symlinked folders are not followed: they could loop, or lead out of the tree.
+        dirnames[:] = sorted(d for d in dirnames if not (folder / d).is_symlink())
+        files = sorted(f for f in filenames if not f.startswith(TMP_PREFIX))
+        if not dirnames and not files:
+            plan.folders.append(normalize_path(remote_dir))
+        for name in files:
+            local = folder / name
+            remote = f"{remote_dir.rstrip('/')}/{name}"
+            if not local.is_file():
+                plan.skipped.append(Failure(str(local), remote, NotARegularFile(
+                    f"{local} is not a regular file; skipped.")))
+                continue
+            try:
+                plan.items.append(UploadItem(local, normalize_path(remote)))
+            except errors.InvalidPath as exc:
+                plan.skipped.append(failure(local, remote, exc))
+
+
+def plan_put(remote: Remote, sources: Sequence[Path | str], dest: str | None) -> PutPlan:
+    """Decide where each local file goes, the way ``cp -r`` would.
+
+    Into ``dest`` when it is an existing folder, ends with ``/``, is the root, or several
+    sources are given; otherwise a single source becomes ``dest`` itself.
+    """
+    raw = dest or "/"
+    target = normalize_path(raw)
+    target_entry = remote.find(target)
+    is_folder = target_entry is not None and target_entry.is_folder
+    if len(sources) > 1 and target_entry is not None and not is_folder:
+        raise errors.AlreadyExists(f"{target} is a file; several sources need a folder.")
+    into = is_folder or raw.endswith("/") or len(sources) > 1
+    plan = PutPlan()
+    for source in map(Path, sources):
+        if not source.exists():
+            raise errors.NotFound(f"No such local file or folder: {source}")
+        name = source.resolve().name
+        base = f"{target.rstrip('/')}/{name}" if into and name else target
+        if source.is_dir():
+            _walk_local(source, base, plan)
+        elif base == "/":
+            raise errors.InvalidPath("A file cannot replace the root folder.")
+        else:
+            plan.items.append(UploadItem(source, normalize_path(base)))
+    return plan
+
+
+def run_put(remote: Remote, plan: PutPlan, progress: Progress | None = None, *,
+            device: str | None = None) -> BatchResult:
+    """Create the plan's folders and upload its files on top of whatever is there."""
+    result = BatchResult(failures=list(plan.skipped))
+    for folder in plan.folders:
+        if folder == "/":
+            continue
+        try:
+            remote.make_folder(folder)
+            result.stats.add(requests=1)
+        except errors.MiniDropboxError as exc:
+            result.failures.append(failure("", folder, exc))
+    many = upload_many(remote, plan.items, progress, device=device, stats=result.stats)
+    result.entries.extend(many.entries)
+    result.failures.extend(many.failures)
+    return result
+
+
+@dataclass
+class GetPlan:
+    """What ``get`` will do: the local root, folders to create, files to download."""
+
+    remote: str
+    root: Path
+    folders: list[Path] = field(default_factory=list)
+    files: list[tuple[Entry, Path]] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(entry.size or 0 for entry, _ in self.files)
+
+
+def plan_get(remote: Remote, path: str, local: Path | str | None = None) -> GetPlan:
+    """Decide where each remote file goes, the way ``cp -r`` would; server names are checked."""
+    path = normalize_path(path)
+    entry = remote.metadata(path)
+    target = Path(local) if local is not None else None
+    if entry.is_file:
+        name = check_name(entry.name or path.rsplit("/", 1)[-1])
+        if target is None:
+            target = Path.cwd() / name
+        elif target.is_dir():
+            target = target / name
+        return GetPlan(path, target.parent, files=[(entry, target)])
+    if path == "/":
+        root = target if target is not None else Path.cwd()
+    else:
+        name = check_name(entry.name or path.rsplit("/", 1)[-1])
+        if target is None:
+            root = Path.cwd() / name
+        elif target.is_dir():
+            root = target / name
+        else:
+            root = target
+    plan = GetPlan(path, root, folders=[root])
+    for child in remote.list_folder(path, recursive=True):
+        rel = relative_remote(child.path, path)
+        if not rel:
+            continue
+        dest = safe_join(root, rel)
+        if child.is_folder:
+            plan.folders.append(dest)
+        else:
+            plan.files.append((child, dest))
+    return plan
+
+
+def run_get(remote: Remote, plan: GetPlan, progress: Progress | None = None, *,
+            version: int | None = None, workers: int = WORKERS) -> BatchResult:
+    """Create the plan's folders and download its files, several at a time."""
+    result = BatchResult()
+    for folder in plan.folders:
+        try:
+            ensure_inside(plan.root, folder)
+            folder.mkdir(parents=True, exist_ok=True)
+        except (OSError, errors.MiniDropboxError) as exc:
+            result.failures.append(failure(folder, plan.remote, exc))
+
+    def fetch(entry: Entry, dest: Path) -> Entry:
+        ensure_inside(plan.root, dest.parent)
+        return download_file(remote, entry.path, dest, version, progress, entry=entry,
+                             stats=result.stats)
+
+    remote.api.access_token()  # refresh once here rather than racing in the workers
+    with ThreadPoolExecutor(workers, thread_name_prefix="minidropbox-download") as pool:
+        futures = [(pool.submit(fetch, entry, dest), entry, dest) for entry, dest in plan.files]
+        for future, entry, dest in futures:
+            try:
+                result.entries.append(future.result())
+            except (OSError, errors.MiniDropboxError) as exc:
+                result.failures.append(failure(dest, entry.path, exc))
+    return result

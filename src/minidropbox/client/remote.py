@@ -1,0 +1,292 @@
+"""The server, seen from the client: one method per API endpoint, one retry policy.
+
+Layers (docs/DESIGN.md, "Client layers"):
+
+    ApiClient   (api.py)     HTTP, token refresh, error answers -> exception classes
+    Remote      (this)       endpoints -> frozen typed values (values.py)
+    upload / download / plans, the sync engine: what to send and fetch, never a URL
+
+Everything the client asks the API goes through here, so a URL appears in one module and a
+failure crosses the client as a ``MiniDropboxError`` subclass, never as a code string.
+
+Retries (``RetryPolicy``): a 429 means the server did nothing, so any call may wait it out
+(``Retry-After``, up to ``patience`` seconds in all). Unreachable or 503 is retried only for
+calls that are safe to repeat (reads, chunk uploads, creating a folder), never for a commit,
+move, delete or restore, whose first attempt may have happened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from minidropbox.client.api import API_ROOT, ApiClient, ServerUnreachable, error_from_body
+from minidropbox.client.values import (
+    ROOT_ENTRY,
+    Account,
+    Change,
+    CommitRequest,
+    CommitResult,
+    ContentInfo,
+    Deleted,
+    Entry,
+    ServerInfo,
+    TrashEntry,
+    VersionInfo,
+)
+from minidropbox.core import errors
+from minidropbox.core.paths import normalize_path
+
+T = TypeVar("T")
+MISSING_BATCH = 10_000  # hashes per /chunks/missing: the server's limit
+DOWNLOAD_BLOCK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long a call may wait out rate limits, and how often a brief outage is retried."""
+
+    attempts: int = 4  # for calls safe to repeat, when the server is unreachable or 503
+    patience: float = 300.0  # seconds a call may spend waiting out 429s
+    base_delay: float = 0.5
+
+    def call(self, fn: Callable[[], T], *, idempotent: bool) -> T:
+        waited = 0.0
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except errors.TooManyRequests as exc:
+                pause = float(min(max(exc.retry_after, 1), 30))
+                if waited + pause > self.patience:
+                    raise
+                time.sleep(pause)
+                waited += pause
+            except (ServerUnreachable, errors.StorageUnavailable):
+                attempt += 1
+                if not idempotent or attempt >= self.attempts:
+                    raise
+                time.sleep(self.base_delay * 2**attempt)
+
+
+def _url(path: str) -> str:
+    return f"{API_ROOT}{path}"
+
+
+class Remote:
+    """One account on one server. Thread-safe as ``ApiClient`` is (transfers share one)."""
+
+    def __init__(self, api: ApiClient, retry: RetryPolicy | None = None) -> None:
+        self.api = api
+        self.retry = retry or RetryPolicy()
+
+    @property
+    def server(self) -> str:
+        return self.api.server
+
+    def close(self) -> None:
+        self.api.close()
+
+    def __enter__(self) -> Remote:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _json(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> Any:
+        return self.retry.call(lambda: self.api.request_json(method, _url(path), **kwargs),
+                               idempotent=idempotent)
+
+    # -- accounts ---------------------------------------------------------------------------
+    def signup(self, username: str, password: str) -> Account:
+        body = self._json("POST", "/auth/signup", idempotent=False, auth=False,
+                          json={"username": username, "password": password})
+        return Account.from_json(body)
+
+    def logout(self) -> None:
+        self._json("POST", "/auth/logout", idempotent=False)
+
+    def me(self) -> Account:
+        return Account.from_json(self._json("GET", "/auth/me", idempotent=True))
+
+    def change_password(self, old: str, new: str) -> None:
+        self._json("POST", "/auth/password", idempotent=False,
+                   json={"old_password": old, "new_password": new})
+
+    # -- entries ----------------------------------------------------------------------------
+    def metadata(self, path: str) -> Entry:
+        """The entry at ``path``; the root is always a folder. ``NotFound`` if none."""
+        path = normalize_path(path)
+        if path == "/":
+            return ROOT_ENTRY
+        return Entry.from_json(self._json("GET", "/files/metadata", idempotent=True,
+                                          params={"path": path}))
+
+    def find(self, path: str) -> Entry | None:
+        """The entry at ``path``, or None."""
+        try:
+            return self.metadata(path)
+        except errors.NotFound:
+            return None
+
+    def list_folder(self, path: str, recursive: bool = False) -> Iterator[Entry]:
+        """Every entry in a folder, following the server's pages."""
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"path": normalize_path(path),
+                                      "recursive": "true" if recursive else "false"}
+            if cursor:
+                params["cursor"] = cursor
+            page = self._json("GET", "/files/list", idempotent=True, params=params)
+            yield from (Entry.from_json(e) for e in page["entries"])
+            cursor = page.get("cursor")
+            if not cursor:
+                return
+
+    def make_folder(self, path: str) -> Entry:
+        """Create a folder and its missing parents (``Conflict`` if a file is in the way)."""
+        return Entry.from_json(self._json("POST", "/files/folder", idempotent=True,
+                                          json={"path": path}))
+
+    def move(self, source: str, dest: str) -> Entry:
+        return Entry.from_json(self._json("POST", "/files/move", idempotent=False,
+                                          json={"from": source, "to": dest}))
+
+    def delete(self, path: str, if_version: int | None = None) -> Deleted:
+        """Move ``path`` (with a folder's contents) to the trash. With ``if_version``, a file
+        only while that version is current, else ``VersionConflict``."""
+        headers = {"If-Match": str(if_version)} if if_version is not None else None
+        body = self._json("DELETE", "/files", idempotent=False, params={"path": path},
+                          headers=headers)
+        return Deleted(path=str(body.get("path", path)), deleted=int(body.get("deleted", 1)))
+
+    def versions(self, path: str) -> list[VersionInfo]:
+        body = self._json("GET", "/files/versions", idempotent=True, params={"path": path})
+        return [VersionInfo.from_json(v) for v in body["versions"]]
+
+    def restore(self, path: str, version: int) -> Entry:
+        """A new version of ``path`` with the content of ``version``."""
+        return Entry.from_json(self._json("POST", "/files/restore", idempotent=False,
+                                          json={"path": path, "version": version}))
+
+    # -- trash ------------------------------------------------------------------------------
+    def trash(self) -> list[TrashEntry]:
+        body = self._json("GET", "/trash", idempotent=True)
+        return [TrashEntry.from_json(e) for e in body["entries"]]
+
+    def undelete(self, path: str) -> Entry:
+        return Entry.from_json(self._json("POST", "/trash/restore", idempotent=False,
+                                          json={"path": path}))
+
+    def purge_trash(self, path: str | None = None) -> int:
+        """Delete ``path`` (or everything) from the trash for good; how many entries."""
+        params = {"path": path} if path is not None else {}
+        return int(self._json("DELETE", "/trash", idempotent=False, params=params)["purged"])
+
+    # -- chunks and commits -----------------------------------------------------------------
+    def missing_chunks(self, hashes: Sequence[str]) -> tuple[set[str], int]:
+        """The subset of ``hashes`` this user still has to send, and the requests it took."""
+        wanted = set(hashes)
+        missing: set[str] = set()
+        requests = 0
+        for start in range(0, len(hashes), MISSING_BATCH):
+            part = list(hashes[start : start + MISSING_BATCH])
+            body = self._json("POST", "/chunks/missing", idempotent=True, json={"hashes": part})
+            requests += 1
+            missing.update(h for h in body["missing"] if h in wanted)
+        return missing, requests
+
+    def put_chunk(self, chunk_hash: str, data: bytes) -> None:
+        self._json("PUT", f"/chunks/{chunk_hash}", idempotent=True, content=data,
+                   headers={"Content-Type": "application/octet-stream"})
+
+    def put_chunks(self, chunks: Iterable[tuple[str, bytes]]) -> None:
+        """Several small chunks in one multipart request (8 MiB at most in all)."""
+        files = [(h, (h, data, "application/octet-stream")) for h, data in chunks]
+        self._json("POST", "/chunks/batch", idempotent=True, files=files)
+
+    def commit(self, request: CommitRequest) -> Entry:
+        """``VersionConflict`` if the parent is not current; ``MissingChunk`` if a chunk is
+        not (or no longer) there: send it again."""
+        return Entry.from_json(self._json("POST", "/files/commit", idempotent=False,
+                                          json=request.as_json()))
+
+    def commit_batch(self, requests: Sequence[CommitRequest]) -> list[CommitResult]:
+        """Up to 1,000 commits in one request, each judged alone: an entry or its error."""
+        body = self._json("POST", "/files/commit_batch", idempotent=False,
+                          json={"commits": [r.as_json() for r in requests]})
+        out: list[CommitResult] = []
+        for answer in body["results"]:
+            if answer.get("ok"):
+                out.append(Entry.from_json(answer["entry"]))
+            else:
+                out.append(error_from_body(500, {"error": answer.get("error") or {}}))
+        return out
+
+    @contextmanager
+    def open_content(self, path: str, version: int | None = None,
+                     ) -> Iterator[tuple[ContentInfo, Iterator[bytes]]]:
+        """Stream a file's bytes (its current version, or ``version``): what the headers
+        say, and the blocks. Not retried here: the caller restarts a whole download."""
+        params: dict[str, Any] = {"path": path}
+        if version is not None:
+            params["version"] = version
+        with self.api.stream("GET", _url("/files/content"), params=params) as response:
+            headers = response.headers
+            length = headers.get("content-length")
+            etag = headers.get("etag", "").removeprefix("W/").strip('"')
+            info = ContentInfo(length=int(length) if length is not None else None,
+                               content_hash=etag or None,
+                               last_modified=_http_date(headers.get("last-modified")))
+            yield info, response.iter_bytes(DOWNLOAD_BLOCK)
+
+    # -- changes ----------------------------------------------------------------------------
+    def server_info(self) -> ServerInfo:
+        return ServerInfo.from_json(self._json("GET", "/server", idempotent=True, auth=False))
+
+    def latest_cursor(self) -> str:
+        """The cursor of the newest change: start here to hear only of later ones."""
+        return str(self._json("GET", "/changes", idempotent=True)["cursor"])
+
+    def changes_since(self, cursor: str, limit: int | None = None) -> Iterator[Change]:
+        """Every change after ``cursor``, oldest first, paging until the last one.
+
+        Each change carries its own ``cursor``: save it as each is applied, and a restart
+        resumes exactly after the last one. ``CursorReset`` (410) means list in full.
+        """
+        while True:
+            params: dict[str, Any] = {"cursor": cursor}
+            if limit:
+                params["limit"] = limit
+            page = self._json("GET", "/changes", idempotent=True, params=params)
+            yield from (Change.from_json(e) for e in page["entries"])
+            cursor = str(page["cursor"])
+            if not page["has_more"]:
+                return
+
+    def wait_for_change(self, cursor: str, timeout: float = 30.0) -> tuple[bool, str]:
+        """Long-poll: (True, newest cursor) once something changed after ``cursor``, else
+        (False, cursor) after ``timeout`` seconds. ``CursorReset`` if it is unusable."""
+        body = self._json("GET", "/changes/wait", idempotent=True,
+                          params={"cursor": cursor, "timeout": timeout},
+                          timeout=httpx.Timeout(timeout + 30.0, connect=10.0))
+        return bool(body["changes"]), str(body["cursor"])
+
+    def notifications_url(self) -> str:
+        """The WebSocket that pushes the newest cursor as the journal moves."""
+        return self.api.websocket_url("/notifications")
+
+
+def _http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None

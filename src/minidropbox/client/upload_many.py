@@ -1,0 +1,185 @@
+"""Many small files with few requests: one ``missing`` call, a few chunk batches and one
+``commit_batch`` per round of up to 1,000 files, so thousands of files cost tens of requests.
+
+A file that fails is collected as a ``Failure`` in the result, never raised: the others carry
+on. Files over ``SMALL_FILE`` go through ``upload_file`` one at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from minidropbox.client.batch import (
+    BatchResult,
+    Progress,
+    TransferStats,
+    UploadItem,
+    failure,
+    split_every,
+)
+from minidropbox.client.remote import Remote
+from minidropbox.client.upload import (
+    READ_ATTEMPTS,
+    ChunkSender,
+    LocalFileChanged,
+    check_unchanged,
+    missing_chunks,
+    upload_file,
+)
+from minidropbox.client.values import CommitRequest, Entry
+from minidropbox.core import errors
+from minidropbox.core.chunking import chunk_bytes
+from minidropbox.core.paths import normalize_path
+
+MiB = 1024 * 1024
+COMMIT_BATCH = 1_000  # commits per /files/commit_batch: the server's limit
+SMALL_FILE = 8 * MiB  # read whole; bigger files go one by one
+GROUP_BYTES = 64 * MiB  # file bytes prepared per round
+
+
+@dataclass
+class _Prepared:
+    item: UploadItem
+    remote: str
+    size: int
+    mtime: float
+    chunks: list[tuple[str, bytes]]
+
+
+def _read_small(item: UploadItem) -> _Prepared:
+    """Read and chunk a small file whole, retrying if it changes under us."""
+    remote = normalize_path(item.remote_path)
+    for attempt in range(READ_ATTEMPTS):
+        with open(item.local_path, "rb") as fh:
+            before = os.fstat(fh.fileno())
+            data = fh.read()
+            after = os.fstat(fh.fileno())
+        try:
+            check_unchanged(item.local_path, before, after, len(data))
+        except LocalFileChanged:
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+            continue
+        chunks = [(ref.hash, piece) for ref, piece in chunk_bytes(data)]
+        return _Prepared(item, remote, len(data), before.st_mtime, chunks)
+    raise AssertionError("unreachable")
+
+
+def _commit_group(remote: Remote, ready: list[_Prepared], result: BatchResult,
+                  device: str | None) -> None:
+    """Commit prepared files 1,000 per request; "auto" parents are resolved by retrying the
+    ones that conflict on top of the version the server names (or reports on request)."""
+    stats = result.stats
+    parents: dict[int, int | None] = {}
+    for i, prep in enumerate(ready):
+        pv = prep.item.parent_version
+        parents[i] = None if pv == "auto" else pv
+    pending = list(range(len(ready)))
+    for round_ in range(2):
+        retry: list[int] = []
+        for part in split_every(pending, COMMIT_BATCH):
+            requests = [CommitRequest(ready[i].remote, ready[i].size,
+                                      tuple(h for h, _ in ready[i].chunks), parents[i],
+                                      ready[i].mtime, device) for i in part]
+            answers = remote.commit_batch(requests)
+            stats.add(requests=1)
+            for i, answer in zip(part, answers, strict=True):
+                prep = ready[i]
+                if isinstance(answer, Entry):
+                    result.entries.append(answer)
+                    stats.add(files=1, bytes_total=prep.size)
+                    continue
+                if (isinstance(answer, errors.VersionConflict) and round_ == 0
+                        and prep.item.parent_version == "auto"):
+                    current = answer.details.get("current_version")
+                    if current is None:
+                        found = remote.find(prep.remote)
+                        stats.add(requests=1)
+                        current = found.version if found else None
+                    parents[i] = current
+                    retry.append(i)
+                    continue
+                result.failures.append(failure(prep.item.local_path, prep.remote, answer))
+        pending = retry
+        if not pending:
+            return
+
+
+def _upload_group(remote: Remote, group: list[_Prepared], result: BatchResult,
+                  seen: set[str], progress: Progress | None, device: str | None) -> None:
+    stats = result.stats
+    unique: dict[str, bytes] = {}
+    for prep in group:
+        for h, data in prep.chunks:
+            if h not in seen:
+                unique.setdefault(h, data)
+    missing = missing_chunks(remote, list(unique), stats) if unique else set()
+    to_send = [(h, data) for h, data in unique.items() if h in missing]
+    total = sum(len(p.chunks) for p in group)
+    stats.add(chunks_total=total, chunks_skipped=total - len(to_send))
+    with ChunkSender(remote, stats) as sender:
+        sender.send(to_send)
+        # The files that needed a chunk that failed are reported below, one by one.
+        with contextlib.suppress(errors.MiniDropboxError):
+            sender.wait()
+    seen.update(h for h, _ in to_send if h not in sender.failed)
+    seen.update(h for h in unique if h not in missing)
+    ready = []
+    for prep in group:
+        bad = next((sender.failed[h] for h, _ in prep.chunks if h in sender.failed), None)
+        if bad is None:
+            ready.append(prep)
+        else:
+            result.failures.append(failure(prep.item.local_path, prep.remote, bad))
+    try:
+        _commit_group(remote, ready, result, device)
+    finally:
+        if progress:
+            progress(sum(p.size for p in group))
+
+
+def upload_many(remote: Remote, pairs: Iterable[UploadItem | tuple[Path | str, str]],
+                progress: Progress | None = None, *, device: str | None = None,
+                stats: TransferStats | None = None) -> BatchResult:
+    """Upload many files with few requests; a file that fails is reported, not fatal.
+
+    Small files are read whole, up to ``GROUP_BYTES`` or 1,000 files per round; each round is
+    one ``missing`` call, chunk batches of about 4 MiB, and one ``commit_batch``. Files over
+    ``SMALL_FILE`` go through ``upload_file`` one at a time. Tuples mean ``parent="auto"``.
+    """
+    result = BatchResult(stats=stats if stats is not None else TransferStats())
+    seen: set[str] = set()
+    big: list[UploadItem] = []
+    group: list[_Prepared] = []
+    group_bytes = 0
+    for pair in pairs:
+        item = pair if isinstance(pair, UploadItem) else UploadItem(Path(pair[0]), pair[1])
+        try:
+            if os.stat(item.local_path).st_size > SMALL_FILE:
+                big.append(item)
+                continue
+            prep = _read_small(item)
+        except (OSError, errors.MiniDropboxError) as exc:
+            result.failures.append(failure(item.local_path, item.remote_path, exc))
+            continue
+        group.append(prep)
+        group_bytes += prep.size
+        if group_bytes >= GROUP_BYTES or len(group) >= COMMIT_BATCH:
+            _upload_group(remote, group, result, seen, progress, device)
+            group, group_bytes = [], 0
+    if group:
+        _upload_group(remote, group, result, seen, progress, device)
+    for item in big:
+        try:
+            result.entries.append(upload_file(remote, item.local_path, item.remote_path,
+                                              item.parent_version, progress,
+                                              stats=result.stats, device=device, seen=seen))
+        except (OSError, errors.MiniDropboxError) as exc:
+            result.failures.append(failure(item.local_path, item.remote_path, exc))
+    return result

@@ -1,0 +1,223 @@
+"""What the server answers, as frozen typed values (docs/PROTOCOL.md names every field).
+
+``client/remote.py`` turns each JSON answer into one of these at the edge, so nothing above
+it indexes dicts by string. ``as_json`` gives back the protocol's shape for ``--json`` output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from minidropbox.core.errors import MiniDropboxError
+
+EntryType = Literal["file", "folder"]
+
+
+def _kind(value: object) -> EntryType:
+    return "folder" if value == "folder" else "file"
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _opt_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file or folder as the server has it now (``size``/``version``/``content_hash`` are
+    None for folders; ``modified`` is the client mtime of the current version)."""
+
+    path: str
+    name: str
+    type: EntryType
+    size: int | None = None
+    version: int | None = None
+    modified: float | None = None
+    content_hash: str | None = None
+
+    @property
+    def is_file(self) -> bool:
+        return self.type == "file"
+
+    @property
+    def is_folder(self) -> bool:
+        return self.type == "folder"
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Entry:
+        return cls(path=str(body["path"]), name=str(body.get("name") or ""),
+                   type=_kind(body.get("type")), size=_opt_int(body.get("size")),
+                   version=_opt_int(body.get("version")),
+                   modified=_opt_float(body.get("modified")),
+                   content_hash=_opt_str(body.get("content_hash")))
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ROOT_ENTRY = Entry(path="/", name="", type="folder")
+
+
+@dataclass(frozen=True)
+class TrashEntry:
+    """An entry in the trash, and when it went there."""
+
+    path: str
+    name: str
+    type: EntryType
+    deleted_at: float
+    size: int | None = None
+    version: int | None = None
+    modified: float | None = None
+    content_hash: str | None = None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> TrashEntry:
+        return cls(path=str(body["path"]), name=str(body.get("name") or ""),
+                   type=_kind(body.get("type")), deleted_at=float(body["deleted_at"]),
+                   size=_opt_int(body.get("size")), version=_opt_int(body.get("version")),
+                   modified=_opt_float(body.get("modified")),
+                   content_hash=_opt_str(body.get("content_hash")))
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version of a file."""
+
+    version: int
+    size: int
+    content_hash: str
+    modified: float
+    created_at: float
+    device: str
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> VersionInfo:
+        return cls(version=int(body["version"]), size=int(body["size"]),
+                   content_hash=str(body["content_hash"]), modified=float(body["modified"]),
+                   created_at=float(body["created_at"]), device=str(body.get("device") or ""))
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """What ``DELETE /files`` moved to the trash: the path and how many entries."""
+
+    path: str
+    deleted: int
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One journal entry: a committed change to the account's tree (docs/PROTOCOL.md)."""
+
+    cursor: str
+    op: str
+    path: str
+    type: EntryType
+    time: float
+    from_path: str | None = None
+    version: int | None = None
+    size: int | None = None
+    content_hash: str | None = None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Change:
+        return cls(cursor=str(body["cursor"]), op=str(body["op"]), path=str(body["path"]),
+                   type=_kind(body.get("type")), time=float(body.get("time") or 0),
+                   from_path=_opt_str(body.get("from_path")),
+                   version=_opt_int(body.get("version")), size=_opt_int(body.get("size")),
+                   content_hash=_opt_str(body.get("content_hash")))
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """``GET /server``: the generation (new after a restore from a backup) and the limits."""
+
+    generation: str
+    version: str
+    replicas: int
+    max_page_size: int
+    max_chunk_bytes: int
+    max_batch_commits: int
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> ServerInfo:
+        return cls(generation=str(body["generation"]), version=str(body.get("version", "")),
+                   replicas=int(body.get("replicas", 0)),
+                   max_page_size=int(body.get("max_page_size", 0)),
+                   max_chunk_bytes=int(body.get("max_chunk_bytes", 0)),
+                   max_batch_commits=int(body.get("max_batch_commits", 0)))
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account, as ``/auth/signup`` and ``/auth/me`` describe it."""
+
+    username: str
+    created_at: float
+    quota_bytes: int | None = None
+    is_admin: bool = False
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Account:
+        return cls(username=str(body["username"]), created_at=float(body["created_at"]),
+                   quota_bytes=_opt_int(body.get("quota_bytes")),
+                   is_admin=bool(body.get("is_admin", False)))
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    """A new version of ``path`` made of ``chunks`` (in order), on top of ``parent_version``
+    (None: the file must not exist yet)."""
+
+    path: str
+    size: int
+    chunks: tuple[str, ...]
+    parent_version: int | None
+    mtime: float | None = None
+    device: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"path": self.path, "size": self.size,
+                                "chunks": list(self.chunks),
+                                "parent_version": self.parent_version, "mtime": self.mtime}
+        if self.device:
+            body["device"] = self.device
+        return body
+
+
+# One commit of a batch: the new entry, or the error that commit alone met (a
+# ``VersionConflict`` carries ``details["current_version"]``).
+CommitResult = Entry | MiniDropboxError
+
+
+@dataclass(frozen=True)
+class ContentInfo:
+    """What the headers of a file download say about the bytes that follow."""
+
+    length: int | None
+    content_hash: str | None  # from the ETag
+    last_modified: float | None

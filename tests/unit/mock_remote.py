@@ -1,0 +1,20 @@
+"""A ``Remote`` whose HTTP goes to an in-process handler (``httpx.MockTransport``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+
+from minidropbox.client.api import ApiClient
+from minidropbox.client.config import Credentials
+from minidropbox.client.remote import Remote, RetryPolicy
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def mock_remote(handler: Handler) -> Remote:
+    creds = Credentials("http://fake", "alice", "token", "refresh", time.time() + 3600)
+    api = ApiClient("http://fake", creds, persist=False, transport=httpx.MockTransport(handler))
+    return Remote(api, RetryPolicy(base_delay=0.0))
