@@ -19,7 +19,8 @@ from bench.peers import Nginx, Rclone, disk_write_mbps, rsync_bytes_sent
 from bench.proxy import CountingProxy
 from bench.system import PASSWORD, System, User, timed
 from minidropbox.client.api import ApiClient
-from minidropbox.client.transfer import upload_file
+from minidropbox.client.remote import Remote
+from minidropbox.client.upload import upload_file
 
 MiB = 1024 * 1024
 
@@ -253,7 +254,7 @@ def concurrent_clients(ctx: Context) -> list[Row]:
             bad = 0
             for i in range(per_client):
                 try:
-                    upload_file(apis[c], folder / f"{run}-{c}-{i}.bin", f"/f{i}.bin")
+                    upload_file(Remote(apis[c]), folder / f"{run}-{c}-{i}.bin", f"/f{i}.bin")
                 except Exception:
                     bad += 1
             return bad
