@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     repair_interval: float = 5.0
     repair_rate: int = 50  # chunk copies per second, at most
     audit_rate: int = 100  # HEAD requests per second checking recorded replicas
+    # Hedged requests (service/cluster.py): a chunk read not answered within the node's recent
+    # p95 (bounded to [hedge_min, hedge_max] s) is also asked of the next replica; a write
+    # not done within 3 x p95 (at most write_hedge_max s) also goes to the next target.
+    hedge_min: float = 0.02
+    hedge_max: float = 1.0
+    write_hedge_max: float = 2.0
     gc_grace_seconds: float = 3600  # an unreferenced chunk younger than this is kept
     gc_interval: float = 3600  # seconds between collections (0: only `admin gc`)
     # Orphan sweep (service/orphans.py): node copies no replica row names, written at least

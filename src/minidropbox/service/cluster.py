@@ -4,8 +4,12 @@ data-path operations every caller shares.
 - ``read(chunk, holders)``: the verified bytes from the first holder that has them intact. A
   copy found missing or corrupt is marked bad (repair queued at priority 10); a node that fails
   is noted suspect and the next holder is tried. ``NoIntactCopy`` when none served.
-- ``write(chunk, data)``: put the chunk on nodes until R hold it, a failed or full node's
-  place going to the next in rendezvous order; returns who holds it.
+- ``write(chunk, data)``: put the chunk on nodes until R hold it, a failed, full or hung
+  node's place going to the next in rendezvous order; returns who holds it.
+
+Both hedge (``core/latency.py``): a holder that has not answered within its recent p95 (a
+read) or three times it (a write) gets company from the next node, so a hung node costs a
+request a fraction of a second instead of ``node_timeout``.
 
 Only ``StoreError`` counts as a node's fault. Anything else raised below (a bug) propagates:
 it must not mark a healthy node suspect, nor turn into a 503.
@@ -19,11 +23,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import asdict
+from typing import Any, TypeVar
 
 from minidropbox.core.errors import HashMismatch
 from minidropbox.core.health import DOWN, UP, NodeHealth, parse_node_spec
+from minidropbox.core.latency import LatencyWindow, hedge_delay
 from minidropbox.core.placement import place_replicas, rank_nodes
 from minidropbox.metadata import nodes as node_repo
 from minidropbox.metadata import replicas as replica_repo
@@ -39,6 +45,7 @@ from minidropbox.storage.base import (
 from minidropbox.storage.node_client import AsyncNodeClient
 
 log = logging.getLogger("minidropbox.cluster")
+T = TypeVar("T")
 
 
 class StorageCluster:
@@ -58,6 +65,7 @@ class StorageCluster:
         self.draining: set[str] = set()
         self._clients: dict[str, AsyncNodeClient] = {}
         self._stores = dict(stores or {})
+        self._latencies: dict[tuple[str, str], LatencyWindow] = {}
         with db.write() as conn:
             node_repo.upsert_nodes(conn, self.specs)
 
@@ -100,22 +108,66 @@ class StorageCluster:
         """The chunk's verified bytes from the first of ``holders`` (nodes recorded with an
         ``ok`` copy) that has them intact, in ``read_order``.
 
-        Copies found missing or corrupt are marked bad and queued for repair; nodes that fail
-        are noted suspect. ``NoIntactCopy`` (a ``StoreUnavailable``) when no holder served.
-        Callers depend only on this contract, so the order and timing of the attempts (one by
-        one today; a hedged second read after an adaptive delay later) can change here alone.
+        Hedged: when a holder has not answered within its usual time (``read_hedge``), the
+        next holder is asked too and the first intact answer wins; the others are cancelled.
+        A holder that fails is replaced by the next at once. Copies found missing or corrupt
+        are marked bad and queued for repair; nodes that fail are noted suspect.
+        ``NoIntactCopy`` (a ``StoreUnavailable``) when no holder served.
         """
+        order = self.read_order(chunk_hash, holders)
         failures: list[tuple[str, StoreError]] = []
-        for node in self.read_order(chunk_hash, holders):
-            try:
-                data = await self.store(node).get(chunk_hash)
-            except StoreError as exc:
-                failures.append((node, exc))
-                await self._read_failed(chunk_hash, node, exc)
-                continue
-            self.note_success(node)
-            return data
-        raise NoIntactCopy(chunk_hash, failures)
+        running: dict[asyncio.Task[bytes], tuple[str, float]] = {}
+        newest = ""
+        try:
+            while order or running:
+                if not running:
+                    newest = self._start(running, order.pop(0), self._getter(chunk_hash))
+                wait = self.read_hedge(newest) if order else None
+                finished, _ = await asyncio.wait(running, timeout=wait,
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                if not finished:  # slow to answer: ask the next holder as well
+                    newest = self._start(running, order.pop(0), self._getter(chunk_hash))
+                    continue
+                for task in finished:
+                    node, started = running.pop(task)
+                    try:
+                        data = task.result()
+                    except StoreError as exc:
+                        failures.append((node, exc))
+                        await self._read_failed(chunk_hash, node, exc)
+                        continue
+                    self._latency(node, "get").add(time.monotonic() - started)
+                    self.note_success(node)
+                    return data
+            raise NoIntactCopy(chunk_hash, failures)
+        finally:
+            await _cancel(running)
+
+    def _getter(self, chunk_hash: str) -> Callable[[str], Coroutine[Any, Any, bytes]]:
+        return lambda node: self.store(node).get(chunk_hash)
+
+    def _start(self, running: dict[asyncio.Task[T], tuple[str, float]], node: str,
+               call: Callable[[str], Coroutine[Any, Any, T]]) -> str:
+        running[asyncio.create_task(call(node))] = (node, time.monotonic())
+        return node
+
+    def _latency(self, node: str, kind: str) -> LatencyWindow:
+        return self._latencies.setdefault((node, kind), LatencyWindow())
+
+    def read_hedge(self, node: str) -> float:
+        """Seconds a read from ``node`` may take before the next holder is asked too: its
+        recent p95, within [``hedge_min``, ``hedge_max``]."""
+        s = self.settings
+        return hedge_delay(self._latency(node, "get"), s.hedge_min, s.hedge_max,
+                           unknown=min(s.hedge_max, 0.25))
+
+    def write_hedge(self, node: str) -> float:
+        """Seconds a write to ``node`` may take before one more target is tried in parallel:
+        three times its recent p95 (fsync times vary more than reads), within
+        [0.25 s, ``write_hedge_max``]."""
+        s = self.settings
+        return hedge_delay(self._latency(node, "put"), max(0.25, s.hedge_min),
+                           s.write_hedge_max, scale=3)
 
     async def _read_failed(self, chunk_hash: str, node: str, exc: StoreError) -> None:
         reason = copy_fault(exc)
@@ -136,8 +188,10 @@ class StorageCluster:
         """Put verified bytes on nodes until ``copies`` (default R) hold them; returns the
         holders (``have``, which already hold a good copy, first).
 
-        ``targets`` (default: every writable node in rendezvous order) are tried in batches,
-        in parallel within a batch; a node that fails or is full gives its place to the next.
+        ``targets`` (default: every writable node in rendezvous order) are written in
+        parallel, as many as are missing; a node that fails or is full gives its place to the
+        next, and so does one that has not finished within ``write_hedge`` (it keeps running:
+        the first to succeed count).
         A node in ``replace`` holds a known-bad copy, deleted first (a node keeps the file it
         has on PUT). Fewer holders than asked is not an error here: the caller decides.
         """
@@ -145,12 +199,37 @@ class StorageCluster:
         done = list(have)
         candidates = [n for n in (self.targets(chunk_hash) if targets is None else targets)
                       if n not in done]
-        while len(done) < wanted and candidates:
-            room = wanted - len(done)
-            batch, candidates = candidates[:room], candidates[room:]
-            results = await asyncio.gather(*(self._put(n, chunk_hash, data, n in replace)
-                                             for n in batch))
-            done += [n for n, ok in zip(batch, results, strict=True) if ok]
+        running: dict[asyncio.Task[bool], tuple[str, float]] = {}
+        hedged: set[str] = set()  # slow writes already covered by one more target
+
+        def put(node: str) -> Coroutine[Any, Any, bool]:
+            return self._put(node, chunk_hash, data, node in replace)
+
+        try:
+            while len(done) < wanted:
+                while len(done) + len(running) - len(hedged) < wanted and candidates:
+                    self._start(running, candidates.pop(0), put)
+                if not running:
+                    break
+                now = time.monotonic()
+                slow = {n: started + self.write_hedge(n) for n, started in running.values()
+                        if n not in hedged}
+                wait = max(0.0, min(slow.values()) - now) if candidates and slow else None
+                finished, _ = await asyncio.wait(running, timeout=wait,
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                if not finished:
+                    # A hung node: its place goes to the next target now, not at its timeout
+                    # (if it still succeeds, its copy is an orphan the sweep removes).
+                    hedged.add(min(slow, key=lambda n: slow[n]))
+                    continue
+                for task in finished:
+                    node, started = running.pop(task)
+                    hedged.discard(node)
+                    if task.result():
+                        self._latency(node, "put").add(time.monotonic() - started)
+                        done.append(node)
+        finally:
+            await _cancel(running)
         return done
 
     async def _put(self, node: str, chunk_hash: str, data: bytes, replace: bool) -> bool:
@@ -217,3 +296,12 @@ class StorageCluster:
         clients, self._clients = self._clients, {}
         for client in clients.values():
             await client.aclose()
+
+
+async def _cancel(running: Mapping[asyncio.Task[Any], object]) -> None:
+    """Cancel the requests a hedge made redundant (or the caller abandoned), and wait for them
+    so none is left running or with an unretrieved exception."""
+    for task in running:
+        task.cancel()
+    if running:
+        await asyncio.gather(*running, return_exceptions=True)

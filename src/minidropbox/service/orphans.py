@@ -27,13 +27,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from minidropbox.core.errors import MiniDropboxError
 from minidropbox.core.health import UP
 from minidropbox.core.pacing import Pacer
 from minidropbox.metadata import fence
 from minidropbox.metadata import replicas as replica_repo
 from minidropbox.metadata.db import Database
 from minidropbox.service.cluster import StorageCluster
+from minidropbox.storage.base import StoreError
 
 log = logging.getLogger("minidropbox.orphans")
 
@@ -86,7 +86,7 @@ class OrphanSweep:
                     continue
                 try:
                     await self._sweep_node(node, report)
-                except MiniDropboxError as exc:
+                except StoreError as exc:
                     log.warning("orphan sweep of %s stopped: %s", node, exc.message)
                     self.cluster.note_failure(node)
                     report.skipped.append(node)
@@ -138,14 +138,10 @@ class OrphanSweep:
                 if time.monotonic() > deadline:
                     report.failed += 1  # writers stop waiting for us past the deadline
                     continue
-                try:
-                    await self.cluster.client(node).delete(chunk_hash)
-                except MiniDropboxError as exc:
-                    log.warning("orphan sweep: could not delete %s from %s: %s",
-                                chunk_hash[:12], node, exc.message)
+                if await self.cluster.delete(node, chunk_hash):
+                    report.removed += 1
+                else:
                     report.failed += 1
-                    continue
-                report.removed += 1
         finally:
             await asyncio.to_thread(self._close, opened)
 
