@@ -299,6 +299,20 @@ MATRIX: dict[tuple[str, str], Entry] = {
                                       "old_password": PASSWORD,
                                       "new_password": PASSWORD + "!"})),
 
+    # The web app: its page and assets, and the browser's cookie session.
+    ("GET", "/"): no_object("the web app's one static page", _get("/")),
+    ("MOUNT", "/static"): no_object("the web app's static assets (modules, CSS, icons)"),
+    ("POST", "/api/v1/auth/session"): no_object(
+        "needs the account's password, like /auth/login",
+        lambda c, auth, v: c.post("/api/v1/auth/session", json={
+            "username": v.username, "password": PASSWORD})),
+    ("GET", "/api/v1/auth/session"): no_object("the caller's own session",
+                                               _get("/api/v1/auth/session")),
+    ("DELETE", "/api/v1/auth/session"): no_object(
+        "ends the caller's own session",
+        lambda c, auth, v: c.delete("/api/v1/auth/session",
+                                    headers=bearer(_fresh_session(c, v)))),
+
     # Chunks: B names A's chunk hashes without holding the bytes.
     ("POST", "/api/v1/chunks/missing"): (attack(
         lambda c, auth, v: c.post("/api/v1/chunks/missing", headers=auth,
@@ -344,6 +358,15 @@ MATRIX: dict[tuple[str, str], Entry] = {
         attack(_get("/api/v1/files/content", path=lambda v: v.file, version=lambda v: 1)),
         attack(_b_owns_file_then_asks_version_2, note="version numbers are per owner"),
     ),
+
+    ("GET", "/api/v1/files/view"): (
+        attack(_get("/api/v1/files/view", path=lambda v: v.file)),
+        attack(_get("/api/v1/files/view", path=lambda v: v.file, version=lambda v: 1,
+                    download=lambda v: "true")),
+    ),
+    ("GET", "/api/v1/files/zip"): (attack(
+        _get("/api/v1/files/zip", path=lambda v: v.folder),
+        note="the folder's files are read from B's own tree"),),
 
     # Changing A's objects.
     ("POST", "/api/v1/files/move"): (attack(

@@ -30,6 +30,7 @@ from minidropbox.api.timeouts import BodyPace
 from minidropbox.dav.app import create_dav_app
 from minidropbox.metrics import MetricsMiddleware
 from minidropbox.settings import Settings
+from minidropbox.web import install as install_web_app
 
 ROUTERS = [health.router, auth.router, chunks.router, files.router, trash.router,
            changes.router, notifications.router, admin.router, metrics.router,
@@ -55,6 +56,7 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/dav", create_dav_app(ctx))  # WebDAV: the caller's tree, app passwords
+    install_web_app(app)
     app.add_middleware(BodyPace, window=settings.body_window)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_bytes,
                        streaming_prefixes=("/api/v1/chunks/",),

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from minidropbox.api import browser_session
 from minidropbox.api.context import AppContext
 from minidropbox.core.errors import Forbidden, Unauthorized
-from minidropbox.service.accounts import Principal
+from minidropbox.service.accounts import BROWSER, Principal
 
 bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login")
 
@@ -27,9 +28,20 @@ def get_principal(
     ctx: Context,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
+    """The caller, by bearer token or else by the browser's session cookie (which must pass
+    the CSRF rules of ``browser_session`` on anything that changes state)."""
+    cookie = request.cookies.get(browser_session.COOKIE)
+    if creds is not None:
+        if creds.scheme.lower() != "bearer" or not creds.credentials:
+            raise Unauthorized("Missing bearer token; log in first.")
+        principal = ctx.accounts.authenticate(creds.credentials)
+    elif cookie:
+        principal = ctx.accounts.authenticate(cookie, kind=BROWSER)
+        assert ctx.settings.jwt_secret
+        browser_session.check_csrf(request.method, request.headers, request.url.scheme,
+                                   ctx.settings.jwt_secret, principal.session_id)
+    else:
         raise Unauthorized("Missing bearer token; log in first.")
-    principal = ctx.accounts.authenticate(creds.credentials)
     ctx.check_rate(principal.user_id)
     request.state.principal = principal
     return principal

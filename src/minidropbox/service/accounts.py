@@ -31,12 +31,22 @@ JWT_ALGORITHM = "HS256"
 # OWASP Password Storage cheat sheet minimum for Argon2id: m=19 MiB, t=2, p=1.
 PASSWORD_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 BAD_LOGIN = "Wrong username or password."
+# Token kinds (the ``typ`` claim): a bearer access token, or a browser session's cookie.
+ACCESS = "access"
+BROWSER = "browser"
 
 
 @dataclass(frozen=True)
 class TokenPair:
     access_token: str
     refresh_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class BrowserSession:
+    token: str  # the cookie's value
+    session_id: str
     expires_in: int
 
 
@@ -76,6 +86,23 @@ class AccountService:
         return {"id": user_id, "username": name, "created_at": now}
 
     def login(self, username: str, password: str, address: str, device: str = "") -> TokenPair:
+        user_id, now = self._check_login(username, password, address)
+        return self._new_session(user_id, device[:128], now)
+
+    def browser_login(self, username: str, password: str, address: str,
+                      device: str) -> BrowserSession:
+        """A session for a browser: one token that lives as long as the session (it goes in
+        an HttpOnly cookie, so it never needs refreshing from script). It names a session row
+        like any other, so logout and password changes end it at once."""
+        user_id, now = self._check_login(username, password, address)
+        pair = self._new_session(user_id, device[:128], now)
+        session_id = pair.refresh_token.partition(".")[0]
+        ttl = self.settings.refresh_token_ttl
+        return BrowserSession(self._access_token(user_id, session_id, now, ttl, BROWSER),
+                              session_id, ttl)
+
+    def _check_login(self, username: str, password: str, address: str) -> tuple[int, float]:
+        """The user id for a right password (throttled per user and per address)."""
         now = self.clock()
         name = username.strip().lower()
         wait = max(self._user_failures.blocked_for(name, now),
@@ -93,7 +120,7 @@ class AccountService:
             with self.db.write() as conn:
                 repo.set_password(conn, user["id"], PASSWORD_HASHER.hash(password),
                                   user["password_changed_at"])
-        return self._new_session(user["id"], device[:128], now)
+        return user["id"], now
 
     def change_password(self, principal: Principal, old: str, new: str) -> None:
         check_password(new)
@@ -122,9 +149,10 @@ class AccountService:
         return TokenPair(self._access_token(user_id, session_id, now), refresh,
                          self.settings.access_token_ttl)
 
-    def _access_token(self, user_id: int, session_id: str, now: float) -> str:
+    def _access_token(self, user_id: int, session_id: str, now: float, ttl: int | None = None,
+                      kind: str = ACCESS) -> str:
         claims = {"sub": str(user_id), "sid": session_id, "iat": int(now),
-                  "exp": int(now) + self.settings.access_token_ttl, "typ": "access"}
+                  "exp": int(now) + (ttl or self.settings.access_token_ttl), "typ": kind}
         return jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM)
 
     def refresh(self, refresh_token: str) -> TokenPair:
@@ -156,8 +184,9 @@ class AccountService:
         with self.db.write() as conn:
             repo.revoke_session(conn, principal.session_id, self.clock())
 
-    def authenticate(self, token: str) -> Principal:
-        """Check an access token and its session; ``Unauthorized`` for anything wrong."""
+    def authenticate(self, token: str, kind: str = ACCESS) -> Principal:
+        """Check an access token (or, with ``kind=BROWSER``, a browser session's cookie
+        token) and its session; ``Unauthorized`` for anything wrong."""
         try:
             claims = jwt.decode(token, self._secret, algorithms=[JWT_ALGORITHM],
                                 options={"require": ["exp", "iat", "sub", "sid"]})
@@ -165,7 +194,7 @@ class AccountService:
             raise Unauthorized("The access token is invalid or expired.") from exc
         sub = claims.get("sub")
         # Only the server signs tokens, but a malformed id must still be a 401, never a 500.
-        if (claims.get("typ") != "access" or not isinstance(sub, str) or not sub.isascii()
+        if (claims.get("typ") != kind or not isinstance(sub, str) or not sub.isascii()
                 or not sub.isdigit() or len(sub) > 18):
             raise Unauthorized("The access token is invalid or expired.")
         with self.db.read() as conn:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from email.utils import formatdate
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from minidropbox.api.deps import Context, CurrentUser
+from minidropbox.api.file_response import file_response
 from minidropbox.api.schemas import error_responses
 from minidropbox.api.schemas_files import (
     Commit,
@@ -26,7 +24,6 @@ from minidropbox.api.schemas_files import (
 )
 from minidropbox.core.errors import InvalidInput
 from minidropbox.core.paths import normalize_path
-from minidropbox.core.ranges import parse_range
 from minidropbox.service.files import CommitRequest
 
 router = APIRouter(prefix="/api/v1/files", tags=["files"])
@@ -105,34 +102,7 @@ def restore(body: RestoreBody, principal: CurrentUser, ctx: Context) -> dict[str
 async def download(path: PathQuery, request: Request, principal: CurrentUser, ctx: Context,
                    version: Annotated[int | None, Query(ge=1)] = None) -> Response:
     """The file's bytes (a single ``Range`` is honoured), verified chunk by chunk."""
-    entry, chunk_list = await run_in_threadpool(ctx.files.content, principal, path, version)
-    size = entry["size"]
-    etag = f'"{entry["content_hash"]}"'
-    headers = {"ETag": etag, "Last-Modified": formatdate(entry["modified"], usegmt=True),
-               "Accept-Ranges": "bytes", "X-Version": str(entry["version"]),
-               "Cache-Control": "private, no-cache"}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    byte_range = parse_range(request.headers.get("range"), size)
-    if size == 0:
-        return Response(b"", media_type="application/octet-stream", headers=headers)
-    start, end = byte_range or (0, size - 1)
-    stream = ctx.chunks.stream(chunk_list, start, end)
-    # Fetch the first block before answering, so an unreadable file is a clean 503.
-    first = await anext(stream)
-
-    async def body() -> AsyncIterator[bytes | memoryview]:
-        yield first
-        async for block in stream:
-            yield block
-
-    headers["Content-Length"] = str(end - start + 1)
-    status = 200
-    if byte_range:
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return StreamingResponse(body(), status_code=status, headers=headers,
-                             media_type="application/octet-stream")
+    return await file_response(request, ctx, principal, path, version)
 
 
 @router.put("/content", status_code=201, response_model=Entry,

@@ -2,7 +2,8 @@
 
 1. The client authenticates with its access token, never in the URL (URLs end up in logs):
    either subprotocols ``["bearer", TOKEN]`` (accepted as subprotocol ``bearer``), or a first
-   message ``{"token": TOKEN}`` within ``ws_auth_timeout`` seconds.
+   message ``{"token": TOKEN}`` within ``ws_auth_timeout`` seconds. The web app's socket
+   offers no subprotocol and is authenticated by its session cookie (same origin only).
 2. The server sends ``{"cursor": C}`` at once, again whenever the user's journal moves, and
    ``{"cursor": C, "ping": true}`` after ``ws_ping_interval`` seconds without a message.
 3. The session is re-checked before every push and every ``ws_session_check`` seconds, so a
@@ -24,9 +25,10 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from minidropbox.api import browser_session
 from minidropbox.api.context import AppContext
 from minidropbox.core.errors import MiniDropboxError, TooManyRequests
-from minidropbox.service.accounts import Principal
+from minidropbox.service.accounts import ACCESS, BROWSER, Principal
 
 router = APIRouter(tags=["changes"])
 
@@ -50,11 +52,22 @@ async def notifications(websocket: WebSocket) -> None:
             await websocket.close(CLOSE_BAD_REQUEST, "No query parameters: send the token in "
                                   "the subprotocol header or the first message.")
             return
-        token = await _token(websocket, ctx.settings.ws_auth_timeout)
+        kind, token = ACCESS, None
+        cookie = websocket.cookies.get(browser_session.COOKIE)
+        if cookie and not websocket.scope.get("subprotocols"):
+            # The web app's socket: its session cookie, only from a page of this origin
+            # (a page elsewhere could otherwise open it with the cookie attached).
+            await websocket.accept()
+            if not browser_session.same_origin(websocket.headers, websocket.url.scheme):
+                await websocket.close(CLOSE_UNAUTHORIZED, "Cross-site socket refused.")
+                return
+            kind, token = BROWSER, cookie
+        else:
+            token = await _token(websocket, ctx.settings.ws_auth_timeout)
         if token is None:
             return
         try:
-            principal = await run_in_threadpool(_authenticate, ctx, token)
+            principal = await run_in_threadpool(_authenticate, ctx, token, kind)
         except TooManyRequests as exc:
             await websocket.close(CLOSE_RATE_LIMITED, exc.message[:120])
             return
@@ -86,8 +99,8 @@ def _open_sockets(websocket: WebSocket) -> Counter[int]:
     return sockets
 
 
-def _authenticate(ctx: AppContext, token: str) -> Principal:
-    principal = ctx.accounts.authenticate(token)
+def _authenticate(ctx: AppContext, token: str, kind: str) -> Principal:
+    principal = ctx.accounts.authenticate(token, kind)
     ctx.check_rate(principal.user_id)
     return principal
 

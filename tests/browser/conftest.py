@@ -1,0 +1,132 @@
+"""A real Chromium (Debian's ``chromium`` + ``chromium-driver``) driving the web app of a real
+cluster. One cluster and one browser per module; each test gets a fresh account."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.wait import WebDriverWait
+
+from tests.conftest import PASSWORD
+from tests.harness import TestCluster
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+WAIT = 20  # seconds: generous, the machine may be busy
+
+
+def chromium(download_dir: Path, width: int = 1280, height: int = 800) -> WebDriver:
+    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+        pytest.fail("Debian's chromium and chromium-driver are needed (make installs them)")
+    profile = tempfile.mkdtemp(prefix="minidropbox-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-dev-shm-usage", "--force-prefers-reduced-motion",
+                 f"--user-data-dir={profile}", f"--window-size={width},{height}"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {
+        "download.default_directory": str(download_dir), "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.profile_dir = profile  # type: ignore[attr-defined]
+    driver.set_script_timeout(60)
+    return driver
+
+
+def quit_browser(driver: WebDriver) -> None:
+    driver.quit()
+    shutil.rmtree(driver.profile_dir, ignore_errors=True)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def web_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
+    with TestCluster(tmp_path_factory.mktemp("web"), nodes=2, replicas=2) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(downloads: Path) -> Iterator[WebDriver]:
+    driver = chromium(downloads)
+    try:
+        yield driver
+    finally:
+        quit_browser(driver)
+
+
+def wait(driver: WebDriver, timeout: float = WAIT) -> WebDriverWait:  # type: ignore[type-arg]
+    return WebDriverWait(driver, timeout)
+
+
+def button(driver: WebDriver | WebElement, name: str) -> WebElement:
+    """The visible, enabled button whose accessible name (text or aria-label) is ``name``."""
+    xpath = (f".//button[(normalize-space(.)={_lit(name)} and not(@aria-label)) "
+             f"or @aria-label={_lit(name)}] | .//a[normalize-space(.)={_lit(name)}]")
+    def find(_: object) -> WebElement | bool:
+        for el in driver.find_elements(By.XPATH, xpath):
+            if el.is_displayed() and el.is_enabled():
+                return el
+        return False
+    return wait(driver if isinstance(driver, WebDriver) else driver.parent).until(find)
+
+
+def field(driver: WebDriver, label: str) -> WebElement:
+    """The input labelled ``label`` (a <label for> or aria-label)."""
+    return wait(driver).until(ec.visibility_of_element_located((By.XPATH,
+        f"//input[@aria-label={_lit(label)}] | "
+        f"//input[@id=//label[normalize-space(.)={_lit(label)}]/@for]")))
+
+
+def row(driver: WebDriver, name: str) -> WebElement:
+    """The list row of the entry called ``name`` in the open folder."""
+    return wait(driver).until(ec.visibility_of_element_located((By.XPATH,
+        f"//div[@role='option'][.//button[contains(@class,'name')][normalize-space(.)={_lit(name)}]]")))
+
+
+def rows(driver: WebDriver) -> list[str]:
+    return [el.text for el in driver.find_elements(
+        By.CSS_SELECTOR, "[role=option] button.name")]
+
+
+def _lit(text: str) -> str:
+    """An XPath string literal for any text (quotes included)."""
+    if "'" not in text:
+        return f"'{text}'"
+    if '"' not in text:
+        return f'"{text}"'
+    return "concat(" + ", \"'\", ".join(f"'{part}'" for part in text.split("'")) + ")"
+
+
+def sign_up(driver: WebDriver, base_url: str, prefix: str = "web") -> str:
+    """Sign up a new account through the page; returns the username, logged in."""
+    username = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    driver.get(base_url + "/")
+    button(driver, "Sign up").click()
+    field(driver, "Username").send_keys(username)
+    field(driver, "Password").send_keys(PASSWORD)
+    button(driver, "Sign up").click()
+    wait(driver).until(ec.visibility_of_element_located((By.XPATH,
+        "//button[normalize-space(.)='Log out']")))
+    return username
+
+
+def screenshot(driver: WebDriver, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
