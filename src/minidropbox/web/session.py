@@ -66,4 +66,4 @@ def _info(ctx: Context, principal: Principal) -> dict[str, Any]:
             "csrf_token": browser_session.csrf_token(ctx.settings.jwt_secret,
                                                      principal.session_id),
             "quota_bytes": principal.quota_bytes,
-            "used_bytes": ctx.files.used_bytes(principal)}
+            "used_bytes": ctx.chunks.used_bytes(principal)}
