@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from pathlib import Path
 
 import httpx
 
 from tests.conftest import PASSWORD, bearer
-from tests.harness import ServerProcess, TestCluster
+from tests.harness import ServerProcess, TestCluster, start_api
 from tests.security.conftest import User, new_user
 from tests.security.routes import upload_small
 
@@ -40,12 +41,21 @@ def test_cookie_flags_and_no_token_in_the_body(client: httpx.Client) -> None:
     assert {"httponly", "samesite=strict", "path=/"} <= flags, cookie
     assert "secure" not in flags  # plain HTTP on loopback: a Secure cookie would not come back
     assert cookie.split(";")[0].split("=", 1)[1] not in r.text  # script never sees the token
-    # Behind a TLS-terminating proxy (X-Forwarded-Proto from a trusted address) it is Secure.
-    with httpx.Client(base_url=client.base_url, timeout=30) as fresh:
-        r = fresh.post("/api/v1/auth/session", json={"username": user.name,
+
+
+def test_cookie_is_secure_behind_a_tls_proxy(tmp_path: Path) -> None:
+    """Behind a TLS-terminating proxy the API trusts (X-Forwarded-Proto), the cookie is
+    Secure; the same header from anyone else changes nothing."""
+    server = start_api(tmp_path, env={"trusted_proxies": "127.0.0.1"})
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            user = new_user(c, "tls")
+            r = c.post("/api/v1/auth/session", json={"username": user.name,
                        "password": PASSWORD}, headers={"X-Forwarded-Proto": "https"})
-        assert r.status_code == 200, r.text
-        assert "secure" in {p.strip().lower() for p in _set_cookie(r).split(";")}
+            assert r.status_code == 200, r.text
+            assert "secure" in {p.strip().lower() for p in _set_cookie(r).split(";")}
+    finally:
+        server.stop()
 
 
 def test_state_changes_need_the_csrf_token_and_this_origin(sec_cluster: TestCluster) -> None:
