@@ -16,7 +16,7 @@ PG_TESTS ?= tests/integration/test_files.py tests/integration/test_changes.py \
             tests/integration/test_auth.py tests/integration/test_backup_failures.py \
             --deselect tests/integration/test_files.py::test_api_memory_stays_flat_for_1_gib
 
-.PHONY: run test test-postgres lint unit fmt bench soak fuzz clean lock test-tools
+.PHONY: run test test-postgres lint unit fmt bench soak fuzz chaos clean lock test-tools
 
 # Exact versions with hashes: requirements.lock is what running needs (the image installs the
 # same file), requirements-dev.lock adds the test and lint tools. `make lock` regenerates both
@@ -94,6 +94,13 @@ bench: $(STAMP)
 soak: $(STAMP)
 	MINIDROPBOX_SOAK=1 $(BIN)/python -m pytest -q -m slow --timeout 3600 tests
 	if [ -n "$$MINIDROPBOX_TEST_POSTGRES_URL" ]; then $(MAKE) test-postgres; fi
+
+# Ten clients against `server cluster` while nodes are killed, paused and stopped and the API
+# is killed once (make test runs 60 s of it); figures in bench/results/chaos.json.
+CHAOS_SECONDS ?= 600
+chaos: $(STAMP)
+	MINIDROPBOX_CHAOS_SECONDS=$(CHAOS_SECONDS) MINIDROPBOX_CHAOS_RESULTS=bench/results/chaos.json \
+	  $(BIN)/python -m pytest -q -s -n 0 --timeout $$(( $(CHAOS_SECONDS) + 1800 )) tests/chaos
 
 fuzz: $(STAMP)
 	MINIDROPBOX_FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest -q --timeout 3600 tests/security/test_fuzz.py
