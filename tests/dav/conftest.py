@@ -18,7 +18,7 @@ from tests.conftest import PASSWORD, bearer, signup_and_login
 from tests.harness import TestCluster
 
 MiB = 1024 * 1024
-QUOTA = 512 * MiB
+QUOTA = 160 * MiB
 
 
 @pytest.fixture(scope="session")

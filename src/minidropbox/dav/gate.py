@@ -102,7 +102,26 @@ class DavGate:
         session = DavSession(self.ctx, principal, LoopBridge(asyncio.get_running_loop()))
         inner = dict(scope)
         inner["minidropbox.dav"] = session
-        await self.app(inner, receive, _mark_mtime(send, method, headers))
+        # A body that arrives too slowly (BodyPace) fails inside the protocol's worker thread,
+        # which would answer 500: its answer is dropped and the error raised on, so the
+        # middleware that raised it answers (408).
+        failed: list[Exception] = []
+
+        async def watched_receive() -> Message:
+            try:
+                return await receive()
+            except Exception as exc:
+                failed.append(exc)
+                raise
+
+        marked = _mark_mtime(send, method, headers)
+
+        async def unless_failed(message: Message) -> None:
+            if not failed:
+                await marked(message)
+        await self.app(inner, watched_receive, unless_failed)
+        if failed:
+            raise failed[0]
 
     def _authenticate(self, scope: Scope, headers: dict[str, str]) -> Any:
         scheme, _, token = headers.get("authorization", "").partition(" ")
