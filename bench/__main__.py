@@ -1,6 +1,7 @@
 """``make bench``: a fresh cluster and the peers, every scenario, one table and one JSON file.
 
-    python -m bench [--quick] [--only upload,small,delta,concurrent,sync,rss5g] [--runs N]
+    python -m bench [--quick] [--only upload,small,delta,concurrent,sync,rss5g,dav,dav5g]
+                    [--runs N]
 
 Each figure is the median of ``--runs`` runs (default 3) with min and max shown; ratios are
 ours divided by the peer's, measured in the same run on the same machine.
@@ -18,11 +19,14 @@ import time
 import traceback
 from pathlib import Path
 
+from bench.dav import DAV_SCENARIOS
 from bench.peers import Nginx, Rclone, ensure_tools
 from bench.scenarios import SCENARIOS, Context, Row
 from bench.system import System
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
+SCENARIOS = {**SCENARIOS, **DAV_SCENARIOS}
+LONG = ("rss5g", "dav5g")  # left out of --quick
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     big = args.big_mib or (64 if args.quick else 1024)
     small = args.small_files or (500 if args.quick else 10_000)
     chosen = [s for s in args.only.split(",") if s] or [
-        s for s in SCENARIOS if not (args.quick and s == "rss5g")]
+        s for s in SCENARIOS if not (args.quick and s in LONG)]
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")

@@ -9,6 +9,7 @@ import { forgetPendingUploads, uploadPanel } from "./upload.js";
 // Views and actions register themselves when imported.
 import "./views/files.js";
 import "./views/trash.js";
+import "./views/webdav.js";
 import "./actions.js";
 
 const root = document.getElementById("app");
