@@ -16,7 +16,7 @@ PG_TESTS ?= tests/integration/test_files.py tests/integration/test_changes.py \
             tests/integration/test_auth.py tests/integration/test_backup_failures.py \
             --deselect tests/integration/test_files.py::test_api_memory_stays_flat_for_1_gib
 
-.PHONY: run test test-postgres lint unit fmt bench soak fuzz chaos clean lock test-tools
+.PHONY: run test test-containers test-postgres lint unit fmt bench soak fuzz chaos clean lock test-tools
 
 # Exact versions with hashes: requirements.lock is what running needs (the image installs the
 # same file), requirements-dev.lock adds the test and lint tools. `make lock` regenerates both
@@ -64,6 +64,13 @@ run: $(RUN_STAMP)
 test: $(STAMP) lint test-tools
 	MINIDROPBOX_TEST_DATABASE=sqlite $(PYTEST) tests
 	if [ -n "$$MINIDROPBOX_TEST_POSTGRES_URL" ]; then $(PYTEST) $(PG_TESTS); fi
+
+# The compose stack built and run for real (tests/deploy/test_containers.py; README, "Deploy"),
+# as root: Docker, docker-compose and mmdebstrap installed when missing, dockerd started when
+# none answers (and stopped after), base images pulled or else made from Debian's packages.
+test-containers: $(STAMP)
+	MINIDROPBOX_TEST_CONTAINERS=1 deploy/with-docker.sh \
+	    $(BIN)/python -m pytest -q -s -n 0 --timeout 3600 tests/deploy/test_containers.py
 
 test-postgres: $(STAMP)
 	test -n "$$MINIDROPBOX_TEST_POSTGRES_URL" || { echo "set MINIDROPBOX_TEST_POSTGRES_URL"; exit 2; }

@@ -1,13 +1,15 @@
 """The container topology: compose.yaml, the Dockerfile and .env.example agree with the code.
 
-No Docker engine runs here, so this checks what ``docker compose config`` cannot: that every
-service's command is a real CLI command with real options, that volumes, images, secrets and
-health checks line up, and that the health checks themselves pass against real processes
-(and fail without the cluster secret).
+Part of every ``make test``, without Docker (``make test-containers`` runs the stack itself):
+what ``docker compose config`` cannot check. Every service's command is a real CLI command
+with real options; volumes, images, secrets, networks and health checks line up; the health
+checks pass against real processes (and fail without the cluster secret); the lock files
+satisfy pyproject.toml.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import subprocess
 import sys
@@ -43,7 +45,7 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def ours(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The services that run the Mini-Dropbox image (all but PostgreSQL)."""
+    """The services that run the Mini-Dropbox image (all but PostgreSQL and the proxy)."""
     return {name: s for name, s in services(compose).items() if s.get("image") == IMAGE}
 
 
@@ -81,8 +83,13 @@ def healthcheck_code(service: dict[str, Any]) -> str:
     return code
 
 
+def default(value: str) -> str:
+    """``${VAR:-default}`` → ``default`` (what compose uses when .env leaves VAR empty)."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
 def test_topology(compose: dict[str, Any]) -> None:
-    assert set(services(compose)) == {"api", *STORAGE, "backup", "postgres", "client"}
+    assert set(services(compose)) == {"api", *STORAGE, "backup", "postgres", "proxy", "client"}
     assert set(ours(compose)) == {"api", *STORAGE, "backup", "client"}
     for name, service in ours(compose).items():
         assert service["build"] == ".", name
@@ -104,7 +111,7 @@ def test_every_command_exists_in_the_cli(compose: dict[str, Any]) -> None:
 def test_nodes_and_database_point_at_services(compose: dict[str, Any]) -> None:
     svc = services(compose)
     env = svc["api"]["environment"]
-    assert svc["backup"]["environment"] == env
+    assert svc["backup"]["environment"].items() <= env.items()
     nodes = dict(spec.split("=", 1) for spec in env["MINIDROPBOX_NODES"].split(","))
     assert sorted(nodes) == STORAGE
     for name, url in nodes.items():
@@ -131,7 +138,7 @@ def test_volumes_are_declared_and_not_shared(compose: dict[str, Any]) -> None:
     used: dict[str, str] = {}
     for name, service in services(compose).items():
         for mount in service.get("volumes", []):
-            source = mount.split(":", 1)[0]
+            source = default(mount).split(":", 1)[0]
             assert source in declared, f"{name} mounts undeclared volume {source}"
             assert source not in used, f"{name} and {used[source]} share {source}"
             used[source] = name
@@ -149,13 +156,45 @@ def test_healthchecks(compose: dict[str, Any]) -> None:
         code = healthcheck_code(svc[name])
         assert "MINIDROPBOX_CLUSTER_SECRET" in code and "Authorization" in code
     assert "/readyz" in healthcheck_code(svc["api"])
+    assert svc["proxy"]["healthcheck"]["test"][:2] == ["CMD", "curl"]
+    assert "https://127.0.0.1/readyz" in svc["proxy"]["healthcheck"]["test"]
+    assert svc["proxy"]["depends_on"] == {"api": {"condition": "service_healthy"}}
+    for name, service in svc.items():
+        assert service.get("restart") == "unless-stopped" or name == "client", name
+
+
+def test_forwarded_headers_are_trusted_from_the_proxy_only(compose: dict[str, Any]) -> None:
+    """The API trusts exactly the proxy's fixed address, which no API container can get."""
+    svc = services(compose)
+    edge = compose["networks"]["edge"]["ipam"]["config"][0]
+    subnet = ipaddress.ip_network(default(edge["subnet"]))
+    dynamic = ipaddress.ip_network(default(edge["ip_range"]))
+    proxy = ipaddress.ip_address(default(svc["proxy"]["networks"]["edge"]["ipv4_address"]))
+    trusted = default(svc["api"]["environment"]["MINIDROPBOX_TRUSTED_PROXIES"])
+    assert trusted == str(proxy)
+    assert dynamic.subnet_of(subnet) and proxy in subnet and proxy not in dynamic
+    on_edge = {name for name, s in svc.items() if "edge" in s.get("networks", [])}
+    assert on_edge == {"api", "proxy"}
+    assert set(svc["proxy"]["networks"]) == {"edge"}, "the proxy reaches nothing else"
+    assert "MINIDROPBOX_TRUSTED_PROXIES" not in svc["backup"]["environment"]
+    # The API's plain port is for this host only; the proxy's HTTPS is the way in.
+    assert [default(p) for p in svc["api"]["ports"]] == ["127.0.0.1:8000:8000"]
+    assert [default(p) for p in svc["proxy"]["ports"]] == ["443:443"]
+    example = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text()
+                   .splitlines() if line and not line.startswith("#"))
+    assert example["PROXY_ADDRESS"] == str(proxy)
+    assert (example["EDGE_SUBNET"], example["EDGE_RANGE"]) == (str(subnet), str(dynamic))
+    # The proxy overwrites both headers from the connection: a client's own never pass.
+    conf = (ROOT / "deploy" / "proxy" / "nginx.conf").read_text()
+    assert "proxy_set_header X-Forwarded-For   $remote_addr;" in conf
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in conf
 
 
 def test_env_example_documents_every_variable(compose: dict[str, Any]) -> None:
     text = (ROOT / ".env.example").read_text()
     example = dict(line.split("=", 1) for line in text.splitlines()
                    if line and not line.startswith("#"))
-    referenced = set(re.findall(r"\$\{(\w+)\}", (ROOT / "compose.yaml").read_text()))
+    referenced = set(re.findall(r"\$\{(\w+)(?::-[^}]*)?\}", (ROOT / "compose.yaml").read_text()))
     assert referenced <= set(example), referenced - set(example)
     assert {"MINIDROPBOX_CLUSTER_SECRET", "MINIDROPBOX_JWT_SECRET"} <= set(example)
     known = set(Settings.model_fields) | set(NodeSettings.model_fields)
