@@ -7,6 +7,7 @@ set), all on 127.0.0.1.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -20,6 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from minidropbox.metadata.db import Database
+from minidropbox.service.check import CheckReport, Finding, check_metadata, check_nodes
+from minidropbox.storage.node_client import AsyncNodeClient
 
 BIN = Path(sys.executable).parent / "minidropbox"
 
@@ -242,7 +247,13 @@ def start_node(tmp: Path, name: str, secret: str, port: int | None = None,
 
 
 class TestCluster:
-    """An API and N storage nodes as separate real processes, for tests that hurt nodes."""
+    """An API and N storage nodes as separate real processes, for tests that hurt nodes.
+
+    Stopping it (``stop()``, or leaving ``with``) runs ``admin check`` on the metadata between
+    stopping the API and the nodes, and fails on any broken *must* invariant: every test on a
+    cluster also proves it left the data consistent. A test that breaks one on purpose says
+    which with ``expect_broken`` (after asserting that the check catches it).
+    """
 
     __test__ = False  # not a pytest test class
 
@@ -250,7 +261,9 @@ class TestCluster:
                  env: dict[str, Any] | None = None,
                  node_env: dict[str, Any] | None = None) -> None:
         self.tmp = tmp
+        self.replicas = replicas
         self.secret = "test-cluster-secret-" + uuid.uuid4().hex
+        self.expected_broken: set[str] = set()
         self.nodes = [start_node(tmp, f"node-{i}", self.secret, env=node_env)
                       for i in range(1, nodes + 1)]
         specs = [f"{n.name}={n.url}" for n in self.nodes]
@@ -268,13 +281,51 @@ class TestCluster:
         root = self.node_dir(name)
         return [p for p in root.glob("??/??/*") if p.is_file() and len(p.name) == 64]
 
-    def stop(self) -> None:
+    @property
+    def database_url(self) -> str:
+        return self.api.env.get("MINIDROPBOX_DATABASE_URL") or \
+            f"sqlite:///{(Path(self.api.env['MINIDROPBOX_DATA_DIR']) / 'metadata.db').resolve()}"
+
+    def check(self, nodes: bool = False) -> CheckReport:
+        """``admin check`` as a library call, straight on the metadata database; with
+        ``nodes`` every recorded copy is also asked for on its node."""
+        db = Database(self.database_url)
+        try:
+            report = check_metadata(db, self.replicas)
+            if nodes:
+                report.findings += asyncio.run(self._check_nodes(db))
+        finally:
+            db.dispose()
+        return report
+
+    async def _check_nodes(self, db: Database) -> list[Finding]:
+        clients = {n.name: AsyncNodeClient(n.url, self.secret) for n in self.nodes}
+        try:
+            return await check_nodes(db, {name: c.head for name, c in clients.items()},
+                                     rate=0)
+        finally:
+            for client in clients.values():
+                await client.aclose()
+
+    def expect_broken(self, *names: str) -> None:
+        """Invariants this test broke on purpose: the check on stop tolerates them."""
+        self.expected_broken.update(names)
+
+    def stop(self, check: bool = True) -> None:
         self.api.stop()
-        for node in self.nodes:
-            node.stop()
+        try:
+            if check:
+                report = self.check()
+                broken = [f for f in report.must_violations
+                          if f.name not in self.expected_broken]
+                assert not broken, "the test left broken invariants: " + "; ".join(
+                    f"{f.name}: {f.violations} ({', '.join(f.sample[:3])})" for f in broken)
+        finally:
+            for node in self.nodes:
+                node.stop()
 
     def __enter__(self) -> TestCluster:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.stop(check=exc_type is None)  # a failing test's own error says more

@@ -91,6 +91,10 @@ def test_flipped_bit_found_by_a_read_is_replaced_and_never_copied(plain: TestClu
                           "the chunk to be known unreadable")
         assert body["corrupt_replicas"] == 2
         assert intact_copies(plain)[lost] == 0
+        # ``admin check`` names the damage: a version whose chunk has no intact copy.
+        damage = plain.check()
+        assert [f.name for f in damage.must_violations] == ["version_chunks"]
+        assert damage.must_violations[0].sample == [lost]
         # The commit check agrees with the dedup check: the chunk must be sent again.
         r = client.post("/api/v1/chunks/missing", headers=auth, json={"hashes": [lost]})
         assert r.json()["missing"] == [lost]

@@ -453,6 +453,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/admin/repair"): admin(),
     ("POST", "/api/v1/admin/gc"): admin(),
     ("POST", "/api/v1/admin/orphans"): admin(),
+    ("POST", "/api/v1/admin/check"): admin(),
 }
 
 # Route prefixes that are only for administrators; their entries must be ``admin(...)``.

@@ -95,3 +95,20 @@ class GcResult(BaseModel):
 
 class Started(BaseModel):
     started: bool
+
+
+class CheckRequest(Strict):
+    nodes: bool = False  # also HEAD every recorded copy on its node (paced at audit_rate)
+
+
+class CheckFinding(BaseModel):
+    name: str  # the check's name in docs/DESIGN.md
+    level: str  # must | should
+    rule: str
+    violations: int
+    sample: list[str]
+
+
+class CheckResult(BaseModel):
+    ok: bool  # no ``must`` finding has violations
+    findings: list[CheckFinding]

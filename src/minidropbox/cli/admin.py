@@ -160,6 +160,38 @@ def orphans_command(state: CliState, dry_run: bool) -> None:
                      f"{body['found']} orphans {done}{skipped}.")
 
 
+@admin.command("check")
+@click.option("--nodes", is_flag=True,
+              help="Also ask each node for every copy the metadata records (paced at the "
+                   "audit rate: minutes on a big cluster).")
+@pass_state
+def check_command(state: CliState, nodes: bool) -> None:
+    """Check every invariant of the design; exit 9 if one whose breach loses data fails.
+
+    MUST invariants failing mean data is lost or wrong; SHOULD ones are reported and left to
+    repair and garbage collection."""
+    with state.client() as api:
+        body = api.request_json("POST", "/api/v1/admin/check", json={"nodes": nodes},
+                                timeout=3600)
+    lines = []
+    for f in body["findings"]:
+        verdict = "ok" if not f["violations"] else f"{f['violations']} violation(s)"
+        lines.append(f"{f['level'].upper():6} {f['name']:24} {verdict:18} {f['rule']}")
+        lines += [f"         {example}" for example in f["sample"]]
+    state.emit(body, "\n".join(lines))
+    broken = [f["name"] for f in body["findings"] if f["level"] == "must" and f["violations"]]
+    if broken:
+        raise InvariantsBroken(f"Broken: {', '.join(broken)}. See docs/DESIGN.md, "
+                               "\"Invariants that run\", for what each means.")
+
+
+class InvariantsBroken(MiniDropboxError):
+    """An invariant whose breach loses data does not hold."""
+
+    code = "invariants_broken"
+    exit_code = 9
+
+
 @click.command("grant-admin")
 @click.argument("username")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,

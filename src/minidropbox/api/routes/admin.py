@@ -1,4 +1,5 @@
-"""Operator routes: storage nodes, cluster health, drain, rebalance, repair, GC, orphans.
+"""Operator routes: storage nodes, cluster health, drain, rebalance, repair, GC, orphans,
+invariants.
 
 Every route needs an administrator (``minidropbox server grant-admin USER``).
 """
@@ -12,6 +13,8 @@ from fastapi import APIRouter
 from minidropbox.api.deps import AdminUser, Context
 from minidropbox.api.schemas import error_responses
 from minidropbox.api.schemas_admin import (
+    CheckRequest,
+    CheckResult,
     DrainRequest,
     GcRequest,
     GcResult,
@@ -24,6 +27,7 @@ from minidropbox.api.schemas_admin import (
     StorageStatus,
 )
 from minidropbox.core.errors import StorageUnavailable
+from minidropbox.service.check import SizeProbe, run_check
 from minidropbox.service.storage_admin import StorageAdmin
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -79,4 +83,15 @@ async def orphans(body: OrphanRequest, _: AdminUser, ctx: Context) -> dict[str, 
     """Sweep the nodes for copies no replica row names (older than ``orphan_grace``) and
     delete them under the deletion fence; ``dry_run`` only counts them."""
     report = await _storage(ctx).sweep_orphans(body.dry_run)
+    return report.public()
+
+
+@router.post("/check", response_model=CheckResult, responses=ERRORS)
+async def check(body: CheckRequest, _: AdminUser, ctx: Context) -> dict[str, Any]:
+    """Run every invariant of docs/DESIGN.md; ``ok`` is false when a *must* one is broken.
+    With ``nodes``, every recorded copy is also asked for on its node (paced)."""
+    probes: dict[str, SizeProbe] | None = None
+    if body.nodes:
+        probes = {name: ctx.cluster.client(name).head for name in ctx.cluster.names}
+    report = await run_check(ctx.db, ctx.settings.replicas, probes, ctx.settings.audit_rate)
     return report.public()
