@@ -6,6 +6,8 @@ import asyncio
 
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 
 from minidropbox.api.deps import Context, CurrentUser
 from minidropbox.api.schemas import error_responses
@@ -57,7 +59,7 @@ async def put_chunks_batch(request: Request, principal: CurrentUser,
         raise InvalidInput("Send the chunks as multipart/form-data, one part per chunk.")
     try:
         form = await request.form(max_files=2000, max_fields=2000)
-    except Exception as exc:
+    except (MultiPartException, HTTPException) as exc:  # HTTPException: starlette's 400
         raise InvalidInput("The multipart body could not be parsed.") from exc
     parts: list[tuple[str, bytes]] = []
     try:
