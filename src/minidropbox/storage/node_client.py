@@ -352,10 +352,13 @@ class AsyncNodeClient(_NodeBase):
                         min_age: float) -> tuple[list[str], str | None]:
         """A page of chunks written at least ``min_age`` seconds ago (by the node's clock),
         and the name the next page starts after (None: no more)."""
-        body = (await self._request("GET", f"{self.url}/chunks", params={
-            "after": after, "limit": limit, "min_age": min_age})).json()
-        names: list[str] = body["chunks"]
-        following: str | None = body["next"]
+        response = await self._request("GET", f"{self.url}/chunks", params={
+            "after": after, "limit": limit, "min_age": min_age})
+        names = _names(response, self.url)
+        with malformed_answer(self.url):
+            following = response.json()["next"]
+            if following is not None and not isinstance(following, str):
+                raise TypeError("next is not a name")
         return names, following
 
     async def list(self, after: str = "", limit: int = 1000) -> list[str]:
