@@ -56,8 +56,10 @@ lock:
 	    | $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	    --no-header -c $(DEV_LOCK) -o $(LOCK) pyproject.toml -
 
+# `make run STORAGE=s3 S3_URL='s3://bucket/prefix?endpoint=...'` keeps the chunks in a bucket.
 run: $(RUN_STAMP)
-	$(BIN)/minidropbox server cluster --data $(DATA)
+	$(BIN)/minidropbox server cluster --data $(DATA) $(if $(STORAGE),--storage $(STORAGE)) \
+	    $(if $(S3_URL),--s3-url '$(S3_URL)')
 
 # First pass on SQLite (plus the tests that need PostgreSQL itself, when it is there), then
 # a representative part again with every server on PostgreSQL.

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.harness import ServerProcess, TestCluster, drop_created_databases, start_api
+from tests.seaweedfs import SeaweedFS, seaweedfs
 
 PASSWORD = "correct horse battery"
 
@@ -49,6 +50,14 @@ def signup_and_login(client: httpx.Client, username: str,
 
 def bearer(tokens: dict[str, str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """One real SeaweedFS (S3) per test worker, with a bucket "contract"."""
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        server.create_bucket("contract")
+        yield server
 
 
 @pytest.fixture

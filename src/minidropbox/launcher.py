@@ -120,7 +120,7 @@ class Child:
 class Cluster:
     def __init__(self, data: Path, nodes: int, replicas: int, port: int, host: str = "127.0.0.1",
                  backup: bool = True, backup_every: str | None = None,
-                 policy: RestartPolicy | None = None) -> None:
+                 policy: RestartPolicy | None = None, s3_url: str | None = None) -> None:
         self.data = data.resolve()
         self.host = host
         self.port = port
@@ -136,11 +136,13 @@ class Cluster:
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("MINIDROPBOX_")}
         base_env.update({"MINIDROPBOX_CLUSTER_SECRET": secret, "PYTHONUNBUFFERED": "1"})
         for key in ("MINIDROPBOX_DATABASE_URL", "MINIDROPBOX_JSON_LOGS", "MINIDROPBOX_CONFIG",
-                    "MINIDROPBOX_QUOTA_BYTES"):
+                    "MINIDROPBOX_QUOTA_BYTES", "MINIDROPBOX_S3_CREDENTIALS_FILE"):
             if key in os.environ:
                 base_env[key] = os.environ[key]
         auth = {"Authorization": f"Bearer {secret}"}
-        specs = []
+        # A bucket replaces the nodes: one "node" named s3, one copy (the store keeps copies).
+        specs = [f"s3={s3_url}"] if s3_url else []
+        nodes, replicas = (0, 1) if s3_url else (nodes, replicas)
         for i in range(1, nodes + 1):
             name, node_port = f"node-{i}", port + i
             node_url = f"http://{host}:{node_port}"

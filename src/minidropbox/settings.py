@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     orphan_grace: float = 3600
     orphan_interval: float = 3600
     orphan_rate: float = 2000
+    # An S3-compatible bucket in NODES (``s3=s3://bucket/prefix?endpoint=...``): credentials
+    # from this AWS-style file, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; the API
+    # re-hashes stored chunks at s3_scrub_rate bytes/s (a node scrubs its own disk).
+    s3_credentials_file: Path | None = None
+    s3_scrub_rate: int = 4 * MiB
 
     # Secrets (generated into data_dir/secrets when absent)
     jwt_secret: str | None = None

@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import obstore
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -27,7 +29,9 @@ from minidropbox.storage.base import (
 from minidropbox.storage.disk import BLOCK, DiskChunkStore
 from minidropbox.storage.memory import AsyncMemoryChunkStore, MemoryChunkStore
 from minidropbox.storage.node_client import AsyncNodeClient, NodeClient
+from minidropbox.storage.s3 import AsyncS3Store, S3ChunkStore, S3Location
 from tests.harness import ServerProcess, start_node
+from tests.seaweedfs import SeaweedFS
 
 SECRET = "contract-suite-cluster-secret"
 MiB = 1 << 20
@@ -110,9 +114,34 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProce
         server.stop()
 
 
-@pytest.fixture(params=["memory", "async-memory", "disk", "node", "async-node"])
+def _s3_under_test(store: ChunkStore, location: S3Location) -> StoreUnderTest:
+    raw = location.open(30.0)
+
+    def corrupt(name: str, data: bytes) -> None:
+        obstore.put(raw, location.key(name), data)
+
+    def leftovers() -> list[Path]:  # any object of the prefix that is not a whole chunk
+        keys = [str(m["path"]) for batch in obstore.list(raw, location.prefix.rstrip("/"))
+                for m in batch]
+        return [Path(k) for k in keys if not k.startswith(location.chunks_prefix + "/")]
+
+    return StoreUnderTest(store, corrupt, leftovers)
+
+
+@pytest.fixture(params=["memory", "async-memory", "disk", "node", "async-node", "s3",
+                        "async-s3"])
 def sut(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreUnderTest]:
-    if request.param == "memory":
+    if request.param in ("s3", "async-s3"):
+        # A fresh prefix per test in one real SeaweedFS bucket (tests/seaweedfs.py).
+        server: SeaweedFS = request.getfixturevalue("seaweed")
+        location = S3Location.parse(server.url("contract", f"t{secrets.token_hex(6)}"),
+                                    server.credentials)
+        if request.param == "s3":
+            yield _s3_under_test(S3ChunkStore(location), location)
+            return
+        yield _s3_under_test(Blocking(AsyncS3Store(location, timeout=30),
+                                      request.getfixturevalue("portal")), location)
+    elif request.param == "memory":
         memory = MemoryChunkStore()
         yield StoreUnderTest(memory, memory.corrupt, lambda: [])
     elif request.param == "async-memory":

@@ -37,8 +37,9 @@ from minidropbox.core.placement import place_replicas
 from minidropbox.durable import fsync_dir
 from minidropbox.metadata.db import Database
 from minidropbox.metadata.tables import nodes, repair_queue, replicas, server_info
-from minidropbox.storage.base import ChunkNotFound, CorruptChunk
+from minidropbox.storage.base import ChunkNotFound, ChunkStore, CorruptChunk
 from minidropbox.storage.disk import DiskChunkStore
+from minidropbox.storage.s3 import S3ChunkStore, location_from
 
 log = logging.getLogger("minidropbox.backup")
 
@@ -59,8 +60,16 @@ class RestoreReport:
 
 
 def restore(repo: Repository, snap: Snapshot, target: Path, node_count: int = 3,
-            replica_count: int = 2, clock: Callable[[], float] = time.time) -> RestoreReport:
-    """Build a data directory at ``target`` from ``snap`` (see the module docstring)."""
+            replica_count: int = 2, clock: Callable[[], float] = time.time,
+            s3_url: str | None = None,
+            s3_credentials_file: Path | None = None) -> RestoreReport:
+    """Build a data directory at ``target`` from ``snap`` (see the module docstring).
+
+    With ``s3_url`` the chunks go into that bucket instead of ``DATA/nodes/``, and the
+    metadata names it as the one storage "node" ``s3`` (R = 1: the object store keeps copies).
+    """
+    if s3_url:
+        node_count = replica_count = 1
     if snap.manifest["metadata"]["kind"] != "sqlite":
         raise BackupConfigError(
             "This snapshot holds a PostgreSQL dump: load it with `pg_restore -d DBURL "
@@ -71,20 +80,23 @@ def restore(repo: Repository, snap: Snapshot, target: Path, node_count: int = 3,
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise TargetNotEmpty(f"{target} is not an empty directory; restore into a new one.")
     started = time.monotonic()
-    names = [f"node-{i}" for i in range(1, node_count + 1)]
+    names = ["s3"] if s3_url else [f"node-{i}" for i in range(1, node_count + 1)]
     report = RestoreReport(snap.id, target, node_count, replica_count, secrets.token_hex(16))
     with repo.readers_lock(exclusive=False):
         if file_sha256(snap.metadata_path) != snap.manifest["metadata"]["sha256"]:
             raise RepositoryDamaged(f"The metadata copy of snapshot {snap.id} does not match "
                                     "its checksum; run `backup verify` and pick another one.")
         target.mkdir(parents=True, exist_ok=True)
-        stores = {n: DiskChunkStore(target / "nodes" / n) for n in names}
+        stores: dict[str, ChunkStore] = (
+            {"s3": S3ChunkStore(location_from(s3_url, s3_credentials_file))} if s3_url else
+            {n: DiskChunkStore(target / "nodes" / n) for n in names})
         placed = place_chunks(repo, snap, stores, replica_count, report)
         api_dir = target / "api"
         api_dir.mkdir()
         temp = api_dir / f"{TEMP_PREFIX}metadata.db"
         shutil.copyfile(snap.metadata_path, temp)
-        rewrite_metadata(temp, names, placed, report.generation, clock())
+        urls = {"s3": s3_url} if s3_url else {}
+        rewrite_metadata(temp, names, placed, report.generation, clock(), urls)
         final = api_dir / "metadata.db"
         temp.rename(final)
         fsync_dir(api_dir)
@@ -96,7 +108,7 @@ def restore(repo: Repository, snap: Snapshot, target: Path, node_count: int = 3,
     return report
 
 
-def place_chunks(repo: Repository, snap: Snapshot, stores: dict[str, DiskChunkStore],
+def place_chunks(repo: Repository, snap: Snapshot, stores: dict[str, ChunkStore],
                  replica_count: int, report: RestoreReport) -> dict[str, list[str]]:
     """Write every chunk the snapshot references to its nodes; returns chunk -> node names."""
     placed: dict[str, list[str]] = {}
@@ -122,13 +134,13 @@ def place_chunks(repo: Repository, snap: Snapshot, stores: dict[str, DiskChunkSt
 
 
 def rewrite_metadata(path: Path, names: list[str], placed: dict[str, list[str]],
-                     generation: str, now: float) -> None:
+                     generation: str, now: float, urls: dict[str, str] | None = None) -> None:
     """Migrate the copy, point ``nodes``/``replicas`` at the new layout, new generation."""
     db = Database(f"sqlite:///{path.resolve()}")
     try:
         db.migrate()
         with db.write() as conn:
-            write_layout(conn, names, placed, generation, now)
+            write_layout(conn, names, placed, generation, now, urls or {})
     finally:
         db.dispose()
     # Back to one self-contained file (the API turns WAL on again when it opens it).
@@ -141,13 +153,13 @@ def rewrite_metadata(path: Path, names: list[str], placed: dict[str, list[str]],
 
 
 def write_layout(conn: Connection, names: list[str], placed: dict[str, list[str]],
-                 generation: str, now: float) -> None:
+                 generation: str, now: float, urls: dict[str, str]) -> None:
     conn.execute(delete(repair_queue))
     conn.execute(delete(replicas))
     conn.execute(delete(nodes))
-    # The URL is a placeholder: the API records each node's real address by name at start.
-    conn.execute(insert(nodes), [{"name": n, "url": f"http://{n}.invalid", "state": "up"}
-                                 for n in names])
+    # A node's URL is a placeholder: the API records its real address by name at start.
+    conn.execute(insert(nodes), [{"name": n, "url": urls.get(n, f"http://{n}.invalid"),
+                                  "state": "up"} for n in names])
     node_ids = {name: node_id for node_id, name in
                 conn.execute(select(nodes.c.id, nodes.c.name)).all()}
     rows = [{"chunk_hash": h, "node_id": node_ids[n], "state": "ok", "created_at": now}

@@ -55,6 +55,7 @@ def snapshot_options(settings: Settings) -> SnapshotOptions:
     return SnapshotOptions(database_url=settings.effective_database_url,
                            cluster_secret=cluster_secret(settings), nodes=specs,
                            node_timeout=max(settings.node_timeout, 10.0),
+                           s3_credentials_file=settings.s3_credentials_file,
                            throttle=float(os.environ.get(THROTTLE_ENV, "0") or 0))
 
 

@@ -44,7 +44,7 @@ from minidropbox.core.placement import rank_nodes
 from minidropbox.durable import fsync_dir
 from minidropbox.storage.base import NoIntactCopy, StoreFull, read_first_intact
 from minidropbox.storage.disk import DiskChunkStore
-from minidropbox.storage.node_client import NodeClient
+from minidropbox.storage.open import RemoteChunkStore, open_store
 
 log = logging.getLogger("minidropbox.backup")
 
@@ -59,6 +59,7 @@ class SnapshotOptions:
     cluster_secret: str
     nodes: dict[str, str] = field(default_factory=dict)  # name -> url; empty: the DB's table
     node_timeout: float = 10.0
+    s3_credentials_file: Path | None = None  # for a bucket among the nodes (else AWS_* env)
     workers: int = 4
     # Test-only: seconds to sleep after each copied chunk, so a test can kill a backup
     # mid-run (set from MINIDROPBOX_BACKUP_TEST_THROTTLE by the CLI; never in production).
@@ -149,7 +150,8 @@ def copy_chunks(repo: Repository, copy: MetadataCopy, options: SnapshotOptions) 
     urls.update(options.nodes)
     if not urls and copy.chunks:
         raise BackupConfigError("No storage nodes are known: set MINIDROPBOX_NODES.")
-    clients = {name: NodeClient(url, options.cluster_secret, options.node_timeout)
+    clients = {name: open_store(url, options.cluster_secret, options.node_timeout,
+                                options.s3_credentials_file)
                for name, url in urls.items()}
     tally = CopyTally()
     store = repo.chunks
@@ -191,7 +193,7 @@ def copy_chunks(repo: Repository, copy: MetadataCopy, options: SnapshotOptions) 
     return tally
 
 
-def fetch(name: str, holders: list[str], clients: dict[str, NodeClient],
+def fetch(name: str, holders: list[str], clients: dict[str, RemoteChunkStore],
           store: DiskChunkStore) -> int | None:
     """Copy one chunk into ``store`` from the first node that serves it intact.
 

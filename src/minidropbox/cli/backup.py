@@ -127,22 +127,31 @@ def verify_command(state: CliState, repo_path: Path, snapshot: str | None,
               help="New, empty data directory to build.")
 @click.option("--nodes", type=click.IntRange(1, 32), default=3, show_default=True)
 @click.option("--replicas", type=click.IntRange(1, 8), default=2, show_default=True)
+@click.option("--s3-url", default=None, metavar="s3://BUCKET/PREFIX?endpoint=URL",
+              help="Put the chunks into this bucket instead of DIR/nodes (credentials: "
+                   "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or MINIDROPBOX_S3_CREDENTIALS_FILE).")
 @pass_state
 def restore_command(state: CliState, repo_path: Path, snapshot: str, target: Path,
-                    nodes: int, replicas: int) -> None:
+                    nodes: int, replicas: int, s3_url: str | None) -> None:
     """Build a data directory from SNAPSHOT (an id, a unique prefix, or `latest`)."""
+    import os
+
     from minidropbox.backup.restore import restore
 
     _logs(state)
     repo = Repository.open(repo_path)
-    report = restore(repo, repo.snapshot(snapshot), target, nodes, replicas)
+    credentials = os.environ.get("MINIDROPBOX_S3_CREDENTIALS_FILE")
+    report = restore(repo, repo.snapshot(snapshot), target, nodes, replicas, s3_url=s3_url,
+                     s3_credentials_file=Path(credentials) if credentials else None)
+    start = (f"--storage s3 --s3-url '{s3_url}'" if s3_url
+             else f"--nodes {nodes} --replicas {replicas}")
     _emit(state, {"snapshot": report.snapshot, "target": str(report.target),
                 "chunks": report.chunks, "bytes": report.bytes,
                 "unrecoverable": report.unrecoverable, "generation": report.generation},
                f"restored snapshot {report.snapshot} into {report.target}: {report.chunks} "
                f"chunks ({report.bytes} bytes), {len(report.unrecoverable)} unrecoverable, "
                f"{report.duration:.1f} s\nstart it with: minidropbox server cluster --data "
-               f"{report.target} --nodes {nodes} --replicas {replicas}")
+               f"{report.target} {start}")
     if report.unrecoverable:
         raise RepositoryDamaged(f"{len(report.unrecoverable)} chunk(s) could not be restored; "
                                 "files using them will not download.")

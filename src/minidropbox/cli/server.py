@@ -32,21 +32,39 @@ def server() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--no-backup", is_flag=True, help="Do not run the backup service.")
 @click.option("--backup-every", default=None, help="Backup interval, e.g. 1h or 30m.")
+@click.option("--storage", type=click.Choice(["nodes", "s3"]), default="nodes",
+              show_default=True, envvar="MINIDROPBOX_STORAGE",
+              help="Built-in storage nodes, or an S3-compatible bucket (--s3-url).")
+@click.option("--s3-url", default=None, envvar="MINIDROPBOX_S3_URL",
+              metavar="s3://BUCKET/PREFIX?endpoint=URL",
+              help="The bucket for --storage s3; credentials from AWS_ACCESS_KEY_ID and "
+                   "AWS_SECRET_ACCESS_KEY or MINIDROPBOX_S3_CREDENTIALS_FILE.")
 def cluster_command(data_dir: Path, nodes: int, replicas: int, port: int, host: str,
-                    no_backup: bool, backup_every: str | None) -> None:
+                    no_backup: bool, backup_every: str | None, storage: str,
+                    s3_url: str | None) -> None:
     """Run the whole system locally: storage nodes, API and backup service.
 
     Every process is supervised: one that exits is restarted with a backoff (a crash loop is
     left stopped). Ctrl-C or SIGTERM stops them all."""
     from minidropbox.launcher import Cluster
 
-    if replicas > nodes:
+    if storage == "s3":
+        if not s3_url:
+            raise click.BadParameter("--storage s3 needs --s3-url s3://BUCKET/PREFIX?endpoint=URL",
+                                     param_hint="--s3-url")
+        from minidropbox.storage.s3 import S3ChunkStore, location_from
+        settings = load_settings()
+        # A wrong URL, endpoint, credentials or a missing bucket fail here, in one line.
+        S3ChunkStore(location_from(s3_url, settings.s3_credentials_file), 10.0).check_bucket()
+    elif replicas > nodes:
         raise click.BadParameter(f"cannot keep {replicas} replicas on {nodes} nodes",
                                  param_hint="--replicas")
     cluster = Cluster(data_dir, nodes, replicas, port, host, backup=not no_backup,
-                      backup_every=backup_every)
+                      backup_every=backup_every, s3_url=s3_url if storage == "s3" else None)
     configure_logging(load_settings().json_logs)  # the supervisor's restarts, on stderr
-    click.echo(f"Starting {nodes} storage nodes and the API under {cluster.data} ...")
+    where = (f"the bucket {s3_url.split('?')[0]}" if storage == "s3" and s3_url
+             else f"{nodes} storage nodes")
+    click.echo(f"Starting {where} and the API under {cluster.data} ...")
     cluster.start()
     click.echo(f"Mini-Dropbox is running at {cluster.url} (logs in {cluster.log_dir}).")
     click.echo(f"Try: minidropbox --server {cluster.url} signup YOURNAME   (Ctrl-C stops)")

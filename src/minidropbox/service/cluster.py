@@ -43,6 +43,7 @@ from minidropbox.storage.base import (
     copy_fault,
 )
 from minidropbox.storage.node_client import AsyncNodeClient
+from minidropbox.storage.s3 import AsyncS3Store, is_object_store, location_from
 
 log = logging.getLogger("minidropbox.cluster")
 T = TypeVar("T")
@@ -63,7 +64,7 @@ class StorageCluster:
         self.health = {name: NodeHealth(name, last_ok=clock()) for name, _ in self.specs}
         self.stats: dict[str, dict[str, int]] = {}
         self.draining: set[str] = set()
-        self._clients: dict[str, AsyncNodeClient] = {}
+        self._clients: dict[str, AsyncNodeClient | AsyncS3Store] = {}
         self._stores = dict(stores or {})
         self._latencies: dict[tuple[str, str], LatencyWindow] = {}
         with db.write() as conn:
@@ -73,11 +74,16 @@ class StorageCluster:
     def names(self) -> list[str]:
         return [name for name, _ in self.specs]
 
-    def client(self, name: str) -> AsyncNodeClient:
-        """The node's own API (quarantine, size probes); chunk I/O goes through ``store``."""
+    def client(self, name: str) -> AsyncNodeClient | AsyncS3Store:
+        """The node's own API (quarantine, size probes); chunk I/O goes through ``store``.
+        A bucket (``s3://``) stands in for a node: it keeps its own copies (R = 1)."""
         if name not in self._clients:
-            self._clients[name] = AsyncNodeClient(self.urls[name], self.settings.cluster_secret
-                                                  or "", self.settings.node_timeout)
+            url, settings = self.urls[name], self.settings
+            self._clients[name] = (
+                AsyncS3Store(location_from(url, settings.s3_credentials_file),
+                             settings.node_timeout, settings.s3_scrub_rate)
+                if is_object_store(url) else
+                AsyncNodeClient(url, settings.cluster_secret or "", settings.node_timeout))
         return self._clients[name]
 
     def store(self, name: str) -> AsyncChunkStore:
@@ -264,17 +270,18 @@ class StorageCluster:
         if name in self.health:
             self.health[name].record_success(self.clock())
 
-    def note_failure(self, name: str) -> None:
+    def note_failure(self, name: str, reason: str | None = None) -> None:
         if name in self.health:
             self.health[name].record_failure(self.clock(), self.settings.node_down_after)
-            log.warning("storage node %s is %s", name, self.health[name].state)
+            log.warning("storage node %s is %s%s", name, self.health[name].state,
+                        f": {reason}" if reason else "")
 
     async def probe_once(self) -> None:
         async def probe(name: str) -> None:
             try:
                 stats = await self.store(name).stat()
-            except StoreError:
-                self.note_failure(name)
+            except StoreError as exc:
+                self.note_failure(name, exc.message)
                 return
             self.stats[name] = asdict(stats)
             self.note_success(name)
