@@ -278,8 +278,11 @@ class StorageCluster:
 
     async def probe_once(self) -> None:
         async def probe(name: str) -> None:
+            store = self.store(name)
             try:
-                stats = await self.store(name).stat()
+                # A bucket's exact stat lists every object: probe it cheaply instead.
+                stats = await (store.probe() if isinstance(store, AsyncS3Store)
+                               else store.stat())
             except StoreError as exc:
                 self.note_failure(name, exc.message)
                 return

@@ -437,9 +437,13 @@ class AsyncS3Store:
             await self._bounded(obstore.delete_async(self._store, self.location.key(name)), name)
 
     async def stat(self) -> StoreStats:
-        """One cheap listing proves the bucket answers (the API probes every few seconds);
-        used bytes and the object count come from a background count, redone every
-        ``COUNT_EVERY`` seconds, since counting means listing the whole bucket."""
+        """Used bytes and the object count, by listing the whole bucket (exact, not cheap)."""
+        return await asyncio.to_thread(S3ChunkStore(self.location, self.timeout * 6).stat)
+
+    async def probe(self) -> StoreStats:
+        """What the API's health probe asks every few seconds: one cheap listing proves the
+        bucket answers; used bytes and the object count come from a background ``stat``,
+        redone every ``COUNT_EVERY`` seconds, since counting means listing everything."""
         stream = obstore.list(self._store, self.location.chunks_prefix, chunk_size=1)
         await self._bounded(anext(stream, None))
         now = time.monotonic()
@@ -450,8 +454,7 @@ class AsyncS3Store:
 
     async def _count(self) -> None:
         try:
-            self._stats = await asyncio.to_thread(
-                S3ChunkStore(self.location, self.timeout * 6).stat)
+            self._stats = await self.stat()
         except StoreError as exc:
             log.warning("could not count the objects of %s: %s", self.url, exc.message)
         finally:
