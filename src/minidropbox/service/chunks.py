@@ -43,6 +43,7 @@ log = logging.getLogger("minidropbox.chunks")
 
 FENCE_RETRIES = 5
 READ_AHEAD_BYTES = 8 * 1024 * 1024  # chunk bytes a download fetches ahead of what it sends
+STORE_AHEAD = 4  # chunks of one streamed upload stored at once (each at most 4 MiB)
 
 
 @dataclass(frozen=True)
@@ -131,12 +132,33 @@ class ChunkService:
             refs = await run_in_threadpool(_cut, spool)
             size = spool.stat().st_size
             with spool.open("rb") as fh:
-                for chunk_hash, offset, length in refs:
-                    data = await run_in_threadpool(os.pread, fh.fileno(), length, offset)
-                    await self.store(principal, chunk_hash, data)
+                await self._store_refs(principal, fh.fileno(), refs)
         finally:
             spool.unlink(missing_ok=True)
         return StoredFile(size=size, chunks=[r[0] for r in refs])
+
+    async def _store_refs(self, principal: Principal, fd: int,
+                          refs: list[tuple[str, int, int]]) -> None:
+        """Store a spooled file's chunks, ``STORE_AHEAD`` at a time: each waits on R nodes'
+        fsyncs, so one after the other leaves the nodes idle most of the time. A chunk that
+        repeats in the file is stored once. The first failure cancels the rest and is raised."""
+        pending: deque[asyncio.Task[int]] = deque()
+        scheduled: set[str] = set()
+        try:
+            for chunk_hash, offset, length in refs:
+                if chunk_hash in scheduled:
+                    continue
+                scheduled.add(chunk_hash)
+                if len(pending) >= STORE_AHEAD:
+                    await pending.popleft()
+                data = await run_in_threadpool(os.pread, fd, length, offset)
+                pending.append(asyncio.create_task(self.store(principal, chunk_hash, data)))
+            while pending:
+                await pending.popleft()
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def _admit(self, principal: Principal, chunk_hash: str,
                size: int) -> tuple[list[str], set[str], int | None]:
