@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -42,6 +43,34 @@ def admin_get(client: httpx.Client, admin: dict[str, str], what: str) -> dict[st
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
+
+
+def copies_against_rows(cluster: SupervisedCluster) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Copies on disk that no replica row names (with their age and the rows their chunk
+    has), and ``ok`` rows whose copy is not on disk, per node; read from the metadata file."""
+    db = sqlite3.connect(f"file:{cluster.data / 'api' / 'metadata.db'}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT n.name, r.chunk_hash, r.state FROM replicas r "
+                          "JOIN nodes n ON n.id = r.node_id").fetchall()
+    finally:
+        db.close()
+    by_chunk: dict[str, list[str]] = {}
+    for node, chunk, state in rows:
+        by_chunk.setdefault(chunk, []).append(f"{node}:{state}")
+    unrecorded: dict[str, Any] = {}
+    missing: dict[str, Any] = {}
+    now = time.time()
+    for node in cluster.nodes:
+        files = {p.name: now - p.stat().st_mtime for p in cluster.chunk_files(node)}
+        named = {c for n, c, _ in rows if n == node}
+        ok = {c for n, c, state in rows if n == node and state == "ok"}
+        extra = {c: (round(age, 1), by_chunk.get(c)) for c, age in files.items()
+                 if c not in named}
+        if extra:
+            unrecorded[node] = extra
+        if ok - set(files):
+            missing[node] = sorted(ok - set(files))
+    return unrecorded, missing
 
 
 def test_chaos_loses_nothing_and_heals(tmp_path: Path) -> None:
@@ -83,13 +112,22 @@ def test_chaos_loses_nothing_and_heals(tmp_path: Path) -> None:
             client.verify()
 
         # Orphans (writes cut off by a kill, a pause or the hedge) are swept once old enough.
+        # A node the API briefly saw as suspect (a slow probe on a busy machine) is skipped
+        # by a pass: sweep until a pass has covered every node.
         time.sleep(max(0.0, ORPHAN_GRACE + 0.5 - (time.monotonic() - chaos_ended)))
-        swept = http.post("/api/v1/admin/orphans", headers=admin, json={}).json()
-        after = http.post("/api/v1/admin/orphans", headers=admin,
-                          json={"dry_run": True}).json()
-        nodes = admin_get(http, admin, "nodes")["nodes"]
-        extra_copies = {n["name"]: len(cluster.chunk_files(n["name"]))
-                        - n["replicas"] - n["bad_replicas"] for n in nodes}
+        swept = {"found": 0, "removed": 0, "failed": 0}
+
+        def sweep(dry_run: bool) -> dict[str, Any] | None:
+            r = http.post("/api/v1/admin/orphans", headers=admin, json={"dry_run": dry_run})
+            assert r.status_code == 200, r.text
+            body: dict[str, Any] = r.json()
+            if not dry_run:
+                for key in swept:
+                    swept[key] += body[key]
+            return None if body["skipped"] else body
+        wait_until(lambda: sweep(False), 60, "an orphan sweep over every node", every=0.5)
+        after = wait_until(lambda: sweep(True), 60, "a dry run over every node", every=0.5)
+        unrecorded, missing = copies_against_rows(cluster)
         status = admin_get(http, admin, "status")
         restarts = {p["name"]: p["restarts"] for p in status["processes"]}
 
@@ -109,4 +147,5 @@ def test_chaos_loses_nothing_and_heals(tmp_path: Path) -> None:
     assert result["operations_total"] > 0 and figures.faults["api kill -9"] == 1
     assert status["under_replicated"] == 0 and status["unreadable"] == 0
     assert after["found"] == 0 and swept["failed"] == 0
-    assert extra_copies == dict.fromkeys(cluster.nodes, 0), extra_copies
+    assert unrecorded == {}, unrecorded
+    assert missing == {}, missing

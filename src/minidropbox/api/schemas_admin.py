@@ -20,6 +20,7 @@ class NodeView(BaseModel):
     replicas: int
     bad_replicas: int
     restarts: int | None = None  # by `server cluster`'s supervisor; None when not supervised
+    disk: str = "ok"  # ok, full (no new chunks), read_only or io_error (drained)
 
 
 class NodeList(BaseModel):

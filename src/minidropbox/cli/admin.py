@@ -30,6 +30,8 @@ def nodes_command(state: CliState) -> None:
                   "last seen", box=None)
     for n in body["nodes"]:
         label = n["state"] + (" (draining)" if n["draining"] else "")
+        if n.get("disk", "ok") != "ok":
+            label += f" (disk {n['disk'].replace('_', '-')})"
         if not n["configured"]:
             label += " (removed)"
         table.add_row(n["name"], label, human_size(n["used_bytes"]), human_size(n["free_bytes"]),

@@ -16,7 +16,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, BinaryIO
 
 import anyio.to_thread
@@ -36,7 +36,9 @@ from minidropbox.core.errors import (
     RangeNotSatisfiable,
 )
 from minidropbox.node import scrub
+from minidropbox.node.disk_faults import DiskCondition
 from minidropbox.node.settings import NodeSettings
+from minidropbox.storage.base import StoreFull
 from minidropbox.storage.disk import BLOCK, DiskChunkStore, check_name
 
 log = logging.getLogger("minidropbox.node")
@@ -152,15 +154,29 @@ class NodeRoutes:
         self.store = store
         self.max_chunk_bytes = max_chunk_bytes
         self.metrics = node_metrics or metrics.NodeMetrics()
+        self.disk = DiskCondition(store.root)
+
+    @contextlib.contextmanager
+    def _disk_errors(self) -> Iterator[None]:
+        """An ``EROFS``/``EIO`` from the disk marks it faulty and answers 503 (disk_faults)."""
+        try:
+            yield
+        except OSError as exc:
+            fault = self.disk.note(exc)
+            if fault is None:
+                raise
+            raise fault from None
 
     async def prometheus(self, request: Request) -> Response:
         body = await anyio.to_thread.run_sync(metrics.render, self.metrics.registry)
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
     async def health(self, request: Request) -> Response:
+        await anyio.to_thread.run_sync(self.disk.recheck)
         stats = await anyio.to_thread.run_sync(self.store.stat)
         return JSONResponse({"status": "ok", "used_bytes": stats.used_bytes,
-                             "free_bytes": stats.free_bytes, "chunk_count": stats.chunk_count})
+                             "free_bytes": stats.free_bytes, "chunk_count": stats.chunk_count,
+                             "fault": self.disk.name})
 
     async def list_chunks(self, request: Request) -> Response:
         after = request.query_params.get("after", "")
@@ -198,17 +214,24 @@ class NodeRoutes:
         if request.method == "PUT":
             return await self._put(request, name)
         if request.method == "DELETE":
-            await anyio.to_thread.run_sync(self.store.delete, name)
+            with self._disk_errors():
+                await anyio.to_thread.run_sync(self.store.delete, name)
             self.metrics.chunk_deletes.inc()
             return Response(status_code=204)
-        return await self._get(request, name)
+        with self._disk_errors():
+            return await self._get(request, name)
 
     async def _put(self, request: Request, name: str) -> Response:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_chunk_bytes:
             raise PayloadTooLarge(f"A chunk is at most {self.max_chunk_bytes} bytes.")
+        self.disk.refuse_writes()
+        if declared.isdigit() and int(declared) > (
+                await anyio.to_thread.run_sync(self.store.stat)).free_bytes:
+            raise StoreFull("The storage node's disk is full.")  # before taking the body
         try:
-            created = await self.store.put_stream_async(name, self._body(request))
+            with self._disk_errors():
+                created = await self.store.put_stream_async(name, self._body(request))
         except ClientDisconnect:
             # The client went away mid-body: the store dropped the temp file; nobody to answer.
             return Response(status_code=400)
@@ -308,4 +331,5 @@ def create_node_app(settings: NodeSettings) -> Starlette:
     )
     app.state.store = store
     app.state.scrubber = scrubber
+    app.state.disk = routes.disk
     return app

@@ -37,9 +37,11 @@ from minidropbox.metadata.db import Database
 from minidropbox.settings import Settings
 from minidropbox.storage.base import (
     AsyncChunkStore,
+    DiskFault,
     NoIntactCopy,
     StoreError,
     StoreFull,
+    StoreStats,
     copy_fault,
 )
 from minidropbox.storage.node_client import AsyncNodeClient
@@ -63,7 +65,11 @@ class StorageCluster:
         self.urls = dict(self.specs)
         self.health = {name: NodeHealth(name, last_ok=clock()) for name, _ in self.specs}
         self.stats: dict[str, dict[str, int]] = {}
-        self.draining: set[str] = set()
+        self._drain_flags: set[str] = set()  # drains an operator started (the nodes table)
+        # Disk trouble a node reported (its /healthz, or a refused write): a full node takes
+        # no new chunks; a faulty one ("read_only", "io_error") is drained as well.
+        self.full: set[str] = set()
+        self.faults: dict[str, str] = {}
         self._clients: dict[str, AsyncNodeClient | AsyncS3Store] = {}
         self._stores = dict(stores or {})
         self._latencies: dict[tuple[str, str], LatencyWindow] = {}
@@ -93,9 +99,25 @@ class StorageCluster:
     def up_nodes(self) -> list[str]:
         return [n for n in self.names if self.health[n].state == UP]
 
+    @property
+    def draining(self) -> set[str]:
+        """Nodes whose replicas move elsewhere: drained by an operator, or with a faulty disk."""
+        return self._drain_flags | set(self.faults)
+
+    @draining.setter
+    def draining(self, names: set[str]) -> None:
+        self._drain_flags = set(names)
+
+    def set_drain_flag(self, name: str, on: bool) -> None:
+        if on:
+            self._drain_flags.add(name)
+        else:
+            self._drain_flags.discard(name)
+
     def writable_nodes(self) -> list[str]:
-        """Nodes that may take new replicas: up, and not being drained."""
-        return [n for n in self.up_nodes() if n not in self.draining]
+        """Nodes that may take new replicas: up, not being drained, not full."""
+        leaving = self.draining
+        return [n for n in self.up_nodes() if n not in leaving and n not in self.full]
 
     def targets(self, chunk_hash: str) -> list[str]:
         """Where a new chunk should go, best first: all writable nodes in rendezvous order."""
@@ -245,7 +267,12 @@ class StorageCluster:
                 await store.delete(chunk_hash)
             await store.put(chunk_hash, data)
         except StoreFull:
-            log.warning("node %s is full", node)
+            log.warning("node %s is full: no new chunks go there until it has room", node)
+            self.full.add(node)
+            return False
+        except DiskFault as exc:
+            log.error("node %s has a faulty disk (%s): draining it", node, exc.fault)
+            self.faults[node] = exc.fault
             return False
         except (StoreError, HashMismatch) as exc:
             # The bytes were verified before this call: a node that finds them wrong got
@@ -287,12 +314,26 @@ class StorageCluster:
                 self.note_failure(name, exc.message)
                 return
             self.stats[name] = asdict(stats)
+            self._disk_report(name, stats)
             self.note_success(name)
 
         await asyncio.gather(*(probe(n) for n in self.names))
         now = self.clock()
         for h in self.health.values():
             h.tick(now, self.settings.node_down_after)
+
+    def _disk_report(self, name: str, stats: StoreStats) -> None:
+        """Take a node's own word on its disk: faulty or not, and room for a chunk or not."""
+        if stats.fault and self.faults.get(name) != stats.fault:
+            log.error("node %s reports a faulty disk (%s): draining it", name, stats.fault)
+        if stats.fault:
+            self.faults[name] = stats.fault
+        elif self.faults.pop(name, None):
+            log.warning("node %s reports its disk healthy again", name)
+        if stats.free_bytes < self.settings.max_chunk_bytes:
+            self.full.add(name)
+        else:
+            self.full.discard(name)
 
     async def probe_forever(self) -> None:
         while True:

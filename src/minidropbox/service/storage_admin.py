@@ -90,6 +90,8 @@ class StorageAdmin:
                 "free_bytes": stats.get("free_bytes", row["free_bytes"]),
                 "chunk_count": stats.get("chunk_count", row["chunk_count"]),
                 "replicas": held.get("ok", 0), "bad_replicas": held.get("bad", 0),
+                "disk": self.cluster.faults.get(name) or (
+                    "full" if name in self.cluster.full else "ok"),
                 "restarts": processes[name]["restarts"] if name in processes else None})
         return views
 
@@ -115,10 +117,8 @@ class StorageAdmin:
             raise NotFound(f"There is no configured storage node named {name}.")
         with self.db.write() as conn:
             node_repo.set_draining(conn, name, not cancel)
-        if cancel:
-            self.cluster.draining.discard(name)
-        else:
-            self.cluster.draining.add(name)
+        self.cluster.set_drain_flag(name, not cancel)
+        if not cancel:
             log.info("draining storage node %s", name)
         return next(v for v in self.node_views() if v["name"] == name)
 

@@ -22,7 +22,8 @@ let a programming error surface as one:
     ├── CorruptChunk      500   the stored bytes do not hash to the name
     ├── StoreFull         507   out of space
     └── StoreUnavailable  503   down, hung, unreachable, refused the secret, answered garbage
-        └── NoIntactCopy          every holder of a chunk failed (a cluster read)
+        ├── NoIntactCopy          every holder of a chunk failed (a cluster read)
+        └── DiskFault             the disk is read-only (DiskReadOnly) or fails (DiskIOError)
 
 What the caller did wrong is not a ``StoreError``: ``InvalidInput`` (not a chunk name),
 ``HashMismatch`` (the bytes given do not hash to the name), ``RangeNotSatisfiable``.
@@ -73,6 +74,27 @@ class StoreUnavailable(StoreError):
     code = "storage_unavailable"
 
 
+class DiskFault(StoreUnavailable):
+    """The store's disk is read-only or returns I/O errors: it takes no writes until fixed."""
+
+    code = "disk_fault"
+    fault = "io_error"  # what ``StoreStats.fault`` and the admin views call it
+
+
+class DiskReadOnly(DiskFault):
+    """The store's disk is read-only."""
+
+    code = "disk_read_only"
+    fault = "read_only"
+
+
+class DiskIOError(DiskFault):
+    """The store's disk returns I/O errors."""
+
+    code = "disk_io_error"
+    fault = "io_error"
+
+
 class NoIntactCopy(StoreUnavailable):
     """No holder served an intact copy of the chunk."""
 
@@ -96,6 +118,7 @@ class StoreStats:
     used_bytes: int
     free_bytes: int
     chunk_count: int
+    fault: str | None = None  # "read_only" / "io_error": the disk takes no writes (DiskFault)
 
 
 class ChunkStore(Protocol):

@@ -36,6 +36,9 @@ from minidropbox.core.errors import (
 from minidropbox.storage.base import (
     ChunkNotFound,
     CorruptChunk,
+    DiskFault,
+    DiskIOError,
+    DiskReadOnly,
     StoreFull,
     StoreStats,
     StoreUnavailable,
@@ -47,6 +50,9 @@ from minidropbox.storage.node_http import Response as NodeResponse
 AnyResponse = httpx.Response | NodeResponse
 
 OFFLOAD_HASH_BYTES = 256 * 1024
+
+
+DISK_FAULTS: dict[str, type[DiskFault]] = {c.code: c for c in (DiskReadOnly, DiskIOError)}
 
 
 def error_for(response: AnyResponse, url: str) -> MiniDropboxError:
@@ -69,6 +75,8 @@ def error_for(response: AnyResponse, url: str) -> MiniDropboxError:
         return StoreFull(f"Storage node {url} is full.")
     if status in (401, 403):
         return StoreUnavailable(f"Storage node {url} refused the cluster secret.")
+    if status == 503 and code in DISK_FAULTS:
+        return DISK_FAULTS[code](f"Storage node {url}: {message}")
     return StoreUnavailable(f"Storage node {url} answered {status}: {message}")
 
 
@@ -115,9 +123,11 @@ def malformed_answer(url: str) -> Iterator[None]:
 def _stats(response: AnyResponse, url: str) -> StoreStats:
     with malformed_answer(url):
         body = response.json()
+        fault = body.get("fault")
         return StoreStats(used_bytes=int(body["used_bytes"]),
                           free_bytes=int(body["free_bytes"]),
-                          chunk_count=int(body["chunk_count"]))
+                          chunk_count=int(body["chunk_count"]),
+                          fault=str(fault) if fault else None)
 
 
 def _names(response: AnyResponse, url: str) -> list[str]:
