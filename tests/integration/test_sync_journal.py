@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 
 from minidropbox.client.api import ApiClient
+from minidropbox.client.localfolder import RealFolder
 from minidropbox.client.remote import Remote
 from minidropbox.client.sync.engine import SyncEngine, SyncOptions
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.journal import NeedsListing
 from minidropbox.client.sync.remote import RemoteSide
+from minidropbox.client.sync.state import STATE_FILE
 from minidropbox.client.sync.status import Status
 from minidropbox.client.upload_many import upload_many
 from minidropbox.client.values import Entry
@@ -94,6 +96,11 @@ class RandomUser:
             pass  # a random step that makes no sense here
 
 
+def engine_for(api: Remote, options: SyncOptions) -> SyncEngine:
+    return SyncEngine(api, RealFolder(options.root), options.root / STATE_FILE, options,
+                      Status(quiet=True))
+
+
 @pytest.mark.parametrize("root", ["/", "/R"])
 def test_journal_driven_tree_equals_a_full_listing(api: Remote, tmp_path: Path,
                                                    root: str) -> None:
@@ -127,8 +134,8 @@ def test_journal_driven_tree_equals_a_full_listing(api: Remote, tmp_path: Path,
 
 def test_an_unusable_cursor_falls_back_to_a_full_listing(api: Remote,
                                                          tmp_path: Path) -> None:
-    engine = SyncEngine(api, SyncOptions(root=tmp_path / "local"), Status(quiet=True))
     (tmp_path / "local").mkdir()
+    engine = engine_for(api, SyncOptions(root=tmp_path / "local"))
     generations: list[str | None] = []
     read_generation = engine.remote.generation
 
@@ -162,7 +169,7 @@ def test_a_renamed_file_is_read_once_not_every_round(api: Remote, tmp_path: Path
     and the new stat recorded, so a big renamed file does not slow every later round."""
     root = tmp_path / "local"
     root.mkdir()
-    engine = SyncEngine(api, SyncOptions(root=root, settle=0.0), Status(quiet=True))
+    engine = engine_for(api, SyncOptions(root=root, settle=0.0))
     engine.open()
     try:
         (root / "big.bin").write_bytes(os.urandom(100_000))

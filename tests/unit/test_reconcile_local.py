@@ -10,17 +10,12 @@ from typing import cast
 
 import pytest
 
+from minidropbox.client import localfolder
+from minidropbox.client.localfolder import RealFolder
 from minidropbox.client.localpaths import UnsafeName
 from minidropbox.client.remote import Remote
-from minidropbox.client.sync import localfs
 from minidropbox.client.sync.ignore import IgnoreRules
-from minidropbox.client.sync.localfs import (
-    clean_temp_files,
-    local_path,
-    make_folder,
-    place_new,
-    rename_new,
-)
+from minidropbox.client.sync.localfs import clean_temp_files, local_name, make_folder
 from minidropbox.client.sync.remote import RemoteSide
 from minidropbox.client.sync.scanner import scan, stat_of
 from minidropbox.client.sync.state import BaseRow, StateDB
@@ -42,7 +37,7 @@ def aged(path: Path, data: bytes) -> Path:
 
 
 def test_state_rename_moves_a_subtree_and_forget_drops_one(tmp_path: Path) -> None:
-    db = StateDB(tmp_path)
+    db = StateDB(tmp_path / "state.db")
     for item in (Item("/A", "folder"), Item("/A/x", "file", "h", 1), Item("/AB", "folder"),
                  Item("/A/s", "folder"), Item("/A/s/y", "file", "g", 2)):
         db.put(item)
@@ -53,29 +48,30 @@ def test_state_rename_moves_a_subtree_and_forget_drops_one(tmp_path: Path) -> No
     assert [r.item.path for r in db.rows().values()] == ["/AB"]
     db.set_meta("cursor", "c1")
     db.close()
-    assert StateDB(tmp_path).get_meta("cursor") == "c1"
+    assert StateDB(tmp_path / "state.db").get_meta("cursor") == "c1"
 
 
 def test_scanner_reads_only_files_whose_stat_moved(tmp_path: Path) -> None:
     rules = IgnoreRules([])
     aged(tmp_path / "a.txt", b"alpha")
     aged(tmp_path / "d" / "b.txt", b"beta")
-    first = scan(tmp_path, rules, {})
+    folder = RealFolder(tmp_path)
+    first = scan(folder, rules, {})
     assert first.hashed == 2 and first.items["/a.txt"].hash == digest(b"alpha")
     assert first.items["/d"].kind == "folder"
     base = {k: BaseRow(first.items[k], first.stats[k]) for k in first.stats}
     # Lying base hash: a matching stat means the file is not read again.
     base["/a.txt"] = BaseRow(Item("/a.txt", "file", "from-base"), first.stats["/a.txt"])
-    again = scan(tmp_path, rules, base)
+    again = scan(folder, rules, base)
     assert again.hashed == 0 and again.items["/a.txt"].hash == "from-base"
     aged(tmp_path / "a.txt", b"alpha, edited")
-    assert scan(tmp_path, rules, base).items["/a.txt"].hash == digest(b"alpha, edited")
+    assert scan(folder, rules, base).items["/a.txt"].hash == digest(b"alpha, edited")
 
 
 def test_scanner_leaves_files_being_written_and_unreadable_folders(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "fresh.txt").write_bytes(b"just written")
-    out = scan(tmp_path, IgnoreRules([]), {})
+    out = scan(RealFolder(tmp_path), IgnoreRules([]), {})
     assert out.items["/fresh.txt"].hash is None and out.unsettled == 1
     locked = tmp_path / "locked"
     aged(locked / "x.txt", b"x")
@@ -88,7 +84,7 @@ def test_scanner_leaves_files_being_written_and_unreadable_folders(
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
-    out = scan(tmp_path, IgnoreRules([]), base)
+    out = scan(RealFolder(tmp_path), IgnoreRules([]), base)
     # Unknown, not deleted: the planner will wait rather than delete it on the server.
     assert out.items["/locked/x.txt"].hash is None
     assert out.unreadable == {"/locked/x.txt"}
@@ -109,24 +105,27 @@ def test_ignore_rules() -> None:
 def test_renames_never_clobber(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                atomic: bool) -> None:
     if not atomic:
-        monkeypatch.setattr(localfs, "_RENAMEAT2", None)
+        monkeypatch.setattr(localfolder, "_RENAMEAT2", None)
+    folder = RealFolder(tmp_path)
     a, b = aged(tmp_path / "a", b"A"), aged(tmp_path / "b", b"B")
     with pytest.raises(FileExistsError):
-        rename_new(a, b)
-    with pytest.raises(FileExistsError):
-        place_new(a, b)
+        folder.rename("a", "b", replace=False)
     assert b.read_bytes() == b"B" and a.read_bytes() == b"A"
-    rename_new(a, tmp_path / "c")
+    folder.rename("a", "c", replace=False)
     assert (tmp_path / "c").read_bytes() == b"A" and not a.exists()
     (tmp_path / "dir").mkdir()
     with pytest.raises(FileExistsError):
-        rename_new(tmp_path / "dir", b)
+        folder.rename("dir", "b", replace=False)
+    folder.rename("dir", "dir2", replace=False)
+    assert (tmp_path / "dir2").is_dir()
+    folder.rename("c", "b", replace=True)
+    assert b.read_bytes() == b"A"
 
 
 def test_stale_temp_files_are_cleaned(tmp_path: Path) -> None:
     aged(tmp_path / "x" / ".minidropbox-tmp-abcd", b"half a download")
     aged(tmp_path / "x" / "real.txt", b"kept")
-    assert clean_temp_files(tmp_path) == 1
+    assert clean_temp_files(RealFolder(tmp_path)) == 1
     assert [p.name for p in (tmp_path / "x").iterdir()] == ["real.txt"]
 
 
@@ -137,9 +136,11 @@ def test_server_paths_are_checked_before_they_touch_the_disk(tmp_path: Path) -> 
     for bad in ("/Other/x", "/Workx/y", "/Work/../etc/passwd", "/Work/a\\b", "/Work/a//b"):
         with pytest.raises(UnsafeName):
             remote.to_rel(bad)
-    with pytest.raises(UnsafeName):
-        local_path(tmp_path, "/../escape")
-    assert stat_of(os.stat(tmp_path)).ino == os.stat(tmp_path).st_ino
+    for bad in ("/../escape", "/a/../../b", "/a\\b", "/a//b"):
+        with pytest.raises(UnsafeName):
+            local_name(bad)
+    assert local_name("/a/b.txt") == "a/b.txt" and local_name("/") == ""
+    assert stat_of(RealFolder(tmp_path).info("")).ino == os.stat(tmp_path).st_ino
 
 
 def test_folders_that_lead_outside_the_root_are_refused(tmp_path: Path) -> None:
@@ -147,8 +148,9 @@ def test_folders_that_lead_outside_the_root_are_refused(tmp_path: Path) -> None:
     root.mkdir()
     outside.mkdir()
     (root / "link").symlink_to(outside)
+    folder = RealFolder(root)
     with pytest.raises(UnsafeName):
-        make_folder(root, local_path(root, "/link/new"))
+        make_folder(folder, local_name("/link/new"))
     assert list(outside.iterdir()) == []
-    make_folder(root, local_path(root, "/a/b"))
+    make_folder(folder, local_name("/a/b"))
     assert (root / "a" / "b").is_dir()

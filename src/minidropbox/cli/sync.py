@@ -1,7 +1,7 @@
 """``minidropbox sync LOCAL_DIR``: keep a local folder and a server folder the same.
 
 The work happens in ``minidropbox.client.sync``; this module reads the options, builds the
-engine, and turns Ctrl-C or SIGTERM into a clean stop after the current step.
+``SyncClient``, and turns Ctrl-C or SIGTERM into a clean stop after the current step.
 """
 
 from __future__ import annotations
@@ -9,18 +9,15 @@ from __future__ import annotations
 import logging
 import signal
 import socket
-import threading
 from pathlib import Path
 from types import FrameType
 
 import click
 
 from minidropbox.cli.state import CliState, pass_state
-from minidropbox.client.api import ApiClient
 from minidropbox.client.config import load_credentials
-from minidropbox.client.remote import Remote
-from minidropbox.client.sync.daemon import run_forever, run_once
-from minidropbox.client.sync.engine import SyncEngine, SyncOptions
+from minidropbox.client.sync.client import SyncClient
+from minidropbox.client.sync.engine import SyncOptions
 from minidropbox.client.sync.status import Status
 from minidropbox.core.errors import Unauthorized
 from minidropbox.logs import configure_logging
@@ -48,34 +45,28 @@ def sync(state: CliState, local_dir: Path, remote_root: str, once: bool,
         raise Unauthorized(f"Logged in to {creds.server}, not {state.server_option}; "
                            "log in there first.")
     status = Status(quiet=state.quiet or state.as_json)
-    # One client shared by the engine's threads (``ApiClient`` serialises token refreshes,
-    # so a refresh token is spent only once).
-    server = Remote(ApiClient(creds.server, creds))
     options = SyncOptions(root=local_dir.absolute(), remote_root=remote_root,
                           device=device or socket.gethostname().split(".")[0],
                           allow_mass_delete=allow_mass_delete)
-    engine = SyncEngine(server, options, status)
-    stop, wake = threading.Event(), threading.Event()
+    client = SyncClient(creds, options, status, watch=not once)
 
     def on_term(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-        wake.set()
+        client.request_stop()
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        engine.open()
+        client.open()
         if once:
-            run_once(engine)
+            client.run_once()
             state.emit({"ok": True, "root": str(options.root), "remote": remote_root},
                        f"{options.root} and {remote_root} are in sync.")
         else:
             status.action(f"syncing {options.root} with {creds.server}{remote_root} "
                           "(Ctrl-C stops)")
-            run_forever(engine, stop, wake)
+            client.run_forever()
     except KeyboardInterrupt:
-        stop.set()
+        client.request_stop()
     finally:
         signal.signal(signal.SIGTERM, previous)
-        engine.close()
-        server.close()
+        client.close()
         status.close()

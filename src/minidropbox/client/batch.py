@@ -62,9 +62,10 @@ class TransferStats:
 
 @dataclass(frozen=True)
 class UploadItem:
-    """One file to upload. ``parent_version="auto"`` means "on top of whatever is there"."""
+    """One file to upload. ``parent_version="auto"`` means "on top of whatever is there".
+    ``local_path`` is a path on this machine, or a name in the ``LocalFolder`` uploaded from."""
 
-    local_path: Path
+    local_path: Path | str
     remote_path: str
     parent_version: ParentVersion = "auto"
 

@@ -9,20 +9,17 @@ the old file as it was.
 
 from __future__ import annotations
 
-import os
-import secrets
-import time
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 from minidropbox.client.batch import Progress, TransferStats
-from minidropbox.client.localpaths import TMP_PREFIX
+from minidropbox.client.localfolder import LocalFolder, RealFolder
 from minidropbox.client.remote import Remote
 from minidropbox.client.values import Entry
 from minidropbox.core import errors
 from minidropbox.core.chunking import content_hash, iter_chunks
 from minidropbox.core.paths import normalize_path
-from minidropbox.durable import fsync_dir_best_effort
 
 
 class DownloadMismatch(errors.MiniDropboxError):
@@ -57,12 +54,13 @@ class _BlockReader:
         return n
 
 
-def fetch_to_temp(remote: Remote, path: str, folder: Path, *, version: int | None = None,
-                  expect_size: int | None = None, expect_hash: str | None = None,
-                  mtime: float | None = None, progress: Progress | None = None,
-                  stats: TransferStats | None = None) -> Path:
+def fetch_to_temp(remote: Remote, path: str, folder: LocalFolder, into: str = "", *,
+                  version: int | None = None, expect_size: int | None = None,
+                  expect_hash: str | None = None, mtime: float | None = None,
+                  progress: Progress | None = None, stats: TransferStats | None = None) -> str:
     """Download ``path`` (``version``, else the current one) into a new
-    ``.minidropbox-tmp-*`` file in ``folder``, verified, fsynced, with its mtime set.
+    ``.minidropbox-tmp-*`` file in the folder ``into`` of ``folder``, verified, fsynced, with
+    its mtime set; returns the temp file's name.
 
     ``expect_size`` and ``expect_hash`` default to what the answer's headers say
     (``Content-Length``, ``ETag``), the mtime to ``Last-Modified``. ``DownloadMismatch`` on
@@ -70,19 +68,17 @@ def fetch_to_temp(remote: Remote, path: str, folder: Path, *, version: int | Non
     download from the first byte (``Remote.retry``).
     """
     stats = stats if stats is not None else TransferStats()
-    tmp = folder / f"{TMP_PREFIX}{secrets.token_hex(8)}"
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    tmp = folder.create_temp(into)
     try:
         def attempt() -> tuple[int, str, float | None, int | None, str | None]:
             hashes: list[str] = []
-            with open(tmp, "wb") as out, remote.open_content(path, version) as (info, blocks):
+            with folder.open_write(tmp) as out, \
+                    remote.open_content(path, version) as (info, blocks):
                 stats.add(requests=1)
                 reader = _BlockReader(blocks, progress)
                 for ref, data in iter_chunks(reader):
                     out.write(data)
                     hashes.append(ref.hash)
-                out.flush()
-                os.fsync(out.fileno())
             return (reader.total, content_hash(hashes), info.last_modified, info.length,
                     info.content_hash)
 
@@ -97,9 +93,10 @@ def fetch_to_temp(remote: Remote, path: str, folder: Path, *, version: int | Non
                                    "content hash.")
         when = mtime if mtime is not None else last_modified
         if when is not None:
-            os.utime(tmp, ns=(time.time_ns(), int(when * 1e9)))
+            folder.set_mtime(tmp, int(when * 1e9))
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            folder.unlink(tmp)
         raise
     stats.add(files=1, bytes_total=written, bytes_received=written)
     return tmp
@@ -123,8 +120,8 @@ def download_file(remote: Remote, remote_path: str, local_path: Path | str,
     target = Path(local_path)
     if target.is_dir():
         raise errors.AlreadyExists(f"{target} is a folder here; it was not replaced.")
-    folder = target.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = RealFolder(target.parent)
     # Pin the version from the entry so the bytes and the metadata we check them against
     # agree even if someone commits a new version meanwhile.
     current = version is None
@@ -135,9 +132,10 @@ def download_file(remote: Remote, remote_path: str, local_path: Path | str,
                         mtime=entry.modified if current else None,
                         progress=progress, stats=stats)
     try:
-        os.replace(tmp, target)
+        folder.rename(tmp, target.name, replace=True)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            folder.unlink(tmp)
         raise
-    fsync_dir_best_effort(folder)
+    folder.fsync_dir("")
     return entry

@@ -48,7 +48,7 @@ class PutPlan:
         total = 0
         for item in self.items:
             with contextlib.suppress(OSError):
-                total += item.local_path.stat().st_size
+                total += Path(item.local_path).stat().st_size
         return total
 
 

@@ -12,7 +12,6 @@ Memory stays flat: a big file is read in windows of ``WINDOW_BYTES``, and at mos
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from minidropbox.client.batch import (
     TransferStats,
     pack_by_size,
 )
+from minidropbox.client.localfolder import FileInfo, LocalFolder, RealFolder
 from minidropbox.client.remote import Remote
 from minidropbox.client.values import CommitRequest, Entry
 from minidropbox.core import errors
@@ -37,6 +37,10 @@ WINDOW_BYTES = 16 * MiB  # file bytes chunked before asking which chunks are mis
 INFLIGHT_BYTES = 32 * MiB  # chunk bytes queued or on the wire at once
 WORKERS = 4
 READ_ATTEMPTS = 3  # tries before a file that keeps changing under us is reported
+
+
+# Local paths as given on the command line, relative to the working directory or absolute.
+HOST_FOLDER = RealFolder(Path())
 
 
 class LocalFileChanged(errors.MiniDropboxError):
@@ -128,23 +132,23 @@ def missing_chunks(remote: Remote, hashes: Sequence[str], stats: TransferStats) 
     return missing
 
 
-def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+def _identity(info: FileInfo) -> tuple[int, int, int]:
+    return (info.ino, info.size, info.mtime_ns)
 
 
-def check_unchanged(path: Path, before: os.stat_result, after: os.stat_result,
+def check_unchanged(folder: LocalFolder, name: str, before: FileInfo, after: FileInfo,
                     read: int) -> None:
     """Raise ``LocalFileChanged`` unless the file is the one, and as long as, we started on."""
     try:
-        now = os.stat(path)
+        now = folder.info(name)
     except FileNotFoundError as exc:
-        raise LocalFileChanged(f"{path} disappeared while it was being read.") from exc
-    if read != before.st_size or not (_stat_key(before) == _stat_key(after) == _stat_key(now)):
-        raise LocalFileChanged(f"{path} changed while it was being read; try again once it "
+        raise LocalFileChanged(f"{name} disappeared while it was being read.") from exc
+    if read != before.size or not (_identity(before) == _identity(after) == _identity(now)):
+        raise LocalFileChanged(f"{name} changed while it was being read; try again once it "
                                "is no longer being written.")
 
 
-def _send_file(path: Path, sender: ChunkSender, seen: set[str],
+def _send_file(folder: LocalFolder, name: str, sender: ChunkSender, seen: set[str],
                progress: Progress | None) -> tuple[list[str], int, float]:
     """Chunk one file and send what the server lacks. Returns (hashes, size, mtime)."""
     remote, stats = sender.remote, sender.stats
@@ -170,8 +174,8 @@ def _send_file(path: Path, sender: ChunkSender, seen: set[str],
         sender.send(to_send)
         window, window_bytes = [], 0
 
-    with open(path, "rb") as fh:
-        before = os.fstat(fh.fileno())
+    with folder.open_read(name) as fh:
+        before = fh.info()
         size = 0
         for ref, data in iter_chunks(fh):
             hashes.append(ref.hash)
@@ -181,26 +185,27 @@ def _send_file(path: Path, sender: ChunkSender, seen: set[str],
             if window_bytes >= WINDOW_BYTES:
                 flush()
         flush()
-        after = os.fstat(fh.fileno())
+        after = fh.info()
     stats.add(chunks_total=len(hashes))
-    check_unchanged(path, before, after, size)
+    check_unchanged(folder, name, before, after, size)
     sender.wait()
-    return hashes, size, before.st_mtime
+    return hashes, size, before.mtime_ns / 1e9
 
 
 def upload_file(remote: Remote, local_path: Path | str, remote_path: str,
                 parent_version: ParentVersion = None, progress: Progress | None = None, *,
                 stats: TransferStats | None = None, device: str | None = None,
-                seen: set[str] | None = None) -> Entry:
+                seen: set[str] | None = None, folder: LocalFolder = HOST_FOLDER) -> Entry:
     """Upload one file as a new version of ``remote_path`` and return its entry.
 
     ``parent_version`` is the version this content replaces: ``None`` for a new file
     (``VersionConflict`` if one exists), an int for an update (``VersionConflict`` if the
     file moved on), or ``"auto"`` for "on top of the current version, whatever it is".
     ``stats`` (if given) is added to; ``seen`` holds chunks already known to be sent.
+    ``local_path`` is a name in ``folder`` (by default: a path on this machine).
     """
     path = normalize_path(remote_path)
-    local = Path(local_path)
+    local = str(local_path)
     stats = stats if stats is not None else TransferStats()
     if parent_version == "auto":
         current = remote.find(path)
@@ -216,7 +221,7 @@ def upload_file(remote: Remote, local_path: Path | str, remote_path: str,
         with ChunkSender(remote, stats, progress) as sender:
             for attempt in range(READ_ATTEMPTS):
                 try:
-                    hashes, size, mtime = _send_file(local, sender, seen, progress)
+                    hashes, size, mtime = _send_file(folder, local, sender, seen, progress)
                     break
                 except LocalFileChanged:
                     if attempt == READ_ATTEMPTS - 1:

@@ -8,7 +8,6 @@ on. Files over ``SMALL_FILE`` go through ``upload_file`` one at a time.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,8 +21,10 @@ from minidropbox.client.batch import (
     failure,
     split_every,
 )
+from minidropbox.client.localfolder import LocalFolder
 from minidropbox.client.remote import Remote
 from minidropbox.client.upload import (
+    HOST_FOLDER,
     READ_ATTEMPTS,
     ChunkSender,
     LocalFileChanged,
@@ -51,23 +52,24 @@ class _Prepared:
     chunks: list[tuple[str, bytes]]
 
 
-def _read_small(item: UploadItem) -> _Prepared:
+def _read_small(folder: LocalFolder, item: UploadItem) -> _Prepared:
     """Read and chunk a small file whole, retrying if it changes under us."""
     remote = normalize_path(item.remote_path)
+    name = str(item.local_path)
     for attempt in range(READ_ATTEMPTS):
-        with open(item.local_path, "rb") as fh:
-            before = os.fstat(fh.fileno())
+        with folder.open_read(name) as fh:
+            before = fh.info()
             data = fh.read()
-            after = os.fstat(fh.fileno())
+            after = fh.info()
         try:
-            check_unchanged(item.local_path, before, after, len(data))
+            check_unchanged(folder, name, before, after, len(data))
         except LocalFileChanged:
             if attempt == READ_ATTEMPTS - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
             continue
         chunks = [(ref.hash, piece) for ref, piece in chunk_bytes(data)]
-        return _Prepared(item, remote, len(data), before.st_mtime, chunks)
+        return _Prepared(item, remote, len(data), before.mtime_ns / 1e9, chunks)
     raise AssertionError("unreachable")
 
 
@@ -146,12 +148,14 @@ def _upload_group(remote: Remote, group: list[_Prepared], result: BatchResult,
 
 def upload_many(remote: Remote, pairs: Iterable[UploadItem | tuple[Path | str, str]],
                 progress: Progress | None = None, *, device: str | None = None,
-                stats: TransferStats | None = None) -> BatchResult:
+                stats: TransferStats | None = None,
+                folder: LocalFolder = HOST_FOLDER) -> BatchResult:
     """Upload many files with few requests; a file that fails is reported, not fatal.
 
     Small files are read whole, up to ``GROUP_BYTES`` or 1,000 files per round; each round is
     one ``missing`` call, chunk batches of about 4 MiB, and one ``commit_batch``. Files over
     ``SMALL_FILE`` go through ``upload_file`` one at a time. Tuples mean ``parent="auto"``.
+    Local paths are names in ``folder`` (by default: paths on this machine).
     """
     result = BatchResult(stats=stats if stats is not None else TransferStats())
     seen: set[str] = set()
@@ -161,10 +165,10 @@ def upload_many(remote: Remote, pairs: Iterable[UploadItem | tuple[Path | str, s
     for pair in pairs:
         item = pair if isinstance(pair, UploadItem) else UploadItem(Path(pair[0]), pair[1])
         try:
-            if os.stat(item.local_path).st_size > SMALL_FILE:
+            if folder.info(str(item.local_path)).size > SMALL_FILE:
                 big.append(item)
                 continue
-            prep = _read_small(item)
+            prep = _read_small(folder, item)
         except (OSError, errors.MiniDropboxError) as exc:
             result.failures.append(failure(item.local_path, item.remote_path, exc))
             continue
@@ -179,7 +183,8 @@ def upload_many(remote: Remote, pairs: Iterable[UploadItem | tuple[Path | str, s
         try:
             result.entries.append(upload_file(remote, item.local_path, item.remote_path,
                                               item.parent_version, progress,
-                                              stats=result.stats, device=device, seen=seen))
+                                              stats=result.stats, device=device, seen=seen,
+                                              folder=folder))
         except (OSError, errors.MiniDropboxError) as exc:
             result.failures.append(failure(item.local_path, item.remote_path, exc))
     return result

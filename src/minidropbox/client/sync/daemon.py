@@ -41,13 +41,12 @@ def run_once(engine: SyncEngine) -> SyncResult:
                        "run again to retry.")
 
 
-def run_forever(engine: SyncEngine, stop: threading.Event, wake: threading.Event) -> None:
-    """Sync, then wait for events, until ``stop`` is set (set ``wake`` too to end a wait)."""
-    local = LocalWatcher(engine.root, wake)
-    remote = RemoteWatcher(engine.server, wake, engine.saved_cursor, stop)
+def run_forever(engine: SyncEngine, local: LocalWatcher, remote: RemoteWatcher,
+                stop: threading.Event, wake: threading.Event) -> None:
+    """Sync, then wait for the watchers' events, until ``stop`` is set (set ``wake`` too to
+    end a wait). The watchers set ``wake``; this starts them, and stops them on the way out."""
     local.start()
     remote.start()
-    engine.closed = local.closed
     backoff = Backoff(base=1.0, cap=60.0)
     try:
         while not stop.is_set():
@@ -80,5 +79,4 @@ def run_forever(engine: SyncEngine, stop: threading.Event, wake: threading.Event
                 raise remote.failure
     finally:
         stop.set()
-        engine.closed = None
         local.stop()

@@ -20,13 +20,13 @@ Rails:
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from minidropbox.client.localfolder import LocalFolder
 from minidropbox.client.remote import Remote
 from minidropbox.client.sync.errors import (
     MassDeleteRefused,
@@ -39,7 +39,7 @@ from minidropbox.client.sync.journal import NeedsListing
 from minidropbox.client.sync.localfs import clean_temp_files
 from minidropbox.client.sync.remote import RemoteSide, RemoteTree
 from minidropbox.client.sync.scanner import SETTLE_SECONDS, ClosedCheck, LocalScan, scan
-from minidropbox.client.sync.state import STATE_DIR, BaseRow, StateDB
+from minidropbox.client.sync.state import STATE_FILE, BaseRow, StateDB
 from minidropbox.client.sync.status import Status
 from minidropbox.core import errors
 from minidropbox.core.paths import path_key
@@ -78,33 +78,47 @@ class Round:
 
 
 class SyncEngine:
-    def __init__(self, server: Remote, options: SyncOptions, status: Status,
+    """Reconcile rounds between ``folder`` and the server, with the state DB at
+    ``state_path``. Built by ``SyncClient`` (``client/sync/client.py``), or directly by tests.
+
+    ``closed`` is the local watcher's "did its writer close it" (None without a watcher);
+    ``clock`` is for conflicted-copy names.
+    """
+
+    def __init__(self, server: Remote, folder: LocalFolder, state_path: Path,
+                 options: SyncOptions, status: Status, *, closed: ClosedCheck | None = None,
                  clock: Callable[[], datetime] = datetime.now) -> None:
         self.server = server
+        self.folder = folder
+        self.state_path = state_path
         self.opts = options
         self.root = options.root
         self.status = status
         self.clock = clock
+        self.closed = closed
         self.remote = RemoteSide(server, options.remote_root)
         self.state: StateDB | None = None
         self.state_ino = 0
         self.base_trusted = True
         self.generation: str | None = None
         self.cursor: str | None = None  # read by the notification thread: no DB access there
-        self.closed: ClosedCheck | None = None  # set while a local watcher runs
 
     # -- start and stop ---------------------------------------------------------------------
     def open(self) -> None:
         root = self.root
-        if not root.is_dir():
+        try:
+            is_folder = self.folder.info("").kind == "folder"
+        except FileNotFoundError:
+            is_folder = False
+        if not is_folder:
             raise SyncRootMissing(f"{root} does not exist or is not a folder (is its disk "
                                   "mounted?). Nothing was synced; create the folder to "
                                   "start syncing into it.")
-        removed = clean_temp_files(root)
+        removed = clean_temp_files(self.folder)
         if removed:
             self.status.action(f"removed {removed} temp file(s) left by an interrupted sync")
-        self.state = StateDB(root)
-        self.state_ino = os.stat(self.state.path).st_ino
+        self.state = StateDB(self.state_path)
+        self.state_ino = self._state_ino()
         self._check_identity()
         if not self.remote.root_exists():
             if self.state.rows():
@@ -132,13 +146,17 @@ class SyncEngine:
         for k, v in want.items():
             self.state.set_meta(k, v)
 
+    def _state_ino(self) -> int:
+        """The inode of the state DB in the folder: the folder's identity (-1 if there is
+        none, which a folder whose state lives elsewhere keeps being)."""
+        try:
+            return self.folder.info(STATE_FILE).ino
+        except FileNotFoundError:
+            return -1
+
     def _check_root(self) -> None:
         """Stop, before planning anything, if the folder is not the one we opened."""
-        try:
-            ino = os.stat(self.root / STATE_DIR / "state.db").st_ino
-        except (FileNotFoundError, NotADirectoryError):
-            ino = -1
-        if ino != self.state_ino:
+        if self._state_ino() != self.state_ino:
             raise SyncRootMissing(f"{self.root} was removed, replaced or unmounted while "
                                   "syncing; stopped without deleting anything.")
 
@@ -160,9 +178,9 @@ class SyncEngine:
         state = self.state
         assert state is not None, "open() first"
         self._check_root()
-        rules = IgnoreRules.load(self.root)
+        rules = IgnoreRules.load(self.folder)
         rows = state.rows()
-        local = scan(self.root, rules, rows, self.opts.settle, self.closed)
+        local = scan(self.folder, rules, rows, self.opts.settle, self.closed)
         tree = self._remote_tree(rules)
         self._check_root()  # an unmount during the scan looks like an empty folder
         base = {k: r.item for k, r in rows.items()
@@ -181,7 +199,7 @@ class SyncEngine:
             self.status.syncing(len(plan.actions))
         else:
             self._record_restats(rows, local)
-        executor = Executor(self.root, self.server, self.remote, state, self.opts.device, rules,
+        executor = Executor(self.folder, self.server, self.remote, state, self.opts.device, rules,
                             self.status.action)
         outcome = executor.run(plan, local, tree)
         if not self.base_trusted and not outcome.failed and self.generation is not None:

@@ -8,31 +8,27 @@ always safe; acting on a stale picture is how sync clients lose data.
 
 Write ordering: the side effect happens first, the state row after. A crash in between leaves
 the row one step behind, which the next round recognises as "both sides agree".
+
+Every disk access goes through the ``LocalFolder`` it is given, so the same code runs against
+the disk and, in tests, against an in-memory or a faulty folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
 from minidropbox.client.batch import TransferStats, UploadItem
 from minidropbox.client.download import fetch_to_temp
-from minidropbox.client.localpaths import ensure_inside
+from minidropbox.client.localfolder import LocalFolder, parent_of
 from minidropbox.client.remote import Remote
 from minidropbox.client.sync.ignore import IgnoreRules
-from minidropbox.client.sync.localfs import (
-    fsync_dir,
-    local_path,
-    make_folder,
-    place_new,
-    rename_new,
-)
+from minidropbox.client.sync.localfs import ensure_inside, local_name, make_folder
 from minidropbox.client.sync.remote import RemoteSide, RemoteTree
 from minidropbox.client.sync.scanner import LocalScan, stat_of
 from minidropbox.client.sync.state import UNKNOWN_STAT, LocalStat, StateDB
@@ -69,15 +65,15 @@ Report = Callable[[str], None]
 
 
 class Executor:
-    def __init__(self, root: Path, server: Remote, remote: RemoteSide, state: StateDB,
+    def __init__(self, folder: LocalFolder, server: Remote, remote: RemoteSide, state: StateDB,
                  device: str, rules: IgnoreRules, report: Report) -> None:
-        self.root, self.server, self.remote, self.state = root, server, remote, state
+        self.folder, self.server, self.remote, self.state = folder, server, remote, state
         self.device, self.rules, self.report = device, rules, report
 
     def run(self, plan: Plan, scan: LocalScan, tree: RemoteTree) -> Outcome:
         out = Outcome()
         self.scan, self.tree = scan, tree
-        self.dirty_dirs: set[Path] = set()
+        self.dirty_dirs: set[str] = set()
         self.last_commit = time.monotonic()
         self.state.begin()
         try:
@@ -88,8 +84,8 @@ class Executor:
 
     def _commit(self) -> None:
         """Make the renames durable, then the rows that describe them."""
-        for folder in self.dirty_dirs:
-            fsync_dir(folder)
+        for name in self.dirty_dirs:
+            self.folder.fsync_dir(name)
         self.dirty_dirs.clear()
         self.state.commit()
         self.last_commit = time.monotonic()
@@ -129,17 +125,26 @@ class Executor:
             self.report(f"failed {what}: {message}")
 
     # -- paths ------------------------------------------------------------------------------
-    def _local(self, rel: str) -> Path:
-        return self.scan.paths.get(path_key(rel)) or local_path(self.root, rel)
+    def _local(self, rel: str) -> str:
+        """The name of ``rel`` in the folder: as the scan found it, else built from ``rel``."""
+        found = self.scan.paths.get(path_key(rel))
+        return found if found is not None else local_name(rel)
 
-    def _check_local(self, rel: str) -> os.stat_result:
+    def _exists(self, name: str) -> bool:
+        try:
+            self.folder.info(name)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _check_local(self, rel: str) -> LocalStat:
         """The local file still has the stat the scan hashed, or ``Skipped``."""
         key = path_key(rel)
         try:
-            st = os.stat(self._local(rel), follow_symlinks=False)
+            st = stat_of(self.folder.info(self._local(rel)))
         except FileNotFoundError as exc:
             raise Skipped(f"{rel} disappeared") from exc
-        if key not in self.scan.stats or stat_of(st) != self.scan.stats[key]:
+        if key not in self.scan.stats or st != self.scan.stats[key]:
             raise Skipped(f"{rel} changed since it was scanned")
         return st
 
@@ -154,15 +159,15 @@ class Executor:
 
     def _move_local(self, act: Action) -> None:
         assert act.dest is not None
-        src, dst = self._local(act.path), local_path(self.root, act.dest)
-        if not src.exists():
+        src, dst = self._local(act.path), local_name(act.dest)
+        if not self._exists(src):
             raise Skipped(f"{act.path} disappeared")
-        make_folder(self.root, dst.parent)
+        make_folder(self.folder, parent_of(dst))
         try:
-            rename_new(src, dst)
+            self.folder.rename(src, dst, replace=False)
         except FileExistsError as exc:
             raise Skipped(f"{act.dest} exists here") from exc
-        self.dirty_dirs.update((src.parent, dst.parent))
+        self.dirty_dirs.update((parent_of(src), parent_of(dst)))
         self.state.rename(act.path, act.dest)
         self.report(f"moved {act.path} -> {act.dest}")
 
@@ -185,20 +190,20 @@ class Executor:
 
     def _conflict(self, act: Action) -> None:
         assert act.dest is not None
-        src, dst = self._local(act.path), local_path(self.root, act.dest)
+        src, dst = self._local(act.path), local_name(act.dest)
         try:
-            rename_new(src, dst)
+            self.folder.rename(src, dst, replace=False)
         except FileNotFoundError as exc:
             raise Skipped(f"{act.path} disappeared") from exc
         except FileExistsError as exc:
             raise Skipped(f"{act.dest} exists here") from exc
-        self.dirty_dirs.add(dst.parent)
+        self.dirty_dirs.add(parent_of(dst))
         self.report(f"conflict {act.path}: both sides changed; yours is kept as {act.dest}")
 
     def _mkdir_local(self, act: Action) -> None:
-        target = local_path(self.root, act.path)
-        make_folder(self.root, target)
-        if not target.is_dir():
+        target = local_name(act.path)
+        make_folder(self.folder, target)
+        if self.folder.info(target).kind != "folder":
             raise Skipped(f"{act.path} is a file here")
         self.state.put(Item(act.path, "folder"))
         self.report(f"created folder {act.path}")
@@ -228,7 +233,7 @@ class Executor:
         target = self._local(act.path)
         if act.kind == "folder":
             try:
-                target.rmdir()
+                self.folder.rmdir(target)
             except FileNotFoundError:
                 pass
             except OSError:
@@ -244,12 +249,12 @@ class Executor:
         try:
             self._check_local(act.path)
         except Skipped:
-            if not target.exists():
+            if not self._exists(target):
                 self.state.forget(act.path)
                 return
             raise
-        os.unlink(target)
-        self.dirty_dirs.add(target.parent)
+        self.folder.unlink(target)
+        self.dirty_dirs.add(parent_of(target))
         self.state.forget(act.path)
         self.report(f"deleted {act.path} (deleted on the server)")
 
@@ -301,7 +306,7 @@ class Executor:
         before: dict[str, tuple[Action, LocalStat]] = {}
         for act in actions:
             try:
-                scanned = stat_of(self._check_local(act.path))
+                scanned = self._check_local(act.path)
             except Skipped as exc:
                 out.skipped += 1
                 log.info("skipped upload: %s", exc)
@@ -312,13 +317,14 @@ class Executor:
             before[path_key(remote)] = (act, scanned)
         if not items:
             return
-        result = upload_many(self.server, items, device=self.device, stats=out.sent)
+        result = upload_many(self.server, items, device=self.device, stats=out.sent,
+                             folder=self.folder)
         for entry in result.entries:
             if path_key(entry.path) not in before:
                 continue  # not one we asked for: nothing to record
             act, st = before[path_key(entry.path)]
             try:
-                now = stat_of(os.stat(self._local(act.path), follow_symlinks=False))
+                now = stat_of(self.folder.info(self._local(act.path)))
             except FileNotFoundError:
                 now = UNKNOWN_STAT
             # Record the stat only if the file did not move during the upload; otherwise the
@@ -345,7 +351,7 @@ class Executor:
     def _downloads(self, actions: list[Action], out: Outcome) -> None:
         self.server.api.access_token()  # refresh once here, not in several workers at once
         with ThreadPoolExecutor(DOWNLOAD_WORKERS, thread_name_prefix="sync-get") as pool:
-            futures: list[tuple[Action, Future[tuple[Path, LocalStat]]]] = []
+            futures: list[tuple[Action, Future[tuple[str, LocalStat]]]] = []
             for act in actions:
                 futures.append((act, pool.submit(self._fetch, act, out)))
             for act, future in futures:
@@ -365,36 +371,37 @@ class Executor:
                 self._guard(out, f"download {act.path}",
                             partial(self._place, act, tmp, tmp_stat))
 
-    def _fetch(self, act: Action, out: Outcome) -> tuple[Path, LocalStat]:
+    def _fetch(self, act: Action, out: Outcome) -> tuple[str, LocalStat]:
         """Stream the planned version into a verified temp file next to its target."""
         rem = act.remote
         assert rem is not None and rem.version is not None
-        target = local_path(self.root, act.path)
-        make_folder(self.root, target.parent)
-        tmp = fetch_to_temp(self.server, self.remote.to_remote(act.path), target.parent,
+        into = parent_of(local_name(act.path))
+        make_folder(self.folder, into)
+        tmp = fetch_to_temp(self.server, self.remote.to_remote(act.path), self.folder, into,
                             version=rem.version, expect_size=rem.size, expect_hash=rem.hash,
                             mtime=self.tree.modified.get(path_key(act.path)), stats=out.stats)
-        return tmp, stat_of(os.stat(tmp))
+        return tmp, stat_of(self.folder.info(tmp))
 
-    def _place(self, act: Action, tmp: Path, tmp_stat: LocalStat) -> None:
+    def _place(self, act: Action, tmp: str, tmp_stat: LocalStat) -> None:
         """Rename the verified temp file into place if the target is still what the plan saw."""
         rem = act.remote
         assert rem is not None
-        target = local_path(self.root, act.path)
+        target = local_name(act.path)
         try:
-            ensure_inside(self.root, target.parent)
+            ensure_inside(self.folder, parent_of(target))
             if act.local is None:
                 try:
-                    place_new(tmp, target)
+                    self.folder.rename(tmp, target, replace=False)
                 except FileExistsError as exc:
                     raise Skipped(f"{act.path} appeared here meanwhile") from exc
             else:
                 self._check_local(act.path)
-                os.replace(tmp, self._local(act.path))
+                self.folder.rename(tmp, self._local(act.path), replace=True)
         finally:
-            tmp.unlink(missing_ok=True)
-        self.dirty_dirs.add(target.parent)  # fsynced before this round's rows are committed
-        final = stat_of(os.stat(self._local(act.path), follow_symlinks=False))
+            with contextlib.suppress(FileNotFoundError):
+                self.folder.unlink(tmp)
+        self.dirty_dirs.add(parent_of(target))  # fsynced before this round's rows are committed
+        final = stat_of(self.folder.info(self._local(act.path)))
         same = (final.ino, final.size, final.mtime_ns) == (tmp_stat.ino, tmp_stat.size,
                                                            tmp_stat.mtime_ns)
         self.state.put(rem, final if same else None)

@@ -7,10 +7,9 @@ stops syncing a path without it looking deleted on either side.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pathspec
 
+from minidropbox.client.localfolder import LocalFolder
 from minidropbox.client.localpaths import TMP_PREFIX
 from minidropbox.client.sync.state import STATE_DIR
 
@@ -26,10 +25,11 @@ class IgnoreRules:
         self.spec = pathspec.GitIgnoreSpec.from_lines([*BUILTIN, *patterns])
 
     @classmethod
-    def load(cls, root: Path) -> IgnoreRules:
+    def load(cls, folder: LocalFolder) -> IgnoreRules:
         """The built-in rules plus the root's ``.minidropboxignore``, if it has one."""
         try:
-            lines = (root / IGNORE_FILE).read_text(encoding="utf-8", errors="replace")
+            with folder.open_read(IGNORE_FILE) as fh:
+                lines = fh.read().decode("utf-8", errors="replace")
         except (FileNotFoundError, IsADirectoryError, PermissionError):
             lines = ""
         return cls(lines.splitlines())

@@ -18,13 +18,11 @@ stat only if the renamed file still has the inode, size and mtime of the temp fi
 
 from __future__ import annotations
 
-import os
-import stat as stat_mod
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from minidropbox.client.localfolder import FileInfo, LocalFolder, join
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.state import BaseRow, LocalStat
 from minidropbox.core.chunking import content_hash, iter_chunks
@@ -36,22 +34,23 @@ SETTLE_SECONDS = 0.4
 QUICK_SETTLE_SECONDS = 0.1
 RECHECK_MIN = 0.02  # seconds: the soonest a round looks again at a settling file
 
-# Whether the watcher saw the last writer of a file close it, with no write since.
-ClosedCheck = Callable[[Path], bool]
+# Whether the watcher saw the last writer of a file close it, with no write since; called
+# with the file's name in the sync folder.
+ClosedCheck = Callable[[str], bool]
 
 
-def stat_of(st: os.stat_result) -> LocalStat:
-    return LocalStat(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+def stat_of(info: FileInfo) -> LocalStat:
+    return LocalStat(info.size, info.mtime_ns, info.ctime_ns, info.ino)
 
 
-def hash_file(path: Path) -> tuple[str, LocalStat] | None:
+def hash_file(folder: LocalFolder, name: str) -> tuple[str, LocalStat] | None:
     """The content hash of a file and the stat it had throughout, or None if it changed
     while being read."""
-    with open(path, "rb") as fh:
-        before = os.fstat(fh.fileno())
+    with folder.open_read(name) as fh:
+        before = fh.info()
         digest = content_hash(ref.hash for ref, _ in iter_chunks(fh))
-        after = os.fstat(fh.fileno())
-    now = os.stat(path, follow_symlinks=False)
+        after = fh.info()
+    now = folder.info(name)
     if not (stat_of(before) == stat_of(after) == stat_of(now)):
         return None
     return digest, stat_of(before)
@@ -63,7 +62,7 @@ class LocalScan:
 
     items: dict[str, Item] = field(default_factory=dict)
     stats: dict[str, LocalStat] = field(default_factory=dict)
-    paths: dict[str, Path] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)  # key -> its name in the folder
     hashed: int = 0  # files read this scan
     skipped: list[str] = field(default_factory=list)  # could not be synced, and why
     unsettled: int = 0  # files still being written: look again shortly
@@ -78,24 +77,28 @@ class LocalScan:
 
 @dataclass(frozen=True)
 class _Walk:
+    folder: LocalFolder
     rules: IgnoreRules
     base: Mapping[str, BaseRow]
     settle: float
     closed: ClosedCheck | None
+    clock: Callable[[], int]
 
 
-def scan(root: Path, rules: IgnoreRules, base: Mapping[str, BaseRow],
-         settle: float = SETTLE_SECONDS, closed: ClosedCheck | None = None) -> LocalScan:
-    """Walk ``root`` (without following symlinks) and describe every file and folder."""
+def scan(folder: LocalFolder, rules: IgnoreRules, base: Mapping[str, BaseRow],
+         settle: float = SETTLE_SECONDS, closed: ClosedCheck | None = None,
+         clock: Callable[[], int] = time.time_ns) -> LocalScan:
+    """Walk ``folder`` (without following symlinks) and describe every file and folder;
+    ``clock`` (epoch ns) says how old an mtime is."""
     out = LocalScan()
-    _walk(root, "", _Walk(rules, base, settle, closed), out)
+    _walk("", "", _Walk(folder, rules, base, settle, closed, clock), out)
     return out
 
 
-def _walk(folder: Path, rel: str, how: _Walk, out: LocalScan) -> None:
+def _walk(name: str, rel: str, how: _Walk, out: LocalScan) -> None:
     rules, base = how.rules, how.base
     try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        entries = how.folder.list(name)
     except FileNotFoundError:
         return  # removed while we walked: the next scan sees it
     except OSError as exc:
@@ -108,16 +111,12 @@ def _walk(folder: Path, rel: str, how: _Walk, out: LocalScan) -> None:
                 out.items[key] = Item(row.item.path, row.item.kind, None)
                 out.unreadable.add(row.item.path)
         return
-    for entry in entries:
-        raw = f"{rel}/{entry.name}"
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue
-        is_dir = stat_mod.S_ISDIR(st.st_mode)
+    for child, info in entries:
+        raw = f"{rel}/{child}"
+        is_dir = info.kind == "folder"
         if rules.ignored(raw, is_dir):
             continue
-        if stat_mod.S_ISLNK(st.st_mode) or not (is_dir or stat_mod.S_ISREG(st.st_mode)):
+        if info.kind not in ("file", "folder"):
             out.skipped.append(f"{raw}: not a regular file or folder")
             continue
         try:
@@ -129,22 +128,22 @@ def _walk(folder: Path, rel: str, how: _Walk, out: LocalScan) -> None:
         if key in out.items:
             out.skipped.append(f"{raw}: differs only in case from {out.items[key].path}")
             continue
-        local = Path(entry.path)
+        local = join(name, child)
         out.paths[key] = local
         if is_dir:
             out.items[key] = Item(path, "folder")
             _walk(local, raw, how, out)
             continue
-        out.items[key] = _file_item(path, local, stat_of(st), base.get(key), how, out)
+        out.items[key] = _file_item(path, local, stat_of(info), base.get(key), how, out)
 
 
-def _file_item(path: str, local: Path, st: LocalStat, row: BaseRow | None, how: _Walk,
+def _file_item(path: str, local: str, st: LocalStat, row: BaseRow | None, how: _Walk,
                out: LocalScan) -> Item:
     key = path_key(path)
     if row is not None and row.item.kind == "file" and row.stat == st:
         out.stats[key] = st
         return Item(path, "file", row.item.hash, size=st.size)
-    age = (time.time_ns() - st.mtime_ns) / 1e9
+    age = (how.clock() - st.mtime_ns) / 1e9
     if age < how.settle:
         quick = how.closed is not None and how.closed(local)
         wait = min(how.settle, QUICK_SETTLE_SECONDS) if quick else how.settle
@@ -154,7 +153,7 @@ def _file_item(path: str, local: Path, st: LocalStat, row: BaseRow | None, how: 
             return Item(path, "file", None, size=st.size)
         out.quick += 1
     try:
-        hashed = hash_file(local)
+        hashed = hash_file(how.folder, local)
     except FileNotFoundError:
         out.unsettled += 1  # gone meanwhile: the next scan sees it
         out.settling(QUICK_SETTLE_SECONDS)

@@ -50,13 +50,15 @@ class BaseRow:
     stat: LocalStat | None
 
 
+STATE_FILE = f"{STATE_DIR}/state.db"  # where a sync folder keeps its state, inside it
+
+
 class StateDB:
     """One sync folder's state; used from one thread."""
 
-    def __init__(self, root: Path) -> None:
-        folder = root / STATE_DIR
-        folder.mkdir(exist_ok=True)
-        self.path = folder / "state.db"
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(exist_ok=True)
+        self.path = path
         self.conn = sqlite3.connect(self.path, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")

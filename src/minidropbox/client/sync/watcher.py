@@ -87,11 +87,11 @@ class LocalWatcher(FileSystemEventHandler):
                 self.writes = {p: w for p, w in self.writes.items()
                                if now - w[1] < WRITES_REMEMBERED}
 
-    def closed(self, path: Path) -> bool:
-        """Whether the last writer of ``path`` closed it, with no write since (as far as the
-        events seen so far tell; they may lag the disk, never lead it)."""
+    def closed(self, name: str) -> bool:
+        """Whether the last writer of ``name`` (in the sync folder) closed it, with no write
+        since (as far as the events seen so far tell; they may lag the disk, never lead it)."""
         with self.lock:
-            write = self.writes.get(str(path))
+            write = self.writes.get(os.path.join(self.root, name))
         return write is not None and write[0]
 
     def _ours(self, path: str | bytes) -> bool:

@@ -1,0 +1,279 @@
+"""The local disk behind a small interface, after syncthing's ``lib/fs``: the sync scanner and
+executor, uploads and downloads touch files only through a ``LocalFolder``.
+
+``RealFolder`` is the disk. ``client/fakefolder.py`` has an in-memory folder (seeded, optionally
+case-insensitive) and a faulty wrapper (fail the next rename with ENOSPC, crash right after
+an operation), so the real executor can be tested against them in milliseconds.
+
+Names inside a folder are ``/``-separated relative paths as they are on disk, with no leading
+slash; ``""`` is the folder itself. They are trusted here: whoever builds one from a server
+path checks its segments first (``localpaths.safe_join`` / ``sync.localfs.local_name``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import io
+import os
+import secrets
+import stat as stat_mod
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from minidropbox.client.localpaths import TMP_PREFIX
+from minidropbox.durable import fsync_dir_best_effort
+
+FileKind = Literal["file", "folder", "symlink", "other"]
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What ``lstat`` says about a name (symlinks are not followed)."""
+
+    kind: FileKind
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    ino: int
+
+
+class Reader(Protocol):
+    """An open file: read it in pieces (``readinto``, for the chunker) or whole, and ask what
+    it is now (``info``: ``fstat`` of the open file, not of the name)."""
+
+    def readinto(self, buffer: memoryview, /) -> int: ...  # pragma: no cover
+
+    def read(self) -> bytes: ...  # pragma: no cover
+
+    def info(self) -> FileInfo: ...  # pragma: no cover
+
+
+class Writer(Protocol):
+    def write(self, data: bytes | memoryview, /) -> int: ...  # pragma: no cover
+
+
+class LocalFolder(Protocol):
+    """A folder of files and folders. The contract every implementation keeps:
+
+    - ``info(name)`` is ``lstat``; ``FileNotFoundError`` if nothing has that name (also when
+      a parent is missing or is a file).
+    - ``list(name)``: ``(child name, info)`` for each child, sorted by name; a child that
+      vanishes while listing is left out. ``FileNotFoundError`` if the folder is gone, another
+      ``OSError`` (``PermissionError``) if it cannot be read.
+    - ``open_read(name)``: a ``Reader``; ``FileNotFoundError`` if missing.
+    - ``create_temp(folder)``: a new empty ``TMP_PREFIX`` file in ``folder``, never one that
+      existed; returns its name.
+    - ``open_write(name)``: truncates and writes an existing file; when the block ends
+      without an exception the bytes are durable (fsync).
+    - ``set_mtime(name, mtime_ns)``.
+    - ``mkdir(name)``: ``FileExistsError`` if the name is taken, ``FileNotFoundError`` if the
+      parent is missing.
+    - ``rename(src, dst, replace=...)`` is atomic. ``replace=False`` never clobbers:
+      ``FileExistsError`` if ``dst`` exists, and a crash leaves either name, never both.
+      ``replace=True`` replaces a file at ``dst``. Renaming changes the ctime, not the inode.
+    - ``unlink(name)`` removes a file; ``rmdir(name)`` an empty folder (``OSError`` with
+      ENOTEMPTY otherwise). Both ``FileNotFoundError`` if missing.
+    - ``fsync_dir(name)`` makes the renames and creations in that folder durable, as far
+      as the platform allows (never raises for lack of support).
+    - ``is_inside(name)``: whether the name, symlinks resolved, still lies in this folder.
+    - Any operation may raise ``OSError`` (ENOSPC, EACCES, EIO): the caller must then leave
+      things as they were or in a state the next round recognises.
+    """
+
+    def info(self, name: str) -> FileInfo: ...  # pragma: no cover
+
+    def list(self, name: str) -> list[tuple[str, FileInfo]]: ...  # pragma: no cover
+
+    def open_read(self, name: str) -> AbstractContextManager[Reader]: ...  # pragma: no cover
+
+    def create_temp(self, folder: str) -> str: ...  # pragma: no cover
+
+    def open_write(self, name: str) -> AbstractContextManager[Writer]: ...  # pragma: no cover
+
+    def set_mtime(self, name: str, mtime_ns: int) -> None: ...  # pragma: no cover
+
+    def mkdir(self, name: str) -> None: ...  # pragma: no cover
+
+    def rename(self, src: str, dst: str, *, replace: bool) -> None: ...  # pragma: no cover
+
+    def unlink(self, name: str) -> None: ...  # pragma: no cover
+
+    def rmdir(self, name: str) -> None: ...  # pragma: no cover
+
+    def fsync_dir(self, name: str) -> None: ...  # pragma: no cover
+
+    def is_inside(self, name: str) -> bool: ...  # pragma: no cover
+
+
+def join(folder: str, name: str) -> str:
+    return f"{folder}/{name}" if folder else name
+
+
+def parent_of(name: str) -> str:
+    return name.rsplit("/", 1)[0] if "/" in name else ""
+
+
+def temp_name() -> str:
+    return f"{TMP_PREFIX}{secrets.token_hex(8)}"
+
+
+def info_of(st: os.stat_result) -> FileInfo:
+    mode = st.st_mode
+    kind: FileKind = ("folder" if stat_mod.S_ISDIR(mode) else "file" if stat_mod.S_ISREG(mode)
+                      else "symlink" if stat_mod.S_ISLNK(mode) else "other")
+    return FileInfo(kind, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+class _FileReader:
+    def __init__(self, fh: io.BufferedReader) -> None:
+        self.fh = fh
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        return self.fh.readinto(buffer)
+
+    def read(self) -> bytes:
+        return self.fh.read()
+
+    def info(self) -> FileInfo:
+        return info_of(os.fstat(self.fh.fileno()))
+
+
+class RealFolder:
+    """A folder on this machine's disk."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, name: str) -> Path:
+        return self.root / name if name else self.root
+
+    def info(self, name: str) -> FileInfo:
+        try:
+            return info_of(os.stat(self.path(name), follow_symlinks=False))
+        except NotADirectoryError as exc:
+            raise FileNotFoundError(errno.ENOENT, "not found", name) from exc
+
+    def list(self, name: str) -> list[tuple[str, FileInfo]]:
+        out = []
+        for entry in sorted(os.scandir(self.path(name)), key=lambda e: e.name):
+            try:
+                out.append((entry.name, info_of(entry.stat(follow_symlinks=False))))
+            except FileNotFoundError:
+                continue
+        return out
+
+    @contextlib.contextmanager
+    def open_read(self, name: str) -> Iterator[Reader]:
+        with open(self.path(name), "rb") as fh:
+            yield _FileReader(fh)
+
+    def create_temp(self, folder: str) -> str:
+        name = join(folder, temp_name())
+        os.close(os.open(self.path(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        return name
+
+    @contextlib.contextmanager
+    def open_write(self, name: str) -> Iterator[Writer]:
+        with open(self.path(name), "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def set_mtime(self, name: str, mtime_ns: int) -> None:
+        os.utime(self.path(name), ns=(time.time_ns(), mtime_ns))
+
+    def mkdir(self, name: str) -> None:
+        self.path(name).mkdir()
+
+    def rename(self, src: str, dst: str, *, replace: bool) -> None:
+        source, target = self.path(src), self.path(dst)
+        if replace:
+            os.replace(source, target)
+        elif source.is_dir() and not source.is_symlink():
+            _rename_folder_noreplace(source, target)
+        else:
+            _place_new(source, target)
+
+    def unlink(self, name: str) -> None:
+        os.unlink(self.path(name))
+
+    def rmdir(self, name: str) -> None:
+        os.rmdir(self.path(name))
+
+    def fsync_dir(self, name: str) -> None:
+        fsync_dir_best_effort(self.path(name))
+
+    def is_inside(self, name: str) -> bool:
+        real_root = os.path.realpath(self.root)
+        real = os.path.realpath(self.path(name))
+        return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+# -- renames that never clobber ----------------------------------------------------------------
+
+def _libc_renameat2() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        func: Callable[..., int] = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    return func
+
+
+_RENAMEAT2 = _libc_renameat2()
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+
+
+def _rename_noreplace(src: Path, dst: Path) -> bool:
+    """Atomically rename unless ``dst`` exists; False if this system cannot do that."""
+    if _RENAMEAT2 is None:
+        return False
+    rc = _RENAMEAT2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst),
+                    _RENAME_NOREPLACE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err == errno.EEXIST:
+        raise FileExistsError(errno.EEXIST, "exists", str(dst))
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False  # the file system does not support it
+    raise OSError(err, os.strerror(err), str(src))
+
+
+def _place_new(src: Path, dst: Path) -> None:
+    """Give the file ``src`` the name ``dst`` only if nothing has that name.
+
+    One atomic step where the system allows it, so a crash leaves either the old name or the
+    new one, never both (which the next round would see as two files).
+    """
+    if _rename_noreplace(src, dst):
+        return
+    try:
+        os.link(src, dst)
+    except OSError as exc:
+        if exc.errno == errno.EEXIST:
+            raise FileExistsError(errno.EEXIST, "exists", str(dst)) from exc
+        # No hard links here (some network or FAT disks): check, then rename.
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, "exists", str(dst)) from exc
+        os.rename(src, dst)
+        return
+    os.unlink(src)
+
+
+def _rename_folder_noreplace(src: Path, dst: Path) -> None:
+    if _rename_noreplace(src, dst):
+        return
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, "exists", str(dst))
+    os.rename(src, dst)
