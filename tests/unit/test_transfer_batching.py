@@ -205,15 +205,15 @@ def test_one_bad_file_does_not_stop_the_others(api: Remote, fake: FakeApi,
     assert result.exit_code == 1  # the first failure's: a local error
 
 
-def _growing_chunks(times: int) -> Any:
-    """``iter_chunks`` that appends to the file being read, the first ``times`` calls."""
+def _growing_chunks(path: Path, times: int) -> Any:
+    """``iter_chunks`` that appends to ``path`` while reading it, the first ``times`` calls."""
     calls = {"n": 0}
 
     def chunks(fh: Any) -> Any:
         calls["n"] += 1
         for i, item in enumerate(real_iter_chunks(fh)):
             if i == 0 and calls["n"] <= times:
-                with open(fh.name, "ab") as writer:
+                with open(path, "ab") as writer:
                     writer.write(b"more")
             yield item
     return chunks
@@ -224,7 +224,7 @@ def test_a_file_that_settles_is_uploaded_as_it_ends(api: Remote, fake: FakeApi,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     local = tmp_path / "log.txt"
     local.write_bytes(random.Random(5).randbytes(3 * 1024 * 1024))
-    monkeypatch.setattr(upload, "iter_chunks", _growing_chunks(times=1))
+    monkeypatch.setattr(upload, "iter_chunks", _growing_chunks(local, times=1))
     entry = upload_file(api, local, "/log.txt")
     assert entry.size == local.stat().st_size == 3 * 1024 * 1024 + 4
 
@@ -234,7 +234,7 @@ def test_a_file_that_keeps_changing_fails_clearly(api: Remote, fake: FakeApi,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     local = tmp_path / "log.txt"
     local.write_bytes(random.Random(6).randbytes(3 * 1024 * 1024))
-    monkeypatch.setattr(upload, "iter_chunks", _growing_chunks(times=99))
+    monkeypatch.setattr(upload, "iter_chunks", _growing_chunks(local, times=99))
     with pytest.raises(LocalFileChanged, match="changed while it was being read"):
         upload_file(api, local, "/log.txt")
     assert "/log.txt" not in fake.files

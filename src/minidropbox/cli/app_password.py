@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 import click
 
@@ -26,23 +25,25 @@ def app_password() -> None:
 @pass_state
 def create(state: CliState, name: str) -> None:
     """Create an app password called NAME and print it (it is shown only this once)."""
-    with state.client() as api:
-        created = api.request_json("POST", "/api/v1/app-passwords", json={"name": name})
-    created["webdav_url"] = f"{api.server}/dav/"
-    state.emit(created, f"{created['password']}\n"
-                        f"WebDAV: {created['webdav_url']} as user {created['username']} "
-                        "with this password. It is not shown again.")
+    with state.remote() as remote:
+        created = remote.create_app_password(name)
+    shown = {"name": created.name, "username": created.username, "password": created.password,
+             "created_at": created.created_at, "webdav_url": f"{remote.server}/dav/"}
+    state.emit(shown, f"{created.password}\n"
+                      f"WebDAV: {shown['webdav_url']} as user {created.username} "
+                      "with this password. It is not shown again.")
 
 
 @app_password.command("list")
 @pass_state
 def list_all(state: CliState) -> None:
     """List the account's app passwords (names and dates only)."""
-    with state.client() as api:
-        rows = api.request_json("GET", "/api/v1/app-passwords")["app_passwords"]
-    lines = [f"{r['name']}\tcreated {_when(r['created_at'])}\tlast used {_when(r['last_used_at'])}"
+    with state.remote() as remote:
+        rows = remote.app_passwords()
+    lines = [f"{r.name}\tcreated {_when(r.created_at)}\tlast used {_when(r.last_used_at)}"
              for r in rows]
-    state.emit(rows, "\n".join(lines) if lines else "No app passwords.")
+    state.emit([{"name": r.name, "created_at": r.created_at, "last_used_at": r.last_used_at}
+                for r in rows], "\n".join(lines) if lines else "No app passwords.")
 
 
 @app_password.command()
@@ -50,6 +51,6 @@ def list_all(state: CliState) -> None:
 @pass_state
 def revoke(state: CliState, name: str) -> None:
     """Revoke the app password called NAME; it stops working at once."""
-    with state.client() as api:
-        api.request("DELETE", f"/api/v1/app-passwords/{quote(name, safe='')}")
+    with state.remote() as remote:
+        remote.revoke_app_password(name)
     state.emit({"revoked": name}, f"Revoked {name}.")

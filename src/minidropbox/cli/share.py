@@ -6,7 +6,6 @@ Links print their URL once, when made: the server keeps only a hash of the token
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
@@ -38,21 +37,22 @@ def share() -> None:
 def link(state: CliState, path: str, password_stdin: bool, expires: str | None,
          max_downloads: int | None, upload_only: bool, show_owner: bool) -> None:
     """Make a link to PATH and print its URL (with --json: the whole link)."""
-    body: dict[str, Any] = {"path": normalize_path(path), "max_downloads": max_downloads,
-                            "upload_only": upload_only, "show_owner": show_owner}
+    expires_in = None
     if expires is not None:
         try:
-            body["expires_in"] = parse_interval(expires)
+            expires_in = parse_interval(expires)
         except ValueError as exc:
             raise InvalidInput(f"--expires: {exc}.") from None
+    password = None
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
             raise InvalidInput("No password on standard input.")
-        body["password"] = password
-    with state.client() as api:
-        made = api.request_json("POST", "/api/v1/shares/links", json=body)
-    state.emit(made, made["share_url"])
+    with state.remote() as remote:
+        made = remote.create_link(normalize_path(path), password=password,
+                                  expires_in=expires_in, max_downloads=max_downloads,
+                                  upload_only=upload_only, show_owner=show_owner)
+    state.emit(made.as_json(), made.share_url)
 
 
 @share.command()
@@ -60,23 +60,22 @@ def link(state: CliState, path: str, password_stdin: bool, expires: str | None,
 @pass_state
 def links(state: CliState, path: str | None) -> None:
     """Your links in force (to PATH only, if given), with how often they were used."""
-    params = {"path": normalize_path(path)} if path else {}
-    with state.client() as api:
-        answer = api.request_json("GET", "/api/v1/shares/links", params=params)
+    with state.remote() as remote:
+        found = remote.links(normalize_path(path) if path else None)
     if state.as_json or state.quiet:
-        state.emit(answer)
+        state.emit({"links": [item.as_json() for item in found]})
         return
-    if not answer["links"]:
+    if not found:
         state.info("No links.")
         return
     table = _table("id", "path", "mode", "password", "expires", "downloads", "last used",
                    right=("downloads",))
-    for item in answer["links"]:
-        limit = item["max_downloads"]
-        table.add_row(item["link_id"], item["path"], item["mode"],
-                      "yes" if item["password_protected"] else "no", human_time(item["expires_at"]),
-                      f"{item['downloads']}" + (f"/{limit}" if limit else ""),
-                      human_time(item["last_used_at"]))
+    for item in found:
+        limit = item.max_downloads
+        table.add_row(item.link_id, item.path, item.mode,
+                      "yes" if item.password_protected else "no", human_time(item.expires_at),
+                      f"{item.downloads}" + (f"/{limit}" if limit else ""),
+                      human_time(item.last_used_at))
     state.console.print(table)
 
 
@@ -85,6 +84,6 @@ def links(state: CliState, path: str | None) -> None:
 @pass_state
 def revoke(state: CliState, link_id: str) -> None:
     """Revoke link ID at once (see `share links`)."""
-    with state.client() as api:
-        api.request_json("DELETE", f"/api/v1/shares/links/{link_id}")
+    with state.remote() as remote:
+        remote.revoke_link(link_id)
     state.emit({"revoked": link_id}, f"Revoked link {link_id}.")

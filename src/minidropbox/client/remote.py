@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -30,6 +31,7 @@ from minidropbox.client.api import API_ROOT, ApiClient, ServerUnreachable, error
 from minidropbox.client.values import (
     ROOT_ENTRY,
     Account,
+    AppPassword,
     Change,
     CommitRequest,
     CommitResult,
@@ -37,6 +39,7 @@ from minidropbox.client.values import (
     Deleted,
     Entry,
     ServerInfo,
+    ShareLink,
     TrashEntry,
     VersionInfo,
 )
@@ -118,6 +121,41 @@ class Remote:
     def change_password(self, old: str, new: str) -> None:
         self._json("POST", "/auth/password", idempotent=False,
                    json={"old_password": old, "new_password": new})
+
+    def create_app_password(self, name: str) -> AppPassword:
+        """A new WebDAV password for one device; its ``password`` is shown only now."""
+        return AppPassword.from_json(self._json("POST", "/app-passwords", idempotent=False,
+                                                json={"name": name}))
+
+    def app_passwords(self) -> list[AppPassword]:
+        body = self._json("GET", "/app-passwords", idempotent=True)
+        return [AppPassword.from_json(row) for row in body["app_passwords"]]
+
+    def revoke_app_password(self, name: str) -> None:
+        self._json("DELETE", f"/app-passwords/{quote(name, safe='')}", idempotent=False)
+
+    # -- share links ------------------------------------------------------------------------
+    def create_link(self, path: str, *, password: str | None = None,
+                    expires_in: float | None = None, max_downloads: int | None = None,
+                    upload_only: bool = False, show_owner: bool = False) -> ShareLink:
+        """A link to ``path``; its ``share_url`` is in this answer only."""
+        body: dict[str, Any] = {"path": path, "max_downloads": max_downloads,
+                                "upload_only": upload_only, "show_owner": show_owner}
+        if expires_in is not None:
+            body["expires_in"] = expires_in
+        if password is not None:
+            body["password"] = password
+        return ShareLink.from_json(self._json("POST", "/shares/links", idempotent=False,
+                                              json=body))
+
+    def links(self, path: str | None = None) -> list[ShareLink]:
+        """The links in force (to ``path`` only, if given)."""
+        params = {"path": path} if path is not None else {}
+        body = self._json("GET", "/shares/links", idempotent=True, params=params)
+        return [ShareLink.from_json(item) for item in body["links"]]
+
+    def revoke_link(self, link_id: str) -> None:
+        self._json("DELETE", f"/shares/links/{quote(link_id, safe='')}", idempotent=False)
 
     # -- entries ----------------------------------------------------------------------------
     def metadata(self, path: str) -> Entry:

@@ -221,3 +221,57 @@ class ContentInfo:
     length: int | None
     content_hash: str | None  # from the ETag
     last_modified: float | None
+
+
+@dataclass(frozen=True)
+class ShareLink:
+    """A link anyone can open to a file or folder; ``token`` and ``share_url`` are only in
+    the answer that made it (the server keeps a hash)."""
+
+    link_id: str
+    path: str
+    type: EntryType
+    mode: str
+    password_protected: bool
+    show_owner: bool
+    downloads: int
+    created_at: float
+    expires_at: float | None = None
+    max_downloads: int | None = None
+    last_used_at: float | None = None
+    token: str | None = None
+    share_url: str | None = None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> ShareLink:
+        return cls(link_id=str(body["link_id"]), path=str(body["path"]),
+                   type=_kind(body.get("type")), mode=str(body["mode"]),
+                   password_protected=bool(body["password_protected"]),
+                   show_owner=bool(body.get("show_owner", False)),
+                   downloads=int(body.get("downloads", 0)),
+                   created_at=float(body["created_at"]),
+                   expires_at=_opt_float(body.get("expires_at")),
+                   max_downloads=_opt_int(body.get("max_downloads")),
+                   last_used_at=_opt_float(body.get("last_used_at")),
+                   token=_opt_str(body.get("token")), share_url=_opt_str(body.get("share_url")))
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AppPassword:
+    """A WebDAV password for one device; ``password`` only in the answer that made it."""
+
+    name: str
+    created_at: float
+    last_used_at: float | None = None
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> AppPassword:
+        return cls(name=str(body["name"]), created_at=float(body["created_at"]),
+                   last_used_at=_opt_float(body.get("last_used_at")),
+                   username=_opt_str(body.get("username")),
+                   password=_opt_str(body.get("password")))
