@@ -1,5 +1,5 @@
 """A real Chromium (Debian's ``chromium`` + ``chromium-driver``) driving the web app of a real
-cluster. One cluster and one browser per module; each test gets a fresh account."""
+cluster. One cluster and one browser per test process; each test makes its own account."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -43,7 +44,14 @@ def chromium(download_dir: Path, width: int = 1280, height: int = 800) -> WebDri
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.profile_dir = profile  # type: ignore[attr-defined]
     driver.set_script_timeout(60)
+    viewport(driver, width, height)
     return driver
+
+
+def viewport(driver: WebDriver, width: int, height: int, mobile: bool = False) -> None:
+    """The page's size, exactly (a headless window's is the screen's, less its frame)."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
 
 
 def quit_browser(driver: WebDriver) -> None:
@@ -51,18 +59,18 @@ def quit_browser(driver: WebDriver) -> None:
     shutil.rmtree(driver.profile_dir, ignore_errors=True)  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def web_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
     with TestCluster(tmp_path_factory.mktemp("web"), nodes=2, replicas=2) as c:
         yield c
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("downloads")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(downloads: Path) -> Iterator[WebDriver]:
     driver = chromium(downloads)
     try:
@@ -71,8 +79,10 @@ def browser(downloads: Path) -> Iterator[WebDriver]:
         quit_browser(driver)
 
 
-def wait(driver: WebDriver, timeout: float = WAIT) -> WebDriverWait:  # type: ignore[type-arg]
-    return WebDriverWait(driver, timeout)
+def wait(driver: WebDriver, timeout: float = WAIT,
+         poll: float = 0.1) -> WebDriverWait:  # type: ignore[type-arg]
+    return WebDriverWait(driver, timeout, poll_frequency=poll,
+                         ignored_exceptions=(StaleElementReferenceException,))
 
 
 def button(driver: WebDriver | WebElement, name: str) -> WebElement:
@@ -98,6 +108,23 @@ def row(driver: WebDriver, name: str) -> WebElement:
     """The list row of the entry called ``name`` in the open folder."""
     return wait(driver).until(ec.visibility_of_element_located((By.XPATH,
         f"//div[@role='option'][.//button[contains(@class,'name')][normalize-space(.)={_lit(name)}]]")))
+
+
+def select(driver: WebDriver, name: str) -> None:
+    """Click the row's icon (the name would open it). Rows are redrawn when the folder
+    changes (live updates), so a click on a row that just went stale is made again."""
+    click_in_row(driver, name, "img.icon")
+
+
+def open_entry(driver: WebDriver, name: str) -> None:
+    click_in_row(driver, name, "button.name")
+
+
+def click_in_row(driver: WebDriver, name: str, css: str) -> None:
+    def click(_: object) -> bool:
+        row(driver, name).find_element(By.CSS_SELECTOR, css).click()
+        return True
+    wait(driver).until(click)
 
 
 def rows(driver: WebDriver) -> list[str]:

@@ -18,6 +18,13 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+// Bidirectional controls (U+202A-202E, U+2066-2069, U+200E/200F) can make "txt.exe" look
+// like "exe.txt". Names are shown with them spelled out, so what you see is what it is.
+const BIDI_CONTROLS = /[\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+export function displayName(name) {
+  return name.replace(BIDI_CONTROLS, (c) => `[U+${c.charCodeAt(0).toString(16).toUpperCase()}]`);
+}
+
 export function clear(el) { el.replaceChildren(); return el; }
 
 const UNITS = ["B", "KB", "MB", "GB", "TB"];
@@ -26,7 +33,7 @@ export function formatSize(bytes) {
   let value = bytes;
   let unit = 0;
   while (value >= 1000 && unit < UNITS.length - 1) { value /= 1000; unit += 1; }
-  return `${unit === 0 ? value : value.toFixed(value < 10 ? 1 : 0)} ${UNITS[unit]}`;
+  return `${unit === 0 ? value : value.toFixed(value < 100 ? 1 : 0)} ${UNITS[unit]}`;
 }
 
 export function formatRate(bytesPerSecond) { return `${formatSize(bytesPerSecond)}/s`; }
@@ -79,8 +86,9 @@ export function fileKind(name) {
 }
 
 // A toast: a short message, optionally with one action button.
-export function toast(message, { error = false, action, timeout = 6000 } = {}) {
+export function toast(message, { error = false, action, timeout = 5000 } = {}) {
   const box = document.getElementById("toasts");
+  while (box.children.length >= 3) box.firstElementChild.remove();
   const item = h("div", { class: error ? "toast error" : "toast", role: error ? "alert" : null },
     h("span", { text: message }));
   if (action) {

@@ -1,7 +1,7 @@
 // A virtualised, keyboard-driven list of entries with multi-selection. Only the rows in
 // view (plus a margin) are in the DOM, so a folder of 10,000 entries scrolls smoothly.
 
-import { formatSize, formatTime, h, iconFor } from "./dom.js";
+import { displayName, formatSize, formatTime, h, iconFor } from "./dom.js";
 
 const ROW_HEIGHT = 48;
 const OVERSCAN = 8;
@@ -58,8 +58,8 @@ export class EntryList {
     const entry = this.entries[index];
     const selected = this.selected.has(entry.path);
     const name = h("button", { type: "button", class: "name", tabindex: -1,
-      title: entry.name, onclick: (event) => { event.stopPropagation(); this.handlers.open(entry); } },
-    h("bdi", { text: entry.name }));
+      title: displayName(entry.name), onclick: (event) => { event.stopPropagation(); this.handlers.open(entry); } },
+    h("bdi", { text: displayName(entry.name) }));
     const secondary = this.handlers.secondary ? this.handlers.secondary(entry) : "";
     const row = h("div", { class: selected ? "row selected" : "row", role: "option",
       id: `entry-${index}`, "aria-selected": selected ? "true" : "false",
@@ -67,7 +67,7 @@ export class EntryList {
       dataset: { path: entry.path, type: entry.type } },
     h("img", { src: iconFor(entry), alt: "", class: "icon", width: 24, height: 24 }),
     h("span", { class: "cell name-cell" }, name,
-      secondary ? h("bdi", { class: "secondary", text: secondary }) : null),
+      secondary ? h("bdi", { class: "secondary", text: displayName(secondary) }) : null),
     h("span", { class: "cell size", text: entry.type === "folder" ? "—" : formatSize(entry.size) }),
     h("span", { class: "cell modified", text: entry.type === "folder" ? "" : formatTime(entry.modified) }));
     row.style.top = `${index * ROW_HEIGHT}px`;

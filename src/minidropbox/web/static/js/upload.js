@@ -9,7 +9,7 @@
 
 import { ApiError, api, csrfHeader, errorFrom, offlineError, postJSON } from "./api.js";
 import { app, treeChanged } from "./app.js";
-import { formatDuration, formatRate, formatSize, h, nameOf, showError } from "./dom.js";
+import { displayName, formatDuration, formatRate, formatSize, h, nameOf, showError } from "./dom.js";
 import { sha256Hex } from "./sha256.js";
 
 const PIECE = 4 * 1024 * 1024;
@@ -18,12 +18,16 @@ const PARALLEL_PUTS = 4;
 const PARALLEL_FILES = 2;
 const MAX_ATTEMPTS = 8;
 const MAX_DROPPED_FILES = 100000;
+// A piece that makes no progress for this long is abandoned and sent again (a connection can
+// stall without failing: a sleeping laptop, a dropped Wi-Fi, a proxy holding it open).
+const STALL_MS = 30000;
 
 const jobs = [];
 let nextId = 1;
 let panel = null;
 let renderQueued = false;
 const samples = []; // [time, bytes done in all jobs] over the last seconds, for the rate
+let userCollapsed = null; // the panel folds itself when nothing is running, unless told
 
 // -- the queue ------------------------------------------------------------------------------
 
@@ -34,6 +38,7 @@ export function enqueueUploads(items) {
     jobs.push(job);
     remember(job);
   }
+  userCollapsed = null;
   pump();
   render();
 }
@@ -121,10 +126,21 @@ function putPiece(job, piece) {
     xhr.open("PUT", `/api/v1/chunks/${piece.hash}`);
     xhr.setRequestHeader("Content-Type", "application/octet-stream");
     xhr.setRequestHeader("X-CSRF-Token", csrfHeader());
-    xhr.upload.onprogress = (event) => { job.inflight.set(piece.hash, event.loaded); render(); };
+    let stalled = false;
+    let watchdog = null;
+    const arm = () => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => { stalled = true; xhr.abort(); }, STALL_MS);
+    };
+    xhr.upload.onprogress = (event) => {
+      arm();
+      job.inflight.set(piece.hash, event.loaded);
+      render();
+    };
     const onAbort = () => xhr.abort();
     job.controller.signal.addEventListener("abort", onAbort, { once: true });
     const settle = () => {
+      clearTimeout(watchdog);
       job.controller.signal.removeEventListener("abort", onAbort);
       job.inflight.set(piece.hash, 0);
     };
@@ -135,7 +151,11 @@ function putPiece(job, piece) {
         headers: { "retry-after": xhr.getResponseHeader("retry-after") || "" } })));
     };
     xhr.onerror = () => { settle(); reject(offlineError()); };
-    xhr.onabort = () => { settle(); reject(new DOMException("Upload cancelled", "AbortError")); };
+    xhr.onabort = () => {
+      settle();
+      reject(stalled ? offlineError() : new DOMException("Upload cancelled", "AbortError"));
+    };
+    arm();
     xhr.send(piece.data);
   });
 }
@@ -243,11 +263,13 @@ export function forgetPendingUploads() {
   }
 }
 
-function resumePicker(item) {
-  const input = h("input", { type: "file", class: "visually-hidden" });
+// A file input for picking an interrupted upload's file again (kept in the panel, so the
+// chooser opens from the button's click).
+function resumeInput(item) {
+  const input = h("input", { type: "file", class: "visually-hidden", tabindex: -1,
+    "aria-hidden": "true", "data-role": "resume", "data-path": item.path });
   input.addEventListener("change", () => {
     const file = input.files[0];
-    input.remove();
     if (!file) return;
     if (file.size !== item.size) {
       showError(new Error(`That file has ${formatSize(file.size)}; the interrupted upload of ${nameOf(item.path)} had ${formatSize(item.size)}.`));
@@ -255,8 +277,7 @@ function resumePicker(item) {
     }
     enqueueUploads([{ file, path: item.path }]);
   });
-  document.body.append(input);
-  input.click();
+  return input;
 }
 
 // -- dropped files and folders --------------------------------------------------------------
@@ -323,17 +344,22 @@ function draw() {
     ? `${done} of ${visible.length} done · ${formatSize(sent)} of ${formatSize(total)}` +
       (rate > 0 ? ` · ${formatRate(rate)} · ${formatDuration((total - sent) / rate)} left` : "")
     : `${done} of ${visible.length} uploaded`;
+  const collapsed = userCollapsed ?? (!active.length && !interrupted.length);
   const header = h("header", {},
     h("h2", { text: active.length ? "Uploading" : "Uploads" }),
+    h("span", { class: "spacer-flex" }),
     active.length ? h("button", { type: "button", class: "ghost", text: "Cancel all",
       onclick: () => active.forEach(cancel) }) : h("button", { type: "button", class: "ghost",
-      text: "Clear", onclick: () => { visible.forEach((j) => { if (j.state !== "failed") j.state = "dismissed"; }); render(); } }));
+      text: "Clear", onclick: () => { visible.forEach((j) => { if (j.state !== "failed") j.state = "dismissed"; }); render(); } }),
+    h("button", { type: "button", class: "ghost", "aria-expanded": collapsed ? "false" : "true",
+      "aria-label": collapsed ? "Show uploads" : "Hide uploads", text: collapsed ? "▴" : "▾",
+      onclick: () => { userCollapsed = !collapsed; render(); } }));
   const overall = h("progress", { max: total || 1, value: sent, "aria-label": "Total upload progress" });
   const items = visible.slice(-200).reverse().map((job) => {
     const state = { queued: "Waiting", uploading: job.note || "Uploading", done: "Done",
       failed: job.note || "Failed", cancelled: "Cancelled" }[job.state];
     return h("li", { class: `upload ${job.state}`, dataset: { path: job.path } },
-      h("div", { class: "upload-line" }, h("bdi", { class: "upload-name", text: job.name }),
+      h("div", { class: "upload-line" }, h("bdi", { class: "upload-name", text: displayName(job.name) }),
         job.state === "queued" || job.state === "uploading"
           ? h("button", { type: "button", class: "link", text: "Cancel", "aria-label": `Cancel ${job.name}`, onclick: () => cancel(job) })
           : job.state === "failed"
@@ -344,15 +370,21 @@ function draw() {
       h("div", { class: "upload-state", role: job.state === "failed" ? "alert" : null },
         `${formatSize(progressOf(job))} of ${formatSize(job.size)} · ${state}`));
   });
-  const resumable = interrupted.map((item) => h("li", { class: "upload interrupted" },
-    h("div", { class: "upload-line" }, h("bdi", { class: "upload-name", text: nameOf(item.path) }),
-      h("button", { type: "button", class: "link", text: "Resume", "aria-label": `Resume ${nameOf(item.path)}`,
-        onclick: () => resumePicker(item) }),
-      h("button", { type: "button", class: "link", text: "Forget", "aria-label": `Forget ${nameOf(item.path)}`,
-        onclick: () => { forget(item.path); render(); } })),
-    h("div", { class: "upload-state", text: `${formatSize(item.size)} · interrupted: pick the file again to resume` })));
+  const resumable = interrupted.map((item) => {
+    const input = resumeInput(item);
+    return h("li", { class: "upload interrupted", dataset: { path: item.path } },
+      h("div", { class: "upload-line" }, h("bdi", { class: "upload-name", text: displayName(nameOf(item.path)) }),
+        h("button", { type: "button", class: "link", text: "Resume",
+          "aria-label": `Resume ${nameOf(item.path)}`, onclick: () => input.click() }),
+        h("button", { type: "button", class: "link", text: "Forget",
+          "aria-label": `Forget ${nameOf(item.path)}`, onclick: () => { forget(item.path); render(); } }),
+        input),
+      h("div", { class: "upload-state",
+        text: `${formatSize(item.size)} · interrupted: pick the file again to resume` }));
+  });
+  panel.classList.toggle("collapsed", collapsed);
   panel.replaceChildren(header, h("p", { class: "upload-summary", text: summary }), overall,
-    h("ul", { class: "upload-list" }, ...resumable, ...items));
+    h("ul", { class: "upload-list", hidden: collapsed }, ...resumable, ...items));
   if (active.length) render(); // keep the rate and ETA moving
 }
 

@@ -2,7 +2,7 @@
 
 import { api } from "../api.js";
 import { app, registerView, routeTo } from "../app.js";
-import { askText, h, join, nameOf, parentOf, showError, toast } from "../dom.js";
+import { askText, displayName, h, join, nameOf, parentOf, showError, toast } from "../dom.js";
 import { DRAG_TYPE, EntryList, dropTarget } from "../list.js";
 import { enqueueUploads, filesFromDrop } from "../upload.js";
 import { moveEntries } from "./move.js";
@@ -22,7 +22,7 @@ function renderFiles(container, route) {
   const actionButtons = app.actions.map((action) => h("button", { type: "button",
     class: "action", text: action.label, disabled: true,
     onclick: () => runAction(action, list.selection()) }));
-  const list = new EntryList(`Files in ${state.folder === "/" ? "your home folder" : nameOf(state.folder)}`, {
+  const list = new EntryList(`Files in ${state.folder === "/" ? "your home folder" : displayName(nameOf(state.folder))}`, {
     open: (entry) => openEntry(entry),
     selectionChanged: (selection) => {
       app.actions.forEach((action, i) => { actionButtons[i].disabled = !action.when(selection); });
@@ -60,7 +60,8 @@ function renderFiles(container, route) {
 
   const toolbar = h("div", { class: "toolbar", role: "toolbar", "aria-label": "File actions" },
     h("button", { type: "button", class: "primary", text: "Upload", onclick: () => fileInput.click() }),
-    h("button", { type: "button", text: "Upload folder", onclick: () => folderInput.click() }),
+    h("button", { type: "button", class: "upload-folder", text: "Upload folder",
+      onclick: () => folderInput.click() }),
     h("button", { type: "button", text: "New folder", onclick: newFolder }),
     h("span", { class: "divider", "aria-hidden": "true" }),
     actionButtons, fileInput, folderInput);
@@ -159,12 +160,12 @@ function renderFiles(container, route) {
       items[items.length - 1].setAttribute("aria-current", "page");
     }
     crumbs.replaceChildren(...items);
-    document.title = `${state.folder === "/" ? "Home" : nameOf(state.folder)} – Mini-Dropbox`;
+    document.title = `${state.folder === "/" ? "Home" : displayName(nameOf(state.folder))} – Mini-Dropbox`;
   }
 
   function crumb(label, path) {
     const link = h("a", { href: `#/files${path === "/" ? "/" : path.split("/").map(encodeURIComponent).join("/")}`,
-      class: "crumb" }, h("bdi", { text: label }));
+      class: "crumb" }, h("bdi", { text: displayName(label) }));
     dropTarget(link, (dataTransfer) => dropInto(path, dataTransfer));
     return link;
   }

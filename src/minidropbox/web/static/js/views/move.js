@@ -1,7 +1,7 @@
 // The "Move" dialog (a folder picker) and moving entries into a folder.
 
 import { api } from "../api.js";
-import { h, join, nameOf, openDialog, parentOf, showError, toast } from "../dom.js";
+import { displayName, h, join, nameOf, openDialog, parentOf, showError, toast } from "../dom.js";
 
 // Moves each path into `folder`; stops at the first failure and says which.
 export async function moveEntries(paths, folder) {
@@ -32,7 +32,7 @@ export function chooseFolder(title, start, excluded = []) {
 
     async function go(path) {
       current = path;
-      where.replaceChildren("Destination: ", h("bdi", { text: path === "/" ? "Home" : path }));
+      where.replaceChildren("Destination: ", h("bdi", { text: path === "/" ? "Home" : displayName(path) }));
       up.disabled = path === "/";
       here.disabled = excluded.some((p) => path === p || path.startsWith(`${p}/`));
       folders.replaceChildren(h("li", { class: "muted", text: "Loading…" }));
@@ -49,7 +49,7 @@ export function chooseFolder(title, start, excluded = []) {
           h("button", { type: "button", class: "folder-button",
             disabled: excluded.includes(folder.path), onclick: () => go(folder.path) },
           h("img", { src: "/static/icons/folder.svg", alt: "", width: 20, height: 20 }),
-          h("bdi", { text: folder.name })))));
+          h("bdi", { text: displayName(folder.name) })))));
         if (!subfolders.length) folders.replaceChildren(h("li", { class: "muted", text: "No folders here." }));
       } catch (error) {
         showError(error);

@@ -3,12 +3,12 @@
 // sandboxed, so a file can never run script in the app.
 
 import { api } from "../api.js";
-import { fileKind, formatSize, h, openDialog, showError } from "../dom.js";
+import { displayName, fileKind, formatSize, h, openDialog, showError } from "../dom.js";
 
 const TEXT_PREVIEW_BYTES = 1 << 20;
 
 export function openPreview(entry) {
-  return openDialog(entry.name, (dialog, close) => {
+  return openDialog(displayName(entry.name), (dialog, close) => {
     const url = api.viewUrl(entry.path, entry.version);
     const kind = fileKind(entry.name);
     const stage = h("div", { class: "preview-stage" });

@@ -2,7 +2,7 @@
 
 import { api } from "../api.js";
 import { app, registerView, treeChanged } from "../app.js";
-import { formatSize, formatTime, h, openDialog, showError, toast } from "../dom.js";
+import { displayName, formatSize, formatTime, h, openDialog, showError, toast } from "../dom.js";
 
 registerView({ id: "trash", label: "Trash", render: renderTrash });
 
@@ -24,7 +24,7 @@ function renderTrash(container) {
       const { entries } = await api.trash();
       entries.sort((a, b) => b.deleted_at - a.deleted_at);
       body.replaceChildren(...entries.map((entry) => h("tr", { dataset: { path: entry.path } },
-        h("td", {}, h("bdi", { class: "name", text: entry.path.slice(1) }),
+        h("td", {}, h("bdi", { class: "name", text: displayName(entry.path.slice(1)) }),
           entry.type === "folder" ? h("span", { class: "badge", text: "folder" }) : null),
         h("td", { text: entry.type === "folder" ? "—" : formatSize(entry.size) }),
         h("td", { text: formatTime(entry.deleted_at) }),
@@ -43,7 +43,7 @@ function renderTrash(container) {
   async function restore(entry) {
     try {
       await api.undelete(entry.path);
-      toast(`Restored ${entry.path}.`);
+      toast(`Restored ${displayName(entry.path)}.`);
       treeChanged([entry.path]);
       app.refreshSession();
     } catch (error) {
@@ -53,7 +53,7 @@ function renderTrash(container) {
   }
 
   async function purge(entry) {
-    if (!(await confirmDialog(`Delete ${entry.path} forever?`, "Delete forever"))) return;
+    if (!(await confirmDialog(`Delete ${displayName(entry.path)} forever?`, "Delete forever"))) return;
     try {
       await api.purge(entry.path);
       app.refreshSession();

@@ -2,13 +2,13 @@
 
 import { api } from "../api.js";
 import { app, treeChanged } from "../app.js";
-import { formatSize, formatTime, h, openDialog, showError, toast } from "../dom.js";
+import { displayName, formatSize, formatTime, h, openDialog, showError, toast } from "../dom.js";
 
 export function openVersions(entry) {
-  return openDialog(`Versions of ${entry.name}`, (dialog, close) => {
+  return openDialog(`Versions of ${displayName(entry.name)}`, (dialog, close) => {
     const body = h("tbody");
     const table = h("table", { class: "versions" },
-      h("caption", { class: "visually-hidden", text: `Versions of ${entry.name}, newest first` }),
+      h("caption", { class: "visually-hidden", text: `Versions of ${displayName(entry.name)}, newest first` }),
       h("thead", {}, h("tr", {}, ...["Version", "Size", "Saved", "Device", ""].map(
         (label) => h("th", { scope: "col", text: label })))),
       body);
@@ -25,7 +25,7 @@ export function openVersions(entry) {
             ? h("span", { class: "badge", text: "current" }) : null),
           h("td", { text: formatSize(v.size) }),
           h("td", { text: formatTime(v.created_at) }),
-          h("td", {}, h("bdi", { text: v.device || "—" })),
+          h("td", {}, h("bdi", { text: displayName(v.device || "—") })),
           h("td", { class: "row-actions" },
             h("a", { href: api.downloadUrl(entry.path, v.version), class: "button",
               download: "", text: "Download" }),

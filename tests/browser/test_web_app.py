@@ -1,0 +1,238 @@
+"""The web app end to end in a real Chromium: sign up, upload (one file of 50 MiB), list,
+preview, rename, move, delete and restore from the trash, restore an older version, download
+byte-identical, see a change made with the CLI without a reload, log out and find nothing
+private behind the back button. Screenshots of the main screens go to docs/screenshots/."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import httpx
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+
+from tests.browser.conftest import (
+    button,
+    field,
+    open_entry,
+    row,
+    rows,
+    screenshot,
+    select,
+    sign_up,
+    viewport,
+    wait,
+)
+from tests.conftest import PASSWORD
+from tests.e2e.test_cli_files import Cli
+from tests.harness import TestCluster
+
+MiB = 1024 * 1024
+
+
+def png(width: int, height: int) -> bytes:
+    """A small RGB gradient as a PNG file."""
+    raw = b"".join(b"\x00" + bytes(v for x in range(width)
+                                   for v in (x * 255 // width, y * 255 // height, 160))
+                   for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b""))
+
+
+def upload(driver: WebDriver, *paths: Path) -> None:
+    """Pick files with the Upload button's file input (what the file chooser fills in)."""
+    picker = driver.find_element(By.CSS_SELECTOR, "input[data-role=upload-files]")
+    picker.send_keys("\n".join(str(p) for p in paths))
+
+
+BIG_PROGRESS = """const p = document.querySelector(".uploads li[data-path='/big.bin'] progress");
+    return p ? p.value / p.max : 0;"""
+UPLOAD_STATES = """return Object.fromEntries([...document.querySelectorAll('.uploads li.upload')]
+    .map((li) => [li.dataset.path, li.className + ' ' + li.textContent]));"""
+
+
+def wait_uploaded(driver: WebDriver, *paths: str, timeout: float = 120) -> None:
+    """Wait until the upload panel shows each of ``paths`` done (fail on any failure)."""
+    def done(_: object) -> bool:
+        states = driver.execute_script(UPLOAD_STATES)
+        failed = [s for s in states.values() if "failed" in s]
+        assert not failed, failed
+        return all("done" in states.get(p, "") for p in paths)
+    wait(driver, timeout).until(done)
+
+
+def chunk_bytes_received(cluster: TestCluster) -> float:
+    """Request bytes the API has read on the chunk upload route, from its /metrics."""
+    text = httpx.get(f"{cluster.url}/metrics", timeout=30).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("minidropbox_http_received_bytes_total{")
+               and 'route="/api/v1/chunks/{chunk_hash}"' in line)
+
+
+def open_dialog(driver: WebDriver) -> object:
+    return wait(driver).until(ec.visibility_of_element_located((By.CSS_SELECTOR, "dialog[open]")))
+
+
+def dialog_closed(driver: WebDriver) -> None:
+    wait(driver).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog[open]"))
+
+
+def downloaded(folder: Path, name: str, timeout: float = 120) -> Path:
+    target = folder / name
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if target.exists() and not list(folder.glob("*.crdownload")):
+            return target
+        time.sleep(0.2)
+    raise AssertionError(f"{name} was not downloaded: {os.listdir(folder)}")
+
+
+def test_the_whole_product_in_a_browser(web_cluster: TestCluster, browser: WebDriver,
+                                        downloads: Path, tmp_path: Path) -> None:
+    d = browser
+    username = sign_up(d, web_cluster.url)
+
+    # Upload three files, one of 50 MiB. Halfway, the page is reloaded: the upload is listed
+    # as interrupted, and picking the file again sends only what the server lacks.
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(png(320, 200))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Hello from Mini-Dropbox\n<b>not bold</b>\n")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(50 * MiB))
+    received_before = chunk_bytes_received(web_cluster)
+    upload(d, photo, notes, big)
+    wait(d, 60, poll=0.02).until(lambda _: d.execute_script(BIG_PROGRESS) > 0.3)
+    screenshot(d, "upload")
+    wait_uploaded(d, "/photo.png", "/notes.txt")
+    d.execute_script("location.reload()")
+    with contextlib.suppress(NoAlertPresentException):
+        d.switch_to.alert.accept()  # "Leave site? Changes may not be saved."
+    resume = wait(d).until(ec.presence_of_element_located(
+        (By.CSS_SELECTOR, "input[data-role=resume][data-path='/big.bin']")))
+    button(d, "Resume big.bin")
+    resume.send_keys(str(big))
+    wait_uploaded(d, "/big.bin")
+    resent = chunk_bytes_received(web_cluster) - received_before - big.stat().st_size
+    assert resent < 0.5 * big.stat().st_size, f"{resent} bytes sent twice"
+    wait(d).until(lambda _: sorted(rows(d)) == ["big.bin", "notes.txt", "photo.png"])
+    assert "52.4 MB" in row(d, "big.bin").text  # 50 MiB in decimal units
+
+    # Preview an image and a text file.
+    open_entry(d, "photo.png")
+    dialog = open_dialog(d)
+    image = dialog.find_element(By.CSS_SELECTOR, "img.preview-image")
+    wait(d).until(lambda _: d.execute_script("return arguments[0].naturalWidth", image) == 320)
+    button(d, "Close").click()
+    dialog_closed(d)
+    open_entry(d, "notes.txt")
+    pre = wait(d).until(ec.visibility_of_element_located((By.CSS_SELECTOR, "pre.preview-text")))
+    wait(d).until(lambda _: "Hello from Mini-Dropbox" in pre.text)
+    assert "<b>not bold</b>" in pre.text  # text, not markup
+    button(d, "Close").click()
+    dialog_closed(d)
+
+    # Rename, then a new folder, then move into it.
+    select(d, "notes.txt")
+    button(d, "Rename").click()
+    dialog = open_dialog(d)
+    name_field = field(d, "New name")
+    name_field.send_keys(Keys.CONTROL, "a")
+    name_field.send_keys("readme.txt")
+    button(dialog, "Rename").click()
+    wait(d).until(lambda _: "readme.txt" in rows(d) and "notes.txt" not in rows(d))
+    button(d, "New folder").click()
+    open_dialog(d)
+    field(d, "Folder name").send_keys("Archive", Keys.ENTER)
+    wait(d).until(lambda _: "Archive" in rows(d))
+    select(d, "readme.txt")
+    button(d, "Move").click()
+    dialog = open_dialog(d)
+    button(dialog, "Archive").click()
+    wait(d).until(lambda _: "/Archive" in dialog.find_element(By.CSS_SELECTOR, ".where").text)
+    button(dialog, "Move here").click()
+    wait(d).until(lambda _: "readme.txt" not in rows(d))
+    open_entry(d, "Archive")
+    wait(d).until(lambda _: rows(d) == ["readme.txt"])
+    d.back()
+    wait(d).until(lambda _: "photo.png" in rows(d))
+
+    # Delete to the trash, restore from it.
+    select(d, "photo.png")
+    button(d, "Delete").click()
+    wait(d).until(lambda _: "photo.png" not in rows(d))
+    d.find_element(By.LINK_TEXT, "Trash").click()
+    trashed = wait(d).until(ec.visibility_of_element_located(
+        (By.XPATH, "//tr[@data-path='/photo.png']")))
+    screenshot(d, "trash")
+    button(trashed, "Restore").click()
+    wait(d).until(lambda _: not d.find_elements(By.XPATH, "//tr[@data-path='/photo.png']"))
+    d.find_element(By.LINK_TEXT, "Files").click()
+    wait(d).until(lambda _: "photo.png" in rows(d))
+
+    # A second version of the photo, then restore the first.
+    edited = tmp_path / "v2" / "photo.png"
+    edited.parent.mkdir()
+    edited.write_bytes(png(160, 100))
+    upload(d, edited)
+    wait_uploaded(d, "/photo.png")  # the jobs before the reload are gone from the panel
+    select(d, "photo.png")
+    button(d, "Versions").click()
+    dialog = open_dialog(d)
+    first = wait(d).until(ec.visibility_of_element_located((By.XPATH, "//tr[@data-version='1']")))
+    screenshot(d, "versions")
+    button(first, "Restore").click()
+    wait(d).until(lambda _: d.find_elements(By.XPATH, "//tr[@data-version='3']"))
+    button(dialog, "Close").click()
+    dialog_closed(d)
+
+    # Download: the restored photo and the 50 MiB file, byte-identical.
+    select(d, "photo.png")
+    button(d, "Download").click()
+    assert downloaded(downloads, "photo.png").read_bytes() == photo.read_bytes()
+    select(d, "big.bin")
+    button(d, "Download").click()
+    got = downloaded(downloads, "big.bin")
+    assert hashlib.sha256(got.read_bytes()).digest() == hashlib.sha256(big.read_bytes()).digest()
+
+    # A change made with the CLI shows up in the open page, without a reload.
+    marker = d.execute_script("window.__sameDocument = true; return 1")
+    cli = Cli(web_cluster.url, tmp_path / "cli")
+    cli.run("--server", web_cluster.url, "login", username, "--password-stdin",
+            input=PASSWORD + "\n")
+    from_cli = tmp_path / "from-cli.txt"
+    from_cli.write_text("made in a terminal\n")
+    cli.run("put", from_cli, "/")
+    wait(d, 30).until(lambda _: "from-cli.txt" in rows(d))
+    assert marker == 1 and d.execute_script("return window.__sameDocument") is True
+    screenshot(d, "browser")
+
+    # Phone width.
+    viewport(d, 360, 740, mobile=True)
+    wait(d).until(lambda _: "from-cli.txt" in rows(d))
+    screenshot(d, "phone")
+    viewport(d, 1280, 800)
+
+    # Log out; the back button shows nothing private.
+    button(d, "Log out").click()
+    field(d, "Username")
+    d.back()
+    field(d, "Username")
+    page = d.page_source
+    for private in ("photo.png", "big.bin", "Archive", "from-cli.txt", username):
+        assert private not in page, private
+    assert d.execute_script("return document.cookie") == ""
