@@ -78,9 +78,11 @@ test-postgres: $(STAMP)
 	test -n "$$MINIDROPBOX_TEST_POSTGRES_URL" || { echo "set MINIDROPBOX_TEST_POSTGRES_URL"; exit 2; }
 	$(PYTEST) tests
 
-# Real clients the tests drive (WebDAV: litmus, rclone), from Debian when missing.
+# Real clients the tests drive (WebDAV: litmus, rclone; the web app: chromium through
+# chromedriver), from Debian when missing. Each is command:package.
+TEST_TOOLS := litmus:litmus rclone:rclone chromium:chromium chromedriver:chromium-driver
 test-tools:
-	@missing=""; for tool in litmus rclone; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	@missing=""; for pair in $(TEST_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \
