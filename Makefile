@@ -89,6 +89,10 @@ test-tools:
 		|| sudo sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing"; \
 	fi
 
+# The README's pictures of the web app, taken by its browser tests.
+screenshots: $(STAMP) test-tools
+	MINIDROPBOX_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q -n 0 tests/browser
+
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
