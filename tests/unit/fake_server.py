@@ -62,6 +62,14 @@ class FakeServer:
         self.chunks[h] = data
         self._commit(normalize_path(path), [h], len(data), mtime)
 
+    def delete(self, path: str) -> None:
+        """What another device deleting ``path`` does."""
+        self._delete(normalize_path(path), None)
+
+    def move(self, source: str, dest: str) -> None:
+        """What another device moving ``source`` to ``dest`` does."""
+        self._move(normalize_path(source), normalize_path(dest))
+
     def content(self, path: str) -> bytes:
         entry = self.entries[path_key(path)]
         return b"".join(self.chunks[h] for h in entry.chunks)

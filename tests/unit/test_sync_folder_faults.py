@@ -64,7 +64,7 @@ def test_a_local_edit_between_scan_and_delete_is_kept(tmp_path: Path) -> None:
     engine = engine_for(folder, server, tmp_path)
     try:
         assert engine.sync().done
-        server._delete("/notes.txt", None)
+        server.delete("/notes.txt")
         # The first look at notes.txt after the scan is the executor's re-check.
         folder.before_next("info", lambda: fake.write("notes.txt", b"v2, saved late"),
                            name="notes.txt")
@@ -128,7 +128,7 @@ def test_a_full_disk_during_a_local_move_keeps_the_file(tmp_path: Path) -> None:
     engine = engine_for(folder, server, tmp_path)
     try:
         assert engine.sync().done
-        server._move("/a/one.txt", "/b/one.txt")
+        server.move("/a/one.txt", "/b/one.txt")
         folder.fail_next("rename", errno.ENOSPC)
         failed = engine.round().outcome.failed
         assert len(failed) == 1 and "No space left" in failed[0]
@@ -154,7 +154,7 @@ def test_a_crash_between_the_rename_and_the_state_row_loses_nothing(
     elif scenario == "download over":
         server.put_file("/doc.txt", b"second, from the server")
     elif scenario == "move":
-        server._move("/doc.txt", "/moved/doc.txt")
+        server.move("/doc.txt", "/moved/doc.txt")
     else:
         server.put_file("/doc.txt", b"server side")
         fake.write("doc.txt", b"local side")
@@ -173,5 +173,25 @@ def test_a_crash_between_the_rename_and_the_state_row_loses_nothing(
             assert {p: e.version for p, e in server.entries.items()} == before
         else:
             assert sorted(server.files().values()) == [b"local side", b"server side"]
+    finally:
+        engine.close()
+
+
+def test_time_is_injected_so_settling_needs_no_sleep(tmp_path: Path) -> None:
+    now = [1_700_000_000 * 10**9]
+    folder = FakeFolder(clock=lambda: now[0])
+    server = FakeServer()
+    engine = SyncEngine(server.remote(), folder, tmp_path / "state.db",
+                        SyncOptions(root=Path("/fake")), Status(quiet=True),
+                        now_ns=lambda: now[0])
+    engine.open()
+    try:
+        folder.write("fresh.txt", b"still being written")
+        result = engine.sync()
+        assert not result.done and result.recheck is not None  # left alone while settling
+        assert server.files() == {}
+        now[0] += 10**9  # a second later, nothing has changed it
+        assert engine.sync().done
+        assert server.files() == {"/fresh.txt": b"still being written"}
     finally:
         engine.close()

@@ -82,12 +82,15 @@ class SyncEngine:
     ``state_path``. Built by ``SyncClient`` (``client/sync/client.py``), or directly by tests.
 
     ``closed`` is the local watcher's "did its writer close it" (None without a watcher);
-    ``clock`` is for conflicted-copy names.
+    ``clock`` is the local time for conflicted-copy names; ``now_ns`` the epoch time that
+    says how long ago a file was written (a simulation passes its own, and gives its
+    ``FakeFolder`` the same one).
     """
 
     def __init__(self, server: Remote, folder: LocalFolder, state_path: Path,
                  options: SyncOptions, status: Status, *, closed: ClosedCheck | None = None,
-                 clock: Callable[[], datetime] = datetime.now) -> None:
+                 clock: Callable[[], datetime] = datetime.now,
+                 now_ns: Callable[[], int] = time.time_ns) -> None:
         self.server = server
         self.folder = folder
         self.state_path = state_path
@@ -95,6 +98,7 @@ class SyncEngine:
         self.root = options.root
         self.status = status
         self.clock = clock
+        self.now_ns = now_ns
         self.closed = closed
         self.remote = RemoteSide(server, options.remote_root)
         self.state: StateDB | None = None
@@ -180,7 +184,8 @@ class SyncEngine:
         self._check_root()
         rules = IgnoreRules.load(self.folder)
         rows = state.rows()
-        local = scan(self.folder, rules, rows, self.opts.settle, self.closed)
+        local = scan(self.folder, rules, rows, self.opts.settle, self.closed,
+                     clock=self.now_ns)
         tree = self._remote_tree(rules)
         self._check_root()  # an unmount during the scan looks like an empty folder
         base = {k: r.item for k, r in rows.items()
