@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Protocol
 
 import psycopg
@@ -29,6 +29,7 @@ log = logging.getLogger("minidropbox.leader")
 
 # Advisory locks are per database; 724031 is the migrations lock (metadata/db.py).
 LEADER_LOCK = 724032
+REPAIR_LOCK = 724033  # one repair (or rebalance) pass at a time in the whole cluster
 
 Work = Callable[[], Coroutine[Any, Any, None]]
 
@@ -121,6 +122,33 @@ async def _close(conn: psycopg.AsyncConnection | None) -> None:
     if conn is not None:
         with contextlib.suppress(Exception):
             await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def cluster_exclusive(database_url: str, key: int,
+                            poll: float = 0.2) -> AsyncIterator[None]:
+    """Run the block in one API replica at a time, cluster-wide (waiting for a turn).
+
+    A session-level advisory lock on a connection of its own, held for the block: with
+    PostgreSQL several replicas share the work's state, so two of them must not do the same
+    work at once even when one was asked directly (``admin repair``) while the leader's loop
+    runs, or when a hung leader wakes next to its successor. SQLite has one API process: the
+    caller's own asyncio lock suffices.
+    """
+    if not database_url.startswith("postgresql"):
+        yield
+        return
+    conn = await pg.connect(database_url)
+    try:
+        while True:
+            cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+            row = await cur.fetchone()
+            if row is not None and row[0]:
+                break
+            await asyncio.sleep(poll)
+        yield
+    finally:
+        await _close(conn)  # ending the session releases the lock
 
 
 def leadership_for(database_url: str, interval: float = 2.0) -> Leadership:

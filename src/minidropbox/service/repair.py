@@ -13,6 +13,10 @@ walks every chunk. For each it asks ``core.repair.plan_chunk`` what is missing, 
    fresh state, then the files are deleted from their nodes.
 
 Copies are paced at ``repair_rate`` chunks per second so repair never starves user traffic.
+
+One pass at a time in the whole cluster: the loop runs only on the leader, and every pass
+(the loop's, ``admin repair`` or a rebalance on any replica) holds ``REPAIR_LOCK``
+(``leader.cluster_exclusive``), so each chunk is repaired by one replica, never copied twice.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from minidropbox.metadata import nodes as node_repo
 from minidropbox.metadata import replicas as replica_repo
 from minidropbox.metadata.db import Database
 from minidropbox.service.cluster import StorageCluster
+from minidropbox.service.leader import REPAIR_LOCK, cluster_exclusive
 from minidropbox.storage.base import StoreError
 
 log = logging.getLogger("minidropbox.repair")
@@ -72,7 +77,7 @@ class RepairService:
 
     async def run_once(self, rebalance: bool = False) -> RepairReport:
         """One pass: the queue, then every chunk; returns what it did."""
-        async with self._lock:
+        async with self._lock, cluster_exclusive(self.db.url, REPAIR_LOCK):
             report = RepairReport()
             await asyncio.to_thread(self._sync_draining)
             queued = await asyncio.to_thread(self._page, None)
