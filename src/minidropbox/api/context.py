@@ -127,13 +127,15 @@ def build_context(settings: Settings) -> AppContext:
     changes = ChangeService(db, identity, hub, retention=settings.journal_retention,
                             max_page_size=settings.max_page_size,
                             trim_interval=settings.journal_trim_interval)
-    ctx = AppContext(settings=settings, db=db, accounts=AccountService(db, settings),
+    accounts = AccountService(db, settings)
+    ctx = AppContext(settings=settings, db=db, accounts=accounts,
                      cluster=cluster, chunks=ChunkService(db, cluster, settings.replicas,
                                                        settings.data_dir / "spool"),
                      files=FileService(db, max_page_size=settings.max_page_size,
                                        on_change=changes.committed),
                      changes=changes,
-                     app_passwords=AppPasswordService(db, settings),
+                     app_passwords=AppPasswordService(db, settings,
+                                                      accounts.login_throttle),
                      leader=leadership_for(db.url, settings.leader_interval))
     ctx.links = LinkService(db, ctx.files, settings)
     ctx.metrics.watch(ctx)

@@ -59,6 +59,6 @@ class Checksums:
                     for k, v in repo.checksums_of_many(conn, content_hashes).items()}
 
     def record(self, content_hash: str, digests: Digests) -> None:
-        if self.of(content_hash) is None:
-            with self.db.write() as conn:
-                repo.record_checksums(conn, content_hash, digests.sha1, digests.md5)
+        """Keep the digests of new content (content already known keeps its row)."""
+        with self.db.write() as conn:
+            repo.record_checksums(conn, content_hash, digests.sha1, digests.md5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from minidropbox.core.errors import AlreadyExists
@@ -41,20 +41,23 @@ def revoke(conn: Connection, user_id: int, name: str) -> bool:
     return result.rowcount == 1
 
 
-# One query per WebDAV request: the password's row, its user and their root namespace.
+# One query per WebDAV request: the password's row, its user and their root namespace. Built
+# once, with bind parameters (building a statement costs more than running it on SQLite).
 _CALLER = (
     select(app_passwords.c.id.label("app_password_id"), app_passwords.c.last_used_at,
            users.c.id, users.c.username, users.c.is_admin, users.c.quota_bytes,
            select(func.min(namespaces.c.id)).where(namespaces.c.owner_id == users.c.id)
            .scalar_subquery().label("namespace_id"))
     .join(users, users.c.id == app_passwords.c.user_id)
+    .where(app_passwords.c.secret_hash == bindparam("secret_hash"),
+           users.c.username == bindparam("username"))
 )
 
 
 def caller(conn: Connection, username: str, secret_hash: str) -> dict[str, Any] | None:
     """The user ``username`` if ``secret_hash`` is one of their app passwords, else None."""
-    row = conn.execute(_CALLER.where(app_passwords.c.secret_hash == secret_hash,
-                                     users.c.username == username)).mappings().first()
+    row = conn.execute(_CALLER, {"secret_hash": secret_hash,
+                                 "username": username}).mappings().first()
     return dict(row) if row else None
 
 

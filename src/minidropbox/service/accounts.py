@@ -22,7 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from minidropbox.core.accounts import check_password, normalize_username
 from minidropbox.core.errors import InvalidInput, TooManyRequests, Unauthorized
-from minidropbox.core.ratelimit import SlidingWindow
+from minidropbox.core.ratelimit import LoginThrottle
 from minidropbox.metadata import accounts as repo
 from minidropbox.metadata.db import Database
 from minidropbox.settings import Settings
@@ -70,8 +70,9 @@ class AccountService:
         self.clock = clock
         assert settings.jwt_secret, "resolve_secrets() first"
         self._secret = settings.jwt_secret
-        self._user_failures = SlidingWindow(settings.login_failures_per_user)
-        self._address_failures = SlidingWindow(settings.login_failures_per_address)
+        # Shared with app passwords (WebDAV): one budget of wrong guesses per name and address.
+        self.login_throttle = LoginThrottle(settings.login_failures_per_user,
+                                            settings.login_failures_per_address)
         # Verified against when the user does not exist, so both cases cost the same time.
         self._dummy_hash = PASSWORD_HASHER.hash(secrets.token_hex(16))
 
@@ -105,17 +106,15 @@ class AccountService:
         """The user id for a right password (throttled per user and per address)."""
         now = self.clock()
         name = username.strip().lower()
-        wait = max(self._user_failures.blocked_for(name, now),
-                   self._address_failures.blocked_for(address, now))
+        wait = self.login_throttle.blocked_for(name, address, now)
         if wait:
             raise TooManyRequests("Too many failed logins; try again later.", retry_after=wait)
         with self.db.read() as conn:
             user = repo.user_by_name(conn, name)
         if not self._password_ok(user["password_hash"] if user else None, password) or not user:
-            self._user_failures.hit(name, now)
-            self._address_failures.hit(address, now)
+            self.login_throttle.failed(name, address, now)
             raise Unauthorized(BAD_LOGIN)
-        self._user_failures.reset(name)
+        self.login_throttle.succeeded(name)
         if PASSWORD_HASHER.check_needs_rehash(user["password_hash"]):
             with self.db.write() as conn:
                 repo.set_password(conn, user["id"], PASSWORD_HASHER.hash(password),

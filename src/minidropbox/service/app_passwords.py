@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from minidropbox.core.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
-from minidropbox.core.ratelimit import SlidingWindow
+from minidropbox.core.ratelimit import LoginThrottle
 from minidropbox.metadata import app_passwords as repo
 from minidropbox.metadata.db import Database
 from minidropbox.service.accounts import Principal
@@ -42,13 +42,12 @@ def check_name(name: str) -> str:
 
 
 class AppPasswordService:
-    def __init__(self, db: Database, settings: Settings,
+    def __init__(self, db: Database, settings: Settings, throttle: LoginThrottle,
                  clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.limit = settings.app_passwords_per_user
         self.clock = clock
-        self._user_failures = SlidingWindow(settings.login_failures_per_user)
-        self._address_failures = SlidingWindow(settings.login_failures_per_address)
+        self.throttle = throttle  # the logins' own: wrong guesses count against one budget
 
     def create(self, principal: Principal, name: str) -> dict[str, Any]:
         """A new app password; the only time its secret is returned."""
@@ -77,8 +76,7 @@ class AppPasswordService:
         """The caller for HTTP Basic credentials; ``Unauthorized`` or ``TooManyRequests``."""
         now = self.clock()
         name = username.strip().lower()
-        wait = max(self._user_failures.blocked_for(name, now),
-                   self._address_failures.blocked_for(address, now))
+        wait = self.throttle.blocked_for(name, address, now)
         if wait:
             raise TooManyRequests("Too many failed logins; try again later.", retry_after=wait)
         row = None
@@ -86,9 +84,10 @@ class AppPasswordService:
             with self.db.read() as conn:
                 row = repo.caller(conn, name, _digest(secret))
         if row is None or row["namespace_id"] is None:
-            self._user_failures.hit(name, now)
-            self._address_failures.hit(address, now)
+            self.throttle.failed(name, address, now)
             raise Unauthorized(BAD_CREDENTIALS)
+        # No reset on success (unlike a login): a device sends the right password with every
+        # request, which would wipe the count of someone else's wrong guesses at once.
         if row["last_used_at"] is None or now - row["last_used_at"] > TOUCH_EVERY:
             with self.db.write() as conn:
                 repo.touch(conn, row["app_password_id"], now)
