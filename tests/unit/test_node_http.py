@@ -1,4 +1,5 @@
-"""The node HTTP client against a scripted asyncio server: reuse, stale connections, framing."""
+"""The node HTTP client against a scripted asyncio server: reuse, stale connections, framing,
+and answers no node should give."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from minidropbox.storage.base import StoreUnavailable
+from minidropbox.storage.node_client import AsyncNodeClient
 from minidropbox.storage.node_http import NodePool, NodeProtocolError, NodeTransportError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
@@ -129,5 +132,30 @@ def test_a_node_that_hangs_up_mid_answer_is_a_transport_error() -> None:
         await server.wait_closed()
         with pytest.raises(NodeTransportError):
             await pool.request("GET", "/chunks/a", {})
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"chunks": 7}', b'{"status": "ok"}', b"[]"])
+def test_an_answer_the_protocol_does_not_allow_is_the_node_s_fault(body: bytes) -> None:
+    """Every fault of a node is a ``StoreError``, so the cluster falls over instead of
+    answering 500: a success whose body cannot be read is ``StoreUnavailable``."""
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
+        while not reader.at_eof():
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            writer.write(answer(body))
+
+    async def scenario() -> None:
+        server, url, _ = await serve(garbage)
+        async with AsyncNodeClient(url, "s", timeout=5) as client:
+            for call in (client.stat(), client.list(), client.quarantined(),
+                         client.list_aged("", 10, 0)):
+                with pytest.raises(StoreUnavailable, match="malformed"):
+                    await call
+        server.close()
+        await server.wait_closed()
 
     asyncio.run(scenario())
