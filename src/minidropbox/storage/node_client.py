@@ -115,7 +115,7 @@ def malformed_answer(url: str) -> Iterator[None]:
     """A success answer the node's protocol does not allow is the node's fault."""
     try:
         yield
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise StoreUnavailable(f"Storage node {url} sent a malformed answer "
                                f"({type(exc).__name__}).") from None
 
