@@ -61,3 +61,7 @@ class BackupCancelled(MiniDropboxError):
 
     code = "backup_cancelled"
     exit_code = 130
+
+
+class EmptySnapshotRefused(Conflict):
+    """The metadata holds no users and no files, while an earlier snapshot had some."""

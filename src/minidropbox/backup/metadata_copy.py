@@ -21,14 +21,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Connection, create_engine, select, text
+from sqlalchemy import Connection, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from minidropbox.backup.errors import MetadataUnavailable
 from minidropbox.backup.repository import fsync_file
 from minidropbox.metadata.db import sqlite_path
 from minidropbox.metadata.pg import libpq_conninfo
-from minidropbox.metadata.tables import chunks, nodes, replicas, server_info, version_chunks
+from minidropbox.metadata.tables import (
+    chunks,
+    entries,
+    nodes,
+    replicas,
+    server_info,
+    users,
+    version_chunks,
+)
 
 SQLITE_FILE = "metadata.db"
 PG_FILE = "metadata.pgdump"
@@ -44,6 +52,10 @@ class MetadataCopy:
     holders: dict[str, list[str]] = field(default_factory=dict)  # hash -> node names
     node_urls: dict[str, str] = field(default_factory=dict)  # name -> url in the nodes table
     generation: str | None = None
+    # What the copy holds, for `backup list` and the empty-snapshot check.
+    users: int = 0
+    files: int = 0
+    bytes: int = 0  # the current files' sizes
 
 
 def read_references(conn: Connection, copy: MetadataCopy) -> None:
@@ -66,6 +78,10 @@ def read_references(conn: Connection, copy: MetadataCopy) -> None:
     value = conn.execute(select(server_info.c.value)
                          .where(server_info.c.key == "generation")).scalar()
     copy.generation = str(value) if value is not None else None
+    copy.users = int(conn.execute(select(func.count()).select_from(users)).scalar() or 0)
+    live = (entries.c.kind == "file") & entries.c.deleted_at.is_(None)
+    copy.files, copy.bytes = (int(v or 0) for v in conn.execute(
+        select(func.count(), func.sum(entries.c.size)).where(live)).one())
 
 
 def copy_metadata(database_url: str, folder: Path) -> MetadataCopy:

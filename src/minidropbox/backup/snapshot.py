@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from minidropbox.backup.errors import BackupCancelled, BackupConfigError
+from minidropbox.backup.errors import BackupCancelled, BackupConfigError, EmptySnapshotRefused
 from minidropbox.backup.metadata_copy import MetadataCopy, copy_metadata
 from minidropbox.backup.repository import (
     CHUNK_LIST,
@@ -60,6 +60,7 @@ class SnapshotOptions:
     nodes: dict[str, str] = field(default_factory=dict)  # name -> url; empty: the DB's table
     node_timeout: float = 10.0
     s3_credentials_file: Path | None = None  # for a bucket among the nodes (else AWS_* env)
+    allow_empty: bool = False  # take a snapshot of an empty database after ones with data
     workers: int = 4
     # Test-only: seconds to sleep after each copied chunk, so a test can kill a backup
     # mid-run (set from MINIDROPBOX_BACKUP_TEST_THROTTLE by the CLI; never in production).
@@ -113,6 +114,8 @@ def _fill(repo: Repository, folder: Path, snap_id: str, started: float, mono: fl
           options: SnapshotOptions) -> dict[str, Any]:
     """Steps 2 to 5 into ``folder``; returns the manifest once it is durable."""
     copy = copy_metadata(options.database_url, folder)
+    if not options.allow_empty:
+        refuse_empty(repo, copy, options.database_url)
     meta_bytes = copy.path.stat().st_size
     log.info("snapshot %s: metadata copied (%d bytes), %d chunks referenced",
              snap_id, meta_bytes, len(copy.chunks))
@@ -132,6 +135,7 @@ def _fill(repo: Repository, folder: Path, snap_id: str, started: float, mono: fl
         "metadata": {"file": copy.path.name, "kind": copy.kind, "bytes": meta_bytes,
                      "sha256": file_sha256(copy.path)},
         "chunk_list_sha256": hashlib.sha256(list_bytes).hexdigest(),
+        "contents": {"users": copy.users, "files": copy.files, "bytes": copy.bytes},
         "chunks": {
             "referenced": len(copy.chunks),
             "referenced_bytes": sum(max(s, 0) for s in copy.chunks.values()),
@@ -142,6 +146,22 @@ def _fill(repo: Repository, folder: Path, snap_id: str, started: float, mono: fl
     }
     atomic_write(folder / MANIFEST, _dump(manifest))
     return manifest
+
+
+def refuse_empty(repo: Repository, copy: MetadataCopy, database_url: str) -> None:
+    """An empty database after snapshots with data is almost always the wrong database (a
+    data directory given one level off creates a fresh one elsewhere); backing it up would
+    make it ``latest`` and the next restore would bring back an empty server."""
+    if copy.users or copy.files:
+        return
+    for snap in reversed(repo.snapshots()):
+        held = snap.manifest.get("contents") or {}
+        if held.get("users") or held.get("files"):
+            raise EmptySnapshotRefused(
+                f"The metadata at {database_url} holds no users and no files, but snapshot "
+                f"{snap.id} held {held.get('users', 0)} users and {held.get('files', 0)} "
+                "files: check --data / MINIDROPBOX_DATA_DIR (the folder given to `server "
+                "cluster --data`), or pass --allow-empty if the server really is empty now.")
 
 
 def copy_chunks(repo: Repository, copy: MetadataCopy, options: SnapshotOptions) -> CopyTally:

@@ -197,7 +197,8 @@ class InvariantsBroken(MiniDropboxError):
 @click.command("grant-admin")
 @click.argument("username")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
-              help="The API's data directory (or MINIDROPBOX_DATA_DIR / DATABASE_URL).")
+              help="The folder given to `server cluster --data` (or MINIDROPBOX_DATA_DIR / "
+                   "DATABASE_URL).")
 @click.option("--revoke", is_flag=True, help="Take administrator rights away instead.")
 def grant_admin(username: str, data_dir: Path | None, revoke: bool) -> None:
     """Make USERNAME an administrator, writing the metadata database directly.
@@ -207,12 +208,12 @@ def grant_admin(username: str, data_dir: Path | None, revoke: bool) -> None:
     """
     from sqlalchemy import update
 
-    from minidropbox.cli.server import load_settings
+    from minidropbox.cli.server import installation_settings
     from minidropbox.core.accounts import normalize_username
     from minidropbox.metadata.db import Database
     from minidropbox.metadata.tables import users
 
-    settings = load_settings(data_dir=data_dir)
+    settings = installation_settings(data_dir)
     name = normalize_username(username)
     db = Database(settings.effective_database_url)
     try:

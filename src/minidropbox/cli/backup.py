@@ -25,7 +25,8 @@ repo_option = click.option("--repo", "repo_path", envvar="MINIDROPBOX_BACKUP_REP
                            type=click.Path(path_type=Path), required=True,
                            help="Backup repository directory (or MINIDROPBOX_BACKUP_REPO).")
 data_option = click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
-                           help="The API's data directory (or MINIDROPBOX_DATA_DIR).")
+                           help="The folder given to `server cluster --data` (or "
+                                "MINIDROPBOX_DATA_DIR).")
 
 
 def _stamp(epoch: float) -> str:
@@ -53,19 +54,23 @@ def backup() -> None:
 @repo_option
 @data_option
 @click.option("--prune", "then_prune", is_flag=True, help="Apply retention afterwards.")
+@click.option("--allow-empty", is_flag=True,
+              help="Snapshot a database with no users and no files even after ones with data.")
 @pass_state
 def now_command(state: CliState, repo_path: Path, data_dir: Path | None,
-                then_prune: bool) -> None:
+                then_prune: bool, allow_empty: bool) -> None:
     """Take a snapshot now (creates the repository on first use)."""
     from minidropbox.backup.retention import prune
     from minidropbox.backup.service import snapshot_options
     from minidropbox.backup.snapshot import take_snapshot
-    from minidropbox.cli.server import load_settings
+    from minidropbox.cli.server import installation_settings
 
     _logs(state)
-    settings = load_settings(data_dir=data_dir)
+    settings = installation_settings(data_dir)
     repo = Repository.init(repo_path)
-    manifest = take_snapshot(repo, snapshot_options(settings))
+    options = snapshot_options(settings)
+    options.allow_empty = allow_empty
+    manifest = take_snapshot(repo, options)
     c = manifest["chunks"]
     _emit(state, manifest, f"snapshot {manifest['id']}: {c['copied']} chunks copied "
                          f"({c['copied_bytes']} bytes), {c['skipped']} skipped "
@@ -85,12 +90,18 @@ def list_command(state: CliState, repo_path: Path) -> None:
     """Complete snapshots, oldest first (interrupted ones are not shown)."""
     repo = Repository.open(repo_path)
     snaps = repo.snapshots()
+    from minidropbox.cli.files import human_size
+
     rows: list[dict[str, Any]] = [s.manifest for s in snaps]
-    lines = [f"{'ID':<24} {'TIME':<21} {'CHUNKS':>7} {'COPIED':>7} {'MISSING':>7}"]
+    lines = [f"{'ID':<24} {'TIME':<21} {'USERS':>6} {'FILES':>8} {'SIZE':>9} {'CHUNKS':>7} "
+             f"{'COPIED':>7} {'MISSING':>7}"]
     for m in rows:
         c = m["chunks"]
-        lines.append(f"{m['id']:<24} {_stamp(m['time']):<21} {c['referenced']:>7} "
-                     f"{c['copied']:>7} {c['missing_count']:>7}")
+        held = m.get("contents")  # snapshots taken before it was recorded have none
+        users, files, size = ((str(held["users"]), str(held["files"]), human_size(held["bytes"]))
+                              if held else ("?", "?", "?"))
+        lines.append(f"{m['id']:<24} {_stamp(m['time']):<21} {users:>6} {files:>8} {size:>9} "
+                     f"{c['referenced']:>7} {c['copied']:>7} {c['missing_count']:>7}")
     _emit(state, {"snapshots": rows}, "\n".join(lines) if rows else "No snapshots yet.")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from minidropbox.core.errors import NotFound
 from minidropbox.logs import configure_logging
 from minidropbox.settings import Settings
 
@@ -15,6 +16,30 @@ from minidropbox.settings import Settings
 def load_settings(**overrides: Any) -> Settings:
     """Settings from env/TOML, with the command-line flags that were given on top."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def resolve_data_dir(path: Path) -> Path:
+    """``--data`` means one thing everywhere: the folder given to ``server cluster --data``,
+    whose API keeps its metadata in ``api/``. A folder holding ``metadata.db`` itself (an API
+    started on its own with ``server api --data``) is taken as it is."""
+    if (path / "metadata.db").exists():
+        return path
+    if (path / "api").is_dir():
+        return path / "api"
+    return path
+
+
+def installation_settings(data_dir: Path | None) -> Settings:
+    """Settings for an operator command on an installation that must already exist: the
+    data folder is resolved as ``resolve_data_dir`` does, and a SQLite database that is not
+    there is an error — such a command never creates an empty one."""
+    base = data_dir if data_dir is not None else load_settings().data_dir
+    settings = load_settings(data_dir=resolve_data_dir(base))
+    if not settings.database_url and not (settings.data_dir / "metadata.db").exists():
+        raise NotFound(f"No Mini-Dropbox metadata in {base}: expected {base}/api/metadata.db "
+                       "(the folder given to `server cluster --data`) or "
+                       f"{base}/metadata.db; set --data or MINIDROPBOX_DATA_DIR.")
+    return settings
 
 
 @click.group()
@@ -138,7 +163,8 @@ def backup_command(repo_path: Path, every: str | None, data_dir: Path | None) ->
     from minidropbox.backup.service import BackupService
     from minidropbox.core.retention import parse_interval
 
-    settings = load_settings(data_dir=data_dir)
+    base = data_dir if data_dir is not None else load_settings().data_dir
+    settings = load_settings(data_dir=resolve_data_dir(base))
     try:
         seconds = parse_interval(every or settings.backup_every)
     except ValueError as exc:
