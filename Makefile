@@ -16,7 +16,7 @@ PG_TESTS ?= tests/integration/test_files.py tests/integration/test_changes.py \
             tests/integration/test_auth.py tests/integration/test_backup_failures.py \
             --deselect tests/integration/test_files.py::test_api_memory_stays_flat_for_1_gib
 
-.PHONY: run test test-containers test-postgres lint unit fmt bench soak fuzz chaos clean lock test-tools
+.PHONY: run test test-containers test-postgres lint unit fmt bench soak fuzz chaos clean lock test-tools screenshots
 
 # Exact versions with hashes: requirements.lock is what running needs (the image installs the
 # same file), requirements-dev.lock adds the test and lint tools. `make lock` regenerates both

@@ -1,6 +1,6 @@
 """``make bench``: a fresh cluster and the peers, every scenario, one table and one JSON file.
 
-    python -m bench [--quick] [--only upload,small,delta,concurrent,sync,rss5g,dav,dav5g,s3]
+    python -m bench [--quick] [--only upload,small,delta,concurrent,sync,rss5g,dav,dav5g,s3,web]
                     [--runs N]
 
 Each figure is the median of ``--runs`` runs (default 3) with min and max shown; ratios are
@@ -24,9 +24,10 @@ from bench.peers import Nginx, Rclone, ensure_tools
 from bench.s3 import S3_SCENARIOS
 from bench.scenarios import SCENARIOS, Context, Row
 from bench.system import System
+from bench.web import WEB_SCENARIOS
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
-SCENARIOS = {**SCENARIOS, **DAV_SCENARIOS, **S3_SCENARIOS}
+SCENARIOS = {**SCENARIOS, **DAV_SCENARIOS, **S3_SCENARIOS, **WEB_SCENARIOS}
 LONG = ("rss5g", "dav5g")  # left out of --quick
 
 

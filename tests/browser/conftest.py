@@ -4,63 +4,28 @@ cluster. One cluster and one browser per test process; each test makes its own a
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.wait import WebDriverWait
 
+from tests.browser.chromium import ChromiumMissing, chromium, quit_browser
 from tests.conftest import PASSWORD
 from tests.harness import TestCluster
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 # `make screenshots` refreshes the README's pictures; otherwise they go to a temp folder, so
 # a test run leaves the checkout clean.
 SCREENSHOTS = Path(os.environ.get("MINIDROPBOX_SCREENSHOTS")
                    or tempfile.gettempdir() + "/minidropbox-screenshots")
 WAIT = 20  # seconds: generous, the machine may be busy
-
-
-def chromium(download_dir: Path, width: int = 1280, height: int = 800) -> WebDriver:
-    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
-        pytest.fail("Debian's chromium and chromium-driver are needed (make installs them)")
-    profile = tempfile.mkdtemp(prefix="minidropbox-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage", "--force-prefers-reduced-motion",
-                 f"--user-data-dir={profile}", f"--window-size={width},{height}"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {
-        "download.default_directory": str(download_dir), "download.prompt_for_download": False})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.profile_dir = profile  # type: ignore[attr-defined]
-    driver.set_script_timeout(60)
-    viewport(driver, width, height)
-    return driver
-
-
-def viewport(driver: WebDriver, width: int, height: int, mobile: bool = False) -> None:
-    """The page's size, exactly (a headless window's is the screen's, less its frame)."""
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
-
-
-def quit_browser(driver: WebDriver) -> None:
-    driver.quit()
-    shutil.rmtree(driver.profile_dir, ignore_errors=True)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +41,10 @@ def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def browser(downloads: Path) -> Iterator[WebDriver]:
-    driver = chromium(downloads)
+    try:
+        driver = chromium(downloads)
+    except ChromiumMissing as exc:
+        pytest.fail(str(exc))
     try:
         yield driver
     finally:

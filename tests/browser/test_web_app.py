@@ -20,6 +20,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 
+from tests.browser.chromium import upload_states, viewport
 from tests.browser.conftest import (
     button,
     field,
@@ -29,7 +30,6 @@ from tests.browser.conftest import (
     screenshot,
     select,
     sign_up,
-    viewport,
     wait,
 )
 from tests.conftest import PASSWORD
@@ -61,14 +61,10 @@ def upload(driver: WebDriver, *paths: Path) -> None:
 
 BIG_PROGRESS = """const p = document.querySelector(".uploads li[data-path='/big.bin'] progress");
     return p ? p.value / p.max : 0;"""
-UPLOAD_STATES = """return Object.fromEntries([...document.querySelectorAll('.uploads li.upload')]
-    .map((li) => [li.dataset.path, li.className + ' ' + li.textContent]));"""
-
-
 def wait_uploaded(driver: WebDriver, *paths: str, timeout: float = 120) -> None:
     """Wait until the upload panel shows each of ``paths`` done (fail on any failure)."""
     def done(_: object) -> bool:
-        states = driver.execute_script(UPLOAD_STATES)
+        states = upload_states(driver)
         failed = [s for s in states.values() if "failed" in s]
         assert not failed, failed
         return all("done" in states.get(p, "") for p in paths)
