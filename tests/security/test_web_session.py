@@ -6,9 +6,10 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
-from pathlib import Path
+from collections.abc import Iterator
 
 import httpx
+import pytest
 
 from tests.conftest import PASSWORD, bearer
 from tests.harness import ServerProcess, TestCluster, start_api
@@ -43,19 +44,41 @@ def test_cookie_flags_and_no_token_in_the_body(client: httpx.Client) -> None:
     assert cookie.split(";")[0].split("=", 1)[1] not in r.text  # script never sees the token
 
 
-def test_cookie_is_secure_behind_a_tls_proxy(tmp_path: Path) -> None:
-    """Behind a TLS-terminating proxy the API trusts (X-Forwarded-Proto), the cookie is
-    Secure; the same header from anyone else changes nothing."""
-    server = start_api(tmp_path, env={"trusted_proxies": "127.0.0.1"})
+@pytest.fixture(scope="module")
+def proxied_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """An API behind a (pretend) TLS proxy on 127.0.0.1, with zips of at most 3 entries."""
+    server = start_api(tmp_path_factory.mktemp("proxied"),
+                       env={"trusted_proxies": "127.0.0.1", "max_zip_entries": 3})
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as c:
-            user = new_user(c, "tls")
-            r = c.post("/api/v1/auth/session", json={"username": user.name,
-                       "password": PASSWORD}, headers={"X-Forwarded-Proto": "https"})
-            assert r.status_code == 200, r.text
-            assert "secure" in {p.strip().lower() for p in _set_cookie(r).split(";")}
+        yield server
     finally:
         server.stop()
+
+
+def test_cookie_is_secure_behind_a_tls_proxy(proxied_api: ServerProcess) -> None:
+    """Behind a TLS-terminating proxy the API trusts (X-Forwarded-Proto), the cookie is
+    Secure."""
+    with httpx.Client(base_url=proxied_api.url, timeout=30) as c:
+        user = new_user(c, "tls")
+        r = c.post("/api/v1/auth/session", json={"username": user.name,
+                   "password": PASSWORD}, headers={"X-Forwarded-Proto": "https"})
+        assert r.status_code == 200, r.text
+        assert "secure" in {p.strip().lower() for p in _set_cookie(r).split(";")}
+
+
+def test_folder_zip_is_bounded(proxied_api: ServerProcess) -> None:
+    with httpx.Client(base_url=proxied_api.url, timeout=30) as c:
+        user = new_user(c, "zipcap")
+        for path in ("/Big/a", "/Big/b", "/Big/c", "/Small/a"):
+            assert c.post("/api/v1/files/folder", headers=user.auth,
+                          json={"path": path}).status_code == 201
+        r = c.get("/api/v1/files/zip", headers=user.auth, params={"path": "/Small"})
+        assert r.status_code == 200 and zipfile.ZipFile(io.BytesIO(r.content)).namelist() == [
+            "Small/", "Small/a/"]
+        c.post("/api/v1/files/folder", headers=user.auth, json={"path": "/Big/d"})
+        r = c.get("/api/v1/files/zip", headers=user.auth, params={"path": "/Big"})
+        assert r.status_code == 400, r.text
+        assert "more than 3 entries" in r.json()["error"]["message"]
 
 
 def test_state_changes_need_the_csrf_token_and_this_origin(sec_cluster: TestCluster) -> None:

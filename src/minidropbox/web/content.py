@@ -32,8 +32,6 @@ from minidropbox.service.archive import ZipMember, zip_stream
 router = APIRouter(prefix="/api/v1/files", tags=["files"])
 PathQuery = Annotated[str, Query(max_length=8192, description="/folder/name")]
 ERRORS = error_responses(400, 401, 404, 422, 429, 503)
-# The most entries one folder download may hold (listing them is one query per page).
-MAX_ARCHIVE_ENTRIES = 100_000
 
 # Types a browser renders without running anything of the file's (images, media, PDF).
 RENDERED = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp",
@@ -126,7 +124,9 @@ async def folder_zip(path: PathQuery, principal: CurrentUser, ctx: Context) -> R
 
 
 def _folder_entries(ctx: Context, principal: Principal, folder: str) -> list[dict[str, Any]]:
-    """Everything under ``folder``, page by page, up to ``MAX_ARCHIVE_ENTRIES``."""
+    """Everything under ``folder``, page by page, up to ``MAX_ZIP_ENTRIES`` (the bound a
+    share link's zip has too)."""
+    limit = ctx.settings.max_zip_entries
     entries: list[dict[str, Any]] = []
     cursor = None
     while True:
@@ -134,8 +134,8 @@ def _folder_entries(ctx: Context, principal: Principal, folder: str) -> list[dic
         if page["entries"] and page["entries"][0]["path"] == folder:
             raise InvalidInput(f"{folder} is a file, not a folder.")
         entries += page["entries"]
-        if len(entries) > MAX_ARCHIVE_ENTRIES:
-            raise InvalidInput(f"{folder} holds more than {MAX_ARCHIVE_ENTRIES} entries; "
+        if len(entries) > limit:
+            raise InvalidInput(f"{folder} holds more than {limit} entries; "
                                "download its folders one by one.")
         cursor = page["cursor"]
         if cursor is None:
