@@ -10,6 +10,7 @@ import hashlib
 import os
 import struct
 import time
+import uuid
 import zlib
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from tests.browser.conftest import (
     sign_up,
     wait,
 )
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, bearer, signup_and_login
 from tests.e2e.test_cli_files import Cli
 from tests.harness import TestCluster
 
@@ -232,3 +233,35 @@ def test_the_whole_product_in_a_browser(web_cluster: TestCluster, browser: WebDr
     for private in ("photo.png", "big.bin", "Archive", "from-cli.txt", username):
         assert private not in page, private
     assert d.execute_script("return document.cookie") == ""
+
+
+def test_a_folder_of_10000_entries(web_cluster: TestCluster, browser: WebDriver) -> None:
+    """Listed whole, drawn a screenful at a time, and walked with the keyboard."""
+    d = browser
+    with httpx.Client(base_url=web_cluster.url, timeout=120) as c:
+        username = f"many-{uuid.uuid4().hex[:8]}"
+        auth = bearer(signup_and_login(c, username))
+        for batch in range(10):
+            r = c.post("/api/v1/files/commit_batch", headers=auth, json={"commits": [
+                {"path": f"/Many/file-{batch * 1000 + i:05}.txt", "size": 0, "chunks": [],
+                 "parent_version": None} for i in range(1000)]})
+            assert r.status_code == 200 and all(x["ok"] for x in r.json()["results"]), r.text
+    d.get(web_cluster.url + "/static/icons/logo.svg")
+    d.delete_all_cookies()
+    d.get(web_cluster.url + "/#/files/Many")
+    field(d, "Username").send_keys(username)
+    field(d, "Password").send_keys(PASSWORD, Keys.ENTER)
+    wait(d, 60).until(lambda _: d.find_element(By.CSS_SELECTOR, ".status").text
+                      == "10000 items")
+    assert len(d.find_elements(By.CSS_SELECTOR, "[role=option]")) < 60
+    listbox = d.find_element(By.CSS_SELECTOR, "[role=listbox]")
+    listbox.send_keys(Keys.END)
+    wait(d).until(lambda _: d.find_element(By.CSS_SELECTOR, ".status").text
+                  == "1 selected of 10000 items")
+    assert rows(d)[-1] == "file-09999.txt"
+    active = listbox.get_attribute("aria-activedescendant")
+    assert d.find_element(By.ID, active).get_attribute("aria-selected") == "true"
+    listbox.send_keys(Keys.SHIFT, Keys.PAGE_UP)
+    selected = int(d.find_element(By.CSS_SELECTOR, ".status").text.split()[0])
+    assert 5 < selected < 30, selected
+    assert len(d.find_elements(By.CSS_SELECTOR, "[role=option]")) < 60
