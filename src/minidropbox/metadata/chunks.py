@@ -5,11 +5,20 @@ commit checks, used bytes, recording an uploaded chunk. Replicas and the repair 
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, insert, select
+from collections.abc import Iterator
+
+from sqlalchemy import Connection, delete, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from minidropbox.metadata.replicas import in_batches, set_replica_ok
-from minidropbox.metadata.tables import chunks, nodes, replicas, user_chunks
+from minidropbox.metadata.tables import (
+    chunks,
+    nodes,
+    repair_queue,
+    replicas,
+    user_chunks,
+    version_chunks,
+)
 
 
 def owned_with_replica(conn: Connection, user_id: int, hashes: list[str]) -> set[str]:
@@ -102,3 +111,36 @@ def chunk_page(conn: Connection, after: str, limit: int) -> list[str]:
     rows = conn.execute(select(chunks.c.hash).where(chunks.c.hash > after)
                         .order_by(chunks.c.hash).limit(limit)).all()
     return [r[0] for r in rows]
+
+def garbage(conn: Connection, cutoff: float, after: str, limit: int,
+            only: list[str] | None = None) -> list[tuple[str, int]]:
+    """(hash, size) of unreferenced chunks older than ``cutoff``, ascending after ``after``."""
+    referenced = exists().where(version_chunks.c.chunk_hash == chunks.c.hash)
+    fresh_owner = exists().where(user_chunks.c.chunk_hash == chunks.c.hash,
+                                 user_chunks.c.created_at >= cutoff)
+    stmt = (select(chunks.c.hash, chunks.c.size)
+            .where(chunks.c.created_at < cutoff, ~referenced, ~fresh_owner,
+                   chunks.c.hash > after).order_by(chunks.c.hash).limit(limit))
+    if only is not None:
+        stmt = stmt.where(chunks.c.hash.in_(only))
+    return [(h, int(size)) for h, size in conn.execute(stmt).all()]
+
+
+def delete_unreferenced(conn: Connection, chunk_hash: str) -> bool:
+    """Delete a chunk's rows (its replicas and owners cascade) and its queued repair; False
+    when a version references it after all (a commit got in first: keep it)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(delete(repair_queue).where(repair_queue.c.chunk_hash == chunk_hash))
+            conn.execute(delete(chunks).where(chunks.c.hash == chunk_hash))
+    except IntegrityError:
+        return False
+    return True
+
+
+def referenced(conn: Connection) -> Iterator[str]:
+    """Every chunk some version (current, trashed or historic) references, ascending."""
+    rows = conn.execute(select(version_chunks.c.chunk_hash).distinct()
+                        .order_by(version_chunks.c.chunk_hash))
+    for (chunk_hash,) in rows:
+        yield chunk_hash

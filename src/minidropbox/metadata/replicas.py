@@ -167,3 +167,13 @@ def recorded_on_node(conn: Connection, node_name: str, hashes: list[str]) -> set
         select(replicas.c.chunk_hash).join(nodes, nodes.c.id == replicas.c.node_id)
         .where(nodes.c.name == node_name, replicas.c.chunk_hash.in_(hashes))).all()
     return {h for (h,) in rows}
+
+
+def counts_by_node(conn: Connection) -> dict[int, dict[str, int]]:
+    """Per node id: how many replicas it holds in each state (``ok``, ``bad``)."""
+    per_node: dict[int, dict[str, int]] = {}
+    for node_id, state, count in conn.execute(
+            select(replicas.c.node_id, replicas.c.state, func.count())
+            .group_by(replicas.c.node_id, replicas.c.state)).all():
+        per_node.setdefault(int(node_id), {})[state] = int(count)
+    return per_node

@@ -22,13 +22,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
 from minidropbox.core.pacing import Pacer
+from minidropbox.metadata import chunks as chunk_repo
 from minidropbox.metadata import replicas as replica_repo
 from minidropbox.metadata.db import Database
 from minidropbox.metadata.invariants import INVARIANTS, MUST, SHOULD
-from minidropbox.metadata.tables import version_chunks
 from minidropbox.storage.base import StoreError
 
 SAMPLE = 10  # violations a finding names, at most
@@ -133,9 +131,7 @@ def _page(db: Database, node: str, after: str) -> list[tuple[str, int, str]]:
 def _unconfirmed_references(db: Database, maybe_held: set[str]) -> list[str]:
     """Referenced chunks that no node confirmed and no silent node may still hold."""
     with db.read() as conn:
-        rows = conn.execute(select(version_chunks.c.chunk_hash).distinct()
-                            .order_by(version_chunks.c.chunk_hash))
-        return [h for (h,) in rows if h not in maybe_held]
+        return [h for h in chunk_repo.referenced(conn) if h not in maybe_held]
 
 
 async def run_check(db: Database, replicas_wanted: int,

@@ -26,14 +26,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, select
-from sqlalchemy.exc import IntegrityError
-
 from minidropbox.core.errors import StorageUnavailable
 from minidropbox.core.health import UP
+from minidropbox.metadata import chunks as chunk_repo
 from minidropbox.metadata import fence
 from minidropbox.metadata.db import Database
-from minidropbox.metadata.tables import chunks, repair_queue, user_chunks, version_chunks
 from minidropbox.service.cluster import StorageCluster
 
 log = logging.getLogger("minidropbox.gc")
@@ -56,19 +53,6 @@ class GcReport:
     def public(self) -> dict[str, Any]:
         return asdict(self)
 
-
-def garbage(conn: Connection, cutoff: float, after: str, limit: int,
-            only: list[str] | None = None) -> list[tuple[str, int]]:
-    """(hash, size) of unreferenced chunks older than ``cutoff``, ascending after ``after``."""
-    referenced = exists().where(version_chunks.c.chunk_hash == chunks.c.hash)
-    fresh_owner = exists().where(user_chunks.c.chunk_hash == chunks.c.hash,
-                                 user_chunks.c.created_at >= cutoff)
-    stmt = (select(chunks.c.hash, chunks.c.size)
-            .where(chunks.c.created_at < cutoff, ~referenced, ~fresh_owner,
-                   chunks.c.hash > after).order_by(chunks.c.hash).limit(limit))
-    if only is not None:
-        stmt = stmt.where(chunks.c.hash.in_(only))
-    return [(h, int(size)) for h, size in conn.execute(stmt).all()]
 
 
 class GarbageCollector:
@@ -110,7 +94,7 @@ class GarbageCollector:
 
     def _mark(self, cutoff: float, after: str) -> list[tuple[str, int]]:
         with self.db.read() as conn:
-            return garbage(conn, cutoff, after, BATCH)
+            return chunk_repo.garbage(conn, cutoff, after, BATCH)
 
     async def _sweep(self, hashes: list[str], report: GcReport) -> None:
         hold = self.cluster.settings.node_timeout * 4 + 10
@@ -147,17 +131,9 @@ class GarbageCollector:
             if opened is None:
                 return None, []
             # Re-checked inside the transaction that deletes: see the module docstring.
-            still = garbage(conn, self.clock() - self.grace, "", len(hashes), only=hashes)
-            gone = []
-            for chunk_hash, size in still:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(delete(repair_queue)
-                                     .where(repair_queue.c.chunk_hash == chunk_hash))
-                        conn.execute(delete(chunks).where(chunks.c.hash == chunk_hash))
-                except IntegrityError:
-                    continue  # referenced by a commit that got in first: keep it
-                gone.append((chunk_hash, size))
+            still = chunk_repo.garbage(conn, self.clock() - self.grace, "", len(hashes),
+                                       only=hashes)
+            gone = [(h, size) for h, size in still if chunk_repo.delete_unreferenced(conn, h)]
         return opened, gone
 
     def _close(self, opened: int) -> None:

@@ -12,13 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-
 from minidropbox.core.errors import NotFound
 from minidropbox.metadata import nodes as node_repo
 from minidropbox.metadata import replicas as replica_repo
 from minidropbox.metadata.db import Database
-from minidropbox.metadata.tables import replicas
 from minidropbox.service.audit import NodeAudit
 from minidropbox.service.cluster import StorageCluster
 from minidropbox.service.gc import GarbageCollector, GcReport
@@ -70,11 +67,7 @@ class StorageAdmin:
         """Every known node: live state from this process, the rest from the DB."""
         with self.db.read() as conn:
             rows = node_repo.listing(conn)
-            counts = conn.execute(select(replicas.c.node_id, replicas.c.state, func.count())
-                                  .group_by(replicas.c.node_id, replicas.c.state)).all()
-        per_node: dict[int, dict[str, int]] = {}
-        for node_id, state, count in counts:
-            per_node.setdefault(node_id, {})[state] = int(count)
+            per_node = replica_repo.counts_by_node(conn)
         processes = {p["name"]: p for p in supervised(self.settings.supervisor_state)}
         views = []
         for row in rows:
