@@ -13,7 +13,7 @@ export function renderLogin(container, onLoggedIn) {
   const submit = h("button", { type: "submit", class: "primary", text: "Log in" });
   const other = h("button", { type: "button", class: "link", text: "Sign up" });
   const heading = h("h1", { text: "Log in to Mini-Dropbox" });
-  const hint = h("p", { class: "muted", text: "No account yet?" });
+  const hint = h("span", { class: "muted", text: "No account yet?" });
 
   function setMode(next) {
     mode = next;

@@ -3,7 +3,7 @@
 import { api, setCsrfToken } from "./api.js";
 import { app, currentRoute, routeTo } from "./app.js";
 import { renderLogin } from "./auth.js";
-import { clear, formatSize, h, showError } from "./dom.js";
+import { clear, formatSize, h, showError, toast } from "./dom.js";
 import { startLive, stopLive } from "./live.js";
 import { forgetPendingUploads, uploadPanel } from "./upload.js";
 // Views and actions register themselves when imported.
@@ -111,4 +111,10 @@ async function logOut() {
 }
 
 window.addEventListener("session-ended", () => { if (app.session) showLogin(); });
+let offlineNotice = null;
+window.addEventListener("offline", () => {
+  offlineNotice = toast("You are offline. Uploads wait, and carry on when the connection is back.",
+    { error: true, timeout: 0 });
+});
+window.addEventListener("online", () => { offlineNotice?.remove(); offlineNotice = null; });
 boot();
