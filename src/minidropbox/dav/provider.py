@@ -50,7 +50,7 @@ class MiniDropboxProvider(DAVProvider):  # type: ignore[misc]
         return False
 
     def ref_url_to_path(self, url: str) -> str:
-        # "/<namespace>/a/b" -> "/a/b" (inverts ``_Resource.get_ref_url``)
+        # "/<namespace>/a/b" -> "/a/b" (inverts ``ref_url``)
         rest = unquote(url).lstrip("/")
         _, _, path = rest.partition("/")
         return "/" + path
@@ -75,7 +75,7 @@ class MiniDropboxProvider(DAVProvider):  # type: ignore[misc]
         return FileResource(entry["path"], environ, entry, digests)
 
 
-class _Shared:
+class _EntryResource:
     """What files and folders have in common: the caller, the entry, the reference URL."""
 
     path: str
@@ -149,12 +149,11 @@ class _Shared:
         return True
 
 
-class FileResource(_Shared, DAVNonCollection):  # type: ignore[misc]
+class FileResource(_EntryResource, DAVNonCollection):  # type: ignore[misc]
     def __init__(self, path: str, environ: dict[str, Any], entry: dict[str, Any],
-                 digests: Digests | None = None, exists: bool = True) -> None:
+                 digests: Digests | None = None) -> None:
         DAVNonCollection.__init__(self, path, environ)
         self.entry = entry
-        self.exists = exists
         self._digests = digests
         self._upload: UploadStream | None = None
 
@@ -217,7 +216,6 @@ class FileResource(_Shared, DAVNonCollection):  # type: ignore[misc]
         with dav_errors():
             self.entry = commit_upload(self.session, self.entry["path"], upload, self.environ,
                                        self.provider.checksums)
-        self.exists = True
         self._digests = Digests(upload.sha1.hexdigest(), upload.md5.hexdigest())
 
     def delete(self) -> None:
@@ -235,7 +233,7 @@ class FileResource(_Shared, DAVNonCollection):  # type: ignore[misc]
         self._copy_properties(dest)
 
 
-class FolderResource(_Shared, DAVCollection):  # type: ignore[misc]
+class FolderResource(_EntryResource, DAVCollection):  # type: ignore[misc]
     def __init__(self, path: str, environ: dict[str, Any], entry: dict[str, Any]) -> None:
         DAVCollection.__init__(self, path, environ)
         self.entry = entry
@@ -273,7 +271,7 @@ class FolderResource(_Shared, DAVCollection):  # type: ignore[misc]
         path = self._dest(join(self.entry["path"], name))
         entry = {"path": path, "type": "file", "size": 0, "version": None,
                  "modified": 0.0, "content_hash": None}
-        resource = FileResource(path, self.environ, entry, exists=False)
+        resource = FileResource(path, self.environ, entry)  # committed by its PUT
         if self.environ.get("REQUEST_METHOD") == "LOCK":
             # A LOCK on an unmapped URL creates an empty file (RFC 4918 §9.10.4). A PUT
             # commits its own version once the body is in: no empty version first.
