@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import zipfile
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from tests.conftest import PASSWORD, bearer
 from tests.harness import ServerProcess, TestCluster, start_api
@@ -230,3 +233,19 @@ def test_folder_zip_streams_every_file(client: httpx.Client) -> None:
                       params={"path": "/Photos/a.txt"}).status_code == 400
     assert client.get("/api/v1/files/zip", headers=user.auth,
                       params={"path": "/nothing"}).status_code == 404
+
+
+def test_notification_socket_takes_the_cookie_from_this_origin_only(
+        sec_cluster: TestCluster) -> None:
+    with httpx.Client(base_url=sec_cluster.url, timeout=30) as c:
+        browser_login(c, new_user(c, "socket"))
+        cookie = f"minidropbox_session={c.cookies['minidropbox_session']}"
+    url = sec_cluster.url.replace("http://", "ws://") + "/api/v1/notifications"
+    with connect(url, additional_headers={"Cookie": cookie, "Origin": sec_cluster.url},
+                 open_timeout=10) as ws:
+        assert "cursor" in json.loads(ws.recv(timeout=10))
+    with connect(url, additional_headers={"Cookie": cookie,
+                                          "Origin": "http://evil.example"},
+                 open_timeout=10) as ws, pytest.raises(ConnectionClosed) as closed:
+        ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
