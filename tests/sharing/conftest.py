@@ -26,6 +26,39 @@ def share_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClus
 class Person:
     name: str
     http: httpx.Client  # carries this person's bearer token
+    token: str = ""
+
+    def ok(self, method: str, url: str, status: int = 200, **kwargs: Any) -> Any:
+        r = self.http.request(method, url, **kwargs)
+        assert r.status_code == status, f"{method} {url}: {r.status_code} {r.text}"
+        return r.json() if r.content else None
+
+    def get(self, path: str) -> bytes:
+        r = self.http.get("/api/v1/files/content", params={"path": path})
+        assert r.status_code == 200, r.text
+        return r.content
+
+    def paths(self, folder: str = "/") -> list[str]:
+        page = self.ok("GET", "/api/v1/files/list", params={"path": folder, "recursive": "true"})
+        return [e["path"] for e in page["entries"]]
+
+    def share(self, path: str, other: Person, role: str = "editor",
+              as_path: str | None = None) -> dict[str, Any]:
+        """Invite ``other`` to ``path`` and have them accept (at ``as_path``)."""
+        self.ok("POST", "/api/v1/shares/folders", 201,
+                json={"path": path, "username": other.name, "role": role})
+        invite = other.ok("GET", "/api/v1/shares/invites")["invites"][-1]
+        body: dict[str, Any] = other.ok("POST", f"/api/v1/shares/invites/{invite['invite_id']}"
+                                        "/accept", 201, json={"as_path": as_path})
+        return body
+
+    def changes(self, cursor: str) -> list[dict[str, Any]]:
+        page = self.ok("GET", "/api/v1/changes", params={"cursor": cursor})
+        entries: list[dict[str, Any]] = page["entries"]
+        return entries
+
+    def cursor(self) -> str:
+        return str(self.ok("GET", "/api/v1/changes")["cursor"])
 
     def put(self, path: str, data: bytes) -> dict[str, Any]:
         r = self.http.put("/api/v1/files/content", params={"path": path}, content=data)
@@ -51,7 +84,7 @@ def person(share_cluster: TestCluster) -> Iterator[Any]:
             tokens = signup_and_login(anon, name)
         client = httpx.Client(base_url=share_cluster.url, timeout=60, headers=bearer(tokens))
         clients.append(client)
-        return Person(name, client)
+        return Person(name, client, tokens["access_token"])
 
     yield make
     for client in clients:

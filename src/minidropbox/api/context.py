@@ -23,8 +23,10 @@ from minidropbox.service.cluster import StorageCluster
 from minidropbox.service.files import FileService
 from minidropbox.service.leader import Leadership, SoloLeader, leadership_for
 from minidropbox.service.links import LinkService
+from minidropbox.service.mounts import SharedFileService
 from minidropbox.service.notify import ChangeHub, LocalChangeHub
 from minidropbox.service.notify_pg import PgChangeHub
+from minidropbox.service.shared_folders import SharedFolderService
 from minidropbox.service.storage_admin import StorageAdmin
 from minidropbox.settings import Settings
 
@@ -44,6 +46,7 @@ class AppContext:
     changes: ChangeService
     links: LinkService = field(init=False)
     app_passwords: AppPasswordService
+    shared_folders: SharedFolderService = field(init=False)
     clock: Callable[[], float] = time.time
     background_jobs: list[tuple[str, BackgroundJob]] = field(default_factory=list)
     # Jobs that must run once in the whole cluster, not once per API replica: they run only
@@ -131,13 +134,15 @@ def build_context(settings: Settings) -> AppContext:
     ctx = AppContext(settings=settings, db=db, accounts=accounts,
                      cluster=cluster, chunks=ChunkService(db, cluster, settings.replicas,
                                                        settings.data_dir / "spool"),
-                     files=FileService(db, max_page_size=settings.max_page_size,
-                                       on_change=changes.committed),
+                     files=SharedFileService(db, max_page_size=settings.max_page_size,
+                                             on_change=changes.committed),
                      changes=changes,
                      app_passwords=AppPasswordService(db, settings,
                                                       accounts.login_throttle),
                      leader=leadership_for(db.url, settings.leader_interval))
+    assert isinstance(ctx.files, SharedFileService)
     ctx.links = LinkService(db, ctx.files, settings)
+    ctx.shared_folders = SharedFolderService(db, ctx.files, settings)
     ctx.metrics.watch(ctx)
     if isinstance(hub, PgChangeHub):
         ctx.background_jobs.append(("change-notify", hub.run))

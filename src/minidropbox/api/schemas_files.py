@@ -93,6 +93,7 @@ class Version(BaseModel):
     modified: float
     created_at: float
     device: str
+    author: str | None = None  # who made it (in a shared folder: which member)
 
 
 class Versions(BaseModel):

@@ -56,3 +56,69 @@ class LinkView(BaseModel):
 
 class Dropped(BaseModel):
     received: int
+
+
+class FolderInvite(Strict):
+    path: str = Field(max_length=8192)
+    username: str = Field(min_length=1, max_length=64)
+    role: str = Field(default="editor", pattern="^(editor|viewer)$")
+
+
+class Invited(BaseModel):
+    path: str
+    username: str
+    role: str
+    state: str
+
+
+class FolderPath(Strict):
+    path: str = Field(max_length=8192)
+
+
+class Member(BaseModel):
+    username: str
+    role: str
+    state: str
+
+
+class Members(BaseModel):
+    path: str
+    name: str
+    owner: str
+    role: str
+    members: list[Member]
+
+
+class SharedFolder(BaseModel):
+    path: str
+    name: str
+    owner: str
+    role: str
+    members: int
+
+
+class SharedFolders(BaseModel):
+    folders: list[SharedFolder]
+
+
+class Invite(BaseModel):
+    invite_id: int
+    name: str
+    owner: str
+    role: str
+    created_at: float
+
+
+class Invites(BaseModel):
+    invites: list[Invite]
+
+
+class Accept(Strict):
+    as_path: str | None = Field(default=None, max_length=8192)
+
+
+class Mounted(BaseModel):
+    path: str
+    name: str
+    owner: str
+    role: str

@@ -1,4 +1,4 @@
-"""Sharing commands: ``minidropbox share link|links|revoke``.
+"""Sharing commands: ``minidropbox share ...`` (links, and folders shared between accounts).
 
 Links print their URL once, when made: the server keeps only a hash of the token.
 """
@@ -87,3 +87,135 @@ def revoke(state: CliState, link_id: str) -> None:
     with state.remote() as remote:
         remote.revoke_link(link_id)
     state.emit({"revoked": link_id}, f"Revoked link {link_id}.")
+
+
+# -- shared folders -------------------------------------------------------------------------
+
+@share.command()
+@click.argument("path")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["editor", "viewer"]), default="editor",
+              show_default=True, help="Editors change files; viewers only read them.")
+@pass_state
+def folder(state: CliState, path: str, username: str, role: str) -> None:
+    """Share the folder PATH with USERNAME (run again to change their role)."""
+    with state.client() as api:
+        answer = api.request_json("POST", "/api/v1/shares/folders", json={
+            "path": normalize_path(path), "username": username, "role": role})
+    verb = "Invited" if answer["state"] == "invited" else "Made"
+    state.emit(answer, f"{verb} {answer['username']} {answer['role']} of {answer['path']}"
+               + (" (they accept with `minidropbox share accept`)."
+                  if answer["state"] == "invited" else "."))
+
+
+@share.command()
+@click.argument("path")
+@pass_state
+def members(state: CliState, path: str) -> None:
+    """Who is in the shared folder PATH, and as what."""
+    with state.client() as api:
+        answer = api.request_json("GET", "/api/v1/shares/folders/members",
+                                  params={"path": normalize_path(path)})
+    if state.as_json or state.quiet:
+        state.emit(answer)
+        return
+    table = _table("user", "role", "state")
+    for member in answer["members"]:
+        table.add_row(member["username"], member["role"], member["state"])
+    state.console.print(table)
+
+
+@share.command()
+@click.argument("path")
+@click.argument("username")
+@pass_state
+def remove(state: CliState, path: str, username: str) -> None:
+    """Take USERNAME out of the shared folder PATH (or withdraw the invitation)."""
+    with state.client() as api:
+        api.request_json("DELETE", "/api/v1/shares/folders/members",
+                         params={"path": normalize_path(path), "username": username})
+    state.emit({"removed": username}, f"Removed {username} from {path}.")
+
+
+@share.command()
+@click.argument("path")
+@pass_state
+def leave(state: CliState, path: str) -> None:
+    """Leave the shared folder PATH: it goes from your files (the owner keeps it)."""
+    with state.client() as api:
+        api.request_json("POST", "/api/v1/shares/folders/leave",
+                         json={"path": normalize_path(path)})
+    state.emit({"left": path}, f"Left {path}.")
+
+
+@share.command()
+@click.argument("path")
+@pass_state
+def unshare(state: CliState, path: str) -> None:
+    """Stop sharing PATH: everyone else loses it; you keep it as a plain folder."""
+    with state.client() as api:
+        api.request_json("POST", "/api/v1/shares/folders/unshare",
+                         json={"path": normalize_path(path)})
+    state.emit({"unshared": path}, f"{path} is no longer shared.")
+
+
+@share.command()
+@pass_state
+def folders(state: CliState) -> None:
+    """The shared folders in your files, and your role in each."""
+    with state.client() as api:
+        answer = api.request_json("GET", "/api/v1/shares/folders")
+    if state.as_json or state.quiet:
+        state.emit(answer)
+        return
+    if not answer["folders"]:
+        state.info("No shared folders.")
+        return
+    table = _table("path", "owner", "role", "members", right=("members",))
+    for item in answer["folders"]:
+        table.add_row(item["path"], item["owner"], item["role"], str(item["members"]))
+    state.console.print(table)
+
+
+@share.command()
+@pass_state
+def invites(state: CliState) -> None:
+    """Invitations to shared folders waiting for you."""
+    with state.client() as api:
+        answer = api.request_json("GET", "/api/v1/shares/invites")
+    if state.as_json or state.quiet:
+        state.emit(answer)
+        return
+    if not answer["invites"]:
+        state.info("No invitations.")
+        return
+    table = _table("id", "folder", "from", "role", "sent", right=("id",))
+    for item in answer["invites"]:
+        table.add_row(str(item["invite_id"]), item["name"], item["owner"], item["role"],
+                      human_time(item["created_at"]))
+    state.console.print(table)
+
+
+@share.command()
+@click.argument("invite_id", metavar="ID", type=int)
+@click.option("--as", "as_path", default=None, metavar="PATH",
+              help="Where the folder goes in your files (default: its name, at the root).")
+@pass_state
+def accept(state: CliState, invite_id: int, as_path: str | None) -> None:
+    """Accept invitation ID: the folder appears in your files."""
+    body = {"as_path": normalize_path(as_path) if as_path else None}
+    with state.client() as api:
+        answer = api.request_json("POST", f"/api/v1/shares/invites/{invite_id}/accept",
+                                  json=body)
+    state.emit(answer, f"{answer['owner']}'s {answer['name']} is now at {answer['path']} "
+                       f"({answer['role']}).")
+
+
+@share.command()
+@click.argument("invite_id", metavar="ID", type=int)
+@pass_state
+def decline(state: CliState, invite_id: int) -> None:
+    """Decline invitation ID."""
+    with state.client() as api:
+        api.request_json("DELETE", f"/api/v1/shares/invites/{invite_id}")
+    state.emit({"declined": invite_id}, f"Declined invitation {invite_id}.")

@@ -12,6 +12,7 @@ them into ``{"error": {"code", "message"}}`` bodies, the CLI into one line on st
     │   └── MissingChunk        400 missing_chunk
     ├── Unauthorized            401 unauthorized
     ├── Forbidden               403 forbidden
+    ├── ReadOnly                403 read_only (a shared folder one may only read)
     ├── NotFound                404 not_found
     ├── Conflict                409 conflict
     │   ├── AlreadyExists       409 already_exists
@@ -81,6 +82,16 @@ class Forbidden(MiniDropboxError):
 
     status = 403
     code = "forbidden"
+    exit_code = 3
+
+
+class ReadOnly(MiniDropboxError):
+    """This folder is shared with you read-only.
+
+    Not a ``Forbidden``: a sync client reports it for the one change and carries on."""
+
+    status = 403
+    code = "read_only"
     exit_code = 3
 
 

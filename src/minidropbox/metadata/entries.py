@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 
 from minidropbox.core.paths import parent_of, path_key
-from minidropbox.metadata.tables import chunks, entries, version_chunks, versions
+from minidropbox.metadata.tables import chunks, entries, users, version_chunks, versions
 
 
 def _like_prefix(key: str) -> str:
@@ -74,10 +74,12 @@ def set_mtime(conn: Connection, entry_id: int, version: int, mtime: float) -> No
 
 
 def insert_version(conn: Connection, entry_id: int, number: int, size: int, content_hash: str,
-                   chunk_hashes: list[str], mtime: float, device: str, now: float) -> int:
+                   chunk_hashes: list[str], mtime: float, device: str, now: float,
+                   author_id: int | None = None) -> int:
     version_id = conn.execute(_INSERT_VERSION, {
         "entry_id": entry_id, "number": number, "size": size, "content_hash": content_hash,
-        "mtime": mtime, "device": device, "created_at": now}).scalar_one()
+        "mtime": mtime, "device": device, "created_at": now,
+        "author_id": author_id}).scalar_one()
     if chunk_hashes:
         conn.execute(_INSERT_VERSION_CHUNK, [
             {"version_id": version_id, "idx": i, "chunk_hash": h}
@@ -86,7 +88,11 @@ def insert_version(conn: Connection, entry_id: int, number: int, size: int, cont
 
 
 def list_versions(conn: Connection, entry_id: int) -> list[dict[str, Any]]:
-    rows = conn.execute(select(versions).where(versions.c.entry_id == entry_id)
+    """Newest first, each with its author's name (``author``; None before version authors
+    were recorded)."""
+    rows = conn.execute(select(versions, users.c.username.label("author"))
+                        .outerjoin(users, users.c.id == versions.c.author_id)
+                        .where(versions.c.entry_id == entry_id)
                         .order_by(versions.c.number.desc())).mappings().all()
     return [dict(r) for r in rows]
 

@@ -1,4 +1,10 @@
-"""The change journal: one row per change, per namespace, with a gap-free monotonic cursor."""
+"""The change journal: one row per change, per namespace, with a gap-free monotonic cursor.
+
+A shared folder is a namespace of its own, mounted into each member's tree at a path of their
+choosing. Each change to it is appended to its own journal *and* copied, in the same
+transaction, into the journal of every member's root namespace at their mount path, so every
+member's feed (``/changes``, long-poll, WebSocket) is still one gap-free journal.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,16 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
-from minidropbox.metadata.tables import journal, namespaces
+from minidropbox.metadata.tables import entries, journal, namespaces
 
 _BUMP_HEAD = (update(namespaces).where(namespaces.c.id == bindparam("ns_id"))
               .values(journal_head=namespaces.c.journal_head + 1)
               .returning(namespaces.c.journal_head))
 _INSERT = insert(journal)
 _LOCK = select(namespaces.c.id).where(namespaces.c.id == bindparam("ns_id")).with_for_update()
+_MOUNTS = select(entries.c.namespace_id, entries.c.path).where(
+    entries.c.mount_namespace_id == bindparam("ns_id"), entries.c.deleted_at.is_(None))
+HEADS = "minidropbox.journal_heads"  # conn.info key: the heads this transaction moved
 
 
 def lock_namespace(conn: Connection, namespace_id: int) -> None:
@@ -23,13 +32,35 @@ def lock_namespace(conn: Connection, namespace_id: int) -> None:
 def append(conn: Connection, namespace_id: int, op: str, path: str, kind: str, now: float, *,
            from_path: str | None = None, version: int | None = None, size: int | None = None,
            content_hash: str | None = None) -> int:
-    """Append a change in the caller's transaction and return its cursor."""
-    seq = conn.execute(_BUMP_HEAD, {"ns_id": namespace_id}).scalar_one()
-    conn.execute(_INSERT, {
-        "namespace_id": namespace_id, "seq": seq, "op": op, "path": path,
-        "from_path": from_path, "kind": kind, "version": version, "size": size,
-        "content_hash": content_hash, "created_at": now})
-    return int(seq)
+    """Append a change in the caller's transaction and return its cursor; a change to a
+    shared folder is copied to each member's journal at their mount path."""
+    row = {"op": op, "path": path, "from_path": from_path, "kind": kind, "version": version,
+           "size": size, "content_hash": content_hash, "created_at": now}
+    seq = _append(conn, namespace_id, row)
+    for member_ns, mount in conn.execute(_MOUNTS, {"ns_id": namespace_id}).all():
+        _append(conn, member_ns, {**row, "path": _under(mount, path),
+                                  "from_path": _under(mount, from_path)})
+    return seq
+
+
+def _append(conn: Connection, namespace_id: int, row: dict[str, Any]) -> int:
+    seq = int(conn.execute(_BUMP_HEAD, {"ns_id": namespace_id}).scalar_one())
+    conn.execute(_INSERT, {"namespace_id": namespace_id, "seq": seq, **row})
+    conn.info.setdefault(HEADS, {})[namespace_id] = seq
+    return seq
+
+
+def _under(mount: str, path: str | None) -> str | None:
+    if path is None:
+        return None
+    return mount if path == "/" else mount + path
+
+
+def moved_heads(conn: Connection) -> dict[int, int]:
+    """The journal heads this connection's transaction moved (namespace → newest cursor),
+    forgotten as they are read: whoever commits the transaction announces them."""
+    heads: dict[int, int] = conn.info.pop(HEADS, {})
+    return heads
 
 
 def head(conn: Connection, namespace_id: int) -> int:

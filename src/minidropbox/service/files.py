@@ -76,12 +76,19 @@ class FileService:
         """A write transaction holding the namespace's lock (so version numbers and cursors
         stay consecutive); ``on_change`` hears of it only once it has committed."""
         with self.db.write() as conn:
+            journal.moved_heads(conn)  # nothing left over from a rolled-back transaction
             journal.lock_namespace(conn, namespace_id)
             yield conn
-            head = journal.head(conn, namespace_id) if self.on_change else None
-        if head is not None and self.on_change is not None:
+            heads = journal.moved_heads(conn)  # a shared folder's members' journals too
+        self.announce(heads)
+
+    def announce(self, heads: dict[int, int]) -> None:
+        """Tell ``on_change`` of journals that moved, once their transaction committed."""
+        for ns, head in heads.items():
+            if self.on_change is None:
+                return
             try:
-                self.on_change(namespace_id, head)
+                self.on_change(ns, head)
             except Exception:  # the change is committed; a failed notification must not undo it
                 log.exception("change notification failed")
 
@@ -154,7 +161,7 @@ class FileService:
         number = (current or 0) + 1
         mtime = req.mtime if req.mtime is not None else now
         repo.insert_version(conn, entry["id"], number, req.size, digest, req.chunks, mtime,
-                            req.device[:128], now)
+                            req.device[:128], now, author_id=principal.user_id)
         repo.set_current(conn, entry["id"], number, req.size, digest, mtime)
         journal.append(conn, principal.namespace_id, "commit", entry["path"], "file", now,
                        version=number, size=req.size, content_hash=digest)
@@ -296,7 +303,8 @@ class FileService:
                 raise NotFound(f"{path} is not a file.")
             rows = repo.list_versions(conn, entry["id"])
         return [{"version": r["number"], "size": r["size"], "content_hash": r["content_hash"],
-                 "modified": r["mtime"], "created_at": r["created_at"], "device": r["device"]}
+                 "modified": r["mtime"], "created_at": r["created_at"], "device": r["device"],
+                 "author": r["author"]}
                 for r in rows]
 
     def restore(self, principal: Principal, raw_path: str, number: int,
@@ -314,7 +322,8 @@ class FileService:
             hashes = [h for h, _ in repo.version_chunk_list(conn, old["id"])]
             new_number = entry["version"] + 1
             repo.insert_version(conn, entry["id"], new_number, old["size"],
-                                old["content_hash"], hashes, now, device, now)
+                                old["content_hash"], hashes, now, device, now,
+                                author_id=principal.user_id)
             repo.set_current(conn, entry["id"], new_number, old["size"], old["content_hash"],
                              now)
             journal.append(conn, principal.namespace_id, "restore", entry["path"], "file", now,

@@ -36,7 +36,8 @@ from minidropbox.core.ratelimit import SlidingWindow
 from minidropbox.metadata import links as repo
 from minidropbox.metadata.db import Database
 from minidropbox.service.accounts import PASSWORD_HASHER, Principal
-from minidropbox.service.files import CommitRequest, FileService
+from minidropbox.service.files import CommitRequest
+from minidropbox.service.mounts import SharedFileService
 from minidropbox.settings import Settings
 
 TOKEN_BYTES = 24  # 192 bits
@@ -89,7 +90,7 @@ def token_hash(token: str) -> str:
 
 
 class LinkService:
-    def __init__(self, db: Database, files: FileService, settings: Settings,
+    def __init__(self, db: Database, files: SharedFileService, settings: Settings,
                  clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.files = files
@@ -105,6 +106,8 @@ class LinkService:
         if path == "/":
             raise InvalidInput("Share a file or folder, not your whole root folder.")
         entry = self.files.metadata(principal, path)
+        if self.files.role_at(principal, path) not in (None, "owner"):
+            raise Forbidden("Only the owner of a shared folder can make links into it.")
         if options.upload_only and entry["type"] != "folder":
             raise InvalidInput("An upload-only link needs a folder to drop files into.")
         if options.expires_in is not None and not 0 < options.expires_in <= MAX_EXPIRY:

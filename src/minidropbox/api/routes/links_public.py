@@ -16,10 +16,8 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
@@ -33,7 +31,6 @@ from minidropbox.api.errors import error_response
 from minidropbox.api.schemas import error_responses
 from minidropbox.api.schemas_shares import Dropped, LinkView
 from minidropbox.api.share_pages import error_page, link_page
-from minidropbox.core.chunking import iter_chunks
 from minidropbox.core.errors import InvalidInput, MiniDropboxError
 from minidropbox.service.archive import ZipMember, zip_stream
 from minidropbox.service.links import LinkPasswordRequired, OpenLink
@@ -169,17 +166,16 @@ async def drop_files(token: str, request: Request, ctx: Context,
         if not is_form:
             if not name:
                 raise InvalidInput("Give the file's name as ?name=.")
-            with tempfile.TemporaryFile(dir=_spool(ctx)) as spool:
-                async for block in request.stream():
-                    await run_in_threadpool(spool.write, block)
-                await _store_and_drop(ctx, link, name, spool)
+            length = request.headers.get("content-length", "")
+            await _drop(ctx, link, name, request.stream(),
+                        int(length) if length.isdigit() else None)
             return {"received": 1}
         form = await request.form(max_files=MAX_DROP_FILES, max_fields=10)
         uploads = [v for v in form.getlist("file") if isinstance(v, UploadFile)]
         if not uploads:
             raise InvalidInput("Attach at least one file (form field 'file').")
         for upload in uploads:
-            await _store_and_drop(ctx, link, upload.filename or "upload", upload.file)
+            await _drop(ctx, link, upload.filename or "upload", _blocks(upload))
         await form.close()
     except MiniDropboxError as exc:
         return _failure(exc, as_html=is_form)
@@ -188,21 +184,14 @@ async def drop_files(token: str, request: Request, ctx: Context,
     return JSONResponse({"received": len(uploads)}, status_code=201)
 
 
-def _spool(ctx: AppContext) -> Path:
-    folder = ctx.settings.data_dir / "spool"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+async def _blocks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while block := await upload.read(1 << 20):
+        yield block
 
 
-async def _store_and_drop(ctx: AppContext, link: OpenLink, name: str, fh: IO[bytes]) -> None:
-    """Cut a spooled file into chunks, store them as the link owner's, and commit."""
-    fh.seek(0)
-    refs = await run_in_threadpool(lambda: [(r.hash, r.offset, r.length)
-                                            for r, _ in iter_chunks(fh)])  # type: ignore[arg-type]
-    for chunk_hash, offset, length in refs:
-        fh.seek(offset)
-        data = await run_in_threadpool(fh.read, length)
-        await ctx.chunks.store(link.acting, chunk_hash, data)
-    size = sum(r[2] for r in refs)
-    await run_in_threadpool(ctx.links.drop, link, os.path.basename(name), size,
-                            [r[0] for r in refs], None)
+async def _drop(ctx: AppContext, link: OpenLink, name: str, body: AsyncIterator[bytes],
+                declared: int | None = None) -> None:
+    """Store a file's chunks as the link owner's (their quota), then add it to the folder."""
+    stored = await ctx.chunks.store_stream(link.acting, body, declared)
+    await run_in_threadpool(ctx.links.drop, link, os.path.basename(name), stored.size,
+                            stored.chunks, None)

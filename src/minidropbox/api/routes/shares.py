@@ -1,4 +1,5 @@
-"""Sharing, for the owner: share links (``/shares/links``)."""
+"""Sharing: share links (``/shares/links``) and shared folders (``/shares/folders``,
+``/shares/invites``)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,24 @@ from starlette.concurrency import run_in_threadpool
 
 from minidropbox.api.deps import Context, CurrentUser
 from minidropbox.api.schemas import error_responses
-from minidropbox.api.schemas_shares import Link, LinkCreate, Links
+from minidropbox.api.schemas_shares import (
+    Accept,
+    FolderInvite,
+    FolderPath,
+    Invited,
+    Invites,
+    Link,
+    LinkCreate,
+    Links,
+    Members,
+    Mounted,
+    SharedFolders,
+)
 from minidropbox.service.links import LinkOptions
 
 router = APIRouter(prefix="/api/v1/shares", tags=["sharing"])
-ERRORS = error_responses(400, 401, 403, 404, 422, 429)
+ERRORS = error_responses(400, 401, 403, 404, 409, 422, 429)
+PathQuery = Annotated[str, Query(max_length=8192, description="/folder/name")]
 
 
 @router.post("/links", status_code=201, response_model=Link, responses=ERRORS)
@@ -40,4 +54,67 @@ def revoke_link(link_id: Annotated[str, Path(max_length=64)], principal: Current
                 ctx: Context) -> Response:
     """Revoke a link: it answers 404 from now on."""
     ctx.links.revoke(principal, link_id)
+    return Response(status_code=204)
+
+
+# -- shared folders -------------------------------------------------------------------------
+
+@router.post("/folders", status_code=201, response_model=Invited, responses=ERRORS)
+def invite(body: FolderInvite, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+    """Invite someone to a folder (sharing it if it is not yet), or change their role."""
+    return ctx.shared_folders.invite(principal, body.path, body.username, body.role)
+
+
+@router.get("/folders", response_model=SharedFolders, responses=ERRORS)
+def shared_folders(principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+    """The shared folders in the caller's tree, with the caller's role in each."""
+    return {"folders": ctx.shared_folders.folders(principal)}
+
+
+@router.get("/folders/members", response_model=Members, responses=ERRORS)
+def members(path: PathQuery, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+    """Who is in the shared folder at (or above) ``path``, invitations included."""
+    return ctx.shared_folders.members(principal, path)
+
+
+@router.delete("/folders/members", status_code=204, responses=ERRORS)
+def remove_member(path: PathQuery, username: Annotated[str, Query(max_length=64)],
+                  principal: CurrentUser, ctx: Context) -> Response:
+    """The owner takes someone out (or withdraws an invitation); it takes effect at once."""
+    ctx.shared_folders.remove(principal, path, username)
+    return Response(status_code=204)
+
+
+@router.post("/folders/leave", status_code=204, responses=ERRORS)
+def leave(body: FolderPath, principal: CurrentUser, ctx: Context) -> Response:
+    """A member leaves: the folder goes from their tree."""
+    ctx.shared_folders.leave(principal, body.path)
+    return Response(status_code=204)
+
+
+@router.post("/folders/unshare", status_code=204, responses=ERRORS)
+def unshare(body: FolderPath, principal: CurrentUser, ctx: Context) -> Response:
+    """The owner stops sharing: the others lose it, the owner keeps a plain folder."""
+    ctx.shared_folders.unshare(principal, body.path)
+    return Response(status_code=204)
+
+
+@router.get("/invites", response_model=Invites, responses=ERRORS)
+def invites(principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+    """Invitations waiting for the caller."""
+    return {"invites": ctx.shared_folders.invites(principal)}
+
+
+@router.post("/invites/{invite_id}/accept", status_code=201, response_model=Mounted,
+             responses=ERRORS)
+def accept(invite_id: int, body: Accept, principal: CurrentUser,
+           ctx: Context) -> dict[str, Any]:
+    """Accept: the folder appears in the caller's tree (at ``as_path``, default its name)."""
+    return ctx.shared_folders.accept(principal, invite_id, body.as_path)
+
+
+@router.delete("/invites/{invite_id}", status_code=204, responses=ERRORS)
+def decline(invite_id: int, principal: CurrentUser, ctx: Context) -> Response:
+    """Decline an invitation."""
+    ctx.shared_folders.decline(principal, invite_id)
     return Response(status_code=204)

@@ -1,0 +1,306 @@
+"""Files and folders as each user sees them: their own tree with shared folders mounted in it.
+
+``SharedFileService`` is the ``FileService`` the API uses. Every path a caller names is first
+resolved: under one of their mount points it means a path inside that shared folder's
+namespace, and the call runs there, as the caller (so chunk ownership stays theirs: being a
+member lets nobody claim a chunk they never uploaded), with their role checked for writes.
+Answers are translated back to the caller's paths. The mount point itself is an ordinary
+folder entry of the caller's tree, so renaming or moving it, or a folder holding it, is an
+ordinary move that touches nobody else.
+
+Changes inside a shared folder reach every member's journal through ``journal.append``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from minidropbox.core.errors import (
+    AlreadyExists,
+    InvalidInput,
+    MiniDropboxError,
+    NotFound,
+    QuotaExceeded,
+    ReadOnly,
+)
+from minidropbox.core.paths import name_of, normalize_path, path_key
+from minidropbox.metadata import chunks as chunk_repo
+from minidropbox.metadata import entries as repo
+from minidropbox.metadata import journal, shares
+from minidropbox.metadata.tables import namespaces, share_members
+from minidropbox.service.accounts import Principal
+from minidropbox.service.files import CommitRequest, FileService, public_entry
+
+
+@dataclass(frozen=True)
+class Mount:
+    path: str  # in the member's tree
+    namespace_id: int
+    role: str  # "owner" | "editor" | "viewer"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a caller's path lives: a namespace, the path there, and the mount it came
+    through (None: the caller's own tree)."""
+
+    principal: Principal  # the caller, with ``namespace_id`` where the entry lives
+    path: str
+    mount: Mount | None = None
+
+    @property
+    def at_mount_point(self) -> bool:
+        return self.mount is not None and self.path == "/"
+
+    def outer(self, path: str) -> str:
+        """A path of the target's namespace, as the caller names it."""
+        if self.mount is None:
+            return path
+        return self.mount.path if path == "/" else self.mount.path + path
+
+    def shown(self, entry: dict[str, Any]) -> dict[str, Any]:
+        if self.mount is None:
+            return entry
+        path = self.outer(entry["path"])
+        return {**entry, "path": path, "name": name_of(path)}
+
+    def writable(self) -> Target:
+        if self.mount is not None and self.mount.role == "viewer":
+            raise ReadOnly(f"{self.mount.path} is shared with you read-only.")
+        return self
+
+
+class SharedFileService(FileService):
+    # -- resolution -------------------------------------------------------------------------
+    def mounts(self, principal: Principal, conn: Connection | None = None) -> list[Mount]:
+        """The caller's live mount points with their role in each (deepest paths first)."""
+        if conn is None:
+            with self.db.read() as own:
+                return self.mounts(principal, own)
+        rows = shares.mounts_under(conn, principal.namespace_id, "/")
+        if not rows:
+            return []
+        roles = dict(conn.execute(select(share_members.c.namespace_id, share_members.c.role)
+                                  .where(share_members.c.user_id == principal.user_id,
+                                         share_members.c.state == "active")).all())
+        found = [Mount(r["path"], r["mount_namespace_id"], roles[r["mount_namespace_id"]])
+                 for r in rows if r["mount_namespace_id"] in roles]
+        return sorted(found, key=lambda m: -len(m.path))
+
+    def resolve(self, principal: Principal, raw_path: str,
+                mounts: list[Mount] | None = None) -> Target:
+        path = normalize_path(raw_path)
+        for mount in self.mounts(principal) if mounts is None else mounts:
+            key, mkey = path_key(path), path_key(mount.path)
+            if key == mkey or key.startswith(mkey + "/"):
+                depth = mount.path.count("/")
+                inner = "/" + "/".join(path.split("/")[depth + 1:])
+                return Target(replace(principal, namespace_id=mount.namespace_id),
+                              normalize_path(inner), mount)
+        return Target(principal, path)
+
+    def role_at(self, principal: Principal, raw_path: str) -> str | None:
+        """The caller's role in the shared folder ``raw_path`` is in (None: their own)."""
+        mount = self.resolve(principal, raw_path).mount
+        return mount.role if mount else None
+
+    # -- reads ------------------------------------------------------------------------------
+    def metadata(self, principal: Principal, raw_path: str) -> dict[str, Any]:
+        t = self.resolve(principal, raw_path)
+        if t.at_mount_point:
+            return super().metadata(principal, raw_path)
+        return t.shown(super().metadata(t.principal, t.path))
+
+    def content(self, principal: Principal, raw_path: str,
+                version: int | None) -> tuple[dict[str, Any], list[tuple[str, int]]]:
+        t = self.resolve(principal, raw_path)
+        entry, chunk_list = super().content(t.principal, t.path, version)
+        return t.shown(entry), chunk_list
+
+    def versions(self, principal: Principal, raw_path: str) -> list[dict[str, Any]]:
+        t = self.resolve(principal, raw_path)
+        return super().versions(t.principal, t.path)
+
+    def listing(self, principal: Principal, raw_path: str, recursive: bool, limit: int | None,
+                cursor: str | None) -> dict[str, Any]:
+        mounts = self.mounts(principal)
+        t = self.resolve(principal, raw_path, mounts)
+        if t.mount is not None:
+            page = super().listing(t.principal, t.path, recursive, limit, cursor)
+            return {**page, "entries": [t.shown(e) for e in page["entries"]]}
+        inside = [m for m in mounts if t.path == "/" or
+                  path_key(m.path).startswith(path_key(t.path) + "/")]
+        if not recursive or not inside:
+            return super().listing(principal, raw_path, recursive, limit, cursor)
+        return self._merged_listing(principal, t.path, inside, limit, cursor)
+
+    def _merged_listing(self, principal: Principal, folder: str, inside: list[Mount],
+                        limit: int | None, cursor: str | None) -> dict[str, Any]:
+        """Everything under ``folder``: the caller's own entries and those of every shared
+        folder mounted below it, in one path-key order, paged by one cursor."""
+        limit = min(limit or self.max_page_size, self.max_page_size)
+        rows: list[tuple[str, dict[str, Any]]] = []
+        with self.db.read() as conn:
+            if folder != "/" and repo.live(conn, principal.namespace_id, folder) is None:
+                raise NotFound(f"{folder} does not exist.")
+            for row in repo.children(conn, principal.namespace_id, folder, recursive=True,
+                                     after=cursor, limit=limit + 1):
+                rows.append((row["path_key"], public_entry(row)))
+            for mount in inside:
+                prefix = path_key(mount.path)
+                if cursor is None or cursor < prefix + "/":
+                    after = None
+                elif cursor.startswith(prefix + "/"):
+                    after = cursor[len(prefix):]
+                else:
+                    continue  # the cursor is past everything in this folder
+                t = Target(replace(principal, namespace_id=mount.namespace_id), "/", mount)
+                for row in repo.children(conn, mount.namespace_id, "/", recursive=True,
+                                         after=after, limit=limit + 1):
+                    rows.append((prefix + row["path_key"], t.shown(public_entry(row))))
+        rows.sort(key=lambda r: r[0])
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {"entries": [e for _, e in rows], "cursor": rows[-1][0] if more else None}
+
+    # -- writes -----------------------------------------------------------------------------
+    def commit(self, principal: Principal, req: CommitRequest) -> dict[str, Any]:
+        t = self.resolve(principal, req.path)
+        if t.mount is None or t.at_mount_point:
+            return super().commit(principal, req)
+        t.writable()
+        owner = self._check_owner_room(t, req.chunks)
+        entry = super().commit(t.principal, replace(req, path=t.path))
+        self._charge_owner(owner, req.chunks)
+        return t.shown(entry)
+
+    def commit_batch(self, principal: Principal,
+                     reqs: list[CommitRequest]) -> list[dict[str, Any]]:
+        mounts = self.mounts(principal)
+        targets = [self.resolve(principal, r.path, mounts) for r in reqs]
+        if all(t.mount is None for t in targets):
+            return super().commit_batch(principal, reqs)
+        results: list[dict[str, Any]] = []
+        for req in reqs:  # across namespaces: each on its own (a batch is judged per commit)
+            try:
+                results.append({"ok": True, "entry": self.commit(principal, req)})
+            except MiniDropboxError as exc:
+                error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+                error.update({k: v for k, v in exc.details.items()
+                              if isinstance(v, int | str | None)})
+                results.append({"ok": False, "path": req.path, "error": error})
+        return results
+
+    def mkdir(self, principal: Principal, raw_path: str) -> dict[str, Any]:
+        t = self.resolve(principal, raw_path)
+        if t.mount is None or t.at_mount_point:
+            return super().mkdir(principal, raw_path)
+        return t.shown(super().mkdir(t.writable().principal, t.path))
+
+    def delete(self, principal: Principal, raw_path: str,
+               if_version: int | None = None) -> dict[str, Any]:
+        t = self.resolve(principal, raw_path)
+        if t.at_mount_point:
+            raise InvalidInput(f"{t.outer('/')} is a shared folder: leave it (or, as its "
+                               "owner, unshare it) instead of deleting it.")
+        done = super().delete(t.writable().principal, t.path, if_version)
+        return {**done, "path": t.outer(done["path"])}
+
+    def restore(self, principal: Principal, raw_path: str, number: int,
+                device: str = "") -> dict[str, Any]:
+        t = self.resolve(principal, raw_path)
+        return t.shown(super().restore(t.writable().principal, t.path, number, device))
+
+    def undelete(self, principal: Principal, raw_path: str) -> dict[str, Any]:
+        t = self.resolve(principal, raw_path)
+        return t.shown(super().undelete(t.writable().principal, t.path))
+
+    def move(self, principal: Principal, raw_from: str, raw_to: str) -> dict[str, Any]:
+        mounts = self.mounts(principal)
+        src = self.resolve(principal, raw_from, mounts)
+        dst = self.resolve(principal, raw_to, mounts)
+        if src.at_mount_point:
+            # Renaming or moving one's own mount point: nobody else sees it.
+            if dst.mount is not None:
+                raise InvalidInput("A shared folder cannot go inside a shared folder.")
+            return super().move(principal, raw_from, raw_to)
+        if src.principal.namespace_id == dst.principal.namespace_id:
+            src.writable()
+            return src.shown(super().move(src.principal, src.path, dst.path))
+        return self._move_across(principal, src.writable(), dst.writable())
+
+    def _move_across(self, principal: Principal, src: Target, dst: Target) -> dict[str, Any]:
+        """A move between the caller's tree and a shared folder (or two shared folders): the
+        rows change namespace, versions and all; the bytes now count for the owner of the
+        destination."""
+        if dst.at_mount_point:
+            raise AlreadyExists(f"{dst.outer('/')} already exists.")
+        now = self.clock()
+        src_ns, dst_ns = src.principal.namespace_id, dst.principal.namespace_id
+        # Shared namespaces are locked before root ones, the order every writer keeps (a
+        # shared folder's change then bumps its members' journals).
+        order = sorted({src_ns, dst_ns}, key=lambda ns: (ns == principal.namespace_id, ns))
+        with self.db.write() as conn:
+            journal.moved_heads(conn)
+            for ns in order:
+                journal.lock_namespace(conn, ns)
+            entry = repo.live(conn, src_ns, src.path)
+            if entry is None:
+                raise NotFound(f"{src.outer(src.path)} does not exist.")
+            if entry["kind"] == "folder" and shares.mounts_under(conn, src_ns, src.path):
+                raise InvalidInput("A folder holding a shared folder cannot go inside a "
+                                   "shared folder.")
+            if repo.live(conn, dst_ns, dst.path) is not None:
+                raise AlreadyExists(f"{dst.outer(dst.path)} already exists.")
+            self._ensure_parents(conn, dst.principal, dst.path, now)
+            moved = shares.transfer(conn, src_ns, src.path, dst_ns, dst.path)
+            journal.append(conn, src_ns, "delete", entry["path"], entry["kind"], now,
+                           version=entry["version"])
+            top = moved[0]
+            journal.append(conn, dst_ns, "add", top["path"], top["kind"], now,
+                           version=top["version"], size=top["size"],
+                           content_hash=top["content_hash"])
+            owner = conn.execute(select(namespaces.c.owner_id).where(
+                namespaces.c.id == dst_ns)).scalar_one()
+            for chunk_hash in shares.current_chunks(conn, [r["id"] for r in moved]):
+                chunk_repo.grant(conn, owner, chunk_hash, now)
+            heads = journal.moved_heads(conn)
+        self.announce(heads)
+        return dst.shown(public_entry(top))
+
+    def ensure_parents(self, conn: Connection, principal: Principal, path: str,
+                       now: float) -> None:
+        """The folders above ``path`` in the caller's own tree, made (and journaled) where
+        missing; for a mount point being created."""
+        self._ensure_parents(conn, principal, path, now)
+
+    # -- a shared folder's bytes count against its owner's quota ------------------------
+    def _check_owner_room(self, t: Target, chunk_hashes: list[str]) -> dict[str, Any] | None:
+        assert t.mount is not None
+        if t.mount.role == "owner":
+            return None
+        with self.db.read() as conn:
+            folder = shares.folder(conn, t.principal.namespace_id)
+            if folder is None:
+                raise NotFound("That shared folder no longer exists.")
+            if folder["owner_quota"] is None:
+                return folder
+            owned = chunk_repo.owned_sizes(conn, folder["owner_id"], chunk_hashes)
+            mine = chunk_repo.owned_sizes(conn, t.principal.user_id, chunk_hashes)
+            new = sum(size for h, size in mine.items() if h not in owned)
+            used = chunk_repo.used_bytes(conn, folder["owner_id"])
+        if used + new > folder["owner_quota"]:
+            raise QuotaExceeded(f"The owner of {t.mount.path} has no room left for this file.")
+        return folder
+
+    def _charge_owner(self, folder: dict[str, Any] | None, chunk_hashes: list[str]) -> None:
+        if folder is None:
+            return
+        now = self.clock()
+        with self.db.write() as conn:
+            for chunk_hash in sorted(set(chunk_hashes)):
+                chunk_repo.grant(conn, folder["owner_id"], chunk_hash, now)
+
