@@ -13,6 +13,10 @@ An entry says how user B goes after user A's objects through that route:
   the caller's own session, probes). ``call`` is still made, by A, in the response tour.
 - ``admin(call)``: an operator route. A non-admin gets 403 whatever they send.
 
+``test_share_axis`` runs every attack again with A's folder shared: as an editor, a viewer
+(both mounted at the same path), and a member A removed; ``editor=``/``viewer=`` give what
+members get where it differs from an outsider.
+
 To register a new route, add one line here; see the existing entries for the shape.
 """
 
@@ -63,6 +67,10 @@ class Attack:
     attacker_check: Check | None = None
     owner_check: Check | None = None
     note: str = ""
+    # When A's folder is shared with B (``test_share_axis``): what an editor and a viewer
+    # get. None: the same as an outsider (and a removed member always gets that).
+    editor: tuple[int, ...] | None = None
+    viewer: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +269,50 @@ def _no_app_password_of(r: httpx.Response, v: Victim) -> None:
     assert _phone_of(v) not in names, r.text
 
 
+def _someone(c: httpx.Client) -> dict[str, str]:
+    """A throwaway account, with its name."""
+    name = f"tmp-{uuid.uuid4().hex[:12]}"
+    return {**signup_and_login(c, name), "name": name}
+
+
+def _after_sharing(c: httpx.Client, v: Victim, request: Callable[[str], httpx.Response]
+                   ) -> httpx.Response:
+    """A shares ``v.folder`` with a throwaway account (who accepts), then ``request`` runs,
+    given that account's name."""
+    other = _someone(c)
+    r = c.post("/api/v1/shares/folders", headers=bearer(_fresh_session(c, v)),
+               json={"path": v.folder, "username": other["name"]})
+    assert r.status_code == 201, r.text
+    invite = c.get("/api/v1/shares/invites", headers=bearer(other)).json()["invites"][0]
+    assert c.post(f"/api/v1/shares/invites/{invite['invite_id']}/accept",
+                  headers=bearer(other), json={}).status_code == 201
+    return request(other["name"])
+
+
+def _after_invite(c: httpx.Client, v: Victim, request: Callable[[int], httpx.Response]
+                  ) -> httpx.Response:
+    """Someone invites A to a folder of theirs; ``request`` gets the invitation's id."""
+    other = _someone(c)
+    folder = f"/for-{uuid.uuid4().hex[:8]}"
+    assert c.post("/api/v1/files/folder", headers=bearer(other),
+                  json={"path": folder}).status_code == 201
+    r = c.post("/api/v1/shares/folders", headers=bearer(other),
+               json={"path": folder, "username": v.username})
+    assert r.status_code == 201, r.text
+    invites = c.get("/api/v1/shares/invites", headers=bearer(_fresh_session(c, v))).json()
+    return request(invites["invites"][-1]["invite_id"])
+
+
+def _check_listed(key: str, some: bool) -> Check:
+    def check(r: httpx.Response, v: Victim) -> None:
+        assert bool(r.json()[key]) is some, r.text
+    return check
+
+
+MEMBERS_READ: dict[str, Any] = {"editor": (200,), "viewer": (200,)}
+MEMBERS_WRITE: dict[str, Any] = {"editor": (200,), "viewer": (403,)}
+
+
 # -- the matrix -----------------------------------------------------------------------------
 
 MATRIX: dict[tuple[str, str], Entry] = {
@@ -344,19 +396,22 @@ MATRIX: dict[tuple[str, str], Entry] = {
 
     # Browsing A's paths, versions and cursors.
     ("GET", "/api/v1/files/metadata"): (attack(
-        _get("/api/v1/files/metadata", path=lambda v: v.file)),),
+        _get("/api/v1/files/metadata", path=lambda v: v.file), **MEMBERS_READ),),
     ("GET", "/api/v1/files/list"): (
         attack(_get("/api/v1/files/list", path=lambda v: v.folder, limit=lambda v: 1,
-                    cursor=lambda v: v.cursor)),
+                    cursor=lambda v: v.cursor), **MEMBERS_READ),
         attack(_get("/api/v1/files/list", path=lambda v: "/", recursive=lambda v: "true",
                     cursor=lambda v: v.cursor),
-               attacker=(200,), note="A's cursor only pages through B's own entries"),
+               attacker=(200,), note="A's cursor only pages through B's own entries",
+               **MEMBERS_READ),
     ),
     ("GET", "/api/v1/files/versions"): (attack(
-        _get("/api/v1/files/versions", path=lambda v: v.file)),),
+        _get("/api/v1/files/versions", path=lambda v: v.file), **MEMBERS_READ),),
     ("GET", "/api/v1/files/content"): (
-        attack(_get("/api/v1/files/content", path=lambda v: v.file, version=lambda v: 1)),
-        attack(_b_owns_file_then_asks_version_2, note="version numbers are per owner"),
+        attack(_get("/api/v1/files/content", path=lambda v: v.file, version=lambda v: 1),
+               **MEMBERS_READ),
+        attack(_b_owns_file_then_asks_version_2, note="version numbers are per owner",
+               **MEMBERS_READ),
     ),
 
     ("GET", "/api/v1/files/view"): (
@@ -371,12 +426,14 @@ MATRIX: dict[tuple[str, str], Entry] = {
     # Changing A's objects.
     ("POST", "/api/v1/files/move"): (attack(
         lambda c, auth, v: c.post("/api/v1/files/move", headers=auth, json={
-            "from": v.file, "to": v.folder + "/moved.txt"})),),
+            "from": v.file, "to": v.folder + "/moved.txt"}), **MEMBERS_WRITE),),
     ("DELETE", "/api/v1/files"): (attack(
-        lambda c, auth, v: c.delete("/api/v1/files", headers=auth, params={"path": v.file})),),
+        lambda c, auth, v: c.delete("/api/v1/files", headers=auth, params={"path": v.file}),
+        **MEMBERS_WRITE),),
     ("POST", "/api/v1/files/restore"): (attack(
         lambda c, auth, v: c.post("/api/v1/files/restore", headers=auth,
-                                  json={"path": v.file, "version": 1}), owner=(201,)),),
+                                  json={"path": v.file, "version": 1}), owner=(201,),
+        editor=(201,), viewer=(403,)),),
     ("POST", "/api/v1/files/folder"): (attack(
         lambda c, auth, v: c.post("/api/v1/files/folder", headers=auth, json={"path": v.folder}),
         attacker=(201,), owner=(201,), note="creates the folder in B's own tree"),),
@@ -384,7 +441,8 @@ MATRIX: dict[tuple[str, str], Entry] = {
         lambda c, auth, v: c.put("/api/v1/files/content", headers=auth,
                                  params={"path": v.file}, content=b"B's own bytes"),
         attacker=(201,), owner=(201,), attacker_check=_own_version(1),
-        owner_check=_own_version(3), note="writes a new file in B's own tree"),),
+        owner_check=_own_version(3), note="writes a new file in B's own tree",
+        editor=(201,), viewer=(403,)),),
 
     # The change journal: A's cursors are refused like any cursor not issued to B.
     ("GET", "/api/v1/changes"): (attack(
@@ -400,10 +458,11 @@ MATRIX: dict[tuple[str, str], Entry] = {
 
     # The trash.
     ("GET", "/api/v1/trash"): (attack(
-        _get("/api/v1/trash"), attacker=(200,), note="B sees only B's own trash"),),
+        _get("/api/v1/trash"), attacker=(200,), note="B sees only B's own trash",
+        **MEMBERS_READ),),
     ("POST", "/api/v1/trash/restore"): (attack(
         lambda c, auth, v: c.post("/api/v1/trash/restore", headers=auth,
-                                  json={"path": v.trashed})),),
+                                  json={"path": v.trashed}), **MEMBERS_WRITE),),
     ("DELETE", "/api/v1/trash"): (attack(
         lambda c, auth, v: c.delete("/api/v1/trash", headers=auth, params={"path": v.trashed}),
         attacker=(200,), attacker_check=_check_purged(False), owner_check=_check_purged(True),
@@ -412,7 +471,8 @@ MATRIX: dict[tuple[str, str], Entry] = {
     # Share links: only the owner of an entry makes, lists and revokes its links.
     ("POST", "/api/v1/shares/links"): (attack(
         lambda c, auth, v: c.post("/api/v1/shares/links", headers=auth, json={"path": v.file}),
-        owner=(201,), note="B cannot link A's file: it is not in B's tree"),),
+        owner=(201,), note="B cannot link A's file: it is not in B's tree",
+        editor=(403,), viewer=(403,)),),
     ("GET", "/api/v1/shares/links"): (attack(
         _get("/api/v1/shares/links", path=lambda v: v.file), attacker=(200,),
         owner_call=_own_link_listing, attacker_check=_check_links(False),
@@ -444,6 +504,49 @@ MATRIX: dict[tuple[str, str], Entry] = {
         attack(_over_webdav("PROPFIND", lambda v: v.folder, depth="1"), owner=(207,)),
         attack(_over_webdav("DELETE", lambda v: v.file), owner=(204,)),
     ),
+
+
+    # Shared folders: only the owner invites, lists members of, removes from and unshares
+    # A's folder; invitations are the invitee's alone.
+    ("POST", "/api/v1/shares/folders"): (attack(
+        lambda c, auth, v: c.post("/api/v1/shares/folders", headers=auth, json={
+            "path": v.folder, "username": _someone(c)["name"]}), owner=(201,),
+        editor=(403,), viewer=(403,)),),
+    ("GET", "/api/v1/shares/folders"): (attack(
+        lambda c, auth, v: _after_sharing(c, v, lambda _: c.get(
+            "/api/v1/shares/folders", headers=auth)),
+        attacker=(200,), attacker_check=_check_listed("folders", False),
+        owner_check=_check_listed("folders", True), note="B lists only B's own",
+        **MEMBERS_READ),),
+    ("GET", "/api/v1/shares/folders/members"): (attack(
+        lambda c, auth, v: _after_sharing(c, v, lambda _: c.get(
+            "/api/v1/shares/folders/members", headers=auth, params={"path": v.folder})),
+        **MEMBERS_READ),),
+    ("DELETE", "/api/v1/shares/folders/members"): (attack(
+        lambda c, auth, v: _after_sharing(c, v, lambda name: c.delete(
+            "/api/v1/shares/folders/members", headers=auth,
+            params={"path": v.folder, "username": name})), owner=(204,),
+        editor=(403,), viewer=(403,)),),
+    ("POST", "/api/v1/shares/folders/leave"): (attack(
+        lambda c, auth, v: _after_sharing(c, v, lambda _: c.post(
+            "/api/v1/shares/folders/leave", headers=auth, json={"path": v.folder})),
+        owner=(400,), note="the owner cannot leave, only unshare",
+        editor=(204,), viewer=(204,)),),
+    ("POST", "/api/v1/shares/folders/unshare"): (attack(
+        lambda c, auth, v: _after_sharing(c, v, lambda _: c.post(
+            "/api/v1/shares/folders/unshare", headers=auth, json={"path": v.folder})),
+        owner=(204,), editor=(403,), viewer=(403,)),),
+    ("GET", "/api/v1/shares/invites"): (attack(
+        lambda c, auth, v: _after_invite(c, v, lambda _: c.get(
+            "/api/v1/shares/invites", headers=auth)),
+        attacker=(200,), attacker_check=_check_listed("invites", False),
+        owner_check=_check_listed("invites", True), note="B sees only B's invitations"),),
+    ("POST", "/api/v1/shares/invites/{invite_id}/accept"): (attack(
+        lambda c, auth, v: _after_invite(c, v, lambda i: c.post(
+            f"/api/v1/shares/invites/{i}/accept", headers=auth, json={})), owner=(201,)),),
+    ("DELETE", "/api/v1/shares/invites/{invite_id}"): (attack(
+        lambda c, auth, v: _after_invite(c, v, lambda i: c.delete(
+            f"/api/v1/shares/invites/{i}", headers=auth)), owner=(204,)),),
 
     # Operators only: anyone else gets 403, whatever they send.
     ("GET", "/api/v1/admin/nodes"): admin(),

@@ -124,6 +124,15 @@ class SharedFileService(FileService):
         t = self.resolve(principal, raw_path)
         return super().versions(t.principal, t.path)
 
+    def trash(self, principal: Principal, limit: int | None = None) -> list[dict[str, Any]]:
+        """The caller's trash and that of every shared folder in their tree, newest first."""
+        rows = super().trash(principal, limit)
+        for mount in self.mounts(principal):
+            t = Target(replace(principal, namespace_id=mount.namespace_id), "/", mount)
+            rows += [t.shown(e) for e in super().trash(t.principal, limit)]
+        rows.sort(key=lambda e: (-e["deleted_at"], path_key(e["path"])))
+        return rows[:min(limit or self.max_page_size, self.max_page_size)]
+
     def listing(self, principal: Principal, raw_path: str, recursive: bool, limit: int | None,
                 cursor: str | None) -> dict[str, Any]:
         mounts = self.mounts(principal)
