@@ -415,13 +415,13 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ),
 
     ("GET", "/api/v1/files/view"): (
-        attack(_get("/api/v1/files/view", path=lambda v: v.file)),
+        attack(_get("/api/v1/files/view", path=lambda v: v.file), **MEMBERS_READ),
         attack(_get("/api/v1/files/view", path=lambda v: v.file, version=lambda v: 1,
-                    download=lambda v: "true")),
+                    download=lambda v: "true"), **MEMBERS_READ),
     ),
     ("GET", "/api/v1/files/zip"): (attack(
         _get("/api/v1/files/zip", path=lambda v: v.folder),
-        note="the folder's files are read from B's own tree"),),
+        note="the folder's files are read from B's own tree", **MEMBERS_READ),),
 
     # Changing A's objects.
     ("POST", "/api/v1/files/move"): (attack(
@@ -500,9 +500,11 @@ MATRIX: dict[tuple[str, str], Entry] = {
 
     # WebDAV: the caller's own tree; A's paths do not exist for B.
     ("MOUNT", "/dav"): (
-        attack(_over_webdav("GET", lambda v: v.file)),
-        attack(_over_webdav("PROPFIND", lambda v: v.folder, depth="1"), owner=(207,)),
-        attack(_over_webdav("DELETE", lambda v: v.file), owner=(204,)),
+        attack(_over_webdav("GET", lambda v: v.file), **MEMBERS_READ),
+        attack(_over_webdav("PROPFIND", lambda v: v.folder, depth="1"), owner=(207,),
+               editor=(207,), viewer=(207,)),
+        attack(_over_webdav("DELETE", lambda v: v.file), owner=(204,), editor=(204,),
+               viewer=(403,)),
     ),
 
 

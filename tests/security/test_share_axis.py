@@ -64,5 +64,6 @@ def test_members_and_removed_members(people: tuple[httpx.Client, dict[str, User]
             continue
         assert r.status_code in expected, f"{label}: {r.status_code} {r.text}"
         if r.status_code == 403:
-            assert r.json()["error"]["code"] in ("read_only", "forbidden"), r.text
+            if r.headers.get("content-type", "").startswith("application/json"):
+                assert r.json()["error"]["code"] in ("read_only", "forbidden"), r.text
             assert snapshot(c, owner.auth, victim) == before, f"{label} changed A's data"
