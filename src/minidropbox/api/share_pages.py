@@ -1,6 +1,7 @@
 """The HTML pages behind ``/s/<token>``: a file, a folder's listing, a file-drop form.
 
-Plain server-rendered HTML with no script at all; every value is escaped. Links inside a page
+Plain server-rendered HTML with no script at all, in the web app's look (its stylesheet,
+``web/static/app.css``, plus ``share-page.css``); every value is escaped. Links inside a page
 are relative query strings (``?path=...``), so the token is never repeated in the markup and
 the page works behind any prefix.
 """
@@ -14,21 +15,9 @@ from urllib.parse import urlencode
 
 from fastapi.responses import HTMLResponse
 
-# No scripts; inline styles only; forms post back to this origin; never framed.
-PAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-STYLE = """
-body{font:15px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
-header{background:#0061fe;color:#fff;padding:12px 24px;font-weight:600}
-main{max-width:860px;margin:24px auto;background:#fff;border-radius:8px;padding:24px;
-box-shadow:0 1px 3px rgba(0,0,0,.1)}
-h1{font-size:20px;margin:0 0 4px}.muted{color:#667085;font-size:13px}
-table{width:100%;border-collapse:collapse;margin-top:16px}
-td,th{padding:8px;border-bottom:1px solid #eaecf0;text-align:left}
-a.button,button{display:inline-block;background:#0061fe;color:#fff;border:0;border-radius:6px;
-padding:8px 16px;text-decoration:none;font-size:14px;cursor:pointer;margin-top:12px}
-img.preview{max-width:100%;margin-top:16px;border:1px solid #eaecf0}
-"""
+# No scripts; the app's own stylesheets (same origin); forms post back here; never framed.
+PAGE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'")
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 
 
@@ -52,11 +41,17 @@ def _href(**params: Any) -> str:
 
 
 def page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    document = (f"<!doctype html><html lang=en><head><meta charset=utf-8>"
-                f"<meta name=viewport content='width=device-width,initial-scale=1'>"
-                f"<meta name=robots content=noindex><title>{html.escape(title)}</title>"
-                f"<style>{STYLE}</style></head><body><header>Mini-Dropbox</header>"
-                f"<main>{body}</main></body></html>")
+    document = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width,initial-scale=1'>"
+        "<meta name=color-scheme content='light dark'><meta name=robots content=noindex>"
+        f"<title>{html.escape(title)} - Mini-Dropbox</title>"
+        "<link rel=icon href=/static/icons/logo.svg type=image/svg+xml>"
+        "<link rel=stylesheet href=/static/app.css>"
+        "<link rel=stylesheet href=/static/share-page.css></head>"
+        "<body><div class=share-page><header class=topbar><span class=brand>"
+        "<img src=/static/icons/logo.svg alt='' width=28 height=28><span>Mini-Dropbox</span>"
+        f"</span></header><main class=share-card>{body}</main></div></body></html>")
     return HTMLResponse(document, status_code=status, headers={
         "Content-Security-Policy": PAGE_CSP, "X-Robots-Tag": "noindex"})
 
@@ -80,8 +75,8 @@ def link_page(view: dict[str, Any], limited: bool, sent: int | None = None) -> H
             f"<h1>Send files to {name}</h1>{_owner_line(view)}{done}"
             "<p class=muted>You can add files here; you cannot see what is in this folder."
             "</p><form method=post action='' enctype=multipart/form-data>"
-            "<input type=file name=file multiple required> <button type=submit>Upload"
-            "</button></form>"))
+            "<input type=file name=file multiple required aria-label='Files to send'> "
+            "<button type=submit class=primary>Upload</button></form>"))
     entry = view["entry"]
     if entry["type"] == "file":
         path = None if view["path"] == "/" else view["path"]
@@ -91,7 +86,8 @@ def link_page(view: dict[str, Any], limited: bool, sent: int | None = None) -> H
         return page(entry["name"], (
             f"<h1>{html.escape(entry['name'])}</h1>{_owner_line(view)}"
             f"<div class=muted>{_size(entry['size'])} · {_when(entry['modified'])}</div>"
-            f"<a class=button href='{_href(path=path, dl=1)}'>Download</a>{preview}"))
+            f"<div class=actions><a class='button primary' href='{_href(path=path, dl=1)}'>"
+            f"Download</a></div>{preview}"))
     rel = view["path"]
     crumbs = [f"<a href='{_href()}'>{name}</a>"]
     walked = ""
@@ -102,7 +98,7 @@ def link_page(view: dict[str, Any], limited: bool, sent: int | None = None) -> H
     for child in view.get("entries") or []:
         label = html.escape(child["name"])
         if child["type"] == "folder":
-            rows.append(f"<tr><td>📁 <a href='{_href(path=child['path'])}'>{label}</a></td>"
+            rows.append(f"<tr><td><a href='{_href(path=child['path'])}'>📁 {label}</a></td>"
                         f"<td></td><td>{_when(child['modified'])}</td></tr>")
         else:
             rows.append(f"<tr><td><a href='{_href(path=child['path'], dl=1)}'>{label}</a></td>"
@@ -111,5 +107,6 @@ def link_page(view: dict[str, Any], limited: bool, sent: int | None = None) -> H
     zip_path = None if rel == "/" else rel
     return page(view["name"], (
         f"<h1>{' / '.join(crumbs)}</h1>{_owner_line(view)}"
-        f"<a class=button href='{_href(path=zip_path, dl=1)}'>Download all (.zip)</a>"
+        f"<div class=actions><a class='button primary' href='{_href(path=zip_path, dl=1)}'>"
+        "Download all (.zip)</a></div>"
         f"<table><tr><th>Name</th><th>Size</th><th>Modified</th></tr>{listing}</table>"))

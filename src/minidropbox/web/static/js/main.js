@@ -9,8 +9,10 @@ import { forgetPendingUploads, uploadPanel } from "./upload.js";
 // Views and actions register themselves when imported.
 import "./views/files.js";
 import "./views/trash.js";
+import "./views/shared.js";
 import "./views/webdav.js";
 import "./actions.js";
+import "./share.js";
 
 const root = document.getElementById("app");
 let cleanupView = null;
