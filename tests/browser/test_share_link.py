@@ -37,7 +37,9 @@ def test_share_a_file_by_link_and_download_it_elsewhere(
                      params={"path": "/holiday.bin"}, content=data)
         assert r.status_code == 201, r.text
     browser.get(web_cluster.url + "/#/files/")
-    row(browser, "holiday.bin").click()
+    browser.refresh()  # the file was put through the API meanwhile
+    # Select the row (its size cell: the name itself opens the preview).
+    row(browser, "holiday.bin").find_element(By.CSS_SELECTOR, ".size").click()
     button(browser, "Share").click()
     button(browser, "Create link").click()
     url = field(browser, "Link URL").get_attribute("value")
