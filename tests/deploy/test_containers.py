@@ -93,9 +93,12 @@ class Stack:
 
     def compose(self, *args: str, input: str | None = None, check: bool = True,
                 timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        # docker-compose 1.x gives up on a Docker API call after 60 s: too short on a loaded
+        # 2-core machine while images build or many containers start.
+        env = {**os.environ, "COMPOSE_HTTP_TIMEOUT": "600"}
         result = subprocess.run([*compose_command(), "--profile", "client", *args],
                                 cwd=self.dir, input=input, capture_output=True, text=True,
-                                timeout=timeout)
+                                timeout=timeout, env=env)
         if check and result.returncode != 0:
             raise AssertionError(f"compose {' '.join(args)} exited {result.returncode}:\n"
                                  f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
