@@ -11,6 +11,7 @@ import os
 import struct
 import time
 import uuid
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -196,6 +197,20 @@ def test_the_whole_product_in_a_browser(web_cluster: TestCluster, browser: WebDr
     wait(d).until(lambda _: d.find_elements(By.XPATH, "//tr[@data-version='3']"))
     button(dialog, "Close").click()
     dialog_closed(d)
+
+    # A whole folder picked with "Upload folder", then downloaded as one zip.
+    album = tmp_path / "Album"
+    (album / "2024").mkdir(parents=True)
+    (album / "a.txt").write_text("first")
+    (album / "2024" / "b.txt").write_text("second")
+    d.find_element(By.CSS_SELECTOR, "input[data-role=upload-folder]").send_keys(str(album))
+    wait_uploaded(d, "/Album/a.txt", "/Album/2024/b.txt")
+    wait(d).until(lambda _: "Album" in rows(d))
+    select(d, "Album")
+    button(d, "Download").click()
+    with zipfile.ZipFile(downloaded(downloads, "Album.zip")) as archive:
+        assert archive.read("Album/a.txt") == b"first"
+        assert archive.read("Album/2024/b.txt") == b"second"
 
     # Download: the restored photo and the 50 MiB file, byte-identical.
     select(d, "photo.png")
