@@ -56,9 +56,11 @@ lock:
 	    | $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	    --no-header -c $(DEV_LOCK) -o $(LOCK) pyproject.toml -
 
-# `make run STORAGE=s3 S3_URL='s3://bucket/prefix?endpoint=...'` keeps the chunks in a bucket.
+# `make run PORT=8100` moves the API (nodes take the next ports); `make run STORAGE=s3
+# S3_URL='s3://bucket/prefix?endpoint=...'` keeps the chunks in a bucket.
 run: $(RUN_STAMP)
-	$(BIN)/minidropbox server cluster --data $(DATA) $(if $(STORAGE),--storage $(STORAGE)) \
+	$(BIN)/minidropbox server cluster --data $(DATA) $(if $(PORT),--port $(PORT)) \
+	    $(if $(STORAGE),--storage $(STORAGE)) \
 	    $(if $(S3_URL),--s3-url '$(S3_URL)')
 
 # First pass on SQLite (plus the tests that need PostgreSQL itself, when it is there), then

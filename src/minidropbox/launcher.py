@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from minidropbox.core.errors import MiniDropboxError
 from minidropbox.core.restart import RestartPolicy
 from minidropbox.settings import load_or_create_secret
 
@@ -117,6 +119,27 @@ class Child:
                 "last_exit_at": self.last_exit_at}
 
 
+class ClusterStartFailed(MiniDropboxError):
+    """The cluster could not start."""
+
+    exit_code = 7
+
+
+class PortInUse(ClusterStartFailed):
+    """A port the cluster needs is taken."""
+
+    exit_code = 5
+
+
+def _last_line(logfile: Path) -> str:
+    """The last non-empty line a child logged: usually why it stopped."""
+    try:
+        lines = [ln for ln in logfile.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1].strip()[-300:] if lines else "nothing logged"
+
+
 class Cluster:
     def __init__(self, data: Path, nodes: int, replicas: int, port: int, host: str = "127.0.0.1",
                  backup: bool = True, backup_every: str | None = None,
@@ -164,6 +187,26 @@ class Cluster:
             self.children.append(Child("backup", args, "", dict(api_env, MINIDROPBOX_DATA_DIR=str(
                 self.data / "api"))))
 
+    @property
+    def ports(self) -> list[int]:
+        """Every port this cluster's children listen on."""
+        return [int(c.args[c.args.index("--port") + 1]) for c in self.children
+                if "--port" in c.args]
+
+    def check_ports(self) -> None:
+        """Fail before anything starts when a port is taken: a readiness probe would
+        otherwise reach whatever already listens there (another cluster) and look fine."""
+        for port in self.ports:
+            with socket.socket() as sock:
+                try:
+                    sock.bind((self.host, port))
+                except OSError as exc:
+                    raise PortInUse(
+                        f"Port {port} on {self.host} is in use ({exc.strerror}): another "
+                        f"Mini-Dropbox or another server holds it; pick other ports with "
+                        f"--port (make run PORT=...); the API takes PORT, the nodes the next "
+                        f"{len(self.ports) - 1}.") from None
+
     def start(self, timeout: float = 60.0) -> None:
         """Start every child and wait until they answer; a child that exits now is fatal
         (it cannot start at all: a port in use, a bad configuration)."""
@@ -179,14 +222,17 @@ class Cluster:
             while pending:
                 for child in list(pending):
                     if child.proc is not None and child.proc.poll() is not None:
-                        raise RuntimeError(f"{child.name} exited at start; see "
-                                           f"{self.log_dir / (child.name + '.log')}")
+                        logfile = self.log_dir / (child.name + ".log")
+                        raise ClusterStartFailed(f"{child.name} exited at start: "
+                                                 f"{_last_line(logfile)} (log: {logfile})")
                     if child.ready():
                         child.state, child.was_ready = RUNNING, True
                         pending.remove(child)
                 if time.monotonic() > deadline:
-                    raise RuntimeError("cluster not ready in time: " +
-                                       ", ".join(c.name for c in pending))
+                    raise ClusterStartFailed(
+                        f"Not ready after {timeout:.0f} s: " + ", ".join(
+                            f"{c.name} ({_last_line(self.log_dir / (c.name + '.log'))})"
+                            for c in pending))
                 time.sleep(0.1)
             for child in self.children:
                 if not child.ready_url:

@@ -86,6 +86,7 @@ def cluster_command(data_dir: Path, nodes: int, replicas: int, port: int, host: 
                                  param_hint="--replicas")
     cluster = Cluster(data_dir, nodes, replicas, port, host, backup=not no_backup,
                       backup_every=backup_every, s3_url=s3_url if storage == "s3" else None)
+    cluster.check_ports()  # before any banner: a taken port is one clear line
     configure_logging(load_settings().json_logs)  # the supervisor's restarts, on stderr
     where = (f"the bucket {s3_url.split('?')[0]}" if storage == "s3" and s3_url
              else f"{nodes} storage nodes")
