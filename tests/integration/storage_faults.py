@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 
 from minidropbox.core.chunking import chunk_bytes
 from tests.conftest import bearer, signup_and_login
@@ -115,3 +117,18 @@ def node_state(client: httpx.Client, admin: dict[str, str], name: str) -> str:
     r = client.get("/api/v1/admin/nodes", headers=admin)
     assert r.status_code == 200, r.text
     return str(next(n for n in r.json()["nodes"] if n["name"] == name)["state"])
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """``folder`` on a tmpfs of its own of ``size`` ("1m"); skips the test without root."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                              str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root): "
+                    f"{mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

@@ -21,6 +21,7 @@ from tests.integration.storage_faults import (
     hashes_of,
     healed,
     make_admin,
+    tmpfs,
     upload,
     wait_until,
 )
@@ -32,16 +33,8 @@ FAST = {"health_interval": 0.3, "node_down_after": 2, "node_timeout": 2,
 @pytest.fixture
 def own_disk(tmp_path: Path) -> Iterator[Path]:
     """``tmp_path/node-3`` on a 64 MiB tmpfs of its own."""
-    mount = tmp_path / "node-3"
-    mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)],
-                            capture_output=True)
-    if result.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
+    with tmpfs(tmp_path / "node-3", "64m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def node_view(client: httpx.Client, admin: dict[str, str], name: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ downloads and two intact copies of every chunk, and corruption must never be cop
 from __future__ import annotations
 
 import random
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from tests.integration.storage_faults import (
     intact_copies,
     make_admin,
     status,
+    tmpfs,
     upload,
     wait_until,
 )
@@ -145,41 +145,31 @@ def test_scrub_finds_a_flipped_bit_on_its_own(tmp_path: Path) -> None:
 
 
 def test_a_full_disk_is_skipped_and_writes_keep_two_copies(tmp_path: Path) -> None:
-    """node-3 lives on a 1 MiB tmpfs: its PUTs answer 507 and the writes go elsewhere."""
-    small = tmp_path / "node-3"
-    small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    cluster = None
-    try:
-        cluster = _cluster(tmp_path, scrub=False)
-        with httpx.Client(base_url=cluster.url, timeout=60) as client:
-            auth = bearer(signup_and_login(client, "alice"))
-            admin = make_admin(cluster, client)
-            rng = random.Random(4)
-            files = {f"/full{i}": rng.randbytes(3 * MiB) for i in range(3)}
-            for path, data in files.items():
-                assert upload(client, auth, path, data).status_code == 201
-            for path, data in files.items():
-                assert download(client, auth, path) == data
-            wanted = {h for data in files.values() for h in hashes_of(data)}
-            copies = intact_copies(cluster)
-            assert all(copies[h] == 2 for h in wanted)
-            # Chunks whose placement named node-3 but that it could not take went to the
-            # next node in rendezvous order instead.
-            names = [n.name for n in cluster.nodes]
-            refused = [h for h in wanted if "node-3" in place_replicas(h, names, 2)
-                       and not chunk_file(cluster, "node-3", h).exists()]
-            assert refused, "no write was refused by the full node"
-            assert healed(client, admin)
-            r = client.get("/api/v1/admin/nodes", headers=admin)
-            full = next(n for n in r.json()["nodes"] if n["name"] == "node-3")
-            assert full["state"] == "up" and full["free_bytes"] <= MiB  # a 1 MiB tmpfs
-    finally:
-        if cluster is not None:
-            cluster.stop()
-        subprocess.run(["umount", "-l", str(small)], check=False)
+    """node-3 lives on a 1 MiB tmpfs: too small for a chunk, it gets none; the writes its
+    placement named go to the next node instead."""
+    with tmpfs(tmp_path / "node-3", "1m"), _cluster(tmp_path, scrub=False) as cluster, \
+            httpx.Client(base_url=cluster.url, timeout=60) as client:
+        auth = bearer(signup_and_login(client, "alice"))
+        admin = make_admin(cluster, client)
+        rng = random.Random(4)
+        files = {f"/full{i}": rng.randbytes(3 * MiB) for i in range(3)}
+        for path, data in files.items():
+            assert upload(client, auth, path, data).status_code == 201
+        for path, data in files.items():
+            assert download(client, auth, path) == data
+        wanted = {h for data in files.values() for h in hashes_of(data)}
+        copies = intact_copies(cluster)
+        assert all(copies[h] == 2 for h in wanted)
+        # Chunks whose placement named node-3 but that it could not take went to the
+        # next node in rendezvous order instead.
+        names = [n.name for n in cluster.nodes]
+        refused = [h for h in wanted if "node-3" in place_replicas(h, names, 2)
+                   and not chunk_file(cluster, "node-3", h).exists()]
+        assert refused, "no write was refused by the full node"
+        assert healed(client, admin)
+        r = client.get("/api/v1/admin/nodes", headers=admin)
+        full = next(n for n in r.json()["nodes"] if n["name"] == "node-3")
+        assert full["state"] == "up" and full["free_bytes"] <= MiB  # a 1 MiB tmpfs
+        assert full["disk"] == "full"
 
 

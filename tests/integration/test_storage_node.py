@@ -10,7 +10,6 @@ import hashlib
 import random
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from minidropbox.storage.base import ChunkNotFound, CorruptChunk, StoreFull, Sto
 from minidropbox.storage.disk import DiskChunkStore
 from minidropbox.storage.node_client import AsyncNodeClient, NodeClient
 from tests.harness import ServerProcess, free_port, start_node
+from tests.integration.storage_faults import tmpfs
 
 SECRET = "node-test-cluster-secret-0123456789"
 AUTH = {"Authorization": f"Bearer {SECRET}"}
@@ -303,17 +303,8 @@ def test_restart_keeps_chunks_and_counts(node: ServerProcess, http: httpx.Client
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                            capture_output=True)
-    if result.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root): "
-                    f"{result.stderr.decode(errors='replace').strip()}")
-    try:
+    with tmpfs(tmp_path / "tiny", "1m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_full_disk_is_507_and_leaves_nothing(tiny_disk: Path) -> None:
