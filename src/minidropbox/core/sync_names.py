@@ -40,6 +40,18 @@ def conflict_path(path: str, device: str, now: datetime,
         n += 1
 
 
+MAX_CASE_CONFLICTS = 100  # "(case conflict N)" names tried before giving up on one clash
+
+
+def case_conflict_name(name: str, kind: str, attempt: int) -> str:
+    """The name a local item that differs only in case from a sibling is given, as Dropbox
+    does: ``notes (case conflict).txt``, then ``notes (case conflict 2).txt`` (a folder keeps
+    its dots: ``v1.2 (case conflict)``)."""
+    stem, ext = split_ext(name) if kind == "file" else (name, "")
+    suffix = f" {attempt}" if attempt > 1 else ""
+    return f"{stem} (case conflict{suffix}){ext}"
+
+
 @dataclass(frozen=True)
 class DeleteLimits:
     """The mass-delete rail: refuse a reconcile whose deletions look like an accident."""

@@ -186,6 +186,8 @@ class SyncEngine:
         rows = state.rows()
         local = scan(self.folder, rules, rows, self.opts.settle, self.closed,
                      clock=self.now_ns)
+        for message in local.case_conflicts:
+            self.status.action(message)
         tree = self._remote_tree(rules)
         self._check_root()  # an unmount during the scan looks like an empty folder
         base = {k: r.item for k, r in rows.items()

@@ -128,7 +128,21 @@ class Executor:
     def _local(self, rel: str) -> str:
         """The name of ``rel`` in the folder: as the scan found it, else built from ``rel``."""
         found = self.scan.paths.get(path_key(rel))
-        return found if found is not None else local_name(rel)
+        return found if found is not None else self._spell(rel)
+
+    def _spell(self, rel: str) -> str:
+        """The folder name a server path is written to: every existing folder on the way
+        keeps its local spelling. A folder renamed ``Docs`` here and still ``docs`` on the
+        server receives ``/docs/new.txt`` as ``Docs/new.txt``, never in a second folder
+        ``docs`` beside it (which the next scan could not tell apart). The last segment
+        is kept as given: it is the name being created or moved to."""
+        name = local_name(rel)
+        parts = name.split("/") if name else []
+        for i in range(len(parts) - 1, 0, -1):
+            found = self.scan.paths.get(path_key("/" + "/".join(parts[:i])))
+            if found is not None:
+                return "/".join([found, *parts[i:]])
+        return name
 
     def _exists(self, name: str) -> bool:
         try:
@@ -159,7 +173,7 @@ class Executor:
 
     def _move_local(self, act: Action) -> None:
         assert act.dest is not None
-        src, dst = self._local(act.path), local_name(act.dest)
+        src, dst = self._local(act.path), self._spell(act.dest)
         if not self._exists(src):
             raise Skipped(f"{act.path} disappeared")
         make_folder(self.folder, parent_of(dst))
@@ -190,7 +204,7 @@ class Executor:
 
     def _conflict(self, act: Action) -> None:
         assert act.dest is not None
-        src, dst = self._local(act.path), local_name(act.dest)
+        src, dst = self._local(act.path), self._spell(act.dest)
         try:
             self.folder.rename(src, dst, replace=False)
         except FileNotFoundError as exc:
@@ -201,7 +215,7 @@ class Executor:
         self.report(f"conflict {act.path}: both sides changed; yours is kept as {act.dest}")
 
     def _mkdir_local(self, act: Action) -> None:
-        target = local_name(act.path)
+        target = self._spell(act.path)
         make_folder(self.folder, target)
         if self.folder.info(target).kind != "folder":
             raise Skipped(f"{act.path} is a file here")
@@ -375,7 +389,7 @@ class Executor:
         """Stream the planned version into a verified temp file next to its target."""
         rem = act.remote
         assert rem is not None and rem.version is not None
-        into = parent_of(local_name(act.path))
+        into = parent_of(self._spell(act.path))
         make_folder(self.folder, into)
         tmp = fetch_to_temp(self.server, self.remote.to_remote(act.path), self.folder, into,
                             version=rem.version, expect_size=rem.size, expect_hash=rem.hash,
@@ -386,7 +400,7 @@ class Executor:
         """Rename the verified temp file into place if the target is still what the plan saw."""
         rem = act.remote
         assert rem is not None
-        target = local_name(act.path)
+        target = self._spell(act.path)
         try:
             ensure_inside(self.folder, parent_of(target))
             if act.local is None:

@@ -29,6 +29,7 @@ from minidropbox.core.chunking import content_hash, iter_chunks
 from minidropbox.core.errors import InvalidPath
 from minidropbox.core.paths import normalize_path, path_key
 from minidropbox.core.reconcile import Item
+from minidropbox.core.sync_names import MAX_CASE_CONFLICTS, case_conflict_name
 
 SETTLE_SECONDS = 0.4
 QUICK_SETTLE_SECONDS = 0.1
@@ -69,6 +70,7 @@ class LocalScan:
     unreadable: set[str] = field(default_factory=set)  # paths left alone until readable
     recheck: float | None = None  # seconds until the soonest unsettled file may settle
     quick: int = 0  # files hashed early because their writer closed them
+    case_conflicts: list[str] = field(default_factory=list)  # renamed apart, for the user
 
     def settling(self, seconds: float) -> None:
         wait = max(seconds, RECHECK_MIN)
@@ -126,8 +128,15 @@ def _walk(name: str, rel: str, how: _Walk, out: LocalScan) -> None:
             continue
         key = path_key(path)
         if key in out.items:
-            out.skipped.append(f"{raw}: differs only in case from {out.items[key].path}")
-            continue
+            # Two names the server cannot tell apart (a case-sensitive disk): skipping one
+            # would make it look deleted; keep it under a name of its own instead.
+            renamed = _part_case_clash(how.folder, name, child, info, out.items[key].path, out)
+            if renamed is None:
+                continue
+            child, info = renamed
+            raw = f"{rel}/{child}"
+            path = normalize_path(raw)
+            key = path_key(path)
         local = join(name, child)
         out.paths[key] = local
         if is_dir:
@@ -135,6 +144,29 @@ def _walk(name: str, rel: str, how: _Walk, out: LocalScan) -> None:
             _walk(local, raw, how, out)
             continue
         out.items[key] = _file_item(path, local, stat_of(info), base.get(key), how, out)
+
+
+def _part_case_clash(folder: LocalFolder, name: str, child: str, info: FileInfo, other: str,
+                     out: LocalScan) -> tuple[str, FileInfo] | None:
+    """Rename ``child`` of folder ``name`` to a free ``(case conflict)`` name; its new name
+    and info, or None (reported in ``skipped``) if no name was free or the rename failed."""
+    taken = {path_key("/" + n) for n, _ in folder.list(name)}
+    for attempt in range(1, MAX_CASE_CONFLICTS + 1):
+        new = case_conflict_name(child, info.kind, attempt)
+        if path_key("/" + new) in taken:
+            continue
+        try:
+            folder.rename(join(name, child), join(name, new), replace=False)
+            renamed = folder.info(join(name, new))
+        except FileExistsError:
+            continue
+        except OSError:
+            break
+        out.case_conflicts.append(f"{join(name, child)} differs only in case from {other}: "
+                                  f"renamed to {join(name, new)}")
+        return new, renamed
+    out.skipped.append(f"{join(name, child)}: differs only in case from {other}")
+    return None
 
 
 def _file_item(path: str, local: str, st: LocalStat, row: BaseRow | None, how: _Walk,

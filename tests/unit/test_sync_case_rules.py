@@ -1,0 +1,84 @@
+"""Case rules of sync, against the real engine with an in-memory folder and server.
+
+The server compares names case-insensitively and keeps the spelling it was given; a local
+disk may be case-sensitive (Linux) or not (macOS, Windows). So: downloads go into the local
+spelling of folders that exist here, and two local names that differ only in case are kept
+apart (one renamed "(case conflict)", and reported), never skipped, since a skipped item
+looks deleted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from minidropbox.client.fakefolder import FakeFolder
+from minidropbox.client.sync.ignore import IgnoreRules
+from minidropbox.client.sync.scanner import scan
+from tests.unit.fake_server import FakeServer
+from tests.unit.test_sync_folder_faults import engine_for
+
+
+def names(folder: FakeFolder) -> set[str]:
+    return set(folder.tree())
+
+
+@pytest.mark.parametrize("case_insensitive", [False, True])
+def test_a_remote_add_lands_in_the_local_spelling_of_a_renamed_folder(
+        tmp_path: Path, case_insensitive: bool) -> None:
+    """docs -> Docs here; another device adds docs/new.txt. It must arrive as Docs/new.txt,
+    not in a sibling folder ``docs``, and must never be deleted on the server as if the
+    user had removed it."""
+    folder = FakeFolder(case_insensitive=case_insensitive)
+    server = FakeServer()
+    folder.write("docs/old.txt", b"old")
+    engine = engine_for(folder, server, tmp_path)
+    try:
+        assert engine.sync().done
+        folder.rename("docs", "Docs", replace=False)
+        server.put_file("/docs/new.txt", b"written elsewhere")
+        assert engine.sync().done
+        assert engine.sync().done  # and the round after that changes nothing
+        assert folder.read("Docs/new.txt") == b"written elsewhere"
+        assert "docs" not in names(folder) and "docs/new.txt" not in names(folder)
+        on_server = {p.lower(): data for p, data in server.files().items()}
+        assert on_server == {"/docs/new.txt": b"written elsewhere", "/docs/old.txt": b"old"}
+    finally:
+        engine.close()
+
+
+def test_two_local_names_differing_only_in_case_are_kept_apart_and_reported(
+        tmp_path: Path) -> None:
+    folder = FakeFolder()  # case-sensitive, as on Linux
+    folder.write("Notes.txt", b"upper")
+    folder.write("notes.txt", b"lower")
+    folder.write("dir/a.txt", b"in dir")
+    folder.write("DIR/b.txt", b"in DIR")
+    local = scan(folder, IgnoreRules.load(folder), {}, settle=0.0)
+    assert sorted(local.case_conflicts) == [
+        "dir differs only in case from /DIR: renamed to dir (case conflict)",
+        "notes.txt differs only in case from /Notes.txt: renamed to notes (case conflict).txt",
+    ]
+    assert not local.skipped
+    assert names(folder) == {"Notes.txt", "notes (case conflict).txt", "DIR", "DIR/b.txt",
+                             "dir (case conflict)", "dir (case conflict)/a.txt"}
+    server = FakeServer()
+    engine = engine_for(folder, server, tmp_path)
+    try:
+        assert engine.sync().done
+        assert server.files() == {"/Notes.txt": b"upper", "/notes (case conflict).txt": b"lower",
+                                  "/DIR/b.txt": b"in DIR", "/dir (case conflict)/a.txt": b"in dir"}
+    finally:
+        engine.close()
+
+
+def test_a_case_conflict_name_already_taken_gets_a_number(tmp_path: Path) -> None:
+    folder = FakeFolder()
+    folder.write("a.txt", b"1")
+    folder.write("A.txt", b"2")
+    folder.write("a (case conflict).txt", b"3")
+    local = scan(folder, IgnoreRules.load(folder), {}, settle=0.0)
+    assert len(local.case_conflicts) == 1
+    assert folder.read("a (case conflict 2).txt") == b"1"
+    assert folder.read("A.txt") == b"2" and folder.read("a (case conflict).txt") == b"3"
