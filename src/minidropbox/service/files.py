@@ -57,6 +57,13 @@ def public_entry(row: dict[str, Any]) -> dict[str, Any]:
             "content_hash": row["content_hash"] if is_file else None}
 
 
+def failed_commit(path: str, exc: MiniDropboxError) -> dict[str, Any]:
+    """One refused commit of a batch, as ``commit_batch`` answers it."""
+    error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    error.update({k: v for k, v in exc.details.items() if isinstance(v, int | str | None)})
+    return {"ok": False, "path": path, "error": error}
+
+
 ROOT = {"path": "/", "kind": "folder", "size": None, "version": None, "modified": 0.0,
         "content_hash": None}
 
@@ -115,10 +122,7 @@ class FileService:
                     folders = trial
                     results.append({"ok": True, "entry": entry})
                 except MiniDropboxError as exc:
-                    error: dict[str, Any] = {"code": exc.code, "message": exc.message}
-                    error.update({k: v for k, v in exc.details.items()
-                                  if isinstance(v, int | str | None)})
-                    results.append({"ok": False, "path": req.path, "error": error})
+                    results.append(failed_commit(req.path, exc))
         return results
 
     def _commit(self, conn: Connection, principal: Principal, req: CommitRequest,

@@ -32,7 +32,12 @@ from minidropbox.metadata import entries as repo
 from minidropbox.metadata import journal, shares
 from minidropbox.metadata.tables import namespaces, share_members
 from minidropbox.service.accounts import Principal
-from minidropbox.service.files import CommitRequest, FileService, public_entry
+from minidropbox.service.files import (
+    CommitRequest,
+    FileService,
+    failed_commit,
+    public_entry,
+)
 
 
 @dataclass(frozen=True)
@@ -197,10 +202,7 @@ class SharedFileService(FileService):
             try:
                 results.append({"ok": True, "entry": self.commit(principal, req)})
             except MiniDropboxError as exc:
-                error: dict[str, Any] = {"code": exc.code, "message": exc.message}
-                error.update({k: v for k, v in exc.details.items()
-                              if isinstance(v, int | str | None)})
-                results.append({"ok": False, "path": req.path, "error": error})
+                results.append(failed_commit(req.path, exc))
         return results
 
     def mkdir(self, principal: Principal, raw_path: str) -> dict[str, Any]:
