@@ -99,13 +99,12 @@ def revoke(state: CliState, link_id: str) -> None:
 @pass_state
 def folder(state: CliState, path: str, username: str, role: str) -> None:
     """Share the folder PATH with USERNAME (run again to change their role)."""
-    with state.client() as api:
-        answer = api.request_json("POST", "/api/v1/shares/folders", json={
-            "path": normalize_path(path), "username": username, "role": role})
-    verb = "Invited" if answer["state"] == "invited" else "Made"
-    state.emit(answer, f"{verb} {answer['username']} {answer['role']} of {answer['path']}"
+    with state.remote() as remote:
+        answer = remote.share_folder(normalize_path(path), username, role)
+    verb = "Invited" if answer.state == "invited" else "Made"
+    state.emit(vars(answer), f"{verb} {answer.username} {answer.role} of {answer.path}"
                + (" (they accept with `minidropbox share accept`)."
-                  if answer["state"] == "invited" else "."))
+                  if answer.state == "invited" else "."))
 
 
 @share.command()
@@ -113,15 +112,14 @@ def folder(state: CliState, path: str, username: str, role: str) -> None:
 @pass_state
 def members(state: CliState, path: str) -> None:
     """Who is in the shared folder PATH, and as what."""
-    with state.client() as api:
-        answer = api.request_json("GET", "/api/v1/shares/folders/members",
-                                  params={"path": normalize_path(path)})
+    with state.remote() as remote:
+        answer = remote.folder_members(normalize_path(path))
     if state.as_json or state.quiet:
-        state.emit(answer)
+        state.emit(answer.as_json())
         return
     table = _table("user", "role", "state")
-    for member in answer["members"]:
-        table.add_row(member["username"], member["role"], member["state"])
+    for member in answer.members if isinstance(answer.members, tuple) else ():
+        table.add_row(member.username, member.role, member.state)
     state.console.print(table)
 
 
@@ -131,9 +129,8 @@ def members(state: CliState, path: str) -> None:
 @pass_state
 def remove(state: CliState, path: str, username: str) -> None:
     """Take USERNAME out of the shared folder PATH (or withdraw the invitation)."""
-    with state.client() as api:
-        api.request_json("DELETE", "/api/v1/shares/folders/members",
-                         params={"path": normalize_path(path), "username": username})
+    with state.remote() as remote:
+        remote.remove_member(normalize_path(path), username)
     state.emit({"removed": username}, f"Removed {username} from {path}.")
 
 
@@ -142,9 +139,8 @@ def remove(state: CliState, path: str, username: str) -> None:
 @pass_state
 def leave(state: CliState, path: str) -> None:
     """Leave the shared folder PATH: it goes from your files (the owner keeps it)."""
-    with state.client() as api:
-        api.request_json("POST", "/api/v1/shares/folders/leave",
-                         json={"path": normalize_path(path)})
+    with state.remote() as remote:
+        remote.leave_folder(normalize_path(path))
     state.emit({"left": path}, f"Left {path}.")
 
 
@@ -153,9 +149,8 @@ def leave(state: CliState, path: str) -> None:
 @pass_state
 def unshare(state: CliState, path: str) -> None:
     """Stop sharing PATH: everyone else loses it; you keep it as a plain folder."""
-    with state.client() as api:
-        api.request_json("POST", "/api/v1/shares/folders/unshare",
-                         json={"path": normalize_path(path)})
+    with state.remote() as remote:
+        remote.unshare_folder(normalize_path(path))
     state.emit({"unshared": path}, f"{path} is no longer shared.")
 
 
@@ -163,17 +158,17 @@ def unshare(state: CliState, path: str) -> None:
 @pass_state
 def folders(state: CliState) -> None:
     """The shared folders in your files, and your role in each."""
-    with state.client() as api:
-        answer = api.request_json("GET", "/api/v1/shares/folders")
+    with state.remote() as remote:
+        found = remote.shared_folders()
     if state.as_json or state.quiet:
-        state.emit(answer)
+        state.emit({"folders": [item.as_json() for item in found]})
         return
-    if not answer["folders"]:
+    if not found:
         state.info("No shared folders.")
         return
     table = _table("path", "owner", "role", "members", right=("members",))
-    for item in answer["folders"]:
-        table.add_row(item["path"], item["owner"], item["role"], str(item["members"]))
+    for item in found:
+        table.add_row(item.path, item.owner, item.role, str(item.members))
     state.console.print(table)
 
 
@@ -181,18 +176,18 @@ def folders(state: CliState) -> None:
 @pass_state
 def invites(state: CliState) -> None:
     """Invitations to shared folders waiting for you."""
-    with state.client() as api:
-        answer = api.request_json("GET", "/api/v1/shares/invites")
+    with state.remote() as remote:
+        waiting = remote.invites()
     if state.as_json or state.quiet:
-        state.emit(answer)
+        state.emit({"invites": [vars(item) for item in waiting]})
         return
-    if not answer["invites"]:
+    if not waiting:
         state.info("No invitations.")
         return
     table = _table("id", "folder", "from", "role", "sent", right=("id",))
-    for item in answer["invites"]:
-        table.add_row(str(item["invite_id"]), item["name"], item["owner"], item["role"],
-                      human_time(item["created_at"]))
+    for item in waiting:
+        table.add_row(str(item.invite_id), item.name, item.owner, item.role,
+                      human_time(item.created_at))
     state.console.print(table)
 
 
@@ -203,12 +198,12 @@ def invites(state: CliState) -> None:
 @pass_state
 def accept(state: CliState, invite_id: int, as_path: str | None) -> None:
     """Accept invitation ID: the folder appears in your files."""
-    body = {"as_path": normalize_path(as_path) if as_path else None}
-    with state.client() as api:
-        answer = api.request_json("POST", f"/api/v1/shares/invites/{invite_id}/accept",
-                                  json=body)
-    state.emit(answer, f"{answer['owner']}'s {answer['name']} is now at {answer['path']} "
-                       f"({answer['role']}).")
+    with state.remote() as remote:
+        answer = remote.accept_invite(invite_id, normalize_path(as_path) if as_path else None)
+    mounted = {"path": answer.path, "name": answer.name, "owner": answer.owner,
+               "role": answer.role}
+    state.emit(mounted, f"{answer.owner}'s {answer.name} is now at {answer.path} "
+                        f"({answer.role}).")
 
 
 @share.command()
@@ -216,6 +211,6 @@ def accept(state: CliState, invite_id: int, as_path: str | None) -> None:
 @pass_state
 def decline(state: CliState, invite_id: int) -> None:
     """Decline invitation ID."""
-    with state.client() as api:
-        api.request_json("DELETE", f"/api/v1/shares/invites/{invite_id}")
+    with state.remote() as remote:
+        remote.decline_invite(invite_id)
     state.emit({"declined": invite_id}, f"Declined invitation {invite_id}.")

@@ -38,7 +38,10 @@ from minidropbox.client.values import (
     ContentInfo,
     Deleted,
     Entry,
+    FolderInvite,
+    Membership,
     ServerInfo,
+    SharedFolder,
     ShareLink,
     TrashEntry,
     VersionInfo,
@@ -156,6 +159,44 @@ class Remote:
 
     def revoke_link(self, link_id: str) -> None:
         self._json("DELETE", f"/shares/links/{quote(link_id, safe='')}", idempotent=False)
+
+    # -- shared folders ---------------------------------------------------------------------
+    def share_folder(self, path: str, username: str, role: str) -> Membership:
+        """Invite ``username`` to the folder (or change their role)."""
+        return Membership.from_json(self._json(
+            "POST", "/shares/folders", idempotent=False,
+            json={"path": path, "username": username, "role": role}))
+
+    def folder_members(self, path: str) -> SharedFolder:
+        return SharedFolder.from_json(self._json("GET", "/shares/folders/members",
+                                                 idempotent=True, params={"path": path}))
+
+    def remove_member(self, path: str, username: str) -> None:
+        self._json("DELETE", "/shares/folders/members", idempotent=False,
+                   params={"path": path, "username": username})
+
+    def leave_folder(self, path: str) -> None:
+        self._json("POST", "/shares/folders/leave", idempotent=False, json={"path": path})
+
+    def unshare_folder(self, path: str) -> None:
+        self._json("POST", "/shares/folders/unshare", idempotent=False, json={"path": path})
+
+    def shared_folders(self) -> list[SharedFolder]:
+        body = self._json("GET", "/shares/folders", idempotent=True)
+        return [SharedFolder.from_json(item) for item in body["folders"]]
+
+    def invites(self) -> list[FolderInvite]:
+        body = self._json("GET", "/shares/invites", idempotent=True)
+        return [FolderInvite.from_json(item) for item in body["invites"]]
+
+    def accept_invite(self, invite_id: int, as_path: str | None) -> SharedFolder:
+        """Mount the invited folder at ``as_path`` (default: its name, at the root)."""
+        return SharedFolder.from_json(self._json(
+            "POST", f"/shares/invites/{invite_id}/accept", idempotent=False,
+            json={"as_path": as_path}))
+
+    def decline_invite(self, invite_id: int) -> None:
+        self._json("DELETE", f"/shares/invites/{invite_id}", idempotent=False)
 
     # -- entries ----------------------------------------------------------------------------
     def metadata(self, path: str) -> Entry:

@@ -275,3 +275,63 @@ class AppPassword:
                    last_used_at=_opt_float(body.get("last_used_at")),
                    username=_opt_str(body.get("username")),
                    password=_opt_str(body.get("password")))
+
+
+@dataclass(frozen=True)
+class Membership:
+    """One account's place in a shared folder: ``role`` editor|viewer, ``state``
+    invited|member (``path`` is set in the answer to an invitation)."""
+
+    username: str
+    role: str
+    state: str
+    path: str | None = None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Membership:
+        return cls(username=str(body["username"]), role=str(body["role"]),
+                   state=str(body["state"]), path=_opt_str(body.get("path")))
+
+
+@dataclass(frozen=True)
+class SharedFolder:
+    """A shared folder as one member sees it: where it is in their tree, whose it is, their
+    role, and (``members``) how many members it has, or who they are."""
+
+    path: str
+    name: str
+    owner: str
+    role: str
+    members: int | tuple[Membership, ...] = 0
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> SharedFolder:
+        raw = body.get("members", 0)
+        members: int | tuple[Membership, ...] = (
+            tuple(Membership.from_json(m) for m in raw) if isinstance(raw, list) else int(raw))
+        return cls(path=str(body["path"]), name=str(body["name"]), owner=str(body["owner"]),
+                   role=str(body["role"]), members=members)
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        if isinstance(self.members, tuple):
+            out["members"] = [{k: v for k, v in asdict(m).items() if k != "path"}
+                              for m in self.members]
+        return out
+
+
+@dataclass(frozen=True)
+class FolderInvite:
+    """An invitation to a shared folder, waiting for this account."""
+
+    invite_id: int
+    name: str
+    owner: str
+    role: str
+    created_at: float
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> FolderInvite:
+        return cls(invite_id=int(body["invite_id"]), name=str(body["name"]),
+                   owner=str(body["owner"]), role=str(body["role"]),
+                   created_at=float(body["created_at"]))
