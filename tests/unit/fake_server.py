@@ -215,8 +215,8 @@ class FakeServer:
         entry = self.entries.get(path_key(src))
         if entry is None:
             return _error(404, "not_found")
-        if path_key(dst) in self.entries:
-            return _error(409, "already_exists")
+        if path_key(dst) in self.entries and path_key(dst) != path_key(src):
+            return _error(409, "already_exists")  # a case-only rename is allowed
         self._ensure_parents(dst)
         for moved in [entry, *self._under(src)]:
             del self.entries[path_key(moved.path)]

@@ -82,3 +82,47 @@ def test_a_case_conflict_name_already_taken_gets_a_number(tmp_path: Path) -> Non
     assert len(local.case_conflicts) == 1
     assert folder.read("a (case conflict 2).txt") == b"1"
     assert folder.read("A.txt") == b"2" and folder.read("a (case conflict).txt") == b"3"
+
+
+@pytest.mark.parametrize("case_insensitive", [False, True])
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_a_case_only_rename_is_a_move_to_the_server_and_to_other_devices(
+        tmp_path: Path, case_insensitive: bool, kind: str) -> None:
+    one = FakeFolder(case_insensitive=case_insensitive)
+    two = FakeFolder(case_insensitive=not case_insensitive)
+    server = FakeServer()
+    old, new = ("a.txt", "A.txt") if kind == "file" else ("docs", "Docs")
+    one.write("docs/x.txt" if kind == "folder" else "a.txt", b"content")
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    first = engine_for(one, server, tmp_path / "one")
+    second = engine_for(two, server, tmp_path / "two")
+    try:
+        assert first.sync().done and second.sync().done
+        one.rename(old, new, replace=False)
+        assert first.sync().done
+        want = "/A.txt" if kind == "file" else "/Docs/x.txt"
+        assert server.files() == {want: b"content"}
+        assert second.sync().done
+        assert set(two.tree()) == set(one.tree())
+        assert new in two.tree() and old not in two.tree()
+        assert first.sync().done and second.sync().done  # settled: nothing moves back
+        assert server.files() == {want: b"content"}
+    finally:
+        first.close()
+        second.close()
+
+
+def test_both_sides_respelling_differently_take_the_servers_spelling(tmp_path: Path) -> None:
+    folder = FakeFolder()
+    server = FakeServer()
+    folder.write("a.txt", b"content")
+    engine = engine_for(folder, server, tmp_path)
+    try:
+        assert engine.sync().done
+        folder.rename("a.txt", "A.txt", replace=False)
+        server.move("/a.txt", "/A.TXT")
+        assert engine.sync().done
+        assert set(folder.tree()) == {"A.TXT"} and server.files() == {"/A.TXT": b"content"}
+    finally:
+        engine.close()

@@ -30,7 +30,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from minidropbox.core.paths import is_within, path_key
+from minidropbox.core.paths import is_within, join, name_of, parent_of, path_key
 from minidropbox.core.sync_names import DeleteLimits, conflict_path
 
 Kind = Literal["file", "folder"]
@@ -200,6 +200,30 @@ class _Planner:
                                      remote=self.remote.get(src_key)))
             self.handled.update((src_key, dst_key))
 
+    def case_renames(self) -> None:
+        """A name whose spelling changed on one side only (``a.txt`` -> ``A.txt``): a move,
+        although the key (case-folded, as the server compares) and the content did not
+        change. Only the last segment counts: a renamed folder's children follow it. When
+        both sides respelled it differently, the server's spelling wins. The content is
+        planned next round, under the new name."""
+        for key, b in sorted(self.base.items(), key=lambda kv: (_depth(kv[0]), kv[0])):
+            loc, rem = self.local.get(key), self.remote.get(key)
+            if (key in self.handled or loc is None or rem is None
+                    or not loc.kind == b.kind == rem.kind):
+                continue
+            here, there, was = name_of(loc.path), name_of(rem.path), name_of(b.path)
+            if here == there:
+                continue
+            if there == was:
+                self.extra.append(Action(Op.MOVE_REMOTE, rem.path, b.kind,
+                                         dest=join(parent_of(rem.path), here),
+                                         local=loc, base=b, remote=rem))
+            else:
+                self.extra.append(Action(Op.MOVE_LOCAL, loc.path, b.kind,
+                                         dest=join(parent_of(loc.path), there),
+                                         local=loc, base=b, remote=rem))
+            self.handled.add(key)
+
     # -- one path ---------------------------------------------------------------------------
     def _add(self, op: Op, key: str, path: str, kind: Kind, dest: str | None = None) -> None:
         self.actions[key] = Action(op, path, kind, dest, self.local.get(key),
@@ -304,6 +328,7 @@ def reconcile(local: Tree, base: Tree, remote: Tree, *, device: str, now: dateti
     planner.folder_moves(remote, local, Op.MOVE_LOCAL)
     planner.file_moves(local, remote, Op.MOVE_REMOTE)
     planner.file_moves(remote, local, Op.MOVE_LOCAL)
+    planner.case_renames()
     for key in sorted(set(local) | set(base) | set(remote), key=lambda k: (_depth(k), k)):
         if key not in planner.handled:
             planner.decide(key)

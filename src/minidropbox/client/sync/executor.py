@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,7 +26,7 @@ from functools import partial
 
 from minidropbox.client.batch import TransferStats, UploadItem
 from minidropbox.client.download import fetch_to_temp
-from minidropbox.client.localfolder import LocalFolder, parent_of
+from minidropbox.client.localfolder import LocalFolder, join, parent_of
 from minidropbox.client.remote import Remote
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.localfs import ensure_inside, local_name, make_folder
@@ -178,12 +179,28 @@ class Executor:
             raise Skipped(f"{act.path} disappeared")
         make_folder(self.folder, parent_of(dst))
         try:
-            self.folder.rename(src, dst, replace=False)
+            if path_key("/" + src) == path_key("/" + dst):
+                self._respell(src, dst)
+            else:
+                self.folder.rename(src, dst, replace=False)
         except FileExistsError as exc:
             raise Skipped(f"{act.dest} exists here") from exc
         self.dirty_dirs.update((parent_of(src), parent_of(dst)))
         self.state.rename(act.path, act.dest)
         self.report(f"moved {act.path} -> {act.dest}")
+
+    def _respell(self, src: str, dst: str) -> None:
+        """A case-only rename, through an intermediate name: on a case-insensitive disk
+        ``dst`` is ``src`` itself, which a never-clobbering rename would refuse. Not a temp
+        file name (those are swept): after a crash in between, the item is still a synced
+        item under a visible name, which the next round sees as a local move."""
+        via = join(parent_of(src), f"{src.rsplit('/', 1)[-1]}.renaming-{secrets.token_hex(4)}")
+        self.folder.rename(src, via, replace=False)
+        try:
+            self.folder.rename(via, dst, replace=False)
+        except OSError:
+            self.folder.rename(via, src, replace=False)
+            raise
 
     def _move_remote(self, act: Action) -> None:
         assert act.dest is not None
