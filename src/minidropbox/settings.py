@@ -104,6 +104,31 @@ class Settings(BaseSettings):
     max_share_members: int = 100
     max_zip_entries: int = 10_000
 
+    # Hardening: every quantity a client controls has a bound (SECURITY.md, "Limits").
+    # Accounts: signups (free or taken name) per client address per signup_window seconds;
+    # Argon2id hashes computed at once for logins and password changes (each takes 19 MiB:
+    # this caps the memory they take); signups hash one at a time, on a queue of their own.
+    signups_per_address: int = 20
+    signup_window: float = 3600.0
+    password_hashes_at_once: int = 2
+    # JSON request bodies: keys in any one object.
+    max_json_keys: int = 1000
+    # Long-polls (GET /changes/wait) open at once per account.
+    longpolls_per_user: int = 20
+    # Chunk fetches one download runs at once, and requests the API has open to one storage
+    # node at once (more wait their turn: a queue is not the node's fault).
+    fetches_per_download: int = 4
+    node_requests_at_once: int = 32
+    # Trees (service/tree_limits.py): names in a path; entries one request may create, move,
+    # delete or undelete; the metadata quota of an account (entries live and trashed, chunk
+    # references of all versions); chunk references of one version.
+    max_path_depth: int = 64
+    max_entries_per_change: int = 10_000
+    max_entries_per_account: int = 1_000_000
+    max_chunk_refs_per_account: int = 10_000_000
+    max_chunks_per_file: int = 100_000
+    min_average_chunk: int = 64 * 1024  # bytes per chunk reference of a file, on average
+
     # Journal
     journal_retention: int = 1_000_000
     journal_trim_interval: float = 60.0  # seconds between trims of journals that grew

@@ -30,7 +30,9 @@ LONGPOLL_CAP = 1.5
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
     c = TestCluster(tmp_path_factory.mktemp("changes"), nodes=1, replicas=1, env={
         "journal_retention": RETENTION, "journal_trim_interval": 0.2,
-        "max_page_size": PAGE_CAP, "longpoll_max_timeout": LONGPOLL_CAP})
+        "max_page_size": PAGE_CAP, "longpoll_max_timeout": LONGPOLL_CAP,
+        # One account holds many long-polls here on purpose (the default cap is 20).
+        "longpolls_per_user": 1000})
     try:
         yield c
     finally:

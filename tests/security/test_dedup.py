@@ -1,10 +1,12 @@
 """Dedup without proof-of-ownership leaks (the "Dropship" attack): a chunk counts as present
 for a user only if they sent its bytes or own a version that uses it. Neither the answer of
-``/chunks/missing`` nor its timing tells B what A has stored."""
+``/chunks/missing`` nor its timing, nor the time storing a chunk takes, tells B what A has
+stored."""
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import statistics
 import time
@@ -70,5 +72,52 @@ def test_missing_takes_the_same_time_for_others_chunks(client: httpx.Client) -> 
     k, u = statistics.median(known), statistics.median(unknown)
     # Generous: a leak worth exploiting (a node lookup, a second query per known chunk)
     # costs milliseconds per request; noise on a busy two-core machine stays within this.
+    margin = max(0.004, 0.35 * min(k, u))
+    assert abs(k - u) <= margin, f"median {k * 1000:.2f} ms (A's chunks) vs {u * 1000:.2f} ms"
+
+
+def _fresh_beside(existing: list[str], size: int) -> bytes:
+    """New random bytes whose chunk lands in a fan-out folder that one of ``existing``
+    already made on the nodes (``ab/cd/abcd...``): a first chunk in a folder also pays for
+    creating it, which a busy store never does and which is not what this test is about."""
+    folders = {h[:4] for h in existing}
+    base = os.urandom(size - 8)
+    state = hashlib.sha256(base)
+    for i in itertools.count():
+        tail = i.to_bytes(8, "big")
+        digest = state.copy()
+        digest.update(tail)
+        if digest.hexdigest()[:4] in folders:
+            return base + tail
+    raise AssertionError("unreachable")
+
+
+def test_storing_others_chunks_takes_as_long_as_new_ones(client: httpx.Client) -> None:
+    a, b = new_user(client, "dd"), new_user(client, "dd")
+    rounds = 16
+    theirs = [os.urandom(64 * 1024) for _ in range(rounds + 2)]
+    for data in theirs:
+        h = hashlib.sha256(data).hexdigest()
+        assert client.put(f"/api/v1/chunks/{h}", headers=a.auth,
+                          content=data).status_code == 201
+    stored = [hashlib.sha256(d).hexdigest() for d in theirs]
+
+    def timed(data: bytes) -> float:
+        h = hashlib.sha256(data).hexdigest()
+        start = time.perf_counter()
+        r = client.put(f"/api/v1/chunks/{h}", headers=b.auth, content=data)
+        elapsed = time.perf_counter() - start
+        assert r.status_code == 201, r.text
+        return elapsed
+
+    for data in theirs[:2]:  # warm up
+        timed(data), timed(_fresh_beside(stored, 64 * 1024))
+    known, unknown = [], []
+    for i, data in enumerate(theirs[2:]):
+        pair = [(known, data), (unknown, _fresh_beside(stored, 64 * 1024))]
+        for sink, body in pair if i % 2 else reversed(pair):
+            sink.append(timed(body))
+    k, u = statistics.median(known), statistics.median(unknown)
+    # Skipping the node writes for a chunk someone has made it about twice as fast.
     margin = max(0.004, 0.35 * min(k, u))
     assert abs(k - u) <= margin, f"median {k * 1000:.2f} ms (A's chunks) vs {u * 1000:.2f} ms"

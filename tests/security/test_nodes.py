@@ -1,16 +1,22 @@
 """Storage nodes trust only the cluster secret: every node route refuses anything else with
 401 (even unknown paths: no route map for probers), a user's token included; the secret never
-shows up in logs or answers."""
+shows up in logs or answers. Connections that never finish a request head are closed, and
+what a request names (a chunk, a byte range) is parsed strictly."""
 
 from __future__ import annotations
 
+import hashlib
+import select
+import socket
+import time
+import uuid
 from pathlib import Path
 
 import httpx
 
 from minidropbox.node.app import create_node_app
 from minidropbox.node.settings import NodeSettings
-from tests.harness import TestCluster
+from tests.harness import TestCluster, start_node
 from tests.security.conftest import new_user, secrets_of
 
 
@@ -78,3 +84,58 @@ def test_secrets_never_reach_the_logs(sec_cluster: TestCluster, client: httpx.Cl
         text = log.read_text(errors="replace")
         leaked = [s[:8] + "..." for s in secrets if s in text]
         assert not leaked, f"{log.name} contains secrets {leaked}"
+
+
+def test_node_range_and_chunk_names_are_parsed_strictly(sec_cluster: TestCluster) -> None:
+    data = b"range test chunk " + uuid.uuid4().bytes
+    name = hashlib.sha256(data).hexdigest()
+    auth = {"Authorization": f"Bearer {sec_cluster.secret}"}
+    with httpx.Client(base_url=sec_cluster.nodes[0].url, headers=auth, timeout=30) as c:
+        assert c.put(f"/chunks/{name}", content=data).status_code in (200, 201)
+        # A range of thousands of digits is not one we serve: the whole chunk, never a 500.
+        for header in ("bytes=" + "9" * 5000 + "-", "bytes=0-" + "1" * 5000,
+                       "bytes=-" + "7" * 5000):
+            r = c.get(f"/chunks/{name}", headers={"Range": header})
+            assert r.status_code == 200 and r.content == data, (header[:20], r.status_code)
+        r = c.get(f"/chunks/{name}", headers={"Range": "bytes=1-3"})
+        assert r.status_code == 206 and r.content == data[1:4]
+        # A trailing newline is not part of a chunk name ("$" matched before it).
+        for method in ("GET", "HEAD", "PUT", "DELETE"):
+            r = c.request(method, f"/chunks/{name}%0A", content=data if method == "PUT"
+                          else None)
+            assert r.status_code == 400, (method, r.status_code, r.text)
+        assert c.get(f"/chunks/{name}").content == data
+
+
+def test_node_closes_connections_that_never_finish_a_head(tmp_path: Path) -> None:
+    head_timeout = 1.0
+    node = start_node(tmp_path, "slow-node", "s" * 40, env={"head_timeout": head_timeout})
+    try:
+        slow = [socket.create_connection(("127.0.0.1", node.port)) for _ in range(30)]
+        for s in slow:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        start = time.monotonic()
+        closed: set[int] = set()
+        while time.monotonic() - start < head_timeout + 5 and len(closed) < len(slow):
+            for i, s in enumerate(slow):
+                if i not in closed and _peer_closed(s):
+                    closed.add(i)
+            time.sleep(0.1)
+        for s in slow:
+            s.close()
+        assert len(closed) == len(slow), f"{len(slow) - len(closed)} slow heads still open"
+        assert time.monotonic() - start >= head_timeout * 0.8
+        r = httpx.get(node.url + "/healthz", headers={"Authorization": "Bearer " + "s" * 40})
+        assert r.status_code == 200
+    finally:
+        node.stop()
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    try:
+        while select.select([sock], [], [], 0)[0]:
+            if not sock.recv(65536):
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    return False

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.routing import compile_path
 
 from minidropbox import __version__
 from minidropbox.api import metrics
 from minidropbox.api.context import AppContext, build_context
 from minidropbox.api.errors import install_error_handlers
-from minidropbox.api.middleware import BodyLimit, SecurityHeaders
+from minidropbox.api.middleware import AllowedMethods, BodyLimit, SecurityHeaders
 from minidropbox.api.routes import (
     admin,
     app_passwords,
@@ -57,6 +59,7 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
         app.include_router(router)
     app.mount("/dav", create_dav_app(ctx))  # WebDAV: the caller's tree, app passwords
     install_web_app(app)
+    app.add_middleware(AllowedMethods, methods_for=_methods_by_path(app))
     app.add_middleware(BodyPace, window=settings.body_window)
     app.add_middleware(BodyLimit, max_bytes=settings.max_json_bytes,
                        streaming_prefixes=("/api/v1/chunks/",),
@@ -70,3 +73,35 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     # Outermost, so requests refused by the other middleware are counted too.
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics.http)
     return app
+
+
+HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "PATCH"})
+
+
+def _methods_by_path(app: FastAPI) -> Callable[[str], frozenset[str]]:
+    """``path -> methods`` over every operation of the app's schema (built on first use).
+
+    A path that is a route of its own (``/chunks/batch``) has only that route's methods, not
+    those of a template that would also match (``/chunks/{chunk_hash}``).
+    """
+    literal: dict[str, set[str]] = {}
+    templates: list[tuple[re.Pattern[str], frozenset[str]]] = []
+
+    def load() -> None:
+        for template, operations in app.openapi()["paths"].items():
+            methods = {m.upper() for m in operations} & HTTP_METHODS
+            if "GET" in methods:
+                methods.add("HEAD")
+            if "{" in template:
+                templates.append((compile_path(template)[0], frozenset(methods)))
+            else:
+                literal.setdefault(template, set()).update(methods)
+
+    def methods_for(path: str) -> frozenset[str]:
+        if not literal:
+            load()
+        found = literal.get(path) or {m for regex, methods in templates if regex.match(path)
+                                      for m in methods}
+        return frozenset(found | {"OPTIONS"}) if found else frozenset()
+
+    return methods_for

@@ -6,8 +6,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio.to_thread
 
 from minidropbox.api.metrics import ApiMetrics
 from minidropbox.api.shutdown import wake_on_stop_signal
@@ -28,11 +32,13 @@ from minidropbox.service.notify import ChangeHub, LocalChangeHub
 from minidropbox.service.notify_pg import PgChangeHub
 from minidropbox.service.shared_folders import SharedFolderService
 from minidropbox.service.storage_admin import StorageAdmin
+from minidropbox.service.tree_limits import TreeLimits
 from minidropbox.settings import Settings
 
 log = logging.getLogger("minidropbox.api")
 
 BackgroundJob = Callable[[], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass
@@ -57,6 +63,8 @@ class AppContext:
     storage_admin: StorageAdmin | None = None  # repair, audit, GC; None without nodes
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _request_rate: SlidingWindow | None = None
+    _password_work: tuple[anyio.CapacityLimiter, anyio.CapacityLimiter] | None = None
+    _longpolls: Counter[int] = field(default_factory=Counter)
 
     def nodes_up(self) -> int:
         """How many storage nodes can take writes right now (none configured: 0)."""
@@ -71,6 +79,36 @@ class AppContext:
         if wait:
             raise TooManyRequests("Too many requests; slow down.", retry_after=wait)
         self._request_rate.hit(key, now)
+
+    @contextlib.contextmanager
+    def longpoll_slot(self, user_id: int) -> Iterator[None]:
+        """Hold one of the account's ``longpolls_per_user`` long-polls (429 when all are
+        taken): each held request keeps a socket and a waiter until its timeout."""
+        if self._longpolls[user_id] >= self.settings.longpolls_per_user:
+            raise TooManyRequests("Too many long-polls open for this account; close some "
+                                  "or use the notification WebSocket.", retry_after=5)
+        self._longpolls[user_id] += 1
+        try:
+            yield
+        finally:
+            self._longpolls[user_id] -= 1
+            if self._longpolls[user_id] <= 0:
+                del self._longpolls[user_id]
+
+    async def hash_password_work(self, fn: Callable[..., T], *args: Any,
+                                 signup: bool = False) -> T:
+        """Run ``fn`` (which computes an Argon2id hash) in a worker thread, at most
+        ``password_hashes_at_once`` logins and password changes at a time, and signups one
+        at a time on a queue of their own (a flood of signups never delays a login).
+
+        Each hash takes 19 MiB: without the cap a burst of signups or logins grows the
+        process by that much per request. Waiting here holds no worker thread that other
+        requests need."""
+        if self._password_work is None:
+            self._password_work = (anyio.CapacityLimiter(self.settings.password_hashes_at_once),
+                                   anyio.CapacityLimiter(1))
+        limiter = self._password_work[1 if signup else 0]
+        return await anyio.to_thread.run_sync(lambda: fn(*args), limiter=limiter)
 
     async def start(self) -> None:
         for name, job in self.background_jobs:
@@ -132,10 +170,19 @@ def build_context(settings: Settings) -> AppContext:
                             trim_interval=settings.journal_trim_interval)
     accounts = AccountService(db, settings)
     ctx = AppContext(settings=settings, db=db, accounts=accounts,
-                     cluster=cluster, chunks=ChunkService(db, cluster, settings.replicas,
-                                                       settings.data_dir / "spool"),
-                     files=SharedFileService(db, max_page_size=settings.max_page_size,
-                                             on_change=changes.committed),
+                     cluster=cluster, chunks=ChunkService(
+                         db, cluster, settings.replicas, settings.data_dir / "spool",
+                         fetches_per_download=settings.fetches_per_download),
+                     files=SharedFileService(
+                         db, max_page_size=settings.max_page_size,
+                         on_change=changes.committed,
+                         limits=TreeLimits(
+                             max_depth=settings.max_path_depth,
+                             max_entries_per_change=settings.max_entries_per_change,
+                             max_entries=settings.max_entries_per_account,
+                             max_chunk_refs=settings.max_chunk_refs_per_account,
+                             max_chunks_per_file=settings.max_chunks_per_file,
+                             min_average_chunk=settings.min_average_chunk)),
                      changes=changes,
                      app_passwords=AppPasswordService(db, settings,
                                                       accounts.login_throttle),

@@ -23,6 +23,11 @@ def get_context(request: Request) -> AppContext:
 Context = Annotated[AppContext, Depends(get_context)]
 
 
+def client_address(request: Request) -> str:
+    """The peer's address (a trusted proxy's X-Forwarded-For was applied by the server)."""
+    return request.client.host if request.client else "unknown"
+
+
 def get_principal(
     request: Request,
     ctx: Context,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -127,6 +128,49 @@ class BodyLimit:
             if not tracked.started:
                 await send_json_error(send, 413, "too_large",
                               f"The request body is larger than {limit} bytes.")
+
+
+class AllowedMethods:
+    """``OPTIONS`` answers 204, and every 405 carries an ``Allow`` header, listing the methods
+    of *every* API route whose path matches (paths of mounted apps, such as WebDAV, pass
+    through untouched).
+
+    Starlette answers a method mismatch from the first route whose path matches, so
+    ``OPTIONS /chunks/batch`` named the methods of ``/chunks/{hash}`` and ``/files/content``
+    only those of its GET route.
+    """
+
+    def __init__(self, app: ASGIApp, methods_for: Callable[[str], frozenset[str]]) -> None:
+        self.app = app
+        self.methods_for = methods_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":
+            methods = self.methods_for(scope["path"])
+            if methods:
+                await send({"type": "http.response.start", "status": 204,
+                            "headers": [(b"allow", _allow(methods))]})
+                await send({"type": "http.response.body", "body": b""})
+                return
+
+        async def send_with_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                methods = self.methods_for(scope["path"])
+                if methods:  # a mounted app (WebDAV) names its own
+                    headers = [(k, v) for k, v in message.get("headers", [])
+                               if k.lower() != b"allow"]
+                    headers.append((b"allow", _allow(methods)))
+                    message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_allow)
+
+
+def _allow(methods: frozenset[str]) -> bytes:
+    return ", ".join(sorted(methods)).encode()
 
 
 class TrackedSend:

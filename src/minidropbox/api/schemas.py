@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from minidropbox.core.timestamps import MAX_TIMESTAMP, MIN_TIMESTAMP
+
+# Numbers from clients fit the database's 64-bit integers (a bigger one would overflow in
+# SQLite: a 500), and JSON booleans are not numbers ("mtime": false is not 0).
+MAX_INT64 = 2**63 - 1
+MAX_VERSION = 2**31 - 1  # version numbers are 32-bit integers in the schema
+# Timestamps are finite and between year 1 and year 9999 (core/timestamps.py).
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT64)]
+VersionNumber = Annotated[int, Field(strict=True, ge=1, le=MAX_VERSION)]
+Timestamp = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=MIN_TIMESTAMP,
+                                   le=MAX_TIMESTAMP)]
 
 
 class Strict(BaseModel):

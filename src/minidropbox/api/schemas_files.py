@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from minidropbox.api.schemas import Strict
+from minidropbox.api.schemas import Count, Strict, Timestamp, VersionNumber
 
 Hash = str
 
@@ -28,10 +28,10 @@ class BatchStored(BaseModel):
 
 class Commit(Strict):
     path: str = Field(max_length=8192)
-    size: int = Field(ge=0)
+    size: Count
     chunks: list[Hash] = Field(max_length=100_000)
-    parent_version: int | None = None
-    mtime: float | None = None
+    parent_version: VersionNumber | None = None
+    mtime: Timestamp | None = None
     device: str = Field(default="", max_length=128)
 
 
@@ -102,7 +102,7 @@ class Versions(BaseModel):
 
 class RestoreBody(Strict):
     path: str = Field(max_length=8192)
-    version: int = Field(ge=1)
+    version: VersionNumber
 
 
 class TrashEntry(Entry):

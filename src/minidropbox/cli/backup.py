@@ -10,6 +10,7 @@ a non-zero exit: 9 when a backup is incomplete or the repository fails verificat
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import click
 
 from minidropbox.backup.errors import BackupIncomplete, RepositoryDamaged
 from minidropbox.backup.repository import Repository
+from minidropbox.cli.server import SERVER_UMASK
 from minidropbox.cli.state import CliState, pass_state
 from minidropbox.logs import configure_logging
 
@@ -48,6 +50,7 @@ def _logs(state: CliState) -> None:
 @click.group("backup")
 def backup() -> None:
     """Back up the metadata and chunks, verify backups, restore a data directory."""
+    os.umask(SERVER_UMASK)  # backups and restored data dirs hold every user's files
 
 
 @backup.command("now")

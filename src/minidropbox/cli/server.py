@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,15 @@ def installation_settings(data_dir: Path | None) -> Settings:
     return settings
 
 
+# Server processes create their files 0600 and folders 0700 whatever the shell's umask: the
+# metadata DB holds password and session hashes, chunks and backups hold users' files.
+SERVER_UMASK = 0o077
+
+
 @click.group()
 def server() -> None:
     """Run the server processes (API, storage node, backup, the whole cluster)."""
+    os.umask(SERVER_UMASK)
 
 
 @server.command("cluster")
@@ -140,6 +147,7 @@ def storage_command(node_dir: Path, host: str | None, port: int | None) -> None:
     """Run a storage node (needs MINIDROPBOX_CLUSTER_SECRET, else one is kept in DIR)."""
     import uvicorn
 
+    from minidropbox.api.timeouts import guarded_protocol
     from minidropbox.node.app import create_node_app
     from minidropbox.node.settings import NodeSettings
 
@@ -149,8 +157,11 @@ def storage_command(node_dir: Path, host: str | None, port: int | None) -> None:
     app = create_node_app(settings)
     logging.getLogger("minidropbox").info("storage node for %s listening on http://%s:%d",
                                           settings.dir, settings.host, settings.port)
+    # The head deadline keeps connections that never send a complete request (and so never
+    # reach the cluster-secret check) from piling up until the node runs out of descriptors.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                access_log=False, server_header=False, timeout_keep_alive=30)
+                http=guarded_protocol(settings.head_timeout), access_log=False,
+                server_header=False, timeout_keep_alive=30, proxy_headers=False)
 
 
 @server.command("backup")

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from minidropbox.core import errors
-from minidropbox.core.paths import path_key
+from minidropbox.core.paths import check_characters, path_key
 
 TMP_PREFIX = ".minidropbox-tmp-"  # temp files of downloads; sync ignores and removes them
 
@@ -24,10 +24,19 @@ class UnsafeName(errors.MiniDropboxError):
     exit_code = 2
 
 
+def _visible(name: str) -> bool:
+    """No control, separator, bidi-override or invisible character (the server's rule)."""
+    try:
+        check_characters(name)
+    except errors.InvalidPath:
+        return False
+    return True
+
+
 def check_name(name: str) -> str:
     """Return ``name`` if it is safe as one local file name, else raise ``UnsafeName``."""
     bad = (name in ("", ".", "..") or "/" in name or "\\" in name
-           or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)
+           or not _visible(name)
            or os.sep in name or (os.altsep is not None and os.altsep in name)
            # "C:x" is an ordinary name on POSIX but means "drive C" on Windows.
            or (os.name == "nt" and ":" in name))

@@ -29,7 +29,8 @@ MAX_CHUNK = 4 * 1024 * 1024
 # produces average ``avg + min`` (the paper's section 3.4). Asking for avg - min gives the
 # 1 MiB average the design calls for, and smaller deltas after an edit.
 _CDC_AVG_PARAMETER = AVG_CHUNK - MIN_CHUNK
-HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+# Use with fullmatch: "$" would also match before a trailing newline.
+HASH_RE = re.compile(r"[0-9a-f]{64}")
 
 
 class ByteReader(Protocol):

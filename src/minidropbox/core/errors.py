@@ -9,7 +9,8 @@ them into ``{"error": {"code", "message"}}`` bodies, the CLI into one line on st
     ├── InvalidInput            400 invalid_input
     │   ├── InvalidPath         400 invalid_path
     │   ├── HashMismatch        400 hash_mismatch
-    │   └── MissingChunk        400 missing_chunk
+    │   ├── MissingChunk        400 missing_chunk
+    │   └── TooManyEntries      400 too_many_entries
     ├── Unauthorized            401 unauthorized
     ├── Forbidden               403 forbidden
     ├── ReadOnly                403 read_only (a shared folder one may only read)
@@ -67,6 +68,12 @@ class MissingChunk(InvalidInput):
     """A chunk named in the commit has not been uploaded by this user."""
 
     code = "missing_chunk"
+
+
+class TooManyEntries(InvalidInput):
+    """This change would touch more files and folders at once than the server allows."""
+
+    code = "too_many_entries"
 
 
 class Unauthorized(MiniDropboxError):

@@ -13,6 +13,27 @@ from minidropbox.core.errors import InvalidPath
 
 MAX_PATH_BYTES = 4096
 MAX_SEGMENT_BYTES = 255
+# Characters that change how a name displays without being seen: bidi embeddings, overrides
+# and isolates (U+202E makes "gpj.exe" read "exe.jpg"), zero-width space, word joiner and
+# invisible operators, the byte-order mark, Mongolian vowel separator, interlinear
+# annotation marks. Zero-width (non-)joiners stay allowed: scripts and emoji need them.
+INVISIBLE = frozenset(
+    "\u061c\u180e\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"
+    "\ufff9\ufffa\ufffb")
+# Unicode categories refused: controls (C0, DEL and C1, such as U+009B, the terminal's CSI),
+# line and paragraph separators (U+2028, U+2029), and lone surrogates (not encodable).
+REFUSED_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
+
+
+def check_characters(name: str) -> None:
+    """Raise ``InvalidPath`` if ``name`` holds a control, separator or invisible character."""
+    for c in name:
+        if c in INVISIBLE:
+            raise InvalidPath(f"Path contains an invisible or bidi control character "
+                              f"(U+{ord(c):04X}).")
+        if unicodedata.category(c) in REFUSED_CATEGORIES:
+            raise InvalidPath(f"Path contains a control character (U+{ord(c):04X}).")
 
 
 def normalize_path(raw: str) -> str:
@@ -20,15 +41,17 @@ def normalize_path(raw: str) -> str:
 
     A missing leading slash is added and a single trailing slash dropped; everything else
     that is ambiguous or dangerous (``..``, ``.``, empty segments, backslashes, NUL and
-    control characters, Windows drive letters, over-long names) is refused rather than guessed.
+    control characters, invisible and bidi control characters, Windows drive letters,
+    over-long names) is refused rather than guessed.
     """
     if not isinstance(raw, str):
         raise InvalidPath("Path must be a string.")
+    if len(raw) > MAX_PATH_BYTES:  # before any work that grows with the length
+        raise InvalidPath(f"Path is longer than {MAX_PATH_BYTES} bytes.")
+    check_characters(raw)
     path = unicodedata.normalize("NFC", raw)
     if path in ("", "/"):
         return "/"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
-        raise InvalidPath("Path contains a control character.")
     if "\\" in path:
         raise InvalidPath("Path contains a backslash; use '/' to separate folders.")
     if len(path) >= 2 and path[1] == ":" and path[0].isalpha():
@@ -47,6 +70,11 @@ def normalize_path(raw: str) -> str:
         if len(segment.encode("utf-8")) > MAX_SEGMENT_BYTES:
             raise InvalidPath(f"A name in the path is longer than {MAX_SEGMENT_BYTES} bytes.")
     return path
+
+
+def depth(path: str) -> int:
+    """How many names a normalised path has (the root: 0, ``/a/b``: 2)."""
+    return 0 if path == "/" else path.count("/")
 
 
 def path_key(path: str) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, literal, select, update
 
 from minidropbox.core.paths import parent_of, path_key
+from minidropbox.metadata import usage
 from minidropbox.metadata.tables import chunks, entries, users, version_chunks, versions
 
 
@@ -56,6 +57,7 @@ def insert_entry(conn: Connection, namespace_id: int, path: str, kind: str, now:
                   parent_key=path_key(parent_of(path)), kind=kind,
                   modified=modified if modified is not None else now, created_at=now)
     entry_id = conn.execute(_INSERT_ENTRY, values).scalar_one()
+    usage.add(conn, namespace_id, entries=1)
     return {"id": entry_id, "version": None, "size": None, "content_hash": None,
             "deleted_at": None, **values}
 
@@ -73,9 +75,10 @@ def set_mtime(conn: Connection, entry_id: int, version: int, mtime: float) -> No
                                         versions.c.number == version).values(mtime=mtime))
 
 
-def insert_version(conn: Connection, entry_id: int, number: int, size: int, content_hash: str,
-                   chunk_hashes: list[str], mtime: float, device: str, now: float,
-                   author_id: int | None = None) -> int:
+def insert_version(conn: Connection, namespace_id: int, entry_id: int, number: int, size: int,
+                   content_hash: str, chunk_hashes: list[str], mtime: float, device: str,
+                   now: float, author_id: int | None = None) -> int:
+    usage.add(conn, namespace_id, chunk_refs=len(chunk_hashes))
     version_id = conn.execute(_INSERT_VERSION, {
         "entry_id": entry_id, "number": number, "size": size, "content_hash": content_hash,
         "mtime": mtime, "device": device, "created_at": now,
@@ -85,6 +88,28 @@ def insert_version(conn: Connection, entry_id: int, number: int, size: int, cont
             {"version_id": version_id, "idx": i, "chunk_hash": h}
             for i, h in enumerate(chunk_hashes)])
     return int(version_id)
+
+
+def copy_version(conn: Connection, namespace_id: int, entry_id: int, number: int,
+                 old: dict[str, Any], mtime: float, device: str, now: float,
+                 author_id: int | None = None) -> int:
+    """A new version with ``old``'s size, content and chunk list, the list copied inside the
+    database in one statement (a version may list 100,000 chunks)."""
+    version_id = conn.execute(_INSERT_VERSION, {
+        "entry_id": entry_id, "number": number, "size": old["size"],
+        "content_hash": old["content_hash"], "mtime": mtime, "device": device,
+        "created_at": now, "author_id": author_id}).scalar_one()
+    copied = conn.execute(insert(version_chunks).from_select(
+        ["version_id", "idx", "chunk_hash"],
+        select(literal(version_id), version_chunks.c.idx, version_chunks.c.chunk_hash).where(
+            version_chunks.c.version_id == old["id"]))).rowcount
+    usage.add(conn, namespace_id, chunk_refs=copied)
+    return int(version_id)
+
+
+def count_chunks(conn: Connection, version_id: int) -> int:
+    return int(conn.execute(select(func.count()).select_from(version_chunks).where(
+        version_chunks.c.version_id == version_id)).scalar_one())
 
 
 def list_versions(conn: Connection, entry_id: int) -> list[dict[str, Any]]:
@@ -119,20 +144,46 @@ def subtree_filter(namespace_id: int, folder_key: str) -> Any:
 
 
 def move_entry(conn: Connection, entry: dict[str, Any], new_path: str) -> int:
-    """Rename an entry and, for a folder, everything under it. Returns rows moved."""
-    old_path = entry["path"]
+    """Rename an entry and, for a folder, everything under it (one statement, however many
+    there are). Returns rows moved."""
+    old_key, new_key = path_key(entry["path"]), path_key(new_path)
     conn.execute(update(entries).where(entries.c.id == entry["id"]).values(
-        path=new_path, path_key=path_key(new_path), parent_key=path_key(parent_of(new_path))))
+        path=new_path, path_key=new_key, parent_key=path_key(parent_of(new_path))))
     moved = 1
     if entry["kind"] == "folder":
-        rows = conn.execute(select(entries.c.id, entries.c.path).where(
-            subtree_filter(entry["namespace_id"], path_key(old_path)))).all()
-        for row_id, path in rows:
-            new = new_path + path[len(old_path):]
-            conn.execute(update(entries).where(entries.c.id == row_id).values(
-                path=new, path_key=path_key(new), parent_key=path_key(parent_of(new))))
-        moved += len(rows)
+        # Everything under the folder starts with its old path and key (its parent too):
+        # swap that prefix. Both are NFC, and casefolding works character by character.
+        path_len, key_len = len(entry["path"]), len(old_key)
+        moved += conn.execute(update(entries).where(
+            subtree_filter(entry["namespace_id"], old_key)).values(
+            path=literal(new_path) + func.substr(entries.c.path, path_len + 1),
+            path_key=literal(new_key) + func.substr(entries.c.path_key, key_len + 1),
+            parent_key=literal(new_key) + func.substr(entries.c.parent_key, key_len + 1),
+        )).rowcount
     return moved
+
+
+def count_below(conn: Connection, namespace_id: int, folder_key: str) -> int:
+    """Live entries under a folder."""
+    return int(conn.execute(select(func.count()).select_from(entries).where(
+        subtree_filter(namespace_id, folder_key))).scalar_one())
+
+
+def depth_below(conn: Connection, namespace_id: int, folder_key: str) -> int:
+    """The most ``/`` in the path of any live entry under a folder (0 if it is empty)."""
+    slashes = func.length(entries.c.path) - func.length(func.replace(entries.c.path, "/", ""))
+    return int(conn.execute(select(func.coalesce(func.max(slashes), 0)).where(
+        subtree_filter(namespace_id, folder_key))).scalar_one())
+
+
+def count_deleted_with(conn: Connection, entry: dict[str, Any]) -> int:
+    """Trashed entries that an undelete of ``entry`` would bring back with it."""
+    if entry["kind"] != "folder":
+        return 0
+    return int(conn.execute(select(func.count()).select_from(entries).where(
+        entries.c.namespace_id == entry["namespace_id"],
+        entries.c.deleted_at == entry["deleted_at"],
+        entries.c.path_key.like(_like_prefix(entry["path_key"]), escape="\\"))).scalar_one())
 
 
 def delete_entry(conn: Connection, entry: dict[str, Any], now: float) -> int:
@@ -186,7 +237,9 @@ def purge_trash(conn: Connection, namespace_id: int, path: str | None) -> int:
     for start in range(0, len(ids), 500):
         batch = ids[start:start + 500]
         version_ids = select(versions.c.id).where(versions.c.entry_id.in_(batch))
-        conn.execute(delete(version_chunks).where(version_chunks.c.version_id.in_(version_ids)))
+        refs = conn.execute(delete(version_chunks).where(
+            version_chunks.c.version_id.in_(version_ids))).rowcount
+        usage.add(conn, namespace_id, entries=-len(batch), chunk_refs=-refs)
         conn.execute(delete(versions).where(versions.c.entry_id.in_(batch)))
         conn.execute(delete(entries).where(entries.c.id.in_(batch)))
     return len(ids)

@@ -61,6 +61,10 @@ namespaces = Table(
     Column("journal_head", BigInteger, nullable=False, server_default=text("0")),
     Column("used_bytes", BigInteger, nullable=False, server_default=text("0")),
     Column("created_at", Float, nullable=False),
+    # The metadata quota's counters (metadata/usage.py): entries, live and in the trash, and
+    # the chunk references of all versions.
+    Column("entry_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("chunk_refs", BigInteger, nullable=False, server_default=text("0")),
     Index("ix_namespaces_owner", "owner_id"),
 )
 

@@ -44,7 +44,9 @@ from minidropbox.storage.disk import BLOCK, DiskChunkStore, check_name
 log = logging.getLogger("minidropbox.node")
 
 MAX_LIST = 10_000
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits, at most 18 of them (a chunk is never near 10**18 bytes): a longer number is
+# not a range we serve, and parsing thousands of digits would only raise.
+_RANGE_RE = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
 _STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 400: "invalid_input"}
 
 
@@ -127,7 +129,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     As RFC 9110 allows, a header we do not support (several ranges, other units, bad syntax) is
     ignored rather than refused; a well-formed range that misses the chunk is a 416.
     """
-    match = _RANGE_RE.match(header.strip()) if header else None
+    match = _RANGE_RE.fullmatch(header.strip()) if header else None
     if match is None:
         return None
     first, last = match.groups()

@@ -32,7 +32,7 @@ from minidropbox.storage.disk import BLOCK, QUARANTINE, DiskChunkStore
 
 log = logging.getLogger("minidropbox.node.scrub")
 
-QUARANTINE_FILE_RE = re.compile(r"^([0-9a-f]{64})-[0-9a-f]{8}$")
+QUARANTINE_FILE_RE = re.compile(r"([0-9a-f]{64})-[0-9a-f]{8}")  # fullmatch
 PAGE = 1000
 
 
@@ -119,7 +119,7 @@ def quarantined(root: Path) -> list[dict[str, str]]:
         return []
     out = []
     for file in names:
-        match = QUARANTINE_FILE_RE.match(file)
+        match = QUARANTINE_FILE_RE.fullmatch(file)
         if match:
             out.append({"file": file, "chunk": match.group(1)})
     return out
@@ -127,7 +127,7 @@ def quarantined(root: Path) -> list[dict[str, str]]:
 
 def release(root: Path, file: str) -> bool:
     """Forget a quarantined file once the cluster has recorded it; False if it is not there."""
-    if not QUARANTINE_FILE_RE.match(file):
+    if not QUARANTINE_FILE_RE.fullmatch(file):
         return False
     try:
         (root / QUARANTINE / file).unlink()

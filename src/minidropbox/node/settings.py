@@ -38,6 +38,8 @@ class NodeSettings(BaseSettings):
     # starting a full pass every scrub_interval seconds.
     scrub_rate: float = 8 * MiB
     scrub_interval: float = 24 * 3600.0
+    # A request head (line and headers) must arrive within this many seconds.
+    head_timeout: float = 10.0
 
     def resolve_secrets(self) -> NodeSettings:
         """Load or create the cluster secret in ``dir/secrets`` when none is given; returns self.

@@ -22,9 +22,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from minidropbox.core.accounts import check_password, normalize_username
 from minidropbox.core.errors import InvalidInput, TooManyRequests, Unauthorized
-from minidropbox.core.ratelimit import LoginThrottle
+from minidropbox.core.ratelimit import LoginThrottle, SlidingWindow
 from minidropbox.metadata import accounts as repo
 from minidropbox.metadata.db import Database
+from minidropbox.service.passwords import common_passwords
 from minidropbox.settings import Settings
 
 JWT_ALGORITHM = "HS256"
@@ -73,15 +74,26 @@ class AccountService:
         # Shared with app passwords (WebDAV): one budget of wrong guesses per name and address.
         self.login_throttle = LoginThrottle(settings.login_failures_per_user,
                                             settings.login_failures_per_address)
+        self._address_signups = SlidingWindow(settings.signups_per_address,
+                                              settings.signup_window)
         # Verified against when the user does not exist, so both cases cost the same time.
         self._dummy_hash = PASSWORD_HASHER.hash(secrets.token_hex(16))
 
     # -- accounts ---------------------------------------------------------------------------
-    def signup(self, username: str, password: str) -> dict[str, Any]:
+    def signup(self, username: str, password: str, address: str) -> dict[str, Any]:
+        """Create an account. Every attempt with a valid name and password counts against
+        the client address's signup budget, whether the name was free or taken: that bounds
+        both the Argon2id hashes one address can make the server compute and how many names
+        it can probe ("username taken" answers) per window."""
         name = normalize_username(username)
-        check_password(password)
-        hashed = PASSWORD_HASHER.hash(password)
+        check_password(password, common_passwords(), name)
         now = self.clock()
+        wait = self._address_signups.blocked_for(address, now)
+        if wait:
+            raise TooManyRequests("Too many signups from this address; try again later.",
+                                  retry_after=wait)
+        self._address_signups.hit(address, now)
+        hashed = PASSWORD_HASHER.hash(password)
         with self.db.write() as conn:
             user_id = repo.create_user(conn, name, hashed, now, self.settings.quota_bytes)
         return {"id": user_id, "username": name, "created_at": now}
@@ -122,7 +134,7 @@ class AccountService:
         return user["id"], now
 
     def change_password(self, principal: Principal, old: str, new: str) -> None:
-        check_password(new)
+        check_password(new, common_passwords(), principal.username)
         with self.db.read() as conn:
             user = repo.user_by_id(conn, principal.user_id)
         if not user or not self._password_ok(user["password_hash"], old):
@@ -186,6 +198,10 @@ class AccountService:
     def authenticate(self, token: str, kind: str = ACCESS) -> Principal:
         """Check an access token (or, with ``kind=BROWSER``, a browser session's cookie
         token) and its session; ``Unauthorized`` for anything wrong."""
+        if not token.isascii():
+            # A real token is ASCII; anything else (a lone surrogate from a WebSocket
+            # message cannot even be encoded) is refused before the JWT library sees it.
+            raise Unauthorized("The access token is invalid or expired.")
         try:
             claims = jwt.decode(token, self._secret, algorithms=[JWT_ALGORITHM],
                                 options={"require": ["exp", "iat", "sub", "sid"]})

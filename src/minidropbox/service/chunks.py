@@ -38,12 +38,14 @@ from minidropbox.metadata.db import Database
 from minidropbox.service.accounts import Principal
 from minidropbox.service.cluster import StorageCluster
 from minidropbox.service.fence import wait_closed
+from minidropbox.service.read_ahead import ReadAhead
 
 log = logging.getLogger("minidropbox.chunks")
 
 FENCE_RETRIES = 5
 READ_AHEAD_BYTES = 8 * 1024 * 1024  # chunk bytes a download fetches ahead of what it sends
 STORE_AHEAD = 4  # chunks of one streamed upload stored at once (each at most 4 MiB)
+FETCHES_PER_DOWNLOAD = 4  # distinct chunks a download fetches at once, at most
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,10 @@ class StoredFile:
 
 class ChunkService:
     def __init__(self, db: Database, cluster: StorageCluster, replicas: int, spool_dir: Path,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 fetches_per_download: int = FETCHES_PER_DOWNLOAD) -> None:
         self.db = db
+        self.fetches_per_download = fetches_per_download
         self.cluster = cluster
         self.replicas = replicas
         self.spool_dir = spool_dir
@@ -87,6 +91,12 @@ class ChunkService:
         with self.db.read() as conn:
             _check_quota(conn, principal, size)
 
+    def _room(self, principal: Principal) -> int | None:
+        """Bytes left in the quota (None: no quota)."""
+        if principal.quota_bytes is None:
+            return None
+        return max(0, principal.quota_bytes - self.used_bytes(principal))
+
     # -- writes -----------------------------------------------------------------------------
     async def store(self, principal: Principal, chunk_hash: str, data: bytes) -> int:
         """Verify, place on R nodes, record. Returns the chunk size."""
@@ -98,12 +108,15 @@ class ChunkService:
         # The deletion fence (metadata/fence.py): if a deletion of node copies overlapped
         # this write, our copies may be gone, so wait for it to end and write again.
         for _ in range(FENCE_RETRIES):
-            holders, stale, token = await run_in_threadpool(self._admit, principal,
-                                                            chunk_hash, len(data))
+            holders, stale, token, owned = await run_in_threadpool(
+                self._admit, principal, chunk_hash, len(data))
             if token is not None:
-                if len(holders) < self.replicas:
-                    holders = await self.cluster.write(chunk_hash, data, have=holders,
-                                                       replace=stale)
+                # A chunk that someone else stored costs the same as a new one: its copies
+                # are written again (the nodes keep the ones they have). Skipping them would
+                # answer faster, telling the uploader that someone has this content.
+                if len(holders) < self.replicas or not owned:
+                    holders = await self.cluster.write(
+                        chunk_hash, data, have=holders if owned else (), replace=stale)
                     if len(holders) < self.replicas:
                         raise StorageUnavailable(
                             f"Only {len(holders)} of the {self.replicas} storage nodes needed "
@@ -121,12 +134,22 @@ class ChunkService:
         Content-Length) lets a file that cannot fit be refused before a byte is read."""
         if declared_size is not None:
             await run_in_threadpool(self.check_room, principal, declared_size)
+        # A body without a Content-Length (chunked) is judged as it arrives: past the room
+        # left in the quota it is refused before any more is spooled and before any chunk
+        # is stored, so nothing is left behind.
+        room = await run_in_threadpool(self._room, principal)
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix="upload-")
         spool = Path(name)
         try:
             with os.fdopen(fd, "wb") as fh:
+                spooled = 0
                 async for block in body:
+                    spooled += len(block)
+                    if room is not None and spooled > room:
+                        room = await run_in_threadpool(self._room, principal)
+                        if room is not None and spooled > room:
+                            await run_in_threadpool(self.check_room, principal, spooled)
                     if block:
                         await run_in_threadpool(fh.write, block)
             refs = await run_in_threadpool(_cut, spool)
@@ -161,10 +184,10 @@ class ChunkService:
             await asyncio.gather(*pending, return_exceptions=True)
 
     def _admit(self, principal: Principal, chunk_hash: str,
-               size: int) -> tuple[list[str], set[str], int | None]:
+               size: int) -> tuple[list[str], set[str], int | None, bool]:
         """Quota check (before any byte is kept); returns the nodes already holding a good
-        copy, those holding a bad one, and the deletion-fence token to record under (None
-        while a deletion runs).
+        copy, those holding a bad one, the deletion-fence token to record under (None
+        while a deletion runs), and whether the user owns the chunk already.
 
         Without a quota there is nothing to serialise: a read transaction will do, so chunk
         uploads do not queue behind each other on the database's one writer."""
@@ -174,7 +197,8 @@ class ChunkService:
                 _check_quota(conn, principal, size, chunk_hash)
             return ([n for n in replica_repo.good_replicas(conn, chunk_hash)
                      if n in self.cluster.health],
-                    set(replica_repo.bad_holders(conn, chunk_hash)), fence.writer_token(conn))
+                    set(replica_repo.bad_holders(conn, chunk_hash)), fence.writer_token(conn),
+                    repo.user_owns(conn, principal.user_id, chunk_hash))
 
     def _record(self, principal: Principal, chunk_hash: str, size: int,
                 holders: list[str], token: int) -> bool:
@@ -208,8 +232,9 @@ class ChunkService:
         """Bytes ``start..end`` (inclusive) of a file made of ``chunk_list``, verified.
 
         The next chunks are fetched while the current one is sent, so the network to the
-        client and to the nodes overlap: up to ``READ_AHEAD_BYTES`` of chunks (at least one)
-        are on their way or waiting, besides the one being sent.
+        client and to the nodes overlap, within the bounds of ``ReadAhead``: at most
+        ``READ_AHEAD_BYTES`` and ``fetches_per_download`` fetches ahead, repeated chunks
+        fetched once.
         """
         wanted: list[tuple[str, int, int, int]] = []  # (hash, size, slice start, slice end)
         offset = 0
@@ -221,25 +246,10 @@ class ChunkService:
         if not wanted:
             return
         holders = await run_in_threadpool(self._holders, [w[0] for w in wanted])
-        ahead: deque[tuple[asyncio.Task[bytes], int]] = deque()
-        next_fetch = 0
-        try:
-            for _, _, lo, hi in wanted:
-                while next_fetch < len(wanted) and (
-                        not ahead or sum(n for _, n in ahead) + wanted[next_fetch][1]
-                        <= READ_AHEAD_BYTES):
-                    h, size = wanted[next_fetch][:2]
-                    ahead.append((asyncio.create_task(self.cluster.read(h, holders[h])), size))
-                    next_fetch += 1
-                data = await ahead.popleft()[0]
-                # Views, not copies: the chunk is in memory already and the server writes
-                # each block to the socket before asking for the next.
-                view = memoryview(data)[lo:hi]
-                for block in range(0, len(view), 1 << 20):
-                    yield view[block:block + (1 << 20)]
-        finally:
-            for task, _ in ahead:
-                task.cancel()
+        ahead = ReadAhead(lambda h: self.cluster.read(h, holders[h]), READ_AHEAD_BYTES,
+                          self.fetches_per_download)
+        async for block in ahead.blocks(wanted):
+            yield block
 
 
 def _check_quota(conn: Connection, principal: Principal, size: int,

@@ -73,6 +73,10 @@ class StorageCluster:
         self._clients: dict[str, AsyncNodeClient | AsyncS3Store] = {}
         self._stores = dict(stores or {})
         self._latencies: dict[tuple[str, str], LatencyWindow] = {}
+        # Chunk reads and writes open to each node at once. Waiting for a turn happens
+        # before the node client's timeout starts, so a busy API never blames a node.
+        self._turns = {name: asyncio.Semaphore(settings.node_requests_at_once)
+                       for name, _ in self.specs}
         with db.write() as conn:
             node_repo.upsert_nodes(conn, self.specs)
 
@@ -172,7 +176,10 @@ class StorageCluster:
             await _cancel(running)
 
     def _getter(self, chunk_hash: str) -> Callable[[str], Coroutine[Any, Any, bytes]]:
-        return lambda node: self.store(node).get(chunk_hash)
+        async def get(node: str) -> bytes:
+            async with self._turns[node]:
+                return await self.store(node).get(chunk_hash)
+        return get
 
     def _start(self, running: dict[asyncio.Task[T], tuple[str, float]], node: str,
                call: Callable[[str], Coroutine[Any, Any, T]]) -> str:
@@ -263,9 +270,10 @@ class StorageCluster:
     async def _put(self, node: str, chunk_hash: str, data: bytes, replace: bool) -> bool:
         store = self.store(node)
         try:
-            if replace:
-                await store.delete(chunk_hash)
-            await store.put(chunk_hash, data)
+            async with self._turns[node]:
+                if replace:
+                    await store.delete(chunk_hash)
+                await store.put(chunk_hash, data)
         except StoreFull:
             log.warning("node %s is full: no new chunks go there until it has room", node)
             self.full.add(node)

@@ -26,12 +26,21 @@ from minidropbox.core.errors import (
     NotFound,
     VersionConflict,
 )
-from minidropbox.core.paths import ancestors, is_within, name_of, normalize_path, path_key
+from minidropbox.core.paths import (
+    ancestors,
+    depth,
+    is_within,
+    name_of,
+    normalize_path,
+    path_key,
+)
+from minidropbox.core.timestamps import check_timestamp
 from minidropbox.metadata import chunks as chunk_repo
 from minidropbox.metadata import entries as repo
 from minidropbox.metadata import journal
 from minidropbox.metadata.db import Database
 from minidropbox.service.accounts import Principal
+from minidropbox.service.tree_limits import ChangeBudget, TreeLimits
 
 log = logging.getLogger("minidropbox.files")
 
@@ -71,8 +80,10 @@ ROOT = {"path": "/", "kind": "folder", "size": None, "version": None, "modified"
 class FileService:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time,
                  max_page_size: int = 10_000,
-                 on_change: Callable[[int, int], None] | None = None) -> None:
+                 on_change: Callable[[int, int], None] | None = None,
+                 limits: TreeLimits | None = None) -> None:
         self.db = db
+        self.limits = limits or TreeLimits()
         self.clock = clock
         self.max_page_size = max_page_size
         # Told (namespace id, journal head) after each change commits: push notifications.
@@ -102,7 +113,7 @@ class FileService:
     # -- commits ----------------------------------------------------------------------------
     def commit(self, principal: Principal, req: CommitRequest) -> dict[str, Any]:
         with self._write(principal.namespace_id) as conn:
-            return self._commit(conn, principal, req)
+            return self._commit(conn, principal, req, budget=ChangeBudget(self.limits))
 
     def commit_batch(self, principal: Principal, reqs: list[CommitRequest]) -> list[dict[str, Any]]:
         """Each commit judged on its own, all in one transaction (savepoint per commit)."""
@@ -112,13 +123,14 @@ class FileService:
             hashes = [h for req in reqs for h in req.chunks if HASH_RE.fullmatch(h)]
             sizes = chunk_repo.owned_sizes(conn, principal.user_id, hashes)
             folders: set[str] = set()
+            budget = ChangeBudget(self.limits)  # entries the whole batch may create
             for req in reqs:
                 # Folders made by a commit that then fails are rolled back with it, so each
                 # commit works on a copy of the known set and only success merges it.
                 trial = set(folders)
                 try:
                     with conn.begin_nested():
-                        entry = self._commit(conn, principal, req, sizes, trial)
+                        entry = self._commit(conn, principal, req, sizes, trial, budget)
                     folders = trial
                     results.append({"ok": True, "entry": entry})
                 except MiniDropboxError as exc:
@@ -127,9 +139,11 @@ class FileService:
 
     def _commit(self, conn: Connection, principal: Principal, req: CommitRequest,
                 sizes: dict[str, int] | None = None,
-                folders: set[str] | None = None) -> dict[str, Any]:
-        """One commit inside the caller's transaction. ``sizes`` (owned chunk sizes) and
-        ``folders`` (folder keys known to exist) let a batch share work between commits."""
+                folders: set[str] | None = None,
+                budget: ChangeBudget | None = None) -> dict[str, Any]:
+        """One commit inside the caller's transaction. ``sizes`` (owned chunk sizes),
+        ``folders`` (folder keys known to exist) and ``budget`` (entries it may still
+        create) let a batch share work and limits between commits."""
         path = normalize_path(req.path)
         if path == "/":
             raise InvalidInput("Cannot write a file at the root folder itself.")
@@ -159,27 +173,42 @@ class FileService:
                 current_version=current)
         if entry is not None and entry["content_hash"] == digest and entry["size"] == req.size:
             return public_entry(entry)  # same bytes: nothing changed, no new version
+        self.limits.check_chunk_refs(conn, principal.namespace_id, len(req.chunks), req.size)
         if entry is None:
-            self._ensure_parents(conn, principal, path, now, folders)
-            entry = repo.insert_entry(conn, principal.namespace_id, path, "file", now)
+            budget = budget or ChangeBudget(self.limits)
+            self._ensure_parents(conn, principal, path, now, folders, budget)
+            entry = self._new_entry(conn, principal, path, "file", now, budget)
         number = (current or 0) + 1
-        mtime = req.mtime if req.mtime is not None else now
-        repo.insert_version(conn, entry["id"], number, req.size, digest, req.chunks, mtime,
-                            req.device[:128], now, author_id=principal.user_id)
+        mtime = check_timestamp(req.mtime) if req.mtime is not None else now
+        repo.insert_version(conn, principal.namespace_id, entry["id"], number, req.size,
+                            digest, req.chunks, mtime, req.device[:128], now,
+                            author_id=principal.user_id)
         repo.set_current(conn, entry["id"], number, req.size, digest, mtime)
         journal.append(conn, principal.namespace_id, "commit", entry["path"], "file", now,
                        version=number, size=req.size, content_hash=digest)
         entry.update(version=number, size=req.size, content_hash=digest, modified=mtime)
         return public_entry(entry)
 
+    def _new_entry(self, conn: Connection, principal: Principal, path: str, kind: str,
+                   now: float, budget: ChangeBudget) -> dict[str, Any]:
+        """Insert an entry within the request's budget and the account's metadata quota."""
+        self.limits.check_depth(path)
+        budget.spend()
+        self.limits.check_new_entry(conn, principal.namespace_id)
+        return repo.insert_entry(conn, principal.namespace_id, path, kind, now)
+
     def _ensure_parents(self, conn: Connection, principal: Principal, path: str,
-                        now: float, known: set[str] | None = None) -> None:
+                        now: float, known: set[str] | None = None,
+                        budget: ChangeBudget | None = None) -> None:
+        # The deepest name first: a path nested too deep is refused before any folder is made.
+        self.limits.check_depth(path)
+        budget = budget or ChangeBudget(self.limits)
         for folder in ancestors(path):
             if known is not None and path_key(folder) in known:
                 continue
             existing = repo.live(conn, principal.namespace_id, folder)
             if existing is None:
-                repo.insert_entry(conn, principal.namespace_id, folder, "folder", now)
+                self._new_entry(conn, principal, folder, "folder", now, budget)
                 journal.append(conn, principal.namespace_id, "mkdir", folder, "folder", now)
             elif existing["kind"] != "folder":
                 raise AlreadyExists(f"{existing['path']} is a file, not a folder.")
@@ -247,8 +276,9 @@ class FileService:
                 if existing["kind"] == "folder":
                     return public_entry(existing)
                 raise AlreadyExists(f"{existing['path']} is a file.")
-            self._ensure_parents(conn, principal, path, now)
-            entry = repo.insert_entry(conn, principal.namespace_id, path, "folder", now)
+            budget = ChangeBudget(self.limits)
+            self._ensure_parents(conn, principal, path, now, budget=budget)
+            entry = self._new_entry(conn, principal, path, "folder", now, budget)
             journal.append(conn, principal.namespace_id, "mkdir", path, "folder", now)
         return public_entry(entry)
 
@@ -268,6 +298,12 @@ class FileService:
                 raise AlreadyExists(f"{dst} already exists.")
             if same_entry and entry["path"] == dst:
                 return public_entry(entry)
+            below = 0
+            if entry["kind"] == "folder":
+                ns, key = principal.namespace_id, entry["path_key"]
+                self.limits.check_change(repo.count_below(conn, ns, key) + 1)
+                below = max(0, repo.depth_below(conn, ns, key) - depth(entry["path"]))
+            self.limits.check_depth(dst, below)
             self._ensure_parents(conn, principal, dst, now)
             repo.move_entry(conn, entry, dst)
             journal.append(conn, principal.namespace_id, "move", dst, entry["kind"], now,
@@ -293,6 +329,9 @@ class FileService:
                 raise VersionConflict(
                     f"{path} is at version {entry['version']}, not {if_version}; not deleted.",
                     current_version=entry["version"])
+            if entry["kind"] == "folder":
+                self.limits.check_change(
+                    repo.count_below(conn, principal.namespace_id, entry["path_key"]) + 1)
             count = repo.delete_entry(conn, entry, now)
             journal.append(conn, principal.namespace_id, "delete", entry["path"], entry["kind"],
                            now, version=entry["version"])
@@ -323,11 +362,12 @@ class FileService:
             old = repo.get_version(conn, entry["id"], number)
             if old is None:
                 raise NotFound(f"{path} has no version {number}.")
-            hashes = [h for h, _ in repo.version_chunk_list(conn, old["id"])]
+            # A restore copies the old version's chunk list: it counts like a new commit.
+            self.limits.check_chunk_refs(conn, principal.namespace_id,
+                                         repo.count_chunks(conn, old["id"]), old["size"])
             new_number = entry["version"] + 1
-            repo.insert_version(conn, entry["id"], new_number, old["size"],
-                                old["content_hash"], hashes, now, device, now,
-                                author_id=principal.user_id)
+            repo.copy_version(conn, principal.namespace_id, entry["id"], new_number, old,
+                              now, device, now, author_id=principal.user_id)
             repo.set_current(conn, entry["id"], new_number, old["size"], old["content_hash"],
                              now)
             journal.append(conn, principal.namespace_id, "restore", entry["path"], "file", now,
@@ -345,7 +385,7 @@ class FileService:
             entry = repo.live(conn, principal.namespace_id, path)
             if entry is None or entry["kind"] != "file":
                 raise NotFound(f"{path} is not a file.")
-            repo.set_mtime(conn, entry["id"], entry["version"], mtime)
+            repo.set_mtime(conn, entry["id"], entry["version"], check_timestamp(mtime))
             entry["modified"] = mtime
         return public_entry(entry)
 
@@ -365,6 +405,7 @@ class FileService:
                 raise NotFound(f"{path} is not in the trash.")
             if repo.live(conn, principal.namespace_id, path) is not None:
                 raise AlreadyExists(f"{path} exists again; move it away first.")
+            self.limits.check_change(repo.count_deleted_with(conn, entry) + 1)
             self._ensure_parents(conn, principal, entry["path"], now)
             restored = repo.undelete(conn, entry)
             for row in sorted(restored, key=lambda r: r["path_key"]):

@@ -40,7 +40,7 @@ _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 
 def check_name(name: str) -> str:
     """``name`` if it is a chunk name (64 lowercase hex digits), else ``InvalidInput``."""
-    if not HASH_RE.match(name):
+    if not HASH_RE.fullmatch(name):
         raise InvalidInput("A chunk name is the lowercase hex SHA-256 of its bytes.")
     return name
 
@@ -77,14 +77,16 @@ class ChunkWriter:
         self._hash = hashlib.sha256()
         self._file: BinaryIO | None = None
         self._temp: Path | None = None
-        if not self.final.exists():
-            temp = self.final.with_name(f"{TEMP_PREFIX}{name}-{secrets.token_hex(4)}")
-            try:
-                self.final.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(temp, "xb")  # noqa: SIM115 - closed by commit/abort
-            except OSError as exc:
-                _full_or_raise(exc)
-            self._temp = temp
+        # Written and fsynced even when the chunk is already here (dropped at publish): a
+        # store of a chunk that someone else has must take as long as a new one, or its time
+        # would tell that the content exists.
+        temp = self.final.with_name(f"{TEMP_PREFIX}{name}-{secrets.token_hex(4)}")
+        try:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(temp, "xb")  # noqa: SIM115 - closed by commit/abort
+        except OSError as exc:
+            _full_or_raise(exc)
+        self._temp = temp
 
     def write(self, data: bytes | memoryview) -> None:
         self._hash.update(data)
@@ -169,7 +171,7 @@ class DiskChunkStore:
                     if entry.name.startswith(TEMP_PREFIX):
                         os.unlink(entry.path)
                         removed += 1
-                    elif HASH_RE.match(entry.name) and entry.is_file(follow_symlinks=False):
+                    elif HASH_RE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
                         count += 1
                         used += entry.stat(follow_symlinks=False).st_size
         with self._lock:
@@ -222,14 +224,16 @@ class DiskChunkStore:
         """Rename ``temp`` to ``final`` (already fsynced); True if ``final`` is new."""
         with self._lock:
             if final.exists():
-                # A concurrent writer of the same bytes won; ours is redundant.
+                # A concurrent (or earlier) writer of the same bytes won; ours is redundant.
                 temp.unlink(missing_ok=True)
-                return False
-            os.replace(temp, final)
-            self._count += 1
-            self._used += size
-        fsync_dir(final.parent)
-        return True
+                exists = True
+            else:
+                exists = False
+                os.replace(temp, final)
+                self._count += 1
+                self._used += size
+        fsync_dir(final.parent)  # also when it was there: the same time either way
+        return not exists
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -324,7 +328,7 @@ class DiskChunkStore:
         if limit <= 0:
             return names
         for folder in self._fanout_dirs(after):
-            found = sorted(n for n in os.listdir(folder) if HASH_RE.match(n) and n > after)
+            found = sorted(n for n in os.listdir(folder) if HASH_RE.fullmatch(n) and n > after)
             names.extend(found[: limit - len(names)])
             if len(names) >= limit:
                 break

@@ -6,7 +6,8 @@ bookkeeping, cancel scopes and 64 KiB socket writes. The node protocol needs far
 
 - one keep-alive pool per node (``NodePool``): idle connections are reused most recent first;
   a connection goes back to the pool only after its response was read to the end, and one the
-  node closed while idle is dropped before use;
+  node closed while idle is dropped before use; at most ``MAX_CONNECTIONS`` are open at once
+  (more requests wait for one);
 - requests carry a ``Content-Length`` body (or none) and are written with at most two writes,
   the head and the body as it is (no copy, no chunked encoding);
 - responses are parsed for the status, ``Content-Length`` (chunked bodies and bodies ending at
@@ -34,6 +35,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 MAX_IDLE = 32
+# Connections open to one node at once, at most: past it a request waits for one to be free
+# (the node's file descriptors are not ours to exhaust).
+MAX_CONNECTIONS = 64
 READ_LIMIT = 4 * 1024 * 1024  # stream buffer: the reader pauses the socket above twice this
 MAX_HEAD = 64 * 1024
 _NO_BODY_STATUS = frozenset({204, 304})
@@ -94,7 +98,8 @@ class _Connection:
 class NodePool:
     """Keep-alive connections to one node (``http://host:port`` or ``https://``)."""
 
-    def __init__(self, url: str, max_idle: int = MAX_IDLE) -> None:
+    def __init__(self, url: str, max_idle: int = MAX_IDLE,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"Not a storage node URL: {url!r}")
@@ -108,6 +113,7 @@ class NodePool:
         self._host_header = host if self.port == default_port else f"{host}:{self.port}"
         self._idle: deque[_Connection] = deque()
         self._max_idle = max_idle
+        self._slots = asyncio.Semaphore(max_connections)
         self._closed = False
 
     # -- connections ------------------------------------------------------------------------
@@ -165,6 +171,13 @@ class NodePool:
         head = self._head(method, target, headers,
                           len(body) if body is not None else (0 if method in ("PUT", "POST")
                                                               else None))
+        async with self._slots, self._exchange_on_a_connection(method, head, body) as answer:
+            yield answer
+
+    @contextlib.asynccontextmanager
+    async def _exchange_on_a_connection(self, method: str, head: bytes,
+                                        body: bytes | memoryview | None,
+                                        ) -> AsyncIterator[tuple[Response, Any]]:
         conn = self._idle_connection()
         reused = conn is not None
         while True:

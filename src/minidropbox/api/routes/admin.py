@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from minidropbox.api.bounded_json import BoundedJsonRoute
 from minidropbox.api.deps import AdminUser, Context
 from minidropbox.api.schemas import error_responses
 from minidropbox.api.schemas_admin import (
@@ -30,7 +31,7 @@ from minidropbox.core.errors import StorageUnavailable
 from minidropbox.service.check import SizeProbe, run_check
 from minidropbox.service.storage_admin import StorageAdmin
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], route_class=BoundedJsonRoute)
 ERRORS = error_responses(400, 401, 403, 404, 429, 503)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from minidropbox.api.deps import Context, CurrentUser
+from minidropbox.api.bounded_json import BoundedJsonRoute
+from minidropbox.api.deps import Context, CurrentUser, client_address
 from minidropbox.api.schemas import (
     Credentials,
     PasswordChange,
@@ -15,23 +16,24 @@ from minidropbox.api.schemas import (
     error_responses,
 )
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"], route_class=BoundedJsonRoute)
 ERRORS = error_responses(400, 401, 409, 422, 429)
 
 
 @router.post("/signup", status_code=201, response_model=UserPublic, responses=ERRORS)
-def signup(body: SignupRequest, ctx: Context) -> UserPublic:
-    """Create an account."""
-    user = ctx.accounts.signup(body.username, body.password)
+async def signup(body: SignupRequest, request: Request, ctx: Context) -> UserPublic:
+    """Create an account (a limited number per client address and hour)."""
+    user = await ctx.hash_password_work(ctx.accounts.signup, body.username, body.password,
+                                        client_address(request), signup=True)
     return UserPublic(username=user["username"], created_at=user["created_at"],
                       quota_bytes=ctx.settings.quota_bytes)
 
 
 @router.post("/login", response_model=TokenResponse, responses=ERRORS)
-def login(body: Credentials, request: Request, ctx: Context) -> TokenResponse:
+async def login(body: Credentials, request: Request, ctx: Context) -> TokenResponse:
     """Start a session: an access token (15 minutes) and a refresh token."""
-    address = request.client.host if request.client else "unknown"
-    pair = ctx.accounts.login(body.username, body.password, address, body.device)
+    pair = await ctx.hash_password_work(ctx.accounts.login, body.username, body.password,
+                                        client_address(request), body.device)
     return TokenResponse(access_token=pair.access_token, expires_in=pair.expires_in,
                          refresh_token=pair.refresh_token)
 
@@ -58,7 +60,9 @@ def me(principal: CurrentUser, ctx: Context) -> UserPublic:
 
 
 @router.post("/password", status_code=204, responses=ERRORS)
-def change_password(body: PasswordChange, principal: CurrentUser, ctx: Context) -> Response:
+async def change_password(body: PasswordChange, principal: CurrentUser,
+                          ctx: Context) -> Response:
     """Change the password (needs the current one); every other session is revoked."""
-    ctx.accounts.change_password(principal, body.old_password, body.new_password)
+    await ctx.hash_password_work(ctx.accounts.change_password, principal, body.old_password,
+                                 body.new_password)
     return Response(status_code=204)

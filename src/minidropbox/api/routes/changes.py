@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from minidropbox import __version__
+from minidropbox.api.bounded_json import BoundedJsonRoute
 from minidropbox.api.deps import Context, CurrentUser
-from minidropbox.api.schemas import error_responses
+from minidropbox.api.schemas import MAX_INT64, error_responses
 from minidropbox.api.schemas_changes import ChangePage, ServerInfo, WaitResult
 
-router = APIRouter(prefix="/api/v1", tags=["changes"])
+router = APIRouter(prefix="/api/v1", tags=["changes"], route_class=BoundedJsonRoute)
 ERRORS = error_responses(401, 410, 422, 429)
 CursorQuery = Annotated[str, Query(max_length=256, description="A cursor from this server.")]
 
@@ -21,7 +22,7 @@ CursorQuery = Annotated[str, Query(max_length=256, description="A cursor from th
 @router.get("/changes", response_model=ChangePage, responses=ERRORS)
 def changes(principal: CurrentUser, ctx: Context,
             cursor: Annotated[str | None, Query(max_length=256)] = None,
-            limit: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+            limit: Annotated[int | None, Query(ge=1, le=MAX_INT64)] = None) -> dict[str, Any]:
     """Changes after ``cursor``, oldest first; without a cursor, just the newest cursor.
 
     410 ``reset`` when the cursor was not issued by this server for this account, is from
@@ -32,7 +33,8 @@ def changes(principal: CurrentUser, ctx: Context,
 
 @router.get("/changes/wait", response_model=WaitResult, responses=ERRORS)
 async def wait(principal: CurrentUser, ctx: Context, cursor: CursorQuery,
-               timeout: Annotated[float, Query(ge=0, description="Seconds (capped)")] = 30,
+               timeout: Annotated[float, Query(ge=0, allow_inf_nan=False,
+                                                description="Seconds (capped)")] = 30,
                ) -> dict[str, Any]:
     """Long-poll: answer as soon as there are changes after ``cursor``, else at the timeout.
 
@@ -42,11 +44,12 @@ async def wait(principal: CurrentUser, ctx: Context, cursor: CursorQuery,
     service = ctx.changes
     ns = principal.namespace_id
     # Listen before reading the head, so a change committed in between is not missed.
-    async with service.hub.listen(ns) as listener:
-        seq, head = await run_in_threadpool(service.position, principal, cursor)
-        listener.advance(head)
-        if head <= seq:
-            head = await listener.wait_past(seq, timeout)
+    with ctx.longpoll_slot(principal.user_id):
+        async with service.hub.listen(ns) as listener:
+            seq, head = await run_in_threadpool(service.position, principal, cursor)
+            listener.advance(head)
+            if head <= seq:
+                head = await listener.wait_past(seq, timeout)
     return {"changes": head > seq, "cursor": service.cursor_for(ns, max(head, seq))}
 
 

@@ -9,6 +9,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
+from minidropbox.api.bounded_json import BoundedJsonRoute
 from minidropbox.api.deps import Context, CurrentUser
 from minidropbox.api.schemas import error_responses
 from minidropbox.api.schemas_files import (
@@ -20,7 +21,7 @@ from minidropbox.api.schemas_files import (
 from minidropbox.core.chunking import check_chunk_hash
 from minidropbox.core.errors import InvalidInput
 
-router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"])
+router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"], route_class=BoundedJsonRoute)
 
 
 @router.post("/missing", response_model=MissingResponse,

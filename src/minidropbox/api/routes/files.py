@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from minidropbox.api.bounded_json import BoundedJsonRoute
 from minidropbox.api.deps import Context, CurrentUser
 from minidropbox.api.file_response import file_response
-from minidropbox.api.schemas import error_responses
+from minidropbox.api.schemas import MAX_INT64, MAX_VERSION, error_responses
 from minidropbox.api.schemas_files import (
     Commit,
     CommitBatch,
@@ -24,9 +25,10 @@ from minidropbox.api.schemas_files import (
 )
 from minidropbox.core.errors import InvalidInput
 from minidropbox.core.paths import normalize_path
+from minidropbox.core.timestamps import MAX_TIMESTAMP, MIN_TIMESTAMP
 from minidropbox.service.files import CommitRequest
 
-router = APIRouter(prefix="/api/v1/files", tags=["files"])
+router = APIRouter(prefix="/api/v1/files", tags=["files"], route_class=BoundedJsonRoute)
 PathQuery = Annotated[str, Query(max_length=8192, description="/folder/name")]
 ERRORS = error_responses(400, 401, 404, 409, 422, 429)
 
@@ -56,7 +58,8 @@ def metadata(path: PathQuery, principal: CurrentUser, ctx: Context) -> dict[str,
 
 @router.get("/list", response_model=Listing, responses=ERRORS)
 def list_folder(principal: CurrentUser, ctx: Context, path: PathQuery = "/",
-                recursive: bool = False, limit: Annotated[int | None, Query(ge=1)] = None,
+                recursive: bool = False,
+                limit: Annotated[int | None, Query(ge=1, le=MAX_INT64)] = None,
                 cursor: Annotated[str | None, Query(max_length=8192)] = None) -> dict[str, Any]:
     """A folder's entries (everything under it with ``recursive``), paged by ``cursor``."""
     return ctx.files.listing(principal, path, recursive, limit, cursor)
@@ -100,7 +103,8 @@ def restore(body: RestoreBody, principal: CurrentUser, ctx: Context) -> dict[str
                        206: {"content": {"application/octet-stream": {}}},
                        **error_responses(416, 503)})
 async def download(path: PathQuery, request: Request, principal: CurrentUser, ctx: Context,
-                   version: Annotated[int | None, Query(ge=1)] = None) -> Response:
+                   version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
+                   ) -> Response:
     """The file's bytes (a single ``Range`` is honoured), verified chunk by chunk."""
     return await file_response(request, ctx, principal, path, version)
 
@@ -112,7 +116,9 @@ async def download(path: PathQuery, request: Request, principal: CurrentUser, ct
                                                         "format": "binary"}}}}})
 async def upload(path: PathQuery, request: Request, principal: CurrentUser, ctx: Context,
                  if_match: Annotated[str | None, Header(max_length=32)] = None,
-                 x_mtime: Annotated[float | None, Header()] = None) -> dict[str, Any]:
+                 x_mtime: Annotated[float | None, Header(
+                     allow_inf_nan=False, ge=MIN_TIMESTAMP, le=MAX_TIMESTAMP)] = None,
+                 ) -> dict[str, Any]:
     """Upload a whole file in one streamed request (curl-friendly); the server chunks it.
 
     ``If-Match: <version>`` makes it conditional (409 when the file moved on); without it the
@@ -133,6 +139,6 @@ def _version_header(if_match: str | None) -> int | None:
     if if_match is None:
         return None
     token = if_match.strip().strip('"')
-    if not token.isdigit():
+    if not (token.isascii() and token.isdigit()) or int(token) > MAX_VERSION:
         raise InvalidInput("If-Match must be a version number.")
     return int(token)

@@ -6,17 +6,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from minidropbox.api.bounded_json import BoundedJsonRoute
 from minidropbox.api.deps import Context, CurrentUser
-from minidropbox.api.schemas import error_responses
+from minidropbox.api.schemas import MAX_INT64, error_responses
 from minidropbox.api.schemas_files import Entry, PathBody, Purged, Trash
 
-router = APIRouter(prefix="/api/v1/trash", tags=["trash"])
+router = APIRouter(prefix="/api/v1/trash", tags=["trash"], route_class=BoundedJsonRoute)
 ERRORS = error_responses(400, 401, 404, 409, 422, 429)
 
 
 @router.get("", response_model=Trash, responses=ERRORS)
 def list_trash(principal: CurrentUser, ctx: Context,
-               limit: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+               limit: Annotated[int | None, Query(ge=1, le=MAX_INT64)] = None) -> dict[str, Any]:
     """Deleted entries, most recently deleted first."""
     return {"entries": ctx.files.trash(principal, limit)}
 
