@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from _pytest.monkeypatch import MonkeyPatch
 from hypothesis import given
 from hypothesis import strategies as st
 from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import make_url
 
+from minidropbox.cli.server import installation_settings
+from minidropbox.core.errors import NotFound
 from minidropbox.metadata.pg import libpq_conninfo
 from minidropbox.settings import Settings
 
@@ -52,3 +56,14 @@ def test_an_explicit_url_wins_and_sqlite_stays_the_default(tmp_path: Path) -> No
     assert conninfo_to_dict(libpq_conninfo(query)) == {
         "host": "db", "user": "a", "password": "b", "dbname": "x", "sslmode": "require",
         "connect_timeout": "5"}
+
+
+def test_operator_commands_accept_postgres_given_in_parts(tmp_path: Path,
+                                                          monkeypatch: MonkeyPatch) -> None:
+    """compose's backup and grant-admin: the database in parts, no metadata.db in /data."""
+    monkeypatch.setenv("MINIDROPBOX_DATABASE_HOST", "postgres")
+    settings = installation_settings(tmp_path)
+    assert settings.effective_database_url.startswith("postgresql+psycopg://")
+    monkeypatch.delenv("MINIDROPBOX_DATABASE_HOST")
+    with pytest.raises(NotFound):  # on SQLite a missing database is still refused
+        installation_settings(tmp_path)

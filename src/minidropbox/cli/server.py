@@ -36,7 +36,8 @@ def installation_settings(data_dir: Path | None) -> Settings:
     there is an error — such a command never creates an empty one."""
     base = data_dir if data_dir is not None else load_settings().data_dir
     settings = load_settings(data_dir=resolve_data_dir(base))
-    if not settings.database_url and not (settings.data_dir / "metadata.db").exists():
+    on_sqlite = settings.effective_database_url.startswith("sqlite")  # not a URL or its parts
+    if on_sqlite and not (settings.data_dir / "metadata.db").exists():
         raise NotFound(f"No Mini-Dropbox metadata in {base}: expected {base}/api/metadata.db "
                        "(the folder given to `server cluster --data`) or "
                        f"{base}/metadata.db; set --data or MINIDROPBOX_DATA_DIR.")
