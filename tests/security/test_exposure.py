@@ -133,6 +133,9 @@ def _internal_keys(value: Any) -> list[str]:
             for key in obj if INTERNAL_KEYS.match(str(key))]
 
 
+ONE_TIME_SECRETS = {"POST /api/v1/app-passwords": {"password"}}
+
+
 def _scan(r: httpx.Response, forbidden: list[str], label: str) -> None:
     text = r.content.decode(errors="replace") + "\n" + "\n".join(
         f"{k}: {v}" for k, v in r.headers.items())
@@ -140,7 +143,9 @@ def _scan(r: httpx.Response, forbidden: list[str], label: str) -> None:
     assert not found, f"{label} exposes {found}: {text[:300]}"
     assert "server" not in r.headers, f"{label} names its server software"
     if r.headers.get("content-type", "").startswith("application/json"):
-        keys = _internal_keys(r.json())
+        # A new app password is shown once, to the account that asked for it: that is the
+        # point of the call (stored hashed; `app-password list` never shows it again).
+        keys = set(_internal_keys(r.json())) - ONE_TIME_SECRETS.get(label, set())
         # The schema and /server describe the service, not rows: only bodies are checked.
         assert not keys or label.startswith(("GET /openapi.json", "GET /api/v1/server")), \
             f"{label} exposes internal fields {keys}"
