@@ -126,3 +126,37 @@ def test_both_sides_respelling_differently_take_the_servers_spelling(tmp_path: P
         assert set(folder.tree()) == {"A.TXT"} and server.files() == {"/A.TXT": b"content"}
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("where", ["local", "server"])
+@pytest.mark.parametrize("swap", ["file->folder", "folder->file"])
+def test_a_kind_swap_on_one_side_replaces_without_a_conflict(
+        tmp_path: Path, where: str, swap: str) -> None:
+    folder = FakeFolder()
+    server = FakeServer()
+    if swap == "file->folder":
+        folder.write("x", b"a file")
+    else:
+        folder.write("x/inner.txt", b"in a folder")
+    engine = engine_for(folder, server, tmp_path)
+    try:
+        assert engine.sync().done
+        if where == "local":
+            if swap == "file->folder":
+                folder.unlink("x")
+                folder.write("x/new.txt", b"now a folder")
+            else:
+                folder.unlink("x/inner.txt")
+                folder.rmdir("x")
+                folder.write("x", b"now a file")
+        else:
+            server.delete("/x")
+            server.put_file("/x/new.txt" if swap == "file->folder" else "/x",
+                            b"now a folder" if swap == "file->folder" else b"now a file")
+        assert engine.sync().done
+        want = ({"/x/new.txt": b"now a folder"} if swap == "file->folder"
+                else {"/x": b"now a file"})
+        assert server.files() == want
+        assert {"/" + n: d for n, d in folder.tree().items() if d is not None} == want
+    finally:
+        engine.close()

@@ -237,6 +237,25 @@ class _Planner:
             # Its contents move with it; they are planned under the new name next round.
             self.handled.update(_under(self.local, item.path))
 
+    def _swap(self, key: str, b: Item | None, unchanged: Tree, op: Op, loc: Item) -> None:
+        """A file replaced by a folder of the same name (or the reverse) on one side only:
+        remove the old entry on the side that did not change (this round; the new item is
+        copied over next round under the user's name), if nothing in or under it changed
+        there since the base. Otherwise both changed something: a conflict."""
+        assert b is not None
+        prefix = key + "/"
+        inside = {k: v for k, v in unchanged.items() if k.startswith(prefix)}
+        base_inside = {k: v for k, v in self.base.items() if k.startswith(prefix)}
+        if inside.keys() != base_inside.keys() or any(
+                _changed(inside[k], base_inside[k]) for k in inside):
+            self._conflict(key, loc)
+            return
+        self._add(op, key, b.path, b.kind)
+        if loc.kind == "folder":
+            # Its contents go over once the old file is gone, next round.
+            self.handled.update(_under(self.local, loc.path) if op is Op.DELETE_REMOTE
+                                else _under(self.remote, self.remote[key].path))
+
     def _taken(self, path: str) -> bool:
         key = path_key(path)
         return (key in self.local or key in self.base or key in self.remote
@@ -257,7 +276,7 @@ class _Planner:
                 assert b is not None
                 self._add(Op.DELETE_REMOTE, key, b.path, b.kind)
             elif rem is not None and rem.kind != loc.kind:
-                self._conflict(key, loc)
+                self._swap(key, b, self.remote, Op.DELETE_REMOTE, loc)
             else:
                 self._add(Op.UPLOAD if loc.kind == "file" else Op.MKDIR_REMOTE, key, loc.path,
                           loc.kind)
@@ -268,7 +287,7 @@ class _Planner:
                 op = Op.DELETE_LOCAL if loc is not None else Op.FORGET
                 self._add(op, key, loc.path if loc else b.path, b.kind)
             elif loc is not None and loc.kind != rem.kind:
-                self._conflict(key, loc)
+                self._swap(key, b, self.local, Op.DELETE_LOCAL, loc)
             else:
                 self._add(Op.DOWNLOAD if rem.kind == "file" else Op.MKDIR_LOCAL, key, rem.path,
                           rem.kind)

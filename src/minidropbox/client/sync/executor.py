@@ -86,7 +86,8 @@ class Executor:
     def _commit(self) -> None:
         """Make the renames durable, then the rows that describe them."""
         for name in self.dirty_dirs:
-            self.folder.fsync_dir(name)
+            with contextlib.suppress(FileNotFoundError):  # a folder deleted since
+                self.folder.fsync_dir(name)
         self.dirty_dirs.clear()
         self.state.commit()
         self.last_commit = time.monotonic()
