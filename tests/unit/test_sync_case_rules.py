@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from minidropbox.client.fakefolder import FakeFolder
+from minidropbox.client.fakefolder import FakeFolder, FaultyFolder
+from minidropbox.client.localpaths import TMP_PREFIX
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.scanner import scan
 from tests.unit.fake_server import FakeServer
@@ -158,5 +159,27 @@ def test_a_kind_swap_on_one_side_replaces_without_a_conflict(
                 else {"/x": b"now a file"})
         assert server.files() == want
         assert {"/" + n: d for n, d in folder.tree().items() if d is not None} == want
+    finally:
+        engine.close()
+
+
+def test_a_folder_moved_during_a_download_keeps_no_temp_file(tmp_path: Path) -> None:
+    fake = FakeFolder()
+    folder = FaultyFolder(fake)
+    server = FakeServer()
+    fake.write("d/old.txt", b"old")
+    engine = engine_for(folder, server, tmp_path)
+    try:
+        assert engine.sync().done
+        server.put_file("/d/new.txt", b"new")
+        # The user moves the folder after the download's temp file is written, before it
+        # is renamed into place.
+        folder.before_next("rename", lambda: fake.rename("d", "e", replace=False))
+        engine.round()
+        assert not [n for n in fake.tree() if n.rsplit("/", 1)[-1].startswith(TMP_PREFIX)]
+        assert engine.sync().done
+        assert server.files() == {"/e/old.txt": b"old", "/e/new.txt": b"new"}
+        assert {n: d for n, d in fake.tree().items() if d is not None} == {
+            "e/old.txt": b"old", "e/new.txt": b"new"}
     finally:
         engine.close()

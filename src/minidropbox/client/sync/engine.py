@@ -209,6 +209,11 @@ class SyncEngine:
         executor = Executor(self.folder, self.server, self.remote, state, self.opts.device, rules,
                             self.status.action)
         outcome = executor.run(plan, local, tree)
+        if outcome.failed or outcome.skipped:
+            # A download whose folder was moved or removed meanwhile cannot find its temp
+            # file to clean up; sweep now, not at the next start (ignored leftovers keep a
+            # folder from being deleted and the trees from agreeing).
+            clean_temp_files(self.folder)
         if not self.base_trusted and not outcome.failed and self.generation is not None:
             state.set_meta("generation", self.generation)
             self.base_trusted = True
