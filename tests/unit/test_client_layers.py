@@ -8,11 +8,9 @@ from pathlib import Path
 import minidropbox
 
 PACKAGE = Path(minidropbox.__file__).parent
-# The operator commands still call the admin routes through ApiClient.
-NOT_YET = {"cli/admin.py"}
 
 
 def test_only_api_py_names_the_api_root() -> None:
     naming = {str(path.relative_to(PACKAGE)) for folder in ("client", "cli")
               for path in (PACKAGE / folder).rglob("*.py") if "/api/v1" in path.read_text()}
-    assert naming - NOT_YET == {"client/api.py"}
+    assert naming == {"client/api.py"}

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.table import Table
 
 from minidropbox.cli.files import human_size, human_time
 from minidropbox.cli.state import CliState, pass_state
+from minidropbox.client.admin_values import StorageNode
 from minidropbox.core.errors import MiniDropboxError, NotFound
 
 
@@ -24,23 +24,23 @@ def admin() -> None:
 @pass_state
 def nodes_command(state: CliState) -> None:
     """Storage nodes: state, used and free space, chunk and replica counts."""
-    with state.client() as api:
-        body = api.request_json("GET", "/api/v1/admin/nodes")
+    with state.remote() as remote:
+        nodes = remote.storage_nodes()
     table = Table("node", "state", "used", "free", "chunks", "replicas", "bad", "restarts",
                   "last seen", box=None)
-    for n in body["nodes"]:
-        label = n["state"] + (" (draining)" if n["draining"] else "")
-        if n.get("disk", "ok") != "ok":
-            label += f" (disk {n['disk'].replace('_', '-')})"
-        if not n["configured"]:
+    for n in nodes:
+        label = n.state + (" (draining)" if n.draining else "")
+        if n.disk != "ok":
+            label += f" (disk {n.disk.replace('_', '-')})"
+        if not n.configured:
             label += " (removed)"
-        table.add_row(n["name"], label, human_size(n["used_bytes"]), human_size(n["free_bytes"]),
-                      str(n["chunk_count"] if n["chunk_count"] is not None else "-"),
-                      str(n["replicas"]), str(n["bad_replicas"]),
-                      "-" if n.get("restarts") is None else str(n["restarts"]),
-                      human_time(n["last_seen"]))
+        table.add_row(n.name, label, human_size(n.used_bytes), human_size(n.free_bytes),
+                      str(n.chunk_count if n.chunk_count is not None else "-"),
+                      str(n.replicas), str(n.bad_replicas),
+                      "-" if n.restarts is None else str(n.restarts),
+                      human_time(n.last_seen))
     if state.as_json:
-        state.emit(body)
+        state.emit({"nodes": [n.as_json() for n in nodes]})
     elif not state.quiet:
         state.console.print(table)
 
@@ -49,26 +49,25 @@ def nodes_command(state: CliState) -> None:
 @pass_state
 def status_command(state: CliState) -> None:
     """Cluster health: under-replicated chunks, corrupt replicas, repair queue."""
-    with state.client() as api:
-        body = api.request_json("GET", "/api/v1/admin/status")
+    with state.remote() as remote:
+        status = remote.storage_status()
     lines = [
-        f"nodes up:          {body['nodes_up']} of {body['nodes']}"
-        + (f" (draining: {', '.join(body['draining'])})" if body["draining"] else ""),
-        f"chunks:            {body['chunks']} (want {body['replicas_wanted']} replicas each)",
-        f"under-replicated:  {body['under_replicated']}",
-        f"unreadable:        {body['unreadable']}",
-        f"corrupt replicas:  {body['corrupt_replicas']}",
-        f"repair queue:      {body['repair_queue']}",
+        f"nodes up:          {status.nodes_up} of {status.nodes}"
+        + (f" (draining: {', '.join(status.draining)})" if status.draining else ""),
+        f"chunks:            {status.chunks} (want {status.replicas_wanted} replicas each)",
+        f"under-replicated:  {status.under_replicated}",
+        f"unreadable:        {status.unreadable}",
+        f"corrupt replicas:  {status.corrupt_replicas}",
+        f"repair queue:      {status.repair_queue}",
     ]
-    sweep = body.get("last_orphan_sweep")
+    sweep = status.last_orphan_sweep
     if sweep:
-        lines.append(f"orphan sweep:      {sweep['found']} found, {sweep['removed']} removed "
-                     f"({human_time(sweep['started_at'])})")
-    for p in body.get("processes", []):
-        exit_note = f", last {p['last_exit']} {human_time(p['last_exit_at'])}" \
-            if p["last_exit"] else ""
-        lines.append(f"process {p['name']:<11} {p['state']}, {p['restarts']} restarts{exit_note}")
-    state.emit(body, "\n".join(lines))
+        lines.append(f"orphan sweep:      {sweep.found} found, {sweep.removed} removed "
+                     f"({human_time(sweep.started_at)})")
+    for p in status.processes:
+        exit_note = f", last {p.last_exit} {human_time(p.last_exit_at)}" if p.last_exit else ""
+        lines.append(f"process {p.name:<11} {p.state}, {p.restarts} restarts{exit_note}")
+    state.emit(status.as_json(), "\n".join(lines))
 
 
 @admin.command("drain")
@@ -79,24 +78,23 @@ def status_command(state: CliState) -> None:
 @pass_state
 def drain_command(state: CliState, node: str, cancel: bool, wait_seconds: float | None) -> None:
     """Move every replica off NODE so it can be removed."""
-    with state.client() as api:
-        view = api.request_json("POST", f"/api/v1/admin/nodes/{node}/drain",
-                                json={"cancel": cancel})
+    with state.remote() as remote:
+        view = remote.drain_node(node, cancel=cancel)
         if cancel:
-            state.emit(view, f"{node} is no longer draining.")
+            state.emit(view.as_json(), f"{node} is no longer draining.")
             return
         deadline = time.monotonic() + (wait_seconds or 0)
-        while wait_seconds is not None and view["replicas"] and time.monotonic() < deadline:
+        while wait_seconds is not None and view.replicas and time.monotonic() < deadline:
             time.sleep(1)
-            view = _node(api.request_json("GET", "/api/v1/admin/nodes"), node)
-    if view["replicas"] == 0:
-        state.emit(view, f"{node} holds no replicas; it can be removed from the cluster.")
+            view = _node(remote.storage_nodes(), node)
+    if view.replicas == 0:
+        state.emit(view.as_json(), f"{node} holds no replicas; it can be removed from the cluster.")
     elif wait_seconds is not None:
-        raise DrainIncomplete(f"{node} still holds {view['replicas']} replicas; "
+        raise DrainIncomplete(f"{node} still holds {view.replicas} replicas; "
                               "run `minidropbox admin status` to see why.")
     else:
-        state.emit(view, f"Draining {node}: {view['replicas']} replicas to move. "
-                         "`minidropbox admin nodes` shows progress.")
+        state.emit(view.as_json(), f"Draining {node}: {view.replicas} replicas to move. "
+                                   "`minidropbox admin nodes` shows progress.")
 
 
 class DrainIncomplete(MiniDropboxError):
@@ -105,10 +103,10 @@ class DrainIncomplete(MiniDropboxError):
     exit_code = 7
 
 
-def _node(body: dict[str, Any], name: str) -> dict[str, Any]:
-    for n in body["nodes"]:
-        if n["name"] == name:
-            return dict(n)
+def _node(nodes: list[StorageNode], name: str) -> StorageNode:
+    for n in nodes:
+        if n.name == name:
+            return n
     raise NotFound(f"There is no storage node named {name}.")
 
 
@@ -116,20 +114,21 @@ def _node(body: dict[str, Any], name: str) -> dict[str, Any]:
 @pass_state
 def rebalance_command(state: CliState) -> None:
     """Move replicas so placement matches rendezvous order (throttled, in the background)."""
-    with state.client() as api:
-        body = api.request_json("POST", "/api/v1/admin/rebalance")
-    state.emit(body, "Rebalancing started; `minidropbox admin status` shows when it is done.")
+    with state.remote() as remote:
+        started = remote.rebalance()
+    state.emit({"started": started},
+               "Rebalancing started; `minidropbox admin status` shows when it is done.")
 
 
 @admin.command("repair")
 @pass_state
 def repair_command(state: CliState) -> None:
     """Run a repair pass now and show what it did."""
-    with state.client() as api:
-        body = api.request_json("POST", "/api/v1/admin/repair")
-    state.emit(body, f"Checked {body['checked']} chunks: {body['copied']} copies made, "
-                     f"{body['dropped']} dropped, {body['failed']} failed, "
-                     f"{body['waiting']} waiting for a node.")
+    with state.remote() as remote:
+        done = remote.repair()
+    state.emit(done.as_json(), f"Checked {done.checked} chunks: {done.copied} copies made, "
+                               f"{done.dropped} dropped, {done.failed} failed, "
+                               f"{done.waiting} waiting for a node.")
 
 
 @admin.command("gc")
@@ -137,15 +136,14 @@ def repair_command(state: CliState) -> None:
 @pass_state
 def gc_command(state: CliState, dry_run: bool) -> None:
     """Delete chunks no version references (after the grace period)."""
-    with state.client() as api:
-        body = api.request_json("POST", "/api/v1/admin/gc", json={"dry_run": dry_run},
-                                timeout=600)
+    with state.remote() as remote:
+        result = remote.collect_garbage(dry_run=dry_run)
     if dry_run:
-        text = (f"{body['candidates']} chunks ({human_size(body['freed_bytes'])}) "
+        text = (f"{result.candidates} chunks ({human_size(result.freed_bytes)}) "
                 "would be collected.")
     else:
-        text = f"Collected {body['collected']} chunks ({human_size(body['freed_bytes'])})."
-    state.emit(body, text)
+        text = f"Collected {result.collected} chunks ({human_size(result.freed_bytes)})."
+    state.emit(result.as_json(), text)
 
 
 @admin.command("orphans")
@@ -153,13 +151,12 @@ def gc_command(state: CliState, dry_run: bool) -> None:
 @pass_state
 def orphans_command(state: CliState, dry_run: bool) -> None:
     """Delete chunk copies on the nodes that the metadata does not know (after a grace period)."""
-    with state.client() as api:
-        body = api.request_json("POST", "/api/v1/admin/orphans", json={"dry_run": dry_run},
-                                timeout=600)
-    done = "found" if dry_run else f"found, {body['removed']} removed"
-    skipped = f"; skipped (not up): {', '.join(body['skipped'])}" if body["skipped"] else ""
-    state.emit(body, f"Listed {body['listed']} copies on {len(body['nodes'])} nodes: "
-                     f"{body['found']} orphans {done}{skipped}.")
+    with state.remote() as remote:
+        sweep = remote.sweep_orphans(dry_run=dry_run)
+    done = "found" if dry_run else f"found, {sweep.removed} removed"
+    skipped = f"; skipped (not up): {', '.join(sweep.skipped)}" if sweep.skipped else ""
+    state.emit(sweep.as_json(), f"Listed {sweep.listed} copies on {len(sweep.nodes)} nodes: "
+                                f"{sweep.found} orphans {done}{skipped}.")
 
 
 @admin.command("check")
@@ -172,16 +169,15 @@ def check_command(state: CliState, nodes: bool) -> None:
 
     MUST invariants failing mean data is lost or wrong; SHOULD ones are reported and left to
     repair and garbage collection."""
-    with state.client() as api:
-        body = api.request_json("POST", "/api/v1/admin/check", json={"nodes": nodes},
-                                timeout=3600)
+    with state.remote() as remote:
+        result = remote.check_invariants(nodes=nodes)
     lines = []
-    for f in body["findings"]:
-        verdict = "ok" if not f["violations"] else f"{f['violations']} violation(s)"
-        lines.append(f"{f['level'].upper():6} {f['name']:24} {verdict:18} {f['rule']}")
-        lines += [f"         {example}" for example in f["sample"]]
-    state.emit(body, "\n".join(lines))
-    broken = [f["name"] for f in body["findings"] if f["level"] == "must" and f["violations"]]
+    for f in result.findings:
+        verdict = "ok" if not f.violations else f"{f.violations} violation(s)"
+        lines.append(f"{f.level.upper():6} {f.name:24} {verdict:18} {f.rule}")
+        lines += [f"         {example}" for example in f.sample]
+    state.emit(result.as_json(), "\n".join(lines))
+    broken = [f.name for f in result.findings if f.level == "must" and f.violations]
     if broken:
         raise InvariantsBroken(f"Broken: {', '.join(broken)}. See docs/DESIGN.md, "
                                "\"Invariants that run\", for what each means.")

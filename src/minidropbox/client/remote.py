@@ -27,6 +27,14 @@ from urllib.parse import quote
 
 import httpx
 
+from minidropbox.client.admin_values import (
+    CheckResult,
+    GcResult,
+    OrphanSweep,
+    RepairSummary,
+    StorageNode,
+    StorageStatus,
+)
 from minidropbox.client.api import API_ROOT, ApiClient, ServerUnreachable, error_from_body
 from minidropbox.client.values import (
     ROOT_ENTRY,
@@ -360,6 +368,42 @@ class Remote:
     def notifications_url(self) -> str:
         """The WebSocket that pushes the newest cursor as the journal moves."""
         return self.api.websocket_url("/notifications")
+
+    # -- the cluster (administrators only) ----------------------------------------------------
+    # Only reads are retried: a drain, repair, collection or sweep may have started already.
+    def storage_nodes(self) -> list[StorageNode]:
+        body = self._json("GET", "/admin/nodes", idempotent=True)
+        return [StorageNode.from_json(n) for n in body["nodes"]]
+
+    def storage_status(self) -> StorageStatus:
+        return StorageStatus.from_json(self._json("GET", "/admin/status", idempotent=True))
+
+    def drain_node(self, name: str, *, cancel: bool = False) -> StorageNode:
+        """Start moving every replica off node ``name`` (or, ``cancel``, stop)."""
+        return StorageNode.from_json(self._json(
+            "POST", f"/admin/nodes/{quote(name, safe='')}/drain", idempotent=False,
+            json={"cancel": cancel}))
+
+    def rebalance(self) -> bool:
+        """Start moving replicas to their rendezvous places; whether it started."""
+        return bool(self._json("POST", "/admin/rebalance", idempotent=False)["started"])
+
+    def repair(self) -> RepairSummary:
+        return RepairSummary.from_json(self._json("POST", "/admin/repair", idempotent=False))
+
+    def collect_garbage(self, *, dry_run: bool = False) -> GcResult:
+        return GcResult.from_json(self._json("POST", "/admin/gc", idempotent=False,
+                                             json={"dry_run": dry_run}, timeout=600))
+
+    def sweep_orphans(self, *, dry_run: bool = False) -> OrphanSweep:
+        return OrphanSweep.from_json(self._json("POST", "/admin/orphans", idempotent=False,
+                                                json={"dry_run": dry_run}, timeout=600))
+
+    def check_invariants(self, *, nodes: bool = False) -> CheckResult:
+        """Every invariant of docs/DESIGN.md; ``nodes`` also HEADs every recorded copy
+        (paced by the server: this may take an hour on a big cluster)."""
+        return CheckResult.from_json(self._json("POST", "/admin/check", idempotent=False,
+                                                json={"nodes": nodes}, timeout=3600))
 
 
 def _http_date(value: str | None) -> float | None:

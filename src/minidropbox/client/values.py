@@ -335,3 +335,4 @@ class FolderInvite:
         return cls(invite_id=int(body["invite_id"]), name=str(body["name"]),
                    owner=str(body["owner"]), role=str(body["role"]),
                    created_at=float(body["created_at"]))
+
