@@ -14,14 +14,21 @@ from minidropbox.client.remote import Remote
 from minidropbox.core import errors
 from tests.unit.mock_remote import mock_remote
 
-REMOTE = {"/Docs": "folder", "/note.txt": "file"}
+REMOTE = {"/Docs": "folder", "/note.txt": "file", "/Docs/Report.txt": "file"}
 
 
 @pytest.fixture
 def api() -> Remote:
     def handler(request: httpx.Request) -> httpx.Response:
-        assert request.url.path == "/api/v1/files/metadata"
         asked = request.url.params["path"]
+        if request.url.path == "/api/v1/files/list":
+            prefix = "" if asked == "/" else asked.casefold()
+            under = [p for p in REMOTE if p.casefold().startswith(prefix + "/")
+                     and (request.url.params["recursive"] == "true"
+                          or "/" not in p[len(prefix) + 1:])]
+            return httpx.Response(200, json={"entries": [
+                {"path": p, "name": p.rsplit("/", 1)[1], "type": REMOTE[p]} for p in under]})
+        assert request.url.path == "/api/v1/files/metadata"
         path = next((p for p in REMOTE if p.casefold() == asked.casefold()), None)
         if path is None:
             return httpx.Response(404, json={"error": {"code": "not_found", "message": asked}})
@@ -80,3 +87,21 @@ def test_a_folder_tree(api: Remote, local: Path) -> None:
 def test_missing_local_path(api: Remote, local: Path) -> None:
     with pytest.raises(errors.NotFound, match="No such local file"):
         plan_put(api, [local / "nope"], None)
+
+
+def test_a_name_differing_only_in_case_is_refused(api: Remote, tmp_path: Path) -> None:
+    """``put report.txt`` must not become a new version of ``/Docs/Report.txt`` unasked."""
+    (tmp_path / "report.txt").write_text("mine")
+    (tmp_path / "NOTE.TXT").write_text("mine")
+    with pytest.raises(errors.Conflict, match=r"existing /Docs/Report\.txt") as refused:
+        plan_put(api, [tmp_path / "report.txt"], "/Docs")
+    assert refused.value.exit_code == 5
+    with pytest.raises(errors.Conflict, match=r"existing /note\.txt"):
+        plan_put(api, [tmp_path / "NOTE.TXT"], None)
+    tree = tmp_path / "docs"
+    tree.mkdir()
+    (tree / "REPORT.txt").write_text("mine")
+    with pytest.raises(errors.Conflict, match=r"existing /Docs/Report\.txt"):
+        plan_put(api, [tree], "/")
+    # Naming the existing spelling on purpose updates it.
+    assert _targets(api, [tmp_path / "report.txt"], "/Docs/Report.txt") == ["/Docs/Report.txt"]

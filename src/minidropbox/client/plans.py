@@ -32,7 +32,7 @@ from minidropbox.client.upload import WORKERS
 from minidropbox.client.upload_many import upload_many
 from minidropbox.client.values import Entry
 from minidropbox.core import errors
-from minidropbox.core.paths import normalize_path
+from minidropbox.core.paths import name_of, normalize_path, path_key
 
 
 @dataclass
@@ -90,18 +90,49 @@ def plan_put(remote: Remote, sources: Sequence[Path | str], dest: str | None) ->
         raise errors.AlreadyExists(f"{target} is a file; several sources need a folder.")
     into = is_folder or raw.endswith("/") or len(sources) > 1
     plan = PutPlan()
+    folder_bases: list[str] = []
     for source in map(Path, sources):
         if not source.exists():
             raise errors.NotFound(f"No such local file or folder: {source}")
         name = source.resolve().name
         base = f"{target.rstrip('/')}/{name}" if into and name else target
         if source.is_dir():
+            folder_bases.append(normalize_path(base))
             _walk_local(source, base, plan)
         elif base == "/":
             raise errors.InvalidPath("A file cannot replace the root folder.")
         else:
             plan.items.append(UploadItem(source, normalize_path(base)))
+    _refuse_case_clashes(remote, plan, target_entry, target, folder_bases)
     return plan
+
+
+def _refuse_case_clashes(remote: Remote, plan: PutPlan, target_entry: Entry | None,
+                         target: str, folder_bases: list[str]) -> None:
+    """Refuse a put that would land on an existing entry spelled differently.
+
+    The server compares paths case-insensitively, so ``report.txt`` would silently become a
+    new version of ``/Report.txt``. Naming the existing spelling lets the user choose: put to
+    that spelling on purpose, or rename. Only the file's own name counts: a folder above it
+    spelled differently is the same folder. One listing per destination folder, not per file.
+    """
+    spelled: dict[str, str] = {}
+    if target_entry is not None and target != "/":
+        spelled[path_key(target_entry.path)] = target_entry.path
+    if target_entry is not None and target_entry.is_folder:
+        for entry in remote.list_folder(target):
+            spelled[path_key(entry.path)] = entry.path
+    for base in folder_bases:
+        existing = spelled.get(path_key(base))
+        if existing is not None:
+            for entry in remote.list_folder(existing, recursive=True):
+                spelled[path_key(entry.path)] = entry.path
+    for item in plan.items:
+        existing = spelled.get(path_key(item.remote_path))
+        if existing is not None and name_of(existing) != name_of(item.remote_path):
+            raise errors.Conflict(
+                f"{item.remote_path} differs only in case from the existing {existing}; "
+                f"put to {existing} to update it, or rename the local file.")
 
 
 def run_put(remote: Remote, plan: PutPlan, progress: Progress | None = None, *,
