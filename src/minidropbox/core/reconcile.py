@@ -251,10 +251,10 @@ class _Planner:
             self._conflict(key, loc)
             return
         self._add(op, key, b.path, b.kind)
-        if loc.kind == "folder":
-            # Its contents go over once the old file is gone, next round.
-            self.handled.update(_under(self.local, loc.path) if op is Op.DELETE_REMOTE
-                                else _under(self.remote, self.remote[key].path))
+        changed = self.remote if op is Op.DELETE_LOCAL else self.local
+        if changed[key].kind == "folder":
+            # The new folder's contents go over once the old file is gone, next round.
+            self.handled.update(_under(changed, changed[key].path))
 
     def _taken(self, path: str) -> bool:
         key = path_key(path)
