@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     # must bring at least 1 KiB per body_window seconds (else 408 and the connection closes).
     head_timeout: float = 10.0
     body_window: float = 30.0
+    # At most this many connections wait for their head at once, per client address and in
+    # all; one more closes the oldest (api/pending_heads.py).
+    pending_heads: int = Field(default=512, ge=1)
+    pending_heads_per_client: int = Field(default=64, ge=1)
 
     # Sharing: wrong link passwords allowed per minute, per link and per client address;
     # links per account; members per shared folder; files in one link's zip download.

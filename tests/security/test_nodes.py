@@ -131,6 +131,47 @@ def test_node_closes_connections_that_never_finish_a_head(tmp_path: Path) -> Non
         node.stop()
 
 
+def test_node_caps_how_many_connections_wait_for_a_head(tmp_path: Path) -> None:
+    # The deadline is long here: only the caps can close these connections in time.
+    per_client, overall = 20, 30
+    node = start_node(tmp_path, "capped-node", "s" * 40, env={
+        "head_timeout": 120, "pending_heads": overall, "pending_heads_per_client": per_client})
+    opened: list[socket.socket] = []
+    try:
+        def flood(source: str, count: int) -> list[socket.socket]:
+            conns = [socket.create_connection(("127.0.0.1", node.port), timeout=30,
+                                              source_address=(source, 0))
+                     for _ in range(count)]
+            for s in conns:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            opened.extend(conns)
+            return conns
+
+        def still_open(conns: list[socket.socket], at_most: int) -> int:
+            deadline = time.monotonic() + 30
+            closed: set[int] = set()
+            while True:
+                closed |= {i for i, s in enumerate(conns) if i not in closed and _peer_closed(s)}
+                if len(conns) - len(closed) <= at_most or time.monotonic() > deadline:
+                    return len(conns) - len(closed)
+                time.sleep(0.1)
+
+        one = flood("127.0.0.1", 200)
+        assert 0 < still_open(one, per_client) <= per_client
+        # Honest requests from the same address still get through (their heads are whole).
+        auth = {"Authorization": "Bearer " + "s" * 40}
+        for _ in range(5):
+            assert httpx.get(node.url + "/healthz", headers=auth, timeout=30).status_code == 200
+        # Other addresses have caps of their own, and all of them together the overall one.
+        two, three = flood("127.0.0.2", 20), flood("127.0.0.3", 20)
+        assert 0 < still_open(one + two + three, overall) <= overall
+        assert httpx.get(node.url + "/healthz", headers=auth, timeout=30).status_code == 200
+    finally:
+        for s in opened:
+            s.close()
+        node.stop()
+
+
 def _peer_closed(sock: socket.socket) -> bool:
     try:
         while select.select([sock], [], [], 0)[0]:

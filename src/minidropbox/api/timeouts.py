@@ -5,9 +5,11 @@ uvicorn waits forever for a request head that arrives one byte at a time, accept
 any size, and lets the app wait forever for a body that trickles in. Each of those lets a
 handful of cheap connections hold server memory and sockets (slowloris). ``guarded_protocol``
 closes a connection whose head is not complete within ``head_timeout`` seconds or grows past
-``MAX_HEAD_BYTES``; ``BodyPace`` answers 408 (and closes) when a body brings less than
-``MIN_BODY_BYTES`` in a window of ``window`` seconds. Fast clients never notice either.
-Requests uvicorn cannot parse get the API's JSON error body, not uvicorn's plain text.
+``MAX_HEAD_BYTES``, and caps how many connections may be waiting for their head at once, per
+client address and overall (api/pending_heads.py); ``BodyPace`` answers 408 (and closes)
+when a body brings less than ``MIN_BODY_BYTES`` in a window of ``window`` seconds. Fast
+clients never notice any of it. Requests uvicorn cannot parse get the API's JSON error body,
+not uvicorn's plain text.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from minidropbox.api.middleware import TrackedSend, send_json_error
+from minidropbox.api.pending_heads import PendingHeads
 
 # Room for the longest request the schema allows (an 8192-character path, percent-encoded
 # at up to 12 bytes per character, plus headers), and not much more.
@@ -31,6 +34,7 @@ _HEAD_TOO_LARGE = json.dumps({"error": {"code": "too_large", "message":
 
 class _GuardedHttpTools(HttpToolsProtocol):
     head_timeout: float = 10.0
+    pending: PendingHeads[_GuardedHttpTools]  # one per server process (guarded_protocol)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
@@ -42,14 +46,17 @@ class _GuardedHttpTools(HttpToolsProtocol):
         if self._head_timer is None:
             self._head_bytes = 0
             self._head_timer = self.loop.call_later(self.head_timeout, self._head_too_slow)
+            for oldest in self.pending.admit(self, self.client[0] if self.client else ""):
+                oldest._head_too_slow()
 
     def _disarm_head_timer(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+            self.pending.remove(self)
 
     def _head_too_slow(self) -> None:
-        self._head_timer = None
+        self._disarm_head_timer()
         if not self.transport.is_closing():
             self.transport.close()
 
@@ -90,9 +97,14 @@ class _GuardedHttpTools(HttpToolsProtocol):
         super().connection_lost(exc)
 
 
-def guarded_protocol(head_timeout: float) -> type[asyncio.Protocol]:
-    """uvicorn's ``http=`` protocol class with a ``head_timeout``-second deadline per head."""
-    return type("GuardedHttpTools", (_GuardedHttpTools,), {"head_timeout": head_timeout})
+def guarded_protocol(head_timeout: float, pending_heads: int = 512,
+                     pending_heads_per_client: int = 64) -> type[asyncio.Protocol]:
+    """uvicorn's ``http=`` protocol class with a ``head_timeout``-second deadline per head, and
+    at most ``pending_heads`` connections waiting for theirs (``pending_heads_per_client`` from
+    one address)."""
+    return type("GuardedHttpTools", (_GuardedHttpTools,), {
+        "head_timeout": head_timeout,
+        "pending": PendingHeads(pending_heads, pending_heads_per_client)})
 
 
 class _SlowBody(HTTPException):

@@ -29,7 +29,7 @@ from minidropbox.cli.state import CliState, pass_state
 from minidropbox.client.batch import BatchResult
 from minidropbox.client.plans import plan_get, plan_put, run_get, run_put
 from minidropbox.core import errors
-from minidropbox.core.paths import join, name_of, normalize_path
+from minidropbox.core.paths import join, lookup_path, name_of, normalize_path
 
 PROGRESS_DELAY = 1.0  # seconds a transfer runs before its bar appears
 MAX_FAILURES_SHOWN = 10  # more would bury the summary; --json has them all
@@ -152,7 +152,7 @@ def _finish(state: CliState, verb: str, result: BatchResult) -> None:
 @pass_state
 def ls(state: CliState, path: str, recursive: bool) -> None:
     """List a folder (or show one file)."""
-    path = normalize_path(path)
+    path = lookup_path(path)
     with state.remote() as remote:
         entry = remote.metadata(path)
         entries = [entry] if entry.is_file else list(remote.list_folder(path, recursive))
@@ -221,7 +221,7 @@ def mkdir(state: CliState, path: str) -> None:
 @pass_state
 def mv(state: CliState, source: str, dest: str) -> None:
     """Move or rename a file or folder; into DEST if DEST is a folder."""
-    source, target = normalize_path(source), normalize_path(dest)
+    source, target = lookup_path(source), lookup_path(dest)
     with state.remote() as remote:
         existing = remote.find(target)
         if existing is not None and existing.is_folder and target != source:
@@ -235,7 +235,7 @@ def mv(state: CliState, source: str, dest: str) -> None:
 @pass_state
 def rm(state: CliState, path: str) -> None:
     """Move a file or folder (with its contents) to the trash."""
-    path = normalize_path(path)
+    path = lookup_path(path)
     if path == "/":
         raise errors.InvalidPath("Refusing to delete the root folder.")
     with state.remote() as remote:
@@ -250,7 +250,7 @@ def rm(state: CliState, path: str) -> None:
 @pass_state
 def versions(state: CliState, path: str) -> None:
     """List every version of a file, newest first."""
-    path = normalize_path(path)
+    path = lookup_path(path)
     with state.remote() as remote:
         history = remote.versions(path)
     if state.as_json or state.quiet:
@@ -270,7 +270,7 @@ def versions(state: CliState, path: str) -> None:
 @pass_state
 def restore(state: CliState, path: str, version: int) -> None:
     """Make an old version current again, as a new version (history is kept)."""
-    path = normalize_path(path)
+    path = lookup_path(path)
     with state.remote() as remote:
         entry = remote.restore(path, version)
     state.emit(entry.as_json(), f"Restored {path} to the content of version {version} "
@@ -287,7 +287,7 @@ def trash(state: CliState, purge_path: str | None, purge_all: bool) -> None:
     if purge_path is not None or purge_all:
         if purge_path is not None and purge_all:
             raise click.UsageError("Give --purge PATH or --purge-all, not both.")
-        target = normalize_path(purge_path) if purge_path is not None else None
+        target = lookup_path(purge_path) if purge_path is not None else None
         with state.remote() as remote:
             count = remote.purge_trash(target)
         state.emit({"purged": count}, f"Deleted {count} entr{'y' if count == 1 else 'ies'} "
@@ -313,7 +313,7 @@ def trash(state: CliState, purge_path: str | None, purge_all: bool) -> None:
 @pass_state
 def undelete(state: CliState, path: str) -> None:
     """Bring back the most recently deleted entry at PATH (with a folder's contents)."""
-    path = normalize_path(path)
+    path = lookup_path(path)
     with state.remote() as remote:
         entry = remote.undelete(path)
     state.emit(entry.as_json(), f"Restored {entry.path} from the trash.")

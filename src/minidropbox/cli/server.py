@@ -127,7 +127,9 @@ def api_command(data_dir: Path | None, host: str | None, port: int | None,
     logging.getLogger("minidropbox").info("API listening on http://%s:%d",
                                           settings.host, settings.port)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                http=guarded_protocol(settings.head_timeout), server_header=False,
+                http=guarded_protocol(settings.head_timeout, settings.pending_heads,
+                                      settings.pending_heads_per_client),
+                server_header=False,
                 access_log=False, timeout_keep_alive=30,
                 ws_ping_interval=settings.ws_ping_interval,
                 ws_ping_timeout=settings.ws_ping_interval,
@@ -161,7 +163,8 @@ def storage_command(node_dir: Path, host: str | None, port: int | None) -> None:
     # The head deadline keeps connections that never send a complete request (and so never
     # reach the cluster-secret check) from piling up until the node runs out of descriptors.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                http=guarded_protocol(settings.head_timeout), access_log=False,
+                http=guarded_protocol(settings.head_timeout, settings.pending_heads,
+                                      settings.pending_heads_per_client), access_log=False,
                 server_header=False, timeout_keep_alive=30, proxy_headers=False)
 
 

@@ -55,7 +55,7 @@ from minidropbox.client.values import (
     VersionInfo,
 )
 from minidropbox.core import errors
-from minidropbox.core.paths import normalize_path
+from minidropbox.core.paths import lookup_path
 
 T = TypeVar("T")
 MISSING_BATCH = 10_000  # hashes per /chunks/missing: the server's limit
@@ -209,7 +209,7 @@ class Remote:
     # -- entries ----------------------------------------------------------------------------
     def metadata(self, path: str) -> Entry:
         """The entry at ``path``; the root is always a folder. ``NotFound`` if none."""
-        path = normalize_path(path)
+        path = lookup_path(path)
         if path == "/":
             return ROOT_ENTRY
         return Entry.from_json(self._json("GET", "/files/metadata", idempotent=True,
@@ -226,7 +226,7 @@ class Remote:
         """Every entry in a folder, following the server's pages."""
         cursor: str | None = None
         while True:
-            params: dict[str, Any] = {"path": normalize_path(path),
+            params: dict[str, Any] = {"path": lookup_path(path),
                                       "recursive": "true" if recursive else "false"}
             if cursor:
                 params["cursor"] = cursor

@@ -42,13 +42,29 @@ def normalize_path(raw: str) -> str:
     A missing leading slash is added and a single trailing slash dropped; everything else
     that is ambiguous or dangerous (``..``, ``.``, empty segments, backslashes, NUL and
     control characters, invisible and bidi control characters, Windows drive letters,
-    over-long names) is refused rather than guessed.
+    over-long names) is refused rather than guessed. This is the rule for names being made.
+    """
+    if isinstance(raw, str) and len(raw) <= MAX_PATH_BYTES:  # before work that grows with it
+        check_characters(raw)
+    return lookup_path(raw)
+
+
+def lookup_path(raw: str) -> str:
+    """Like ``normalize_path``, for a path that only names something that already exists.
+
+    Names stored before the character rules of ``check_characters`` (C1 controls, line
+    separators, bidi controls and invisible characters were once accepted) must stay reachable,
+    or their owners could neither download, rename nor delete them. So a lookup refuses only
+    what was never storable (C0 controls, DEL, lone surrogates) and the structural dangers;
+    every route that creates a name checks the new name with ``check_characters``.
     """
     if not isinstance(raw, str):
         raise InvalidPath("Path must be a string.")
     if len(raw) > MAX_PATH_BYTES:  # before any work that grows with the length
         raise InvalidPath(f"Path is longer than {MAX_PATH_BYTES} bytes.")
-    check_characters(raw)
+    for c in raw:
+        if ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF:
+            raise InvalidPath(f"Path contains a control character (U+{ord(c):04X}).")
     path = unicodedata.normalize("NFC", raw)
     if path in ("", "/"):
         return "/"
@@ -70,6 +86,13 @@ def normalize_path(raw: str) -> str:
         if len(segment.encode("utf-8")) > MAX_SEGMENT_BYTES:
             raise InvalidPath(f"A name in the path is longer than {MAX_SEGMENT_BYTES} bytes.")
     return path
+
+
+def check_renamed(old_path: str, new_path: str) -> None:
+    """Raise ``InvalidPath`` if a move gives an entry a new name that breaks the character rules
+    (keeping a name stored before those rules, while moving it elsewhere, is allowed)."""
+    if name_of(new_path) != name_of(old_path):
+        check_characters(name_of(new_path))
 
 
 def depth(path: str) -> int:

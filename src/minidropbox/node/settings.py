@@ -38,8 +38,13 @@ class NodeSettings(BaseSettings):
     # starting a full pass every scrub_interval seconds.
     scrub_rate: float = 8 * MiB
     scrub_interval: float = 24 * 3600.0
-    # A request head (line and headers) must arrive within this many seconds.
+    # A request head (line and headers) must arrive within this many seconds, and at most
+    # this many connections wait for theirs at once, per client address and in all: one more
+    # closes the oldest (api/pending_heads.py), so slow connections cannot take every
+    # descriptor the node has within one deadline.
     head_timeout: float = 10.0
+    pending_heads: int = Field(default=256, ge=1)
+    pending_heads_per_client: int = Field(default=64, ge=1)
 
     def resolve_secrets(self) -> NodeSettings:
         """Load or create the cluster secret in ``dir/secrets`` when none is given; returns self.

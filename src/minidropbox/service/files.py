@@ -28,10 +28,12 @@ from minidropbox.core.errors import (
 )
 from minidropbox.core.paths import (
     ancestors,
+    check_characters,
+    check_renamed,
     depth,
     is_within,
+    lookup_path,
     name_of,
-    normalize_path,
     path_key,
 )
 from minidropbox.core.timestamps import check_timestamp
@@ -144,7 +146,7 @@ class FileService:
         """One commit inside the caller's transaction. ``sizes`` (owned chunk sizes),
         ``folders`` (folder keys known to exist) and ``budget`` (entries it may still
         create) let a batch share work and limits between commits."""
-        path = normalize_path(req.path)
+        path = lookup_path(req.path)
         if path == "/":
             raise InvalidInput("Cannot write a file at the root folder itself.")
         if req.size < 0:
@@ -192,6 +194,9 @@ class FileService:
     def _new_entry(self, conn: Connection, principal: Principal, path: str, kind: str,
                    now: float, budget: ChangeBudget) -> dict[str, Any]:
         """Insert an entry within the request's budget and the account's metadata quota."""
+        # Paths are looked up leniently (lookup_path) so names stored before the character
+        # rules stay reachable; every name being made is checked here.
+        check_characters(name_of(path))
         self.limits.check_depth(path)
         budget.spend()
         self.limits.check_new_entry(conn, principal.namespace_id)
@@ -217,7 +222,7 @@ class FileService:
 
     # -- browsing ---------------------------------------------------------------------------
     def metadata(self, principal: Principal, raw_path: str) -> dict[str, Any]:
-        path = normalize_path(raw_path)
+        path = lookup_path(raw_path)
         if path == "/":
             return public_entry(ROOT)
         with self.db.read() as conn:
@@ -228,7 +233,7 @@ class FileService:
 
     def listing(self, principal: Principal, raw_path: str, recursive: bool, limit: int | None,
              cursor: str | None) -> dict[str, Any]:
-        path = normalize_path(raw_path)
+        path = lookup_path(raw_path)
         limit = min(limit or self.max_page_size, self.max_page_size)
         with self.db.read() as conn:
             if path != "/":
@@ -247,7 +252,7 @@ class FileService:
     def content(self, principal: Principal, raw_path: str,
                 version: int | None) -> tuple[dict[str, Any], list[tuple[str, int]]]:
         """The entry (as of ``version``) and its ordered (chunk, size) list."""
-        path = normalize_path(raw_path)
+        path = lookup_path(raw_path)
         with self.db.read() as conn:
             entry = repo.live(conn, principal.namespace_id, path)
             if entry is None:
@@ -266,7 +271,7 @@ class FileService:
 
     # -- changes ----------------------------------------------------------------------------
     def mkdir(self, principal: Principal, raw_path: str) -> dict[str, Any]:
-        path = normalize_path(raw_path)
+        path = lookup_path(raw_path)
         if path == "/":
             raise AlreadyExists("The root folder always exists.")
         now = self.clock()
@@ -283,7 +288,7 @@ class FileService:
         return public_entry(entry)
 
     def move(self, principal: Principal, raw_from: str, raw_to: str) -> dict[str, Any]:
-        src, dst = normalize_path(raw_from), normalize_path(raw_to)
+        src, dst = lookup_path(raw_from), lookup_path(raw_to)
         if "/" in (src, dst):
             raise InvalidInput("The root folder cannot be moved or replaced.")
         now = self.clock()
@@ -298,6 +303,7 @@ class FileService:
                 raise AlreadyExists(f"{dst} already exists.")
             if same_entry and entry["path"] == dst:
                 return public_entry(entry)
+            check_renamed(entry["path"], dst)
             below = 0
             if entry["kind"] == "folder":
                 ns, key = principal.namespace_id, entry["path_key"]
@@ -317,7 +323,7 @@ class FileService:
                if_version: int | None = None) -> dict[str, Any]:
         """Move an entry to the trash; with ``if_version``, only while that file version is
         current (a sync client deleting what it saw must not delete a newer edit)."""
-        path = normalize_path(raw_path)
+        path = lookup_path(raw_path)
         if path == "/":
             raise InvalidInput("The root folder cannot be deleted.")
         now = self.clock()
@@ -339,7 +345,7 @@ class FileService:
 
     # -- versions ---------------------------------------------------------------------------
     def versions(self, principal: Principal, raw_path: str) -> list[dict[str, Any]]:
-        path = normalize_path(raw_path)
+        path = lookup_path(raw_path)
         with self.db.read() as conn:
             entry = repo.live(conn, principal.namespace_id, path)
             if entry is None or entry["kind"] != "file":
@@ -353,7 +359,7 @@ class FileService:
     def restore(self, principal: Principal, raw_path: str, number: int,
                 device: str = "") -> dict[str, Any]:
         """A new version with an old version's content; history is never rewritten."""
-        path = normalize_path(raw_path)
+        path = lookup_path(raw_path)
         now = self.clock()
         with self._write(principal.namespace_id) as conn:
             entry = repo.live(conn, principal.namespace_id, path)
@@ -380,7 +386,7 @@ class FileService:
     def set_mtime(self, principal: Principal, raw_path: str, mtime: float) -> dict[str, Any]:
         """Set a file's modification time (WebDAV clients do, after an upload); content and
         version stay as they are, so nothing is journalled: sync compares content."""
-        path = normalize_path(raw_path)
+        path = lookup_path(raw_path)
         with self._write(principal.namespace_id) as conn:
             entry = repo.live(conn, principal.namespace_id, path)
             if entry is None or entry["kind"] != "file":
@@ -397,7 +403,7 @@ class FileService:
         return [{**public_entry(r), "deleted_at": r["deleted_at"]} for r in rows]
 
     def undelete(self, principal: Principal, raw_path: str) -> dict[str, Any]:
-        path = normalize_path(raw_path)
+        path = lookup_path(raw_path)
         now = self.clock()
         with self._write(principal.namespace_id) as conn:
             entry = repo.latest_trashed(conn, principal.namespace_id, path)
@@ -416,6 +422,6 @@ class FileService:
         return public_entry(entry)
 
     def purge(self, principal: Principal, raw_path: str | None) -> int:
-        path = normalize_path(raw_path) if raw_path is not None else None
+        path = lookup_path(raw_path) if raw_path is not None else None
         with self.db.write() as conn:
             return repo.purge_trash(conn, principal.namespace_id, path)

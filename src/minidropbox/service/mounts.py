@@ -26,7 +26,7 @@ from minidropbox.core.errors import (
     QuotaExceeded,
     ReadOnly,
 )
-from minidropbox.core.paths import name_of, normalize_path, path_key
+from minidropbox.core.paths import check_renamed, lookup_path, name_of, path_key
 from minidropbox.metadata import chunks as chunk_repo
 from minidropbox.metadata import entries as repo
 from minidropbox.metadata import journal, shares
@@ -97,14 +97,14 @@ class SharedFileService(FileService):
 
     def resolve(self, principal: Principal, raw_path: str,
                 mounts: list[Mount] | None = None) -> Target:
-        path = normalize_path(raw_path)
+        path = lookup_path(raw_path)
         for mount in self.mounts(principal) if mounts is None else mounts:
             key, mkey = path_key(path), path_key(mount.path)
             if key == mkey or key.startswith(mkey + "/"):
                 depth = mount.path.count("/")
                 inner = "/" + "/".join(path.split("/")[depth + 1:])
                 return Target(replace(principal, namespace_id=mount.namespace_id),
-                              normalize_path(inner), mount)
+                              lookup_path(inner), mount)
         return Target(principal, path)
 
     def role_at(self, principal: Principal, raw_path: str) -> str | None:
@@ -266,6 +266,7 @@ class SharedFileService(FileService):
                                    "shared folder.")
             if repo.live(conn, dst_ns, dst.path) is not None:
                 raise AlreadyExists(f"{dst.outer(dst.path)} already exists.")
+            check_renamed(entry["path"], dst.path)
             self._ensure_parents(conn, dst.principal, dst.path, now)
             moved = shares.transfer(conn, src_ns, src.path, dst_ns, dst.path)
             journal.append(conn, src_ns, "delete", entry["path"], entry["kind"], now,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from minidropbox.api.bounded_json import BoundedJsonRoute
+from minidropbox.api.context import AppContext
 from minidropbox.api.deps import Context, CurrentUser
 from minidropbox.api.file_response import file_response
 from minidropbox.api.schemas import MAX_INT64, MAX_VERSION, error_responses
@@ -23,9 +24,10 @@ from minidropbox.api.schemas_files import (
     RestoreBody,
     Versions,
 )
-from minidropbox.core.errors import InvalidInput
-from minidropbox.core.paths import normalize_path
+from minidropbox.core.errors import InvalidInput, InvalidPath, NotFound
+from minidropbox.core.paths import check_characters, lookup_path, name_of
 from minidropbox.core.timestamps import MAX_TIMESTAMP, MIN_TIMESTAMP
+from minidropbox.service.accounts import Principal
 from minidropbox.service.files import CommitRequest
 
 router = APIRouter(prefix="/api/v1/files", tags=["files"], route_class=BoundedJsonRoute)
@@ -124,7 +126,8 @@ async def upload(path: PathQuery, request: Request, principal: CurrentUser, ctx:
     ``If-Match: <version>`` makes it conditional (409 when the file moved on); without it the
     upload replaces whatever is current.
     """
-    clean = normalize_path(path)
+    clean = lookup_path(path)
+    await run_in_threadpool(_check_upload_name, ctx, principal, clean)
     parent = _version_header(if_match)
     declared = request.headers.get("content-length")
     stored = await ctx.chunks.store_stream(
@@ -132,6 +135,20 @@ async def upload(path: PathQuery, request: Request, principal: CurrentUser, ctx:
     req = CommitRequest(path=clean, size=stored.size, chunks=stored.chunks,
                         parent_version=parent, mtime=x_mtime, overwrite=if_match is None)
     return await run_in_threadpool(ctx.files.commit, principal, req)
+
+
+def _check_upload_name(ctx: AppContext, principal: Principal, path: str) -> None:
+    """Refuse a new name that breaks the character rules before any byte is stored (the commit
+    checks again): only a file stored under such a name before the rules may be replaced."""
+    try:
+        check_characters(path)
+        return
+    except InvalidPath:
+        try:
+            ctx.files.metadata(principal, path)
+            return
+        except NotFound:
+            check_characters(name_of(path))  # a new file under an old folder is fine
 
 
 def _version_header(if_match: str | None) -> int | None:
