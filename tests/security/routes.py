@@ -344,6 +344,9 @@ MATRIX: dict[tuple[str, str], Entry] = {
         lambda c, auth, v: c.post("/api/v1/auth/logout",
                                   headers=bearer(_fresh_session(c, v)))),
     ("GET", "/api/v1/auth/me"): no_object("the caller's own account", _get("/api/v1/auth/me")),
+    ("GET", "/api/v1/usage"): no_object(
+        "the caller's own quota and sizes; chunks count only through the caller's versions, "
+        "so it says nothing about other accounts' chunks", _get("/api/v1/usage")),
     ("POST", "/api/v1/auth/password"): no_object(
         "the caller's own password, and it needs the current one",
         lambda c, auth, v: c.post("/api/v1/auth/password",

@@ -121,3 +121,24 @@ def test_storing_others_chunks_takes_as_long_as_new_ones(client: httpx.Client) -
     # Skipping the node writes for a chunk someone has made it about twice as fast.
     margin = max(0.004, 0.35 * min(k, u))
     assert abs(k - u) <= margin, f"median {k * 1000:.2f} ms (A's chunks) vs {u * 1000:.2f} ms"
+
+
+def test_usage_says_nothing_about_others_chunks(client: httpx.Client) -> None:
+    """B sends a chunk A has committed, and one nobody has: B's usage moves the same way for
+    both (staged, not used), so ``GET /usage`` cannot tell B what A stored."""
+    a, b = new_user(client, "du"), new_user(client, "du")
+    theirs, fresh = os.urandom(7000), os.urandom(7000)
+    h = hashlib.sha256(theirs).hexdigest()
+    assert client.put(f"/api/v1/chunks/{h}", headers=a.auth, content=theirs).status_code == 201
+    assert client.post("/api/v1/files/commit", headers=a.auth, json={
+        "path": "/a", "size": len(theirs), "chunks": [h],
+        "parent_version": None}).status_code == 201
+    seen = []
+    for data in (theirs, fresh):
+        digest = hashlib.sha256(data).hexdigest()
+        before = client.get("/api/v1/usage", headers=b.auth).json()
+        assert client.put(f"/api/v1/chunks/{digest}", headers=b.auth,
+                          content=data).status_code == 201
+        after = client.get("/api/v1/usage", headers=b.auth).json()
+        seen.append({k: after[k] - before[k] for k in ("used_bytes", "staged_bytes")})
+    assert seen == [{"used_bytes": 0, "staged_bytes": 7000}] * 2

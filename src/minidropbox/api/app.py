@@ -27,6 +27,7 @@ from minidropbox.api.routes import (
     notifications,
     shares,
     trash,
+    usage,
 )
 from minidropbox.api.timeouts import BodyPace
 from minidropbox.dav.app import create_dav_app
@@ -37,7 +38,7 @@ from minidropbox.web import install as install_web_app
 ROUTERS = [health.router, auth.router, chunks.router, files.router, trash.router,
            changes.router, notifications.router, admin.router, metrics.router,
            shares.router, links_public.router,
-           app_passwords.router]
+           app_passwords.router, usage.router]
 
 
 def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:

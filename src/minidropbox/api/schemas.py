@@ -55,6 +55,19 @@ class UserPublic(BaseModel):
     is_admin: bool = False
 
 
+class UsagePublic(BaseModel):
+    quota_bytes: int | None = Field(description="None: no quota")
+    used_bytes: int = Field(description="What the quota counts: the stored chunks of "
+                            "committed versions (current, older, trashed), each once")
+    free_bytes: int | None
+    staged_bytes: int = Field(description="Sent but never committed: free of the quota, "
+                              "deleted after the GC grace period")
+    files: int
+    current_bytes: int = Field(description="Live files at their full size")
+    versions_bytes: int = Field(description="Older versions of live files")
+    trash_bytes: int = Field(description="Every version of what is in the trash")
+
+
 class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "bearer"

@@ -7,7 +7,7 @@ import sys
 import click
 
 from minidropbox import __version__
-from minidropbox.cli import account, admin, files
+from minidropbox.cli import account, admin, files, usage
 from minidropbox.cli.app_password import app_password
 from minidropbox.cli.backup import backup
 from minidropbox.cli.server import server
@@ -34,6 +34,8 @@ for command in account.COMMANDS:
     cli.add_command(command)
 for command in files.COMMANDS:
     cli.add_command(command)
+cli.add_command(usage.du)
+cli.add_command(usage.du, name="quota")
 cli.add_command(server)
 cli.add_command(sync)
 cli.add_command(admin.admin)

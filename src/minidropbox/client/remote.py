@@ -52,6 +52,7 @@ from minidropbox.client.values import (
     SharedFolder,
     ShareLink,
     TrashEntry,
+    Usage,
     VersionInfo,
 )
 from minidropbox.core import errors
@@ -128,6 +129,9 @@ class Remote:
 
     def me(self) -> Account:
         return Account.from_json(self._json("GET", "/auth/me", idempotent=True))
+
+    def usage(self) -> Usage:
+        return Usage.from_json(self._json("GET", "/usage", idempotent=True))
 
     def change_password(self, old: str, new: str) -> None:
         self._json("POST", "/auth/password", idempotent=False,

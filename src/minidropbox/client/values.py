@@ -189,6 +189,33 @@ class Account:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """``GET /usage``: the quota counts ``used_bytes`` (stored chunks of committed versions,
+    each once); the other sizes are logical (every version at its full size)."""
+
+    quota_bytes: int | None
+    used_bytes: int
+    free_bytes: int | None
+    staged_bytes: int
+    files: int
+    current_bytes: int
+    versions_bytes: int
+    trash_bytes: int
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Usage:
+        return cls(quota_bytes=_opt_int(body.get("quota_bytes")),
+                   used_bytes=int(body["used_bytes"]), free_bytes=_opt_int(body.get("free_bytes")),
+                   staged_bytes=int(body["staged_bytes"]), files=int(body["files"]),
+                   current_bytes=int(body["current_bytes"]),
+                   versions_bytes=int(body["versions_bytes"]),
+                   trash_bytes=int(body["trash_bytes"]))
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class CommitRequest:
     """A new version of ``path`` made of ``chunks`` (in order), on top of ``parent_version``
     (None: the file must not exist yet)."""

@@ -6,18 +6,33 @@ commit checks, used bytes, recording an uploaded chunk. Replicas and the repair 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, exists, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Exists,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 
 from minidropbox.metadata.replicas import in_batches, set_replica_ok
 from minidropbox.metadata.tables import (
     chunks,
+    entries,
+    namespaces,
     nodes,
     repair_queue,
     replicas,
     user_chunks,
     version_chunks,
+    versions,
 )
 
 
@@ -60,12 +75,64 @@ def user_owns(conn: Connection, user_id: int, chunk_hash: str) -> bool:
         is not None
 
 
+def _committed(user_id: int, chunk_hash: ColumnElement[str]) -> Exists:
+    """A version in this user's files references the chunk: a version in a namespace they own
+    (their tree, a folder they share: the owner pays for it) or one they made (an editor's
+    upload into someone's shared folder counts for the editor too). Never a version of
+    anyone else's, so what counts says nothing about other accounts' chunks."""
+    return (select(version_chunks.c.chunk_hash)
+            .join(versions, versions.c.id == version_chunks.c.version_id)
+            .join(entries, entries.c.id == versions.c.entry_id)
+            .join(namespaces, namespaces.c.id == entries.c.namespace_id)
+            .where(version_chunks.c.chunk_hash == chunk_hash,
+                   or_(namespaces.c.owner_id == user_id, versions.c.author_id == user_id))
+            .exists())
+
+
+@dataclass(frozen=True)
+class ChunkUsage:
+    """A user's chunks, each distinct chunk counted once: ``committed`` bytes are what their
+    versions (current, old, trashed) reference, which is what the quota counts; ``staged``
+    bytes were sent but no version of theirs references them (an upload not committed yet,
+    or one that failed), which GC deletes after its grace period."""
+
+    committed: int
+    staged: int
+
+
+def usage(conn: Connection, user_id: int) -> ChunkUsage:
+    counted = _committed(user_id, user_chunks.c.chunk_hash)
+    row = conn.execute(
+        select(func.coalesce(func.sum(case((counted, chunks.c.size), else_=0)), 0),
+               func.coalesce(func.sum(case((counted, 0), else_=chunks.c.size)), 0))
+        .select_from(user_chunks.join(chunks, user_chunks.c.chunk_hash == chunks.c.hash))
+        .where(user_chunks.c.user_id == user_id)).one()
+    return ChunkUsage(int(row[0]), int(row[1]))
+
+
 def used_bytes(conn: Connection, user_id: int) -> int:
-    """Bytes this user's chunks take, each distinct chunk counted once."""
-    value = conn.execute(select(func.coalesce(func.sum(chunks.c.size), 0))
-                         .join(user_chunks, user_chunks.c.chunk_hash == chunks.c.hash)
-                         .where(user_chunks.c.user_id == user_id)).scalar_one()
-    return int(value)
+    """The bytes the quota counts: distinct chunks the user's versions reference."""
+    return usage(conn, user_id).committed
+
+
+def committed_among(conn: Connection, user_id: int, hashes: list[str]) -> set[str]:
+    """The hashes in ``hashes`` that already count for this user (see ``_committed``)."""
+    out: set[str] = set()
+    for batch in in_batches(sorted(set(hashes))):
+        rows = conn.execute(select(chunks.c.hash).where(
+            chunks.c.hash.in_(batch), _committed(user_id, chunks.c.hash))).all()
+        out.update(r[0] for r in rows)
+    return out
+
+
+def release(conn: Connection, user_id: int, hashes: list[str]) -> None:
+    """Forget that ``user_id`` holds those of ``hashes`` no version of theirs references any
+    more (their versions were purged): to use them again they send the bytes again."""
+    for batch in in_batches(hashes):
+        gone = select(chunks.c.hash).where(chunks.c.hash.in_(batch),
+                                           ~_committed(user_id, chunks.c.hash))
+        conn.execute(delete(user_chunks).where(user_chunks.c.user_id == user_id,
+                                               user_chunks.c.chunk_hash.in_(gone)))
 
 
 def record_chunk(conn: Connection, chunk_hash: str, size: int, node_names: list[str],

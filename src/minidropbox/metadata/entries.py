@@ -7,8 +7,16 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, literal, select, update
 
 from minidropbox.core.paths import parent_of, path_key
+from minidropbox.metadata import chunks as chunk_repo
 from minidropbox.metadata import usage
-from minidropbox.metadata.tables import chunks, entries, users, version_chunks, versions
+from minidropbox.metadata.tables import (
+    chunks,
+    entries,
+    namespaces,
+    users,
+    version_chunks,
+    versions,
+)
 
 
 def _like_prefix(key: str) -> str:
@@ -234,14 +242,26 @@ def purge_trash(conn: Connection, namespace_id: int, path: str | None) -> int:
         where.append((entries.c.path_key == key)
                      | entries.c.path_key.like(_like_prefix(key), escape="\\"))
     ids = [r[0] for r in conn.execute(select(entries.c.id).where(*where)).all()]
+    owner = conn.execute(select(namespaces.c.owner_id).where(
+        namespaces.c.id == namespace_id)).scalar_one()
     for start in range(0, len(ids), 500):
         batch = ids[start:start + 500]
         version_ids = select(versions.c.id).where(versions.c.entry_id.in_(batch))
+        held = conn.execute(
+            select(versions.c.author_id, version_chunks.c.chunk_hash).distinct()
+            .join(versions, versions.c.id == version_chunks.c.version_id)
+            .where(versions.c.entry_id.in_(batch))).all()
         refs = conn.execute(delete(version_chunks).where(
             version_chunks.c.version_id.in_(version_ids))).rowcount
         usage.add(conn, namespace_id, entries=-len(batch), chunk_refs=-refs)
         conn.execute(delete(versions).where(versions.c.entry_id.in_(batch)))
         conn.execute(delete(entries).where(entries.c.id.in_(batch)))
+        # Deleted for good: who held these chunks through the purged versions holds them no
+        # more (unless another version of theirs uses them), so the bytes are neither
+        # counted nor staged, and GC may take them.
+        hashes = sorted({h for _, h in held})
+        for user_id in {owner, *(a for a, _ in held if a is not None)}:
+            chunk_repo.release(conn, int(user_id), hashes)
     return len(ids)
 
 

@@ -21,7 +21,6 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from minidropbox.core.chunking import check_chunk_hash, iter_chunks, sha256_hex
@@ -38,6 +37,7 @@ from minidropbox.metadata.db import Database
 from minidropbox.service.accounts import Principal
 from minidropbox.service.cluster import StorageCluster
 from minidropbox.service.fence import wait_closed
+from minidropbox.service.quota import check_store_room
 from minidropbox.service.read_ahead import ReadAhead
 
 log = logging.getLogger("minidropbox.chunks")
@@ -78,8 +78,13 @@ class ChunkService:
         return list(dict.fromkeys(h for h in hashes if h not in present))
 
     def used_bytes(self, principal: Principal) -> int:
+        """The bytes the quota counts (committed versions only)."""
         with self.db.read() as conn:
             return repo.used_bytes(conn, principal.user_id)
+
+    def usage(self, principal: Principal) -> repo.ChunkUsage:
+        with self.db.read() as conn:
+            return repo.usage(conn, principal.user_id)
 
     def check_room(self, principal: Principal, size: int) -> None:
         """Refuse at once a whole file that cannot fit (each chunk is checked again as it is
@@ -89,7 +94,7 @@ class ChunkService:
         if size > principal.quota_bytes:
             raise PayloadTooLarge("The file is larger than the account's whole quota.")
         with self.db.read() as conn:
-            _check_quota(conn, principal, size)
+            check_store_room(conn, principal, size)
 
     def _room(self, principal: Principal) -> int | None:
         """Bytes left in the quota (None: no quota)."""
@@ -194,7 +199,7 @@ class ChunkService:
         with self.db.write() if principal.quota_bytes is not None else self.db.read() as conn:
             if principal.quota_bytes is not None:
                 journal.lock_namespace(conn, principal.namespace_id)
-                _check_quota(conn, principal, size, chunk_hash)
+                check_store_room(conn, principal, size, chunk_hash)
             return ([n for n in replica_repo.good_replicas(conn, chunk_hash)
                      if n in self.cluster.health],
                     set(replica_repo.bad_holders(conn, chunk_hash)), fence.writer_token(conn),
@@ -214,7 +219,7 @@ class ChunkService:
             # the room since. The copies are then recorded without an owner, so nobody can
             # reference them and GC deletes them after its grace period.
             try:
-                _check_quota(conn, principal, size, chunk_hash)
+                check_store_room(conn, principal, size, chunk_hash)
             except QuotaExceeded as exc:
                 refused, owner = exc, None
             repo.record_chunk(conn, chunk_hash, size, holders, owner, self.clock())
@@ -250,23 +255,6 @@ class ChunkService:
                           self.fetches_per_download)
         async for block in ahead.blocks(wanted):
             yield block
-
-
-def _check_quota(conn: Connection, principal: Principal, size: int,
-                 chunk_hash: str | None = None) -> None:
-    """``QuotaExceeded`` unless ``size`` more bytes fit (a chunk the user has is free).
-
-    The one quota rule. Callers storing a chunk hold the namespace lock, so two uploads cannot
-    both take the last free bytes.
-    """
-    if principal.quota_bytes is None or (
-            chunk_hash is not None and repo.user_owns(conn, principal.user_id, chunk_hash)):
-        return
-    used = repo.used_bytes(conn, principal.user_id)
-    if used + size > principal.quota_bytes:
-        raise QuotaExceeded(
-            f"This upload needs {size} bytes but only "
-            f"{max(0, principal.quota_bytes - used)} of your quota are left.")
 
 
 def _cut(path: Path) -> list[tuple[str, int, int]]:

@@ -42,6 +42,7 @@ from minidropbox.metadata import entries as repo
 from minidropbox.metadata import journal
 from minidropbox.metadata.db import Database
 from minidropbox.service.accounts import Principal
+from minidropbox.service.quota import CommitQuota
 from minidropbox.service.tree_limits import ChangeBudget, TreeLimits
 
 log = logging.getLogger("minidropbox.files")
@@ -115,7 +116,8 @@ class FileService:
     # -- commits ----------------------------------------------------------------------------
     def commit(self, principal: Principal, req: CommitRequest) -> dict[str, Any]:
         with self._write(principal.namespace_id) as conn:
-            return self._commit(conn, principal, req, budget=ChangeBudget(self.limits))
+            return self._commit(conn, principal, req, budget=ChangeBudget(self.limits),
+                                quota=CommitQuota(conn, principal))
 
     def commit_batch(self, principal: Principal, reqs: list[CommitRequest]) -> list[dict[str, Any]]:
         """Each commit judged on its own, all in one transaction (savepoint per commit)."""
@@ -126,13 +128,15 @@ class FileService:
             sizes = chunk_repo.owned_sizes(conn, principal.user_id, hashes)
             folders: set[str] = set()
             budget = ChangeBudget(self.limits)  # entries the whole batch may create
+            quota = CommitQuota(conn, principal)  # bytes the whole batch may add
             for req in reqs:
                 # Folders made by a commit that then fails are rolled back with it, so each
                 # commit works on a copy of the known set and only success merges it.
                 trial = set(folders)
                 try:
                     with conn.begin_nested():
-                        entry = self._commit(conn, principal, req, sizes, trial, budget)
+                        entry = self._commit(conn, principal, req, sizes, trial, budget,
+                                             quota)
                     folders = trial
                     results.append({"ok": True, "entry": entry})
                 except MiniDropboxError as exc:
@@ -142,10 +146,12 @@ class FileService:
     def _commit(self, conn: Connection, principal: Principal, req: CommitRequest,
                 sizes: dict[str, int] | None = None,
                 folders: set[str] | None = None,
-                budget: ChangeBudget | None = None) -> dict[str, Any]:
+                budget: ChangeBudget | None = None,
+                quota: CommitQuota | None = None) -> dict[str, Any]:
         """One commit inside the caller's transaction. ``sizes`` (owned chunk sizes),
-        ``folders`` (folder keys known to exist) and ``budget`` (entries it may still
-        create) let a batch share work and limits between commits."""
+        ``folders`` (folder keys known to exist), ``budget`` (entries it may still
+        create) and ``quota`` (bytes it may add) let a batch share work and limits between
+        commits."""
         path = lookup_path(req.path)
         if path == "/":
             raise InvalidInput("Cannot write a file at the root folder itself.")
@@ -176,6 +182,7 @@ class FileService:
         if entry is not None and entry["content_hash"] == digest and entry["size"] == req.size:
             return public_entry(entry)  # same bytes: nothing changed, no new version
         self.limits.check_chunk_refs(conn, principal.namespace_id, len(req.chunks), req.size)
+        (quota or CommitQuota(conn, principal)).charge(req.chunks)
         if entry is None:
             budget = budget or ChangeBudget(self.limits)
             self._ensure_parents(conn, principal, path, now, folders, budget)

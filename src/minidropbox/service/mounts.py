@@ -300,9 +300,9 @@ class SharedFileService(FileService):
                 raise NotFound("That shared folder no longer exists.")
             if folder["owner_quota"] is None:
                 return folder
-            owned = chunk_repo.owned_sizes(conn, folder["owner_id"], chunk_hashes)
+            counted = chunk_repo.committed_among(conn, folder["owner_id"], chunk_hashes)
             mine = chunk_repo.owned_sizes(conn, t.principal.user_id, chunk_hashes)
-            new = sum(size for h, size in mine.items() if h not in owned)
+            new = sum(size for h, size in mine.items() if h not in counted)
             used = chunk_repo.used_bytes(conn, folder["owner_id"])
         if used + new > folder["owner_quota"]:
             raise QuotaExceeded(f"The owner of {t.mount.path} has no room left for this file.")
