@@ -22,7 +22,6 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
-from sqlalchemy.engine import URL
 
 MiB = 1024 * 1024
 
@@ -206,6 +205,9 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         if self.database_host:
+            # Imported here: storage nodes load these settings and never touch a database.
+            from sqlalchemy.engine import URL
+
             return URL.create("postgresql+psycopg", username=self.database_user,
                               password=self.database_password, host=self.database_host,
                               port=self.database_port, database=self.database_name
