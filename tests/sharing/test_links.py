@@ -207,3 +207,77 @@ def test_links_belong_to_their_owner(person: Any, anon: httpx.Client) -> None:
     assert anon.get(f"/s/{token_of(link)}", params={"dl": 1}).content == b"mine"
     r = bob.http.post("/api/v1/shares/links", json={"path": "/mine.txt"})
     assert r.status_code == 404  # Bob has no such file; Alice's is not his to share
+
+
+def test_link_downloads_resume_and_revalidate(person: Any, anon: httpx.Client) -> None:
+    """What curl -C -, download managers and media players send: Range, If-Range, ETag."""
+    alice = person("alice")
+    data = os.urandom(3_000_000)
+    alice.put("/big.bin", data)
+    url = f"/s/{token_of(alice.link('/big.bin'))}"
+
+    whole = anon.get(url, params={"dl": 1})
+    etag, modified = whole.headers["etag"], whole.headers["last-modified"]
+    assert whole.headers["accept-ranges"] == "bytes" and whole.content == data
+    meta = alice.ok("GET", "/api/v1/files/metadata", params={"path": "/big.bin"})
+    assert meta["content_hash"] not in etag  # the link's own tag, not the content hash
+    part = anon.get(url, params={"dl": 1}, headers={"Range": "bytes=2000000-"})
+    assert part.status_code == 206 and part.content == data[2_000_000:]
+    assert part.headers["content-range"] == f"bytes 2000000-2999999/{len(data)}"
+    for validator in (etag, modified):  # still the same file: the range
+        r = anon.get(url, params={"dl": 1},
+                     headers={"Range": "bytes=-100", "If-Range": validator})
+        assert r.status_code == 206 and r.content == data[-100:]
+    assert anon.get(url, params={"dl": 1}, headers={"If-None-Match": etag}).status_code == 304
+    r = anon.get(url, params={"dl": 1}, headers={"Range": f"bytes={len(data)}-"})
+    assert r.status_code == 416
+
+    changed = os.urandom(1000)
+    alice.put("/big.bin", changed)
+    r = anon.get(url, params={"dl": 1}, headers={"Range": "bytes=10-", "If-Range": etag})
+    assert r.status_code == 200 and r.content == changed  # changed: the whole new file
+    assert r.headers["etag"] != etag
+    # Ranges continuing a download are not counted as more downloads.
+    (mine,) = alice.ok("GET", "/api/v1/shares/links", params={"path": "/big.bin"})["links"]
+    assert mine["downloads"] == 2
+
+    # A link with a download limit sends the whole file every time, and counts it.
+    limited = f"/s/{token_of(alice.link('/big.bin', max_downloads=2))}"
+    r = anon.get(limited, params={"dl": 1}, headers={"Range": "bytes=10-"})
+    assert r.status_code == 200 and r.content == changed
+    assert anon.get(limited, params={"dl": 1}, headers={"If-None-Match": r.headers["etag"]}
+                    ).status_code == 200
+    assert anon.get(limited, params={"dl": 1}).status_code == 404
+
+
+def test_link_previews_are_sandboxed(person: Any, anon: httpx.Client) -> None:
+    alice = person("alice")
+    cases = {"/p/clip.mp4": ("video/mp4", "<video"), "/p/song.mp3": ("audio/mpeg", "<audio"),
+             "/p/paper.pdf": ("application/pdf", "<iframe"),
+             "/p/notes.md": ("text/plain", "<iframe"),
+             "/p/evil.html": ("text/plain", "<iframe"),
+             "/p/evil.svg": ("image/svg+xml", "<img"),
+             "/p/tool.exe": ("application/octet-stream", None)}
+    for path, _ in cases.items():
+        alice.put(path, b"<script>alert(1)</script>" + path.encode())
+    for path, (media, element) in cases.items():
+        url = f"/s/{token_of(alice.link(path))}"
+        page = anon.get(url)
+        csp = page.headers["content-security-policy"]
+        assert "script-src" not in csp and "default-src 'none'" in csp
+        if element is None:
+            assert "class=preview" not in page.text and "preview" not in page.text, path
+            continue
+        assert element in page.text and "inline=1" in page.text, path
+        if element == "<iframe" and media != "application/pdf":
+            assert " sandbox " in page.text  # the frame itself is sandboxed as well
+        shown = anon.get(url, params={"dl": 1, "inline": 1})
+        assert shown.status_code == 200 and shown.headers["content-type"].startswith(media)
+        assert shown.headers["x-content-type-options"] == "nosniff"
+        assert shown.headers["content-disposition"].startswith("inline")
+        policy = shown.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "script" not in policy
+        if media != "application/pdf":
+            assert policy.endswith("sandbox")
+        ranged = anon.get(url, params={"dl": 1, "inline": 1}, headers={"Range": "bytes=0-7"})
+        assert ranged.status_code == 206 and ranged.content == b"<script>"  # players seek

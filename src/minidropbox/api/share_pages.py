@@ -15,10 +15,13 @@ from urllib.parse import urlencode
 
 from fastapi.responses import HTMLResponse
 
+from minidropbox.web.content import preview_type
+
 # No scripts; the app's own stylesheets (same origin); forms post back here; never framed.
-PAGE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'")
-IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+# Previews come from this origin only: images, audio and video elements, and frames for
+# text and PDF (the file itself is served sandboxed, see ``preview``).
+PAGE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; "
+            "frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
 def _size(n: int | None) -> str:
@@ -66,6 +69,25 @@ def _owner_line(view: dict[str, Any]) -> str:
     return f"<div class=muted>Shared by {html.escape(owner)}</div>" if owner else ""
 
 
+def _preview(name: str, src: str) -> str:
+    """The element that previews a file of this name, given its escaped inline URL. What the
+    element loads is served with a safe type under a sandboxing policy (``preview_type``):
+    HTML or SVG sources show as text, and nothing of the file ever runs."""
+    media = preview_type(name)
+    if media.startswith("image/"):
+        return f"<img class=preview alt='' src='{src}'>"
+    if media.startswith("video/"):
+        return f"<video class=preview controls preload=metadata src='{src}'></video>"
+    if media.startswith("audio/"):
+        return f"<audio class=preview controls preload=metadata src='{src}'></audio>"
+    if media == "application/pdf":  # the browser's viewer: it will not run sandboxed
+        return f"<iframe class='preview document' title='Preview' src='{src}'></iframe>"
+    if media.startswith("text/"):
+        return (f"<iframe class='preview document' title='Preview' sandbox "
+                f"src='{src}'></iframe>")
+    return ""
+
+
 def link_page(view: dict[str, Any], limited: bool, sent: int | None = None) -> HTMLResponse:
     """The page for a link, at the entry ``view`` describes (``LinkService.describe``)."""
     name = html.escape(view["name"])
@@ -80,9 +102,7 @@ def link_page(view: dict[str, Any], limited: bool, sent: int | None = None) -> H
     entry = view["entry"]
     if entry["type"] == "file":
         path = None if view["path"] == "/" else view["path"]
-        preview = ""
-        if not limited and entry["name"].lower().endswith(IMAGE_TYPES):
-            preview = f"<img class=preview alt='' src='{_href(path=path, dl=1, inline=1)}'>"
+        preview = "" if limited else _preview(entry["name"], _href(path=path, dl=1, inline=1))
         return page(entry["name"], (
             f"<h1>{html.escape(entry['name'])}</h1>{_owner_line(view)}"
             f"<div class=muted>{_size(entry['size'])} · {_when(entry['modified'])}</div>"

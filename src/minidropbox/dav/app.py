@@ -7,7 +7,7 @@ which authenticates and bounds every request first. Files live in ``provider.py`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from a2wsgi import WSGIMiddleware
@@ -52,12 +52,31 @@ def create_dav_app(ctx: AppContext) -> ASGIApp:
     wsgi = WsgiDAVApp(dav_config(ctx))
 
     def with_session(environ: dict[str, Any],
-                     start_response: Callable[..., Any]) -> Iterable[bytes]:
+                     start_response: Callable[..., Any]) -> Iterator[bytes]:
         session = environ["asgi.scope"]["minidropbox.dav"]
         environ["minidropbox.dav"] = session
         environ["wsgidav.auth.user_name"] = session.principal.username
         environ["wsgidav.auth.realm"] = "Mini-Dropbox"
-        result: Iterable[bytes] = wsgi(environ, start_response)
-        return result
+        # wsgidav does its work while its response is iterated: each step runs with the
+        # request's session known to its thread.
+        session.enter()
+        try:
+            result = iter(wsgi(environ, start_response))
+        finally:
+            session.leave()
+        try:
+            while True:
+                session.enter()
+                try:
+                    block = next(result, None)
+                finally:
+                    session.leave()
+                if block is None:
+                    return
+                yield block
+        finally:  # the end of the body, or a client that went away: release what it held
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
 
     return DavGate(WSGIMiddleware(with_session, workers=WORKERS), ctx)  # type: ignore[arg-type]

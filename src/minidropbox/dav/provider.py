@@ -6,8 +6,9 @@ writes — so versions, quota (507), the journal and notifications behave exactl
 API. Nothing here touches a table of files directly.
 
 Locks and dead properties are keyed by the resource's *reference URL*, which wsgidav shares
-between all callers; ours starts with the namespace id (``/<namespace>/<path>``), so two
-accounts' ``/notes.txt`` never share a lock or a property.
+between all callers; ours is where the entry lives (``/<namespace>/<path there>``), so two
+accounts' ``/notes.txt`` never share a lock or a property, and a file in a shared folder has
+one set of each, whatever path each member mounted the folder at.
 """
 
 from __future__ import annotations
@@ -50,10 +51,14 @@ class MiniDropboxProvider(DAVProvider):  # type: ignore[misc]
         return False
 
     def ref_url_to_path(self, url: str) -> str:
-        # "/<namespace>/a/b" -> "/a/b" (inverts ``ref_url``)
+        # "/<namespace>/a/b" -> "/a/b", or where the caller mounted that shared folder
+        # (inverts ``ref_url``)
         rest = unquote(url).lstrip("/")
-        _, _, path = rest.partition("/")
-        return "/" + path
+        namespace, _, path = rest.partition("/")
+        session = DavSession.current()
+        if session is None or not namespace.isdigit():
+            return "/" + path
+        return session.path_of(int(namespace), "/" + path)
 
     def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
         session = session_of(environ)
@@ -88,7 +93,7 @@ class _EntryResource:
         return session_of(self.environ)
 
     def get_ref_url(self) -> str:
-        return ref_url(self.session.principal.namespace_id, self.entry["path"])
+        return ref_url(*self.session.where(self.entry["path"]))
 
     def get_display_name(self) -> str:
         return name_of(self.entry["path"])
@@ -106,19 +111,16 @@ class _EntryResource:
             raise DAVError(400, context_info=exc.message) from exc
 
     def _forget(self) -> None:
-        """Drop dead properties and locks of this resource and everything under it."""
-        self.remove_all_properties(recursive=True)  # type: ignore[attr-defined]
+        """Drop the locks of this resource and everything under it (its dead properties
+        went with the entry, in the delete's own transaction)."""
         self.remove_all_locks(recursive=True)  # type: ignore[attr-defined]
 
     def _move(self, dest_path: str) -> None:
+        # Dead properties travel with the entries in the move's own transaction.
         dest = self._dest(dest_path)
         s = self.session
         with dav_errors():
-            moved = s.ctx.files.move(s.principal, self.entry["path"], dest)
-        if self.provider.prop_manager:
-            self.provider.prop_manager.move_properties(
-                self.get_ref_url(), ref_url(s.principal.namespace_id, moved["path"]),
-                with_children=True, environ=self.environ)
+            s.ctx.files.move(s.principal, self.entry["path"], dest)
         self.remove_all_locks(recursive=True)  # type: ignore[attr-defined]
 
     def support_recursive_move(self, dest_path: str) -> bool:
@@ -132,7 +134,7 @@ class _EntryResource:
     def _copy_properties(self, dest: str) -> None:
         if self.provider.prop_manager:
             self.provider.prop_manager.copy_properties(
-                self.get_ref_url(), ref_url(self.session.principal.namespace_id, dest),
+                self.get_ref_url(), ref_url(*self.session.where(dest)),
                 environ=self.environ)
 
     def set_last_modified(self, dest_path: str, time_stamp: Any, *, dry_run: bool) -> bool:

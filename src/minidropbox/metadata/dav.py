@@ -80,3 +80,23 @@ def copy_subtree(conn: Connection, namespace_id: int, src_key: str, dest_key: st
         key = dest_key + row["path_key"][len(src_key):]
         conn.execute(insert(dav_properties).values(namespace_id=namespace_id, path_key=key,
                                                    name=row["name"], value=row["value"]))
+
+
+def carry(conn: Connection, from_ns: int, from_key: str, to_ns: int, to_key: str,
+          *, contents_only: bool = False) -> None:
+    """Entries moved (by any route: the API, a sync client, sharing) take their dead
+    properties along; whatever was at the destination is gone (the destination was free)."""
+    where = (_subtree(from_ns, from_key, True) if not contents_only else and_(
+        dav_properties.c.namespace_id == from_ns,
+        dav_properties.c.path_key.like(_like_prefix(from_key), escape="\\")))
+    rows = conn.execute(select(dav_properties).where(where)).mappings().all()
+    if not rows:
+        return
+    conn.execute(delete(dav_properties).where(where))
+    for row in rows:
+        tail = row["path_key"][len(from_key):] if from_key != "/" else row["path_key"]
+        key = (to_key if to_key != "/" else "") + tail or "/"
+        conn.execute(delete(dav_properties).where(
+            _subtree(to_ns, key, False), dav_properties.c.name == row["name"]))
+        conn.execute(insert(dav_properties).values(namespace_id=to_ns, path_key=key,
+                                                   name=row["name"], value=row["value"]))

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from minidropbox.core.paths import parent_of, path_key
+from minidropbox.metadata import dav as dav_repo
 from minidropbox.metadata.entries import _like_prefix
 from minidropbox.metadata.tables import (
     entries,
@@ -181,6 +182,8 @@ def transfer(conn: Connection, from_ns: int, from_path: str, to_ns: int, to_path
         conn.execute(update(entries).where(entries.c.id == entry_id).values(
             namespace_id=to_ns, path=new, path_key=path_key(new),
             parent_key=path_key(parent_of(new))))
+    dav_repo.carry(conn, from_ns, old_key, to_ns, path_key(to_path),
+                   contents_only=contents_only)
     ids = [r[0] for r in rows]
     moved: list[dict[str, Any]] = []
     for start in range(0, len(ids), 500):

@@ -38,6 +38,7 @@ from minidropbox.core.paths import (
 )
 from minidropbox.core.timestamps import check_timestamp
 from minidropbox.metadata import chunks as chunk_repo
+from minidropbox.metadata import dav as dav_repo
 from minidropbox.metadata import entries as repo
 from minidropbox.metadata import journal
 from minidropbox.metadata.db import Database
@@ -319,6 +320,8 @@ class FileService:
             self.limits.check_depth(dst, below)
             self._ensure_parents(conn, principal, dst, now)
             repo.move_entry(conn, entry, dst)
+            ns = principal.namespace_id
+            dav_repo.carry(conn, ns, entry["path_key"], ns, path_key(dst))
             journal.append(conn, principal.namespace_id, "move", dst, entry["kind"], now,
                            from_path=entry["path"], version=entry["version"],
                            size=entry["size"], content_hash=entry["content_hash"])
@@ -346,6 +349,9 @@ class FileService:
                 self.limits.check_change(
                     repo.count_below(conn, principal.namespace_id, entry["path_key"]) + 1)
             count = repo.delete_entry(conn, entry, now)
+            # WebDAV dead properties belong to the live entry: a file made later at this
+            # path, or this one back from the trash, starts without them (as a DAV DELETE).
+            dav_repo.remove_subtree(conn, principal.namespace_id, entry["path_key"])
             journal.append(conn, principal.namespace_id, "delete", entry["path"], entry["kind"],
                            now, version=entry["version"])
         return {"path": entry["path"], "deleted": count}

@@ -232,10 +232,13 @@ class LinkService:
 
     def file(self, link: OpenLink, rel: str | None) -> tuple[dict[str, Any],
                                                              list[tuple[str, int]]]:
-        """A file's current content (entry relative to the link, chunk list)."""
+        """A file's current content (entry relative to the link, with an ``etag`` that
+        changes with the content, chunk list)."""
         self._readable(link)
         entry, chunk_list = self.files.content(link.acting, link.inner(rel), None)
-        return self._entry(link, entry), chunk_list
+        # Not the content hash itself: what identifies chunks stays with their owner.
+        etag = hashlib.sha256(f"{link.id}:{entry['content_hash']}".encode()).hexdigest()[:32]
+        return {**self._entry(link, entry), "etag": etag}, chunk_list
 
     def folder_files(self, link: OpenLink, rel: str | None) -> tuple[str, list[tuple[
             str, dict[str, Any], list[tuple[str, int]]]]]:

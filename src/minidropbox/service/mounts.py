@@ -27,6 +27,7 @@ from minidropbox.core.errors import (
     ReadOnly,
 )
 from minidropbox.core.paths import check_renamed, lookup_path, name_of, path_key
+from minidropbox.metadata import accounts as account_repo
 from minidropbox.metadata import chunks as chunk_repo
 from minidropbox.metadata import entries as repo
 from minidropbox.metadata import journal, shares
@@ -186,9 +187,15 @@ class SharedFileService(FileService):
         if t.mount is None or t.at_mount_point:
             return super().commit(principal, req)
         t.writable()
-        owner = self._check_owner_room(t, req.chunks)
-        entry = super().commit(t.principal, replace(req, path=t.path))
-        self._charge_owner(owner, req.chunks)
+        with self._write(t.principal.namespace_id) as conn:
+            # The version and the owner's charge for its bytes commit together: a failure
+            # between them can neither leave a version nobody pays for nor charge for none.
+            owner = self._owner_pays(conn, t, req.chunks)
+            entry = self._commit(conn, t.principal, replace(req, path=t.path))
+            if owner is not None:
+                now = self.clock()
+                for chunk_hash in sorted(set(req.chunks)):
+                    chunk_repo.grant(conn, owner, chunk_hash, now)
         return t.shown(entry)
 
     def commit_batch(self, principal: Principal,
@@ -215,10 +222,39 @@ class SharedFileService(FileService):
                if_version: int | None = None) -> dict[str, Any]:
         t = self.resolve(principal, raw_path)
         if t.at_mount_point:
-            raise InvalidInput(f"{t.outer('/')} is a shared folder: leave it (or, as its "
-                               "owner, unshare it) instead of deleting it.")
+            assert t.mount is not None
+            if t.mount.role == "owner":
+                raise InvalidInput(f"{t.outer('/')} is a folder you share: unshare it first "
+                                   "(its members keep it until then).")
+            # A member deleting their mount point leaves the folder, as in Dropbox: it goes
+            # from their tree only, and the folder and its other members are untouched.
+            self.leave(principal, t.mount)
+            return {"path": t.mount.path, "deleted": 1}
         done = super().delete(t.writable().principal, t.path, if_version)
         return {**done, "path": t.outer(done["path"])}
+
+    # -- membership ending ------------------------------------------------------------------
+    def leave(self, principal: Principal, mount: Mount) -> None:
+        """Take a shared folder out of a member's tree and end their membership, at once."""
+        if mount.role == "owner":
+            raise InvalidInput(f"You own {mount.path}: unshare it instead of leaving.")
+        with self.db.write() as conn:
+            journal.moved_heads(conn)
+            journal.lock_namespace(conn, mount.namespace_id)
+            member = shares.membership(conn, mount.namespace_id, principal.user_id)
+            if member is not None:
+                self.unmount(conn, principal.user_id, mount.namespace_id)
+                shares.remove_member(conn, member["id"])
+            heads = journal.moved_heads(conn)
+        self.announce(heads)
+
+    def unmount(self, conn: Connection, user_id: int, ns: int) -> None:
+        """Take the folder out of a member's tree (caller holds the shared namespace lock)."""
+        member_ns = account_repo.root_namespace(conn, user_id)
+        journal.lock_namespace(conn, member_ns)
+        mount = shares.drop_mount_of(conn, member_ns, ns)
+        if mount is not None:
+            journal.append(conn, member_ns, "delete", mount["path"], "folder", self.clock())
 
     def restore(self, principal: Principal, raw_path: str, number: int,
                 device: str = "") -> dict[str, Any]:
@@ -290,29 +326,26 @@ class SharedFileService(FileService):
         self._ensure_parents(conn, principal, path, now)
 
     # -- a shared folder's bytes count against its owner's quota ------------------------
-    def _check_owner_room(self, t: Target, chunk_hashes: list[str]) -> dict[str, Any] | None:
+    def _owner_pays(self, conn: Connection, t: Target, chunk_hashes: list[str]) -> int | None:
+        """The user to charge for a member's commit into ``t`` (None: the owner committed,
+        and owns the chunks already); ``QuotaExceeded`` when the owner's quota cannot take
+        the chunks new to them. Holds the owner's namespace lock, the one their own uploads
+        take for the same rule, so neither can take the other's last free bytes; the
+        shared namespace is locked first, the order every writer keeps."""
         assert t.mount is not None
         if t.mount.role == "owner":
             return None
-        with self.db.read() as conn:
-            folder = shares.folder(conn, t.principal.namespace_id)
-            if folder is None:
-                raise NotFound("That shared folder no longer exists.")
-            if folder["owner_quota"] is None:
-                return folder
-            counted = chunk_repo.committed_among(conn, folder["owner_id"], chunk_hashes)
-            mine = chunk_repo.owned_sizes(conn, t.principal.user_id, chunk_hashes)
-            new = sum(size for h, size in mine.items() if h not in counted)
-            used = chunk_repo.used_bytes(conn, folder["owner_id"])
+        folder = shares.folder(conn, t.principal.namespace_id)
+        if folder is None:
+            raise NotFound("That shared folder no longer exists.")
+        owner_id: int = folder["owner_id"]
+        if folder["owner_quota"] is None:
+            return owner_id
+        journal.lock_namespace(conn, account_repo.root_namespace(conn, owner_id))
+        counted = chunk_repo.committed_among(conn, owner_id, chunk_hashes)
+        mine = chunk_repo.owned_sizes(conn, t.principal.user_id, chunk_hashes)
+        new = sum(size for h, size in mine.items() if h not in counted)
+        used = chunk_repo.used_bytes(conn, owner_id)
         if used + new > folder["owner_quota"]:
             raise QuotaExceeded(f"The owner of {t.mount.path} has no room left for this file.")
-        return folder
-
-    def _charge_owner(self, folder: dict[str, Any] | None, chunk_hashes: list[str]) -> None:
-        if folder is None:
-            return
-        now = self.clock()
-        with self.db.write() as conn:
-            for chunk_hash in sorted(set(chunk_hashes)):
-                chunk_repo.grant(conn, folder["owner_id"], chunk_hash, now)
-
+        return owner_id

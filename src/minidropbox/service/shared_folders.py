@@ -10,7 +10,9 @@ What a removed member keeps: nothing on the server, as when a Dropbox owner remo
 without letting them keep a copy. The mount point goes (a ``delete`` in their journal); their
 sync clients then remove the local copy like any other deletion, file by file, only where the
 local content is what the server had (an edit not yet uploaded is kept and reported). The
-same holds for leaving. Versions they made stay in the folder's history, under their name.
+same holds for leaving, and a member deleting their mount point (through the API, the web
+app or WebDAV) leaves, as in Dropbox.
+Versions they made stay in the folder's history, under their name.
 
 Writers lock the shared namespace before any member's root namespace (``journal.append``
 copies each change into the members' journals), so two writers never wait on each other.
@@ -156,12 +158,7 @@ class SharedFolderService:
         return target.mount
 
     def _unmount(self, conn: Connection, user_id: int, ns: int) -> None:
-        """Take the folder out of a member's tree (caller holds the shared namespace lock)."""
-        member_ns = account_repo.root_namespace(conn, user_id)
-        journal.lock_namespace(conn, member_ns)
-        mount = shares.drop_mount_of(conn, member_ns, ns)
-        if mount is not None:
-            journal.append(conn, member_ns, "delete", mount["path"], "folder", self.clock())
+        self.files.unmount(conn, user_id, ns)
 
     # -- members ----------------------------------------------------------------------------
     def members(self, principal: Principal, raw_path: str) -> dict[str, Any]:
@@ -176,18 +173,7 @@ class SharedFolderService:
                             for r in rows]}
 
     def leave(self, principal: Principal, raw_path: str) -> None:
-        mount = self._mount(principal, raw_path)
-        if mount.role == "owner":
-            raise InvalidInput(f"You own {mount.path}: unshare it instead of leaving.")
-        with self.db.write() as conn:
-            journal.moved_heads(conn)
-            journal.lock_namespace(conn, mount.namespace_id)
-            member = shares.membership(conn, mount.namespace_id, principal.user_id)
-            if member is not None:
-                self._unmount(conn, principal.user_id, mount.namespace_id)
-                shares.remove_member(conn, member["id"])
-            heads = journal.moved_heads(conn)
-        self.files.announce(heads)
+        self.files.leave(principal, self._mount(principal, raw_path))
 
     def folders(self, principal: Principal) -> list[dict[str, Any]]:
         """The shared folders in the caller's tree."""

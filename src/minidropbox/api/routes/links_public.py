@@ -3,7 +3,10 @@
 - ``GET /s/<token>``: the page (a file, a folder's listing, a file-drop form);
   ``?path=/sub`` inside a shared folder.
 - ``GET /s/<token>?dl=1``: the file's bytes, or the folder as a streamed zip;
-  ``&path=/sub/file`` for one file (or sub-folder) inside a shared folder.
+  ``&path=/sub/file`` for one file (or sub-folder) inside a shared folder. A file answers
+  ``Range`` (with ``If-Range``) and ``If-None-Match`` against its ``ETag``, except on a link
+  with a download limit, which always sends the whole file and counts it;
+  ``&inline=1`` serves it for the page's preview (a safe type, sandboxed).
 - ``GET /s/<token>/meta``: what the page shows, as JSON.
 - ``POST /s/<token>``: file drop (upload-only links): ``multipart/form-data`` with one or more
   ``file`` parts (the page's form), or the raw body with ``?name=``.
@@ -18,7 +21,6 @@ import binascii
 import os
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
@@ -28,12 +30,14 @@ from starlette.datastructures import UploadFile
 from minidropbox.api.context import AppContext
 from minidropbox.api.deps import Context
 from minidropbox.api.errors import error_response
+from minidropbox.api.file_response import content_response
 from minidropbox.api.schemas import error_responses
 from minidropbox.api.schemas_shares import Dropped, LinkView
 from minidropbox.api.share_pages import error_page, link_page
 from minidropbox.core.errors import InvalidInput, MiniDropboxError
 from minidropbox.service.archive import ZipMember, zip_stream
 from minidropbox.service.links import LinkPasswordRequired, OpenLink
+from minidropbox.web.content import PDF_CSP, SANDBOX_CSP, content_disposition, preview_type
 
 router = APIRouter(prefix="/s", tags=["share links (public)"])
 RelPath = Annotated[str | None, Query(max_length=8192, description="/sub/path inside the link")]
@@ -76,21 +80,18 @@ def _failure(exc: MiniDropboxError, as_html: bool) -> Response:
     return response
 
 
-def _disposition(kind: str, name: str) -> str:
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_")
-    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
 @router.get("/{token}", response_model=None, responses={
-    **_page_errors(400, 401, 403, 404, 422, 429, 503),
-    200: {"content": {**HTML, "application/octet-stream": {}, "application/zip": {}}}})
+    **_page_errors(400, 401, 403, 404, 416, 422, 429, 503),
+    200: {"content": {**HTML, "application/octet-stream": {}, "application/zip": {}}},
+    206: {"content": {"application/octet-stream": {}}},
+    304: {"description": "not modified (If-None-Match)"}})
 async def open_link(token: str, request: Request, ctx: Context, path: RelPath = None,
                     dl: bool = False, inline: bool = False) -> Response:
     """The link's page; with ``dl=1`` the bytes (a file) or a zip (a folder)."""
     try:
         link = await _open(ctx, token, request)
         if dl:
-            return await _download(ctx, link, path, inline)
+            return await _download(request, ctx, link, path, inline)
         view = await run_in_threadpool(ctx.links.describe, link, path)
         sent = request.query_params.get("sent")
         return link_page(view, link.limited, int(sent) if sent and sent.isdigit() else None)
@@ -109,7 +110,7 @@ async def link_meta(token: str, request: Request, ctx: Context,
         return _failure(exc, as_html=False)
 
 
-async def _download(ctx: AppContext, link: OpenLink, path: str | None,
+async def _download(request: Request, ctx: AppContext, link: OpenLink, path: str | None,
                     inline: bool) -> Response:
     if link.kind == "folder":
         view = await run_in_threadpool(ctx.links.describe, link, path)
@@ -117,24 +118,24 @@ async def _download(ctx: AppContext, link: OpenLink, path: str | None,
         if entry.get("type") == "folder":
             return await _zip(ctx, link, path)
     entry, chunk_list = await run_in_threadpool(ctx.links.file, link, path)
-    await run_in_threadpool(ctx.links.count_download, link)
-    headers = {"Content-Length": str(entry["size"]),
-               "Content-Disposition": _disposition("inline" if inline else "attachment",
-                                                   entry["name"])}
-    if entry["size"] == 0:
-        return Response(b"", media_type="application/octet-stream", headers=headers)
-    stream = ctx.chunks.stream(chunk_list, 0, entry["size"] - 1)
-    first = await anext(stream)  # an unreadable file is a clean 503, not a cut-off body
-
-    async def body() -> AsyncIterator[bytes | memoryview]:
-        yield first
-        async for block in stream:
-            yield block
-
-    media = "application/octet-stream"
+    byte_range = request.headers.get("range", "")
+    if link.limited or not byte_range or byte_range.replace(" ", "").startswith("bytes=0-"):
+        # A download is counted once, not once per range a player or a resuming client
+        # asks for; a link with a download limit serves no ranges, so none slips by.
+        await run_in_threadpool(ctx.links.count_download, link)
+    media = preview_type(entry["name"]) if inline else "application/octet-stream"
+    headers = {"Content-Disposition": content_disposition(
+                   "inline" if inline and media != "application/octet-stream" else "attachment",
+                   entry["name"]),
+               "Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer"}
     if inline:
-        media = "image/" + entry["name"].rsplit(".", 1)[-1].lower().replace("jpg", "jpeg")
-    return StreamingResponse(body(), media_type=media, headers=headers)
+        # The owner's file must never run in this origin: a safe type, sandboxed (PDFs are
+        # shown by the browser's own viewer, outside it), framed only by the link's page.
+        headers.update({"Content-Security-Policy": PDF_CSP if media == "application/pdf"
+                        else SANDBOX_CSP, "X-Frame-Options": "SAMEORIGIN",
+                        "Cross-Origin-Resource-Policy": "same-origin"})
+    return await content_response(request, ctx, entry, chunk_list, media, headers,
+                                  conditional=not link.limited, tag=entry["etag"])
 
 
 async def _zip(ctx: AppContext, link: OpenLink, path: str | None) -> Response:
@@ -148,7 +149,7 @@ async def _zip(ctx: AppContext, link: OpenLink, path: str | None) -> Response:
         return ctx.chunks.stream(chunk_list, 0, members[index].size - 1)
 
     return StreamingResponse(zip_stream(members, read), media_type="application/zip",
-                             headers={"Content-Disposition": _disposition(
+                             headers={"Content-Disposition": content_disposition(
                                  "attachment", f"{name}.zip")})
 
 
