@@ -140,6 +140,8 @@ def test_volumes_are_declared_and_not_shared(compose: dict[str, Any]) -> None:
         for mount in service.get("volumes", []):
             source = default(mount).split(":", 1)[0]
             assert source in declared, f"{name} mounts undeclared volume {source}"
+            if mount.endswith(":ro"):  # a reader (the client reads the proxy's certificate)
+                continue
             assert source not in used, f"{name} and {used[source]} share {source}"
             used[source] = name
     assert set(used) == declared, "declared volumes nobody mounts"
@@ -174,12 +176,12 @@ def test_forwarded_headers_are_trusted_from_the_proxy_only(compose: dict[str, An
     assert trusted == str(proxy)
     assert dynamic.subnet_of(subnet) and proxy in subnet and proxy not in dynamic
     on_edge = {name for name, s in svc.items() if "edge" in s.get("networks", [])}
-    assert on_edge == {"api", "proxy"}
+    assert on_edge == {"api", "proxy", "client"}
     assert set(svc["proxy"]["networks"]) == {"edge"}, "the proxy reaches nothing else"
     assert "MINIDROPBOX_TRUSTED_PROXIES" not in svc["backup"]["environment"]
     # The API's plain port is for this host only; the proxy's HTTPS is the way in.
     assert [default(p) for p in svc["api"]["ports"]] == ["127.0.0.1:8000:8000"]
-    assert [default(p) for p in svc["proxy"]["ports"]] == ["443:443"]
+    assert [default(p) for p in svc["proxy"]["ports"]] == ["443:443", "80:80"]
     example = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text()
                    .splitlines() if line and not line.startswith("#"))
     assert example["PROXY_ADDRESS"] == str(proxy)
@@ -188,6 +190,40 @@ def test_forwarded_headers_are_trusted_from_the_proxy_only(compose: dict[str, An
     conf = (ROOT / "deploy" / "proxy" / "nginx.conf").read_text()
     assert "proxy_set_header X-Forwarded-For   $remote_addr;" in conf
     assert "proxy_set_header X-Forwarded-Proto $scheme;" in conf
+
+
+def test_plain_http_only_redirects_to_https(compose: dict[str, Any]) -> None:
+    conf = (ROOT / "deploy" / "proxy" / "nginx.conf").read_text()
+    plain = conf.split("listen 80 default_server;", 1)[1].split("server {", 1)[0]
+    # The port-80 server proxies nothing: it only includes the redirect the entrypoint writes.
+    assert "proxy_pass" not in plain and "include /etc/nginx/https-redirect.conf;" in plain
+    entrypoint = ROOT / "deploy" / "proxy" / "entrypoint.sh"
+    for port, expected in (("443", "return 308 https://$host$request_uri;"),
+                           ("8443", "return 308 https://$host:8443$request_uri;")):
+        # The entrypoint's redirect step, run as the container would (sh, HTTPS_PORT set).
+        script = entrypoint.read_text().split("# The redirect from plain HTTP", 1)[1]
+        script = script.split("\n", 1)[1]
+        script = script.replace("/etc/nginx/https-redirect.conf", "/dev/stdout")
+        script = script.replace('exec "$@"', "")
+        out = subprocess.run(["sh", "-c", script], env={"HTTPS_PORT": port},
+                             capture_output=True, text=True, check=True).stdout
+        assert out.strip() == expected, out
+    bad = subprocess.run(["sh", "-c", script], env={"HTTPS_PORT": "44;3"},
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "port number" in bad.stderr
+    assert services(compose)["proxy"]["environment"]["HTTPS_PORT"] == "${HTTPS_PORT:-443}"
+
+
+def test_the_client_container_talks_https_and_verifies_the_proxy(
+        compose: dict[str, Any]) -> None:
+    client = services(compose)["client"]
+    assert default(client["environment"]["MINIDROPBOX_SERVER"]) == "https://proxy"
+    # Its trust store: the proxy's self-signed certificate, read-only from the proxy's volume.
+    assert default(client["environment"]["SSL_CERT_FILE"]) == "/tls/cert.pem"
+    assert "proxy-tls:/tls:ro" in [default(v) for v in client["volumes"]]
+    assert client["depends_on"] == {"proxy": {"condition": "service_healthy"}}
+    # The certificate made on first start names `proxy`, so the client's check can pass.
+    assert "DNS:proxy" in (ROOT / "deploy" / "proxy" / "entrypoint.sh").read_text()
 
 
 def test_env_example_documents_every_variable(compose: dict[str, Any]) -> None:
@@ -276,3 +312,56 @@ def test_healthchecks_pass_against_real_processes(compose: dict[str, Any],
         if api is not None:
             api.stop()
         node.stop()
+
+
+FAKE_DOCKER = """#!/bin/sh
+# images -q NAME | image inspect -f FORMAT NAME | pull ... ; state in $FAKE_IMAGES
+case "$1 $2" in
+    "images -q") awk -v n="$3" '$1 == n {print $2}' "$FAKE_IMAGES" ;;
+    "image inspect")
+        case "$4" in
+            *RepoDigests*) awk -v n="$5" '$1 == n && $3 != "-" {print $3}' "$FAKE_IMAGES" ;;
+            *) awk -v n="$5" '$1 == n {print $2}' "$FAKE_IMAGES" ;;
+        esac ;;
+    *) exit 1 ;;
+esac
+"""
+
+
+def test_base_images_are_pinned_by_content_hash(tmp_path: Path) -> None:
+    """deploy/base-images.sh records each base image's ID (and registry digest) on first
+    sight and refuses a changed one until told to forget it."""
+    docker = tmp_path / "docker"
+    docker.write_text(FAKE_DOCKER)
+    docker.chmod(0o755)
+    images = tmp_path / "images"
+    lock = tmp_path / "state" / "base-images.lock"
+    env = {"PATH": "/usr/bin:/bin", "DOCKER": str(docker), "FAKE_IMAGES": str(images),
+           "BASE_IMAGES_LOCK": str(lock), "HOME": str(tmp_path)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", str(ROOT / "deploy" / "base-images.sh"), *args],
+                              env=env, capture_output=True, text=True, timeout=60)
+
+    images.write_text("debian:bookworm-slim sha256:aaa debian@sha256:d1\n"
+                      "python:3.11-slim-bookworm sha256:bbb -\n"
+                      "postgres:15 sha256:ccc -\n")
+    first = run()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert lock.read_text().splitlines() == [
+        "debian:bookworm-slim sha256:aaa debian@sha256:d1",
+        "python:3.11-slim-bookworm sha256:bbb local",
+        "postgres:15 sha256:ccc local"]
+    again = run()
+    assert again.returncode == 0 and again.stdout.count("as recorded") == 3, again.stdout
+    # A stand-in made again (or re-tagged) is a different image: refused until forgotten.
+    images.write_text(images.read_text().replace("sha256:bbb", "sha256:eee"))
+    changed = run()
+    assert changed.returncode == 3, changed.stdout
+    assert "python:3.11-slim-bookworm is sha256:eee, but sha256:bbb was recorded" in \
+        changed.stdout
+    assert run("--forget", "python:3.11-slim-bookworm").returncode == 0
+    accepted = run()
+    assert accepted.returncode == 0, accepted.stdout
+    assert "python:3.11-slim-bookworm sha256:eee local" in lock.read_text()
+    assert "sha256:aaa" in run("--show").stdout

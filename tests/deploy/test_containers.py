@@ -68,6 +68,7 @@ class Stack:
                 shutil.copy2(source, self.dir / name)
         self.project = "mdbtest" + secrets.token_hex(4)
         self.https_port, self.api_port = free_port(), free_port()
+        self.http_port = free_port()
         octet = random.randrange(100, 250)
         self.db_password = "p@ss:/w#rd?" + secrets.token_hex(8)
         values = {
@@ -76,6 +77,7 @@ class Stack:
             "MINIDROPBOX_JWT_SECRET": secrets.token_hex(32),
             "POSTGRES_PASSWORD": self.db_password,
             "HTTPS_PORT": str(self.https_port),
+            "HTTP_PORT": str(self.http_port),
             "API_PORT": str(self.api_port),
             "EDGE_SUBNET": f"172.16.{octet}.0/24",
             "EDGE_RANGE": f"172.16.{octet}.128/25",
@@ -202,6 +204,27 @@ def test_every_service_is_healthy(stack: Stack) -> None:
     assert ready == {"status": "ready", "database": True, "nodes_up": 3, "nodes_needed": 2}
 
 
+def _image(name: str, template: str) -> Any:
+    out = subprocess.run(["docker", "image", "inspect", "-f", template, name],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out) if template.startswith("{{json") else out.strip()
+
+
+def test_images_sit_on_the_recorded_base_images(stack: Stack) -> None:
+    """Built FROM the base images deploy/base-images.sh pinned (README, "Deploy")."""
+    lock = Path(os.environ.get("BASE_IMAGES_LOCK") or Path(
+        os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+        / "minidropbox" / "base-images.lock")
+    recorded = {line.split()[0]: line.split()[1] for line in lock.read_text().splitlines()}
+    for built, base in (("minidropbox:latest", "python:3.11-slim-bookworm"),
+                        ("minidropbox-proxy:latest", "debian:bookworm-slim"),
+                        ("postgres:15", "postgres:15")):
+        assert _image(base, "{{.Id}}") == recorded[base], base
+        base_layers = _image(base, "{{json .RootFS.Layers}}")
+        assert _image(built, "{{json .RootFS.Layers}}")[:len(base_layers)] == base_layers, built
+    assert stack.inspect("postgres", "{{.Image}}") == recorded["postgres:15"]
+
+
 def test_signup_upload_download_over_https(stack: Stack, files: dict[str, bytes]) -> None:
     started = time.monotonic()
     with stack.client() as client:
@@ -220,6 +243,19 @@ def test_signup_upload_download_over_https(stack: Stack, files: dict[str, bytes]
                        headers={"X-Forwarded-Proto": "https"}, follow_redirects=False)
     assert direct.status_code == 307 and direct.headers["location"].startswith("http://")
     stack.timed("sign-up, upload, download", started)
+
+
+def test_plain_http_is_redirected_to_https(stack: Stack) -> None:
+    plain = f"http://localhost:{stack.http_port}"
+    for method in ("GET", "PUT"):
+        r = httpx.request(method, f"{plain}/api/v1/files/content?path=/a%20b.txt", timeout=30,
+                          follow_redirects=False)
+        assert r.status_code == 308, (method, r.status_code, r.text[:200])
+        assert r.headers["location"] == f"{stack.base}/api/v1/files/content?path=/a%20b.txt"
+    # Followed, it lands on the API over HTTPS (the certificate checked).
+    with stack.client() as client:
+        r = client.get(f"{plain}/api/v1/server", follow_redirects=True)
+    assert r.status_code == 200 and str(r.url).startswith(stack.base), r.url
 
 
 def test_cli_in_the_client_container(stack: Stack, tmp_path: Path) -> None:
@@ -243,6 +279,18 @@ minidropbox get /report.bin /files/back.bin
     # The session lives in the client-config volume: the next container is still logged in.
     assert "bob" in stack.cli("whoami")
     stack.timed("CLI in the client container", started)
+
+
+def test_the_client_container_verifies_the_proxy_certificate(stack: Stack) -> None:
+    # The client container's server is the proxy over HTTPS, checked against the proxy's
+    # self-signed certificate (bob logged in there by the test before)...
+    assert "bob on https://proxy" in stack.cli("whoami")
+    # ...and with only the public CAs to trust, the same command is refused.
+    refused = stack.compose("run", "--rm", "-T", "-e",
+                            "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt", "client",
+                            "whoami", check=False)
+    assert refused.returncode != 0, refused.stdout
+    assert "certificate" in (refused.stdout + refused.stderr).lower(), refused.stderr[-500:]
 
 
 def test_the_cli_over_https_with_the_proxy_certificate(stack: Stack, tmp_path: Path,
