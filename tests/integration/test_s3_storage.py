@@ -242,3 +242,25 @@ def test_the_orphan_sweep_lists_a_bucket_by_age(seaweed: SeaweedFS) -> None:
         assert await store.list_aged("", 10, 3600) == ([], None)
 
     asyncio.run(run())
+
+
+def test_a_put_always_writes_even_a_stored_chunk(seaweed: SeaweedFS) -> None:
+    """The API's put never asks first: a stored chunk costs the same PUT as a new one (no
+    round trip more for new chunks, no faster answer that tells a chunk exists)."""
+    location = S3Location.parse(seaweed.url("contract", f"again{secrets.token_hex(4)}"),
+                                seaweed.credentials)
+    store = AsyncS3Store(location, timeout=30)
+    data = random.Random(3).randbytes(1000)
+    name = hashlib.sha256(data).hexdigest()
+    raw = location.open(30.0)
+
+    async def run() -> None:
+        await store.put(name, data)
+        first = obstore.head(raw, location.key(name))["last_modified"]
+        await asyncio.sleep(1.5)  # the store's clock counts whole seconds
+        await store.put(name, data)
+        second = obstore.head(raw, location.key(name))["last_modified"]
+        assert second > first, (first, second)
+        assert await store.get(name) == data
+
+    asyncio.run(run())
