@@ -1,23 +1,34 @@
 """A real Chromium (Debian's ``chromium`` + ``chromium-driver``) driving the web app of a real
-cluster. One cluster and one browser per test process; each test makes its own account."""
+cluster. One cluster and one Chromium serve all the browser tests (``make test`` keeps them on
+one test worker: the ``browser`` xdist group); each test starts as a fresh visitor (no cookie,
+nothing stored, a desktop-sized page) and makes its own account."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.wait import WebDriverWait
 
-from tests.browser.chromium import ChromiumMissing, chromium, quit_browser
+from tests.browser.chromium import (
+    ChromiumMissing,
+    chromium,
+    quit_browser,
+    upload_states,
+    viewport,
+)
 from tests.conftest import PASSWORD
 from tests.harness import TestCluster
 
@@ -26,6 +37,14 @@ from tests.harness import TestCluster
 SCREENSHOTS = Path(os.environ.get("MINIDROPBOX_SCREENSHOTS")
                    or tempfile.gettempdir() + "/minidropbox-screenshots")
 WAIT = 20  # seconds: generous, the machine may be busy
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """All browser tests on one xdist worker (``--dist loadgroup``): one Chromium, one cluster."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +59,7 @@ def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def browser(downloads: Path) -> Iterator[WebDriver]:
+def shared_chromium(downloads: Path) -> Iterator[WebDriver]:
     try:
         driver = chromium(downloads)
     except ChromiumMissing as exc:
@@ -49,6 +68,28 @@ def browser(downloads: Path) -> Iterator[WebDriver]:
         yield driver
     finally:
         quit_browser(driver)
+
+
+@pytest.fixture
+def browser(shared_chromium: WebDriver, web_cluster: TestCluster) -> WebDriver:
+    """The shared Chromium as a fresh visitor of the app's origin: whatever the test before
+    left (a session cookie, interrupted uploads in localStorage, a phone-sized page, an open
+    "Leave site?" prompt) is gone."""
+    forget_everything(shared_chromium, web_cluster.url)
+    return shared_chromium
+
+
+def forget_everything(driver: WebDriver, base_url: str) -> None:
+    with contextlib.suppress(NoAlertPresentException):
+        driver.switch_to.alert.accept()
+    # A page of the origin that runs no app code, to reach the origin's cookie and storage.
+    driver.get(base_url + "/static/icons/logo.svg")
+    with contextlib.suppress(NoAlertPresentException):
+        driver.switch_to.alert.accept()  # "Leave site?" from an upload still running
+        driver.get(base_url + "/static/icons/logo.svg")
+    driver.delete_all_cookies()
+    driver.execute_script("localStorage.clear(); sessionStorage.clear();")
+    viewport(driver, 1280, 800)
 
 
 def wait(driver: WebDriver, timeout: float = WAIT,
@@ -124,6 +165,35 @@ def sign_up(driver: WebDriver, base_url: str, prefix: str = "web") -> str:
     wait(driver).until(ec.visibility_of_element_located((By.XPATH,
         "//button[normalize-space(.)='Log out']")))
     return username
+
+
+def log_in(driver: WebDriver, base_url: str, username: str, route: str = "/") -> None:
+    """Log in through the page (the browser fixture has already dropped any session)."""
+    driver.get(base_url + route)
+    field(driver, "Username").send_keys(username)
+    field(driver, "Password").send_keys(PASSWORD, Keys.ENTER)
+    button(driver, "Log out")
+
+
+def wait_uploaded(driver: WebDriver, *paths: str, timeout: float = 120) -> None:
+    """Wait until the upload panel shows each of ``paths`` done (fail on any failure)."""
+    def done(_: object) -> bool:
+        states = upload_states(driver)
+        failed = [s for s in states.values() if "failed" in s]
+        assert not failed, failed
+        return all("done" in states.get(p, "") for p in paths)
+    wait(driver, timeout).until(done)
+
+
+def downloaded(folder: Path, name: str, timeout: float = 120) -> Path:
+    """The file ``name`` in the browser's download folder, once Chromium has finished it."""
+    target = folder / name
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if target.exists() and not list(folder.glob("*.crdownload")):
+            return target
+        time.sleep(0.1)
+    raise AssertionError(f"{name} was not downloaded: {os.listdir(folder)}")
 
 
 def screenshot(driver: WebDriver, name: str) -> None:

@@ -1,11 +1,10 @@
-"""Sharing in a real Chromium: the Share dialog makes a link; the link opened in a fresh
-browser profile (no account, no cookie) shows the file in the app's look and downloads it;
-the Shared view lists the link with its use and revokes it."""
+"""Sharing in a real Chromium: the Share dialog makes a link; the link opened without an
+account (no cookie, nothing stored) shows the file in the app's look and downloads it; the
+Shared view lists the link with its use and revokes it."""
 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import httpx
@@ -15,9 +14,10 @@ from selenium.webdriver.support import expected_conditions as ec
 
 from tests.browser.conftest import (
     button,
-    chromium,
+    downloaded,
     field,
-    quit_browser,
+    forget_everything,
+    log_in,
     row,
     sign_up,
     wait,
@@ -27,7 +27,7 @@ from tests.harness import TestCluster
 
 
 def test_share_a_file_by_link_and_download_it_elsewhere(
-        browser: WebDriver, web_cluster: TestCluster, tmp_path: Path) -> None:
+        browser: WebDriver, web_cluster: TestCluster, downloads: Path) -> None:
     username = sign_up(browser, web_cluster.url, "sharer")
     data = os.urandom(200_000)
     with httpx.Client(base_url=web_cluster.url, timeout=30) as http:
@@ -46,27 +46,20 @@ def test_share_a_file_by_link_and_download_it_elsewhere(
     assert url and url.startswith(web_cluster.url + "/s/")
     button(browser, "Done").click()
 
-    downloads = tmp_path / "visitor-downloads"
-    downloads.mkdir()
-    visitor = chromium(downloads)  # a fresh profile: no session, no cookie
-    try:
-        visitor.get(url)
-        wait(visitor).until(ec.visibility_of_element_located(
-            (By.XPATH, "//h1[normalize-space(.)='holiday.bin']")))
-        assert username not in visitor.page_source  # the owner is not shown
-        styles = [el.get_attribute("href") for el in
-                  visitor.find_elements(By.CSS_SELECTOR, "link[rel=stylesheet]")]
-        assert any(s and s.endswith("/static/app.css") for s in styles)  # the app's look
-        button(visitor, "Download").click()
-        target = downloads / "holiday.bin"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (
-                target.exists() and target.stat().st_size == len(data)):
-            time.sleep(0.1)
-        assert target.read_bytes() == data
-    finally:
-        quit_browser(visitor)
+    # The link opened by someone without an account: the same browser with no cookie and
+    # nothing stored for the app's origin.
+    forget_everything(browser, web_cluster.url)
+    browser.get(url)
+    wait(browser).until(ec.visibility_of_element_located(
+        (By.XPATH, "//h1[normalize-space(.)='holiday.bin']")))
+    assert username not in browser.page_source  # the owner is not shown
+    styles = [el.get_attribute("href") for el in
+              browser.find_elements(By.CSS_SELECTOR, "link[rel=stylesheet]")]
+    assert any(s and s.endswith("/static/app.css") for s in styles)  # the app's look
+    button(browser, "Download").click()
+    assert downloaded(downloads, "holiday.bin").read_bytes() == data
 
+    log_in(browser, web_cluster.url, username)
     browser.get(web_cluster.url + "/#/shared/")
     table = wait(browser).until(ec.visibility_of_element_located(
         (By.XPATH, "//table[@aria-label='Links']")))

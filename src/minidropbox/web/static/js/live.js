@@ -51,10 +51,24 @@ function connect() {
   };
 }
 
+// One read at a time. A notification that arrives during a read may announce a change the
+// read has already passed: it is not dropped but makes the read go round once more.
 let reading = false;
+let readAgain = false;
 async function readChanges() {
-  if (reading) return;
+  if (reading) { readAgain = true; return; }
   reading = true;
+  try {
+    do {
+      readAgain = false;
+      await readChangesOnce();
+    } while (readAgain && !stopped && cursor !== null);
+  } finally {
+    reading = false;
+  }
+}
+
+async function readChangesOnce() {
   try {
     const paths = new Set();
     for (let page = 0; page < 50; page++) {
@@ -72,7 +86,5 @@ async function readChanges() {
     }
   } catch (error) {
     if (error.status === 410) { cursor = null; treeChanged([]); }
-  } finally {
-    reading = false;
   }
 }
