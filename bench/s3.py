@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 
+import httpx
 from tests.seaweedfs import ACCESS_KEY, seaweedfs
 
 from bench.peers import free_port
 from bench.scenarios import Context, Row, random_file
-from bench.system import User, timed
+from bench.system import PASSWORD, User, timed
 from minidropbox.launcher import Cluster
 
 MiB = 1024 * 1024
@@ -19,7 +20,7 @@ MiB = 1024 * 1024
 def s3_rows(ctx: Context) -> list[Row]:
     size = ctx.big_mib * MiB
     size_mb = size / 1e6
-    up, down, rc_up, rc_down = [], [], [], []
+    up, down, api_down, rc_up, rc_down = [], [], [], [], []
     with seaweedfs(ctx.workdir / "seaweedfs") as weed:
         weed.create_bucket("bench")
         url = weed.url("bench", "cluster")
@@ -47,6 +48,9 @@ def s3_rows(ctx: Context) -> list[Row]:
                 up.append(size_mb / timed(user.run, "put", str(big), "/big.bin"))
                 down.append(size_mb / timed(user.run, "get", "/big.bin", str(dest)))
                 dest.unlink(missing_ok=True)
+                # The API's part alone: the same download by curl, which neither cuts nor
+                # hashes what it receives (the CLI verifies every chunk as it arrives).
+                api_down.append(size_mb / timed(_curl_get, cluster.url, user.name, "/big.bin"))
                 if ctx.rclone:  # rclone is on this machine
                     rc_up.append(size_mb / timed(rclone, "copyto", str(big),
                                                  f"{remote}/big-{run}.bin"))
@@ -64,7 +68,16 @@ def s3_rows(ctx: Context) -> list[Row]:
             "rclone copyto → the same bucket", rc_up, "≥ 0.8 × rclone"),
         Row(f"S3 backend: download {label} (CLI)", "MB/s", down,
             "rclone copyto ← the same bucket", rc_down, "≥ 0.8 × rclone"),
+        Row(f"S3 backend: download {label} through the API alone (curl)", "MB/s", api_down,
+            "rclone copyto ← the same bucket", rc_down, "shown"),
     ]
+
+
+def _curl_get(server: str, username: str, path: str) -> None:
+    token = httpx.post(f"{server}/api/v1/auth/login", timeout=60,
+                       json={"username": username, "password": PASSWORD}).json()["access_token"]
+    subprocess.run(["curl", "-sSf", "-o", "/dev/null", "-H", f"Authorization: Bearer {token}",
+                    f"{server}/api/v1/files/content?path={path}"], check=True)
 
 
 S3_SCENARIOS = {"s3": s3_rows}
