@@ -318,3 +318,42 @@ def test_cluster_jobs_run_on_exactly_one_replica(tmp_path: Path) -> None:
             time.sleep(0.2)
     finally:
         r.stop()
+
+
+LOCKINFO = (b'<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>'
+            b"</D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>")
+
+
+def test_webdav_locks_hold_across_replicas(pair: Replicas, tokens: dict[str, str]) -> None:
+    assert pair.b is not None
+    made = httpx.post(pair.a.url + "/api/v1/app-passwords", headers=bearer(tokens),
+                      json={"name": "locks"}, timeout=30)
+    assert made.status_code == 201, made.text
+    auth = ("replicated", made.json()["password"])
+    with httpx.Client(base_url=pair.a.url, auth=auth, timeout=30) as a, \
+            httpx.Client(base_url=pair.b.url, auth=auth, timeout=30) as b:
+        assert a.put("/dav/locked.txt", content=b"one").status_code == 201
+        lock = a.request("LOCK", "/dav/locked.txt", content=LOCKINFO)
+        assert lock.status_code == 200, lock.text
+        token = lock.headers["lock-token"]
+        # Replica B knows the lock A granted: no write and no second lock without it.
+        assert b.put("/dav/locked.txt", content=b"two").status_code == 423
+        assert b.request("LOCK", "/dav/locked.txt", content=LOCKINFO).status_code == 423
+        assert b"locktoken" in b.request("PROPFIND", "/dav/locked.txt",
+                                         headers={"Depth": "0"}).content
+        assert b.put("/dav/locked.txt", content=b"two",
+                     headers={"If": f"({token})"}).status_code == 204
+        assert b.request("UNLOCK", "/dav/locked.txt",
+                         headers={"Lock-Token": token}).status_code == 204
+        assert a.put("/dav/locked.txt", content=b"three").status_code == 204
+
+        # Two replicas asked for the same exclusive lock at once grant it once.
+        for round_ in range(5):
+            path = f"/dav/race-{round_}.txt"
+            assert a.put(path, content=b"x").status_code == 201
+            def lock_it(c: httpx.Client, path: str = path) -> int:
+                return c.request("LOCK", path, content=LOCKINFO).status_code
+
+            with ThreadPoolExecutor(4) as pool:
+                answers = list(pool.map(lock_it, [a, b, a, b]))
+            assert sorted(answers) == [200, 423, 423, 423], answers

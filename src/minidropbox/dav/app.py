@@ -19,6 +19,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 from minidropbox.api.context import AppContext
 from minidropbox.dav.checksums import Checksums
 from minidropbox.dav.gate import PREFIX, DavGate
+from minidropbox.dav.locks import DbLockManager, DbLockStorage
 from minidropbox.dav.properties import DbPropertyManager
 from minidropbox.dav.provider import MiniDropboxProvider
 
@@ -34,7 +35,8 @@ def dav_config(ctx: AppContext) -> dict[str, Any]:
         "mount_path": PREFIX,
         # Authentication is DavGate's; no directory browser (the web app is the browser).
         "middleware_stack": [ErrorPrinter, RequestResolver],
-        # Locks live in this API process: Finder, Explorer and office suites need class 2.
+        # Finder, Explorer and office suites need class 2; ``create_dav_app`` puts the locks
+        # in the metadata database (a stand-in storage here, replaced before any request).
         "lock_storage": True,
         "property_manager": DbPropertyManager(ctx.db),
         "block_size": BLOCK_SIZE,
@@ -50,6 +52,11 @@ def dav_config(ctx: AppContext) -> dict[str, Any]:
 
 def create_dav_app(ctx: AppContext) -> ASGIApp:
     wsgi = WsgiDAVApp(dav_config(ctx))
+    # Locks in the metadata database, so that every API replica sees the same ones.
+    locks = DbLockManager(DbLockStorage(ctx.db))
+    wsgi.lock_manager = locks
+    for provider in wsgi.provider_map.values():
+        provider.set_lock_manager(locks)
 
     def with_session(environ: dict[str, Any],
                      start_response: Callable[..., Any]) -> Iterator[bytes]:

@@ -280,6 +280,24 @@ dav_properties = Table(
     PrimaryKeyConstraint("namespace_id", "path_key", "name"),
 )
 
+# WebDAV locks (LOCK/UNLOCK), shared by every API replica. ``root`` is the locked resource's
+# reference URL (``/<namespace>/<path>``, see dav/provider.py); ``expire`` is epoch seconds.
+dav_locks = Table(
+    "dav_locks",
+    metadata,
+    Column("token", String(100), primary_key=True),
+    Column("namespace_id", Integer, ForeignKey("namespaces.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("root", Text, nullable=False),
+    Column("scope", String(16), nullable=False),  # exclusive | shared
+    Column("depth", String(16), nullable=False),  # 0 | infinity
+    Column("owner", Text, nullable=False),  # the client's <owner> XML, returned as given
+    Column("principal", String(255), nullable=False),
+    Column("timeout", Float, nullable=False),
+    Column("expire", Float, nullable=False),
+    Index("ix_dav_locks_root", "namespace_id", "root"),
+)
+
 # The SHA-1 and MD5 of a file's bytes, by content hash (so they never go stale): what WebDAV
 # clients such as rclone (vendor=owncloud) send in OC-Checksum and compare against.
 content_checksums = Table(

@@ -188,8 +188,9 @@ class SharedFileService(FileService):
             return super().commit(principal, req)
         t.writable()
         with self._write(t.principal.namespace_id) as conn:
-            # The version and the owner's charge for its bytes commit together: a failure
-            # between them can neither leave a version nobody pays for nor charge for none.
+            # The owner's quota check and the version are one transaction, under the owner's
+            # namespace lock: no upload of theirs can take the room between the two, and a
+            # failed commit charges nobody.
             owner = self._owner_pays(conn, t, req.chunks)
             entry = self._commit(conn, t.principal, replace(req, path=t.path))
             if owner is not None:
