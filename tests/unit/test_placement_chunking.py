@@ -63,3 +63,32 @@ def test_insert_changes_few_chunks(seed: int) -> None:
 
 def test_content_hash_of_empty_file() -> None:
     assert content_hash([]) == hashlib.sha256(b"").hexdigest()
+
+
+class _Trickle:
+    """A reader that hands out at most ``step`` bytes per call (a socket, a slow disk)."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data, self.pos, self.step = data, 0, step
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        n = min(len(buffer), self.step, len(self.data) - self.pos)
+        buffer[:n] = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+
+def test_small_streams_cut_as_the_buffer_chunker_does() -> None:
+    """Streams below MIN_CHUNK skip the stream chunker (one chunk, hashed at once); at and
+    above it the cuts must still be exactly the buffer chunker's, however the bytes arrive."""
+    rng = random.Random(11)
+    for size in (0, 1, 100, MIN_CHUNK - 1, MIN_CHUNK, MIN_CHUNK + 1, 3 * MIN_CHUNK + 5,
+                 6 * 1024 * 1024 + 3):
+        data = rng.randbytes(size)
+        want = [ref for ref, _ in chunk_bytes(data)]
+        for step in (7, 65536, size or 1):
+            got = []
+            for ref, piece in iter_chunks(_Trickle(data, step)):
+                assert bytes(piece) == data[ref.offset : ref.offset + ref.length]
+                got.append(ref)
+            assert got == want, (size, step)

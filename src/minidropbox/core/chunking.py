@@ -52,12 +52,42 @@ def _chunker() -> FastCDC:
     return FastCDC(_CDC_AVG_PARAMETER, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
 
 
+class _Prefixed:
+    """A reader that gives ``head`` first, then the rest of ``reader``."""
+
+    def __init__(self, head: memoryview, reader: ByteReader) -> None:
+        self.head, self.reader = head, reader
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        if not self.head:
+            return self.reader.readinto(buffer)
+        n = min(len(buffer), len(self.head))
+        buffer[:n] = self.head[:n]
+        self.head = self.head[n:]
+        return n
+
+
 def iter_chunks(reader: ByteReader) -> Iterator[tuple[ChunkRef, memoryview]]:
     """Cut a stream into chunks, yielding each with its bytes.
 
     The memoryview is valid only until the next chunk is requested: copy it or use it at once.
+    A stream shorter than ``MIN_CHUNK`` is one chunk whatever its bytes (FastCDC never cuts
+    before ``min_size``), so it is hashed without setting up the stream chunker, whose
+    buffers cost milliseconds: most files in a synced folder are that small.
     """
-    for chunk in _chunker().cut_stream(reader):
+    head = memoryview(bytearray(MIN_CHUNK))
+    filled = 0
+    while filled < MIN_CHUNK:
+        n = reader.readinto(head[filled:])
+        if not n:
+            break
+        filled += n
+    if filled < MIN_CHUNK:
+        if filled:
+            data = head[:filled]
+            yield ChunkRef(hashlib.sha256(data).hexdigest(), 0, filled), data
+        return
+    for chunk in _chunker().cut_stream(_Prefixed(head, reader)):
         data = chunk.data
         digest = hashlib.sha256(data).hexdigest()
         yield ChunkRef(digest, chunk.offset, chunk.length), data
