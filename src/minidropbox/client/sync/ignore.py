@@ -7,6 +7,8 @@ stops syncing a path without it looking deleted on either side.
 
 from __future__ import annotations
 
+import functools
+
 import pathspec
 
 from minidropbox.client.localfolder import LocalFolder
@@ -18,11 +20,17 @@ BUILTIN = [f"/{STATE_DIR}/", "*.swp", "*.swx", "*~", ".DS_Store", "Thumbs.db", "
            f"{TMP_PREFIX}*"]
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled(patterns: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
+    """Compiling the rules costs milliseconds and every round loads them: once per text."""
+    return pathspec.GitIgnoreSpec.from_lines([*BUILTIN, *patterns])
+
+
 class IgnoreRules:
     """Decides, for a ``/``-rooted relative path, whether sync skips it."""
 
     def __init__(self, patterns: list[str]) -> None:
-        self.spec = pathspec.GitIgnoreSpec.from_lines([*BUILTIN, *patterns])
+        self.spec = _compiled(tuple(patterns))
 
     @classmethod
     def load(cls, folder: LocalFolder) -> IgnoreRules:
