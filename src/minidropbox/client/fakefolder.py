@@ -36,8 +36,8 @@ from minidropbox.client.localfolder import (
     Reader,
     Writer,
     join,
-    temp_name,
 )
+from minidropbox.client.localpaths import TMP_PREFIX
 
 
 def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -103,6 +103,7 @@ class FakeFolder:
         self.clock = clock
         self.lock = threading.RLock()
         self._inodes = itertools.count(2)
+        self._temps = itertools.count(1)  # temp names from a counter: a seed replays exactly
         self.root = self._new("", "folder")
         if files:
             self.populate(files, random.Random(seed))
@@ -182,7 +183,7 @@ class FakeFolder:
 
     @_locked
     def create_temp(self, folder: str) -> str:
-        name = join(folder, temp_name())
+        name = join(folder, f"{TMP_PREFIX}{next(self._temps):016x}")
         parent = self._folder(folder)
         parent.children[self._key(name.rsplit("/", 1)[-1])] = self._new(
             name.rsplit("/", 1)[-1], "file")

@@ -70,6 +70,7 @@ class RetryPolicy:
     attempts: int = 4  # for calls safe to repeat, when the server is unreachable or 503
     patience: float = 300.0  # seconds a call may spend waiting out 429s
     base_delay: float = 0.5
+    sleep: Callable[[float], None] = time.sleep  # a simulation waits on its own clock
 
     def call(self, fn: Callable[[], T], *, idempotent: bool) -> T:
         waited = 0.0
@@ -81,13 +82,13 @@ class RetryPolicy:
                 pause = float(min(max(exc.retry_after, 1), 30))
                 if waited + pause > self.patience:
                     raise
-                time.sleep(pause)
+                self.sleep(pause)
                 waited += pause
             except (ServerUnreachable, errors.StorageUnavailable):
                 attempt += 1
                 if not idempotent or attempt >= self.attempts:
                     raise
-                time.sleep(self.base_delay * 2**attempt)
+                self.sleep(self.base_delay * 2**attempt)
 
 
 def _url(path: str) -> str:

@@ -62,7 +62,9 @@ class ChunkSender:
         self.remote = remote
         self.stats = stats
         self.progress = progress
-        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="minidropbox-upload")
+        # One worker: every chunk is sent in the calling thread, in order (the simulation).
+        self.pool = (ThreadPoolExecutor(workers, thread_name_prefix="minidropbox-upload")
+                     if workers > 1 else None)
         self.limit = inflight_limit
         self.inflight = 0
         self.cond = threading.Condition()
@@ -70,7 +72,8 @@ class ChunkSender:
         self.failed: dict[str, errors.MiniDropboxError] = {}
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> ChunkSender:
         return self
@@ -104,6 +107,9 @@ class ChunkSender:
             while self.inflight and self.inflight + nbytes > self.limit:
                 self.cond.wait()
             self.inflight += nbytes
+        if self.pool is None:
+            self._upload(group, nbytes)
+            return
         future = self.pool.submit(self._upload, group, nbytes)
         self.futures.append(future)
 

@@ -26,6 +26,7 @@ from minidropbox.client.remote import Remote
 from minidropbox.client.upload import (
     HOST_FOLDER,
     READ_ATTEMPTS,
+    WORKERS,
     ChunkSender,
     LocalFileChanged,
     check_unchanged,
@@ -114,7 +115,8 @@ def _commit_group(remote: Remote, ready: list[_Prepared], result: BatchResult,
 
 
 def _upload_group(remote: Remote, group: list[_Prepared], result: BatchResult,
-                  seen: set[str], progress: Progress | None, device: str | None) -> None:
+                  seen: set[str], progress: Progress | None, device: str | None,
+                  workers: int) -> None:
     stats = result.stats
     unique: dict[str, bytes] = {}
     for prep in group:
@@ -125,7 +127,7 @@ def _upload_group(remote: Remote, group: list[_Prepared], result: BatchResult,
     to_send = [(h, data) for h, data in unique.items() if h in missing]
     total = sum(len(p.chunks) for p in group)
     stats.add(chunks_total=total, chunks_skipped=total - len(to_send))
-    with ChunkSender(remote, stats) as sender:
+    with ChunkSender(remote, stats, workers=workers) as sender:
         sender.send(to_send)
         # The files that needed a chunk that failed are reported below, one by one.
         with contextlib.suppress(errors.MiniDropboxError):
@@ -149,13 +151,14 @@ def _upload_group(remote: Remote, group: list[_Prepared], result: BatchResult,
 def upload_many(remote: Remote, pairs: Iterable[UploadItem | tuple[Path | str, str]],
                 progress: Progress | None = None, *, device: str | None = None,
                 stats: TransferStats | None = None,
-                folder: LocalFolder = HOST_FOLDER) -> BatchResult:
+                folder: LocalFolder = HOST_FOLDER, workers: int = WORKERS) -> BatchResult:
     """Upload many files with few requests; a file that fails is reported, not fatal.
 
     Small files are read whole, up to ``GROUP_BYTES`` or 1,000 files per round; each round is
     one ``missing`` call, chunk batches of about 4 MiB, and one ``commit_batch``. Files over
     ``SMALL_FILE`` go through ``upload_file`` one at a time. Tuples mean ``parent="auto"``.
-    Local paths are names in ``folder`` (by default: paths on this machine).
+    Local paths are names in ``folder`` (by default: paths on this machine). ``workers``:
+    chunk requests in flight (1: all in this thread, in order).
     """
     result = BatchResult(stats=stats if stats is not None else TransferStats())
     seen: set[str] = set()
@@ -175,10 +178,10 @@ def upload_many(remote: Remote, pairs: Iterable[UploadItem | tuple[Path | str, s
         group.append(prep)
         group_bytes += prep.size
         if group_bytes >= GROUP_BYTES or len(group) >= COMMIT_BATCH:
-            _upload_group(remote, group, result, seen, progress, device)
+            _upload_group(remote, group, result, seen, progress, device, workers)
             group, group_bytes = [], 0
     if group:
-        _upload_group(remote, group, result, seen, progress, device)
+        _upload_group(remote, group, result, seen, progress, device, workers)
     for item in big:
         try:
             result.entries.append(upload_file(remote, item.local_path, item.remote_path,
