@@ -131,8 +131,9 @@ def _under(t: Tree, folder: str) -> list[str]:
 
 class _Planner:
     def __init__(self, local: Tree, base: Tree, remote: Tree, device: str,
-                 now: datetime) -> None:
+                 now: datetime, trusted: bool = True) -> None:
         self.local, self.base, self.remote = local, base, remote
+        self.trusted = trusted  # False: nothing may be deleted (see ``reconcile``)
         self.device, self.now = device, now
         self.handled: set[str] = set()
         self.actions: dict[str, Action] = {}
@@ -305,8 +306,18 @@ class _Planner:
                       loc.kind)
         elif loc.kind == rem.kind and (loc.kind == "folder" or loc.hash == rem.hash):
             self._add(Op.AGREE, key, rem.path, rem.kind)
+        elif self.trusted and self._empty_folder(key, loc, self.local):
+            # An empty folder holds nothing to keep: the file takes the name (next round).
+            # So does a folder sync itself made here just before it died, unrecorded.
+            self._add(Op.DELETE_LOCAL, key, loc.path, "folder")
+        elif self.trusted and self._empty_folder(key, rem, self.remote):
+            self._add(Op.DELETE_REMOTE, key, rem.path, "folder")
         else:
             self._conflict(key, loc)
+
+    @staticmethod
+    def _empty_folder(key: str, item: Item, side: Tree) -> bool:
+        return item.kind == "folder" and not any(k.startswith(key + "/") for k in side)
 
     # -- folders whose contents survive are not deleted --------------------------------------
     def settle_folder_deletes(self) -> None:
@@ -342,7 +353,7 @@ def reconcile(local: Tree, base: Tree, remote: Tree, *, device: str, now: dateti
     """
     if not base_trusted:
         base = {}
-    planner = _Planner(local, base, remote, device, now)
+    planner = _Planner(local, base, remote, device, now, base_trusted)
     planner.folder_moves(local, remote, Op.MOVE_REMOTE)
     planner.folder_moves(remote, local, Op.MOVE_LOCAL)
     planner.file_moves(local, remote, Op.MOVE_REMOTE)

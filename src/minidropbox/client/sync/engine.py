@@ -33,12 +33,18 @@ from minidropbox.client.sync.errors import (
     SyncFolderMismatch,
     SyncRootMissing,
 )
-from minidropbox.client.sync.executor import Executor, Outcome
+from minidropbox.client.sync.executor import TRANSFER_WORKERS, Executor, Outcome
 from minidropbox.client.sync.ignore import IGNORE_FILE, IgnoreRules
 from minidropbox.client.sync.journal import NeedsListing
 from minidropbox.client.sync.localfs import clean_temp_files
 from minidropbox.client.sync.remote import RemoteSide, RemoteTree
-from minidropbox.client.sync.scanner import SETTLE_SECONDS, ClosedCheck, LocalScan, scan
+from minidropbox.client.sync.scanner import (
+    SETTLE_SECONDS,
+    ClosedCheck,
+    LocalScan,
+    scan,
+    trusted_stat,
+)
 from minidropbox.client.sync.state import STATE_FILE, BaseRow, StateDB
 from minidropbox.client.sync.status import Status
 from minidropbox.core import errors
@@ -59,6 +65,7 @@ class SyncOptions:
     allow_mass_delete: bool = False
     settle: float = SETTLE_SECONDS
     limits: DeleteLimits = field(default_factory=DeleteLimits)
+    transfer_workers: int = TRANSFER_WORKERS  # 1: one at a time, in order (simulation)
 
 
 @dataclass
@@ -83,14 +90,15 @@ class SyncEngine:
 
     ``closed`` is the local watcher's "did its writer close it" (None without a watcher);
     ``clock`` is the local time for conflicted-copy names; ``now_ns`` the epoch time that
-    says how long ago a file was written (a simulation passes its own, and gives its
-    ``FakeFolder`` the same one).
+    says how long ago a file was written; ``monotonic`` paces state commits and full
+    listings (a simulation passes its own clocks, and gives its ``FakeFolder`` the same).
     """
 
     def __init__(self, server: Remote, folder: LocalFolder, state_path: Path,
                  options: SyncOptions, status: Status, *, closed: ClosedCheck | None = None,
                  clock: Callable[[], datetime] = datetime.now,
-                 now_ns: Callable[[], int] = time.time_ns) -> None:
+                 now_ns: Callable[[], int] = time.time_ns,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.server = server
         self.folder = folder
         self.state_path = state_path
@@ -99,8 +107,9 @@ class SyncEngine:
         self.status = status
         self.clock = clock
         self.now_ns = now_ns
+        self.monotonic = monotonic
         self.closed = closed
-        self.remote = RemoteSide(server, options.remote_root)
+        self.remote = RemoteSide(server, options.remote_root, monotonic)
         self.state: StateDB | None = None
         self.state_ino = 0
         self.base_trusted = True
@@ -190,6 +199,8 @@ class SyncEngine:
             self.status.action(message)
         tree = self._remote_tree(rules)
         self._check_root()  # an unmount during the scan looks like an empty folder
+        if self._settle_pending(rows, local, tree):
+            rows = state.rows()
         base = {k: r.item for k, r in rows.items()
                 if not rules.ignored(r.item.path, r.item.kind == "folder")}
         plan = reconcile(local.items, base, tree.items, device=self.opts.device,
@@ -207,7 +218,8 @@ class SyncEngine:
         else:
             self._record_restats(rows, local)
         executor = Executor(self.folder, self.server, self.remote, state, self.opts.device, rules,
-                            self.status.action)
+                            self.status.action, transfer_workers=self.opts.transfer_workers,
+                            monotonic=self.monotonic, now_ns=self.now_ns)
         outcome = executor.run(plan, local, tree)
         if outcome.failed or outcome.skipped:
             # A download whose folder was moved or removed meanwhile cannot find its temp
@@ -222,6 +234,48 @@ class SyncEngine:
             self.cursor = tree.cursor
         return Round(plan, outcome, local, tree)
 
+    def _settle_pending(self, rows: Mapping[str, BaseRow], local: LocalScan,
+                        tree: RemoteTree) -> bool:
+        """Transfers the last round started but may not have recorded (it died, or the
+        answer to a commit was lost): one that happened is recorded now, as both sides
+        held it then, so what changed since is a change here or there — not a conflict.
+        A download happened if the file at its path is the temp file it renamed (same
+        inode); an upload if the server holds its content at that path. Whether the rows
+        changed."""
+        state = self.state
+        assert state is not None
+        pending = state.pending()
+        if not pending:
+            return False
+        changed = False
+        state.begin()
+        for p in pending:
+            key = path_key(p.item.path)
+            row = rows.get(key)
+            if p.side == "local":
+                name = local.paths.get(key)
+                try:
+                    info = self.folder.info(name) if name is not None else None
+                except FileNotFoundError:
+                    info = None
+                if info is None or info.kind != "file" or info.ino != p.stat.ino:
+                    continue  # never renamed into place (or replaced since)
+                item = p.item
+                stat = None  # read again: it may have been edited in place since
+            else:
+                rem = tree.items.get(key)
+                if rem is None or rem.kind != "file" or rem.hash != p.item.hash:
+                    continue  # the commit did not happen (or was overwritten since)
+                item, stat = rem, trusted_stat(p.stat, self.now_ns())
+            if row is not None and (row.item.version, row.item.hash) == (item.version,
+                                                                         item.hash):
+                continue  # recorded already
+            state.put(item, stat)
+            changed = True
+        state.clear_pending()
+        state.commit()
+        return changed
+
     def _record_restats(self, rows: Mapping[str, BaseRow], local: LocalScan) -> None:
         """Files whose stat moved but whose content is still the base's (a rename changes the
         ctime, ``touch`` the mtime) were just read whole to learn that: record the new stat,
@@ -232,6 +286,8 @@ class SyncEngine:
                   if row.item.kind == "file" and key in local.stats
                   and local.stats[key] != row.stat
                   and (item := local.items.get(key)) is not None and item.hash == row.item.hash]
+        now = self.now_ns()
+        restat = [(item, st) for item, st in restat if trusted_stat(st, now) is not None]
         if restat:
             self.state.begin()
             for item, st in restat:

@@ -17,21 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
-from minidropbox.client.batch import TransferStats, UploadItem
+from minidropbox.client.batch import TransferStats, UploadItem, split_every
 from minidropbox.client.download import fetch_to_temp
 from minidropbox.client.localfolder import LocalFolder, join, parent_of
 from minidropbox.client.remote import Remote
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.localfs import ensure_inside, local_name, make_folder
 from minidropbox.client.sync.remote import RemoteSide, RemoteTree
-from minidropbox.client.sync.scanner import LocalScan, stat_of
+from minidropbox.client.sync.scanner import LocalScan, stat_of, trusted_stat
 from minidropbox.client.sync.state import UNKNOWN_STAT, LocalStat, StateDB
 from minidropbox.client.upload_many import upload_many
 from minidropbox.core import errors
@@ -39,7 +38,8 @@ from minidropbox.core.paths import path_key
 from minidropbox.core.reconcile import Action, Item, Op, Plan
 
 log = logging.getLogger("minidropbox.sync")
-DOWNLOAD_WORKERS = 4
+TRANSFER_WORKERS = 4  # downloads (and chunk uploads) in flight
+DOWNLOAD_GROUP = 256  # downloads fetched, recorded as pending (one commit), then placed
 COMMIT_EVERY = 1.0  # seconds between state commits within a round
 # Errors that end the whole run rather than one action.
 FATAL = (errors.Unauthorized, errors.Forbidden)
@@ -67,20 +67,33 @@ Report = Callable[[str], None]
 
 class Executor:
     def __init__(self, folder: LocalFolder, server: Remote, remote: RemoteSide, state: StateDB,
-                 device: str, rules: IgnoreRules, report: Report) -> None:
+                 device: str, rules: IgnoreRules, report: Report, *,
+                 transfer_workers: int = TRANSFER_WORKERS,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 now_ns: Callable[[], int] = time.time_ns) -> None:
+        """``transfer_workers``: downloads and chunk uploads in flight; with 1 everything
+        happens in this thread, one after the other (the simulation's deterministic order).
+        ``monotonic`` paces the state commits; ``now_ns`` (epoch) tells a fresh mtime."""
         self.folder, self.server, self.remote, self.state = folder, server, remote, state
         self.device, self.rules, self.report = device, rules, report
+        self.transfer_workers = transfer_workers
+        self.monotonic = monotonic
+        self.now_ns = now_ns
 
     def run(self, plan: Plan, scan: LocalScan, tree: RemoteTree) -> Outcome:
         out = Outcome()
         self.scan, self.tree = scan, tree
         self.dirty_dirs: set[str] = set()
-        self.last_commit = time.monotonic()
+        self.last_commit = self.monotonic()
         self.state.begin()
         try:
             self._run(plan, out)
-        finally:
+        except Exception:
             self._commit()
+            raise
+        # Not on a BaseException (a kill, as the simulation's crashes are): rows may be
+        # committed late, never early, and a dying process commits nothing more.
+        self._commit()
         return out
 
     def _commit(self) -> None:
@@ -90,10 +103,10 @@ class Executor:
                 self.folder.fsync_dir(name)
         self.dirty_dirs.clear()
         self.state.commit()
-        self.last_commit = time.monotonic()
+        self.last_commit = self.monotonic()
 
     def _maybe_commit(self) -> None:
-        if time.monotonic() - self.last_commit > COMMIT_EVERY:
+        if self.monotonic() - self.last_commit > COMMIT_EVERY:
             self._commit()
             self.state.begin()
 
@@ -164,6 +177,11 @@ class Executor:
             raise Skipped(f"{rel} changed since it was scanned")
         return st
 
+    def _put(self, item: Item, stat: LocalStat | None) -> None:
+        """Record a file both sides hold, with its local stat if that can be trusted later
+        (``trusted_stat``: not if a write in the same clock tick could keep it)."""
+        self.state.put(item, trusted_stat(stat, self.now_ns()))
+
     # -- one action -------------------------------------------------------------------------
     def _one(self, act: Action) -> None:
         handler = {Op.MOVE_LOCAL: self._move_local, Op.MOVE_REMOTE: self._move_remote,
@@ -195,7 +213,10 @@ class Executor:
         ``dst`` is ``src`` itself, which a never-clobbering rename would refuse. Not a temp
         file name (those are swept): after a crash in between, the item is still a synced
         item under a visible name, which the next round sees as a local move."""
-        via = join(parent_of(src), f"{src.rsplit('/', 1)[-1]}.renaming-{secrets.token_hex(4)}")
+        leaf = src.rsplit("/", 1)[-1]
+        n = 1
+        while self._exists(via := join(parent_of(src), f"{leaf}.renaming{n if n > 1 else ''}")):
+            n += 1
         self.folder.rename(src, via, replace=False)
         try:
             self.folder.rename(via, dst, replace=False)
@@ -216,8 +237,8 @@ class Executor:
                 and here.hash == base.hash and key in self.scan.stats):
             # The scan read the renamed file to match it with the base: keep the stat it
             # read it at (a rename changes the ctime), so it is not read again next round.
-            self.state.put(Item(act.dest, "file", base.hash, base.version, base.size),
-                           self.scan.stats[key])
+            self._put(Item(act.dest, "file", base.hash, base.version, base.size),
+                      self.scan.stats[key])
         self.report(f"moved on server {act.path} -> {act.dest}")
 
     def _conflict(self, act: Action) -> None:
@@ -256,7 +277,7 @@ class Executor:
             return
         key = path_key(rem.path)
         same = act.local is not None and act.local.hash == rem.hash
-        self.state.put(rem, self.scan.stats.get(key) if same else None)
+        self._put(rem, self.scan.stats.get(key) if same else None)
 
     def _forget(self, act: Action) -> None:
         self.state.forget(act.path)
@@ -349,8 +370,14 @@ class Executor:
             before[path_key(remote)] = (act, scanned)
         if not items:
             return
+        for act, scanned in before.values():
+            assert act.local is not None and act.local.hash is not None
+            self.state.expect("remote", Item(act.path, "file", act.local.hash, None,
+                                             scanned.size), scanned)
+        self._commit()  # durable before the commits they describe (``Pending``)
+        self.state.begin()
         result = upload_many(self.server, items, device=self.device, stats=out.sent,
-                             folder=self.folder)
+                             folder=self.folder, workers=self.transfer_workers)
         for entry in result.entries:
             if path_key(entry.path) not in before:
                 continue  # not one we asked for: nothing to record
@@ -362,7 +389,7 @@ class Executor:
             # Record the stat only if the file did not move during the upload; otherwise the
             # next scan re-reads it and uploads the newer content.
             item = Item(act.path, "file", entry.content_hash, entry.version, entry.size)
-            self.state.put(item, st if now == st else None)
+            self._put(item, st if now == st else None)
             out.done += 1
             self.report(f"uploaded {act.path} (v{entry.version}, {entry.size} bytes)")
         sent = out.sent
@@ -381,27 +408,47 @@ class Executor:
 
     # -- downloads --------------------------------------------------------------------------
     def _downloads(self, actions: list[Action], out: Outcome) -> None:
+        """Fetch a group into verified temp files, make the group known to the state DB
+        (``Pending``: durable before any rename), then rename each into place."""
         self.server.api.access_token()  # refresh once here, not in several workers at once
-        with ThreadPoolExecutor(DOWNLOAD_WORKERS, thread_name_prefix="sync-get") as pool:
-            futures: list[tuple[Action, Future[tuple[str, LocalStat]]]] = []
-            for act in actions:
-                futures.append((act, pool.submit(self._fetch, act, out)))
-            for act, future in futures:
-                try:
-                    tmp, tmp_stat = future.result()
-                except (errors.MiniDropboxError, OSError) as exc:
-                    if isinstance(exc, FATAL):
-                        raise
-                    if isinstance(exc, errors.NotFound):
-                        out.skipped += 1  # gone from the server meanwhile
-                        continue
-                    message = exc.message if isinstance(exc, errors.MiniDropboxError) \
-                        else str(exc)
-                    out.failed.append(f"download {act.path}: {message}")
-                    self.report(f"failed download {act.path}: {message}")
-                    continue
+        for group in split_every(actions, DOWNLOAD_GROUP):
+            fetched = self._fetch_group(group, out)
+            if not fetched:
+                continue
+            for act, _, tmp_stat in fetched:
+                assert act.remote is not None
+                self.state.expect("local", act.remote, tmp_stat)
+            self._commit()
+            self.state.begin()
+            for act, tmp, tmp_stat in fetched:
                 self._guard(out, f"download {act.path}",
                             partial(self._place, act, tmp, tmp_stat))
+
+    def _fetch_group(self, group: Sequence[Action], out: Outcome,
+                     ) -> list[tuple[Action, str, LocalStat]]:
+        if self.transfer_workers <= 1:
+            return [(act, *got) for act in group
+                    if (got := self._fetched(act, partial(self._fetch, act, out), out))]
+        with ThreadPoolExecutor(self.transfer_workers, thread_name_prefix="sync-get") as pool:
+            futures = [(act, pool.submit(self._fetch, act, out)) for act in group]
+            return [(act, *got) for act, future in futures
+                    if (got := self._fetched(act, future.result, out))]
+
+    def _fetched(self, act: Action, result: Callable[[], tuple[str, LocalStat]],
+                 out: Outcome) -> tuple[str, LocalStat] | None:
+        """The fetched temp file and its stat, or None (counted) if it could not be had."""
+        try:
+            return result()
+        except (errors.MiniDropboxError, OSError) as exc:
+            if isinstance(exc, FATAL):
+                raise
+            if isinstance(exc, errors.NotFound):
+                out.skipped += 1  # gone from the server meanwhile
+                return None
+            message = exc.message if isinstance(exc, errors.MiniDropboxError) else str(exc)
+            out.failed.append(f"download {act.path}: {message}")
+            self.report(f"failed download {act.path}: {message}")
+            return None
 
     def _fetch(self, act: Action, out: Outcome) -> tuple[str, LocalStat]:
         """Stream the planned version into a verified temp file next to its target."""
@@ -436,6 +483,6 @@ class Executor:
         final = stat_of(self.folder.info(self._local(act.path)))
         same = (final.ino, final.size, final.mtime_ns) == (tmp_stat.ino, tmp_stat.size,
                                                            tmp_stat.mtime_ns)
-        self.state.put(rem, final if same else None)
+        self._put(rem, final if same else None)
         self.report(f"downloaded {act.path} (v{rem.version}, {rem.size} bytes)")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from minidropbox.client.localpaths import UnsafeName, check_name, relative_remote
@@ -40,8 +41,10 @@ class RemoteTree:
 class RemoteSide:
     """The remote folder a local folder syncs with."""
 
-    def __init__(self, server: Remote, root: str) -> None:
+    def __init__(self, server: Remote, root: str,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.server = server
+        self.monotonic = monotonic
         self.root = normalize_path(root)
         self.has_journal = True
         self.cache: CachedTree | None = None  # None: the next round lists the folder
@@ -91,7 +94,7 @@ class RemoteSide:
     def needs_listing(self) -> bool:
         """Whether the next ``tree`` must come from a full listing."""
         return (self.cache is None or self.cache.cursor is None
-                or time.monotonic() - self.listed_at > RELIST_EVERY)
+                or self.monotonic() - self.listed_at > RELIST_EVERY)
 
     def forget_tree(self) -> None:
         """List the folder again next round."""
@@ -132,7 +135,7 @@ class RemoteSide:
         # A listing the journal moved under cannot be caught up from its cursor: it is used
         # for this round, and the next round lists again.
         self.cache = cache if consistent else CachedTree(cache.items, cache.modified)
-        self.listed_at = time.monotonic()
+        self.listed_at = self.monotonic()
         self.listings += 1
         return RemoteTree(cursor=cache.cursor, skipped=skipped)
 

@@ -11,9 +11,11 @@ needs to have held still for ``QUICK_SETTLE_SECONDS``: its mtime, the time of it
 is that old, and its stat is the same before, during and after the read. A file still open
 for writing, or one the watcher knows nothing about, waits the full ``SETTLE_SECONDS``.
 
-Why the stat shortcut is safe: a file is hashed only once its mtime is at least
-``SETTLE_SECONDS`` old, so any later write gives it a different mtime; a download records the
-stat only if the renamed file still has the inode, size and mtime of the temp file it wrote.
+Why the stat shortcut is safe: a stat is recorded only if its mtime is at least
+``RACY_SECONDS`` away from the time of recording (``trusted_stat``), so a later write, which
+gets the time of writing as its mtime, cannot keep it; and a download records the stat only
+if the renamed file still has the inode, size and mtime of the temp file it wrote. A stat
+not recorded makes the next scan read the file once more ("racily clean", as git says).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from minidropbox.core.sync_names import MAX_CASE_CONFLICTS, case_conflict_name
 SETTLE_SECONDS = 0.4
 QUICK_SETTLE_SECONDS = 0.1
 RECHECK_MIN = 0.02  # seconds: the soonest a round looks again at a settling file
+# File systems keep mtimes to a clock tick (a few ms on Linux, 100 ns on NTFS): a write within
+# this much of a recorded mtime could leave size, mtime and inode all as they were.
+RACY_SECONDS = 0.1
 
 # Whether the watcher saw the last writer of a file close it, with no write since; called
 # with the file's name in the sync folder.
@@ -42,6 +47,13 @@ ClosedCheck = Callable[[str], bool]
 
 def stat_of(info: FileInfo) -> LocalStat:
     return LocalStat(info.size, info.mtime_ns, info.ctime_ns, info.ino)
+
+
+def trusted_stat(st: LocalStat | None, now_ns: int) -> LocalStat | None:
+    """``st`` if a later write is sure to change it, else None (the file is read again)."""
+    if st is None or abs(now_ns - st.mtime_ns) < RACY_SECONDS * 1e9:
+        return None
+    return st
 
 
 def hash_file(folder: LocalFolder, name: str) -> tuple[str, LocalStat] | None:

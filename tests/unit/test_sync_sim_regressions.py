@@ -1,0 +1,179 @@
+"""Bugs the sync simulation (tests/simulation) found, each pinned by a deterministic test
+against the real engine, an in-memory folder and the in-memory server, with the clock held
+still where the bug needed two things to happen in the same clock tick.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from minidropbox.client.api import ServerUnreachable
+from minidropbox.client.fakefolder import FakeFolder, FaultyFolder, SimulatedCrash
+from minidropbox.client.sync.engine import SyncEngine, SyncOptions
+from minidropbox.client.sync.status import Status
+from tests.unit.fake_server import Answer, Call, FakeServer
+
+T0 = 1_700_000_000 * 10**9
+
+
+class Tick:
+    """A clock that moves only when told (epoch ns)."""
+
+    def __init__(self) -> None:
+        self.ns = T0
+
+    def __call__(self) -> int:
+        return self.ns
+
+
+def engine_at(folder: FakeFolder, server: FakeServer, tmp_path: Path, clock: Tick,
+              name: str = "state.db") -> SyncEngine:
+    engine = SyncEngine(server.direct_remote(), folder, tmp_path / name,
+                        SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
+                        now_ns=clock, monotonic=lambda: clock() / 1e9)
+    engine.open()
+    return engine
+
+
+def test_an_edit_in_the_same_tick_as_a_download_is_still_uploaded(tmp_path: Path) -> None:
+    """Seeds 1297 and 1433: a download placed, then the user overwrites it in the same clock
+    tick with as many bytes. Size, mtime, ctime and inode all equal what the download
+    recorded, so the scan trusted the recorded hash: the edit was never uploaded, and the
+    next download from the server would have overwritten it."""
+    clock = Tick()
+    folder = FakeFolder(clock=clock)
+    server = FakeServer()
+    engine = engine_at(folder, server, tmp_path, clock)
+    try:
+        assert engine.sync().done
+        # Learnt from the journal, which carries no mtime: the file gets the time of writing.
+        server.put_file("/x.txt", b"from the server")
+        assert engine.sync().done
+        assert folder.read("x.txt") == b"from the server"
+        folder.write("x.txt", b"the user's edit")  # same length, same instant
+        clock.ns += 1_000_000_000
+        assert engine.sync().done
+        assert server.content("/x.txt") == b"the user's edit"
+    finally:
+        engine.close()
+
+
+def test_a_download_whose_mtime_is_old_is_not_read_again(tmp_path: Path) -> None:
+    """The racy rule costs nothing in the usual case: a download given the server version's
+    (older) mtime records its stat and is not hashed again next round."""
+    clock = Tick()
+    folder = FakeFolder(clock=clock)
+    server = FakeServer()
+    server.put_file("/old.txt", b"written long ago", mtime=(T0 / 1e9) - 3600)
+    engine = engine_at(folder, server, tmp_path, clock)
+    try:
+        assert engine.sync().done
+        clock.ns += 1_000_000_000
+        assert engine.round().scan.hashed == 0
+    finally:
+        engine.close()
+
+
+def conflicted(folder: FakeFolder) -> list[str]:
+    return [name for name in folder.tree() if "conflicted copy" in name]
+
+
+def test_a_download_placed_just_before_a_crash_is_not_a_conflict_later(
+        tmp_path: Path) -> None:
+    """Seed 1037: the daemon died after renaming a download into place, before its row was
+    committed. Another device then edited the file: with no row, the file looked changed on
+    both sides, and a conflicted copy appeared that nobody had made. The download is written
+    down as pending before the rename, and the next round sees it landed (same inode)."""
+    clock = Tick()
+    fake = FakeFolder(clock=clock)
+    folder = FaultyFolder(fake)
+    server = FakeServer()
+    engine = engine_at(fake, server, tmp_path, clock)
+    assert engine.sync().done
+    engine.close()
+    server.put_file("/doc.txt", b"version 1")
+    engine = SyncEngine(server.direct_remote(), folder, tmp_path / "state.db",
+                        SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
+                        now_ns=clock, monotonic=lambda: clock() / 1e9)
+    engine.open()
+    folder.crash_after("rename")
+    with pytest.raises(SimulatedCrash):
+        engine.sync()
+    assert engine.state is not None
+    engine.state.conn.close()  # the process died: nothing more is committed
+    assert fake.read("doc.txt") == b"version 1"
+    server.put_file("/doc.txt", b"version 2 from elsewhere")
+    clock.ns += 1_000_000_000
+    engine = engine_at(fake, server, tmp_path, clock)
+    try:
+        assert engine.sync().done
+        assert fake.read("doc.txt") == b"version 2 from elsewhere"
+        assert conflicted(fake) == []
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("lost", ["answer", "process"])
+def test_an_upload_that_landed_unrecorded_then_edited_is_not_a_conflict(
+        tmp_path: Path, lost: str) -> None:
+    """Seed 319: the commit of an upload reached the server but its answer was lost (or the
+    daemon died before writing the row); the user then edited the file. Local and server
+    both differed from the last row: a conflicted copy, though only one person ever wrote.
+    The upload is written down as pending first, and the next round finds its content on
+    the server."""
+    clock = Tick()
+    fake = FakeFolder(clock=clock)
+    server = FakeServer()
+    fake.write("notes.txt", b"first draft", mtime_ns=T0 - 10**9)
+    state: dict[str, bool] = {"fail": True}
+
+    def serve(call: Call) -> Answer:
+        answer = server.serve(call)
+        if call.path == "/files/commit_batch" and state.pop("fail", False):
+            if lost == "answer":
+                raise ServerUnreachable("the answer was lost")
+            raise SimulatedCrash("died with the answer in flight")
+        return answer
+
+    engine = SyncEngine(server.direct_remote(serve), fake, tmp_path / "state.db",
+                        SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
+                        now_ns=clock, monotonic=lambda: clock() / 1e9)
+    engine.open()
+    if lost == "answer":
+        engine.round()  # the upload fails, as far as this client knows
+    else:
+        with pytest.raises(SimulatedCrash):
+            engine.round()
+        assert engine.state is not None
+        engine.state.conn.close()
+        engine = engine_at(fake, server, tmp_path, clock)
+    assert server.content("/notes.txt") == b"first draft"
+    clock.ns += 1_000_000_000
+    fake.write("notes.txt", b"second draft, longer")
+    clock.ns += 1_000_000_000
+    try:
+        assert engine.sync().done
+        assert server.content("/notes.txt") == b"second draft, longer"
+        assert conflicted(fake) == [] and not [p for p in server.files() if "conflicted" in p]
+    finally:
+        engine.close()
+
+
+def test_a_folder_made_just_before_a_crash_yields_to_a_file_put_there(tmp_path: Path) -> None:
+    """Seed 1155: sync made folder /x here and died before recording it; another device then
+    replaced the server's folder /x with a file. An empty folder holds nothing to keep: the
+    file takes the name, with no conflicted copy."""
+    clock = Tick()
+    fake = FakeFolder(clock=clock)
+    server = FakeServer()
+    fake.mkdir("x")  # as the executor's mkdir left it, unrecorded
+    server.put_file("/x", b"a file now")
+    engine = engine_at(fake, server, tmp_path, clock)
+    try:
+        assert engine.sync().done
+        assert fake.read("x") == b"a file now"
+        assert conflicted(fake) == []
+    finally:
+        engine.close()
