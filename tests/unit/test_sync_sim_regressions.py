@@ -177,3 +177,67 @@ def test_a_folder_made_just_before_a_crash_yields_to_a_file_put_there(tmp_path: 
         assert conflicted(fake) == []
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("server_side", ["deleted", "edited"])
+def test_a_save_between_the_check_and_the_delete_or_replace_is_kept(
+        tmp_path: Path, server_side: str) -> None:
+    """Seed 566: the server deleted a file; the executor checked the local copy was the
+    synced one, then the user saved an edit, then the executor unlinked it: the edit was
+    gone, on no device and in no trash. The file is now renamed aside first and checked
+    after the rename, so the save is caught and the file put back (then uploaded, or kept
+    as a conflicted copy next to the server's edit)."""
+    clock = Tick()
+    fake = FakeFolder(clock=clock)
+    server = FakeServer()
+    fake.write("f.txt", b"synced", mtime_ns=T0 - 10**10)
+    engine = engine_at(fake, server, tmp_path, clock)
+    assert engine.sync().done
+    engine.close()
+    if server_side == "deleted":
+        server.delete("/f.txt")
+    else:
+        server.put_file("/f.txt", b"edited elsewhere")
+    clock.ns += 10**9
+    folder = FaultyFolder(fake)
+    folder.before_next("rename", lambda: fake.write("f.txt", b"saved by the user"),
+                       name="f.txt")
+    engine = SyncEngine(server.direct_remote(), folder, tmp_path / "state.db",
+                        SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
+                        now_ns=clock, monotonic=lambda: clock() / 1e9)
+    engine.open()
+    try:
+        engine.round()
+        assert fake.read("f.txt") == b"saved by the user"
+        clock.ns += 10**9
+        assert engine.sync().done
+        contents = set(server.files().values())
+        assert b"saved by the user" in contents
+        if server_side == "edited":
+            assert b"edited elsewhere" in contents
+    finally:
+        engine.close()
+
+
+def test_a_file_set_aside_when_the_process_died_is_put_back_unless_synced(
+        tmp_path: Path) -> None:
+    """After a crash between setting a file aside and deleting it: the aside file holding
+    the synced content goes (it is on the server); one holding anything else is the user's
+    and gets its name back."""
+    clock = Tick()
+    fake = FakeFolder(clock=clock)
+    server = FakeServer()
+    fake.write("a.txt", b"synced a", mtime_ns=T0 - 10**10)
+    fake.write("b.txt", b"synced b", mtime_ns=T0 - 10**10)
+    engine = engine_at(fake, server, tmp_path, clock)
+    assert engine.sync().done
+    engine.close()
+    fake.rename("a.txt", ".minidropbox-aside-a.txt", replace=False)
+    fake.rename("b.txt", ".minidropbox-aside-b.txt", replace=False)
+    fake.write(".minidropbox-aside-b.txt", b"edited just then")
+    engine = engine_at(fake, server, tmp_path, clock)
+    try:
+        assert sorted(fake.tree()) == ["b.txt"]
+        assert fake.read("b.txt") == b"edited just then"
+    finally:
+        engine.close()

@@ -15,6 +15,9 @@ from minidropbox.core import errors
 from minidropbox.core.paths import check_characters, path_key
 
 TMP_PREFIX = ".minidropbox-tmp-"  # temp files of downloads; sync ignores and removes them
+# A synced file sync is about to delete or replace, renamed aside first so that a write
+# racing the check lands in the aside file (and is kept), never lost; sync ignores it.
+ASIDE_PREFIX = ".minidropbox-aside-"
 
 
 class UnsafeName(errors.MiniDropboxError):

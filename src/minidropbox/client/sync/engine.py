@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from minidropbox.client.localfolder import LocalFolder
+from minidropbox.client.localfolder import LocalFolder, join, parent_of
+from minidropbox.client.localpaths import ASIDE_PREFIX
 from minidropbox.client.remote import Remote
 from minidropbox.client.sync.errors import (
     MassDeleteRefused,
@@ -36,12 +37,13 @@ from minidropbox.client.sync.errors import (
 from minidropbox.client.sync.executor import TRANSFER_WORKERS, Executor, Outcome
 from minidropbox.client.sync.ignore import IGNORE_FILE, IgnoreRules
 from minidropbox.client.sync.journal import NeedsListing
-from minidropbox.client.sync.localfs import clean_temp_files
+from minidropbox.client.sync.localfs import clean_temp_files, put_back, set_aside_files
 from minidropbox.client.sync.remote import RemoteSide, RemoteTree
 from minidropbox.client.sync.scanner import (
     SETTLE_SECONDS,
     ClosedCheck,
     LocalScan,
+    hash_file,
     scan,
     trusted_stat,
 )
@@ -133,12 +135,33 @@ class SyncEngine:
         self.state = StateDB(self.state_path)
         self.state_ino = self._state_ino()
         self._check_identity()
+        self.recover_set_aside()
         if not self.remote.root_exists():
             if self.state.rows():
                 raise SyncRootMissing(f"The server folder {self.remote.root} is gone; nothing "
                                       "was deleted here. Restore it from the trash, or sync "
                                       "into a new local folder.")
             self.remote.create_root()
+
+    def recover_set_aside(self) -> None:
+        """Files set aside to be deleted or replaced when the process died (or the step
+        failed): one holding exactly its base content is on the server, and goes; anything
+        else gets its name back (or a free one beside it), to be synced as the user's."""
+        assert self.state is not None
+        rows = self.state.rows()
+        for aside in set_aside_files(self.folder):
+            folder, leaf = parent_of(aside), aside.rsplit("/", 1)[-1]
+            name = join(folder, leaf[len(ASIDE_PREFIX):])
+            row = rows.get(path_key("/" + name))
+            try:
+                hashed = hash_file(self.folder, aside)
+            except OSError:
+                hashed = None
+            if row is not None and hashed is not None and hashed[0] == row.item.hash:
+                self.folder.unlink(aside)
+            else:
+                kept = put_back(self.folder, aside, name)
+                self.status.action(f"kept {kept}: it changed while sync was replacing it")
 
     def close(self) -> None:
         if self.state is not None:
@@ -226,6 +249,7 @@ class SyncEngine:
             # file to clean up; sweep now, not at the next start (ignored leftovers keep a
             # folder from being deleted and the trees from agreeing).
             clean_temp_files(self.folder)
+            self.recover_set_aside()
         if not self.base_trusted and not outcome.failed and self.generation is not None:
             state.set_meta("generation", self.generation)
             self.base_trusted = True

@@ -26,9 +26,10 @@ from functools import partial
 from minidropbox.client.batch import TransferStats, UploadItem, split_every
 from minidropbox.client.download import fetch_to_temp
 from minidropbox.client.localfolder import LocalFolder, join, parent_of
+from minidropbox.client.localpaths import ASIDE_PREFIX
 from minidropbox.client.remote import Remote
 from minidropbox.client.sync.ignore import IgnoreRules
-from minidropbox.client.sync.localfs import ensure_inside, local_name, make_folder
+from minidropbox.client.sync.localfs import ensure_inside, local_name, make_folder, put_back
 from minidropbox.client.sync.remote import RemoteSide, RemoteTree
 from minidropbox.client.sync.scanner import LocalScan, stat_of, trusted_stat
 from minidropbox.client.sync.state import UNKNOWN_STAT, LocalStat, StateDB
@@ -306,10 +307,32 @@ class Executor:
                 self.state.forget(act.path)
                 return
             raise
-        self.folder.unlink(target)
+        aside = self._set_aside(act.path)
+        self.folder.unlink(aside)
         self.dirty_dirs.add(parent_of(target))
         self.state.forget(act.path)
         self.report(f"deleted {act.path} (deleted on the server)")
+
+    def _set_aside(self, rel: str) -> str:
+        """Rename the local file of ``rel`` aside, then check it is still the file the scan
+        read (inode, size, mtime; the rename moved its ctime); its aside name. A write that
+        raced the check before it is caught here and the file is put back (``Skipped``); a
+        write after it creates a new file under the old name. Either way nothing the user
+        wrote is deleted or overwritten. A crash leaves the aside file for
+        ``recover_set_aside``."""
+        name = self._local(rel)
+        aside = join(parent_of(name), ASIDE_PREFIX + name.rsplit("/", 1)[-1])
+        scanned = self.scan.stats.get(path_key(rel))
+        try:
+            self.folder.rename(name, aside, replace=False)
+        except FileNotFoundError as exc:
+            raise Skipped(f"{rel} disappeared") from exc
+        st = stat_of(self.folder.info(aside))
+        if scanned is None or (st.ino, st.size, st.mtime_ns) != (scanned.ino, scanned.size,
+                                                                 scanned.mtime_ns):
+            put_back(self.folder, aside, name)
+            raise Skipped(f"{rel} changed since it was scanned")
+        return aside
 
     def _delete_remote(self, act: Action) -> None:
         remote = self.remote.to_remote(act.path)
@@ -475,7 +498,14 @@ class Executor:
                     raise Skipped(f"{act.path} appeared here meanwhile") from exc
             else:
                 self._check_local(act.path)
-                self.folder.rename(tmp, self._local(act.path), replace=True)
+                aside = self._set_aside(act.path)
+                try:
+                    self.folder.rename(tmp, self._local(act.path), replace=False)
+                except FileExistsError as exc:
+                    raise Skipped(f"{act.path} appeared here meanwhile") from exc
+                finally:
+                    # Its content is the base's (checked): on the server already.
+                    self.folder.unlink(aside)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 self.folder.unlink(tmp)

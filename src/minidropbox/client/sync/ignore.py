@@ -12,12 +12,12 @@ import functools
 import pathspec
 
 from minidropbox.client.localfolder import LocalFolder
-from minidropbox.client.localpaths import TMP_PREFIX
+from minidropbox.client.localpaths import ASIDE_PREFIX, TMP_PREFIX
 from minidropbox.client.sync.state import STATE_DIR
 
 IGNORE_FILE = ".minidropboxignore"
 BUILTIN = [f"/{STATE_DIR}/", "*.swp", "*.swx", "*~", ".DS_Store", "Thumbs.db", ".~lock*",
-           f"{TMP_PREFIX}*"]
+           f"{TMP_PREFIX}*", f"{ASIDE_PREFIX}*"]
 
 
 @functools.lru_cache(maxsize=16)

@@ -9,9 +9,10 @@ created, so neither a hostile server path nor a symlinked folder can send a writ
 from __future__ import annotations
 
 import contextlib
+import errno
 
 from minidropbox.client.localfolder import LocalFolder, join, parent_of
-from minidropbox.client.localpaths import TMP_PREFIX, UnsafeName, check_name
+from minidropbox.client.localpaths import ASIDE_PREFIX, TMP_PREFIX, UnsafeName, check_name
 
 
 def local_name(rel: str) -> str:
@@ -66,3 +67,37 @@ def clean_temp_files(folder: LocalFolder, name: str = "") -> int:
                 folder.unlink(path)
                 removed += 1
     return removed
+
+
+def put_back(folder: LocalFolder, aside: str, name: str) -> str:
+    """Give a file set aside its name back, or, if that is taken now, a free name beside it
+    (``name (set aside N)``); the name it got."""
+    for n in range(1, 1000):
+        if n == 1:
+            target = name
+        else:
+            stem, dot, ext = name.rpartition(".") if "." in name.rsplit("/", 1)[-1] \
+                else (name, "", "")
+            target = f"{stem} (set aside {n}){dot}{ext}"
+        try:
+            folder.rename(aside, target, replace=False)
+            return target
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free name", name)
+
+
+def set_aside_files(folder: LocalFolder, name: str = "") -> list[str]:
+    """Every ``ASIDE_PREFIX`` file under ``name``."""
+    found: list[str] = []
+    try:
+        children = folder.list(name)
+    except OSError:
+        return found
+    for child, info in children:
+        path = join(name, child)
+        if info.kind == "folder":
+            found.extend(set_aside_files(folder, path))
+        elif child.startswith(ASIDE_PREFIX) and info.kind == "file":
+            found.append(path)
+    return found
