@@ -25,6 +25,27 @@ Progress = Callable[[int], None]
 ParentVersion = int | None | Literal["auto"]
 
 
+class TransferStopped(KeyboardInterrupt):
+    """Ctrl-C: raised in a transfer's worker threads at their next block, so each one
+    removes its temp file on the way out instead of finishing the whole batch."""
+
+
+def stoppable(progress: Progress | None, stop: threading.Event) -> Progress:
+    """``progress``, raising ``TransferStopped`` in the calling worker once ``stop`` is set.
+
+    Every transfer reports each block it moves, which makes the progress callback the one
+    place every worker passes through often (about every 64 KiB): checking there stops all of
+    them within one block, without a stop flag threaded through each layer below."""
+
+    def tick(nbytes: int) -> None:
+        if stop.is_set():
+            raise TransferStopped
+        if progress is not None:
+            progress(nbytes)
+
+    return tick
+
+
 class LocalError(errors.MiniDropboxError):
     """A local file or folder could not be read or written."""
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from minidropbox.client.batch import (
     Progress,
     UploadItem,
     failure,
+    stoppable,
 )
 from minidropbox.client.download import download_file
 from minidropbox.client.localpaths import (
@@ -33,6 +36,8 @@ from minidropbox.client.upload_many import upload_many
 from minidropbox.client.values import Entry
 from minidropbox.core import errors
 from minidropbox.core.paths import name_of, normalize_path, path_key
+
+STOP_GRACE = 5.0  # seconds Ctrl-C waits for running downloads to remove their temp files
 
 
 @dataclass
@@ -213,17 +218,31 @@ def run_get(remote: Remote, plan: GetPlan, progress: Progress | None = None, *,
         except (OSError, errors.MiniDropboxError) as exc:
             result.failures.append(failure(folder, plan.remote, exc))
 
-    def fetch(entry: Entry, dest: Path) -> Entry:
+    def fetch(entry: Entry, dest: Path, tick: Progress) -> Entry:
         ensure_inside(plan.root, dest.parent)
-        return download_file(remote, entry.path, dest, version, progress, entry=entry,
+        return download_file(remote, entry.path, dest, version, tick, entry=entry,
                              stats=result.stats)
 
     remote.api.access_token()  # refresh once here rather than racing in the workers
-    with ThreadPoolExecutor(workers, thread_name_prefix="minidropbox-download") as pool:
-        futures = [(pool.submit(fetch, entry, dest), entry, dest) for entry, dest in plan.files]
+    stop = threading.Event()
+    tick = stoppable(progress, stop)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="minidropbox-download")
+    futures: list[tuple[Future[Entry], Entry, Path]] = []
+    try:
+        futures += [(pool.submit(fetch, entry, dest, tick), entry, dest)
+                   for entry, dest in plan.files]
         for future, entry, dest in futures:
             try:
                 result.entries.append(future.result())
             except (OSError, errors.MiniDropboxError) as exc:
                 result.failures.append(failure(dest, entry.path, exc))
+    except BaseException:
+        # Ctrl-C (or anything unexpected): files not started are dropped, the running ones
+        # stop at their next block and remove their temp files before we return. A worker
+        # stuck in a read (a stalled server) is not waited for beyond STOP_GRACE.
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        wait_futures([f for f, _, _ in futures], timeout=STOP_GRACE)
+        raise
+    pool.shutdown(wait=True)
     return result

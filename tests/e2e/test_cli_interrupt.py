@@ -1,0 +1,132 @@
+"""Ctrl-C during ``get`` and ``put``, as a user presses it: SIGINT to the real ``minidropbox``
+process in the middle of a large transfer against a real cluster.
+
+It must stop at once (not after the transfer), print one line and no traceback, exit 130,
+leave no ``.minidropbox-tmp-*`` file, and the same command run again must finish the job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_cli_files import Cli
+from tests.harness import BIN, TestCluster
+
+MiB = 1024 * 1024
+STOP_BOUND = 10.0  # seconds from SIGINT to exit; generous for a loaded machine, and far
+#                    below what the whole transfer takes (the file counts below prove that)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
+    """One cluster for the module (each test has its own account)."""
+    with TestCluster(tmp_path_factory.mktemp("interrupt-cluster")) as shared:
+        yield shared
+
+
+def _start(cli: Cli, *args: str | Path, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([str(BIN), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=cli.env, cwd=cwd)
+
+
+def _wait_for(condition: object, proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"finished before it could be interrupted: {proc.stderr}"
+        if callable(condition) and condition():
+            return
+        time.sleep(0.005)
+    raise AssertionError("the transfer never started")
+
+
+def _interrupt(proc: subprocess.Popen[str], presses: int = 1) -> tuple[int, str, float]:
+    """Press Ctrl-C ``presses`` times; return (exit code, stderr, seconds until exit)."""
+    start = time.monotonic()
+    for _ in range(presses):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err, time.monotonic() - start
+
+
+def _temp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob(".minidropbox-tmp-*")]
+
+
+def test_ctrl_c_during_get_of_a_large_folder(cluster: TestCluster, tmp_path: Path) -> None:
+    alice = Cli(cluster.url, tmp_path / "alice").signup_and_login("alice")
+    src = tmp_path / "big"
+    src.mkdir()
+    block = os.urandom(8 * MiB)  # the same bytes 6 times: cheap to upload, 48 MiB to fetch
+    for i in range(6):
+        (src / f"part-{i}.bin").write_bytes(block)
+    alice.run("put", src, "/big")
+    out = tmp_path / "out"
+    out.mkdir()
+
+    proc = _start(alice, "get", "/big", out, cwd=tmp_path)
+    _wait_for(lambda: any(p.stat().st_size > 0 for p in _temp_files(out)), proc)
+    code, err, seconds = _interrupt(proc, presses=2)  # the second press must not hurt
+
+    assert code == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "Interrupted.", err
+    assert seconds < STOP_BOUND, seconds
+    assert _temp_files(out) == []
+    done = sorted(p.name for p in (out / "big").iterdir())
+    assert len(done) < 6, "the download went on after Ctrl-C"
+    for name in done:  # whatever is there is whole
+        assert (out / "big" / name).read_bytes() == block
+
+    alice.run("get", "/big", out, cwd=tmp_path)
+    assert sorted(p.name for p in (out / "big").iterdir()) == [f"part-{i}.bin"
+                                                               for i in range(6)]
+    assert all(p.read_bytes() == block for p in (out / "big").iterdir())
+
+
+def test_ctrl_c_during_get_of_one_large_file(cluster: TestCluster, tmp_path: Path) -> None:
+    alice = Cli(cluster.url, tmp_path / "bob").signup_and_login("bob")
+    data = os.urandom(8 * MiB) * 6  # 48 MiB, 8 MiB of it unique
+    (tmp_path / "one.bin").write_bytes(data)
+    alice.run("put", tmp_path / "one.bin", "/one.bin")
+    out = tmp_path / "out"
+    out.mkdir()
+
+    proc = _start(alice, "get", "/one.bin", out, cwd=tmp_path)
+    _wait_for(lambda: any(p.stat().st_size > 0 for p in _temp_files(out)), proc)
+    code, err, seconds = _interrupt(proc)
+
+    assert code == 130 and "Traceback" not in err, err
+    assert seconds < STOP_BOUND, seconds
+    assert list(out.iterdir()) == []  # neither a temp file nor a half-written one.bin
+
+
+def test_ctrl_c_during_put_then_put_resumes(cluster: TestCluster, tmp_path: Path) -> None:
+    alice = Cli(cluster.url, tmp_path / "carol").signup_and_login("carol")
+    data = os.urandom(24 * MiB)
+    (tmp_path / "large.bin").write_bytes(data)
+    before = sum(len(cluster.chunk_files(n.name)) for n in cluster.nodes)
+
+    proc = _start(alice, "put", "large.bin", "/large.bin", cwd=tmp_path)
+    # Several chunks stored (on R nodes each) before Ctrl-C, so the second put can skip them.
+    _wait_for(lambda: sum(len(cluster.chunk_files(n.name)) for n in cluster.nodes)
+              > before + 6, proc)
+    code, err, seconds = _interrupt(proc)
+
+    assert code == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "Interrupted.", err
+    assert seconds < STOP_BOUND, seconds
+    assert alice.run("ls", "/", ok=True).stdout.count("large.bin") == 0
+
+    again = json.loads(alice.run("--json", "put", "large.bin", "/large.bin",
+                                 cwd=tmp_path).stdout)["stats"]
+    assert again["chunks_sent"] < again["chunks_total"], again  # resumed, not restarted
+    alice.run("get", "/large.bin", tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == data
