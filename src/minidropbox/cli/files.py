@@ -8,35 +8,28 @@ this module turns arguments into calls and answers into tables, one-line message
 from __future__ import annotations
 
 import socket
-import threading
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
 from minidropbox.cli.state import CliState, pass_state
-from minidropbox.client.batch import BatchResult
-from minidropbox.client.plans import plan_get, plan_put, run_get, run_put
 from minidropbox.core import errors
 from minidropbox.core.paths import join, lookup_path, name_of, normalize_path
 
-PROGRESS_DELAY = 1.0  # seconds a transfer runs before its bar appears
+if TYPE_CHECKING:  # imported by the commands that use them: start-up stays fast
+    from rich.table import Table
+
+    from minidropbox.client.batch import BatchResult
+
 MAX_FAILURES_SHOWN = 10  # more would bury the summary; --json has them all
 
 
 class PartialFailure(errors.MiniDropboxError):
     """Some files could not be transferred."""
+
+    exit_code_varies = True  # ends with the exit code of the first file that failed
 
 
 # -- formatting ---------------------------------------------------------------------------
@@ -69,52 +62,13 @@ def human_time(value: Any) -> str:
 
 
 def _table(*columns: str, right: tuple[str, ...] = ()) -> Table:
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for column in columns:
         table.add_column(column, justify="right" if column in right else "left",
                          overflow="fold")
     return table
-
-
-class ProgressBar:
-    """Bytes, rate and ETA on stderr, shown only once a transfer has run for a second.
-
-    Called with byte counts from any thread; silent with ``--quiet`` or ``--json``.
-    """
-
-    def __init__(self, state: CliState, description: str, total: int) -> None:
-        self.enabled = not (state.quiet or state.as_json)
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
-            TransferSpeedColumn(), TimeRemainingColumn(),
-            console=state.err_console, transient=True)
-        self.task = self.progress.add_task(description, total=total or None)
-        self.lock = threading.Lock()
-        self.shown = False
-        self.timer = threading.Timer(PROGRESS_DELAY, self._show)
-        self.timer.daemon = True
-
-    def _show(self) -> None:
-        with self.lock:
-            if not self.shown:
-                self.progress.start()
-                self.shown = True
-
-    def __call__(self, nbytes: int) -> None:
-        self.progress.advance(self.task, nbytes)
-
-    def __enter__(self) -> ProgressBar:
-        if self.enabled:
-            self.timer.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.timer.cancel()
-        with self.lock:
-            if self.shown:
-                self.progress.stop()
-            self.shown = True  # a late timer must not start it now
 
 
 def _finish(state: CliState, verb: str, result: BatchResult) -> None:
@@ -180,6 +134,9 @@ def put(state: CliState, args: tuple[str, ...]) -> None:
     With two or more arguments the last one is the remote destination (as with cp). A file
     that exists remotely gets a new version on top of its current one.
     """
+    from minidropbox.cli.progress import ProgressBar
+    from minidropbox.client.plans import plan_put, run_put
+
     sources, remote = (list(args[:-1]), args[-1]) if len(args) > 1 else (list(args), None)
     with state.remote() as server:
         plan = plan_put(server, sources, remote)
@@ -196,6 +153,9 @@ def put(state: CliState, args: tuple[str, ...]) -> None:
 @pass_state
 def get(state: CliState, remote: str, local: Path | None, version: int | None) -> None:
     """Download a file or a folder (recursively) from the server."""
+    from minidropbox.cli.progress import ProgressBar
+    from minidropbox.client.plans import plan_get, run_get
+
     with state.remote() as server:
         plan = plan_get(server, remote, local)
         if version is not None and (len(plan.files) != 1 or plan.folders):

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
-from minidropbox.client.api import ApiClient
 from minidropbox.client.config import load_credentials
-from minidropbox.client.remote import Remote
 from minidropbox.core.errors import Unauthorized
 
+if TYPE_CHECKING:  # imported when first used: each costs tenths of a second at start-up
+    from rich.console import Console
+
+    from minidropbox.client.api import ApiClient
+    from minidropbox.client.remote import Remote
+
 DEFAULT_SERVER = "http://127.0.0.1:8000"
+
+
+def normalize_server(value: str) -> str:
+    """``host:port`` (or ``host``) means ``http://host:port``, as curl reads it; no trailing
+    slash, so the same server is always spelled the same way."""
+    value = value.strip().rstrip("/")
+    if "://" not in value:
+        value = "http://" + value
+    return value
 
 
 @dataclass
@@ -23,28 +36,45 @@ class CliState:
     server_option: str | None = None
     as_json: bool = False
     quiet: bool = False
-    console: Console = field(default_factory=lambda: Console(stderr=False, highlight=False))
-    err_console: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+
+    @cached_property
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=False, highlight=False)
+
+    @cached_property
+    def err_console(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False)
 
     @property
     def server(self) -> str:
         if self.server_option:
-            return self.server_option.rstrip("/")
+            return normalize_server(self.server_option)
         creds = load_credentials()
         return creds.server if creds else DEFAULT_SERVER
 
     def anonymous_remote(self) -> Remote:
+        from minidropbox.client.api import ApiClient
+        from minidropbox.client.remote import Remote
+
         return Remote(ApiClient(self.server))
 
     def remote(self) -> Remote:
         """The logged-in account on its server, with one method per endpoint."""
+        from minidropbox.client.remote import Remote
+
         return Remote(self.client())
 
     def client(self) -> ApiClient:
+        from minidropbox.client.api import ApiClient
+
         creds = load_credentials()
         if creds is None:
             raise Unauthorized("Not logged in; run `minidropbox login` first.")
-        if self.server_option and self.server_option.rstrip("/") != creds.server:
+        if self.server_option and normalize_server(self.server_option) != creds.server:
             raise Unauthorized(
                 f"Logged in to {creds.server}, not {self.server_option}; log in there first."
             )
