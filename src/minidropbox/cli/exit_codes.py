@@ -11,10 +11,12 @@ fails when README.md and the classes disagree; to refresh the table::
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 import sys
 from pathlib import Path
 
+from minidropbox.core import errors
 from minidropbox.core.errors import MiniDropboxError
 
 # Where the errors a CLI command can end with are defined (server-side modules answer with
@@ -38,7 +40,7 @@ def _import_all() -> None:
 
 
 def error_classes() -> list[type[MiniDropboxError]]:
-    """Every error class, parents before children, in definition order within a parent."""
+    """Every error class, parents before children, in a fixed order within a parent."""
     _import_all()
     out: list[type[MiniDropboxError]] = []
     pending: list[type[MiniDropboxError]] = [MiniDropboxError]
@@ -46,8 +48,16 @@ def error_classes() -> list[type[MiniDropboxError]]:
         cls = pending.pop(0)
         if _is_cli_side(cls.__module__) and cls not in out:
             out.append(cls)
-        pending.extend(cls.__subclasses__())
+        pending.extend(sorted(cls.__subclasses__(), key=_definition_order))
     return out
+
+
+def _definition_order(cls: type) -> tuple[bool, str, int, str]:
+    """core/errors.py first, in the order it defines them (its classes give each code its
+    meaning), then by module and name: the same order whatever was imported first."""
+    core = cls.__module__ == errors.__name__
+    line = inspect.getsourcelines(cls)[1] if core else 0
+    return (not core, cls.__module__, line, cls.__qualname__)
 
 
 def _is_cli_side(module: str) -> bool:
