@@ -219,7 +219,7 @@ def test_browse_move_delete_and_undelete(alice: Cli, tmp_path: Path) -> None:
     assert alice.json("trash", "--purge", "/Archive/renamed.txt")["purged"] == 1
     alice.fails("undelete", "/Archive/renamed.txt", exit_code=4)
     alice.run("rm", "/Archive")
-    assert alice.json("trash", "--purge-all")["purged"] >= 2
+    assert alice.json("trash", "--purge-all", "--yes")["purged"] >= 2
     assert alice.json("trash")["entries"] == []
 
 

@@ -52,7 +52,7 @@ def test_help_and_version_import_nothing_heavy() -> None:
 
 
 def test_a_client_command_skips_the_server_and_sync_code() -> None:
-    modules = _modules_after("--server", "http://127.0.0.1:9", "signup", "x",
+    modules = _modules_after("--server", "http://127.0.0.1:9", "signup", "probe-user",
                              "--password-stdin")
     assert _loaded(modules, "httpx")  # it did reach for the network
     for heavy in ("sqlalchemy", "minidropbox.settings", "minidropbox.client.sync",

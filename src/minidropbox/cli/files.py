@@ -8,6 +8,7 @@ this module turns arguments into calls and answers into tables, one-line message
 from __future__ import annotations
 
 import socket
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,15 +241,21 @@ def restore(state: CliState, path: str, version: int) -> None:
 @click.command()
 @click.option("--purge", "purge_path", default=None, metavar="PATH",
               help="Delete PATH (and what was deleted under it) from the trash for good.")
-@click.option("--purge-all", is_flag=True, help="Empty the whole trash for good.")
+@click.option("--purge-all", is_flag=True, help="Empty the whole trash for good (asks first).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before --purge-all.")
 @pass_state
-def trash(state: CliState, purge_path: str | None, purge_all: bool) -> None:
-    """List what is in the trash, or empty it (--purge PATH, --purge-all)."""
+def trash(state: CliState, purge_path: str | None, purge_all: bool, yes: bool) -> None:
+    """List what is in the trash, or empty it (--purge PATH, --purge-all).
+
+    Example: minidropbox trash --purge /old-photos"""
     if purge_path is not None or purge_all:
         if purge_path is not None and purge_all:
             raise click.UsageError("Give --purge PATH or --purge-all, not both.")
-        target = lookup_path(purge_path) if purge_path is not None else None
+        target = normalize_path(purge_path) if purge_path is not None else None
         with state.remote() as remote:
+            if purge_all and not yes and not _confirm_purge_all(remote.trash()):
+                state.emit({"purged": 0}, "Nothing deleted.")
+                return
             count = remote.purge_trash(target)
         state.emit({"purged": count}, f"Deleted {count} entr{'y' if count == 1 else 'ies'} "
                                       "from the trash for good.")
@@ -266,6 +273,18 @@ def trash(state: CliState, purge_path: str | None, purge_all: bool) -> None:
         shown = e.path + ("/" if e.type == "folder" else "")
         table.add_row(human_time(e.deleted_at), human_size(e.size), shown)
     state.console.print(table)
+
+
+def _confirm_purge_all(entries: list[Any]) -> bool:
+    """Ask before emptying the trash; without a terminal to ask on, refuse (``--yes``)."""
+    size = sum(e.size or 0 for e in entries)
+    what = (f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} "
+            f"({human_size(size)})")
+    if not sys.stdin.isatty():
+        raise errors.InvalidInput(f"--purge-all deletes {what} for good; add --yes to "
+                                  "confirm (no terminal to ask on).")
+    return click.confirm(f"Delete {what} from the trash for good? They cannot be brought "
+                         "back", default=False, err=True)
 
 
 @click.command()

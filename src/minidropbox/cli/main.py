@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from typing import Any, NoReturn
 
@@ -18,7 +19,8 @@ import click
 from minidropbox import __version__
 from minidropbox.cli import interrupt
 from minidropbox.cli.state import CliState, normalize_server
-from minidropbox.core.errors import MiniDropboxError
+from minidropbox.core.errors import MiniDropboxError, TooManyRequests
+from minidropbox.core.units import human_duration
 
 # httpx imports its own command-line tool (rich, pygments, click) on ``import httpx`` when
 # those are installed, which is a third of its import time; this CLI never uses it. httpx
@@ -127,9 +129,16 @@ class LazyGroup(click.Group):
                    "http://127.0.0.1:8000).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or chatter.")
+@click.option("--profile", default=None, metavar="NAME",
+              help="Use this profile's session and server (several servers or accounts; "
+                   "see config.toml). Also MINIDROPBOX_PROFILE.")
 @click.pass_context
-def cli(ctx: click.Context, server_option: str | None, as_json: bool, quiet: bool) -> None:
+def cli(ctx: click.Context, server_option: str | None, as_json: bool, quiet: bool,
+        profile: str | None) -> None:
     """Mini-Dropbox: your files on every machine, every version kept."""
+    if profile is not None:
+        # Through the environment, so a sync daemon started from here keeps the profile.
+        os.environ["MINIDROPBOX_PROFILE"] = profile
     server = normalize_server(server_option) if server_option else None
     ctx.obj = CliState(server_option=server, as_json=as_json, quiet=quiet)
 
@@ -158,14 +167,27 @@ def hoist_global_flags(args: list[str]) -> list[str]:
     return front + rest + tail
 
 
+def error_message(exc: MiniDropboxError) -> str:
+    """The line a user sees: a rate limit says how long to wait, from the server's
+    ``Retry-After`` ("try again in 38 s"), instead of "later"."""
+    message = exc.message
+    if isinstance(exc, TooManyRequests):
+        when = f"try again in {human_duration(exc.retry_after)}"
+        if "try again later" in message:
+            message = message.replace("try again later", when)
+        else:
+            message = f"{message.rstrip('.')}; {when}."
+    return message
+
+
 def _fail(exc: MiniDropboxError, as_json: bool) -> NoReturn:
     """One line on stderr, or under ``--json`` one JSON object: scripts parse both ways."""
     if as_json:
-        body = {"error": {"code": exc.code, "message": exc.message,
+        body = {"error": {"code": exc.code, "message": error_message(exc),
                           "exit_code": exc.exit_code, **_jsonable(exc.details)}}
         click.echo(json.dumps(body), err=True)
     else:
-        click.echo(f"Error: {exc.message}", err=True)
+        click.echo(f"Error: {error_message(exc)}", err=True)
     sys.exit(exc.exit_code)
 
 

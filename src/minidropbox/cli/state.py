@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from minidropbox.client.config import load_credentials
+from minidropbox.client.config import load_credentials, profile_server, remembered_server
 from minidropbox.core.errors import Unauthorized
 
 if TYPE_CHECKING:  # imported when first used: each costs tenths of a second at start-up
@@ -51,10 +51,15 @@ class CliState:
 
     @property
     def server(self) -> str:
+        """``--server``, else the session's server, else the profile's in ``config.toml``,
+        else the one last logged out of, else the local default."""
         if self.server_option:
             return normalize_server(self.server_option)
         creds = load_credentials()
-        return creds.server if creds else DEFAULT_SERVER
+        if creds:
+            return creds.server
+        configured = profile_server() or remembered_server()
+        return normalize_server(configured) if configured else DEFAULT_SERVER
 
     def anonymous_remote(self) -> Remote:
         from minidropbox.client.api import ApiClient

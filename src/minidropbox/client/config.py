@@ -2,6 +2,16 @@
 
 The folder is 0700 and the file 0600; a credentials file others can read is refused, because
 its refresh token is as good as the password for 30 days.
+
+Profiles let one person use several servers or accounts: ``--profile work`` (or
+``MINIDROPBOX_PROFILE=work``) keeps its session in ``credentials-work.json``, and
+``config.toml`` in the same folder may name each profile's server and the default profile::
+
+    default_profile = "home"
+    [profiles.home]
+    server = "http://nas.local:8000"
+    [profiles.work]
+    server = "https://files.example.com"
 """
 
 from __future__ import annotations
@@ -9,11 +19,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import stat
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from minidropbox.core.errors import MiniDropboxError
 
@@ -38,8 +51,68 @@ def config_dir() -> Path:
     return Path(base) / "minidropbox"
 
 
+PROFILE_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
+DEFAULT_PROFILE = "default"
+
+
+class BadClientConfig(MiniDropboxError):
+    """The client configuration file or profile name is not valid."""
+
+    exit_code = 2
+
+
+def client_config() -> dict[str, Any]:
+    """``config.toml`` of the config folder, or {} when there is none."""
+    path = config_dir() / "config.toml"
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise BadClientConfig(f"{path}: {exc}") from exc
+
+
+def profile_name() -> str:
+    """``MINIDROPBOX_PROFILE`` (set by ``--profile``), else the config's default profile."""
+    name = os.environ.get("MINIDROPBOX_PROFILE") or \
+        str(client_config().get("default_profile") or DEFAULT_PROFILE)
+    if not PROFILE_RE.fullmatch(name):
+        raise BadClientConfig(f"Profile names are 1-32 characters of a-z, 0-9, '_' or '-', "
+                              f"not {name!r}.")
+    return name
+
+
+def profile_server() -> str | None:
+    """The server ``config.toml`` names for the current profile, if any."""
+    profiles = client_config().get("profiles", {})
+    entry = profiles.get(profile_name(), {}) if isinstance(profiles, dict) else {}
+    server = entry.get("server") if isinstance(entry, dict) else None
+    return str(server) if server else None
+
+
+def _profile_file(stem: str, suffix: str) -> Path:
+    name = profile_name()
+    return config_dir() / (f"{stem}{suffix}" if name == DEFAULT_PROFILE
+                           else f"{stem}-{name}{suffix}")
+
+
 def credentials_path() -> Path:
-    return config_dir() / "credentials.json"
+    return _profile_file("credentials", ".json")
+
+
+def remember_server(server: str) -> None:
+    """Keep the server after ``logout``, so the next ``login`` goes back to it."""
+    folder = config_dir()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _profile_file("server", ".txt").write_text(server + "\n")
+
+
+def remembered_server() -> str | None:
+    try:
+        return _profile_file("server", ".txt").read_text().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def load_credentials() -> Credentials | None:
@@ -80,7 +153,7 @@ def credentials_lock(enabled: bool = True) -> Iterator[None]:
         return
     folder = config_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(folder / "credentials.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(credentials_path().with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
