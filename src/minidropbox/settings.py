@@ -114,8 +114,10 @@ class Settings(BaseSettings):
     signups_per_address: int = 20
     signup_window: float = 3600.0
     password_hashes_at_once: int = 2
-    # JSON request bodies: keys in any one object.
+    # JSON request bodies: keys in any one object; values and keys in the whole body (an upper
+    # bound counted before parsing, api/bounded_json.py).
     max_json_keys: int = 1000
+    max_json_values: int = 100_000
     # Long-polls (GET /changes/wait) open at once per account.
     longpolls_per_user: int = 20
     # Chunk fetches one download runs at once, and requests the API has open to one storage

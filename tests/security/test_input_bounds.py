@@ -1,14 +1,24 @@
 """Input the audit found answered with a 500, stored broken, or paid for in CPU: every number
 fits the database, timestamps are finite and in range, names hold no invisible or control
-characters, JSON objects have a key cap, and ``Allow`` names what a path really serves."""
+characters, JSON bodies have a cap on their values and objects on their keys (on every route
+that reads JSON), and ``Allow`` names what a path really serves."""
 
 from __future__ import annotations
 
-import httpx
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
+from fastapi.routing import APIRoute
+
+from minidropbox.api.app import create_app
+from minidropbox.api.bounded_json import BoundedJsonRoute
+from minidropbox.settings import Settings
 from tests.security.conftest import new_user
 
 MAX_JSON_KEYS = 1000  # the default of max_json_keys
+MAX_JSON_VALUES = 100_000  # the default of max_json_values
 HUGE = str(2**63)
 
 
@@ -25,7 +35,9 @@ def test_json_objects_have_a_key_cap(client: httpx.Client) -> None:
     r = client.post("/api/v1/auth/login", content=body,
                     headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large", r.text[:300]
-    assert str(MAX_JSON_KEYS) in r.json()["error"]["message"]
+    r = client.post("/api/v1/auth/login", json={f"k{i}": 0 for i in range(MAX_JSON_KEYS + 1)})
+    assert r.status_code == 413, r.text[:300]
+    assert f"more than {MAX_JSON_KEYS} keys" in r.json()["error"]["message"]
     # Nested objects are counted too, and a body within the cap is judged as before.
     user = new_user(client, "keys")
     nested = {"path": "/x", "size": 0, "chunks": [],
@@ -34,6 +46,46 @@ def test_json_objects_have_a_key_cap(client: httpx.Client) -> None:
     assert r.status_code == 413, r.text[:300]
     r = client.post("/api/v1/auth/login", json={f"k{i}": 0 for i in range(MAX_JSON_KEYS)})
     assert r.status_code == 422
+
+
+def test_json_bodies_have_a_value_cap(client: httpx.Client) -> None:
+    # Parsing holds the GIL however it is threaded: a body of millions of tiny values once
+    # stalled every request of every account for a second or more.
+    zeros = b"[" + b",".join([b"0"] * 2_000_000) + b"]"
+    started = time.monotonic()
+    r = client.post("/api/v1/auth/login", content=zeros,
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large", r.text[:300]
+    assert f"{MAX_JSON_VALUES} values" in r.json()["error"]["message"]
+    assert time.monotonic() - started < 10
+    # The largest legitimate kind of body, 4 MiB of chunk hashes, is within the cap.
+    user = new_user(client, "values")
+    hashes = [f"{i:064x}" for i in range(60_000)]
+    r = client.post("/api/v1/chunks/missing", headers=user.auth, json={"hashes": hashes})
+    assert r.status_code != 413, r.text[:300]
+
+
+def _routes(routes: list[object]) -> Iterator[object]:
+    for route in routes:
+        yield route
+        inner = getattr(route, "original_router", None)  # an included router, kept as one
+        if inner is not None:
+            yield from _routes(inner.routes)
+
+
+def test_every_route_that_reads_json_is_bounded(tmp_path: Path,
+                                                client: httpx.Client) -> None:
+    app = create_app(Settings(data_dir=tmp_path))
+    with_body = [r for r in _routes(app.routes) if isinstance(r, APIRoute) and r.body_field]
+    assert len(with_body) > 20
+    unbounded = [f"{sorted(r.methods)} {r.path}" for r in with_body
+                 if not isinstance(r, BoundedJsonRoute)]
+    assert not unbounded, unbounded
+    # The web app's login, anonymous, like the API's.
+    keys = b"{" + b",".join(b'"k%d":0' % i for i in range(300_000)) + b"}"
+    r = client.post("/api/v1/auth/session", content=keys, headers={
+        "content-type": "application/json", "origin": str(client.base_url).rstrip("/")})
+    assert r.status_code == 413, r.text[:300]
 
 
 def test_numbers_beyond_64_bits_are_refused(client: httpx.Client) -> None:

@@ -9,12 +9,13 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from minidropbox.api import browser_session
+from minidropbox.api.bounded_json import BoundedJsonRoute
 from minidropbox.api.deps import Context, CurrentUser
 from minidropbox.api.schemas import Credentials, error_responses
 from minidropbox.core.errors import Forbidden
 from minidropbox.service.accounts import BROWSER, Principal
 
-router = APIRouter(prefix="/api/v1/auth/session", tags=["auth"])
+router = APIRouter(prefix="/api/v1/auth/session", tags=["auth"], route_class=BoundedJsonRoute)
 ERRORS = error_responses(400, 401, 403, 422, 429)
 
 

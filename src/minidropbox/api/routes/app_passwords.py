@@ -7,10 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 
+from minidropbox.api.bounded_json import BoundedJsonRoute
 from minidropbox.api.deps import Context, CurrentUser
 from minidropbox.api.schemas import Strict, error_responses
 
-router = APIRouter(prefix="/api/v1/app-passwords", tags=["app passwords"])
+router = APIRouter(prefix="/api/v1/app-passwords", tags=["app passwords"],
+                   route_class=BoundedJsonRoute)
 ERRORS = error_responses(400, 401, 404, 409, 422, 429)
 
 

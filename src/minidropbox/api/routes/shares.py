@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from minidropbox.api.bounded_json import BoundedJsonRoute
 from minidropbox.api.deps import Context, CurrentUser
 from minidropbox.api.schemas import error_responses
 from minidropbox.api.schemas_shares import (
@@ -25,7 +26,7 @@ from minidropbox.api.schemas_shares import (
 )
 from minidropbox.service.links import LinkOptions
 
-router = APIRouter(prefix="/api/v1/shares", tags=["sharing"])
+router = APIRouter(prefix="/api/v1/shares", tags=["sharing"], route_class=BoundedJsonRoute)
 ERRORS = error_responses(400, 401, 403, 404, 409, 422, 429)
 PathQuery = Annotated[str, Query(max_length=8192, description="/folder/name")]
 
