@@ -1,10 +1,16 @@
 """Load isolation: while one account runs each attack the audit found, another account's
-login, listing and small upload stay within a few times their unloaded latency.
+login, listing and small upload stay within a few times their latency without the attack.
 
-Every attack is bounded in count and in time (it runs until the victim's samples are taken,
-never longer than ``ATTACK_SECONDS``). Latencies are compared only as ratios measured in this
-test: the median of each operation under attack against its median before any attack, with a
-floor under the denominator so that a 3 ms listing is not judged by scheduler noise.
+Latencies are compared only as ratios measured in this test, against a baseline taken in the
+same moments: for each attack the victim's rounds alternate between the attack running and
+the attack paused (its requests drained), so a load that comes and goes on a busy machine (the
+other half of the test suite, other builds) weighs on both sides alike. Each operation's
+median under attack is divided by its median with the attack paused (with a floor under the
+denominator, so a 3 ms listing is not judged by scheduler noise). An attack over the bound is
+measured once more and judged on all its samples: a slowdown must show twice to count.
+
+Every attack is bounded in count and in time: it runs only while the victim takes a round,
+never longer than ``ATTACK_SECONDS`` at a stretch.
 """
 
 from __future__ import annotations
@@ -17,20 +23,19 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
-import pytest
 
 from tests.conftest import PASSWORD, bearer, signup_and_login
 from tests.harness import TestCluster
 from tests.security.conftest import QUOTA
 
-ROUNDS = 3  # samples of each victim operation per phase
-MAX_RATIO = 10.0  # "a few times" the unloaded latency, with room for a busy CI box (an
-# unbounded attack measured 10-1000x here; one sample under a parallel test run read 9x)
+PAIRS = 3  # (attack running, attack paused) rounds of the victim per measurement
+MAX_RATIO = 5.0  # "a few times" the latency without the attack (unbounded attacks: 10-1000x)
 FLOOR = 0.05  # seconds: the smallest denominator a ratio is taken against
-ATTACK_SECONDS = 6.0  # no attack runs longer, whatever the victim's pace
+ATTACK_SECONDS = 6.0  # no attack runs longer at a stretch, whatever the victim's pace
+DRAIN_SECONDS = 30.0  # a paused attack's requests in flight end within this
 
 
 @dataclass
@@ -50,59 +55,126 @@ class Victim:
 
     client: httpx.Client
     account: Account
-    samples: dict[str, list[float]] = field(default_factory=dict)
 
-    def _timed(self, op: str, call: Callable[[], httpx.Response], ok: int) -> None:
-        start = time.monotonic()
-        r = call()
-        self.samples.setdefault(op, []).append(time.monotonic() - start)
-        assert r.status_code == ok, (op, r.status_code, r.text[:300])
-
-    def round(self) -> None:
+    def round(self) -> dict[str, float]:
+        """Seconds each operation took, once."""
         c, auth = self.client, self.account.auth
-        self._timed("login", lambda: c.post("/api/v1/auth/login", json={
+        times: dict[str, float] = {}
+
+        def timed(op: str, call: Callable[[], httpx.Response], ok: int) -> None:
+            start = time.monotonic()
+            r = call()
+            times[op] = time.monotonic() - start
+            assert r.status_code == ok, (op, r.status_code, r.text[:300])
+
+        timed("login", lambda: c.post("/api/v1/auth/login", json={
             "username": self.account.name, "password": PASSWORD}), 200)
-        self._timed("list", lambda: c.get("/api/v1/files/list", headers=auth,
-                                           params={"path": "/"}), 200)
-        self._timed("upload", lambda: c.put(
+        timed("list", lambda: c.get("/api/v1/files/list", headers=auth,
+                                    params={"path": "/"}), 200)
+        timed("upload", lambda: c.put(
             "/api/v1/files/content", headers=auth, content=os.urandom(4096),
             params={"path": f"/small-{uuid.uuid4().hex[:6]}.bin"}), 201)
+        return times
 
-    def measure(self) -> dict[str, float]:
-        self.samples = {}
-        for _ in range(ROUNDS):
-            self.round()
-        return {op: statistics.median(times) for op, times in self.samples.items()}
+
+@dataclass
+class Samples:
+    """The victim's latencies with an attack running and with it paused, by operation."""
+
+    loaded: dict[str, list[float]]
+    quiet: dict[str, list[float]]
+
+    def ratios(self) -> dict[str, float]:
+        return {op: statistics.median(self.loaded[op])
+                / max(statistics.median(self.quiet[op]), FLOOR) for op in self.loaded}
+
+    def add(self, other: Samples) -> Samples:
+        return Samples({op: v + other.loaded[op] for op, v in self.loaded.items()},
+                       {op: v + other.quiet[op] for op, v in self.quiet.items()})
 
 
 class Attack:
-    """Runs ``step`` in a loop on its own threads until stopped (or ``ATTACK_SECONDS``);
-    ``client`` is closed at the end."""
+    """Runs ``step`` in a loop on its own threads while switched on; ``client`` is closed
+    at the end."""
 
     def __init__(self, client: httpx.Client, step: Callable[[], object],
                  threads: int = 1) -> None:
         self.client = client
         self.step = step
-        self.stop = threading.Event()
+        self.running = threading.Event()
+        self.stopped = threading.Event()
+        self.lock = threading.Lock()
+        self.busy = 0  # steps in flight
         self.steps = 0
+        self.until = 0.0  # a running stretch ends by this monotonic time
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
 
     def _run(self) -> None:
-        deadline = time.monotonic() + ATTACK_SECONDS
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            self.step()
-            self.steps += 1
+        while not self.stopped.is_set():
+            if not self.running.wait(0.05):
+                continue
+            with self.lock:  # so that pause() sees every step that starts
+                go = self.running.is_set() and time.monotonic() < self.until
+                if go:
+                    self.busy += 1
+            if not go:
+                time.sleep(0.05)
+                continue
+            try:
+                self.step()
+            finally:
+                with self.lock:
+                    self.busy -= 1
+                    self.steps += 1
+
+    def resume(self) -> None:
+        """Switch on, and return once a step is under way."""
+        before = self.steps
+        self.until = time.monotonic() + ATTACK_SECONDS
+        self.running.set()
+        deadline = time.monotonic() + 10
+        while not (self.busy or self.steps > before) and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def pause(self) -> None:
+        """Switch off, and return once no step is in flight."""
+        with self.lock:
+            self.running.clear()
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while self.busy and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert not self.busy, "an attack step outlived DRAIN_SECONDS"
+
+    def measure(self, victim: Victim, pairs: int = PAIRS) -> Samples:
+        """``pairs`` rounds of the victim under the attack, each next to one without it
+        (in alternating order, so a trend in the machine's load favours neither side)."""
+        loaded: dict[str, list[float]] = {}
+        quiet: dict[str, list[float]] = {}
+
+        def sample(into: dict[str, list[float]]) -> None:
+            for op, seconds in victim.round().items():
+                into.setdefault(op, []).append(seconds)
+
+        for i in range(pairs):
+            for attacking in ((True, False) if i % 2 == 0 else (False, True)):
+                if attacking:
+                    self.resume()
+                    sample(loaded)
+                    self.pause()
+                else:
+                    sample(quiet)
+        return Samples(loaded, quiet)
 
     def __enter__(self) -> Attack:
         for t in self.threads:
             t.start()
-        time.sleep(0.3)  # the attack is under way before the first sample
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop.set()
+        self.stopped.set()
+        self.running.clear()
         for t in self.threads:
-            t.join(ATTACK_SECONDS + 60)
+            t.join(DRAIN_SECONDS + 60)
         self.client.close()
 
 
@@ -128,7 +200,7 @@ def long_polls(url: str, attacker: Account) -> Attack:
     client = httpx.Client(base_url=url, timeout=60, limits=httpx.Limits(max_connections=100))
     cursor = client.get("/api/v1/changes", headers=attacker.auth).json()["cursor"]
     return Attack(client, lambda: client.get("/api/v1/changes/wait", headers=attacker.auth,
-                                             params={"cursor": cursor, "timeout": 3}),
+                                             params={"cursor": cursor, "timeout": 1}),
                   threads=22)
 
 
@@ -227,8 +299,6 @@ ATTACKS: dict[str, Callable[[str, Account], Attack]] = {
 }
 
 
-@pytest.mark.skipif(os.environ.get("MINIDROPBOX_SOAK") != "1",
-                    reason="failed in the last full run; make soak runs it until fixed")
 def test_one_account_cannot_slow_down_another(sec_cluster: TestCluster) -> None:
     # The security suite's cluster: default limits, except a small quota and page size, and
     # no signup budget per address (so the signup flood is not cut short by it).
@@ -236,23 +306,20 @@ def test_one_account_cannot_slow_down_another(sec_cluster: TestCluster) -> None:
         victim = Victim(client, _account(client, "victim"))
         attacker = _account(client, "attacker")
         victim.round()  # warm-up: first requests load code and open connections
-        unloaded = victim.measure()
-        results = []
-        for name, attack in ATTACKS.items():
-            started = time.monotonic()
-            with attack(sec_cluster.url, attacker) as running:
-                results.append((name, victim.measure(), running.steps,
-                                time.monotonic() - started))
-        # Unloaded again at the end: the machine's own load drifts during the test, and the
-        # worse of the two medians is the fair reference.
-        after = victim.measure()
-        unloaded = {op: max(unloaded[op], after[op]) for op in unloaded}
         report, failures = [], []
-        for name, loaded, steps, took in results:
-            for op, median in loaded.items():
-                ratio = median / max(unloaded[op], FLOOR)
-                report.append(f"{name:>14} {op:>6}: {unloaded[op] * 1000:7.1f} ms -> "
-                              f"{median * 1000:7.1f} ms  x{ratio:4.1f}  "
+        for name, make_attack in ATTACKS.items():
+            started = time.monotonic()
+            with make_attack(sec_cluster.url, attacker) as attack:
+                samples = attack.measure(victim)
+                if max(samples.ratios().values()) > MAX_RATIO:
+                    samples = samples.add(attack.measure(victim))  # a second opinion
+                steps = attack.steps
+            took = time.monotonic() - started
+            for op, ratio in samples.ratios().items():
+                quiet, loaded = (statistics.median(samples.quiet[op]),
+                                 statistics.median(samples.loaded[op]))
+                report.append(f"{name:>14} {op:>6}: {quiet * 1000:7.1f} ms -> "
+                              f"{loaded * 1000:7.1f} ms  x{ratio:4.1f}  "
                               f"({steps} attack steps, {took:.1f} s)")
                 print(report[-1])
                 if ratio > MAX_RATIO:
