@@ -189,7 +189,8 @@ def test_browse_move_delete_and_undelete(alice: Cli, tmp_path: Path) -> None:
     assert names == {"Old", "note.txt"}
     deep = {e["path"] for e in alice.json("ls", "-r", "/Docs")["entries"]}
     assert deep == {"/Docs/Old", "/Docs/note.txt", "/Docs/Old/older.txt"}
-    text = alice.run("ls", "/Docs").stdout
+    assert alice.run("ls", "/Docs").stdout == "note.txt\nOld/\n"  # natural order, no case
+    text = alice.run("ls", "-l", "/Docs").stdout
     assert "note.txt" in text and "Old/" in text and "5 B" in text
 
     moved = alice.json("mv", "/Docs/note.txt", "/Docs/renamed.txt")

@@ -7,6 +7,7 @@ this module turns arguments into calls and answers into tables, one-line message
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from datetime import datetime
@@ -18,11 +19,12 @@ import click
 from minidropbox.cli.state import CliState, pass_state
 from minidropbox.core import errors
 from minidropbox.core.paths import join, lookup_path, name_of, normalize_path
+from minidropbox.core.units import human_bytes
 
 if TYPE_CHECKING:  # imported by the commands that use them: start-up stays fast
     from rich.table import Table
 
-    from minidropbox.client.batch import BatchResult
+    from minidropbox.client.batch import BatchResult, TransferStats
 
 MAX_FAILURES_SHOWN = 10  # more would bury the summary; --json has them all
 
@@ -36,14 +38,7 @@ class PartialFailure(errors.MiniDropboxError):
 # -- formatting ---------------------------------------------------------------------------
 
 def human_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    return "-" if n is None else human_bytes(n)
 
 
 def human_time(value: Any) -> str:
@@ -72,15 +67,32 @@ def _table(*columns: str, right: tuple[str, ...] = ()) -> Table:
     return table
 
 
+def _files(n: int) -> str:
+    return f"{n:,} file{'s' if n != 1 else ''}"
+
+
+def _summary(verb: str, stats: TransferStats) -> str:
+    """One line: what moved, and what did not need to ("unchanged")."""
+    upload = verb == "Uploaded"
+    moved = stats.files - stats.unchanged if upload else stats.files
+    if moved == 0 and stats.unchanged:
+        where = "on the server" if upload else "here"
+        return f"Unchanged: {_files(stats.unchanged)} already {where}; nothing " + \
+            ("sent." if upload else "downloaded.")
+    text = f"{verb} {_files(moved)} ({human_size(stats.bytes_total)})"
+    if upload:
+        text += (f"; sent {stats.chunks_sent:,} of {stats.chunks_total:,} chunks "
+                 f"({human_size(stats.bytes_sent)})")
+    if stats.unchanged:
+        text += f"; {stats.unchanged:,} unchanged"
+    return text + "."
+
+
 def _finish(state: CliState, verb: str, result: BatchResult) -> None:
     """Print the outcome of put/get; failures go to stderr and make the exit code non-zero."""
     stats = result.stats
-    text = (f"{verb} {stats.files} file{'s' if stats.files != 1 else ''} "
-            f"({human_size(stats.bytes_total)})")
-    if verb == "Uploaded":
-        text += (f"; sent {stats.chunks_sent} of {stats.chunks_total} chunks "
-                 f"({human_size(stats.bytes_sent)})")
-    state.emit(result.as_dict(), text + ".")
+    text = _summary(verb, stats)
+    state.emit(result.as_dict(), text)
     if not result.failures:
         return
     if not state.as_json:
@@ -104,26 +116,46 @@ def _finish(state: CliState, verb: str, result: BatchResult) -> None:
 @click.command("ls")
 @click.argument("path", default="/")
 @click.option("-r", "--recursive", is_flag=True, help="Everything below, not just one level.")
+@click.option("-l", "--long", "long_", is_flag=True,
+              help="Size, modification time and version of each entry.")
 @pass_state
-def ls(state: CliState, path: str, recursive: bool) -> None:
-    """List a folder (or show one file)."""
+def ls(state: CliState, path: str, recursive: bool, long_: bool) -> None:
+    """List a folder (or show one file).
+
+    Names in natural order (file2 before file10), one per line; -l adds size, time and
+    version.
+
+    Example: minidropbox ls -l /Photos"""
+    from minidropbox.cli.listing import natural_key, plain_rows, shown_name
+
     path = lookup_path(path)
     with state.remote() as remote:
         entry = remote.metadata(path)
         entries = [entry] if entry.is_file else list(remote.list_folder(path, recursive))
-    table = _table("size", "modified", "version", "name", right=("size", "version"))
-    for e in entries:
-        shown = e.path if recursive or entry.is_file else e.name
-        if e.is_folder:
-            shown += "/"
-        table.add_row(human_size(e.size), human_time(e.modified), str(e.version or "-"), shown)
+    whole_path = recursive or entry.is_file
+    entries.sort(key=lambda e: natural_key(e.path if whole_path else e.name))
     if state.as_json:
         state.emit({"path": path, "entries": [e.as_json() for e in entries]})
-    elif not state.quiet:
-        if entries:
-            state.console.print(table)
-        else:
-            state.info(f"{path} is empty.")
+        return
+    if state.quiet:
+        return
+    if not entries:
+        state.info(f"{path} is empty.")
+        return
+    names = [shown_name(e.path if whole_path else e.name) + ("/" if e.is_folder else "")
+             for e in entries]
+    if not long_:
+        click.echo("\n".join(names))
+        return
+    rows = [(human_size(e.size), human_time(e.modified), str(e.version or "-"), name)
+            for e, name in zip(entries, names, strict=True)]
+    if not sys.stdout.isatty():  # a pipe gets one line per entry, never a wrapped name
+        click.echo("\n".join(plain_rows(rows, right=(0, 2))))
+        return
+    table = _table("size", "modified", "version", "name", right=("size", "version"))
+    for row in rows:
+        table.add_row(*row)
+    state.console.print(table)
 
 
 @click.command()
@@ -139,6 +171,9 @@ def put(state: CliState, args: tuple[str, ...]) -> None:
     from minidropbox.client.plans import plan_put, run_put
 
     sources, remote = (list(args[:-1]), args[-1]) if len(args) > 1 else (list(args), None)
+    if "-" in sources:
+        _put_stdin(state, sources, remote)
+        return
     with state.remote() as server:
         plan = plan_put(server, sources, remote)
         with ProgressBar(state, "upload", plan.total_bytes) as bar:
@@ -151,19 +186,72 @@ def put(state: CliState, args: tuple[str, ...]) -> None:
 @click.argument("local", required=False, type=click.Path(path_type=Path))
 @click.option("--version", "version", type=int, default=None,
               help="Fetch this version of a file instead of the current one.")
+@click.option("--force", is_flag=True,
+              help="Replace local files even when they hold changes the server never had.")
 @pass_state
-def get(state: CliState, remote: str, local: Path | None, version: int | None) -> None:
+def get(state: CliState, remote: str, local: Path | None, version: int | None,
+        force: bool) -> None:
     """Download a file or a folder (recursively) from the server."""
     from minidropbox.cli.progress import ProgressBar
     from minidropbox.client.plans import plan_get, run_get
 
+    if local is not None and str(local) == "-":
+        _cat(state, remote, version)
+        return
     with state.remote() as server:
         plan = plan_get(server, remote, local)
         if version is not None and (len(plan.files) != 1 or plan.folders):
             raise errors.InvalidInput("--version works on a single file, not a folder.")
         with ProgressBar(state, "download", plan.total_bytes) as bar:
-            result = run_get(server, plan, bar, version=version)
+            result = run_get(server, plan, bar, version=version, force=force)
     _finish(state, "Downloaded", result)
+
+
+@click.command("cat")
+@click.argument("remote")
+@click.option("--version", "version", type=int, default=None,
+              help="Print this version instead of the current one.")
+@pass_state
+def cat(state: CliState, remote: str, version: int | None) -> None:
+    """Write a file's content to standard output (same as get REMOTE -).
+
+    Checked against the file's content hash at the end (exit 7 if it does not match).
+
+    Example: minidropbox cat /notes/todo.txt | grep urgent"""
+    _cat(state, remote, version)
+
+
+def _cat(state: CliState, remote: str, version: int | None) -> None:
+    from minidropbox.client.stream import stream_to
+
+    out = sys.stdout.buffer
+    if out.isatty() and not state.quiet:
+        state.info("(writing the file to the terminal; pipe it or use `get` to save it)")
+    try:
+        with state.remote() as server:
+            stream_to(server, lookup_path(remote), out, version=version)
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as cat does.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing must flush to the pipe
+        sys.exit(141)
+
+
+def _put_stdin(state: CliState, sources: list[str], remote: str | None) -> None:
+    from minidropbox.cli.progress import ProgressBar
+    from minidropbox.client.batch import BatchResult
+    from minidropbox.client.stream import upload_stream
+
+    if sources != ["-"] or remote is None or remote.endswith("/"):
+        raise click.UsageError("Standard input needs a file name: put - REMOTE_FILE.")
+    result = BatchResult()
+    with state.remote() as server, ProgressBar(state, "upload", 0) as bar:
+        before = server.find(normalize_path(remote))
+        entry = upload_stream(server, sys.stdin.buffer, remote, progress=bar,
+                              stats=result.stats, device=socket.gethostname())
+    result.entries.append(entry)
+    if before is not None and before.version == entry.version:
+        result.stats.add(unchanged=1)
+    _finish(state, "Uploaded", result)
 
 
 @click.command()
@@ -298,4 +386,4 @@ def undelete(state: CliState, path: str) -> None:
     state.emit(entry.as_json(), f"Restored {entry.path} from the trash.")
 
 
-COMMANDS = [ls, put, get, mkdir, mv, rm, versions, restore, trash, undelete]
+COMMANDS = [ls, cat, put, get, mkdir, mv, rm, versions, restore, trash, undelete]

@@ -63,6 +63,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "passwd": LazyCommand(f"{_A}:passwd",
                           "Change the password; every other session is logged out."),
     "ls": LazyCommand(f"{_F}:ls", "List a folder (or show one file)."),
+    "cat": LazyCommand(f"{_F}:cat", "Write a file's content to standard output (same as get "
+                       "REMOTE -)."),
     "put": LazyCommand(f"{_F}:put",
                        "Upload files and folders; only chunks the server lacks are sent."),
     "get": LazyCommand(f"{_F}:get", "Download a file or a folder (recursively) from the server."),

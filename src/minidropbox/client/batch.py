@@ -70,6 +70,7 @@ class TransferStats:
     chunks_sent: int = 0
     chunks_skipped: int = 0  # the server had them, or they repeat inside this upload
     requests: int = 0
+    unchanged: int = 0  # files already the same on the other side: nothing moved
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:

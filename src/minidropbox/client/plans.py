@@ -23,6 +23,7 @@ from minidropbox.client.batch import (
     stoppable,
 )
 from minidropbox.client.download import download_file
+from minidropbox.client.local_copy import LocalCopy, LocalEdits, compare_local
 from minidropbox.client.localpaths import (
     TMP_PREFIX,
     check_name,
@@ -47,6 +48,7 @@ class PutPlan:
     folders: list[str] = field(default_factory=list)
     items: list[UploadItem] = field(default_factory=list)
     skipped: list[Failure] = field(default_factory=list)
+    existing: dict[str, Entry] = field(default_factory=dict)  # path_key -> the file there now
 
     @property
     def total_bytes(self) -> int:
@@ -120,24 +122,28 @@ def _refuse_case_clashes(remote: Remote, plan: PutPlan, target_entry: Entry | No
     new version of ``/Report.txt``. Naming the existing spelling lets the user choose: put to
     that spelling on purpose, or rename. Only the file's own name counts: a folder above it
     spelled differently is the same folder. One listing per destination folder, not per file.
+    The files found are kept in ``plan.existing``: ``run_put`` tells from them which uploads
+    changed nothing.
     """
-    spelled: dict[str, str] = {}
+    spelled: dict[str, Entry] = {}
     if target_entry is not None and target != "/":
-        spelled[path_key(target_entry.path)] = target_entry.path
+        spelled[path_key(target_entry.path)] = target_entry
     if target_entry is not None and target_entry.is_folder:
         for entry in remote.list_folder(target):
-            spelled[path_key(entry.path)] = entry.path
+            spelled[path_key(entry.path)] = entry
     for base in folder_bases:
         existing = spelled.get(path_key(base))
         if existing is not None:
-            for entry in remote.list_folder(existing, recursive=True):
-                spelled[path_key(entry.path)] = entry.path
+            for entry in remote.list_folder(existing.path, recursive=True):
+                spelled[path_key(entry.path)] = entry
     for item in plan.items:
-        existing = spelled.get(path_key(item.remote_path))
-        if existing is not None and name_of(existing) != name_of(item.remote_path):
+        found = spelled.get(path_key(item.remote_path))
+        if found is not None and name_of(found.path) != name_of(item.remote_path):
             raise errors.Conflict(
-                f"{item.remote_path} differs only in case from the existing {existing}; "
-                f"put to {existing} to update it, or rename the local file.")
+                f"{item.remote_path} differs only in case from the existing {found.path}; "
+                f"put to {found.path} to update it, or rename the local file.")
+        if found is not None and found.is_file:
+            plan.existing[path_key(item.remote_path)] = found
 
 
 def run_put(remote: Remote, plan: PutPlan, progress: Progress | None = None, *,
@@ -155,6 +161,11 @@ def run_put(remote: Remote, plan: PutPlan, progress: Progress | None = None, *,
     many = upload_many(remote, plan.items, progress, device=device, stats=result.stats)
     result.entries.extend(many.entries)
     result.failures.extend(many.failures)
+    # The server keeps the version when the bytes are the same: nothing changed there.
+    for entry in many.entries:
+        before = plan.existing.get(path_key(entry.path))
+        if before is not None and before.version == entry.version:
+            result.stats.add(unchanged=1)
     return result
 
 
@@ -208,8 +219,13 @@ def plan_get(remote: Remote, path: str, local: Path | str | None = None) -> GetP
 
 
 def run_get(remote: Remote, plan: GetPlan, progress: Progress | None = None, *,
-            version: int | None = None, workers: int = WORKERS) -> BatchResult:
-    """Create the plan's folders and download its files, several at a time."""
+            version: int | None = None, workers: int = WORKERS,
+            force: bool = False) -> BatchResult:
+    """Create the plan's folders and download its files, several at a time.
+
+    A local file that already holds the content is skipped (``stats.unchanged``); one with
+    content the server never had is a ``LocalEdits`` failure unless ``force``
+    (``client/local_copy.py``)."""
     result = BatchResult()
     for folder in plan.folders:
         try:
@@ -220,6 +236,15 @@ def run_get(remote: Remote, plan: GetPlan, progress: Progress | None = None, *,
 
     def fetch(entry: Entry, dest: Path, tick: Progress) -> Entry:
         ensure_inside(plan.root, dest.parent)
+        if not force:
+            state = compare_local(remote, entry, dest)
+            if state is LocalCopy.SAME and version is None:
+                result.stats.add(unchanged=1)
+                tick(entry.size or 0)
+                return entry
+            if state is LocalCopy.EDITED:
+                raise LocalEdits(f"{dest} has changes the server does not have; it was "
+                                 "not replaced (--force replaces it).")
         return download_file(remote, entry.path, dest, version, tick, entry=entry,
                              stats=result.stats)
 
