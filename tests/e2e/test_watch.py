@@ -52,6 +52,17 @@ class Watcher:
                 raise AssertionError(f"expected {count} lines, got {got}") from None
         return got
 
+    def stderr_until(self, prefix: str, timeout: float) -> list[str]:
+        """Collect stderr lines until one starts with ``prefix``; return all seen so far."""
+        deadline = time.monotonic() + timeout
+        while not any(line.startswith(prefix) for line in self.stderr_lines):
+            try:
+                self.stderr_lines.append(
+                    self.err.get(timeout=max(0.01, deadline - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError(f"no {prefix!r} in {self.stderr_lines}") from None
+        return self.stderr_lines
+
     def stop(self, sig: int = signal.SIGINT, timeout: float = 10.0) -> int:
         self.proc.send_signal(sig)
         code = self.proc.wait(timeout)
@@ -99,6 +110,9 @@ def test_watch_prints_each_change_another_client_makes_and_survives_a_restart(
             _ok(other.post("/api/v1/files/folder", headers=auth, json={"path": "/after"}))
             [line] = watcher.lines(1, timeout=30)
             assert json.loads(line)["path"] == "/after"
+            # ...and said so on stderr, once each way.
+            said = watcher.stderr_until("Connected again", timeout=30)
+            assert len([x for x in said if x.startswith("Lost the connection to")]) == 1, said
             assert watcher.stop(signal.SIGINT) == 0
         finally:
             watcher.kill()

@@ -80,7 +80,7 @@ def test_help_starts_about_as_fast_as_a_bare_interpreter() -> None:
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_the_listing_matches_each_command(name: str) -> None:
     """``minidropbox --help`` shows stored one-liners; they must say what the command says."""
-    command = COMMANDS[name].load()
+    command = COMMANDS[name].load(name)
     ctx = click.Context(cli, info_name="minidropbox")
     assert cli.get_command(ctx, name) is not None
     own = command.short_help or (command.help or "").split("\n\n")[0].replace("\n", " ")

@@ -95,7 +95,8 @@ def _finish(state: CliState, verb: str, result: BatchResult) -> None:
     state.emit(result.as_dict(), text)
     if not result.failures:
         return
-    if not state.as_json:
+    alone = len(result.failures) == 1 and not result.entries  # the error line says it all
+    if not state.as_json and not alone:
         for failure in result.failures[:MAX_FAILURES_SHOWN]:
             state.err_console.print(f"failed: {failure.remote_path or failure.local_path}: "
                                     f"{failure.message}", markup=False, highlight=False)
@@ -103,7 +104,7 @@ def _finish(state: CliState, verb: str, result: BatchResult) -> None:
         if hidden > 0:
             state.err_console.print(f"... and {hidden} more (--json lists them all)",
                                     markup=False, highlight=False)
-    if len(result.failures) == 1 and not result.entries:
+    if alone:
         err = PartialFailure(result.failures[0].message)
     else:
         err = PartialFailure(f"{len(result.failures)} file(s) could not be transferred.")

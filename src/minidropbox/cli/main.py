@@ -18,6 +18,7 @@ import click
 
 from minidropbox import __version__
 from minidropbox.cli import interrupt
+from minidropbox.cli.examples import FIRST_STEPS, add_examples
 from minidropbox.cli.state import CliState, normalize_server
 from minidropbox.core.errors import MiniDropboxError, TooManyRequests
 from minidropbox.core.units import human_duration
@@ -36,12 +37,13 @@ class LazyCommand:
         self.short_help = short_help
         self.extra = extra  # commands added to this group when it loads
 
-    def load(self) -> click.Command:
+    def load(self, name: str) -> click.Command:
         command = _import(self.target)
         if isinstance(command, click.Group):
             for target in self.extra:
                 sub = _import(target)
                 command.add_command(sub, sub.name)
+        add_examples(command, name)
         return command
 
 
@@ -114,7 +116,7 @@ class LazyGroup(click.Group):
         lazy = COMMANDS.get(cmd_name)
         if lazy is None:
             return None
-        command = lazy.load()
+        command = lazy.load(cmd_name)
         self.commands[cmd_name] = command
         return command
 
@@ -124,7 +126,8 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=FIRST_STEPS)
 @click.version_option(__version__, prog_name="minidropbox")
 @click.option("--server", "server_option", envvar="MINIDROPBOX_SERVER", default=None,
               help="API URL, or host:port (default: the one you logged in to, else "

@@ -58,7 +58,17 @@ def watch(state: CliState, json_lines: bool, poll: bool) -> None:
         cursor = remote.latest_cursor()
         if not state.quiet:  # on stderr, so it never mixes with --json lines
             click.echo(f"Watching {remote.server} for changes (Ctrl-C stops).", err=True)
-        for hint in notifications(remote, stop=stop, websocket=not poll):
+        def connection(up: bool, why: str) -> None:
+            if state.quiet:  # on stderr, so it never mixes with --json lines
+                return
+            if up:
+                click.echo(f"Connected again to {remote.server}; catching up.", err=True)
+            else:
+                click.echo(f"Lost the connection to {remote.server} ({why}); reconnecting "
+                           "(changes made meanwhile are shown once it is back).", err=True)
+
+        for hint in notifications(remote, stop=stop, websocket=not poll,
+                                  on_connection=connection):
             if hint != cursor:
                 cursor = _print_since(remote, cursor, show, state, stop)
     except KeyboardInterrupt:

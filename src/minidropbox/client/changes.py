@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 import httpx
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
@@ -53,20 +53,28 @@ class _WebSocketRefused(Exception):
     """The server answered the upgrade with an HTTP error: WebSockets do not get through."""
 
 
+ConnectionListener = Callable[[bool, str], None]
+"""Told ``(False, why)`` when the connection is lost, ``(True, "")`` once it is back."""
+
+
 def notifications(remote: Remote, *, stop: threading.Event | None = None,
                   websocket: bool = True, poll_timeout: float = 25.0,
-                  backoff: Backoff | None = None) -> Iterator[str]:
+                  backoff: Backoff | None = None,
+                  on_connection: ConnectionListener | None = None) -> Iterator[str]:
     """Yield the newest cursor at once, then each time the account's journal moves.
 
     Runs until ``stop`` is set (or the consumer stops iterating). Disconnects are retried
     with backoff; a session that ended raises ``Unauthorized``. With ``websocket=False`` it
     only long-polls. A consumer that cannot keep up sees only the newest of several cursors.
+    ``on_connection`` hears once when the connection is lost and once when it is back (not at
+    every failed retry in between).
     """
     stop = stop or threading.Event()
     backoff = backoff or Backoff()
     last: str | None = None
     longpoll_until = 0.0 if websocket else float("inf")
     refused_auth = False
+    lost = False
     while not stop.is_set():
         try:
             source: Generator[str, None, None]
@@ -78,6 +86,10 @@ def notifications(remote: Remote, *, stop: threading.Event | None = None,
                 for cursor in source:
                     backoff.reset()
                     refused_auth = False
+                    if lost:
+                        lost = False
+                        if on_connection is not None:
+                            on_connection(True, "")
                     if cursor != last:
                         last = cursor
                         yield cursor
@@ -98,6 +110,10 @@ def notifications(remote: Remote, *, stop: threading.Event | None = None,
                 raise
             delay = backoff.next_delay()
             log.info("notifications interrupted (%s); retrying in %.1f s", exc, delay)
+            if not lost:
+                lost = True
+                if on_connection is not None:
+                    on_connection(False, str(exc) or type(exc).__name__)
             stop.wait(delay)
 
 
