@@ -118,6 +118,8 @@ class BodyPace:
     """Refuse (408, connection closed) a body that brings under ``MIN_BODY_BYTES`` per
     ``window`` seconds before it ends. Only the body is timed: once it is complete, the app's
     further ``receive()`` calls (waiting for a disconnect during a long download) pass through.
+    Only time spent waiting for the client counts: a busy server that is slow to ask for the
+    body (a starved event loop, a handler doing work between reads) never blames the client.
     """
 
     def __init__(self, app: ASGIApp, window: float) -> None:
@@ -129,24 +131,25 @@ class BodyPace:
             await self.app(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
-        window_start, window_bytes, body_done = loop.time(), 0, False
+        waited, window_bytes, body_done = 0.0, 0, False
         tracked = TrackedSend(send)
 
         async def paced_receive() -> Message:
-            nonlocal window_start, window_bytes, body_done
+            nonlocal waited, window_bytes, body_done
             if body_done:
                 return await receive()
             while True:
-                now = loop.time()
-                if now - window_start >= self.window:
+                if waited >= self.window:
                     if window_bytes < MIN_BODY_BYTES:
                         raise _SlowBody()
-                    window_start, window_bytes = now, 0
+                    waited, window_bytes = 0.0, 0
+                started = loop.time()
                 try:
-                    message = await asyncio.wait_for(
-                        receive(), window_start + self.window - now)
+                    message = await asyncio.wait_for(receive(), self.window - waited)
                 except TimeoutError:
-                    continue  # the window is over: judged at the top of the loop
+                    waited = self.window  # the window is over: judged at the top of the loop
+                    continue
+                waited += loop.time() - started
                 if message["type"] == "http.request":
                     window_bytes += len(message.get("body", b""))
                     body_done = not message.get("more_body", False)
