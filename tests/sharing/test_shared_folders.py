@@ -183,3 +183,35 @@ def test_remove_leave_and_unshare_take_effect_at_once(person: Any,
     assert alice.ok("GET", "/api/v1/shares/folders") == {"folders": []}
     alice.put("/Club/again.txt", b"plain folder again")
     assert alice.get("/Club/again.txt") == b"plain folder again"
+
+
+def test_a_listing_pages_across_own_and_shared_folders(person: Any) -> None:
+    """One recursive listing of the caller's files and two mounted shared folders, paged by
+    one cursor: every entry once, in the order of the whole listing."""
+    alice, bob, carol = person("alice"), person("bob"), person("carol")
+    alice.put("/A/one.txt", b"1")
+    alice.put("/A/sub/two.txt", b"2")
+    carol.put("/C/three.txt", b"3")
+    alice.share("/A", bob, as_path="/m/A")
+    carol.share("/C", bob, role="viewer", as_path="/m/B")
+    for path in ("/m/0.txt", "/m/A0.txt", "/m/Az.txt", "/m/C.txt", "/z.txt", "/m/B-side.txt"):
+        bob.put(path, b"own")
+    whole = bob.paths()
+    assert whole == sorted(whole, key=str.casefold) and len(whole) == len(set(whole))
+    assert {"/m/A/one.txt", "/m/A/sub/two.txt", "/m/B/three.txt", "/m/Az.txt"} <= set(whole)
+    for limit in (1, 2, 3):
+        paged, cursor = [], None
+        while True:
+            params: dict[str, Any] = {"path": "/", "recursive": "true", "limit": limit}
+            if cursor:
+                params["cursor"] = cursor
+            page = bob.ok("GET", "/api/v1/files/list", params=params)
+            assert len(page["entries"]) <= limit
+            paged += [e["path"] for e in page["entries"]]
+            cursor = page["cursor"]
+            if cursor is None:
+                break
+        assert paged == whole, limit
+    # Inside one mount, and from a folder holding one.
+    assert bob.paths("/m/A") == ["/m/A/one.txt", "/m/A/sub", "/m/A/sub/two.txt"]
+    assert bob.paths("/m") == [p for p in whole if p.startswith("/m/")]

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Text,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
 
 from minidropbox.core.paths import parent_of, path_key
 from minidropbox.metadata import dav as dav_repo
@@ -206,3 +217,37 @@ def current_chunks(conn: Connection, entry_ids: list[int]) -> list[str]:
             .where(entries.c.id.in_(batch))).all()
         out.update(r[0] for r in rows)
     return sorted(out)
+
+
+# -- one listing across namespaces -----------------------------------------------------------
+
+def merged_page(conn: Connection, namespace_id: int, folder: str,
+                mounted: list[tuple[int, str]], after: str | None,
+                limit: int) -> list[tuple[str, int, dict[str, Any]]]:
+    """Up to ``limit`` live entries under ``folder`` of a root namespace and, for each
+    (shared namespace, mount path key) in ``mounted``, everything in that shared folder, in
+    one order: the key each entry has in the caller's tree. Ordered, compared with the
+    cursor ``after`` and cut in SQL, so the database's collation decides the order and the
+    cursor alike, and no more than ``limit`` rows leave the database, however many shared
+    folders are mounted. Returns (merge key, index in ``mounted`` or -1, row)."""
+    key = path_key(folder)
+    own_where = [entries.c.namespace_id == namespace_id, entries.c.deleted_at.is_(None)]
+    if key != "/":
+        own_where.append(entries.c.path_key.like(_like_prefix(key), escape="\\"))
+    branches = [select(entries, entries.c.path_key.label("merge_key"),
+                       literal(-1, Integer).label("source")).where(*own_where)]
+    for index, (shared_ns, prefix) in enumerate(mounted):
+        branches.append(select(
+            entries, (literal(prefix, Text) + entries.c.path_key).label("merge_key"),
+            literal(index, Integer).label("source")).where(
+            entries.c.namespace_id == shared_ns, entries.c.deleted_at.is_(None)))
+    merged = union_all(*branches).subquery()
+    stmt = select(merged)
+    if after is not None:
+        stmt = stmt.where(merged.c.merge_key > after)
+    rows = conn.execute(stmt.order_by(merged.c.merge_key).limit(limit)).mappings().all()
+    out = []
+    for r in rows:
+        row = dict(r)
+        out.append((row.pop("merge_key"), int(row.pop("source")), row))
+    return out

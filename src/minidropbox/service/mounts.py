@@ -155,31 +155,22 @@ class SharedFileService(FileService):
     def _merged_listing(self, principal: Principal, folder: str, inside: list[Mount],
                         limit: int | None, cursor: str | None) -> dict[str, Any]:
         """Everything under ``folder``: the caller's own entries and those of every shared
-        folder mounted below it, in one path-key order, paged by one cursor."""
+        folder mounted below it, in one path-key order, paged by one cursor (merged, sorted
+        and cut by the database: see ``shares.merged_page``)."""
         limit = min(limit or self.max_page_size, self.max_page_size)
-        rows: list[tuple[str, dict[str, Any]]] = []
+        targets = [Target(replace(principal, namespace_id=m.namespace_id), "/", m)
+                   for m in inside]
         with self.db.read() as conn:
             if folder != "/" and repo.live(conn, principal.namespace_id, folder) is None:
                 raise NotFound(f"{folder} does not exist.")
-            for row in repo.children(conn, principal.namespace_id, folder, recursive=True,
-                                     after=cursor, limit=limit + 1):
-                rows.append((row["path_key"], public_entry(row)))
-            for mount in inside:
-                prefix = path_key(mount.path)
-                if cursor is None or cursor < prefix + "/":
-                    after = None
-                elif cursor.startswith(prefix + "/"):
-                    after = cursor[len(prefix):]
-                else:
-                    continue  # the cursor is past everything in this folder
-                t = Target(replace(principal, namespace_id=mount.namespace_id), "/", mount)
-                for row in repo.children(conn, mount.namespace_id, "/", recursive=True,
-                                         after=after, limit=limit + 1):
-                    rows.append((prefix + row["path_key"], t.shown(public_entry(row))))
-        rows.sort(key=lambda r: r[0])
+            rows = shares.merged_page(
+                conn, principal.namespace_id, folder,
+                [(m.namespace_id, path_key(m.path)) for m in inside], cursor, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        return {"entries": [e for _, e in rows], "cursor": rows[-1][0] if more else None}
+        entries = [public_entry(row) if source < 0 else targets[source].shown(public_entry(row))
+                   for _, source, row in rows]
+        return {"entries": entries, "cursor": rows[-1][0] if more else None}
 
     # -- writes -----------------------------------------------------------------------------
     def commit(self, principal: Principal, req: CommitRequest) -> dict[str, Any]:
