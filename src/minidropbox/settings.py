@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     jwt_secret: str | None = None
     cluster_secret: str | None = None
 
+    # Direct transfers (docs/DESIGN.md, "Direct transfers"): clients send and fetch chunk
+    # bytes at the nodes with grants the API signs (valid grant_ttl s) and present the
+    # nodes' receipts (accepted for receipt_ttl s, well inside orphan_grace). grant_keys:
+    # ``id:secret`` pairs, the first signs, all verify (rotation); empty: one key derived
+    # from the cluster secret. Every node needs the same list.
+    direct_transfers: bool = True
+    grant_ttl: float = 300.0
+    receipt_ttl: float = 900.0
+    grant_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+
     # Sessions
     access_token_ttl: int = 15 * 60
     refresh_token_ttl: int = 30 * 24 * 3600
@@ -178,7 +188,7 @@ class Settings(BaseSettings):
     backup_keep_last: int = 7
     backup_keep_daily: int = 30
 
-    @field_validator("nodes", "cors_origins", "trusted_proxies", mode="before")
+    @field_validator("nodes", "cors_origins", "trusted_proxies", "grant_keys", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -223,6 +233,21 @@ class Settings(BaseSettings):
         if not self.cluster_secret:
             self.cluster_secret = load_or_create_secret(self.data_dir, "cluster_secret")
         return self
+
+
+def grant_key_materials(grant_keys: list[str], cluster_secret: str) -> list[tuple[str, str]]:
+    """``(key id, secret)`` pairs for grants and receipts, the signing one first: the
+    ``id:secret`` entries of ``GRANT_KEYS``, or one key ``c`` from the cluster secret."""
+    if not grant_keys:
+        return [("c", cluster_secret)]
+    pairs = []
+    for entry in grant_keys:
+        kid, sep, secret = entry.partition(":")
+        if not sep or not kid or len(secret) < 16:
+            raise ValueError("GRANT_KEYS entries are id:secret, the secret 16 characters or "
+                             "more")
+        pairs.append((kid, secret))
+    return pairs
 
 
 def load_or_create_secret(data_dir: Path, name: str) -> str:

@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import PASSWORD, bearer, signup_and_login
+from tests.integration.direct_protocol import present, send_direct
 
 Headers = dict[str, str]
 
@@ -180,6 +181,15 @@ def _fresh_session(c: httpx.Client, v: Victim) -> dict[str, str]:
 
 def _throwaway_user(c: httpx.Client) -> dict[str, str]:
     return signup_and_login(c, f"tmp-{uuid.uuid4().hex[:12]}")
+
+
+def _victims_receipts(c: httpx.Client, v: Victim) -> list[str]:
+    """Receipts the nodes signed for A: A sends fresh bytes straight to the nodes."""
+    return send_direct(c, bearer(_fresh_session(c, v)), secrets.token_bytes(2048))
+
+
+def _present_victims_receipts(c: httpx.Client, auth: Headers, v: Victim) -> httpx.Response:
+    return present(c, auth, _victims_receipts(c, v))
 
 
 def _check_missing(expect_all: bool) -> Check:
@@ -388,6 +398,11 @@ MATRIX: dict[tuple[str, str], Entry] = {
             (v.hashes[0], (v.hashes[0], v.blobs[v.hashes[0]], "application/octet-stream"))]),
         attacker=(400,), owner=(201,), attacker_check=_error_code("hash_mismatch")),),
 
+    ("POST", "/api/v1/chunks/receipts"): (attack(
+        _present_victims_receipts, attacker=(400,), owner=(200,),
+        attacker_check=_error_code("invalid_receipt"),
+        note="a receipt counts only for the account the nodes signed it for"),),
+
     # Commits: claiming A's chunks without uploading them (the "Dropship" attack).
     ("POST", "/api/v1/files/commit"): (attack(
         lambda c, auth, v: c.post("/api/v1/files/commit", headers=auth, json=_commit_body(v)),
@@ -410,6 +425,9 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ),
     ("GET", "/api/v1/files/versions"): (attack(
         _get("/api/v1/files/versions", path=lambda v: v.file), **MEMBERS_READ),),
+    ("GET", "/api/v1/files/chunks"): (attack(
+        _get("/api/v1/files/chunks", path=lambda v: v.file, version=lambda v: 1),
+        **MEMBERS_READ),),
     ("GET", "/api/v1/files/content"): (
         attack(_get("/api/v1/files/content", path=lambda v: v.file, version=lambda v: 1),
                **MEMBERS_READ),

@@ -16,6 +16,7 @@ import anyio.to_thread
 from minidropbox.api.metrics import ApiMetrics
 from minidropbox.api.shutdown import wake_on_stop_signal
 from minidropbox.core.errors import TooManyRequests
+from minidropbox.core.grants import KeyRing
 from minidropbox.core.ratelimit import SlidingWindow
 from minidropbox.metadata import server_info
 from minidropbox.metadata.db import Database
@@ -24,6 +25,7 @@ from minidropbox.service.app_passwords import AppPasswordService
 from minidropbox.service.changes import ChangeService
 from minidropbox.service.chunks import ChunkService
 from minidropbox.service.cluster import StorageCluster
+from minidropbox.service.direct import DirectTransfers
 from minidropbox.service.files import FileService
 from minidropbox.service.leader import Leadership, SoloLeader, leadership_for
 from minidropbox.service.links import LinkService
@@ -33,7 +35,7 @@ from minidropbox.service.notify_pg import PgChangeHub
 from minidropbox.service.shared_folders import SharedFolderService
 from minidropbox.service.storage_admin import StorageAdmin
 from minidropbox.service.tree_limits import TreeLimits
-from minidropbox.settings import Settings
+from minidropbox.settings import Settings, grant_key_materials
 
 log = logging.getLogger("minidropbox.api")
 
@@ -53,6 +55,7 @@ class AppContext:
     links: LinkService = field(init=False)
     app_passwords: AppPasswordService
     shared_folders: SharedFolderService = field(init=False)
+    direct: DirectTransfers = field(init=False)
     clock: Callable[[], float] = time.time
     background_jobs: list[tuple[str, BackgroundJob]] = field(default_factory=list)
     # Jobs that must run once in the whole cluster, not once per API replica: they run only
@@ -190,6 +193,13 @@ def build_context(settings: Settings) -> AppContext:
     assert isinstance(ctx.files, SharedFileService)
     ctx.links = LinkService(db, ctx.files, settings)
     ctx.shared_folders = SharedFolderService(db, ctx.files, settings)
+    assert settings.cluster_secret  # resolve_secrets sets it
+    materials = grant_key_materials(settings.grant_keys, settings.cluster_secret)
+    ctx.direct = DirectTransfers(
+        db, cluster, ctx.chunks, (KeyRing.from_material("grant", materials),
+                                  KeyRing.from_material("receipt", materials)),
+        grant_ttl=settings.grant_ttl, receipt_ttl=settings.receipt_ttl,
+        max_chunk_bytes=settings.max_chunk_bytes, enabled=settings.direct_transfers)
     ctx.metrics.watch(ctx)
     if isinstance(hub, PgChangeHub):
         ctx.background_jobs.append(("change-notify", hub.run))

@@ -11,10 +11,38 @@ Hash = str
 
 class MissingRequest(Strict):
     hashes: list[Hash] = Field(max_length=10_000)
+    # The chunks' sizes, in the same order: asks for upload grants (direct transfers).
+    sizes: list[Count] | None = Field(default=None, max_length=10_000)
+
+
+class UploadGrant(BaseModel):
+    hash: Hash
+    size: int
+    nodes: list[str]  # URLs to PUT the chunk at, in order
+    copies: int  # how many of them must hold it (R): a failed node's place goes to the next
+    grant: str  # ``Authorization: Grant <grant>``
 
 
 class MissingResponse(BaseModel):
     missing: list[Hash]
+    # Only when sizes were sent: grants for the missing chunks the nodes take directly.
+    uploads: list[UploadGrant] | None = None
+
+
+class ReceiptsRequest(Strict):
+    receipts: list[str] = Field(max_length=1000)
+
+
+class RefusedReceipt(BaseModel):
+    hash: Hash
+    error: dict[str, str]
+
+
+class ReceiptsResponse(BaseModel):
+    recorded: list[Hash]
+    refused: list[RefusedReceipt]
+
+
 
 
 class StoredChunk(BaseModel):
@@ -35,8 +63,15 @@ class Commit(Strict):
     device: str = Field(default="", max_length=128)
 
 
+class CommitWithReceipts(Commit):
+    # Storage nodes' receipts for chunks sent to them directly, recorded before the commit
+    # is judged (as POST /chunks/receipts would): one request instead of two.
+    receipts: list[str] = Field(default_factory=list, max_length=1000)
+
+
 class CommitBatch(Strict):
     commits: list[Commit] = Field(max_length=1000)
+    receipts: list[str] = Field(default_factory=list, max_length=1000)
 
 
 class Entry(BaseModel):
@@ -115,3 +150,17 @@ class Trash(BaseModel):
 
 class Purged(BaseModel):
     purged: int
+
+
+class PlannedChunk(BaseModel):
+    hash: Hash
+    size: int
+    offset: int
+    nodes: list[str]  # URLs to GET it from, in order (empty: only through the API)
+    grant: str | None
+
+
+class ReadPlan(BaseModel):
+    entry: Entry
+    chunks: list[PlannedChunk]
+    next_offset: int | None

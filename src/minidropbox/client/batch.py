@@ -69,7 +69,8 @@ class TransferStats:
     chunks_total: int = 0
     chunks_sent: int = 0
     chunks_skipped: int = 0  # the server had them, or they repeat inside this upload
-    requests: int = 0
+    requests: int = 0  # to the API
+    node_requests: int = 0  # to storage nodes (direct transfers)
     unchanged: int = 0  # files already the same on the other side: nothing moved
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 

@@ -1,6 +1,10 @@
-"""Verified download: ``fetch_to_temp`` streams one version of a file into a temp file next to
-where it will go, cutting and hashing the bytes as they arrive (one pass, no read-back), and
-checks size and content hash before anyone may rename it into place.
+"""Verified download: ``fetch_to_temp`` writes one version of a file into a temp file next to
+where it will go and checks size and content hash before anyone may rename it into place.
+
+The bytes come from the storage nodes when the server hands out read grants (``fetch.py``:
+chunks fetched in parallel, hedged, each verified against its hash; the chunk list against the
+content hash), else through the API's ``/files/content``, cut and hashed as they arrive (one
+pass, no read-back).
 
 ``download_file`` (``get``) and the sync executor both use it; they differ only in what they
 do with the verified temp file. Nobody sees a half-written file, and a failed download leaves
@@ -14,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from minidropbox.client.batch import Progress, TransferStats
+from minidropbox.client.fetch import NoDirectPath, fetch_planned
 from minidropbox.client.localfolder import LocalFolder, RealFolder
 from minidropbox.client.remote import Remote
 from minidropbox.client.values import Entry
@@ -70,7 +75,21 @@ def fetch_to_temp(remote: Remote, path: str, folder: LocalFolder, into: str = ""
     stats = stats if stats is not None else TransferStats()
     tmp = folder.create_temp(into)
     try:
+        def direct() -> tuple[int, str, float | None, int | None, str | None] | None:
+            """From the storage nodes; None when the server offers no direct path."""
+            try:
+                with folder.open_write(tmp) as out:
+                    entry, total, hashes = fetch_planned(remote, path, version, out,
+                                                         progress=progress, stats=stats)
+            except NoDirectPath:
+                return None
+            return total, content_hash(hashes), entry.modified, entry.size, entry.content_hash
+
         def attempt() -> tuple[int, str, float | None, int | None, str | None]:
+            if remote.direct:
+                result = direct()
+                if result is not None:
+                    return result
             hashes: list[str] = []
             with folder.open_write(tmp) as out, \
                     remote.open_content(path, version) as (info, blocks):

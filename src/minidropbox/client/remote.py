@@ -36,6 +36,7 @@ from minidropbox.client.admin_values import (
     StorageStatus,
 )
 from minidropbox.client.api import API_ROOT, ApiClient, ServerUnreachable, error_from_body
+from minidropbox.client.nodes import NodeLink, PlannedChunk, UploadGrant
 from minidropbox.client.values import (
     ROOT_ENTRY,
     Account,
@@ -60,6 +61,7 @@ from minidropbox.core.paths import lookup_path
 
 T = TypeVar("T")
 MISSING_BATCH = 10_000  # hashes per /chunks/missing: the server's limit
+MAX_RECEIPTS = 1_000  # receipts per request: the server's limit
 DOWNLOAD_BLOCK = 1024 * 1024
 
 
@@ -98,15 +100,29 @@ def _url(path: str) -> str:
 class Remote:
     """One account on one server. Thread-safe as ``ApiClient`` is (transfers share one)."""
 
-    def __init__(self, api: ApiClient, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, api: ApiClient, retry: RetryPolicy | None = None, *,
+                 direct: bool = True) -> None:
+        """``direct``: send and fetch chunk bytes at the storage nodes when the server hands
+        out grants (else, and whenever a node cannot be reached, through the API)."""
         self.api = api
         self.retry = retry or RetryPolicy()
+        self.direct = direct
+        self._nodes: NodeLink | None = None
 
     @property
     def server(self) -> str:
         return self.api.server
 
+    @property
+    def nodes(self) -> NodeLink:
+        """Keep-alive connections to the storage nodes (made on first use)."""
+        if self._nodes is None:
+            self._nodes = NodeLink()
+        return self._nodes
+
     def close(self) -> None:
+        if self._nodes is not None:
+            self._nodes.close()
         self.api.close()
 
     def __enter__(self) -> Remote:
@@ -294,6 +310,63 @@ class Remote:
             missing.update(h for h in body["missing"] if h in wanted)
         return missing, requests
 
+    def missing_with_grants(self, chunks: Sequence[tuple[str, int]],
+                            ) -> tuple[set[str], dict[str, UploadGrant], int]:
+        """Like ``missing_chunks`` for (hash, size) pairs, with the grants to send the
+        missing ones straight to the storage nodes (those without go through the API)."""
+        wanted = {h for h, _ in chunks}
+        missing: set[str] = set()
+        grants: dict[str, UploadGrant] = {}
+        requests = 0
+        for start in range(0, len(chunks), MISSING_BATCH):
+            part = chunks[start : start + MISSING_BATCH]
+            body = self._json("POST", "/chunks/missing", idempotent=True,
+                              json={"hashes": [h for h, _ in part],
+                                    "sizes": [n for _, n in part]})
+            requests += 1
+            missing.update(h for h in body["missing"] if h in wanted)
+            for item in body.get("uploads") or ():
+                grant = UploadGrant.from_json(item)
+                if grant.hash in missing:
+                    grants[grant.hash] = grant
+        return missing, grants, requests
+
+    def present_receipts(self, receipts: Sequence[str]) -> tuple[set[str], int]:
+        """Hand the nodes' receipts to the API: the chunks now this account's, and the
+        requests it took. A chunk left out (its receipts refused) must be sent again."""
+        recorded: set[str] = set()
+        requests = 0
+        for start in range(0, len(receipts), MAX_RECEIPTS):
+            body = self._json("POST", "/chunks/receipts", idempotent=True,
+                              json={"receipts": list(receipts[start : start + MAX_RECEIPTS])})
+            requests += 1
+            recorded.update(str(h) for h in body["recorded"])
+        return recorded, requests
+
+    def read_plan(self, path: str, version: int | None = None, offset: int = 0,
+                  ) -> tuple[Entry, list[PlannedChunk], int | None]:
+        """Where a file's bytes are, from the chunk holding byte ``offset``: its entry (as
+        of ``version``), a page of chunks with holders and read grants, and the offset of the
+        next page (None: the last)."""
+        params: dict[str, Any] = {"path": path, "offset": offset}
+        if version is not None:
+            params["version"] = version
+        body = self._json("GET", "/files/chunks", idempotent=True, params=params)
+        return (Entry.from_json(body["entry"]),
+                [PlannedChunk.from_json(c) for c in body["chunks"]],
+                _opt_offset(body.get("next_offset")))
+
+    def read_range(self, path: str, version: int, start: int, length: int) -> bytes:
+        """``length`` bytes of a file from ``start``, through the API (the fallback when no
+        storage node serves a chunk directly). The caller verifies them."""
+        headers = {"Range": f"bytes={start}-{start + length - 1}"} if length else {}
+        if not length:
+            return b""
+        response = self.retry.call(lambda: self.api.request(
+            "GET", _url("/files/content"), params={"path": path, "version": version},
+            headers=headers), idempotent=True)
+        return response.content
+
     def put_chunk(self, chunk_hash: str, data: bytes) -> None:
         self._json("PUT", f"/chunks/{chunk_hash}", idempotent=True, content=data,
                    headers={"Content-Type": "application/octet-stream"})
@@ -303,16 +376,24 @@ class Remote:
         files = [(h, (h, data, "application/octet-stream")) for h, data in chunks]
         self._json("POST", "/chunks/batch", idempotent=True, files=files)
 
-    def commit(self, request: CommitRequest) -> Entry:
+    def commit(self, request: CommitRequest, receipts: Sequence[str] = ()) -> Entry:
         """``VersionConflict`` if the parent is not current; ``MissingChunk`` if a chunk is
-        not (or no longer) there: send it again."""
+        not (or no longer) there: send it again. ``receipts`` (at most 1,000) from the
+        storage nodes are recorded first."""
+        body = request.as_json()
+        if receipts:
+            body["receipts"] = list(receipts)
         return Entry.from_json(self._json("POST", "/files/commit", idempotent=False,
-                                          json=request.as_json()))
+                                          json=body))
 
-    def commit_batch(self, requests: Sequence[CommitRequest]) -> list[CommitResult]:
-        """Up to 1,000 commits in one request, each judged alone: an entry or its error."""
-        body = self._json("POST", "/files/commit_batch", idempotent=False,
-                          json={"commits": [r.as_json() for r in requests]})
+    def commit_batch(self, requests: Sequence[CommitRequest],
+                     receipts: Sequence[str] = ()) -> list[CommitResult]:
+        """Up to 1,000 commits in one request, each judged alone: an entry or its error.
+        ``receipts`` (at most 1,000) from the storage nodes are recorded first."""
+        payload: dict[str, Any] = {"commits": [r.as_json() for r in requests]}
+        if receipts:
+            payload["receipts"] = list(receipts)
+        body = self._json("POST", "/files/commit_batch", idempotent=False, json=payload)
         out: list[CommitResult] = []
         for answer in body["results"]:
             if answer.get("ok"):
@@ -409,6 +490,10 @@ class Remote:
         (paced by the server: this may take an hour on a big cluster)."""
         return CheckResult.from_json(self._json("POST", "/admin/check", idempotent=False,
                                                 json={"nodes": nodes}, timeout=3600))
+
+
+def _opt_offset(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
 
 
 def _http_date(value: str | None) -> float | None:

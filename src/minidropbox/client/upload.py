@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from minidropbox.client.batch import (
     pack_by_size,
 )
 from minidropbox.client.localfolder import FileInfo, LocalFolder, RealFolder
+from minidropbox.client.nodes import NodeFault, UploadGrant
 from minidropbox.client.remote import Remote
 from minidropbox.client.values import CommitRequest, Entry
 from minidropbox.core import errors
@@ -36,6 +37,8 @@ SMALL_CHUNK = 1 * MiB  # below this a chunk shares a batch request; above, its o
 WINDOW_BYTES = 16 * MiB  # file bytes chunked before asking which chunks are missing
 INFLIGHT_BYTES = 32 * MiB  # chunk bytes queued or on the wire at once
 WORKERS = 4
+RECEIPTS_PER_COMMIT = 1_000  # the most a commit carries; more are presented on their own
+RECEIPT_AGE = 120.0  # seconds a receipt waits for its commit before it is presented alone
 READ_ATTEMPTS = 3  # tries before a file that keeps changing under us is reported
 
 
@@ -53,8 +56,11 @@ class LocalFileChanged(errors.MiniDropboxError):
 class ChunkSender:
     """Sends chunks with several requests in flight and a cap on the bytes waiting.
 
-    Errors are kept per hash rather than raised from the worker, so ``upload_many`` can fail
-    only the files that needed a chunk that could not be stored.
+    A chunk with an ``UploadGrant`` goes straight to the storage nodes the grant names, until
+    ``copies`` of them hold it (a failed node's place goes to the next); their receipts are
+    kept for the commit (``take_receipts``). Any other chunk, or one the nodes could not take,
+    goes through the API. Errors are kept per hash rather than raised from the worker, so
+    ``upload_many`` can fail only the files that needed a chunk that could not be stored.
     """
 
     def __init__(self, remote: Remote, stats: TransferStats, progress: Progress | None = None,
@@ -70,6 +76,8 @@ class ChunkSender:
         self.cond = threading.Condition()
         self.futures: list[Future[None]] = []
         self.failed: dict[str, errors.MiniDropboxError] = {}
+        self.receipts: list[str] = []
+        self._receipts_since = 0.0
 
     def close(self) -> None:
         if self.pool is not None:
@@ -81,14 +89,19 @@ class ChunkSender:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def send(self, chunks: Sequence[tuple[str, bytes]]) -> None:
+    def send(self, chunks: Sequence[tuple[str, bytes]],
+             grants: Mapping[str, UploadGrant] | None = None) -> None:
         """Queue chunks for upload; blocks while too many bytes are already waiting."""
         # Refresh the token here, in one thread, so workers never race to spend the
         # refresh token at the same moment.
         self.remote.api.access_token()
-        small = [c for c in chunks if len(c[1]) < SMALL_CHUNK]
+        grants = grants or {}
+        self._present_old_receipts()
+        small = [c for c in chunks if len(c[1]) < SMALL_CHUNK and c[0] not in grants]
         for chunk in chunks:
-            if len(chunk[1]) >= SMALL_CHUNK:
+            if chunk[0] in grants:
+                self._submit([chunk], grants[chunk[0]])
+            elif len(chunk[1]) >= SMALL_CHUNK:
                 self._submit([chunk])
         for group in pack_by_size(small, lambda c: len(c[1])):
             self._submit(group)
@@ -101,25 +114,48 @@ class ChunkSender:
         if self.failed:
             raise next(iter(self.failed.values()))
 
-    def _submit(self, group: list[tuple[str, bytes]]) -> None:
+    def take_receipts(self) -> list[str]:
+        """The receipts not yet handed to the API (for the commit to carry)."""
+        with self.cond:
+            taken, self.receipts = self.receipts, []
+        return taken
+
+    def _present_old_receipts(self) -> None:
+        """Hand receipts to the API before there are more than a commit carries, or before
+        they age (the API accepts them for minutes): a long upload records as it goes."""
+        with self.cond:
+            due = len(self.receipts) >= RECEIPTS_PER_COMMIT or (
+                self.receipts and time.monotonic() - self._receipts_since > RECEIPT_AGE)
+        if due:
+            receipts = self.take_receipts()
+            _, requests = self.remote.present_receipts(receipts)
+            self.stats.add(requests=requests)
+
+    def _submit(self, group: list[tuple[str, bytes]], grant: UploadGrant | None = None,
+                ) -> None:
         nbytes = sum(len(data) for _, data in group)
         with self.cond:
             while self.inflight and self.inflight + nbytes > self.limit:
                 self.cond.wait()
             self.inflight += nbytes
         if self.pool is None:
-            self._upload(group, nbytes)
+            self._upload(group, nbytes, grant)
             return
-        future = self.pool.submit(self._upload, group, nbytes)
+        future = self.pool.submit(self._upload, group, nbytes, grant)
         self.futures.append(future)
 
-    def _upload(self, group: list[tuple[str, bytes]], nbytes: int) -> None:
+    def _upload(self, group: list[tuple[str, bytes]], nbytes: int,
+                grant: UploadGrant | None) -> None:
         try:
-            if len(group) == 1:
+            if grant is not None and self._send_direct(*group[0], grant):
+                pass
+            elif len(group) == 1:
                 self.remote.put_chunk(*group[0])
+                self.stats.add(requests=1)
             else:
                 self.remote.put_chunks(group)
-            self.stats.add(requests=1, chunks_sent=len(group), bytes_sent=nbytes)
+                self.stats.add(requests=1)
+            self.stats.add(chunks_sent=len(group), bytes_sent=nbytes)
             if self.progress:
                 self.progress(nbytes)
         except errors.MiniDropboxError as exc:
@@ -130,12 +166,49 @@ class ChunkSender:
                 self.inflight -= nbytes
                 self.cond.notify_all()
 
+    def _send_direct(self, chunk_hash: str, data: bytes, grant: UploadGrant) -> bool:
+        """Put the chunk on ``grant.copies`` of the granted nodes; False (go through the API)
+        when fewer could take it or the grant is refused."""
+        nodes = self.remote.nodes
+        receipts: list[str] = []
+        for url in grant.nodes:
+            if len(receipts) == grant.copies:
+                break
+            if not nodes.reachable(url):
+                continue
+            try:
+                receipts.append(nodes.put(url, chunk_hash, data, grant.grant))
+            except NodeFault:
+                continue
+            except errors.InvalidGrant:
+                return False
+            finally:
+                self.stats.add(node_requests=1)
+        if len(receipts) < grant.copies:
+            return False
+        with self.cond:
+            if not self.receipts:
+                self._receipts_since = time.monotonic()
+            self.receipts.extend(receipts)
+        return True
+
 
 def missing_chunks(remote: Remote, hashes: Sequence[str], stats: TransferStats) -> set[str]:
     """The subset of ``hashes`` this user still has to send, counted in ``stats``."""
     missing, requests = remote.missing_chunks(hashes)
     stats.add(requests=requests)
     return missing
+
+
+def missing_and_grants(remote: Remote, chunks: Sequence[tuple[str, int]],
+                       stats: TransferStats) -> tuple[set[str], dict[str, UploadGrant]]:
+    """The chunks (hash, size) this user still has to send, and grants to send them to the
+    storage nodes directly (when the remote uses direct transfers)."""
+    if not remote.direct:
+        return missing_chunks(remote, [h for h, _ in chunks], stats), {}
+    missing, grants, requests = remote.missing_with_grants(chunks)
+    stats.add(requests=requests)
+    return missing, grants
 
 
 def _identity(info: FileInfo) -> tuple[int, int, int]:
@@ -164,8 +237,8 @@ def _send_file(folder: LocalFolder, name: str, sender: ChunkSender, seen: set[st
 
     def flush() -> None:
         nonlocal window, window_bytes
-        fresh = list(dict.fromkeys(h for h, _ in window if h not in seen))
-        missing = missing_chunks(remote, fresh, stats) if fresh else set()
+        fresh = list({h: len(data) for h, data in window if h not in seen}.items())
+        missing, grants = missing_and_grants(remote, fresh, stats) if fresh else (set(), {})
         to_send: list[tuple[str, bytes]] = []
         skipped = 0
         for h, data in window:
@@ -177,7 +250,7 @@ def _send_file(folder: LocalFolder, name: str, sender: ChunkSender, seen: set[st
             seen.add(h)
         if progress and skipped:
             progress(skipped)
-        sender.send(to_send)
+        sender.send(to_send, grants)
         window, window_bytes = [], 0
 
     with folder.open_read(name) as fh:
@@ -233,10 +306,13 @@ def upload_file(remote: Remote, local_path: Path | str, remote_path: str,
                     if attempt == READ_ATTEMPTS - 1:
                         raise
                     time.sleep(0.2 * (attempt + 1))
+            receipts = sender.take_receipts()
         request = CommitRequest(path, size, tuple(hashes), parent_version, mtime, device)
         try:
             stats.add(requests=1)
-            entry = remote.commit(request)
+            # The nodes' receipts ride on the commit: a chunk whose receipts are refused is
+            # reported missing, and the next round sends it again.
+            entry = remote.commit(request, receipts)
         except errors.MissingChunk:
             if round_ == 1:
                 raise

@@ -26,11 +26,12 @@ from minidropbox.client.remote import Remote
 from minidropbox.client.upload import (
     HOST_FOLDER,
     READ_ATTEMPTS,
+    RECEIPTS_PER_COMMIT,
     WORKERS,
     ChunkSender,
     LocalFileChanged,
     check_unchanged,
-    missing_chunks,
+    missing_and_grants,
     upload_file,
 )
 from minidropbox.client.values import CommitRequest, Entry
@@ -75,9 +76,10 @@ def _read_small(folder: LocalFolder, item: UploadItem) -> _Prepared:
 
 
 def _commit_group(remote: Remote, ready: list[_Prepared], result: BatchResult,
-                  device: str | None) -> None:
+                  device: str | None, receipts: list[str]) -> None:
     """Commit prepared files 1,000 per request; "auto" parents are resolved by retrying the
-    ones that conflict on top of the version the server names (or reports on request)."""
+    ones that conflict on top of the version the server names (or reports on request).
+    The storage nodes' ``receipts`` ride on the first request."""
     stats = result.stats
     parents: dict[int, int | None] = {}
     for i, prep in enumerate(ready):
@@ -90,7 +92,8 @@ def _commit_group(remote: Remote, ready: list[_Prepared], result: BatchResult,
             requests = [CommitRequest(ready[i].remote, ready[i].size,
                                       tuple(h for h, _ in ready[i].chunks), parents[i],
                                       ready[i].mtime, device) for i in part]
-            answers = remote.commit_batch(requests)
+            answers = remote.commit_batch(requests, receipts)
+            receipts = []
             stats.add(requests=1)
             for i, answer in zip(part, answers, strict=True):
                 prep = ready[i]
@@ -123,15 +126,21 @@ def _upload_group(remote: Remote, group: list[_Prepared], result: BatchResult,
         for h, data in prep.chunks:
             if h not in seen:
                 unique.setdefault(h, data)
-    missing = missing_chunks(remote, list(unique), stats) if unique else set()
+    missing, grants = missing_and_grants(
+        remote, [(h, len(data)) for h, data in unique.items()], stats) if unique else (set(), {})
     to_send = [(h, data) for h, data in unique.items() if h in missing]
     total = sum(len(p.chunks) for p in group)
     stats.add(chunks_total=total, chunks_skipped=total - len(to_send))
     with ChunkSender(remote, stats, workers=workers) as sender:
-        sender.send(to_send)
+        sender.send(to_send, grants)
         # The files that needed a chunk that failed are reported below, one by one.
         with contextlib.suppress(errors.MiniDropboxError):
             sender.wait()
+        receipts = sender.take_receipts()
+    if len(receipts) > RECEIPTS_PER_COMMIT:
+        _, requests = remote.present_receipts(receipts)
+        stats.add(requests=requests)
+        receipts = []
     seen.update(h for h, _ in to_send if h not in sender.failed)
     seen.update(h for h in unique if h not in missing)
     ready = []
@@ -142,7 +151,7 @@ def _upload_group(remote: Remote, group: list[_Prepared], result: BatchResult,
         else:
             result.failures.append(failure(prep.item.local_path, prep.remote, bad))
     try:
-        _commit_group(remote, ready, result, device)
+        _commit_group(remote, ready, result, device, receipts)
     finally:
         if progress:
             progress(sum(p.size for p in group))

@@ -92,6 +92,20 @@ class Forbidden(MiniDropboxError):
     exit_code = 3
 
 
+class InvalidGrant(MiniDropboxError):
+    """This grant is not valid for this chunk, method or storage node (or it has expired)."""
+
+    status = 403
+    code = "invalid_grant"
+    exit_code = 3
+
+
+class InvalidReceipt(InvalidInput):
+    """A storage receipt is not valid for this account (forged, moved, stale)."""
+
+    code = "invalid_receipt"
+
+
 class ReadOnly(MiniDropboxError):
     """This folder is shared with you read-only.
 

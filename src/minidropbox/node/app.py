@@ -15,6 +15,7 @@ import hmac
 import logging
 import os
 import re
+import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, BinaryIO
@@ -30,14 +31,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from minidropbox import metrics
 from minidropbox.core.errors import (
+    InvalidGrant,
     InvalidInput,
     MiniDropboxError,
     PayloadTooLarge,
     RangeNotSatisfiable,
 )
+from minidropbox.core.grants import GET, PUT, Grant, KeyRing, Receipt, open_grant
 from minidropbox.node import scrub
 from minidropbox.node.disk_faults import DiskCondition
 from minidropbox.node.settings import NodeSettings
+from minidropbox.settings import grant_key_materials
 from minidropbox.storage.base import StoreFull
 from minidropbox.storage.disk import BLOCK, DiskChunkStore, check_name
 
@@ -48,6 +52,10 @@ MAX_LIST = 10_000
 # not a range we serve, and parsing thousands of digits would only raise.
 _RANGE_RE = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
 _STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 400: "invalid_input"}
+# What a grant may be used for (core/grants.py): one chunk, read or written.
+GRANT_PATH = re.compile(r"/chunks/[0-9a-f]{64}")
+GRANT_METHODS = {"GET", "HEAD", "PUT"}
+GRANT_STATE = "grant"  # request.state key of a grant the request carries
 
 
 def error_response(status: int, code: str, message: str,
@@ -57,32 +65,50 @@ def error_response(status: int, code: str, message: str,
 
 
 class ClusterAuth:
-    """Refuse every request that does not carry ``Authorization: Bearer <cluster secret>``.
+    """Refuse every request that carries neither ``Authorization: Bearer <cluster secret>``
+    nor, for reading or writing one chunk, ``Authorization: Grant <token>``.
 
     Pure ASGI so it runs before routing: an unknown path gets 401, not a 404 that would tell a
     prober which routes exist. Both sides are hashed before ``compare_digest`` so neither the
-    bytes nor the length of the secret leak through timing.
+    bytes nor the length of the secret leak through timing. A grant is only let through to
+    ``GET``/``HEAD``/``PUT /chunks/{name}``, where the route checks it (``_check_grant``):
+    signature, chunk, method, this node, size, expiry.
     """
 
     def __init__(self, app: ASGIApp, secret: str) -> None:
         self.app = app
         self._digest = hashlib.sha256(secret.encode()).digest()
 
-    def _allowed(self, scope: Scope) -> bool:
+    def _allowed(self, scope: Scope) -> bool | str:
+        """True for the cluster secret, the token for a grant where one may be used."""
         for key, value in scope["headers"]:
             if key == b"authorization":
                 scheme, _, token = value.partition(b" ")
+                if scheme.lower() == b"grant":
+                    if (scope["method"] in GRANT_METHODS
+                            and GRANT_PATH.fullmatch(scope["path"]) is not None):
+                        return str(token.strip().decode("latin-1"))
+                    return False
                 if scheme.lower() != b"bearer":
                     return False
-                return hmac.compare_digest(hashlib.sha256(token.strip()).digest(), self._digest)
+                return bool(hmac.compare_digest(hashlib.sha256(token.strip()).digest(),
+                                                self._digest))
         return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._allowed(scope):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        allowed = self._allowed(scope)
+        if allowed is True:
+            await self.app(scope, receive, send)
+            return
+        if isinstance(allowed, str):
+            scope.setdefault("state", {})[GRANT_STATE] = allowed
             await self.app(scope, receive, send)
             return
         response = error_response(401, "unauthorized",
-                                  "This storage node needs the cluster secret.",
+                                  "This storage node needs the cluster secret or a grant.",
                                   {"WWW-Authenticate": "Bearer"})
         await response(scope, receive, send)
 
@@ -152,11 +178,19 @@ class NodeRoutes:
     """The handlers, bound to one store."""
 
     def __init__(self, store: DiskChunkStore, max_chunk_bytes: int,
-                 node_metrics: metrics.NodeMetrics | None = None) -> None:
+                 node_metrics: metrics.NodeMetrics | None = None,
+                 keys: tuple[KeyRing, KeyRing] | None = None,
+                 public_url: str | None = None) -> None:
         self.store = store
         self.max_chunk_bytes = max_chunk_bytes
         self.metrics = node_metrics or metrics.NodeMetrics()
         self.disk = DiskCondition(store.root)
+        # Grants and receipts (core/grants.py). The id is new at every start: the API learns
+        # it from /healthz, and a grant made for an earlier run of this node is refused.
+        self.grant_keys: KeyRing | None = keys[0] if keys else None
+        self.receipt_keys: KeyRing | None = keys[1] if keys else None
+        self.node_id = secrets.token_hex(8)
+        self.public_url = public_url
 
     @contextlib.contextmanager
     def _disk_errors(self) -> Iterator[None]:
@@ -178,7 +212,8 @@ class NodeRoutes:
         stats = await anyio.to_thread.run_sync(self.store.stat)
         return JSONResponse({"status": "ok", "used_bytes": stats.used_bytes,
                              "free_bytes": stats.free_bytes, "chunk_count": stats.chunk_count,
-                             "fault": self.disk.name})
+                             "fault": self.disk.name, "node_id": self.node_id,
+                             "public_url": self.public_url})
 
     async def list_chunks(self, request: Request) -> Response:
         after = request.query_params.get("after", "")
@@ -211,10 +246,24 @@ class NodeRoutes:
         found = await anyio.to_thread.run_sync(scrub.quarantined, self.store.root)
         return JSONResponse({"chunks": found})
 
+    def _check_grant(self, request: Request, name: str, method: str) -> Grant | None:
+        """The grant this request carries, checked for this chunk, method and node (None:
+        the request carries the cluster secret); ``InvalidGrant`` (403) otherwise."""
+        token = getattr(request.state, GRANT_STATE, None)
+        if token is None:
+            return None
+        if self.grant_keys is None:
+            raise InvalidGrant("This storage node takes no grants.")
+        declared = request.headers.get("content-length", "")
+        return open_grant(self.grant_keys, token, chunk=name, method=method, node_id=self.node_id,
+                          now=time.time(),
+                          size=int(declared) if method == PUT and declared.isdigit() else None)
+
     async def chunk(self, request: Request) -> Response:
         name = check_name(request.path_params["name"])
         if request.method == "PUT":
-            return await self._put(request, name)
+            return await self._put(request, name, self._check_grant(request, name, PUT))
+        self._check_grant(request, name, GET)
         if request.method == "DELETE":
             with self._disk_errors():
                 await anyio.to_thread.run_sync(self.store.delete, name)
@@ -223,29 +272,39 @@ class NodeRoutes:
         with self._disk_errors():
             return await self._get(request, name)
 
-    async def _put(self, request: Request, name: str) -> Response:
+    async def _put(self, request: Request, name: str, grant: Grant | None) -> Response:
+        limit = self.max_chunk_bytes if grant is None else min(self.max_chunk_bytes,
+                                                                grant.max_size)
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_chunk_bytes:
-            raise PayloadTooLarge(f"A chunk is at most {self.max_chunk_bytes} bytes.")
+        if declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"A chunk is at most {limit} bytes here.")
         self.disk.refuse_writes()
         if declared.isdigit() and int(declared) > (
                 await anyio.to_thread.run_sync(self.store.stat)).free_bytes:
             raise StoreFull("The storage node's disk is full.")  # before taking the body
+        received = [0]
         try:
             with self._disk_errors():
-                created = await self.store.put_stream_async(name, self._body(request))
+                created = await self.store.put_stream_async(
+                    name, self._body(request, limit, received))
         except ClientDisconnect:
             # The client went away mid-body: the store dropped the temp file; nobody to answer.
             return Response(status_code=400)
         self.metrics.chunk_writes.labels("created" if created else "present").inc()
-        return JSONResponse({"created": created}, status_code=201 if created else 200)
+        answer: dict[str, object] = {"created": created}
+        if grant is not None and self.receipt_keys is not None:
+            # Signed only now: the bytes hashed to the name and are durable (fsync, rename,
+            # fsync dir), whether this PUT wrote them or found them already here.
+            answer["receipt"] = Receipt(grant.account, name, received[0], self.node_id,
+                                        int(time.time()), grant.fence).sign(self.receipt_keys)
+        return JSONResponse(answer, status_code=201 if created else 200)
 
-    async def _body(self, request: Request) -> AsyncIterator[bytes]:
-        seen = 0
+    async def _body(self, request: Request, limit: int,
+                    received: list[int]) -> AsyncIterator[bytes]:
         async for piece in request.stream():
-            seen += len(piece)
-            if seen > self.max_chunk_bytes:
-                raise PayloadTooLarge(f"A chunk is at most {self.max_chunk_bytes} bytes.")
+            received[0] += len(piece)
+            if received[0] > limit:
+                raise PayloadTooLarge(f"A chunk is at most {limit} bytes here.")
             yield piece
 
     async def _get(self, request: Request, name: str) -> Response:
@@ -300,7 +359,11 @@ def create_node_app(settings: NodeSettings) -> Starlette:
     store = DiskChunkStore(settings.dir)
     node_metrics = metrics.NodeMetrics()
     node_metrics.watch_store(store.stat)
-    routes = NodeRoutes(store, settings.max_chunk_bytes, node_metrics)
+    materials = grant_key_materials(settings.grant_keys, settings.cluster_secret)
+    keys = (KeyRing.from_material("grant", materials),
+            KeyRing.from_material("receipt", materials))
+    routes = NodeRoutes(store, settings.max_chunk_bytes, node_metrics, keys,
+                        settings.public_url)
     scrubber = scrub.Scrubber(store, settings.scrub_rate, settings.scrub_interval)
 
     @contextlib.asynccontextmanager

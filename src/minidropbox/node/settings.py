@@ -9,9 +9,10 @@ the values the whole cluster shares keep their cluster-wide names
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from minidropbox.settings import MiB, load_or_create_secret
 
@@ -45,6 +46,21 @@ class NodeSettings(BaseSettings):
     head_timeout: float = 10.0
     pending_heads: int = Field(default=256, ge=1)
     pending_heads_per_client: int = Field(default=64, ge=1)
+    # The URL clients should use for this node (behind NAT or a proxy); None: the URL the
+    # API was given. The node only reports it; the API hands it out with grants.
+    public_url: str | None = None
+    # Keys of grants and receipts (``id:secret``, the first signs receipts), the same list
+    # as the API's; empty: one key derived from the cluster secret.
+    grant_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, repr=False,
+        validation_alias=AliasChoices("grant_keys", "MINIDROPBOX_GRANT_KEYS"))
+
+    @field_validator("grant_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
 
     def resolve_secrets(self) -> NodeSettings:
         """Load or create the cluster secret in ``dir/secrets`` when none is given; returns self.

@@ -72,6 +72,12 @@ class StorageCluster:
         self.faults: dict[str, str] = {}
         self._clients: dict[str, AsyncNodeClient | AsyncS3Store] = {}
         self._stores = dict(stores or {})
+        # What /healthz says of each node (direct transfers, service/direct.py): its current
+        # id (new at each start of the node) and the URL clients should use. ``node_names``
+        # keeps every id seen, so a receipt signed just before a node restarted still counts.
+        self.node_ids: dict[str, str] = {}
+        self.public_urls: dict[str, str] = {}
+        self.node_names: dict[str, str] = {}
         self._latencies: dict[tuple[str, str], LatencyWindow] = {}
         # Chunk reads and writes open to each node at once. Waiting for a turn happens
         # before the node client's timeout starts, so a busy API never blames a node.
@@ -322,6 +328,7 @@ class StorageCluster:
                 self.note_failure(name, exc.message)
                 return
             self.stats[name] = asdict(stats)
+            self._note_identity(name, stats)
             self._disk_report(name, stats)
             self.note_success(name)
 
@@ -329,6 +336,15 @@ class StorageCluster:
         now = self.clock()
         for h in self.health.values():
             h.tick(now, self.settings.node_down_after)
+
+    def _note_identity(self, name: str, stats: StoreStats) -> None:
+        if stats.node_id is None:
+            return  # not a node that takes grants (a bucket, an older node)
+        if len(self.node_names) > 10_000:  # a node restarting in a loop: keep the current ids
+            self.node_names = {i: n for n, i in self.node_ids.items()}
+        self.node_ids[name] = stats.node_id
+        self.node_names[stats.node_id] = name
+        self.public_urls[name] = (stats.public_url or self.urls[name]).rstrip("/")
 
     def _disk_report(self, name: str, stats: StoreStats) -> None:
         """Take a node's own word on its disk: faulty or not, and room for a chunk or not."""

@@ -119,6 +119,10 @@ class StoreStats:
     free_bytes: int
     chunk_count: int
     fault: str | None = None  # "read_only" / "io_error": the disk takes no writes (DiskFault)
+    # A storage node's identity (the id grants name) and the URL clients should use for it
+    # (``MINIDROPBOX_NODE_PUBLIC_URL``; None: the URL the API knows it by). Other stores: None.
+    node_id: str | None = None
+    public_url: str | None = None
 
 
 class ChunkStore(Protocol):

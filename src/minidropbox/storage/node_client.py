@@ -123,11 +123,13 @@ def malformed_answer(url: str) -> Iterator[None]:
 def _stats(response: AnyResponse, url: str) -> StoreStats:
     with malformed_answer(url):
         body = response.json()
-        fault = body.get("fault")
+        fault, node_id, public_url = (body.get(k) for k in ("fault", "node_id", "public_url"))
         return StoreStats(used_bytes=int(body["used_bytes"]),
                           free_bytes=int(body["free_bytes"]),
                           chunk_count=int(body["chunk_count"]),
-                          fault=str(fault) if fault else None)
+                          fault=str(fault) if fault else None,
+                          node_id=str(node_id) if node_id else None,
+                          public_url=str(public_url) if public_url else None)
 
 
 def _names(response: AnyResponse, url: str) -> list[str]:

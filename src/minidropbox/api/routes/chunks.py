@@ -16,7 +16,11 @@ from minidropbox.api.schemas_files import (
     BatchStored,
     MissingRequest,
     MissingResponse,
+    ReceiptsRequest,
+    ReceiptsResponse,
+    RefusedReceipt,
     StoredChunk,
+    UploadGrant,
 )
 from minidropbox.core.chunking import check_chunk_hash
 from minidropbox.core.errors import InvalidInput
@@ -24,11 +28,38 @@ from minidropbox.core.errors import InvalidInput
 router = APIRouter(prefix="/api/v1/chunks", tags=["chunks"], route_class=BoundedJsonRoute)
 
 
-@router.post("/missing", response_model=MissingResponse,
+@router.post("/missing", response_model=MissingResponse, response_model_exclude_none=True,
              responses=error_responses(400, 401, 422, 429))
 def missing(body: MissingRequest, principal: CurrentUser, ctx: Context) -> MissingResponse:
-    """Which of these chunks must this user upload? (Never reveals other users' chunks.)"""
-    return MissingResponse(missing=ctx.chunks.missing(principal, body.hashes))
+    """Which of these chunks must this user upload? (Never reveals other users' chunks.)
+
+    With ``sizes`` (one per hash), the answer also has ``uploads``: for each missing chunk
+    the storage nodes take directly, their URLs and a grant (docs/PROTOCOL.md, "Direct
+    transfers"). A missing chunk without one goes through ``PUT /chunks/{hash}``."""
+    absent = ctx.chunks.missing(principal, body.hashes)
+    if body.sizes is None:
+        return MissingResponse(missing=absent)
+    if len(body.sizes) != len(body.hashes):
+        raise InvalidInput("sizes must have one entry per hash.")
+    sizes = dict(zip(body.hashes, body.sizes, strict=True))
+    grants = ctx.direct.upload_grants(principal, [(h, sizes[h]) for h in absent])
+    return MissingResponse(missing=absent,
+                           uploads=[UploadGrant(**g.as_json()) for g in grants])
+
+
+@router.post("/receipts", response_model=ReceiptsResponse,
+             responses=error_responses(400, 401, 422, 429))
+def receipts(body: ReceiptsRequest, principal: CurrentUser,
+             ctx: Context) -> ReceiptsResponse:
+    """Present the storage nodes' receipts for chunks sent to them directly: each chunk R
+    nodes signed for becomes this account's, as if sent through ``PUT /chunks``. A receipt
+    not signed by a node of this cluster for this account, or too old, is a 400; a chunk
+    that cannot be recorded (a deletion overlapped it, the quota) is listed as refused."""
+    outcome = ctx.direct.record_receipts(principal, body.receipts)
+    return ReceiptsResponse(
+        recorded=outcome.recorded,
+        refused=[RefusedReceipt(hash=h, error={"code": e.code, "message": e.message})
+                 for h, e in outcome.refused])
 
 
 @router.put("/{chunk_hash}", status_code=201, response_model=StoredChunk,

@@ -16,11 +16,13 @@ from minidropbox.api.schemas_files import (
     Commit,
     CommitBatch,
     CommitBatchResponse,
+    CommitWithReceipts,
     Deleted,
     Entry,
     Listing,
     MoveBody,
     PathBody,
+    ReadPlan,
     RestoreBody,
     Versions,
 )
@@ -28,6 +30,7 @@ from minidropbox.core.errors import InvalidInput, InvalidPath, NotFound
 from minidropbox.core.paths import check_characters, lookup_path, name_of
 from minidropbox.core.timestamps import MAX_TIMESTAMP, MIN_TIMESTAMP
 from minidropbox.service.accounts import Principal
+from minidropbox.service.direct import MAX_PLAN_CHUNKS
 from minidropbox.service.files import CommitRequest
 
 router = APIRouter(prefix="/api/v1/files", tags=["files"], route_class=BoundedJsonRoute)
@@ -41,14 +44,21 @@ def _request(c: Commit) -> CommitRequest:
 
 
 @router.post("/commit", status_code=201, response_model=Entry, responses=ERRORS)
-def commit(body: Commit, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
-    """Make a new version from uploaded chunks (409 if ``parent_version`` is not current)."""
+def commit(body: CommitWithReceipts, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+    """Make a new version from uploaded chunks (409 if ``parent_version`` is not current).
+    ``receipts`` from the storage nodes are recorded first; a chunk whose receipts are
+    refused is then a 400 ``missing_chunk`` like any chunk not sent."""
+    if body.receipts:
+        ctx.direct.record_receipts(principal, body.receipts)
     return ctx.files.commit(principal, _request(body))
 
 
 @router.post("/commit_batch", response_model=CommitBatchResponse, responses=ERRORS)
 def commit_batch(body: CommitBatch, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
-    """Up to 1,000 commits in one request, each judged on its own."""
+    """Up to 1,000 commits in one request, each judged on its own (``receipts`` as for
+    ``/commit``, recorded first)."""
+    if body.receipts:
+        ctx.direct.record_receipts(principal, body.receipts)
     return {"results": ctx.files.commit_batch(principal, [_request(c) for c in body.commits])}
 
 
@@ -109,6 +119,19 @@ async def download(path: PathQuery, request: Request, principal: CurrentUser, ct
                    ) -> Response:
     """The file's bytes (a single ``Range`` is honoured), verified chunk by chunk."""
     return await file_response(request, ctx, principal, path, version)
+
+
+@router.get("/chunks", response_model=ReadPlan, responses=ERRORS)
+def read_plan(path: PathQuery, principal: CurrentUser, ctx: Context,
+              version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
+              offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+              limit: Annotated[int, Query(ge=1, le=MAX_PLAN_CHUNKS)] = MAX_PLAN_CHUNKS,
+              ) -> dict[str, Any]:
+    """Where the file's bytes are: from the chunk holding byte ``offset``, at most ``limit``
+    chunks with their offsets, the storage nodes holding them and a read grant each, so a
+    client fetches them from the nodes directly (``/content`` is the same bytes through the
+    API)."""
+    return ctx.direct.read_plan(principal, ctx.files, path, version, offset, limit)
 
 
 @router.put("/content", status_code=201, response_model=Entry,

@@ -1,0 +1,182 @@
+"""Direct transfers against real processes: bytes go between the client and the storage nodes
+with grants the API signs; the API records what the nodes' receipts prove."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from minidropbox.client.api import ApiClient
+from minidropbox.client.batch import TransferStats, UploadItem
+from minidropbox.client.download import download_file
+from minidropbox.client.remote import Remote
+from minidropbox.client.upload import upload_file
+from minidropbox.client.upload_many import upload_many
+from tests.conftest import PASSWORD, bearer, signup_and_login
+from tests.harness import TestCluster
+from tests.integration.direct_protocol import (
+    commit,
+    present,
+    put_at,
+    send_direct,
+    upload_grants,
+    wait_for_grants,
+)
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
+    """One cluster for the module (3 nodes, R=2): every test has its own account."""
+    with TestCluster(tmp_path_factory.mktemp("direct")) as c:
+        yield c
+
+
+@pytest.fixture
+def cluster_http(cluster: TestCluster) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=cluster.url, timeout=60) as client:
+        yield client
+
+
+def remote_for(url: str, name: str, direct: bool = True) -> Remote:
+    api = ApiClient(url, persist=False)
+    api.request("POST", "/api/v1/auth/signup", auth=False,
+                json={"username": name, "password": PASSWORD})
+    api.login(name, PASSWORD)
+    return Remote(api, direct=direct)
+
+
+def test_a_chunk_sent_to_the_nodes_is_committed_and_read_back(
+        cluster: TestCluster, cluster_http: httpx.Client) -> None:
+    c = cluster_http
+    auth = bearer(signup_and_login(c, "alice"))
+    wait_for_grants(c, auth)
+    data = random.Random(1).randbytes(MiB + 5)
+    h = hashlib.sha256(data).hexdigest()
+    # Not owned yet: a commit naming it is refused until the receipts are presented.
+    assert commit(c, auth, "/early.bin", [data]).status_code == 400
+    receipts = send_direct(c, auth, data)
+    assert len(receipts) == 2
+    r = present(c, auth, receipts)
+    assert r.status_code == 200 and r.json() == {"recorded": [h], "refused": []}, r.text
+    assert c.post("/api/v1/chunks/missing", headers=auth,
+                  json={"hashes": [h]}).json()["missing"] == []
+    r = commit(c, auth, "/direct.bin", [data])
+    assert r.status_code == 201, r.text
+    # The read plan names the holders and a grant to read from them.
+    plan = c.get("/api/v1/files/chunks", headers=auth, params={"path": "/direct.bin"}).json()
+    assert plan["entry"]["size"] == len(data) and plan["next_offset"] is None
+    [chunk] = plan["chunks"]
+    assert (chunk["hash"], chunk["offset"], len(chunk["nodes"])) == (h, 0, 2)
+    got = httpx.get(f"{chunk['nodes'][0]}/chunks/{h}",
+                    headers={"Authorization": f"Grant {chunk['grant']}"})
+    assert got.status_code == 200 and got.content == data
+    # The same bytes through the API's proxy route.
+    assert c.get("/api/v1/files/content", headers=auth,
+                 params={"path": "/direct.bin"}).content == data
+
+
+def test_one_receipt_is_not_enough_for_r_copies(cluster: TestCluster,
+                                                cluster_http: httpx.Client) -> None:
+    c = cluster_http
+    auth = bearer(signup_and_login(c, "bob"))
+    wait_for_grants(c, auth)
+    data = b"one copy only " * 1000
+    receipts = send_direct(c, auth, data, copies=1)
+    r = present(c, auth, receipts)
+    assert r.status_code == 200, r.text
+    assert r.json()["recorded"] == []
+    assert r.json()["refused"][0]["error"]["code"] == "invalid_receipt"
+    assert commit(c, auth, "/one.bin", [data]).status_code == 400
+
+
+def test_read_plan_pages_and_ranges(cluster: TestCluster, cluster_http: httpx.Client) -> None:
+    c = cluster_http
+    auth = bearer(signup_and_login(c, "carol"))
+    wait_for_grants(c, auth)
+    blobs = [random.Random(i).randbytes(300 * 1024) for i in range(3)]
+    receipts = [r for b in blobs for r in send_direct(c, auth, b)]
+    assert len(present(c, auth, receipts).json()["recorded"]) == 3
+    assert commit(c, auth, "/three.bin", blobs).status_code == 201
+    first = c.get("/api/v1/files/chunks", headers=auth,
+                  params={"path": "/three.bin", "limit": 2}).json()
+    assert [x["offset"] for x in first["chunks"]] == [0, 300 * 1024]
+    assert first["next_offset"] == 600 * 1024
+    rest = c.get("/api/v1/files/chunks", headers=auth,
+                 params={"path": "/three.bin", "offset": 300 * 1024 + 7}).json()
+    assert [x["offset"] for x in rest["chunks"]] == [300 * 1024, 600 * 1024]
+    r = c.get("/api/v1/files/chunks", headers=auth,
+              params={"path": "/three.bin", "offset": 900 * 1024})
+    assert r.status_code == 400
+    assert c.get("/api/v1/files/chunks", headers=auth,
+                 params={"path": "/three.bin", "limit": 1001}).status_code == 422
+
+
+def test_uploads_need_sizes_that_fit(cluster: TestCluster, cluster_http: httpx.Client) -> None:
+    c = cluster_http
+    auth = bearer(signup_and_login(c, "dave"))
+    wait_for_grants(c, auth)
+    h = hashlib.sha256(b"x").hexdigest()
+    r = c.post("/api/v1/chunks/missing", headers=auth, json={"hashes": [h], "sizes": [1, 2]})
+    assert r.status_code == 400
+    r = c.post("/api/v1/chunks/missing", headers=auth,
+               json={"hashes": [h], "sizes": [64 * MiB]})
+    assert r.status_code == 400
+    # The grant's size is a ceiling the node enforces.
+    upload = upload_grants(c, auth, [b"x"])[h]
+    r = put_at(upload["nodes"][0], h, b"x" * 2, upload["grant"])
+    assert r.status_code in (403, 413), r.text
+
+
+def test_the_client_sends_and_fetches_at_the_nodes(cluster: TestCluster,
+                                                   cluster_http: httpx.Client,
+                                                   tmp_path: Path) -> None:
+    wait_for_grants(cluster_http, bearer(signup_and_login(cluster_http, "probe1")))
+    big = tmp_path / "big.bin"
+    big.write_bytes(random.Random(5).randbytes(9 * MiB + 3))
+    with remote_for(cluster.url, "erin") as remote:
+        stats = TransferStats()
+        entry = upload_file(remote, big, "/big.bin", stats=stats)
+        assert entry.size == 9 * MiB + 3
+        # missing (one window) + commit carrying the receipts; the bytes went to the nodes.
+        assert stats.requests == 2, stats
+        assert stats.node_requests == 2 * stats.chunks_sent > 0
+        got = tmp_path / "got.bin"
+        fetched = TransferStats()
+        download_file(remote, "/big.bin", got, stats=fetched)
+        assert got.read_bytes() == big.read_bytes()
+        assert fetched.node_requests >= fetched.files and fetched.requests <= 2, fetched
+        # Small files: one missing, the node PUTs, one commit_batch with every receipt.
+        small = []
+        for i in range(20):
+            p = tmp_path / f"s{i}.txt"
+            p.write_bytes(random.Random(100 + i).randbytes(300 * 1024))
+            small.append(UploadItem(p, f"/small/s{i}.txt", None))
+        result = upload_many(remote, small)
+        assert not result.failures and len(result.entries) == 20
+        assert result.stats.requests == 2, result.stats
+        assert result.stats.node_requests == 40
+
+
+def test_the_client_falls_back_when_nodes_are_unreachable(tmp_path: Path) -> None:
+    # The nodes advertise an address this client cannot reach: everything goes through the
+    # API, on its own, and still works.
+    with TestCluster(tmp_path, node_env={"public_url": "http://127.0.0.1:9"}) as c, \
+            httpx.Client(base_url=c.url, timeout=60) as http:
+        wait_for_grants(http, bearer(signup_and_login(http, "probe2")))
+        data = random.Random(7).randbytes(3 * MiB)
+        src = tmp_path / "f.bin"
+        src.write_bytes(data)
+        with remote_for(c.url, "frank") as remote:
+            stats = TransferStats()
+            upload_file(remote, src, "/f.bin", stats=stats)
+            assert stats.chunks_sent > 0
+            got = tmp_path / "got.bin"
+            download_file(remote, "/f.bin", got)
+            assert got.read_bytes() == data
