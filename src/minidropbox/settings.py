@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # ``id:secret`` pairs, the first signs, all verify (rotation); empty: one key derived
     # from the cluster secret. Every node needs the same list.
     direct_transfers: bool = True
+    # Chunks smaller than this go through the API even so: the request to each of R nodes
+    # would cost more than the bytes (many small files travel in batches through the API).
+    direct_min_bytes: int = 64 * 1024
     grant_ttl: float = 300.0
     receipt_ttl: float = 900.0
     grant_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)

@@ -20,6 +20,7 @@ from minidropbox.client.upload_many import upload_many
 from tests.conftest import PASSWORD, bearer, signup_and_login
 from tests.harness import TestCluster
 from tests.integration.direct_protocol import (
+    DIRECT,
     commit,
     present,
     put_at,
@@ -87,7 +88,7 @@ def test_one_receipt_is_not_enough_for_r_copies(cluster: TestCluster,
     c = cluster_http
     auth = bearer(signup_and_login(c, "bob"))
     wait_for_grants(c, auth)
-    data = b"one copy only " * 1000
+    data = b"one copy only " * 5000
     receipts = send_direct(c, auth, data, copies=1)
     r = present(c, auth, receipts)
     assert r.status_code == 200, r.text
@@ -122,16 +123,19 @@ def test_uploads_need_sizes_that_fit(cluster: TestCluster, cluster_http: httpx.C
     c = cluster_http
     auth = bearer(signup_and_login(c, "dave"))
     wait_for_grants(c, auth)
-    h = hashlib.sha256(b"x").hexdigest()
+    data = b"x" * DIRECT
+    h = hashlib.sha256(data).hexdigest()
     r = c.post("/api/v1/chunks/missing", headers=auth, json={"hashes": [h], "sizes": [1, 2]})
     assert r.status_code == 400
     r = c.post("/api/v1/chunks/missing", headers=auth,
                json={"hashes": [h], "sizes": [64 * MiB]})
     assert r.status_code == 400
     # The grant's size is a ceiling the node enforces.
-    upload = upload_grants(c, auth, [b"x"])[h]
-    r = put_at(upload["nodes"][0], h, b"x" * 2, upload["grant"])
+    upload = upload_grants(c, auth, [data])[h]
+    r = put_at(upload["nodes"][0], h, data + b"x", upload["grant"])
     assert r.status_code in (403, 413), r.text
+    # Chunks under DIRECT_MIN_BYTES travel through the API (in batches): no grant.
+    assert upload_grants(c, auth, [b"tiny"]) == {}
 
 
 def test_the_client_sends_and_fetches_at_the_nodes(cluster: TestCluster,

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import PASSWORD, bearer, signup_and_login
-from tests.integration.direct_protocol import present, send_direct
+from tests.integration.direct_protocol import DIRECT, present, send_direct
 
 Headers = dict[str, str]
 
@@ -185,7 +185,7 @@ def _throwaway_user(c: httpx.Client) -> dict[str, str]:
 
 def _victims_receipts(c: httpx.Client, v: Victim) -> list[str]:
     """Receipts the nodes signed for A: A sends fresh bytes straight to the nodes."""
-    return send_direct(c, bearer(_fresh_session(c, v)), secrets.token_bytes(2048))
+    return send_direct(c, bearer(_fresh_session(c, v)), secrets.token_bytes(DIRECT))
 
 
 def _present_victims_receipts(c: httpx.Client, auth: Headers, v: Victim) -> httpx.Response:

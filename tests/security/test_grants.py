@@ -21,6 +21,7 @@ import pytest
 from minidropbox.core.grants import GET, PUT, KeyRing, Receipt, make_grant
 from tests.harness import TestCluster
 from tests.integration.direct_protocol import (
+    DIRECT,
     present,
     put_at,
     send_direct,
@@ -47,7 +48,7 @@ def node_ids(cluster: TestCluster) -> dict[str, str]:
 
 def account_of(c: httpx.Client, user: User) -> int:
     """The account id a grant names (read from a real grant: clients never need it)."""
-    blob = secrets.token_bytes(64)
+    blob = secrets.token_bytes(DIRECT)
     [upload] = upload_grants(c, user.auth, [blob]).values()
     return int(payload_of(upload["grant"])["a"])
 
@@ -71,8 +72,8 @@ def code(r: httpx.Response) -> str:
 def test_a_grant_opens_only_its_chunk_method_node_and_time(
         sec_cluster: TestCluster, people: tuple[httpx.Client, User, User]) -> None:
     c, alice, _ = people
-    data = secrets.token_bytes(1000)
-    other = secrets.token_bytes(1000)
+    data = secrets.token_bytes(DIRECT)
+    other = secrets.token_bytes(DIRECT)
     h, h_other = hashlib.sha256(data).hexdigest(), hashlib.sha256(other).hexdigest()
     upload = upload_grants(c, alice.auth, [data])[h]
     first, second = upload["nodes"][:2]
@@ -132,7 +133,7 @@ def test_writes_need_the_secret_or_a_grant(sec_cluster: TestCluster) -> None:
 def test_receipts_are_bound_to_their_account(
         people: tuple[httpx.Client, User, User]) -> None:
     c, alice, mallory = people
-    data = secrets.token_bytes(5000)
+    data = secrets.token_bytes(DIRECT)
     h = hashlib.sha256(data).hexdigest()
     receipts = send_direct(c, alice.auth, data)
     # Moved to another account: refused, and the chunk stays missing for that account.
@@ -155,7 +156,7 @@ def test_receipts_are_bound_to_their_account(
 def test_no_client_ever_sees_the_cluster_secret(
         sec_cluster: TestCluster, people: tuple[httpx.Client, User, User]) -> None:
     c, alice, _ = people
-    data = secrets.token_bytes(3000)
+    data = secrets.token_bytes(DIRECT)
     h = hashlib.sha256(data).hexdigest()
     r = c.post("/api/v1/chunks/missing", headers=alice.auth,
                json={"hashes": [h], "sizes": [len(data)]})

@@ -92,8 +92,9 @@ class FakeServer:
         self.trash: list[FakeEntry] = []
 
     def remote(self) -> Remote:
-        """A ``Remote`` over HTTP (``httpx.MockTransport``): the real client, every byte."""
-        return mock_remote(self.handle)
+        """A ``Remote`` over HTTP (``httpx.MockTransport``): the real client, every byte. It
+        asks for grants and read plans; this server has no nodes, so it hands out none."""
+        return mock_remote(self.handle, direct=True)
 
     def direct_remote(self, serve: Serve | None = None) -> Remote:
         """A ``Remote`` that hands each call to ``serve`` (default: this server) without
@@ -188,6 +189,8 @@ class FakeServer:
             return self._delete(normalize_path(params["path"]), call.headers.get("if-match"))
         if path == "/files/content":
             return self._content(params["path"], params.get("version"))
+        if path == "/files/chunks":
+            return self._read_plan(params["path"], params.get("version"))
         raise AssertionError(f"the fake server does not know {call.method} {path}")
 
     def _log(self, op: str, entry: FakeEntry, from_path: str | None = None) -> None:
@@ -316,6 +319,25 @@ class FakeServer:
         self.trash.extend(gone)
         self._log("delete", entry)
         return Answer(200, {"path": path, "deleted": len(gone)})
+
+    def _read_plan(self, path: str, version: str | None) -> Answer:
+        """A read plan with no storage nodes (no grants): the client reads ``/files/content``."""
+        entry = self.entries.get(path_key(path))
+        if entry is None or entry.type != "file":
+            return _error(404, "not_found")
+        listed = entry.versions.get(int(version)) if version is not None else entry.chunks
+        if listed is None:
+            return _error(404, "not_found", f"{path} has no version {version}")
+        chunks, offset = [], 0
+        for h in listed:
+            size = len(self.chunks[h])
+            chunks.append({"hash": h, "size": size, "offset": offset, "nodes": [],
+                           "grant": None})
+            offset += size
+        shown = {**entry.as_json(), "size": offset, "content_hash": content_hash(listed)}
+        if version is not None:
+            shown["version"] = int(version)
+        return Answer(200, {"entry": shown, "chunks": chunks, "next_offset": None})
 
     def _content(self, path: str, version: str | None) -> Answer:
         entry = self.entries.get(path_key(path))

@@ -199,7 +199,8 @@ def build_context(settings: Settings) -> AppContext:
         db, cluster, ctx.chunks, (KeyRing.from_material("grant", materials),
                                   KeyRing.from_material("receipt", materials)),
         grant_ttl=settings.grant_ttl, receipt_ttl=settings.receipt_ttl,
-        max_chunk_bytes=settings.max_chunk_bytes, enabled=settings.direct_transfers)
+        max_chunk_bytes=settings.max_chunk_bytes, min_bytes=settings.direct_min_bytes,
+        enabled=settings.direct_transfers)
     ctx.metrics.watch(ctx)
     if isinstance(hub, PgChangeHub):
         ctx.background_jobs.append(("change-notify", hub.run))

@@ -26,6 +26,8 @@ from minidropbox.core import errors
 from minidropbox.core.chunking import content_hash, iter_chunks
 from minidropbox.core.paths import normalize_path
 
+DIRECT_MIN_BYTES = 256 * 1024  # smaller known sizes come through the API in one request
+
 
 class DownloadMismatch(errors.MiniDropboxError):
     """The downloaded bytes do not match the file's size or content hash."""
@@ -81,12 +83,15 @@ def fetch_to_temp(remote: Remote, path: str, folder: LocalFolder, into: str = ""
                 with folder.open_write(tmp) as out:
                     entry, total, hashes = fetch_planned(remote, path, version, out,
                                                          progress=progress, stats=stats)
-            except NoDirectPath:
+            except (NoDirectPath, errors.NotFound):
+                # No grants, or a server without read plans (or no such file: the proxy
+                # route then says so itself).
                 return None
             return total, content_hash(hashes), entry.modified, entry.size, entry.content_hash
 
         def attempt() -> tuple[int, str, float | None, int | None, str | None]:
-            if remote.direct:
+            # A small file is one request through the API; a read plan first would make two.
+            if remote.direct and (expect_size is None or expect_size >= DIRECT_MIN_BYTES):
                 result = direct()
                 if result is not None:
                     return result

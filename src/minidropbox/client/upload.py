@@ -204,11 +204,17 @@ def missing_and_grants(remote: Remote, chunks: Sequence[tuple[str, int]],
                        stats: TransferStats) -> tuple[set[str], dict[str, UploadGrant]]:
     """The chunks (hash, size) this user still has to send, and grants to send them to the
     storage nodes directly (when the remote uses direct transfers)."""
-    if not remote.direct:
-        return missing_chunks(remote, [h for h, _ in chunks], stats), {}
-    missing, grants, requests = remote.missing_with_grants(chunks)
-    stats.add(requests=requests)
-    return missing, grants
+    if remote.direct:
+        try:
+            missing, grants, requests = remote.missing_with_grants(chunks)
+        except errors.InvalidInput:
+            # A server from before direct transfers refuses the sizes: speak its protocol.
+            remote.direct = False
+            stats.add(requests=1)
+        else:
+            stats.add(requests=requests)
+            return missing, grants
+    return missing_chunks(remote, [h for h, _ in chunks], stats), {}
 
 
 def _identity(info: FileInfo) -> tuple[int, int, int]:

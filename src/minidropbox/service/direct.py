@@ -12,7 +12,9 @@ transfers"; the tokens are in ``core/grants.py``).
   read order and a GET grant.
 
 Chunks the direct path cannot serve (no node with an id, a bucket, a deletion under way, over
-quota) get no grant: the client sends or fetches those through the API's proxy routes.
+quota) or should not (under ``DIRECT_MIN_BYTES``: R requests to nodes would cost more than the
+bytes, which travel in batches through the API) get no grant: the client sends or fetches
+those through the API's proxy routes.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ class ReceiptOutcome:
 class DirectTransfers:
     def __init__(self, db: Database, cluster: StorageCluster, chunks: ChunkService,
                  keys: tuple[KeyRing, KeyRing], *, grant_ttl: float, receipt_ttl: float,
-                 max_chunk_bytes: int, enabled: bool = True,
+                 max_chunk_bytes: int, min_bytes: int = 0, enabled: bool = True,
                  clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.cluster = cluster
@@ -75,6 +77,7 @@ class DirectTransfers:
         self.grant_ttl = grant_ttl
         self.receipt_ttl = receipt_ttl
         self.max_chunk_bytes = max_chunk_bytes
+        self.min_bytes = min_bytes
         self.enabled = enabled
         self.clock = clock
 
@@ -108,6 +111,8 @@ class DirectTransfers:
         expires = self._expiry()
         out = []
         for chunk_hash, size in sizes.items():
+            if size < self.min_bytes:
+                continue  # cheaper in a batch through the API than R requests to nodes
             # A node keeps the file it has on PUT: never send a chunk to a known-bad copy.
             targets = [n for n in self.cluster.targets(chunk_hash)
                        if n in self.cluster.node_ids and n not in bad[chunk_hash]]
