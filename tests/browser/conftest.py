@@ -37,6 +37,7 @@ from tests.harness import TestCluster
 SCREENSHOTS = Path(os.environ.get("MINIDROPBOX_SCREENSHOTS")
                    or tempfile.gettempdir() + "/minidropbox-screenshots")
 WAIT = 20  # seconds: generous, the machine may be busy
+QUOTA = 1024 ** 3
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -49,7 +50,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def web_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    with TestCluster(tmp_path_factory.mktemp("web"), nodes=2, replicas=2) as c:
+    # A quota, so that the page shows storage used of total.
+    with TestCluster(tmp_path_factory.mktemp("web"), nodes=2, replicas=2,
+                     env={"quota_bytes": QUOTA}) as c:
         yield c
 
 
@@ -90,6 +93,7 @@ def forget_everything(driver: WebDriver, base_url: str) -> None:
     driver.delete_all_cookies()
     driver.execute_script("localStorage.clear(); sessionStorage.clear();")
     viewport(driver, 1280, 800)
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})  # light mode
 
 
 def wait(driver: WebDriver, timeout: float = WAIT,

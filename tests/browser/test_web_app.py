@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import struct
 import uuid
 import zipfile
@@ -65,6 +66,14 @@ def upload(driver: WebDriver, *paths: Path) -> None:
 
 BIG_PROGRESS = """const p = document.querySelector(".uploads li[data-path='/big.bin'] progress");
     return p ? p.value / p.max : 0;"""
+
+
+def brightness(driver: WebDriver, css: str) -> float:
+    """The background of the first element matching ``css``, from 0 (black) to 1 (white)."""
+    color: str = driver.execute_script(
+        "return getComputedStyle(document.querySelector(arguments[0])).backgroundColor", css)
+    red, green, blue = (float(v) for v in re.findall(r"[\d.]+", color)[:3])  # rgb(r, g, b)
+    return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
 
 
 def chunk_bytes_received(cluster: TestCluster) -> float:
@@ -217,11 +226,21 @@ def test_the_whole_product_in_a_browser(web_cluster: TestCluster, browser: WebDr
     assert marker == 1 and d.execute_script("return window.__sameDocument") is True
     screenshot(d, "browser")
 
+    assert "of 1.1 GB used" in d.find_element(By.CSS_SELECTOR, ".quota").text
+
     # Phone width.
     viewport(d, 360, 740, mobile=True)
     wait(d).until(lambda _: "from-cli.txt" in rows(d))
     screenshot(d, "phone")
     viewport(d, 1280, 800)
+
+    # Dark mode, when the system asks for it.
+    d.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+        "features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    wait(d).until(lambda _: brightness(d, "body") < 0.2 and brightness(d, ".list") < 0.2)
+    screenshot(d, "dark")
+    d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    wait(d).until(lambda _: brightness(d, "body") > 0.8)
 
     # Log out; the back button shows nothing private.
     button(d, "Log out").click()
