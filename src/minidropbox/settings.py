@@ -163,6 +163,8 @@ class Settings(BaseSettings):
     # Several API replicas (PostgreSQL): how often the leader checks its lock, and how often
     # the others try to take it (cluster-wide jobs move within a few of these).
     leader_interval: float = 2.0
+    # API processes `server api` runs on its port (PostgreSQL only): api/workers.py.
+    api_workers: int = Field(default=1, ge=1, le=64)
 
     # Observability
     metrics_token: str | None = None  # when set, GET /metrics needs it as a bearer token

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -112,33 +113,50 @@ def cluster_command(data_dir: Path, nodes: int, replicas: int, port: int, host: 
 @click.option("--port", type=int, default=None)
 @click.option("--node", "nodes", multiple=True, help="Storage node URL (repeatable).")
 @click.option("--replicas", type=int, default=None)
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="API processes on this port (PostgreSQL only; default API_WORKERS, 1).")
 def api_command(data_dir: Path | None, host: str | None, port: int | None,
-                nodes: tuple[str, ...], replicas: int | None) -> None:
+                nodes: tuple[str, ...], replicas: int | None, workers: int | None) -> None:
     """Run the API service."""
     import uvicorn
 
     from minidropbox.api.app import create_app
     from minidropbox.api.timeouts import guarded_protocol
+    from minidropbox.api.workers import listening_socket, run_workers
 
     settings = load_settings(data_dir=data_dir, host=host, port=port,
                              nodes=list(nodes) or None, replicas=replicas)
     configure_logging(settings.json_logs)
-    app = create_app(settings)
+    count = workers if workers is not None else settings.api_workers
+    if count > 1 and not settings.effective_database_url.startswith("postgresql"):
+        raise click.UsageError("--workers needs PostgreSQL (DATABASE_URL): SQLite has one "
+                               "writer and wakes waiting clients in one process.")
+
+    def serve(sock: socket.socket | None) -> None:
+        app = create_app(settings)
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level="warning",
+            http=guarded_protocol(settings.head_timeout, settings.pending_heads,
+                                  settings.pending_heads_per_client),
+            server_header=False,
+            access_log=False, timeout_keep_alive=30,
+            ws_ping_interval=settings.ws_ping_interval,
+            ws_ping_timeout=settings.ws_ping_interval,
+            timeout_graceful_shutdown=settings.shutdown_grace,
+            h11_max_incomplete_event_size=64 * 1024,
+            # X-Forwarded-* only from the configured proxies (uvicorn's own default
+            # would believe any process on this host).
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies)
+        uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+
     logging.getLogger("minidropbox").info("API listening on http://%s:%d",
                                           settings.host, settings.port)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                http=guarded_protocol(settings.head_timeout, settings.pending_heads,
-                                      settings.pending_heads_per_client),
-                server_header=False,
-                access_log=False, timeout_keep_alive=30,
-                ws_ping_interval=settings.ws_ping_interval,
-                ws_ping_timeout=settings.ws_ping_interval,
-                timeout_graceful_shutdown=settings.shutdown_grace,
-                h11_max_incomplete_event_size=64 * 1024,
-                # X-Forwarded-* only from the configured proxies (uvicorn's own default
-                # would believe any process on this host).
-                proxy_headers=bool(settings.trusted_proxies),
-                forwarded_allow_ips=settings.trusted_proxies)
+    if count == 1:
+        serve(None)
+        return
+    settings.resolve_secrets()  # once, before the fork: every worker signs with the same keys
+    raise SystemExit(run_workers(count, listening_socket(settings.host, settings.port), serve))
 
 
 @server.command("storage")
