@@ -20,7 +20,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
-from wsgidav.dav_error import DAVError
+from wsgidav import util
+from wsgidav.dav_error import DAVError, DAVErrorCondition, PRECONDITION_CODE_LockConflict
 from wsgidav.lock_man.lock_manager import (
     LockManager,
     generate_lock_token,
@@ -76,12 +77,14 @@ class DbLockStorage:
                 self._held.conn = None
 
     @contextmanager
-    def _conn(self) -> Iterator[Connection]:
+    def _conn(self, write: bool = True) -> Iterator[Connection]:
+        """The held transaction, else a new one: a read (no writer's lock: every request
+        that writes checks for locks first) or a write."""
         held: Connection | None = getattr(self._held, "conn", None)
         if held is not None:
             yield held
             return
-        with self.db.write() as conn:
+        with self.db.write() if write else self.db.read() as conn:
             yield conn
 
     # -- the interface wsgidav calls --------------------------------------------------------
@@ -100,14 +103,14 @@ class DbLockStorage:
             conn.execute(delete(dav_locks))
 
     def get(self, token: str) -> dict[str, Any] | None:
-        with self._conn() as conn:
+        with self._conn(write=False) as conn:
             row = conn.execute(select(dav_locks).where(dav_locks.c.token == token)).first()
-            if row is None:
-                return None
-            if row.expire < self.clock():
-                conn.execute(delete(dav_locks).where(dav_locks.c.token == token))
-                return None
-            return _as_lock(row)
+        if row is None:
+            return None
+        if row.expire < self.clock():
+            self.delete(token)
+            return None
+        return _as_lock(row)
 
     def create(self, path: str, lock: dict[str, Any]) -> dict[str, Any]:
         root = normalize_lock_root(path)
@@ -160,11 +163,29 @@ class DbLockStorage:
             wanted.append(dav_locks.c.root == root)
         if include_children:
             wanted.append(dav_locks.c.root.like(_like_prefix(root), escape="\\"))
-        with self._conn() as conn:
+        with self._conn(write=False) as conn:
             rows = conn.execute(select(dav_locks).where(
                 dav_locks.c.namespace_id == ns, dav_locks.c.expire >= self.clock(),
                 or_(*wanted))).all()
         return [row.token if token_only else _as_lock(row) for row in rows]
+
+    def locks_on(self, roots: list[str]) -> list[dict[str, Any]]:
+        """The live locks whose root is one of ``roots`` (one namespace's), in one query:
+        what a write checks, for its resource and every folder above it."""
+        by_ns: dict[int, list[str]] = {}
+        for root in roots:
+            try:
+                by_ns.setdefault(_namespace(root), []).append(root)
+            except ValueError:
+                continue
+        if not by_ns:
+            return []
+        with self._conn(write=False) as conn:
+            rows = conn.execute(select(dav_locks).where(
+                dav_locks.c.expire >= self.clock(),
+                or_(*[(dav_locks.c.namespace_id == ns) & dav_locks.c.root.in_(names)
+                      for ns, names in by_ns.items()]))).all()
+        return [_as_lock(row) for row in rows]
 
 
 class DbLockManager(LockManager):  # type: ignore[misc]
@@ -176,6 +197,30 @@ class DbLockManager(LockManager):  # type: ignore[misc]
     def acquire(self, *, url: str, **kwargs: Any) -> Any:
         with self.storage.transaction(normalize_lock_root(url)):
             return super().acquire(url=url, **kwargs)
+
+    def _get_write_conflicts(self, url: str, depth: str, token_list: list[str],
+                             principal: str) -> Any:
+        """wsgidav's rule (a lock on the resource, or an infinite one on a folder above it,
+        that the request does not hold; with ``depth`` infinity, any lock below) with the
+        resource's and its folders' locks read in one query instead of one per level."""
+        errcond = DAVErrorCondition(PRECONDITION_CODE_LockConflict)
+        root = normalize_lock_root(url)
+        levels = []
+        u = root
+        while u:
+            levels.append(normalize_lock_root(u))
+            u = util.get_uri_parent(u)
+        for lock in self.storage.locks_on(levels):
+            if lock["root"] != root and lock["depth"] != "infinity":
+                continue  # a folder's lock covers what is inside only at depth infinity
+            if principal == lock["principal"] and lock["token"] in token_list:
+                continue  # held by this request
+            errcond.add_href(lock["root"])
+        if depth == "infinity":
+            for lock in self.storage.get_lock_list(root, include_root=False,
+                                                   include_children=True, token_only=False):
+                errcond.add_href(lock["root"])
+        return errcond
 
     def remove_all_locks_from_url(self, url: str, *, recursive: bool = False) -> None:
         root = normalize_lock_root(url)
