@@ -152,3 +152,18 @@ def test_other_users_files_are_invisible(dav_cluster: TestCluster, seeded: httpx
     # The intruder's lock on their /secret.txt does not lock the owner's.
     assert seeded.put("/dav/secret.txt", content=b"mine, again").status_code == 204
     assert seeded.get("/dav/secret.txt").content == b"mine, again"
+
+
+def test_shared_locks_per_resource_are_bounded(seeded: httpx.Client) -> None:
+    from minidropbox.dav.locks import MAX_LOCKS_PER_ROOT
+
+    shared = (b'<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:shared/>'
+              b"</D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>")
+    for _ in range(MAX_LOCKS_PER_ROOT):
+        r = seeded.request("LOCK", "/dav/secret.txt", content=shared,
+                           headers={"Timeout": "Second-60"})
+        assert r.status_code == 200, r.text
+    r = seeded.request("LOCK", "/dav/secret.txt", content=shared)
+    assert r.status_code == 507, r.text
+    listed = seeded.request("PROPFIND", "/dav/secret.txt", headers={"Depth": "0"})
+    assert listed.content.count(b"opaquelocktoken:") == MAX_LOCKS_PER_ROOT
