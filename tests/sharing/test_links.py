@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import statistics
+import subprocess
 import time
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -209,7 +212,8 @@ def test_links_belong_to_their_owner(person: Any, anon: httpx.Client) -> None:
     assert r.status_code == 404  # Bob has no such file; Alice's is not his to share
 
 
-def test_link_downloads_resume_and_revalidate(person: Any, anon: httpx.Client) -> None:
+def test_link_downloads_resume_and_revalidate(person: Any, anon: httpx.Client,
+                                              tmp_path: Path) -> None:
     """What curl -C -, download managers and media players send: Range, If-Range, ETag."""
     alice = person("alice")
     data = os.urandom(3_000_000)
@@ -231,6 +235,14 @@ def test_link_downloads_resume_and_revalidate(person: Any, anon: httpx.Client) -
     assert anon.get(url, params={"dl": 1}, headers={"If-None-Match": etag}).status_code == 304
     r = anon.get(url, params={"dl": 1}, headers={"Range": f"bytes={len(data)}-"})
     assert r.status_code == 416
+
+    # curl itself resumes a cut-off download (-C -: a Range from the partial file's size).
+    if shutil.which("curl"):
+        partial = tmp_path / "big.bin"
+        partial.write_bytes(data[:1_234_567])
+        subprocess.run(["curl", "-sSf", "-C", "-", "-o", str(partial),
+                        f"{anon.base_url}{url}?dl=1"], check=True, timeout=60)
+        assert partial.read_bytes() == data
 
     changed = os.urandom(1000)
     alice.put("/big.bin", changed)
