@@ -78,10 +78,15 @@ class ChunkSender:
         self.failed: dict[str, errors.MiniDropboxError] = {}
         self.receipts: list[str] = []
         self._receipts_since = 0.0
+        # The R copies of a chunk are written side by side (fan-out), as the API does.
+        self.node_pool = (ThreadPoolExecutor(workers * 2, thread_name_prefix="minidropbox-put")
+                          if workers > 1 else None)
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.node_pool is not None:
+            self.node_pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> ChunkSender:
         return self
@@ -167,24 +172,33 @@ class ChunkSender:
                 self.cond.notify_all()
 
     def _send_direct(self, chunk_hash: str, data: bytes, grant: UploadGrant) -> bool:
-        """Put the chunk on ``grant.copies`` of the granted nodes; False (go through the API)
-        when fewer could take it or the grant is refused."""
+        """Put the chunk on ``grant.copies`` of the granted nodes at once, a failed node's
+        place going to the next; False (go through the API) when fewer could take it or the
+        grant is refused."""
         nodes = self.remote.nodes
+        spare = [u for u in grant.nodes if nodes.reachable(u)]
         receipts: list[str] = []
-        for url in grant.nodes:
-            if len(receipts) == grant.copies:
-                break
-            if not nodes.reachable(url):
-                continue
+        refused = False
+
+        def put(url: str) -> str | None:
+            nonlocal refused
+            self.stats.add(node_requests=1)
             try:
-                receipts.append(nodes.put(url, chunk_hash, data, grant.grant))
+                return nodes.put(url, chunk_hash, data, grant.grant)
             except NodeFault:
-                continue
+                return None
             except errors.InvalidGrant:
-                return False
-            finally:
-                self.stats.add(node_requests=1)
-        if len(receipts) < grant.copies:
+                refused = True
+                return None
+
+        while len(receipts) < grant.copies and spare and not refused:
+            batch = [spare.pop(0) for _ in range(min(grant.copies - len(receipts), len(spare)))]
+            if self.node_pool is None or len(batch) == 1:
+                answers = [put(u) for u in batch]
+            else:
+                answers = list(self.node_pool.map(put, batch))
+            receipts += [r for r in answers if r is not None]
+        if refused or len(receipts) < grant.copies:
             return False
         with self.cond:
             if not self.receipts:
