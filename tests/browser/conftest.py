@@ -94,6 +94,8 @@ def forget_everything(driver: WebDriver, base_url: str) -> None:
     driver.execute_script("localStorage.clear(); sessionStorage.clear();")
     viewport(driver, 1280, 800)
     driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})  # light mode
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {  # online, unthrottled
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
 
 
 def wait(driver: WebDriver, timeout: float = WAIT,
