@@ -264,3 +264,25 @@ def test_a_put_always_writes_even_a_stored_chunk(seaweed: SeaweedFS) -> None:
         assert await store.get(name) == data
 
     asyncio.run(run())
+
+
+def test_an_api_on_its_own_creates_a_missing_bucket(tmp_path: Path, seaweed: SeaweedFS) -> None:
+    """An API started by itself (as compose runs it) on a bucket nobody made yet creates it
+    with its first probe, becomes ready and stores there."""
+    url = seaweed.url(f"fresh-{secrets.token_hex(4)}", "cluster")
+    api = start_api(tmp_path, nodes=[f"s3={url}"], env={
+        "cluster_secret": "s3-fresh-" + secrets.token_hex(8), **FAST,
+        "s3_credentials_file": seaweed.credentials_file()})
+    try:
+        wait_until(lambda: httpx.get(api.url + "/readyz", timeout=10).status_code == 200, 60,
+                   "the API to be ready on the new bucket")
+        with httpx.Client(base_url=api.url, timeout=60) as client:
+            auth = bearer(signup_and_login(client, "fresh"))
+            data = random.Random(5).randbytes(300_000)
+            assert upload(client, auth, "/f", data).status_code == 201
+            assert download(client, auth, "/f") == data
+        store = S3Location.parse(url, seaweed.credentials).open(30.0)
+        listed = [m for batch in obstore.list(store, "cluster/chunks") for m in batch]
+        assert len(listed) == 1
+    finally:
+        api.stop()

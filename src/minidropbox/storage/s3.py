@@ -358,6 +358,7 @@ class AsyncS3Store:
         self._stats = StoreStats(used_bytes=0, free_bytes=UNBOUNDED, chunk_count=0)
         self._counted_at = -COUNT_EVERY
         self._counting: asyncio.Task[None] | None = None
+        self._bucket_checked = False
 
     def __repr__(self) -> str:
         return f"AsyncS3Store({self.location!r})"
@@ -447,6 +448,7 @@ class AsyncS3Store:
         """What the API's health probe asks every few seconds: one cheap listing proves the
         bucket answers; used bytes and the object count come from a background ``stat``,
         redone every ``COUNT_EVERY`` seconds, since counting means listing everything."""
+        await self._check_bucket()
         stream = obstore.list(self._store, self.location.chunks_prefix, chunk_size=1)
         await self._bounded(anext(stream, None))
         now = time.monotonic()
@@ -541,8 +543,18 @@ class AsyncS3Store:
         await self._bounded(obstore.rename_async(self._store, self.location.key(name), target),
                             name)
 
+    async def _check_bucket(self) -> None:
+        """Once: make sure the bucket exists, creating it by a first write where the store lets
+        its admin do that (SeaweedFS, MinIO with auto-create). An API started on its own (not by
+        ``server cluster``, which checks at start) would otherwise wait for a bucket nobody
+        makes; on other stores the error says to create it, and the next probe asks again."""
+        if not self._bucket_checked:
+            await asyncio.to_thread(S3ChunkStore(self.location, self.timeout).check_bucket)
+            self._bucket_checked = True
+
     async def health(self) -> dict[str, Any]:
         """``{status, free_bytes}``: one cheap listing proves the bucket answers."""
+        await self._check_bucket()
         stream = obstore.list(self._store, self.location.chunks_prefix, chunk_size=1)
         await self._bounded(anext(stream, None))
         return {"status": "ok", "free_bytes": UNBOUNDED}
