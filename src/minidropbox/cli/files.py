@@ -169,6 +169,7 @@ def put(state: CliState, args: tuple[str, ...]) -> None:
     that exists remotely gets a new version on top of its current one.
     """
     from minidropbox.cli.progress import ProgressBar
+    from minidropbox.client.batch import TransferStats
     from minidropbox.client.plans import plan_put, run_put
 
     sources, remote = (list(args[:-1]), args[-1]) if len(args) > 1 else (list(args), None)
@@ -177,8 +178,11 @@ def put(state: CliState, args: tuple[str, ...]) -> None:
         return
     with state.remote() as server:
         plan = plan_put(server, sources, remote)
-        with ProgressBar(state, "upload", plan.total_bytes) as bar:
-            result = run_put(server, plan, bar, device=socket.gethostname())
+        stats = TransferStats()
+        with ProgressBar(state, "upload", plan.total_bytes, files_total=len(plan.items),
+                         files_done=lambda: stats.files,
+                         current=lambda: stats.current) as bar:
+            result = run_put(server, plan, bar, device=socket.gethostname(), stats=stats)
     _finish(state, "Uploaded", result)
 
 
@@ -194,6 +198,7 @@ def get(state: CliState, remote: str, local: Path | None, version: int | None,
         force: bool) -> None:
     """Download a file or a folder (recursively) from the server."""
     from minidropbox.cli.progress import ProgressBar
+    from minidropbox.client.batch import TransferStats
     from minidropbox.client.plans import plan_get, run_get
 
     if local is not None and str(local) == "-":
@@ -203,8 +208,11 @@ def get(state: CliState, remote: str, local: Path | None, version: int | None,
         plan = plan_get(server, remote, local)
         if version is not None and (len(plan.files) != 1 or plan.folders):
             raise errors.InvalidInput("--version works on a single file, not a folder.")
-        with ProgressBar(state, "download", plan.total_bytes) as bar:
-            result = run_get(server, plan, bar, version=version, force=force)
+        stats = TransferStats()
+        with ProgressBar(state, "download", plan.total_bytes, files_total=len(plan.files),
+                         files_done=lambda: stats.files + stats.unchanged,
+                         current=lambda: stats.current) as bar:
+            result = run_get(server, plan, bar, version=version, force=force, stats=stats)
     _finish(state, "Downloaded", result)
 
 

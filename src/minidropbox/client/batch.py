@@ -73,6 +73,15 @@ class TransferStats:
     node_requests: int = 0  # to storage nodes (direct transfers)
     unchanged: int = 0  # files already the same on the other side: nothing moved
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _current: str = field(default="", repr=False, compare=False)
+
+    def started(self, name: str) -> None:
+        """Note the file being worked on now (a progress display shows it)."""
+        self._current = name
+
+    @property
+    def current(self) -> str:
+        return self._current
 
     def add(self, **counts: int) -> None:
         with self._lock:

@@ -18,6 +18,7 @@ from minidropbox.client.batch import (
     Failure,
     NotARegularFile,
     Progress,
+    TransferStats,
     UploadItem,
     failure,
     stoppable,
@@ -147,9 +148,12 @@ def _refuse_case_clashes(remote: Remote, plan: PutPlan, target_entry: Entry | No
 
 
 def run_put(remote: Remote, plan: PutPlan, progress: Progress | None = None, *,
-            device: str | None = None) -> BatchResult:
-    """Create the plan's folders and upload its files on top of whatever is there."""
-    result = BatchResult(failures=list(plan.skipped))
+            device: str | None = None, stats: TransferStats | None = None) -> BatchResult:
+    """Create the plan's folders and upload its files on top of whatever is there.
+
+    ``stats`` (if given) is counted into as the upload goes, for a progress display."""
+    result = BatchResult(failures=list(plan.skipped),
+                         stats=stats if stats is not None else TransferStats())
     for folder in plan.folders:
         if folder == "/":
             continue
@@ -220,13 +224,13 @@ def plan_get(remote: Remote, path: str, local: Path | str | None = None) -> GetP
 
 def run_get(remote: Remote, plan: GetPlan, progress: Progress | None = None, *,
             version: int | None = None, workers: int = WORKERS,
-            force: bool = False) -> BatchResult:
+            force: bool = False, stats: TransferStats | None = None) -> BatchResult:
     """Create the plan's folders and download its files, several at a time.
 
     A local file that already holds the content is skipped (``stats.unchanged``); one with
     content the server never had is a ``LocalEdits`` failure unless ``force``
-    (``client/local_copy.py``)."""
-    result = BatchResult()
+    (``client/local_copy.py``). ``stats`` as for ``run_put``."""
+    result = BatchResult(stats=stats if stats is not None else TransferStats())
     for folder in plan.folders:
         try:
             ensure_inside(plan.root, folder)
@@ -236,6 +240,7 @@ def run_get(remote: Remote, plan: GetPlan, progress: Progress | None = None, *,
 
     def fetch(entry: Entry, dest: Path, tick: Progress) -> Entry:
         ensure_inside(plan.root, dest.parent)
+        result.stats.started(entry.path)
         if not force:
             state = compare_local(remote, entry, dest)
             if state is LocalCopy.SAME and version is None:

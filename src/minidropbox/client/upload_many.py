@@ -176,6 +176,7 @@ def upload_many(remote: Remote, pairs: Iterable[UploadItem | tuple[Path | str, s
     group_bytes = 0
     for pair in pairs:
         item = pair if isinstance(pair, UploadItem) else UploadItem(Path(pair[0]), pair[1])
+        result.stats.started(item.remote_path)
         try:
             if folder.info(str(item.local_path)).size > SMALL_FILE:
                 big.append(item)
@@ -192,6 +193,7 @@ def upload_many(remote: Remote, pairs: Iterable[UploadItem | tuple[Path | str, s
     if group:
         _upload_group(remote, group, result, seen, progress, device, workers)
     for item in big:
+        result.stats.started(item.remote_path)
         try:
             result.entries.append(upload_file(remote, item.local_path, item.remote_path,
                                               item.parent_version, progress,
