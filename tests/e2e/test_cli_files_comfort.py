@@ -103,3 +103,37 @@ def test_cat_and_streaming_through_pipes(user: Cli, tmp_path: Path) -> None:
                            capture_output=True, env=user.env, cwd=tmp_path, timeout=240)
     assert b"Unchanged" in again.stdout, again
     assert "needs a file name" in user.run("put", "-", ok=False).stderr
+
+
+def test_server_side_copy_moves_no_bytes(cluster: TestCluster, user: Cli,
+                                         tmp_path: Path) -> None:
+    src = tmp_path / "proj"
+    (src / "sub").mkdir(parents=True)
+    (src / "plan.txt").write_bytes(os.urandom(300_000))
+    (src / "sub" / "data.bin").write_bytes(os.urandom(2 * MiB))
+    user.run("put", src, "/")
+    chunks_before = sum(len(cluster.chunk_files(n.name)) for n in cluster.nodes)
+    used_before = user.json("du")["used_bytes"]
+
+    user.run("cp", "/proj", "/backup")  # a folder tree
+    user.run("mkdir", "/inbox")
+    copied = user.json("cp", "/proj/plan.txt", "/inbox")  # into an existing folder
+    assert copied["path"] == "/inbox/plan.txt" and copied["version"] == 1
+
+    assert sum(len(cluster.chunk_files(n.name)) for n in cluster.nodes) == chunks_before
+    assert user.json("du")["used_bytes"] == used_before  # chunks shared: no quota bytes
+    tree = {e["path"] for e in user.json("ls", "-r", "/backup")["entries"]}
+    assert tree == {"/backup/plan.txt", "/backup/sub", "/backup/sub/data.bin"}
+    for path, local in (("/backup/sub/data.bin", src / "sub" / "data.bin"),
+                        ("/inbox/plan.txt", src / "plan.txt")):
+        out = subprocess.run([str(BIN), "cat", path], capture_output=True, env=user.env,
+                             timeout=120)
+        assert out.returncode == 0 and out.stdout == local.read_bytes()
+    # The copy is a file of its own: changing it leaves the original as it was.
+    (tmp_path / "new.txt").write_text("edited copy")
+    user.run("put", tmp_path / "new.txt", "/inbox/plan.txt")
+    assert user.json("ls", "/proj/plan.txt")["entries"][0]["version"] == 1
+    assert "already exists" in user.fails("cp", "/proj", "/backup/sub/data.bin",
+                                          exit_code=5)
+    assert "into itself" in user.fails("cp", "/proj", "/proj/sub/deeper", exit_code=2)
+    assert user.fails("cp", "/nothing", "/x", exit_code=4)

@@ -448,6 +448,14 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/files/move"): (attack(
         lambda c, auth, v: c.post("/api/v1/files/move", headers=auth, json={
             "from": v.file, "to": v.folder + "/moved.txt"}), **MEMBERS_WRITE),),
+    ("POST", "/api/v1/files/copy"): (
+        attack(lambda c, auth, v: c.post("/api/v1/files/copy", headers=auth, json={
+            "from": v.file, "to": v.folder + "/copied.txt"}), owner=(201,),
+            editor=(201,), viewer=(403,)),
+        attack(lambda c, auth, v: c.post("/api/v1/files/copy", headers=auth, json={
+            "from": v.folder, "to": "/copied-" + uuid.uuid4().hex[:8]}), owner=(201,),
+            note="into the caller's own root", editor=(400,), viewer=(400,)),
+    ),
     ("DELETE", "/api/v1/files"): (attack(
         lambda c, auth, v: c.delete("/api/v1/files", headers=auth, params={"path": v.file}),
         **MEMBERS_WRITE),),

@@ -288,6 +288,28 @@ def mv(state: CliState, source: str, dest: str) -> None:
     state.emit(entry.as_json(), f"Moved {source} to {entry.path}")
 
 
+@click.command("cp")
+@click.argument("source")
+@click.argument("dest")
+@pass_state
+def cp(state: CliState, source: str, dest: str) -> None:
+    """Copy a file or folder on the server; into DEST if DEST is a folder.
+
+    No bytes are uploaded or downloaded: the copy shares the original's chunks, so it takes no
+    quota space.
+
+    Example: minidropbox cp /Projects/plan.txt /Archive/"""
+    source, target = lookup_path(source), normalize_path(dest)
+    with state.remote() as remote:
+        existing = remote.find(target)
+        if existing is not None and existing.is_folder and target != source:
+            target = join(target, name_of(source))
+        entry = remote.copy(source, target)
+    kind = "folder" if entry.is_folder else "file"
+    state.emit(entry.as_json(), f"Copied {source} to {entry.path} (a new {kind}; no bytes "
+                                "moved).")
+
+
 @click.command()
 @click.argument("path")
 @pass_state
@@ -395,4 +417,4 @@ def undelete(state: CliState, path: str) -> None:
     state.emit(entry.as_json(), f"Restored {entry.path} from the trash.")
 
 
-COMMANDS = [ls, cat, put, get, mkdir, mv, rm, versions, restore, trash, undelete]
+COMMANDS = [ls, cat, put, get, mkdir, mv, cp, rm, versions, restore, trash, undelete]

@@ -73,6 +73,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "mkdir": LazyCommand(f"{_F}:mkdir", "Create a folder (and any missing parents)."),
     "mv": LazyCommand(f"{_F}:mv",
                       "Move or rename a file or folder; into DEST if DEST is a folder."),
+    "cp": LazyCommand(f"{_F}:cp", "Copy a file or folder on the server; into DEST if DEST "
+                      "is a folder."),
     "rm": LazyCommand(f"{_F}:rm", "Move a file or folder (with its contents) to the trash."),
     "versions": LazyCommand(f"{_F}:versions", "List every version of a file, newest first."),
     "restore": LazyCommand(f"{_F}:restore", "Make an old version current again, as a new "

@@ -266,6 +266,11 @@ class Remote:
         return Entry.from_json(self._json("POST", "/files/move", idempotent=False,
                                           json={"from": source, "to": dest}))
 
+    def copy(self, source: str, dest: str) -> Entry:
+        """Copy on the server (chunks shared, no byte moves); ``dest`` must not exist."""
+        return Entry.from_json(self._json("POST", "/files/copy", idempotent=False,
+                                          json={"from": source, "to": dest}))
+
     def delete(self, path: str, if_version: int | None = None) -> Deleted:
         """Move ``path`` (with a folder's contents) to the trash. With ``if_version``, a file
         only while that version is current, else ``VersionConflict``."""

@@ -329,6 +329,12 @@ class FileService:
         assert moved is not None
         return public_entry(moved)
 
+    def copy(self, principal: Principal, raw_from: str, raw_to: str) -> dict[str, Any]:
+        """Copy a file or folder; chunks are shared, no byte moves (``service/copies.py``)."""
+        from minidropbox.service.copies import copy_entry
+
+        return copy_entry(self, principal, raw_from, raw_to)
+
     def delete(self, principal: Principal, raw_path: str,
                if_version: int | None = None) -> dict[str, Any]:
         """Move an entry to the trash; with ``if_version``, only while that file version is

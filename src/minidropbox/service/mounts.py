@@ -271,6 +271,19 @@ class SharedFileService(FileService):
             return src.shown(super().move(src.principal, src.path, dst.path))
         return self._move_across(principal, src.writable(), dst.writable())
 
+    def copy(self, principal: Principal, raw_from: str, raw_to: str) -> dict[str, Any]:
+        """A copy inside one tree: the caller's own, or one shared folder. Between them the
+        chunks would change owner and quota, which a copy does not do (get and put do)."""
+        mounts = self.mounts(principal)
+        src = self.resolve(principal, raw_from, mounts)
+        dst = self.resolve(principal, raw_to, mounts)
+        if src.at_mount_point or dst.at_mount_point or \
+                src.principal.namespace_id != dst.principal.namespace_id:
+            raise InvalidInput("A copy stays inside your own files or inside one shared "
+                               "folder; between them, download and upload it (get, put).")
+        dst.writable()
+        return dst.shown(super().copy(src.principal, src.path, dst.path))
+
     def _move_across(self, principal: Principal, src: Target, dst: Target) -> dict[str, Any]:
         """A move between the caller's tree and a shared folder (or two shared folders): the
         rows change namespace, versions and all; the bytes now count for the owner of the

@@ -89,6 +89,17 @@ def move(body: MoveBody, principal: CurrentUser, ctx: Context) -> dict[str, Any]
     return ctx.files.move(principal, body.from_path, body.to)
 
 
+@router.post("/copy", status_code=201, response_model=Entry,
+             responses=error_responses(400, 401, 403, 404, 409, 422, 429, 507))
+def copy(body: MoveBody, principal: CurrentUser, ctx: Context) -> dict[str, Any]:
+    """Copy a file, or a folder with everything in it, to ``to`` (which must not exist).
+
+    No data moves: each copy's version lists the source's chunks, so it costs no quota bytes;
+    it counts as new files for the metadata limits. Within your own files or within one
+    shared folder (400 between them)."""
+    return ctx.files.copy(principal, body.from_path, body.to)
+
+
 @router.delete("", response_model=Deleted, responses=ERRORS)
 def delete(path: PathQuery, principal: CurrentUser, ctx: Context,
            if_match: Annotated[str | None, Header(max_length=32)] = None) -> dict[str, Any]:
