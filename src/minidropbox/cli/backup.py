@@ -21,6 +21,7 @@ from minidropbox.backup.errors import BackupIncomplete, RepositoryDamaged
 from minidropbox.backup.repository import Repository
 from minidropbox.cli.server import SERVER_UMASK
 from minidropbox.cli.state import CliState, pass_state
+from minidropbox.core.units import human_bytes
 from minidropbox.logs import configure_logging
 
 repo_option = click.option("--repo", "repo_path", envvar="MINIDROPBOX_BACKUP_REPO",
@@ -76,8 +77,8 @@ def now_command(state: CliState, repo_path: Path, data_dir: Path | None,
     manifest = take_snapshot(repo, options)
     c = manifest["chunks"]
     _emit(state, manifest, f"snapshot {manifest['id']}: {c['copied']} chunks copied "
-                         f"({c['copied_bytes']} bytes), {c['skipped']} skipped "
-                         f"({c['skipped_bytes']} bytes), {c['missing_count']} missing, "
+                         f"({human_bytes(c['copied_bytes'])}), {c['skipped']} skipped "
+                         f"({human_bytes(c['skipped_bytes'])}), {c['missing_count']} missing, "
                          f"{manifest['duration']:.1f} s")
     if then_prune:
         prune(repo, settings.backup_keep_last, settings.backup_keep_daily)
@@ -123,7 +124,7 @@ def verify_command(state: CliState, repo_path: Path, snapshot: str | None,
     snaps = [repo.snapshot(snapshot)] if snapshot else repo.snapshots()
     report = verify(repo, snaps, read_data)
     summary = (f"verified {report.snapshots} snapshot(s), {report.chunks_checked} chunks"
-               + (f", {report.bytes_read} bytes re-hashed" if read_data else "")
+               + (f", {human_bytes(report.bytes_read)} re-hashed" if read_data else "")
                + f", {len(report.problems)} problem(s), in {report.duration:.1f} s")
     _emit(state, {"ok": report.ok, "snapshots": report.snapshots,
                 "chunks": report.chunks_checked, "bytes_read": report.bytes_read,
@@ -163,7 +164,7 @@ def restore_command(state: CliState, repo_path: Path, snapshot: str, target: Pat
                 "chunks": report.chunks, "bytes": report.bytes,
                 "unrecoverable": report.unrecoverable, "generation": report.generation},
                f"restored snapshot {report.snapshot} into {report.target}: {report.chunks} "
-               f"chunks ({report.bytes} bytes), {len(report.unrecoverable)} unrecoverable, "
+               f"chunks ({human_bytes(report.bytes)}), {len(report.unrecoverable)} unrecoverable, "
                f"{report.duration:.1f} s\nstart it with: minidropbox server cluster --data "
                f"{report.target} {start}")
     if report.unrecoverable:
@@ -192,7 +193,7 @@ def prune_command(state: CliState, repo_path: Path, keep_last: int | None,
     _emit(state, {"kept": report.kept, "removed": report.removed,
                 "chunks_removed": report.chunks_removed, "bytes_freed": report.bytes_freed},
                f"kept {len(report.kept)} snapshot(s), removed {len(report.removed)}; "
-               f"removed {report.chunks_removed} chunks ({report.bytes_freed} bytes)")
+               f"removed {report.chunks_removed} chunks ({human_bytes(report.bytes_freed)})")
 
 
 COMMANDS = [backup]

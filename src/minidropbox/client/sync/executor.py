@@ -37,6 +37,7 @@ from minidropbox.client.upload_many import upload_many
 from minidropbox.core import errors
 from minidropbox.core.paths import path_key
 from minidropbox.core.reconcile import Action, Item, Op, Plan
+from minidropbox.core.units import human_bytes
 
 log = logging.getLogger("minidropbox.sync")
 TRANSFER_WORKERS = 4  # downloads (and chunk uploads) in flight
@@ -414,11 +415,12 @@ class Executor:
             item = Item(act.path, "file", entry.content_hash, entry.version, entry.size)
             self._put(item, st if now == st else None)
             out.done += 1
-            self.report(f"uploaded {act.path} (v{entry.version}, {entry.size} bytes)")
+            self.report(f"uploaded {act.path} (v{entry.version}, "
+                        f"{human_bytes(entry.size or 0)})")
         sent = out.sent
         if sent.files:
             # Delta sync at work: only chunks the server lacked were sent.
-            self.report(f"sent {sent.bytes_sent} of {sent.bytes_total} bytes "
+            self.report(f"sent {human_bytes(sent.bytes_sent)} of {human_bytes(sent.bytes_total)} "
                         f"({sent.chunks_sent} of {sent.chunks_total} chunks) for "
                         f"{sent.files} file(s)")
         for failure in result.failures:
@@ -514,5 +516,5 @@ class Executor:
         same = (final.ino, final.size, final.mtime_ns) == (tmp_stat.ino, tmp_stat.size,
                                                            tmp_stat.mtime_ns)
         self._put(rem, final if same else None)
-        self.report(f"downloaded {act.path} (v{rem.version}, {rem.size} bytes)")
+        self.report(f"downloaded {act.path} (v{rem.version}, {human_bytes(rem.size or 0)})")
 
