@@ -69,13 +69,12 @@ class CliState:
 
     def remote(self) -> Remote:
         """The logged-in account on its server, with one method per endpoint."""
+        client = self.client()  # not logged in: said before the network code is imported
         from minidropbox.client.remote import Remote
 
-        return Remote(self.client())
+        return Remote(client)
 
     def client(self) -> ApiClient:
-        from minidropbox.client.api import ApiClient
-
         creds = load_credentials()
         if creds is None:
             raise Unauthorized("Not logged in; run `minidropbox login` first.")
@@ -83,6 +82,8 @@ class CliState:
             raise Unauthorized(
                 f"Logged in to {creds.server}, not {self.server_option}; log in there first."
             )
+        from minidropbox.client.api import ApiClient
+
         return ApiClient(creds.server, creds)
 
     def emit(self, data: Any, text: str | None = None) -> None:
