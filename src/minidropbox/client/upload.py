@@ -12,6 +12,7 @@ Memory stays flat: a big file is read in windows of ``WINDOW_BYTES``, and at mos
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -26,7 +27,7 @@ from minidropbox.client.batch import (
 )
 from minidropbox.client.localfolder import FileInfo, LocalFolder, RealFolder
 from minidropbox.client.nodes import NodeFault, UploadGrant
-from minidropbox.client.remote import Remote
+from minidropbox.client.remote import Remote, RetryPolicy
 from minidropbox.client.values import CommitRequest, Entry
 from minidropbox.core import errors
 from minidropbox.core.chunking import iter_chunks
@@ -91,8 +92,19 @@ class ChunkSender:
     def __enter__(self) -> ChunkSender:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.close()
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self._keep_for_resume()
+
+    def _keep_for_resume(self) -> None:
+        """Ctrl-C: hand the receipts of the chunks the nodes already hold to the API (one
+        try, no retry), so the next upload of the file skips them instead of sending all."""
+        receipts = self.take_receipts()
+        if receipts:
+            once = Remote(self.remote.api, RetryPolicy(attempts=1, patience=0))
+            with contextlib.suppress(errors.MiniDropboxError):
+                once.present_receipts(receipts)
 
     def send(self, chunks: Sequence[tuple[str, bytes]],
              grants: Mapping[str, UploadGrant] | None = None) -> None:
