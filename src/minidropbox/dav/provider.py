@@ -68,7 +68,8 @@ class MiniDropboxProvider(DAVProvider):  # type: ignore[misc]
             except InvalidPath as exc:
                 raise DAVError(400, context_info=exc.message) from exc
             try:
-                entry = session.ctx.files.metadata(session.principal, clean)
+                entry = session.files().metadata(session.principal, clean,
+                                                 session.mount_list())
             except NotFound:
                 return None
         return self.resource_for(entry, environ)

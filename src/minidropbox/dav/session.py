@@ -24,27 +24,28 @@ class DavSession:
     def where(self, path: str) -> tuple[int, str]:
         """The namespace ``path`` lives in and its path there: a file in a shared folder is
         one resource (one set of locks and dead properties) for every member."""
-        files = self._files()
-        target = files.resolve(self.principal, path, self._mount_list())
+        files = self.files()
+        target = files.resolve(self.principal, path, self.mount_list())
         if target.at_mount_point:  # the mount point itself is an entry of the caller's tree
             return self.principal.namespace_id, path
         return target.principal.namespace_id, target.path
 
     def path_of(self, namespace_id: int, path: str) -> str:
         """Inverts ``where``: the caller's path of ``path`` in ``namespace_id``."""
-        for mount in self._mount_list():
+        for mount in self.mount_list():
             if mount.namespace_id == namespace_id and namespace_id != self.principal.namespace_id:
                 return mount.path if path == "/" else mount.path + path
         return path
 
-    def _files(self) -> SharedFileService:
+    def files(self) -> SharedFileService:
         files = self.ctx.files
         assert isinstance(files, SharedFileService)
         return files
 
-    def _mount_list(self) -> list[Mount]:
+    def mount_list(self) -> list[Mount]:
+        """The caller's mount points, read at the first need in this request."""
         if not self._mounts:
-            self._mounts.append(self._files().mounts(self.principal))
+            self._mounts.append(self.files().mounts(self.principal))
         return self._mounts[0]
 
     # wsgidav maps lock roots back to paths without telling which request asks

@@ -59,9 +59,9 @@ def commit_upload(s: DavSession, path: str, upload: UploadStream, environ: dict[
         if claimed != actual:
             raise DAVError(400, context_info=f"The body's {kind.upper()} is {actual}, "
                                              f"not {claimed} (OC-Checksum).")
-    entry = s.ctx.files.commit(s.principal, CommitRequest(
+    entry = s.files().commit(s.principal, CommitRequest(
         path=path, size=stored.size, chunks=stored.chunks, parent_version=None, mtime=mtime,
-        device=DEVICE, overwrite=True))
+        device=DEVICE, overwrite=True), s.mount_list())
     checksums.record(entry["content_hash"], digests)
     return entry
 

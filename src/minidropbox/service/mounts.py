@@ -114,8 +114,11 @@ class SharedFileService(FileService):
         return mount.role if mount else None
 
     # -- reads ------------------------------------------------------------------------------
-    def metadata(self, principal: Principal, raw_path: str) -> dict[str, Any]:
-        t = self.resolve(principal, raw_path)
+    # ``mounts``: the caller's mount points if already read for this request (WebDAV reads
+    # them once per request), else they are read here.
+    def metadata(self, principal: Principal, raw_path: str,
+                 mounts: list[Mount] | None = None) -> dict[str, Any]:
+        t = self.resolve(principal, raw_path, mounts)
         if t.at_mount_point:
             return super().metadata(principal, raw_path)
         return t.shown(super().metadata(t.principal, t.path))
@@ -173,8 +176,9 @@ class SharedFileService(FileService):
         return {"entries": entries, "cursor": rows[-1][0] if more else None}
 
     # -- writes -----------------------------------------------------------------------------
-    def commit(self, principal: Principal, req: CommitRequest) -> dict[str, Any]:
-        t = self.resolve(principal, req.path)
+    def commit(self, principal: Principal, req: CommitRequest,
+               mounts: list[Mount] | None = None) -> dict[str, Any]:
+        t = self.resolve(principal, req.path, mounts)
         if t.mount is None or t.at_mount_point:
             return super().commit(principal, req)
         t.writable()
