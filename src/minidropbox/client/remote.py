@@ -17,6 +17,7 @@ move, delete or restore, whose first attempt may have happened.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -108,6 +109,7 @@ class Remote:
         self.retry = retry or RetryPolicy()
         self.direct = direct
         self._nodes: NodeLink | None = None
+        self._nodes_lock = threading.Lock()  # transfer threads ask for it at once
 
     @property
     def server(self) -> str:
@@ -116,9 +118,10 @@ class Remote:
     @property
     def nodes(self) -> NodeLink:
         """Keep-alive connections to the storage nodes (made on first use)."""
-        if self._nodes is None:
-            self._nodes = NodeLink()
-        return self._nodes
+        with self._nodes_lock:
+            if self._nodes is None:
+                self._nodes = NodeLink()
+            return self._nodes
 
     def close(self) -> None:
         if self._nodes is not None:

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection
+
 from minidropbox.core.errors import (
     InvalidInput,
     InvalidReceipt,
@@ -140,43 +142,57 @@ class DirectTransfers:
             receipt = open_receipt(self.receipt_keys, token, account=principal.user_id,
                                    now=now, max_age=float("inf"))
             by_chunk.setdefault(receipt.chunk, []).append(receipt)
+        ready: list[tuple[str, int, list[str], list[Receipt]]] = []
         for chunk_hash, receipts in by_chunk.items():
             try:
-                # Genuine but unusable (stale, from a node this process never saw): that
-                # chunk is sent again, the others are recorded.
-                if any(now - r.issued > self.receipt_ttl for r in receipts):
-                    raise InvalidReceipt("This receipt is too old; send the chunk again.")
-                if any(r.node not in self.cluster.node_names for r in receipts):
-                    raise InvalidReceipt("This receipt names no known storage node.")
-                self._record(principal, chunk_hash, receipts)
-            except (InvalidReceipt, QuotaExceeded) as exc:
+                ready.append((chunk_hash, *self._holders(chunk_hash, receipts, now), receipts))
+            except InvalidReceipt as exc:
                 outcome.refused.append((chunk_hash, exc))
-            else:
-                outcome.recorded.append(chunk_hash)
+        if ready:
+            # One transaction for the whole request: a big file's thousand chunks cost one
+            # commit, not a thousand.
+            with self.db.write() as conn:
+                if principal.quota_bytes is not None:
+                    journal.lock_namespace(conn, principal.namespace_id)
+                for chunk_hash, size, holders, receipts in ready:
+                    try:
+                        self._record(conn, principal, chunk_hash, size, holders, receipts)
+                    except (InvalidReceipt, QuotaExceeded) as exc:
+                        outcome.refused.append((chunk_hash, exc))
+                    else:
+                        outcome.recorded.append(chunk_hash)
         return outcome
 
-    def _record(self, principal: Principal, chunk_hash: str, receipts: list[Receipt]) -> None:
+    def _holders(self, chunk_hash: str, receipts: list[Receipt],
+                 now: float) -> tuple[int, list[str]]:
+        """The chunk's size and the nodes the receipts name; ``InvalidReceipt`` when they
+        are genuine but unusable (stale, from a node this process never saw, fewer than R
+        nodes, sizes that disagree): that chunk is sent again, the others are recorded."""
+        if any(now - r.issued > self.receipt_ttl for r in receipts):
+            raise InvalidReceipt("This receipt is too old; send the chunk again.")
+        if any(r.node not in self.cluster.node_names for r in receipts):
+            raise InvalidReceipt("This receipt names no known storage node.")
         sizes = {r.size for r in receipts}
         if len(sizes) != 1:
             raise InvalidReceipt(f"The receipts for {chunk_hash} disagree on its size.")
-        size = sizes.pop()
         holders = list(dict.fromkeys(self.cluster.node_names[r.node] for r in receipts))
         if len(holders) < self.replicas:
             raise InvalidReceipt(
                 f"{chunk_hash} is on {len(holders)} nodes; {self.replicas} must hold it.")
-        with self.db.write() as conn:
-            if principal.quota_bytes is not None:
-                journal.lock_namespace(conn, principal.namespace_id)
-            # A deletion that began after the grant may have removed a copy the node kept
-            # (a node keeps an existing file on PUT): then the receipts prove nothing.
-            if not all(fence.still_valid(conn, r.fence) for r in receipts):
-                raise InvalidReceipt(
-                    f"Storage deleted unused data while {chunk_hash} was sent; send it again.")
-            known = repo.chunk_size(conn, chunk_hash)
-            if known is not None and known != size:
-                raise InvalidReceipt(f"The receipts for {chunk_hash} name a wrong size.")
-            check_store_room(conn, principal, size, chunk_hash)
-            repo.record_chunk(conn, chunk_hash, size, holders, principal.user_id, self.clock())
+        return sizes.pop(), holders
+
+    def _record(self, conn: Connection, principal: Principal, chunk_hash: str, size: int,
+                holders: list[str], receipts: list[Receipt]) -> None:
+        # A deletion that began after the grant may have removed a copy the node kept (a
+        # node keeps an existing file on PUT): then the receipts prove nothing.
+        if not all(fence.still_valid(conn, r.fence) for r in receipts):
+            raise InvalidReceipt(
+                f"Storage deleted unused data while {chunk_hash} was sent; send it again.")
+        known = repo.chunk_size(conn, chunk_hash)
+        if known is not None and known != size:
+            raise InvalidReceipt(f"The receipts for {chunk_hash} name a wrong size.")
+        check_store_room(conn, principal, size, chunk_hash)  # before any row is written
+        repo.record_chunk(conn, chunk_hash, size, holders, principal.user_id, self.clock())
 
     # -- downloads --------------------------------------------------------------------------
     def read_plan(self, principal: Principal, files: FileService, path: str,
