@@ -81,7 +81,7 @@ class NodeLink:
     def __init__(self, transport: httpx.BaseTransport | None = None,
                  clock: Any = time.monotonic) -> None:
         self.http = httpx.Client(timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
-                                 limits=httpx.Limits(max_connections=64,
+                                 limits=httpx.Limits(max_connections=128,
                                                      max_keepalive_connections=32),
                                  transport=transport)
         self.clock = clock
@@ -173,3 +173,19 @@ def _json(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+_shared: NodeLink | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_node_link() -> NodeLink:
+    """The process's one pool of connections to the storage nodes (made on first use, never
+    at import): nodes are the same for every account and every ``Remote``, so a client that
+    makes a ``Remote`` per file still reuses its connections, and what it learned about a
+    slow or unreachable node holds for all."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = NodeLink()
+        return _shared

@@ -17,7 +17,6 @@ move, delete or restore, whose first attempt may have happened.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,7 +36,7 @@ from minidropbox.client.admin_values import (
     StorageStatus,
 )
 from minidropbox.client.api import API_ROOT, ApiClient, ServerUnreachable, error_from_body
-from minidropbox.client.nodes import NodeLink, PlannedChunk, UploadGrant
+from minidropbox.client.nodes import NodeLink, PlannedChunk, UploadGrant, shared_node_link
 from minidropbox.client.values import (
     ROOT_ENTRY,
     Account,
@@ -102,14 +101,14 @@ class Remote:
     """One account on one server. Thread-safe as ``ApiClient`` is (transfers share one)."""
 
     def __init__(self, api: ApiClient, retry: RetryPolicy | None = None, *,
-                 direct: bool = True) -> None:
+                 direct: bool = True, nodes: NodeLink | None = None) -> None:
         """``direct``: send and fetch chunk bytes at the storage nodes when the server hands
-        out grants (else, and whenever a node cannot be reached, through the API)."""
+        out grants (else, and whenever a node cannot be reached, through the API).
+        ``nodes``: the connections to the nodes (default: the process's shared pool)."""
         self.api = api
         self.retry = retry or RetryPolicy()
         self.direct = direct
-        self._nodes: NodeLink | None = None
-        self._nodes_lock = threading.Lock()  # transfer threads ask for it at once
+        self._nodes = nodes
 
     @property
     def server(self) -> str:
@@ -117,15 +116,11 @@ class Remote:
 
     @property
     def nodes(self) -> NodeLink:
-        """Keep-alive connections to the storage nodes (made on first use)."""
-        with self._nodes_lock:
-            if self._nodes is None:
-                self._nodes = NodeLink()
-            return self._nodes
+        """Keep-alive connections to the storage nodes, shared by every ``Remote`` of the
+        process (made on first use): a transfer per file reuses them."""
+        return self._nodes if self._nodes is not None else shared_node_link()
 
     def close(self) -> None:
-        if self._nodes is not None:
-            self._nodes.close()
         self.api.close()
 
     def __enter__(self) -> Remote:
