@@ -34,6 +34,9 @@ def _read_password(password_stdin: bool, confirm: bool = False) -> str:
         if not value:
             raise InvalidInput("No password on standard input.")
         return value
+    if not sys.stdin.isatty():
+        raise InvalidInput("No terminal to ask for the password on; pipe it in with "
+                           "--password-stdin.")
     result: str = click.prompt("Password", hide_input=True, confirmation_prompt=confirm)
     return result
 

@@ -20,7 +20,7 @@ from minidropbox import __version__
 from minidropbox.cli import interrupt
 from minidropbox.cli.examples import FIRST_STEPS, add_examples
 from minidropbox.cli.state import CliState, normalize_server
-from minidropbox.core.errors import MiniDropboxError, TooManyRequests
+from minidropbox.core.errors import InvalidInput, MiniDropboxError, TooManyRequests
 from minidropbox.core.units import human_duration
 
 # httpx imports its own command-line tool (rich, pygments, click) on ``import httpx`` when
@@ -209,7 +209,11 @@ def main(argv: list[str] | None = None) -> Any:
     as_json = args[:1] == ["--json"]
     try:
         cli.main(args, prog_name="minidropbox", standalone_mode=False)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        if isinstance(exc.__context__, EOFError):  # a prompt met the end of its input
+            click.echo(err=True)  # end the prompt's line
+            _fail(InvalidInput("No input for the prompt (standard input ended); give the "
+                               "value on the command line or standard input."), as_json)
         interrupt.exit_interrupted()
     except click.ClickException as exc:
         if as_json:

@@ -91,11 +91,11 @@ class CliState:
         if self.as_json:
             sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         elif text is not None and not self.quiet:
-            self.console.print(text, markup=False)
+            self.console.print(text, markup=False, soft_wrap=True)  # a pipe gets whole lines
 
     def info(self, message: str) -> None:
         if not self.quiet and not self.as_json:
-            self.err_console.print(message, markup=False)
+            self.err_console.print(message, markup=False, soft_wrap=True)
 
 
 pass_state = click.make_pass_decorator(CliState)
