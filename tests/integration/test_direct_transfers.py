@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy
 
 from minidropbox.client.api import ApiClient
 from minidropbox.client.batch import TransferStats, UploadItem
@@ -17,6 +18,8 @@ from minidropbox.client.download import download_file
 from minidropbox.client.remote import Remote
 from minidropbox.client.upload import upload_file
 from minidropbox.client.upload_many import upload_many
+from minidropbox.metadata import fence
+from minidropbox.metadata.tables import server_info
 from tests.conftest import PASSWORD, bearer, signup_and_login
 from tests.harness import TestCluster
 from tests.integration.direct_protocol import (
@@ -184,3 +187,34 @@ def test_the_client_falls_back_when_nodes_are_unreachable(tmp_path: Path) -> Non
             got = tmp_path / "got.bin"
             download_file(remote, "/f.bin", got)
             assert got.read_bytes() == data
+
+
+def test_receipts_from_before_a_deletion_are_refused(cluster: TestCluster,
+                                                     cluster_http: httpx.Client) -> None:
+    # A deletion (GC, a dropped copy) between the grant and the receipts may have removed a
+    # copy a node kept on PUT: the receipts are refused and the chunk stays missing.
+    c = cluster_http
+    auth = bearer(signup_and_login(c, "gina"))
+    wait_for_grants(c, auth)
+    data = random.Random(9).randbytes(DIRECT * 2)
+    receipts = send_direct(c, auth, data)
+    engine = sqlalchemy.create_engine(cluster.database_url)
+    try:
+        with engine.begin() as conn:  # what open_fence + close_fence leave behind
+            epoch = fence.epoch(conn)
+            conn.execute(sqlalchemy.update(server_info)
+                         .where(server_info.c.key == fence.EPOCH).values(value=str(epoch + 2)))
+            if conn.execute(sqlalchemy.select(server_info.c.key)
+                            .where(server_info.c.key == fence.EPOCH)).first() is None:
+                conn.execute(sqlalchemy.insert(server_info).values(key=fence.EPOCH,
+                                                                   value=str(epoch + 2)))
+    finally:
+        engine.dispose()
+    r = present(c, auth, receipts)
+    assert r.status_code == 200 and r.json()["recorded"] == [], r.text
+    assert "deleted" in r.json()["refused"][0]["error"]["message"]
+    h = hashlib.sha256(data).hexdigest()
+    assert c.post("/api/v1/chunks/missing", headers=auth,
+                  json={"hashes": [h]}).json()["missing"] == [h]
+    # New grants carry the new epoch: sent again, the chunk is recorded.
+    assert present(c, auth, send_direct(c, auth, data)).json()["recorded"] == [h]

@@ -100,6 +100,18 @@ def bad_holders(conn: Connection, chunk_hash: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def bad_holders_of(conn: Connection, hashes: list[str]) -> dict[str, set[str]]:
+    """``bad_holders`` for many chunks in a few queries (chunk -> node names)."""
+    out: dict[str, set[str]] = {h: set() for h in hashes}
+    for batch in in_batches(sorted(set(hashes))):
+        rows = conn.execute(select(replicas.c.chunk_hash, nodes.c.name)
+                            .join(nodes, nodes.c.id == replicas.c.node_id)
+                            .where(replicas.c.chunk_hash.in_(batch), replicas.c.state != "ok"))
+        for h, name in rows:
+            out[h].add(name)
+    return out
+
+
 def queued(conn: Connection, limit: int) -> list[str]:
     """The repair queue, most urgent first (a read that hit a bad copy queues at 10)."""
     rows = conn.execute(select(repair_queue.c.chunk_hash)

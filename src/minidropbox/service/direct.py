@@ -109,7 +109,7 @@ class DirectTransfers:
                     check_store_room(conn, principal, sum(sizes.values()))
             except QuotaExceeded:
                 return []  # each chunk is then refused (or not) on its own by the proxy
-            bad = {h: set(replica_repo.bad_holders(conn, h)) for h in sizes}
+            bad = replica_repo.bad_holders_of(conn, list(sizes))
         expires = self._expiry()
         out = []
         for chunk_hash, size in sizes.items():
@@ -154,9 +154,11 @@ class DirectTransfers:
             with self.db.write() as conn:
                 if principal.quota_bytes is not None:
                     journal.lock_namespace(conn, principal.namespace_id)
+                epoch = fence.epoch(conn)  # in the recording transaction, as the proxy path
                 for chunk_hash, size, holders, receipts in ready:
                     try:
-                        self._record(conn, principal, chunk_hash, size, holders, receipts)
+                        self._record(conn, principal, chunk_hash, size, holders, receipts,
+                                     epoch)
                     except (InvalidReceipt, QuotaExceeded) as exc:
                         outcome.refused.append((chunk_hash, exc))
                     else:
@@ -182,10 +184,10 @@ class DirectTransfers:
         return sizes.pop(), holders
 
     def _record(self, conn: Connection, principal: Principal, chunk_hash: str, size: int,
-                holders: list[str], receipts: list[Receipt]) -> None:
+                holders: list[str], receipts: list[Receipt], epoch: int) -> None:
         # A deletion that began after the grant may have removed a copy the node kept (a
         # node keeps an existing file on PUT): then the receipts prove nothing.
-        if not all(fence.still_valid(conn, r.fence) for r in receipts):
+        if any(r.fence != epoch or epoch % 2 for r in receipts):
             raise InvalidReceipt(
                 f"Storage deleted unused data while {chunk_hash} was sent; send it again.")
         known = repo.chunk_size(conn, chunk_hash)
