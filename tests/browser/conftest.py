@@ -96,6 +96,7 @@ def forget_everything(driver: WebDriver, base_url: str) -> None:
     driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})  # light mode
     driver.execute_cdp_cmd("Network.emulateNetworkConditions", {  # online, unthrottled
         "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    driver.execute_cdp_cmd("Network.disable", {})
 
 
 def wait(driver: WebDriver, timeout: float = WAIT,
@@ -171,6 +172,23 @@ def sign_up(driver: WebDriver, base_url: str, prefix: str = "web") -> str:
     wait(driver).until(ec.visibility_of_element_located((By.XPATH,
         "//button[normalize-space(.)='Log out']")))
     return username
+
+
+def enable_network_domain(driver: WebDriver) -> None:
+    """DevTools' network domain, for its connection emulation, without request bodies or
+    response buffers in its events. While it is on, big uploads from the page stall the
+    driver: turn it off again (``forget_everything`` does)."""
+    driver.execute_cdp_cmd("Network.enable", {"maxPostDataSize": 0, "maxTotalBufferSize": 0,
+                                              "maxResourceBufferSize": 0})
+
+
+def click(driver: WebDriver, name: str) -> None:
+    """Click the button ``name``, again if it was redrawn in between (the upload panel
+    redraws itself five times a second)."""
+    def clicked(_: object) -> bool:
+        button(driver, name).click()
+        return True
+    wait(driver).until(clicked)
 
 
 def log_in(driver: WebDriver, base_url: str, username: str, route: str = "/") -> None:

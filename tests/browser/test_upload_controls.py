@@ -18,7 +18,15 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.browser.chromium import upload_states
-from tests.browser.conftest import button, log_in, rows, wait, wait_uploaded
+from tests.browser.conftest import (
+    button,
+    click,
+    enable_network_domain,
+    log_in,
+    rows,
+    wait,
+    wait_uploaded,
+)
 from tests.conftest import bearer, signup_and_login
 from tests.harness import TestCluster
 
@@ -27,7 +35,7 @@ WAITING = ("Offline: waiting", "Retrying in")  # what an upload row says meanwhi
 
 
 def network(driver: WebDriver, offline: bool) -> None:
-    driver.execute_cdp_cmd("Network.enable", {})
+    enable_network_domain(driver)
     driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
         "offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
 
@@ -62,10 +70,11 @@ def test_uploads_wait_out_a_lost_connection_cancel_and_purge(
             pick(d, first)
             pick(d, second)
             wait(d, 60).until(lambda _: waiting(d, "/first.bin") and waiting(d, "/second.bin"))
-            button(d, "Cancel second.bin").click()
+            click(d, "Cancel second.bin")
             wait(d).until(lambda _: "cancelled" in upload_states(d).get("/second.bin", ""))
         finally:
             network(d, offline=False)
+            d.execute_cdp_cmd("Network.disable", {})
         wait(d).until(lambda _: "You are offline" not in d.find_element(By.ID, "toasts").text)
         wait_uploaded(d, "/first.bin")
         got = c.get("/api/v1/files/content", headers=auth, params={"path": "/first.bin"})
