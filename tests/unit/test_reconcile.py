@@ -124,6 +124,11 @@ def test_mass_delete_is_refused_unless_allowed() -> None:
     assert plan(base[:15], base, base).refused is None  # a quarter is fine
     small = base[:3]
     assert plan([], small, small).refused is None  # tiny trees: only the absolute cap
+    five = base[:5]
+    refused = plan(five[:1], five, five).refused  # 4 of 5: asks
+    assert refused is not None and "4 of 5" in refused
+    assert plan(five[:3], five, five).refused is None  # 2 of 5: fine
+    assert plan(five, five, five[:1]).refused is not None  # deleted here or there
     limits = DeleteLimits(max_deletes=2)
     assert plan(base[:17], base, base, limits=limits).refused is not None
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # imported by the commands that use them: start-up stays fast
     from rich.table import Table
 
     from minidropbox.client.batch import BatchResult, TransferStats
+    from minidropbox.client.excludes import Excludes
 
 MAX_FAILURES_SHOWN = 10  # more would bury the summary; --json has them all
 
@@ -159,10 +160,20 @@ def ls(state: CliState, path: str, recursive: bool, long_: bool) -> None:
     state.console.print(table)
 
 
+EXCLUDE_HELP = ("Leave out what matches PATTERN (gitignore syntax, relative to the folder; "
+                "`*.log`, `build/`); repeatable.")
+
+
+def _say_excluded(state: CliState, exclude: Excludes) -> None:
+    if exclude.count:
+        state.info(f"Left out {exclude.count:,} file(s) matching --exclude.")
+
+
 @click.command()
 @click.argument("args", nargs=-1, required=True, metavar="LOCAL... [REMOTE]")
+@click.option("--exclude", "excludes", multiple=True, metavar="PATTERN", help=EXCLUDE_HELP)
 @pass_state
-def put(state: CliState, args: tuple[str, ...]) -> None:
+def put(state: CliState, args: tuple[str, ...], excludes: tuple[str, ...]) -> None:
     """Upload files and folders; only chunks the server lacks are sent.
 
     With two or more arguments the last one is the remote destination (as with cp). A file
@@ -170,14 +181,17 @@ def put(state: CliState, args: tuple[str, ...]) -> None:
     """
     from minidropbox.cli.progress import ProgressBar
     from minidropbox.client.batch import TransferStats
+    from minidropbox.client.excludes import Excludes
     from minidropbox.client.plans import plan_put, run_put
 
     sources, remote = (list(args[:-1]), args[-1]) if len(args) > 1 else (list(args), None)
     if "-" in sources:
         _put_stdin(state, sources, remote)
         return
+    exclude = Excludes(excludes)
     with state.remote() as server:
-        plan = plan_put(server, sources, remote)
+        plan = plan_put(server, sources, remote, exclude)
+        _say_excluded(state, exclude)
         stats = TransferStats()
         with ProgressBar(state, "upload", plan.total_bytes, files_total=len(plan.items),
                          files_done=lambda: stats.files,
@@ -193,19 +207,23 @@ def put(state: CliState, args: tuple[str, ...]) -> None:
               help="Fetch this version of a file instead of the current one.")
 @click.option("--force", is_flag=True,
               help="Replace local files even when they hold changes the server never had.")
+@click.option("--exclude", "excludes", multiple=True, metavar="PATTERN", help=EXCLUDE_HELP)
 @pass_state
 def get(state: CliState, remote: str, local: Path | None, version: int | None,
-        force: bool) -> None:
+        force: bool, excludes: tuple[str, ...]) -> None:
     """Download a file or a folder (recursively) from the server."""
     from minidropbox.cli.progress import ProgressBar
     from minidropbox.client.batch import TransferStats
+    from minidropbox.client.excludes import Excludes
     from minidropbox.client.plans import plan_get, run_get
 
     if local is not None and str(local) == "-":
         _cat(state, remote, version)
         return
+    exclude = Excludes(excludes)
     with state.remote() as server:
-        plan = plan_get(server, remote, local)
+        plan = plan_get(server, remote, local, exclude)
+        _say_excluded(state, exclude)
         if version is not None and (len(plan.files) != 1 or plan.folders):
             raise errors.InvalidInput("--version works on a single file, not a folder.")
         stats = TransferStats()

@@ -89,6 +89,8 @@ COMMANDS: dict[str, LazyCommand] = {
                          "older versions and the trash."),
     "sync": LazyCommand("minidropbox.cli.sync:sync", "Keep LOCAL_DIR and a server folder in "
                         "sync, both ways, until stopped (or --once)."),
+    "status": LazyCommand("minidropbox.cli.sync:status", "Each sync running on this computer: "
+                          "its state, last error, queue and skipped files."),
     "watch": LazyCommand("minidropbox.cli.watch:watch",
                          "Print each change to your files as it happens, until Ctrl-C."),
     "share": LazyCommand("minidropbox.cli.share:share", "Share files and folders: links "
@@ -99,8 +101,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "server": LazyCommand("minidropbox.cli.server:server", "Run the server processes (API, "
                           "storage node, backup, the whole cluster).",
                           extra=("minidropbox.cli.admin:grant_admin",)),
-    "admin": LazyCommand("minidropbox.cli.admin:admin",
-                         "Look after the storage cluster (needs an administrator account)."),
+    "admin": LazyCommand("minidropbox.cli.admin:admin", "Look after accounts and the storage "
+                         "cluster (needs an administrator account)."),
     "backup": LazyCommand("minidropbox.cli.backup:backup", "Back up the metadata and chunks, "
                           "verify backups, restore a data directory."),
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from functools import cached_property
@@ -68,11 +69,14 @@ class CliState:
         return Remote(ApiClient(self.server))
 
     def remote(self) -> Remote:
-        """The logged-in account on its server, with one method per endpoint."""
+        """The logged-in account on its server, with one method per endpoint; file bytes
+        paced to ``MINIDROPBOX_BWLIMIT`` (e.g. ``2M``) when it is set."""
         client = self.client()  # not logged in: said before the network code is imported
+        from minidropbox.client.bandwidth import Bandwidth, parse_rate
         from minidropbox.client.remote import Remote
 
-        return Remote(client)
+        limit = os.environ.get("MINIDROPBOX_BWLIMIT")
+        return Remote(client, bandwidth=Bandwidth(parse_rate(limit)) if limit else None)
 
     def client(self) -> ApiClient:
         creds = load_credentials()

@@ -208,3 +208,28 @@ class CheckResult:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """One account as ``GET /admin/users`` describes it."""
+
+    username: str
+    is_admin: bool
+    quota_bytes: int | None
+    used_bytes: int
+    created_at: float
+    disabled: bool
+    disabled_at: float | None = None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> UserInfo:
+        quota, disabled_at = body.get("quota_bytes"), body.get("disabled_at")
+        return cls(username=str(body["username"]), is_admin=bool(body["is_admin"]),
+                   quota_bytes=None if quota is None else int(quota),
+                   used_bytes=int(body["used_bytes"]), created_at=float(body["created_at"]),
+                   disabled=bool(body["disabled"]),
+                   disabled_at=None if disabled_at is None else float(disabled_at))
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from minidropbox.client.api import error_from_body
+from minidropbox.client.bandwidth import Bandwidth
 from minidropbox.core import errors
 
 UNREACHABLE_FOR = 30.0
@@ -79,12 +80,13 @@ class NodeLink:
     """Keep-alive connections to the storage nodes, shared by every transfer thread."""
 
     def __init__(self, transport: httpx.BaseTransport | None = None,
-                 clock: Any = time.monotonic) -> None:
+                 clock: Any = time.monotonic, bandwidth: Bandwidth | None = None) -> None:
         self.http = httpx.Client(timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
                                  limits=httpx.Limits(max_connections=128,
                                                      max_keepalive_connections=32),
                                  transport=transport)
         self.clock = clock
+        self.bandwidth = bandwidth  # --bwlimit, shared with the API path of the same Remote
         self._unreachable: dict[str, float] = {}
         self._slow: dict[str, float] = {}
         self._latency: float | None = None  # moving average of a chunk GET, seconds
@@ -153,6 +155,8 @@ class NodeLink:
 
     def put(self, url: str, chunk_hash: str, data: bytes, grant: str) -> str:
         """Store ``data`` at the node; its receipt (the node verified the hash, fsynced)."""
+        if self.bandwidth is not None:
+            self.bandwidth.take(len(data))
         response = self._request("PUT", url, chunk_hash, grant, content=data)
         receipt = _json(response).get("receipt") if isinstance(_json(response), dict) else None
         if not isinstance(receipt, str):
@@ -165,6 +169,8 @@ class NodeLink:
                              timeout=httpx.Timeout(GET_TIMEOUT, connect=CONNECT_TIMEOUT)).content
         if hashlib.sha256(data).hexdigest() != chunk_hash:
             raise NodeFault(f"Storage node {url} sent a corrupt copy of {chunk_hash[:12]}.")
+        if self.bandwidth is not None:
+            self.bandwidth.take(len(data))  # paced after: the next fetch waits its turn
         return data
 
 

@@ -24,6 +24,7 @@ from minidropbox.client.batch import (
     stoppable,
 )
 from minidropbox.client.download import download_file
+from minidropbox.client.excludes import Excludes
 from minidropbox.client.local_copy import LocalCopy, LocalEdits, compare_local
 from minidropbox.client.localpaths import (
     TMP_PREFIX,
@@ -60,15 +61,19 @@ class PutPlan:
         return total
 
 
-def _walk_local(source: Path, base: str, plan: PutPlan) -> None:
-    """Add every file under ``source`` to ``plan``, as ``base/<relative path>``."""
+def _walk_local(source: Path, base: str, plan: PutPlan, exclude: Excludes) -> None:
+    """Add every file under ``source`` to ``plan``, as ``base/<relative path>``, except
+    those ``exclude`` leaves out."""
     for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
         folder = Path(dirpath)
         rel = folder.relative_to(source).as_posix()
         remote_dir = base if rel == "." else f"{base.rstrip('/')}/{rel}"
+        inner = "" if rel == "." else rel + "/"
         # Symlinked folders are not followed: they could loop, or lead out of the tree.
-        dirnames[:] = sorted(d for d in dirnames if not (folder / d).is_symlink())
-        files = sorted(f for f in filenames if not f.startswith(TMP_PREFIX))
+        dirnames[:] = sorted(d for d in dirnames if not (folder / d).is_symlink()
+                             and not exclude.excluded(inner + d, is_dir=True))
+        files = sorted(f for f in filenames if not f.startswith(TMP_PREFIX)
+                       and not exclude.excluded(inner + f))
         if not dirnames and not files:
             plan.folders.append(normalize_path(remote_dir))
         for name in files:
@@ -84,8 +89,10 @@ def _walk_local(source: Path, base: str, plan: PutPlan) -> None:
                 plan.skipped.append(failure(local, remote, exc))
 
 
-def plan_put(remote: Remote, sources: Sequence[Path | str], dest: str | None) -> PutPlan:
-    """Decide where each local file goes, the way ``cp -r`` would.
+def plan_put(remote: Remote, sources: Sequence[Path | str], dest: str | None,
+             exclude: Excludes | None = None) -> PutPlan:
+    """Decide where each local file goes, the way ``cp -r`` would (a folder's files that
+    ``exclude`` names are left out).
 
     Into ``dest`` when it is an existing folder, ends with ``/``, is the root, or several
     sources are given; otherwise a single source becomes ``dest`` itself.
@@ -106,7 +113,7 @@ def plan_put(remote: Remote, sources: Sequence[Path | str], dest: str | None) ->
         base = f"{target.rstrip('/')}/{name}" if into and name else target
         if source.is_dir():
             folder_bases.append(normalize_path(base))
-            _walk_local(source, base, plan)
+            _walk_local(source, base, plan, exclude or Excludes())
         elif base == "/":
             raise errors.InvalidPath("A file cannot replace the root folder.")
         else:
@@ -187,8 +194,11 @@ class GetPlan:
         return sum(entry.size or 0 for entry, _ in self.files)
 
 
-def plan_get(remote: Remote, path: str, local: Path | str | None = None) -> GetPlan:
-    """Decide where each remote file goes, the way ``cp -r`` would; server names are checked."""
+def plan_get(remote: Remote, path: str, local: Path | str | None = None,
+             exclude: Excludes | None = None) -> GetPlan:
+    """Decide where each remote file goes, the way ``cp -r`` would; server names are checked
+    (a folder's files that ``exclude`` names are left out)."""
+    exclude = exclude or Excludes()
     path = normalize_path(path)
     entry = remote.metadata(path)
     target = Path(local) if local is not None else None
@@ -212,7 +222,7 @@ def plan_get(remote: Remote, path: str, local: Path | str | None = None) -> GetP
     plan = GetPlan(path, root, folders=[root])
     for child in remote.list_folder(path, recursive=True):
         rel = relative_remote(child.path, path)
-        if not rel:
+        if not rel or exclude.excluded(rel, is_dir=child.is_folder):
             continue
         dest = safe_join(root, rel)
         if child.is_folder:

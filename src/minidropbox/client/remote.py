@@ -34,8 +34,10 @@ from minidropbox.client.admin_values import (
     RepairSummary,
     StorageNode,
     StorageStatus,
+    UserInfo,
 )
 from minidropbox.client.api import API_ROOT, ApiClient, ServerUnreachable, error_from_body
+from minidropbox.client.bandwidth import Bandwidth
 from minidropbox.client.nodes import NodeLink, PlannedChunk, UploadGrant, shared_node_link
 from minidropbox.client.values import (
     ROOT_ENTRY,
@@ -101,13 +103,20 @@ class Remote:
     """One account on one server. Thread-safe as ``ApiClient`` is (transfers share one)."""
 
     def __init__(self, api: ApiClient, retry: RetryPolicy | None = None, *,
-                 direct: bool = True, nodes: NodeLink | None = None) -> None:
+                 direct: bool = True, nodes: NodeLink | None = None,
+                 bandwidth: Bandwidth | None = None) -> None:
         """``direct``: send and fetch chunk bytes at the storage nodes when the server hands
         out grants (else, and whenever a node cannot be reached, through the API).
-        ``nodes``: the connections to the nodes (default: the process's shared pool)."""
+        ``nodes``: the connections to the nodes (default: the process's shared pool).
+        ``bandwidth``: ``--bwlimit``, file bytes up and down, all threads together."""
         self.api = api
         self.retry = retry or RetryPolicy()
         self.direct = direct
+        self.bandwidth = bandwidth
+        self._own_nodes: NodeLink | None = None
+        if nodes is None and bandwidth is not None:
+            # Paced, so not the process's shared (unpaced) pool; closed with this Remote.
+            nodes = self._own_nodes = NodeLink(bandwidth=bandwidth)
         self._nodes = nodes
 
     @property
@@ -121,6 +130,8 @@ class Remote:
         return self._nodes if self._nodes is not None else shared_node_link()
 
     def close(self) -> None:
+        if self._own_nodes is not None:
+            self._own_nodes.close()
         self.api.close()
 
     def __enter__(self) -> Remote:
@@ -134,9 +145,10 @@ class Remote:
                                idempotent=idempotent)
 
     # -- accounts ---------------------------------------------------------------------------
-    def signup(self, username: str, password: str) -> Account:
+    def signup(self, username: str, password: str, invite: str | None = None) -> Account:
         body = self._json("POST", "/auth/signup", idempotent=False, auth=False,
-                          json={"username": username, "password": password})
+                          json={"username": username, "password": password,
+                                **({"invite": invite} if invite else {})})
         return Account.from_json(body)
 
     def logout(self) -> None:
@@ -371,12 +383,16 @@ class Remote:
         return response.content
 
     def put_chunk(self, chunk_hash: str, data: bytes) -> None:
+        if self.bandwidth is not None:
+            self.bandwidth.take(len(data))
         self._json("PUT", f"/chunks/{chunk_hash}", idempotent=True, content=data,
                    headers={"Content-Type": "application/octet-stream"})
 
     def put_chunks(self, chunks: Iterable[tuple[str, bytes]]) -> None:
         """Several small chunks in one multipart request (8 MiB at most in all)."""
         files = [(h, (h, data, "application/octet-stream")) for h, data in chunks]
+        if self.bandwidth is not None:
+            self.bandwidth.take(sum(len(f[1][1]) for f in files))
         self._json("POST", "/chunks/batch", idempotent=True, files=files)
 
     def commit(self, request: CommitRequest, receipts: Sequence[str] = ()) -> Entry:
@@ -420,7 +436,8 @@ class Remote:
             info = ContentInfo(length=int(length) if length is not None else None,
                                content_hash=etag or None,
                                last_modified=_http_date(headers.get("last-modified")))
-            yield info, response.iter_bytes(DOWNLOAD_BLOCK)
+            blocks = response.iter_bytes(DOWNLOAD_BLOCK)
+            yield info, blocks if self.bandwidth is None else self.bandwidth.paced(blocks)
 
     # -- changes ----------------------------------------------------------------------------
     def server_info(self) -> ServerInfo:
@@ -487,6 +504,38 @@ class Remote:
     def sweep_orphans(self, *, dry_run: bool = False) -> OrphanSweep:
         return OrphanSweep.from_json(self._json("POST", "/admin/orphans", idempotent=False,
                                                 json={"dry_run": dry_run}, timeout=600))
+
+    def users(self, after: str = "") -> list[UserInfo]:
+        body = self._json("GET", "/admin/users", idempotent=True, params={"after": after})
+        return [UserInfo.from_json(u) for u in body["users"]]
+
+    def create_user(self, username: str, password: str) -> UserInfo:
+        return UserInfo.from_json(self._json("POST", "/admin/users", idempotent=False,
+                                             json={"username": username,
+                                                   "password": password}))
+
+    def set_user_disabled(self, username: str, disabled: bool) -> UserInfo:
+        what = "disable" if disabled else "enable"
+        return UserInfo.from_json(self._json(
+            "POST", f"/admin/users/{quote(username, safe='')}/{what}", idempotent=True))
+
+    def delete_user(self, username: str) -> None:
+        self._json("DELETE", f"/admin/users/{quote(username, safe='')}", idempotent=False)
+
+    def reset_password(self, username: str, password: str) -> None:
+        self._json("POST", f"/admin/users/{quote(username, safe='')}/password",
+                   idempotent=False, json={"new_password": password})
+
+    def set_user_quota(self, username: str, quota_bytes: int | None) -> UserInfo:
+        return UserInfo.from_json(self._json(
+            "PUT", f"/admin/users/{quote(username, safe='')}/quota", idempotent=True,
+            json={"quota_bytes": quota_bytes}))
+
+    def create_invite(self, expires_in: float) -> tuple[str, float]:
+        """A sign-up code (shown once) and when it expires."""
+        body = self._json("POST", "/admin/invites", idempotent=False,
+                          json={"expires_in": expires_in})
+        return str(body["code"]), float(body["expires_at"])
 
     def check_invariants(self, *, nodes: bool = False) -> CheckResult:
         """Every invariant of docs/DESIGN.md; ``nodes`` also HEADs every recorded copy

@@ -12,7 +12,9 @@ from datetime import datetime
 from minidropbox.core.paths import join, name_of, parent_of
 
 MAX_DELETES = 100  # more file deletions than this in one reconcile need --allow-mass-delete
-RATIO_MIN_TREE = 10  # the "more than half the tree" rule applies from this many synced files
+# The "more than half the tree" rule applies from this many synced files: deleting 4 of 5
+# files asks, deleting the one file of a one-file folder (or 2 of 3) does not.
+RATIO_MIN_TREE = 4
 
 
 def split_ext(name: str) -> tuple[str, str]:

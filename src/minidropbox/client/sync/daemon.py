@@ -2,8 +2,9 @@
 
 The running loop syncs, shows "idle", then sleeps until the local watcher or the server's
 notifications wake it (or a periodic check is due). A server that cannot be reached, or any
-other failed round, is retried with backoff; rail violations (missing root, mass deletion,
-wrong account) and a lost session end the run with their error.
+other failed round, is retried with backoff; a mass deletion pauses the run (nothing
+happens until the files are back or the deletion is confirmed); the other rails (missing
+root, wrong account) and a lost session end the run with their error.
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ import threading
 import time
 
 from minidropbox.client.sync.engine import SyncEngine, SyncResult
-from minidropbox.client.sync.errors import NotConverged, SyncError
+from minidropbox.client.sync.errors import (
+    FilesSkipped,
+    MassDeleteRefused,
+    NotConverged,
+    SyncError,
+)
 from minidropbox.client.sync.watcher import LocalWatcher, RemoteWatcher
 from minidropbox.core import errors
 from minidropbox.core.backoff import Backoff
@@ -31,6 +37,9 @@ def run_once(engine: SyncEngine) -> SyncResult:
         time.sleep(result.recheck)
         result = engine.sync()
     if result.done:
+        if result.skipped:
+            raise FilesSkipped(f"{len(result.skipped)} file(s) cannot be synced (each is "
+                               "listed above with the reason); everything else is in sync.")
         return result
     problems = [*result.failed, *(f"{p}: cannot be read" for p in result.unreadable)]
     if result.recheck is not None:
@@ -48,11 +57,24 @@ def run_forever(engine: SyncEngine, local: LocalWatcher, remote: RemoteWatcher,
     local.start()
     remote.start()
     backoff = Backoff(base=1.0, cap=60.0)
+    paused: str | None = None  # the mass-delete refusal already reported
     try:
         while not stop.is_set():
             wake.clear()
             try:
                 result = engine.sync()
+            except MassDeleteRefused as exc:
+                # Pause rather than stop: nothing else may happen before the user decides,
+                # but restoring the files (or confirming with --allow-mass-delete in another
+                # run) must resume without anyone restarting the service.
+                if exc.message != paused:
+                    engine.status.action(f"paused: {exc.message}")
+                    engine.status.error(exc.message)
+                paused = exc.message
+                engine.status.show("paused: too many deletions (see the log); waiting")
+                if wake.wait(PERIODIC) and not stop.is_set():
+                    local.settle(stop)
+                continue
             except FATAL:
                 raise
             except (errors.MiniDropboxError, OSError) as exc:
@@ -60,9 +82,11 @@ def run_forever(engine: SyncEngine, local: LocalWatcher, remote: RemoteWatcher,
                 # waiting, the next round sees everything that happened meanwhile.
                 delay = backoff.next_delay()
                 message = exc.message if isinstance(exc, errors.MiniDropboxError) else str(exc)
+                engine.status.error(message)
                 engine.status.show(f"waiting ({message}); retrying in {delay:.0f} s")
                 wake.wait(delay)
                 continue
+            paused = None
             if result.done:
                 backoff.reset()
                 engine.status.idle()

@@ -55,6 +55,14 @@ from minidropbox.core.reconcile import Op, Plan, reconcile
 from minidropbox.core.sync_names import DeleteLimits
 
 log = logging.getLogger("minidropbox.sync")
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``), so a file name holding a newline
+    is still one line of output."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 IGNORE_KEY = path_key("/" + IGNORE_FILE)
 MAX_ROUNDS = 12  # per sync(): a plan that keeps producing actions is retried later instead
 
@@ -68,6 +76,8 @@ class SyncOptions:
     settle: float = SETTLE_SECONDS
     limits: DeleteLimits = field(default_factory=DeleteLimits)
     transfer_workers: int = TRANSFER_WORKERS  # 1: one at a time, in order (simulation)
+    dry_run: bool = False  # plan only: change nothing on either side, nor in the state DB
+    bwlimit: int | None = None  # bytes/s of file data, up and down together
 
 
 @dataclass
@@ -76,6 +86,7 @@ class SyncResult:
     recheck: float | None = None  # look again after this many seconds (files settling)
     failed: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # cannot be synced at all, and why
 
 
 @dataclass
@@ -84,6 +95,11 @@ class Round:
     outcome: Outcome
     scan: LocalScan
     tree: RemoteTree
+
+    @property
+    def skipped(self) -> list[str]:
+        """What this round could not sync, on either side, with the reason."""
+        return [*self.scan.skipped, *self.tree.skipped]
 
 
 class SyncEngine:
@@ -117,6 +133,7 @@ class SyncEngine:
         self.base_trusted = True
         self.generation: str | None = None
         self.cursor: str | None = None  # read by the notification thread: no DB access there
+        self.reported: set[str] = set()  # skipped files already told to the user
 
     # -- start and stop ---------------------------------------------------------------------
     def open(self) -> None:
@@ -129,18 +146,23 @@ class SyncEngine:
             raise SyncRootMissing(f"{root} does not exist or is not a folder (is its disk "
                                   "mounted?). Nothing was synced; create the folder to "
                                   "start syncing into it.")
-        removed = clean_temp_files(self.folder)
+        removed = 0 if self.opts.dry_run else clean_temp_files(self.folder)
         if removed:
             self.status.action(f"removed {removed} temp file(s) left by an interrupted sync")
         self.state = StateDB(self.state_path)
         self.state_ino = self._state_ino()
         self._check_identity()
-        self.recover_set_aside()
+        if not self.opts.dry_run:
+            self.recover_set_aside()
         if not self.remote.root_exists():
             if self.state.rows():
                 raise SyncRootMissing(f"The server folder {self.remote.root} is gone; nothing "
                                       "was deleted here. Restore it from the trash, or sync "
                                       "into a new local folder.")
+            if self.opts.dry_run:
+                raise SyncRootMissing(f"The server folder {self.remote.root} does not exist "
+                                      f"yet: a sync would create it and upload everything in "
+                                      f"{self.root}.")
             self.remote.create_root()
 
     def recover_set_aside(self) -> None:
@@ -179,6 +201,8 @@ class SyncEngine:
                 f"{self.root} is synced with {have['username']}@{have['server']}:"
                 f"{have['remote_root']}, not {want['username']}@{want['server']}:"
                 f"{want['remote_root']}. Use another local folder.")
+        if self.opts.dry_run:
+            return
         for k, v in want.items():
             self.state.set_meta(k, v)
 
@@ -206,23 +230,25 @@ class SyncEngine:
                 self.status.action("the server was restored from a backup: merging both "
                                    "sides without deleting anything")
             self.base_trusted = False
-        elif gen is not None and stored is None:
+        elif gen is not None and stored is None and not self.opts.dry_run:
             self.state.set_meta("generation", gen)
 
     # -- rounds -----------------------------------------------------------------------------
-    def round(self) -> Round:
+    def _plan(self) -> tuple[Plan, LocalScan, RemoteTree, IgnoreRules, dict[str, BaseRow]]:
+        """Scan, bring the server tree up to date, and plan (the rails checked)."""
         state = self.state
         assert state is not None, "open() first"
         self._check_root()
         rules = IgnoreRules.load(self.folder)
         rows = state.rows()
         local = scan(self.folder, rules, rows, self.opts.settle, self.closed,
-                     clock=self.now_ns)
+                     clock=self.now_ns, rename_case_clashes=not self.opts.dry_run)
         for message in local.case_conflicts:
             self.status.action(message)
         tree = self._remote_tree(rules)
         self._check_root()  # an unmount during the scan looks like an empty folder
-        if self._settle_pending(rows, local, tree):
+        self._report_skipped([*local.skipped, *tree.skipped])
+        if not self.opts.dry_run and self._settle_pending(rows, local, tree):
             rows = state.rows()
         base = {k: r.item for k, r in rows.items()
                 if not rules.ignored(r.item.path, r.item.kind == "folder")}
@@ -231,6 +257,17 @@ class SyncEngine:
                          limits=self.opts.limits, base_trusted=self.base_trusted)
         if plan.refused:
             raise MassDeleteRefused(plan.refused)
+        return plan, local, tree, rules, rows
+
+    def preview(self) -> Plan:
+        """What the next round would do (``--dry-run``): nothing is changed on either side,
+        and the state DB is not written."""
+        return self._plan()[0]
+
+    def round(self) -> Round:
+        state = self.state
+        assert state is not None, "open() first"
+        plan, local, tree, rules, rows = self._plan()
         rules_first = [a for a in plan.actions
                        if a.op is Op.DOWNLOAD and path_key(a.path) == IGNORE_KEY]
         if rules_first and len(plan.actions) > 1:
@@ -300,6 +337,15 @@ class SyncEngine:
         state.commit()
         return changed
 
+    def _report_skipped(self, skipped: list[str]) -> None:
+        """One line per file sync cannot handle, when it first shows (again after it was
+        fixed and came back), and the full list for ``minidropbox status``."""
+        for line in skipped:
+            if line not in self.reported:
+                self.status.action(f"skipped {one_line(line)}")
+        self.reported = set(skipped)
+        self.status.set_skipped([one_line(line) for line in skipped])
+
     def _record_restats(self, rows: Mapping[str, BaseRow], local: LocalScan) -> None:
         """Files whose stat moved but whose content is still the base's (a rename changes the
         ctime, ``touch`` the mtime) were just read whole to learn that: record the new stat,
@@ -345,14 +391,14 @@ class SyncEngine:
             if last.plan.actions and sent:
                 self.status.syncing(len(last.plan.actions), sent, time.monotonic() - started)
             if last.plan.done and not last.outcome.failed:
-                return SyncResult(True)
+                return SyncResult(True, skipped=last.skipped)
             if not last.plan.actions:
                 break  # only files still being written (or unreadable) remain
         assert last is not None
         unreadable = sorted(last.scan.unreadable)
         waiting = [p for p in last.plan.waiting if p not in last.scan.unreadable]
         recheck = (last.scan.recheck or self.opts.settle / 2) if waiting else None
-        return SyncResult(False, recheck, last.outcome.failed, unreadable)
+        return SyncResult(False, recheck, last.outcome.failed, unreadable, last.skipped)
 
     def saved_cursor(self) -> str | None:
         """The journal position the last listing was at (safe to call from any thread)."""

@@ -30,3 +30,21 @@ class MassDeleteRefused(SyncError):
 
 class NotConverged(SyncError):
     """Some changes could not be synced; see the messages above."""
+
+
+class SyncFolderBusy(SyncError):
+    """Another sync is already running on this folder."""
+
+    exit_code = 5
+
+
+class NestedSyncFolder(SyncError):
+    """A sync folder cannot be inside another sync folder, nor hold one."""
+
+    exit_code = 2
+
+
+class FilesSkipped(SyncError):
+    """Some files cannot be synced; see the messages above."""
+
+    exit_code = 5

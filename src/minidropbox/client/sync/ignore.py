@@ -1,5 +1,6 @@
 """What sync leaves alone: ``.minidropboxignore`` at the sync root (gitignore syntax) plus
-built-in rules for its own state, temp files, and editor and OS litter.
+built-in rules for its own state (``.minidropbox/`` at any level), temp files, and editor
+and OS litter.
 
 The same rules apply to the local tree, the base and the server listing, so adding a rule
 stops syncing a path without it looking deleted on either side.
@@ -16,7 +17,9 @@ from minidropbox.client.localpaths import ASIDE_PREFIX, TMP_PREFIX
 from minidropbox.client.sync.state import STATE_DIR
 
 IGNORE_FILE = ".minidropboxignore"
-BUILTIN = [f"/{STATE_DIR}/", "*.swp", "*.swx", "*~", ".DS_Store", "Thumbs.db", ".~lock*",
+# The state folder is ignored at every level: a sync folder copied or moved into another
+# one must never have its state DB uploaded.
+BUILTIN = [f"{STATE_DIR}/", "*.swp", "*.swx", "*~", ".DS_Store", "Thumbs.db", ".~lock*",
            f"{TMP_PREFIX}*", f"{ASIDE_PREFIX}*"]
 
 

@@ -50,6 +50,9 @@ class RemoteSide:
         self.cache: CachedTree | None = None  # None: the next round lists the folder
         self.listed_at = 0.0
         self.listings = 0  # full listings so far (tests and logs)
+        # Server names the last listing could not bring here; kept until the next listing,
+        # which any journal entry naming one of them forces.
+        self.skipped: list[str] = []
 
     def to_remote(self, rel: str) -> str:
         return rel if self.root == "/" else self.root + rel
@@ -137,13 +140,15 @@ class RemoteSide:
         self.cache = cache if consistent else CachedTree(cache.items, cache.modified)
         self.listed_at = self.monotonic()
         self.listings += 1
+        self.skipped = skipped
         return RemoteTree(cursor=cache.cursor, skipped=skipped)
 
     def tree(self, rules: IgnoreRules, skipped: list[str] | None = None) -> RemoteTree:
         """The cached tree with ``rules`` applied, as the planner wants it."""
         cache = self.cache
         assert cache is not None
-        out = RemoteTree(cursor=cache.cursor, skipped=list(skipped or []))
+        out = RemoteTree(cursor=cache.cursor,
+                         skipped=list(self.skipped if skipped is None else skipped))
         for key, item in cache.items.items():
             if not rules.ignored(item.path, item.kind == "folder"):
                 out.items[key] = item

@@ -97,15 +97,18 @@ class _Walk:
     settle: float
     closed: ClosedCheck | None
     clock: Callable[[], int]
+    rename_case_clashes: bool
 
 
 def scan(folder: LocalFolder, rules: IgnoreRules, base: Mapping[str, BaseRow],
          settle: float = SETTLE_SECONDS, closed: ClosedCheck | None = None,
-         clock: Callable[[], int] = time.time_ns) -> LocalScan:
+         clock: Callable[[], int] = time.time_ns,
+         rename_case_clashes: bool = True) -> LocalScan:
     """Walk ``folder`` (without following symlinks) and describe every file and folder;
-    ``clock`` (epoch ns) says how old an mtime is."""
+    ``clock`` (epoch ns) says how old an mtime is. ``rename_case_clashes=False`` (a dry run)
+    reports a case clash as skipped instead of renaming one side."""
     out = LocalScan()
-    _walk("", "", _Walk(folder, rules, base, settle, closed, clock), out)
+    _walk("", "", _Walk(folder, rules, base, settle, closed, clock, rename_case_clashes), out)
     return out
 
 
@@ -142,6 +145,10 @@ def _walk(name: str, rel: str, how: _Walk, out: LocalScan) -> None:
         if key in out.items:
             # Two names the server cannot tell apart (a case-sensitive disk): skipping one
             # would make it look deleted; keep it under a name of its own instead.
+            if not how.rename_case_clashes:
+                out.skipped.append(f"{join(name, child)}: differs only in case from "
+                                   f"{out.items[key].path} (a sync renames it apart)")
+                continue
             renamed = _part_case_clash(how.folder, name, child, info, out.items[key].path, out)
             if renamed is None:
                 continue

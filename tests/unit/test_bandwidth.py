@@ -1,0 +1,37 @@
+"""``--bwlimit``: the rate parser and the shared pacer, with an injected clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from minidropbox.client.bandwidth import Bandwidth, parse_rate
+from minidropbox.core.errors import InvalidInput
+
+
+@pytest.mark.parametrize(("text", "rate"), [
+    ("500K", 500 * 1024), ("2M", 2 * 1024**2), ("1.5MiB/s", int(1.5 * 1024**2)),
+    ("1048576", 1024**2), ("1g", 1024**3), ("64kb", 64 * 1024)])
+def test_rates(text: str, rate: int) -> None:
+    assert parse_rate(text) == rate
+
+
+@pytest.mark.parametrize("text", ["fast", "", "-1M", "2X", "100"])
+def test_bad_rates_are_refused(text: str) -> None:
+    with pytest.raises(InvalidInput):
+        parse_rate(text)
+
+
+def test_bytes_are_paced_across_callers() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limit = Bandwidth(1024 * 1024, clock=lambda: now[0], sleep=sleep)
+    for _ in range(5):  # 5 MiB at 1 MiB/s: the last MiB may start after 4 s
+        limit.take(1024 * 1024)
+    assert now[0] == pytest.approx(4.0)
+    blocks = list(limit.paced(iter([b"x" * 512 * 1024] * 2)))
+    assert len(blocks) == 2 and now[0] == pytest.approx(5.5)
