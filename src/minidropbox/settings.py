@@ -12,7 +12,7 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     max_batch_commits: int = 1000
     max_page_size: int = 10_000
     quota_bytes: int | None = None
+    # "open": anyone may sign up; "invite": only with a code from `minidropbox admin invite`
+    # (administrators can still create accounts with `admin users create`).
+    signup: Literal["open", "invite"] = "open"
     login_failures_per_user: int = 5
     login_failures_per_address: int = 20
     requests_per_minute: int = 6000

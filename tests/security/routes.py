@@ -334,7 +334,9 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/openapi.json"): no_object("the public schema", _get("/openapi.json")),
     ("GET", "/docs"): no_object("the schema's HTML page", _get("/docs")),
     ("GET", "/redoc"): no_object("the schema's HTML page", _get("/redoc")),
-    ("GET", "/docs/oauth2-redirect"): no_object("FastAPI's docs helper page"),
+    ("GET", "/docs/assets/{name}"): no_object(
+        "the docs pages' own scripts, styles and licences, by exact name",
+        _get("/docs/assets/swagger-ui.css")),
 
     # Accounts: every one acts on the caller's own account or session.
     ("POST", "/api/v1/auth/signup"): no_object(
@@ -588,6 +590,24 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/admin/gc"): admin(),
     ("POST", "/api/v1/admin/orphans"): admin(),
     ("POST", "/api/v1/admin/check"): admin(),
+    ("GET", "/api/v1/admin/users"): admin(),
+    ("POST", "/api/v1/admin/users"): admin(lambda c, auth, v: c.post(
+        "/api/v1/admin/users", headers=auth,
+        json={"username": f"made-{uuid.uuid4().hex[:8]}", "password": PASSWORD})),
+    ("POST", "/api/v1/admin/users/{username}/disable"): admin(
+        lambda c, auth, v: c.post(f"/api/v1/admin/users/{v.username}/disable", headers=auth)),
+    ("POST", "/api/v1/admin/users/{username}/enable"): admin(
+        lambda c, auth, v: c.post(f"/api/v1/admin/users/{v.username}/enable", headers=auth)),
+    ("DELETE", "/api/v1/admin/users/{username}"): admin(
+        lambda c, auth, v: c.delete(f"/api/v1/admin/users/{v.username}", headers=auth)),
+    ("POST", "/api/v1/admin/users/{username}/password"): admin(
+        lambda c, auth, v: c.post(f"/api/v1/admin/users/{v.username}/password", headers=auth,
+                                  json={"new_password": PASSWORD + "x"})),
+    ("PUT", "/api/v1/admin/users/{username}/quota"): admin(
+        lambda c, auth, v: c.put(f"/api/v1/admin/users/{v.username}/quota", headers=auth,
+                                 json={"quota_bytes": 1})),
+    ("POST", "/api/v1/admin/invites"): admin(lambda c, auth, v: c.post(
+        "/api/v1/admin/invites", headers=auth, json={})),
 }
 
 # Route prefixes that are only for administrators; their entries must be ``admin(...)``.

@@ -11,12 +11,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.routing import compile_path
 
 from minidropbox import __version__
-from minidropbox.api import metrics
+from minidropbox.api import docs_pages, metrics
 from minidropbox.api.context import AppContext, build_context
 from minidropbox.api.errors import install_error_handlers
 from minidropbox.api.middleware import AllowedMethods, BodyLimit, SecurityHeaders
 from minidropbox.api.routes import (
     admin,
+    admin_users,
     app_passwords,
     auth,
     changes,
@@ -36,9 +37,9 @@ from minidropbox.settings import Settings
 from minidropbox.web import install as install_web_app
 
 ROUTERS = [health.router, auth.router, chunks.router, files.router, trash.router,
-           changes.router, notifications.router, admin.router, metrics.router,
+           changes.router, notifications.router, admin.router, admin_users.router, metrics.router,
            shares.router, links_public.router,
-           app_passwords.router, usage.router]
+           app_passwords.router, usage.router, docs_pages.router]
 
 
 def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
@@ -53,7 +54,9 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
             await ctx.stop()
             ctx.db.dispose()
 
-    app = FastAPI(title="Mini-Dropbox", version=__version__, lifespan=lifespan)
+    # /docs and /redoc come from api/docs_pages.py, with their assets served from here.
+    app = FastAPI(title="Mini-Dropbox", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
     app.state.ctx = ctx
     install_error_handlers(app)
     for router in ROUTERS:

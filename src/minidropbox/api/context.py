@@ -35,6 +35,7 @@ from minidropbox.service.notify_pg import PgChangeHub
 from minidropbox.service.shared_folders import SharedFolderService
 from minidropbox.service.storage_admin import StorageAdmin
 from minidropbox.service.tree_limits import TreeLimits
+from minidropbox.service.user_admin import UserAdmin
 from minidropbox.settings import Settings, grant_key_materials
 
 log = logging.getLogger("minidropbox.api")
@@ -56,6 +57,7 @@ class AppContext:
     app_passwords: AppPasswordService
     shared_folders: SharedFolderService = field(init=False)
     direct: DirectTransfers = field(init=False)
+    users: UserAdmin = field(init=False)
     clock: Callable[[], float] = time.time
     background_jobs: list[tuple[str, BackgroundJob]] = field(default_factory=list)
     # Jobs that must run once in the whole cluster, not once per API replica: they run only
@@ -201,6 +203,7 @@ def build_context(settings: Settings) -> AppContext:
         grant_ttl=settings.grant_ttl, receipt_ttl=settings.receipt_ttl,
         max_chunk_bytes=settings.max_chunk_bytes, min_bytes=settings.direct_min_bytes,
         enabled=settings.direct_transfers)
+    ctx.users = UserAdmin(db, settings)
     ctx.metrics.watch(ctx)
     if isinstance(hub, PgChangeHub):
         ctx.background_jobs.append(("change-notify", hub.run))

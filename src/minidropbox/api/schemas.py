@@ -46,6 +46,8 @@ class Credentials(Strict):
 class SignupRequest(Strict):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
+    invite: str | None = Field(default=None, min_length=1, max_length=128,
+                               description="Needed when the server's SIGNUP is invite")
 
 
 class UserPublic(BaseModel):

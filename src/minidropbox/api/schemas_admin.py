@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from minidropbox.api.schemas import Strict
 
@@ -113,3 +113,39 @@ class CheckFinding(BaseModel):
 class CheckResult(BaseModel):
     ok: bool  # no ``must`` finding has violations
     findings: list[CheckFinding]
+
+
+class UserView(BaseModel):
+    username: str
+    is_admin: bool
+    quota_bytes: int | None
+    used_bytes: int
+    created_at: float
+    disabled: bool
+    disabled_at: float | None
+
+
+class UserList(BaseModel):
+    users: list[UserView]
+
+
+class NewUser(Strict):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class PasswordReset(Strict):
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class QuotaChange(Strict):
+    quota_bytes: int | None = Field(ge=0, le=2**62, description="None: no quota")
+
+
+class InviteRequest(Strict):
+    expires_in: float = Field(default=7 * 24 * 3600, ge=60, le=90 * 24 * 3600)
+
+
+class InviteCode(BaseModel):
+    code: str = Field(description="Shown once: the server keeps only its SHA-256")
+    expires_at: float

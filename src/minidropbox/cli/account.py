@@ -50,8 +50,11 @@ PASSWORD_RULE = (f"The password needs at least {MIN_PASSWORD_LENGTH} characters,
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--no-login", is_flag=True, help="Only create the account; do not log in.")
+@click.option("--invite", default=None, metavar="CODE",
+              help="An invite code (servers where sign-up is by invitation only).")
 @pass_state
-def signup(state: CliState, username: str, password_stdin: bool, no_login: bool) -> None:
+def signup(state: CliState, username: str, password_stdin: bool, no_login: bool,
+           invite: str | None) -> None:
     """Create an account on the server.
 
     Logs in as the new account right away (unless --no-login).
@@ -63,7 +66,7 @@ def signup(state: CliState, username: str, password_stdin: bool, no_login: bool)
     password = _read_password(password_stdin, confirm=True)
     check_password(password, username=name)  # the server also refuses common passwords
     with state.anonymous_remote() as remote:
-        user = remote.signup(name, password)
+        user = remote.signup(name, password, invite)
         if no_login:
             state.emit({**user.as_json(), "server": state.server, "logged_in": False},
                        f"Created account {user.username} on {state.server}. Next: "

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from minidropbox.cli import admin_users
 from minidropbox.cli.files import human_size, human_time
 from minidropbox.cli.state import CliState, pass_state
 from minidropbox.client.admin_values import StorageNode
@@ -17,7 +18,11 @@ from minidropbox.core.errors import MiniDropboxError, NotFound
 
 @click.group()
 def admin() -> None:
-    """Look after the storage cluster (needs an administrator account)."""
+    """Look after accounts and the storage cluster (needs an administrator account)."""
+
+
+admin.add_command(admin_users.users)
+admin.add_command(admin_users.invite_command)
 
 
 @admin.command("nodes")
@@ -196,25 +201,46 @@ class InvariantsBroken(MiniDropboxError):
               help="The folder given to `server cluster --data` (or MINIDROPBOX_DATA_DIR / "
                    "DATABASE_URL).")
 @click.option("--revoke", is_flag=True, help="Take administrator rights away instead.")
-def grant_admin(username: str, data_dir: Path | None, revoke: bool) -> None:
+@click.option("--create", is_flag=True,
+              help="Create the account first (how the first administrator gets in when "
+                   "sign-up is by invitation only).")
+@click.option("--password-stdin", is_flag=True, help="With --create: read the password "
+                                                     "from standard input.")
+def grant_admin(username: str, data_dir: Path | None, revoke: bool, create: bool,
+                password_stdin: bool) -> None:
     """Make USERNAME an administrator, writing the metadata database directly.
 
     An operator command for the machine the API runs on: no API call can do this, so a
     stolen user session can never promote itself.
+
+    Example: minidropbox server grant-admin alice --data ./data
     """
+    import time as clock
+
     from sqlalchemy import update
 
+    from minidropbox.cli.admin_users import read_new_password
     from minidropbox.cli.server import installation_settings
-    from minidropbox.core.accounts import normalize_username
+    from minidropbox.core.accounts import check_password, normalize_username
+    from minidropbox.metadata.accounts import create_user
     from minidropbox.metadata.db import Database
     from minidropbox.metadata.tables import users
+    from minidropbox.service.accounts import PASSWORD_HASHER
+    from minidropbox.service.passwords import common_passwords
 
     settings = installation_settings(data_dir)
     name = normalize_username(username)
+    hashed = None
+    if create:
+        password = read_new_password(password_stdin)
+        check_password(password, common_passwords(), name)
+        hashed = PASSWORD_HASHER.hash(password)
     db = Database(settings.effective_database_url)
     try:
         db.migrate()
         with db.write() as conn:
+            if hashed is not None:
+                create_user(conn, name, hashed, clock.time(), settings.quota_bytes)
             changed = conn.execute(update(users).where(users.c.username == name)
                                    .values(is_admin=not revoke)).rowcount
     finally:

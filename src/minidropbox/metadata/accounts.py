@@ -67,7 +67,7 @@ def session_by_id(conn: Connection, session_id: str) -> dict[str, Any] | None:
 # oldest (lowest id), as in ``root_namespace``.
 _CALLER = (
     select(sessions.c.id.label("session_id"), sessions.c.revoked_at, users.c.id,
-           users.c.username, users.c.is_admin, users.c.quota_bytes,
+           users.c.username, users.c.is_admin, users.c.quota_bytes, users.c.disabled_at,
            select(func.min(namespaces.c.id)).where(namespaces.c.owner_id == users.c.id)
            .scalar_subquery().label("namespace_id"))
     .join(users, users.c.id == sessions.c.user_id)

@@ -46,6 +46,7 @@ def revoke(conn: Connection, user_id: int, name: str) -> bool:
 _CALLER = (
     select(app_passwords.c.id.label("app_password_id"), app_passwords.c.last_used_at,
            users.c.id, users.c.username, users.c.is_admin, users.c.quota_bytes,
+           users.c.disabled_at,
            select(func.min(namespaces.c.id)).where(namespaces.c.owner_id == users.c.id)
            .scalar_subquery().label("namespace_id"))
     .join(users, users.c.id == app_passwords.c.user_id)

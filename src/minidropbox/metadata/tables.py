@@ -35,6 +35,22 @@ users = Table(
     Column("quota_bytes", BigInteger, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("password_changed_at", Float, nullable=False),
+    # Set by an administrator: no login, no session, no app password works until cleared.
+    Column("disabled_at", Float, nullable=True),
+)
+
+# Sign-up codes made by administrators, for servers where open sign-up is off
+# (``SIGNUP=invite``). Only the SHA-256 of a code is kept; each works once, until it expires.
+invites = Table(
+    "invites",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("created_by", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float, nullable=True),
+    Column("used_by", String(32), nullable=True),
 )
 
 sessions = Table(

@@ -21,9 +21,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from minidropbox.core.accounts import check_password, normalize_username
-from minidropbox.core.errors import InvalidInput, TooManyRequests, Unauthorized
+from minidropbox.core.errors import Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from minidropbox.core.ratelimit import LoginThrottle, SlidingWindow
 from minidropbox.metadata import accounts as repo
+from minidropbox.metadata import users_admin
 from minidropbox.metadata.db import Database
 from minidropbox.service.passwords import common_passwords
 from minidropbox.settings import Settings
@@ -80,7 +81,8 @@ class AccountService:
         self._dummy_hash = PASSWORD_HASHER.hash(secrets.token_hex(16))
 
     # -- accounts ---------------------------------------------------------------------------
-    def signup(self, username: str, password: str, address: str) -> dict[str, Any]:
+    def signup(self, username: str, password: str, address: str,
+               invite: str | None = None) -> dict[str, Any]:
         """Create an account. Every attempt with a valid name and password counts against
         the client address's signup budget, whether the name was free or taken: that bounds
         both the Argon2id hashes one address can make the server compute and how many names
@@ -93,9 +95,17 @@ class AccountService:
             raise TooManyRequests("Too many signups from this address; try again later.",
                                   retry_after=wait)
         self._address_signups.hit(address, now)
+        invite_only = self.settings.signup == "invite"
+        if invite_only and not invite:
+            raise Forbidden("Sign-up on this server is by invitation only: ask its "
+                            "administrator for an invite code (`signup --invite CODE`).")
         hashed = PASSWORD_HASHER.hash(password)
         with self.db.write() as conn:
             user_id = repo.create_user(conn, name, hashed, now, self.settings.quota_bytes)
+            # Spent in the same transaction: a taken name leaves the invite unused.
+            if invite_only and not users_admin.use_invite(
+                    conn, hashlib.sha256(str(invite).encode()).hexdigest(), name, now):
+                raise Forbidden("That invite code is unknown, used or expired.")
         return {"id": user_id, "username": name, "created_at": now}
 
     def login(self, username: str, password: str, address: str, device: str = "") -> TokenPair:
@@ -127,6 +137,8 @@ class AccountService:
             self.login_throttle.failed(name, address, now)
             raise Unauthorized(BAD_LOGIN)
         self.login_throttle.succeeded(name)
+        if user["disabled_at"] is not None:
+            raise Forbidden("This account is disabled; ask the server's administrator.")
         if PASSWORD_HASHER.check_needs_rehash(user["password_hash"]):
             with self.db.write() as conn:
                 repo.set_password(conn, user["id"], PASSWORD_HASHER.hash(password),
@@ -216,6 +228,8 @@ class AccountService:
             row = repo.caller(conn, str(claims["sid"]), int(sub))
         if not row or row["revoked_at"] is not None or row["namespace_id"] is None:
             raise Unauthorized("The session has ended; log in again.")
+        if row["disabled_at"] is not None:
+            raise Unauthorized("This account is disabled; ask the server's administrator.")
         return Principal(row["id"], row["username"], row["session_id"], row["namespace_id"],
                          bool(row["is_admin"]), row["quota_bytes"])
 

@@ -86,6 +86,8 @@ class AppPasswordService:
         if row is None or row["namespace_id"] is None:
             self.throttle.failed(name, address, now)
             raise Unauthorized(BAD_CREDENTIALS)
+        if row["disabled_at"] is not None:
+            raise Unauthorized("This account is disabled; ask the server's administrator.")
         # No reset on success (unlike a login): a device sends the right password with every
         # request, which would wipe the count of someone else's wrong guesses at once.
         if row["last_used_at"] is None or now - row["last_used_at"] > TOUCH_EVERY:

@@ -17,14 +17,14 @@ from minidropbox.api.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], route_class=BoundedJsonRoute)
-ERRORS = error_responses(400, 401, 409, 422, 429)
+ERRORS = error_responses(400, 401, 403, 409, 422, 429)
 
 
 @router.post("/signup", status_code=201, response_model=UserPublic, responses=ERRORS)
 async def signup(body: SignupRequest, request: Request, ctx: Context) -> UserPublic:
     """Create an account (a limited number per client address and hour)."""
     user = await ctx.hash_password_work(ctx.accounts.signup, body.username, body.password,
-                                        client_address(request), signup=True)
+                                        client_address(request), body.invite, signup=True)
     return UserPublic(username=user["username"], created_at=user["created_at"],
                       quota_bytes=ctx.settings.quota_bytes)
 
