@@ -51,7 +51,8 @@ def test_invite_only_server_and_admin_users(tmp_path: Path) -> None:
 
             # Invites: each works once.
             code = json.loads(cli("--json", "admin", "invite", "--expires", "2h").stdout)["code"]
-            cli("signup", "bob", "--password-stdin", "--invite", code, stdin=PASSWORD + "\n")
+            cli("signup", "bob", "--password-stdin", "--no-login", "--invite", code,
+                stdin=PASSWORD + "\n")
             again = c.post("/api/v1/auth/signup", json={"username": "bob2",
                                                         "password": PASSWORD, "invite": code})
             assert again.status_code == 403 and "used or expired" in again.text
