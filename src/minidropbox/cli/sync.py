@@ -8,6 +8,7 @@ The work happens in ``minidropbox.client.sync``; this module reads the options, 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -27,7 +28,7 @@ from minidropbox.client.sync.client import SyncClient
 from minidropbox.client.sync.engine import SyncOptions
 from minidropbox.client.sync.errors import SyncError
 from minidropbox.client.sync.folder_lock import check_not_nested, holder_pid
-from minidropbox.client.sync.running import LOG_FILE, running_syncs
+from minidropbox.client.sync.running import LOG_FILE, STATUS_FILE, running_syncs
 from minidropbox.client.sync.state import STATE_DIR
 from minidropbox.client.sync.status import Status
 from minidropbox.core.errors import Unauthorized
@@ -156,7 +157,7 @@ def _start_in_background(state: CliState, root: Path) -> None:
             reason = lines[-1] if lines else f"exited with {code}"
             raise SyncError(f"The background sync stopped at once: "
                             f"{reason.removeprefix('Error: ')}")
-        if holder_pid(root) == proc.pid:
+        if _started(root, proc.pid):
             state.emit({"ok": True, "root": str(root), "pid": proc.pid, "log": str(log_path)},
                        f"Syncing {root} in the background (pid {proc.pid}); "
                        f"`minidropbox status` shows it, the log is {log_path}.")
@@ -164,6 +165,17 @@ def _start_in_background(state: CliState, root: Path) -> None:
         time.sleep(0.05)
     raise SyncError(f"The background sync (pid {proc.pid}) did not start within "
                     f"{DAEMON_START_TIMEOUT:.0f} s; see {log_path}.")
+
+
+def _started(root: Path, pid: int) -> bool:
+    """The background sync ``pid`` passed its checks: it holds the folder's lock and has
+    written its first status (``SyncClient.open`` writes it only once open succeeded)."""
+    try:
+        info = json.loads((root / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return (info.get("pid") == pid and info.get("state") != "stopped"
+            and holder_pid(root) == pid)
 
 
 @click.command("status")

@@ -44,6 +44,7 @@ class SyncClient:
             Bandwidth(options.bwlimit) if options.bwlimit else None))
         self.root = options.root
         self.lock = SyncFolderLock(options.root)
+        self.registered = False
         self.status = status
         self.status_file = StatusFile(options.root, credentials.server, options.remote_root)
         self.folder = RealFolder(options.root)
@@ -70,9 +71,12 @@ class SyncClient:
                 self.engine.open()  # reads only; a sync running meanwhile is no harm
                 return
             self.lock.acquire()
-            self.status_file.register()
-            self.status.on_change = self.status_file.write
         self.engine.open()
+        if self.lock.fd is not None:
+            # Registered only once open: a sync that status shows has passed every check.
+            self.status_file.register()
+            self.registered = True
+            self.status.on_change = self.status_file.write
 
     def run_once(self) -> SyncResult:
         return run_once(self.engine)
@@ -96,7 +100,8 @@ class SyncClient:
         self.server.close()
         if self.scratch is not None:
             self.scratch.cleanup()
-        if self.lock.fd is not None:
+        if self.registered:
             self.status.on_change = None
             self.status_file.unregister(self.status.state)
-            self.lock.release()
+            self.registered = False
+        self.lock.release()
