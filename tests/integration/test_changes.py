@@ -279,30 +279,39 @@ def test_waiting_long_polls_hold_no_threads_or_connections(cluster: TestCluster,
                                                            http: httpx.Client) -> None:
     """More parked long-polls than worker threads (40) and database connections (32)."""
     auth = new_user(http)
-    cursor = latest(http, auth)
     waiters = 60
 
-    async def scenario() -> tuple[list[dict[str, Any]], float]:
+    async def list_and_mkdir(client: httpx.AsyncClient, folder: str) -> float:
+        started = time.monotonic()
+        listing = await client.get("/api/v1/files/list", headers=auth)
+        assert listing.status_code == 200, listing.text
+        created = await client.post("/api/v1/files/folder", headers=auth, json={"path": folder})
+        assert created.status_code == 201, created.text
+        return time.monotonic() - started
+
+    async def scenario() -> tuple[list[dict[str, Any]], float, float]:
         limits = httpx.Limits(max_connections=waiters + 5)
         async with httpx.AsyncClient(base_url=cluster.url, timeout=30, limits=limits) as client:
+            # The same two requests with nothing parked: what they cost on this machine now.
+            alone = sorted([await list_and_mkdir(client, f"/alone-{i}") for i in range(3)])[1]
+            wake_cursor = latest(http, auth)
             polls = [asyncio.create_task(client.get(
                 "/api/v1/changes/wait", headers=auth,
-                params={"cursor": cursor, "timeout": LONGPOLL_CAP})) for _ in range(waiters)]
+                params={"cursor": wake_cursor, "timeout": LONGPOLL_CAP}))
+                for _ in range(waiters)]
             await asyncio.sleep(0.3)
-            started = time.monotonic()
             # Other requests (which need a thread and a connection) still go straight through.
-            listing = await client.get("/api/v1/files/list", headers=auth)
-            assert listing.status_code == 200, listing.text
-            created = await client.post("/api/v1/files/folder", headers=auth,
-                                        json={"path": "/wake"})
-            assert created.status_code == 201, created.text
-            busy_for = time.monotonic() - started
+            busy_for = await list_and_mkdir(client, "/wake")
             answers = await asyncio.gather(*polls)
-            return [ok(a) for a in answers], busy_for
+            return [ok(a) for a in answers], busy_for, alone
 
-    answers, busy_for = asyncio.run(scenario())
-    print(f"with {waiters} long-polls parked, a listing and a mkdir took {busy_for * 1000:.0f} ms")
-    assert busy_for < 0.8, f"other requests waited {busy_for:.2f} s behind the long-polls"
+    answers, busy_for, alone = asyncio.run(scenario())
+    print(f"with {waiters} long-polls parked, a listing and a mkdir took {busy_for * 1000:.0f} ms"
+          f" ({alone * 1000:.0f} ms with none)")
+    # Queued behind the long-polls they would wait for the polls' timeout; a ratio to the same
+    # requests alone (not a time) keeps this true on a busy machine.
+    assert busy_for < max(0.8, 5 * alone), \
+        f"other requests waited {busy_for:.2f} s behind the long-polls ({alone:.2f} s alone)"
     assert all(a == {"changes": True, "cursor": latest(http, auth)} for a in answers)
 
 
