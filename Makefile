@@ -12,11 +12,11 @@ PYTEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --timeout 300 -q
 # The part of the suite `make test` runs a second time on PostgreSQL when
 # MINIDROPBOX_TEST_POSTGRES_URL is set (`make test-postgres` runs all of it there).
-# Files, versions, trash and moves; the journal; accounts; pg_dump backups. (Not the 1 GiB
+# Files, versions, trash and moves; the journal; accounts; pg_dump backups. (Not the large-upload
 # memory test: it measures the API process, not the database.)
 PG_TESTS ?= tests/integration/test_files.py tests/integration/test_changes.py \
             tests/integration/test_auth.py tests/integration/test_backup_failures.py \
-            --deselect tests/integration/test_files.py::test_api_memory_stays_flat_for_1_gib
+            --deselect tests/integration/test_files.py::test_api_memory_stays_flat_for_a_large_upload
 
 .PHONY: run test test-containers test-postgres lint unit fmt bench soak fuzz chaos clean lock test-tools screenshots
 
