@@ -7,9 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= ./data
 PYTEST_WORKERS ?= 2
-# loadgroup: the tests of one xdist group run on one worker (the browser tests, so that they
-# share one Chromium and one cluster); every other test is spread as usual.
-PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --timeout 300 -q
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --timeout 300 -q
 # The part of the suite `make test` runs a second time on PostgreSQL when
 # MINIDROPBOX_TEST_POSTGRES_URL is set (`make test-postgres` runs all of it there).
 # Files, versions, trash and moves; the journal; accounts; pg_dump backups. (Not the large-upload

@@ -1,7 +1,7 @@
 """A real Chromium (Debian's ``chromium`` + ``chromium-driver``) driving the web app of a real
-cluster. One cluster and one Chromium serve all the browser tests (``make test`` keeps them on
-one test worker: the ``browser`` xdist group); each test starts as a fresh visitor (no cookie,
-nothing stored, a desktop-sized page) and makes its own account."""
+cluster. One cluster and one Chromium per test process serve all its browser tests; each test
+starts as a fresh visitor (no cookie, nothing stored, a desktop-sized page) and makes its own
+account."""
 
 from __future__ import annotations
 
@@ -38,14 +38,6 @@ SCREENSHOTS = Path(os.environ.get("MINIDROPBOX_SCREENSHOTS")
                    or tempfile.gettempdir() + "/minidropbox-screenshots")
 WAIT = 20  # seconds: generous, the machine may be busy
 QUOTA = 1024 ** 3
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """All browser tests on one xdist worker (``--dist loadgroup``): one Chromium, one cluster."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(item.path).parents:
-            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(scope="session")
