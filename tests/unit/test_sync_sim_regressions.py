@@ -241,3 +241,79 @@ def test_a_file_set_aside_when_the_process_died_is_put_back_unless_synced(
         assert fake.read("b.txt") == b"edited just then"
     finally:
         engine.close()
+
+
+def test_a_move_made_just_before_a_crash_then_edited_is_not_a_conflict(
+        tmp_path: Path) -> None:
+    """Seeds 873 and 1443: sync moved a file on the server (the user had renamed it here)
+    and died before renaming its row; the user then edited it. With the row still at the
+    old name, the new name looked new on both sides, differently: a conflicted copy. The
+    move is written down first, and the next round renames the row."""
+    clock = Tick()
+    fake = FakeFolder(clock=clock)
+    server = FakeServer()
+    fake.write("x.txt", b"draft", mtime_ns=T0 - 10**10)
+    engine = engine_at(fake, server, tmp_path, clock)
+    assert engine.sync().done
+    engine.close()
+    fake.rename("x.txt", "a.txt", replace=False)
+
+    def serve(call: Call) -> Answer:
+        answer = server.serve(call)
+        if call.path == "/files/move":
+            raise SimulatedCrash("died with the move done")
+        return answer
+
+    engine = SyncEngine(server.direct_remote(serve), fake, tmp_path / "state.db",
+                        SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
+                        now_ns=clock, monotonic=lambda: clock() / 1e9)
+    engine.open()
+    with pytest.raises(SimulatedCrash):
+        engine.round()
+    assert engine.state is not None
+    engine.state.conn.close()
+    assert set(server.files()) == {"/a.txt"}
+    clock.ns += 10**9
+    fake.write("a.txt", b"draft, then edited")
+    clock.ns += 10**9
+    engine = engine_at(fake, server, tmp_path, clock)
+    try:
+        assert engine.sync().done
+        assert server.files() == {"/a.txt": b"draft, then edited"}
+        assert conflicted(fake) == []
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("case_insensitive", [False, True])
+def test_a_case_rename_cut_in_half_by_a_crash_is_finished_not_synced(
+        tmp_path: Path, case_insensitive: bool) -> None:
+    """Seed 180: a case-only rename here goes through an intermediate name; a crash between
+    its two renames left ``X.txt.renaming``, which the next round uploaded as the user's
+    rename, to every device. The intermediate name is now ignored, and finished at start."""
+    clock = Tick()
+    fake = FakeFolder(clock=clock, case_insensitive=case_insensitive)
+    folder = FaultyFolder(fake)
+    server = FakeServer()
+    fake.write("x.txt", b"one", mtime_ns=T0 - 10**10)
+    engine = engine_at(fake, server, tmp_path, clock)
+    assert engine.sync().done
+    engine.close()
+    server.move("/x.txt", "/X.txt")  # respelled on another device
+    engine = SyncEngine(server.direct_remote(), folder, tmp_path / "state.db",
+                        SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
+                        now_ns=clock, monotonic=lambda: clock() / 1e9)
+    engine.open()
+    folder.crash_after("rename", name="x.txt")
+    with pytest.raises(SimulatedCrash):
+        engine.round()
+    assert engine.state is not None
+    engine.state.conn.close()
+    clock.ns += 10**9
+    engine = engine_at(fake, server, tmp_path, clock)
+    try:
+        assert engine.sync().done
+        assert fake.tree() == {"X.txt": b"one"}
+        assert server.files() == {"/X.txt": b"one"}
+    finally:
+        engine.close()

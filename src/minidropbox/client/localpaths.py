@@ -18,6 +18,8 @@ TMP_PREFIX = ".minidropbox-tmp-"  # temp files of downloads; sync ignores and re
 # A synced file sync is about to delete or replace, renamed aside first so that a write
 # racing the check lands in the aside file (and is kept), never lost; sync ignores it.
 ASIDE_PREFIX = ".minidropbox-aside-"
+# An item halfway through a case-only rename (two renames on a case-insensitive disk).
+RESPELL_PREFIX = ".minidropbox-respell-"
 
 
 class UnsafeName(errors.MiniDropboxError):

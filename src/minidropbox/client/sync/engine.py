@@ -37,7 +37,13 @@ from minidropbox.client.sync.errors import (
 from minidropbox.client.sync.executor import TRANSFER_WORKERS, Executor, Outcome
 from minidropbox.client.sync.ignore import IGNORE_FILE, IgnoreRules
 from minidropbox.client.sync.journal import NeedsListing
-from minidropbox.client.sync.localfs import clean_temp_files, put_back, set_aside_files
+from minidropbox.client.sync.localfs import (
+    clean_temp_files,
+    finish_respells,
+    put_back,
+    set_aside_files,
+    sweep_temp_dir,
+)
 from minidropbox.client.sync.remote import RemoteSide, RemoteTree
 from minidropbox.client.sync.scanner import (
     SETTLE_SECONDS,
@@ -47,11 +53,11 @@ from minidropbox.client.sync.scanner import (
     scan,
     trusted_stat,
 )
-from minidropbox.client.sync.state import STATE_FILE, BaseRow, StateDB
+from minidropbox.client.sync.state import STATE_FILE, BaseRow, Pending, StateDB
 from minidropbox.client.sync.status import Status
 from minidropbox.core import errors
 from minidropbox.core.paths import path_key
-from minidropbox.core.reconcile import Op, Plan, reconcile
+from minidropbox.core.reconcile import Item, Op, Plan, reconcile
 from minidropbox.core.sync_names import DeleteLimits
 
 log = logging.getLogger("minidropbox.sync")
@@ -166,10 +172,12 @@ class SyncEngine:
             self.remote.create_root()
 
     def recover_set_aside(self) -> None:
-        """Files set aside to be deleted or replaced when the process died (or the step
-        failed): one holding exactly its base content is on the server, and goes; anything
-        else gets its name back (or a free one beside it), to be synced as the user's."""
+        """Items a step left halfway when the process died (or the step failed): a case-only
+        rename is finished; a file set aside to be deleted or replaced that holds exactly
+        its base content is on the server, and goes; anything else gets its name back (or a
+        free one beside it), to be synced as the user's."""
         assert self.state is not None
+        finish_respells(self.folder)
         rows = self.state.rows()
         for aside in set_aside_files(self.folder):
             folder, leaf = parent_of(aside), aside.rsplit("/", 1)[-1]
@@ -281,11 +289,8 @@ class SyncEngine:
                             self.status.action, transfer_workers=self.opts.transfer_workers,
                             monotonic=self.monotonic, now_ns=self.now_ns)
         outcome = executor.run(plan, local, tree)
+        sweep_temp_dir(self.folder)  # whatever a failed step left there, every round
         if outcome.failed or outcome.skipped:
-            # A download whose folder was moved or removed meanwhile cannot find its temp
-            # file to clean up; sweep now, not at the next start (ignored leftovers keep a
-            # folder from being deleted and the trees from agreeing).
-            clean_temp_files(self.folder)
             self.recover_set_aside()
         if not self.base_trusted and not outcome.failed and self.generation is not None:
             state.set_meta("generation", self.generation)
@@ -313,6 +318,10 @@ class SyncEngine:
         for p in pending:
             key = path_key(p.item.path)
             row = rows.get(key)
+            if p.side in ("move-local", "move-remote"):
+                changed |= self._settle_move(p, rows, local.items if p.side == "move-local"
+                                             else tree.items)
+                continue
             if p.side == "local":
                 name = local.paths.get(key)
                 try:
@@ -345,6 +354,22 @@ class SyncEngine:
                 self.status.action(f"skipped {one_line(line)}")
         self.reported = set(skipped)
         self.status.set_skipped([one_line(line) for line in skipped])
+
+    def _settle_move(self, p: Pending, rows: Mapping[str, BaseRow],
+                     side: Mapping[str, Item]) -> bool:
+        """A move that happened (the item is at its new path there, and gone from the old
+        one) has its rows renamed, if that was not done yet."""
+        assert self.state is not None and p.source is not None
+        src, dst = p.source, p.item.path
+        found = side.get(path_key(dst))
+        row = rows.get(path_key(src))
+        if (found is None or found.path != dst or found.kind != p.item.kind or row is None
+                or row.item.path == dst):
+            return False
+        if path_key(src) != path_key(dst) and path_key(src) in side:
+            return False
+        self.state.rename(src, dst)
+        return True
 
     def _record_restats(self, rows: Mapping[str, BaseRow], local: LocalScan) -> None:
         """Files whose stat moved but whose content is still the base's (a rename changes the

@@ -26,10 +26,16 @@ from functools import partial
 from minidropbox.client.batch import TransferStats, UploadItem, split_every
 from minidropbox.client.download import fetch_to_temp
 from minidropbox.client.localfolder import LocalFolder, join, parent_of
-from minidropbox.client.localpaths import ASIDE_PREFIX
+from minidropbox.client.localpaths import ASIDE_PREFIX, RESPELL_PREFIX
 from minidropbox.client.remote import Remote
 from minidropbox.client.sync.ignore import IgnoreRules
-from minidropbox.client.sync.localfs import ensure_inside, local_name, make_folder, put_back
+from minidropbox.client.sync.localfs import (
+    TEMP_DIR,
+    ensure_inside,
+    local_name,
+    make_folder,
+    put_back,
+)
 from minidropbox.client.sync.remote import RemoteSide, RemoteTree
 from minidropbox.client.sync.scanner import LocalScan, stat_of, trusted_stat
 from minidropbox.client.sync.state import UNKNOWN_STAT, LocalStat, StateDB
@@ -199,6 +205,7 @@ class Executor:
         if not self._exists(src):
             raise Skipped(f"{act.path} disappeared")
         make_folder(self.folder, parent_of(dst))
+        self._expect_move("move-local", act)
         try:
             if path_key("/" + src) == path_key("/" + dst):
                 self._respell(src, dst)
@@ -210,15 +217,22 @@ class Executor:
         self.state.rename(act.path, act.dest)
         self.report(f"moved {act.path} -> {act.dest}")
 
+    def _expect_move(self, side: str, act: Action) -> None:
+        """Write the move down (``Pending``) before making it: if the process dies before
+        the rows are renamed, the next round finds it done and renames them then."""
+        assert act.dest is not None
+        base = act.base or Item(act.path, act.kind)
+        self.state.expect(side, Item(act.dest, act.kind, base.hash, base.version, base.size),
+                          source=act.path)
+        self._commit()
+        self.state.begin()
+
     def _respell(self, src: str, dst: str) -> None:
         """A case-only rename, through an intermediate name: on a case-insensitive disk
-        ``dst`` is ``src`` itself, which a never-clobbering rename would refuse. Not a temp
-        file name (those are swept): after a crash in between, the item is still a synced
-        item under a visible name, which the next round sees as a local move."""
-        leaf = src.rsplit("/", 1)[-1]
-        n = 1
-        while self._exists(via := join(parent_of(src), f"{leaf}.renaming{n if n > 1 else ''}")):
-            n += 1
+        ``dst`` is ``src`` itself, which a never-clobbering rename would refuse. The
+        intermediate name (``RESPELL_PREFIX`` + the new name) is ignored by the scan, and
+        a crash in between is finished at the next start (``finish_respells``)."""
+        via = join(parent_of(src), RESPELL_PREFIX + dst.rsplit("/", 1)[-1])
         self.folder.rename(src, via, replace=False)
         try:
             self.folder.rename(via, dst, replace=False)
@@ -228,6 +242,7 @@ class Executor:
 
     def _move_remote(self, act: Action) -> None:
         assert act.dest is not None
+        self._expect_move("move-remote", act)
         try:
             self.server.move(self.remote.to_remote(act.path), self.remote.to_remote(act.dest))
         except (errors.NotFound, errors.Conflict) as exc:
@@ -476,12 +491,12 @@ class Executor:
             return None
 
     def _fetch(self, act: Action, out: Outcome) -> tuple[str, LocalStat]:
-        """Stream the planned version into a verified temp file next to its target."""
+        """Stream the planned version into a verified temp file in ``TEMP_DIR``."""
         rem = act.remote
         assert rem is not None and rem.version is not None
-        into = parent_of(self._spell(act.path))
-        make_folder(self.folder, into)
-        tmp = fetch_to_temp(self.server, self.remote.to_remote(act.path), self.folder, into,
+        make_folder(self.folder, parent_of(self._spell(act.path)))
+        make_folder(self.folder, TEMP_DIR)
+        tmp = fetch_to_temp(self.server, self.remote.to_remote(act.path), self.folder, TEMP_DIR,
                             version=rem.version, expect_size=rem.size, expect_hash=rem.hash,
                             mtime=self.tree.modified.get(path_key(act.path)), stats=out.stats)
         return tmp, stat_of(self.folder.info(tmp))

@@ -13,14 +13,14 @@ import functools
 import pathspec
 
 from minidropbox.client.localfolder import LocalFolder
-from minidropbox.client.localpaths import ASIDE_PREFIX, TMP_PREFIX
+from minidropbox.client.localpaths import ASIDE_PREFIX, RESPELL_PREFIX, TMP_PREFIX
 from minidropbox.client.sync.state import STATE_DIR
 
 IGNORE_FILE = ".minidropboxignore"
 # The state folder is ignored at every level: a sync folder copied or moved into another
 # one must never have its state DB uploaded.
 BUILTIN = [f"{STATE_DIR}/", "*.swp", "*.swx", "*~", ".DS_Store", "Thumbs.db", ".~lock*",
-           f"{TMP_PREFIX}*", f"{ASIDE_PREFIX}*"]
+           f"{TMP_PREFIX}*", f"{ASIDE_PREFIX}*", f"{RESPELL_PREFIX}*"]
 
 
 @functools.lru_cache(maxsize=16)

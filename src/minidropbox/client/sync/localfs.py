@@ -12,7 +12,19 @@ import contextlib
 import errno
 
 from minidropbox.client.localfolder import LocalFolder, join, parent_of
-from minidropbox.client.localpaths import ASIDE_PREFIX, TMP_PREFIX, UnsafeName, check_name
+from minidropbox.client.localpaths import (
+    ASIDE_PREFIX,
+    RESPELL_PREFIX,
+    TMP_PREFIX,
+    UnsafeName,
+    check_name,
+)
+from minidropbox.client.sync.state import STATE_DIR
+
+# Where downloads are written before they are renamed into place: one folder outside the
+# synced tree (as Dropbox's cache folder), so a folder moved or deleted while its downloads
+# are in flight carries no temp file away, and one listing sweeps them all.
+TEMP_DIR = f"{STATE_DIR}/tmp"
 
 
 def local_name(rel: str) -> str:
@@ -51,8 +63,28 @@ def make_folder(folder: LocalFolder, name: str) -> None:
         ensure_inside(folder, path)
 
 
+def sweep_temp_dir(folder: LocalFolder) -> int:
+    """Empty ``TEMP_DIR`` (at the end of every round: nothing in it outlives one) and remove
+    it, and the state folder too if nothing else is in it; returns how many files went."""
+    try:
+        children = folder.list(TEMP_DIR)
+    except OSError:
+        return 0
+    removed = 0
+    for child, info in children:
+        if info.kind == "file":
+            with contextlib.suppress(FileNotFoundError):
+                folder.unlink(join(TEMP_DIR, child))
+                removed += 1
+    for name in (TEMP_DIR, STATE_DIR):
+        with contextlib.suppress(OSError):
+            folder.rmdir(name)  # only if empty: the state DB usually lives in STATE_DIR
+    return removed
+
+
 def clean_temp_files(folder: LocalFolder, name: str = "") -> int:
-    """Remove ``.minidropbox-tmp-*`` files a crash left behind; returns how many."""
+    """Remove ``.minidropbox-tmp-*`` files a crash left behind anywhere in the folder
+    (``TEMP_DIR``, or beside their targets as older versions wrote them); how many."""
     removed = 0
     try:
         children = folder.list(name)
@@ -89,6 +121,20 @@ def put_back(folder: LocalFolder, aside: str, name: str) -> str:
 
 def set_aside_files(folder: LocalFolder, name: str = "") -> list[str]:
     """Every ``ASIDE_PREFIX`` file under ``name``."""
+    return _named(folder, name, ASIDE_PREFIX, folders=False)
+
+
+def finish_respells(folder: LocalFolder) -> list[str]:
+    """Give every item a crash left halfway through a case-only rename its new name (or a
+    free one beside it); the names they got."""
+    done = []
+    for name in _named(folder, "", RESPELL_PREFIX, folders=True):
+        leaf = name.rsplit("/", 1)[-1][len(RESPELL_PREFIX):]
+        done.append(put_back(folder, name, join(parent_of(name), leaf)))
+    return done
+
+
+def _named(folder: LocalFolder, name: str, prefix: str, *, folders: bool) -> list[str]:
     found: list[str] = []
     try:
         children = folder.list(name)
@@ -96,8 +142,9 @@ def set_aside_files(folder: LocalFolder, name: str = "") -> list[str]:
         return found
     for child, info in children:
         path = join(name, child)
-        if info.kind == "folder":
-            found.extend(set_aside_files(folder, path))
-        elif child.startswith(ASIDE_PREFIX) and info.kind == "file":
+        if child.startswith(prefix) and info.kind in (("file", "folder") if folders
+                                                        else ("file",)):
             found.append(path)
+        elif info.kind == "folder":
+            found.extend(_named(folder, path, prefix, folders=folders))
     return found

@@ -29,8 +29,9 @@ CREATE TABLE IF NOT EXISTS base (
     size INTEGER, hash TEXT, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (
-    key TEXT PRIMARY KEY, side TEXT NOT NULL, path TEXT NOT NULL, version INTEGER,
-    size INTEGER, hash TEXT, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER);
+    key TEXT PRIMARY KEY, side TEXT NOT NULL, path TEXT NOT NULL, kind TEXT NOT NULL,
+    version INTEGER, size INTEGER, hash TEXT, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER,
+    source TEXT);
 """
 
 
@@ -55,16 +56,18 @@ class BaseRow:
 
 @dataclass(frozen=True)
 class Pending:
-    """A file transfer that was about to change one side (written, and made durable, before
-    it starts): ``side="local"``, the download of ``item`` renamed from a temp file with
+    """A step that was about to change one side (written, and made durable, before it
+    starts): ``side="local"``, the download of ``item`` renamed from a temp file with
     ``stat``; ``side="remote"``, the commit of ``item.hash`` from a local file that had
-    ``stat``. If the process dies before the base row is written, the next round looks at
-    that side: if the transfer happened, ``item`` is what both sides held at that moment
-    (``SyncEngine.settle_pending``), so a change made since is a change, not a conflict."""
+    ``stat``; ``"move-local"`` / ``"move-remote"``, the move of ``source`` to ``item.path``
+    there. If the process dies before the base row is written, the next round looks at
+    that side: if the step happened, ``item`` is what both sides held at that moment
+    (``SyncEngine._settle_pending``), so a change made since is a change, not a conflict."""
 
     side: str
     item: Item
     stat: LocalStat
+    source: str | None = None
 
 
 STATE_FILE = f"{STATE_DIR}/state.db"  # where a sync folder keeps its state, inside it
@@ -117,19 +120,23 @@ class StateDB:
              s.mtime_ns if item.kind == "file" else None, s.ctime_ns, s.ino))
 
     # -- transfers in flight ----------------------------------------------------------------
-    def expect(self, side: str, item: Item, stat: LocalStat) -> None:
+    def expect(self, side: str, item: Item, stat: LocalStat = UNKNOWN_STAT,
+               source: str | None = None) -> None:
         self.conn.execute(
-            "INSERT OR REPLACE INTO pending (key, side, path, version, size, hash, mtime_ns, "
-            "ctime_ns, ino) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (path_key(item.path), side, item.path, item.version, item.size, item.hash,
-             stat.mtime_ns, stat.ctime_ns, stat.ino))
+            "INSERT OR REPLACE INTO pending (key, side, path, kind, version, size, hash, "
+            "mtime_ns, ctime_ns, ino, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (path_key(item.path), side, item.path, item.kind, item.version, item.size,
+             item.hash, stat.mtime_ns, stat.ctime_ns, stat.ino, source))
 
     def pending(self) -> list[Pending]:
-        return [Pending(side, Item(path, "file", h, version, size),
-                        LocalStat(size, mtime, ctime, ino))
-                for side, path, version, size, h, mtime, ctime, ino in self.conn.execute(
-                    "SELECT side, path, version, size, hash, mtime_ns, ctime_ns, ino "
-                    "FROM pending ORDER BY key")]
+        out = []
+        for side, path, kind, version, size, h, mtime, ctime, ino, source in self.conn.execute(
+                "SELECT side, path, kind, version, size, hash, mtime_ns, ctime_ns, ino, source "
+                "FROM pending ORDER BY key"):
+            kind_: Kind = "folder" if kind == "folder" else "file"
+            out.append(Pending(side, Item(path, kind_, h, version, size),
+                               LocalStat(size, mtime, ctime, ino), source))
+        return out
 
     def clear_pending(self) -> None:
         self.conn.execute("DELETE FROM pending")
