@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from minidropbox.client.localpaths import TMP_PREFIX
+from minidropbox.client.sync.state import STATE_DIR
 from tests.e2e.sync_harness import (
     ServerView,
     SyncClient,
@@ -60,8 +61,9 @@ def test_kill_mid_upload_and_mid_download_then_restart(
 
         # Mid-download: kill B while its temp file is being written.
         b.start()
-        found = wait_until(lambda: list(b.root.glob(f"{TMP_PREFIX}*")), timeout=30,
-                           interval=0.002, message="B to start downloading")
+        # Downloads are written in the sync folder's own .minidropbox/tmp, outside the tree.
+        found = wait_until(lambda: list(b.root.glob(f"{STATE_DIR}/tmp/{TMP_PREFIX}*")),
+                           timeout=30, interval=0.002, message="B to start downloading")
         b.kill()
         assert found and not (b.root / "big.bin").exists(), "B finished before the kill"
         b.once()  # restart: cleans the temp file, downloads again

@@ -121,6 +121,9 @@ class Executor:
     def _run(self, plan: Plan, out: Outcome) -> None:
         uploads = [a for a in plan.actions if a.op is Op.UPLOAD]
         downloads = [a for a in plan.actions if a.op is Op.DOWNLOAD]
+        moves = [a for a in plan.actions if a.op in (Op.MOVE_LOCAL, Op.MOVE_REMOTE)]
+        if moves:
+            self._expect_moves(moves)
         for act in plan.actions:
             if act.op is Op.UPLOAD:
                 if act is uploads[0]:
@@ -205,7 +208,6 @@ class Executor:
         if not self._exists(src):
             raise Skipped(f"{act.path} disappeared")
         make_folder(self.folder, parent_of(dst))
-        self._expect_move("move-local", act)
         try:
             if path_key("/" + src) == path_key("/" + dst):
                 self._respell(src, dst)
@@ -217,13 +219,16 @@ class Executor:
         self.state.rename(act.path, act.dest)
         self.report(f"moved {act.path} -> {act.dest}")
 
-    def _expect_move(self, side: str, act: Action) -> None:
-        """Write the move down (``Pending``) before making it: if the process dies before
-        the rows are renamed, the next round finds it done and renames them then."""
-        assert act.dest is not None
-        base = act.base or Item(act.path, act.kind)
-        self.state.expect(side, Item(act.dest, act.kind, base.hash, base.version, base.size),
-                          source=act.path)
+    def _expect_moves(self, moves: list[Action]) -> None:
+        """Write the moves down (``Pending``, one commit for all) before making any: if the
+        process dies before a move's rows are renamed, the next round finds it done and
+        renames them then."""
+        for act in moves:
+            assert act.dest is not None
+            side = "move-local" if act.op is Op.MOVE_LOCAL else "move-remote"
+            base = act.base or Item(act.path, act.kind)
+            self.state.expect(side, Item(act.dest, act.kind, base.hash, base.version,
+                                         base.size), source=act.path)
         self._commit()
         self.state.begin()
 
@@ -242,7 +247,6 @@ class Executor:
 
     def _move_remote(self, act: Action) -> None:
         assert act.dest is not None
-        self._expect_move("move-remote", act)
         try:
             self.server.move(self.remote.to_remote(act.path), self.remote.to_remote(act.dest))
         except (errors.NotFound, errors.Conflict) as exc:

@@ -69,7 +69,7 @@ def sweep_temp_dir(folder: LocalFolder) -> int:
     try:
         children = folder.list(TEMP_DIR)
     except OSError:
-        return 0
+        children = []  # none yet, or the process died between making the two folders
     removed = 0
     for child, info in children:
         if info.kind == "file":
