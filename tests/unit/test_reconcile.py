@@ -159,3 +159,15 @@ def test_an_empty_folder_yields_to_a_file_of_the_same_name() -> None:
     died, unrecorded, met a file another device put there.)"""
     assert ops(plan([d("/x")], [], [f("/x", "h")])) == [("delete_local", "/x", None)]
     assert ops(plan([f("/x", "h")], [], [d("/x")])) == [("delete_remote", "/x", None)]
+
+
+def test_a_kind_swap_is_not_a_conflict_when_the_other_side_only_deleted_inside() -> None:
+    """Simulation seed 601: a folder replaced by a file here, while on the server a file in
+    that folder was deleted (by this client, which died before recording it). Nothing there
+    is new or changed, so nothing is lost by replacing the folder: no conflicted copy."""
+    base = [d("/z"), d("/z/c"), f("/z/x.txt", "old")]
+    p = plan([f("/z", "new file")], base, [d("/z"), d("/z/c")])
+    assert sorted(ops(p)) == [("delete_remote", "/z", None), ("forget", "/z/x.txt", None)]
+    # Something new inside is another matter: both sides changed something.
+    p = plan([f("/z", "new file")], base, [d("/z"), d("/z/c"), f("/z/new.txt", "n")])
+    assert ("conflict", "/z") in [(a.op.value, a.path) for a in p.actions]

@@ -52,6 +52,19 @@ def _chunker() -> FastCDC:
     return FastCDC(_CDC_AVG_PARAMETER, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
 
 
+FIRST_READ = 64 * 1024
+
+
+def _fill(reader: ByteReader, buffer: memoryview, filled: int) -> int:
+    """Read into ``buffer`` from ``filled`` until it is full or the stream ends."""
+    while filled < len(buffer):
+        n = reader.readinto(buffer[filled:])
+        if not n:
+            break
+        filled += n
+    return filled
+
+
 class _Prefixed:
     """A reader that gives ``head`` first, then the rest of ``reader``."""
 
@@ -75,13 +88,13 @@ def iter_chunks(reader: ByteReader) -> Iterator[tuple[ChunkRef, memoryview]]:
     before ``min_size``), so it is hashed without setting up the stream chunker, whose
     buffers cost milliseconds: most files in a synced folder are that small.
     """
-    head = memoryview(bytearray(MIN_CHUNK))
-    filled = 0
-    while filled < MIN_CHUNK:
-        n = reader.readinto(head[filled:])
-        if not n:
-            break
-        filled += n
+    head = memoryview(bytearray(FIRST_READ))  # most files are small: no 256 KiB buffer
+    filled = _fill(reader, head, 0)
+    if filled == FIRST_READ:
+        bigger = memoryview(bytearray(MIN_CHUNK))
+        bigger[:filled] = head
+        head = bigger
+        filled = _fill(reader, head, filled)
     if filled < MIN_CHUNK:
         if filled:
             data = head[:filled]

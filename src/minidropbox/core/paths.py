@@ -7,6 +7,7 @@ and ``a.txt`` cannot both exist, as on macOS and Windows clients.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from minidropbox.core.errors import InvalidPath
@@ -24,6 +25,9 @@ INVISIBLE = frozenset(
 # Unicode categories refused: controls (C0, DEL and C1, such as U+009B, the terminal's CSI),
 # line and paragraph separators (U+2028, U+2029), and lone surrogates (not encodable).
 REFUSED_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
+
+
+_NEVER_STORABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")  # C0, DEL, lone surrogates
 
 
 def check_characters(name: str) -> None:
@@ -62,9 +66,9 @@ def lookup_path(raw: str) -> str:
         raise InvalidPath("Path must be a string.")
     if len(raw) > MAX_PATH_BYTES:  # before any work that grows with the length
         raise InvalidPath(f"Path is longer than {MAX_PATH_BYTES} bytes.")
-    for c in raw:
-        if ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF:
-            raise InvalidPath(f"Path contains a control character (U+{ord(c):04X}).")
+    bad = _NEVER_STORABLE.search(raw)
+    if bad:
+        raise InvalidPath(f"Path contains a control character (U+{ord(bad.group()):04X}).")
     path = unicodedata.normalize("NFC", raw)
     if path in ("", "/"):
         return "/"

@@ -247,8 +247,10 @@ class _Planner:
         prefix = key + "/"
         inside = {k: v for k, v in unchanged.items() if k.startswith(prefix)}
         base_inside = {k: v for k, v in self.base.items() if k.startswith(prefix)}
-        if inside.keys() != base_inside.keys() or any(
-                _changed(inside[k], base_inside[k]) for k in inside):
+        # Only something new or changed there is lost by replacing it; something deleted
+        # there is gone on both sides (the swap removed it here too), e.g. a delete this
+        # client made and died before recording.
+        if any(k not in base_inside or _changed(v, base_inside[k]) for k, v in inside.items()):
             self._conflict(key, loc)
             return
         self._add(op, key, b.path, b.kind)
