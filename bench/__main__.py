@@ -1,7 +1,7 @@
 """``make bench``: a fresh cluster and the peers, every scenario, one table and one JSON file.
 
-    python -m bench [--quick] [--only upload,small,delta,concurrent,sync,rss5g,dav,dav5g,s3,web]
-                    [--runs N]
+    python -m bench [--quick] [--runs N]
+                    [--only upload,small,delta,concurrent,sync,syncbulk,rss5g,dav,dav5g,s3,web]
 
 Each figure is the median of ``--runs`` runs (default 3) with min and max shown; ratios are
 ours divided by the peer's, measured in the same run on the same machine.

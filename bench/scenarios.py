@@ -329,6 +329,50 @@ def sync_rows(ctx: Context) -> list[Row]:
     ]
 
 
+def sync_bulk(ctx: Context) -> list[Row]:
+    """Many small files written into a synced folder while two daemons run: seconds until
+    all are on the other device; then CPU per file of a fresh ``sync --once`` downloading
+    them into an empty folder."""
+    count = ctx.small_files // 2
+    a_dir, b_dir, c_dir = (ctx.workdir / f"bulk-{x}" for x in "abc")
+    for d in (a_dir, b_dir, c_dir):
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir()
+    user = User(ctx.workdir, "bulk", ctx.system.url)
+    arrive: list[float] = []
+    cpu_ms: list[float] = []
+    procs = [user.popen("sync", str(a_dir)), user.popen("sync", str(b_dir))]
+    try:
+        time.sleep(2.0)  # both daemons up and idle
+        start = time.perf_counter()
+        folder = a_dir / "many"
+        folder.mkdir()
+        for i in range(count):
+            (folder / f"f{i:05}.txt").write_bytes(f"small file {i}\n".encode() * 20)
+        _wait_for(lambda: (b_dir / "many").is_dir()
+                  and sum(1 for _ in (b_dir / "many").iterdir()) >= count, 600)
+        arrive.append(time.perf_counter() - start)
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(10)
+    for _ in range(ctx.runs):
+        shutil.rmtree(c_dir, ignore_errors=True)
+        c_dir.mkdir()
+        proc = user.popen("sync", str(c_dir), "--once")
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise RuntimeError(f"sync --once failed ({proc.returncode})")
+        cpu_ms.append((usage.ru_utime + usage.ru_stime) * 1000 / count)
+    return [
+        Row(f"{count} small files written into a synced folder reach the other device", "s",
+            arrive, "", [], "≤ 15 s for 5,000", higher_is_better=False),
+        Row(f"initial sync of {count} small files: client CPU per file", "ms", cpu_ms, "", [],
+            "well under 2 ms", higher_is_better=False),
+    ]
+
+
 def _wait_for(check: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -369,5 +413,6 @@ SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
     "delta": delta_edit,
     "concurrent": concurrent_clients,
     "sync": sync_rows,
+    "syncbulk": sync_bulk,
     "rss5g": rss_5g,
 }
