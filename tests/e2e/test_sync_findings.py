@@ -30,6 +30,7 @@ from tests.e2e.sync_harness import (
 from tests.harness import TestCluster
 
 CONFLICT = "conflicted copy"
+FILES = 120  # downloads in flight when the folder moves
 
 
 @pytest.fixture(scope="module")
@@ -124,12 +125,12 @@ def test_4_a_folder_moved_during_downloads_keeps_no_temp_file_and_stays_deleted(
         trio: tuple[SyncClient, SyncClient, ServerView]) -> None:
     a, b, server = trio
     b.start()
-    wait_until(lambda: "idle" in b.log(), message="b idle")
-    for i in range(300):
+    wait_until(lambda: "idle" in b.log(), timeout=60, message="b idle")
+    for i in range(FILES):
         a.write(f"/inbox/f{i:03}.txt", f"file {i}\n".encode() * 50)
     a.once()
     # Move the folder as soon as the first downloads land, while the rest are in flight.
-    wait_until(lambda: any(n.startswith("/inbox/") for n in b.tree()), timeout=60,
+    wait_until(lambda: any(n.startswith("/inbox/") for n in b.tree()), timeout=120,
                interval=0.005, message="the first download")
     (b.root / "inbox").rename(b.root / "moved")
 
@@ -140,11 +141,11 @@ def test_4_a_folder_moved_during_downloads_keeps_no_temp_file_and_stays_deleted(
         tree = server.tree()
         return (b.tree() == a.tree() and as_hashes(a.tree()) == tree
                 and sorted(n.rsplit("/", 1)[1] for n in tree if n.endswith(".txt"))
-                == [f"f{i:03}.txt" for i in range(300)] and not temp_files(b.root))
-    wait_until(settled, timeout=120, interval=0.5, message="the move to settle")
+                == [f"f{i:03}.txt" for i in range(FILES)] and not temp_files(b.root))
+    wait_until(settled, timeout=300, interval=0.5, message="the move to settle")
     assert "/moved" in server.tree()
     shutil.rmtree(b.root / "moved")
-    wait_until(lambda: "/moved" not in server.tree(), timeout=60,
+    wait_until(lambda: "/moved" not in server.tree(), timeout=120,
                message="the delete to reach the server")
     time.sleep(3)  # a few more rounds: the folder must not come back
     a.once()
