@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from minidropbox.client.batch import Progress, TransferStats
 from minidropbox.client.fetch import NoDirectPath, fetch_planned
@@ -36,13 +37,16 @@ class DownloadMismatch(errors.MiniDropboxError):
     exit_code = 7
 
 
-class _BlockReader:
+class BlockReader:
     """``readinto`` over an iterator of byte blocks, so the chunker can cut a download as it
-    arrives (one pass over the bytes instead of writing them and reading them back)."""
+    arrives (one pass over the bytes instead of writing them and reading them back); with
+    ``out``, each block is also written there as it passes (streaming to a pipe)."""
 
-    def __init__(self, blocks: Iterator[bytes], progress: Progress | None) -> None:
+    def __init__(self, blocks: Iterator[bytes], progress: Progress | None,
+                 out: BinaryIO | None = None) -> None:
         self.blocks = blocks
         self.progress = progress
+        self.out = out
         self.pending = memoryview(b"")
         self.total = 0
 
@@ -51,6 +55,8 @@ class _BlockReader:
             block = next(self.blocks, None)
             if block is None:
                 return 0
+            if self.out is not None:
+                self.out.write(block)
             self.pending = memoryview(block)
             self.total += len(block)
             if self.progress:
@@ -99,7 +105,7 @@ def fetch_to_temp(remote: Remote, path: str, folder: LocalFolder, into: str = ""
             with folder.open_write(tmp) as out, \
                     remote.open_content(path, version) as (info, blocks):
                 stats.add(requests=1)
-                reader = _BlockReader(blocks, progress)
+                reader = BlockReader(blocks, progress)
                 for ref, data in iter_chunks(reader):
                     out.write(data)
                     hashes.append(ref.hash)

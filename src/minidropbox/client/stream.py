@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from minidropbox.client.batch import Progress, TransferStats
-from minidropbox.client.download import DownloadMismatch
+from minidropbox.client.download import BlockReader, DownloadMismatch
 from minidropbox.client.remote import Remote
 from minidropbox.client.upload import upload_file
 from minidropbox.client.values import Entry
@@ -24,33 +23,6 @@ from minidropbox.core.chunking import content_hash, iter_chunks
 from minidropbox.core.paths import normalize_path
 
 SPOOL_BLOCK = 1024 * 1024
-
-
-class _TeeReader:
-    """``readinto`` over the download's blocks that also writes each block to ``out``."""
-
-    def __init__(self, blocks: Iterator[bytes], out: BinaryIO,
-                 progress: Progress | None) -> None:
-        self.blocks = blocks
-        self.out = out
-        self.progress = progress
-        self.pending = memoryview(b"")
-        self.total = 0
-
-    def readinto(self, buffer: memoryview, /) -> int:
-        while not self.pending:
-            block = next(self.blocks, None)
-            if block is None:
-                return 0
-            self.out.write(block)
-            self.pending = memoryview(block)
-            self.total += len(block)
-            if self.progress:
-                self.progress(len(block))
-        n = min(len(buffer), len(self.pending))
-        buffer[:n] = self.pending[:n]
-        self.pending = self.pending[n:]
-        return n
 
 
 def stream_to(remote: Remote, path: str, out: BinaryIO, *, version: int | None = None,
@@ -61,7 +33,7 @@ def stream_to(remote: Remote, path: str, out: BinaryIO, *, version: int | None =
     """
     path = normalize_path(path)
     with remote.open_content(path, version) as (info, blocks):
-        reader = _TeeReader(blocks, out, progress)
+        reader = BlockReader(blocks, progress, out)
         hashes = [ref.hash for ref, _ in iter_chunks(reader)]
     out.flush()
     if info.length is not None and reader.total != info.length:
