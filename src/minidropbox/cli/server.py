@@ -123,6 +123,7 @@ def api_command(data_dir: Path | None, host: str | None, port: int | None,
     from minidropbox.api.app import create_app
     from minidropbox.api.timeouts import guarded_protocol
     from minidropbox.api.workers import listening_socket, run_workers
+    from minidropbox.malloc import tune_malloc
 
     settings = load_settings(data_dir=data_dir, host=host, port=port,
                              nodes=list(nodes) or None, replicas=replicas)
@@ -133,6 +134,7 @@ def api_command(data_dir: Path | None, host: str | None, port: int | None,
                                "writer and wakes waiting clients in one process.")
 
     def serve(sock: socket.socket | None) -> None:
+        tune_malloc()  # before the first large buffer: see malloc.py
         app = create_app(settings)
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level="warning",
