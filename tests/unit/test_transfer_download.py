@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from minidropbox.client.download import DownloadMismatch, _BlockReader, download_file
+from minidropbox.client.download import BlockReader, DownloadMismatch, download_file
 from minidropbox.client.localpaths import TMP_PREFIX, UnsafeName
 from minidropbox.client.plans import plan_get
 from minidropbox.client.remote import Remote
@@ -95,7 +95,7 @@ def test_hashing_while_streaming_matches_cutting_the_whole_file(seed: int) -> No
         n = rng.choice([1, 4096, 65536, 1 << 20, 3 << 20])
         blocks.append(data[i:i + n])
         i += n
-    reader = _BlockReader(iter(blocks), None)
+    reader = BlockReader(iter(blocks), None)
     got = content_hash(ref.hash for ref, _ in iter_chunks(reader))
     assert got == content_hash(ref.hash for ref, _ in chunk_bytes(data))
     assert reader.total == len(data)
