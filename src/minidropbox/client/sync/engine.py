@@ -267,10 +267,18 @@ class SyncEngine:
             raise MassDeleteRefused(plan.refused)
         return plan, local, tree, rules, rows
 
-    def preview(self) -> Plan:
+    def preview(self, max_waits: int = 10) -> Plan:
         """What the next round would do (``--dry-run``): nothing is changed on either side,
-        and the state DB is not written."""
-        return self._plan()[0]
+        and the state DB is not written. Files still being written are waited for (as a
+        round's rescan would), a bounded number of times, so a file saved just before the
+        dry run is listed rather than left out."""
+        plan, local, *_ = self._plan()
+        for _ in range(max_waits):
+            if not local.unsettled or local.recheck is None:
+                break
+            time.sleep(local.recheck)
+            plan, local, *_ = self._plan()
+        return plan
 
     def round(self) -> Round:
         state = self.state
