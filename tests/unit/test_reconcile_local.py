@@ -68,6 +68,20 @@ def test_scanner_reads_only_files_whose_stat_moved(tmp_path: Path) -> None:
     assert scan(folder, rules, base).items["/a.txt"].hash == digest(b"alpha, edited")
 
 
+def test_a_fresh_file_recorded_without_a_stat_is_read_at_once(tmp_path: Path) -> None:
+    """A file just downloaded (its stat too fresh to trust) that still holds the recorded
+    content is not "being written": the round that follows the download agrees at once.
+    One that differs from the record waits to settle like any fresh file."""
+    (tmp_path / "placed.txt").write_bytes(b"downloaded")
+    (tmp_path / "edited.txt").write_bytes(b"edited since")
+    base = {"/placed.txt": BaseRow(Item("/placed.txt", "file", digest(b"downloaded")), None),
+            "/edited.txt": BaseRow(Item("/edited.txt", "file", digest(b"recorded")), None)}
+    out = scan(RealFolder(tmp_path), IgnoreRules([]), base)
+    assert out.items["/placed.txt"].hash == digest(b"downloaded")
+    assert out.items["/edited.txt"].hash is None
+    assert out.unsettled == 1 and out.recheck is not None
+
+
 def test_scanner_leaves_files_being_written_and_unreadable_folders(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "fresh.txt").write_bytes(b"just written")

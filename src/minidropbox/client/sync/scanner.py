@@ -195,14 +195,19 @@ def _file_item(path: str, local: str, st: LocalStat, row: BaseRow | None, how: _
         out.stats[key] = st
         return Item(path, "file", row.item.hash, size=st.size)
     age = (how.clock() - st.mtime_ns) / 1e9
+    wait = 0.0
     if age < how.settle:
         quick = how.closed is not None and how.closed(local)
         wait = min(how.settle, QUICK_SETTLE_SECONDS) if quick else how.settle
-        if age < wait:
-            out.unsettled += 1
-            out.settling(wait - age)
-            return Item(path, "file", None, size=st.size)
-        out.quick += 1
+    # A file recorded without a stat (placed or sent in the same clock tick as a possible
+    # write) is read at once: if it still holds the recorded content there is nothing to
+    # wait for, and only a file that differs is left to settle.
+    recorded = row.item.hash if row is not None and row.item.kind == "file" else None
+    read_now = recorded is not None and row is not None and row.stat is None
+    if age < wait and not read_now:
+        out.unsettled += 1
+        out.settling(wait - age)
+        return Item(path, "file", None, size=st.size)
     try:
         hashed = hash_file(how.folder, local)
     except FileNotFoundError:
@@ -219,5 +224,12 @@ def _file_item(path: str, local: str, st: LocalStat, row: BaseRow | None, how: _
         out.settling(QUICK_SETTLE_SECONDS)
         return Item(path, "file", None, size=st.size)
     digest, seen = hashed
+    if age < wait:
+        if digest != recorded:
+            out.unsettled += 1
+            out.settling(wait - age)
+            return Item(path, "file", None, size=st.size)
+    elif age < how.settle:
+        out.quick += 1
     out.stats[key] = seen
     return Item(path, "file", digest, size=seen.size)
