@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from minidropbox.client.sync.log_file import MAX_BYTES
 from tests.e2e.sync_harness import ServerView, SyncClient, signup, wait_until
 from tests.e2e.test_sync_rails import one_line_error
 from tests.harness import TestCluster
@@ -167,3 +168,23 @@ def test_bwlimit_is_checked(setup: tuple[SyncClient, ServerView]) -> None:
     assert proc.returncode == 2 and "is not a rate" in one_line_error(proc.stderr)
     a.write("/paced.bin", os.urandom(64 * 1024))
     a.once("--bwlimit", "10M")
+
+
+def test_the_daemon_log_is_rotated_by_size(setup: tuple[SyncClient, ServerView]) -> None:
+    """A log left full by earlier runs is set aside before the daemon starts; the daemon
+    writes to a fresh one (the bound while it runs: tests/unit/test_sync_log_rotation.py)."""
+    a, _ = setup
+    log = a.root / ".minidropbox" / "sync.log"
+    log.parent.mkdir()
+    old = b"an old line\n" * (MAX_BYTES // 12 + 1)
+    log.write_bytes(old)
+    a.cli("sync", str(a.root), "--remote", a.remote, "--daemon")
+    try:
+        wait_until(lambda: "syncing " in log.read_text(), message="the daemon's first line")
+        assert log.with_name("sync.log.1").read_bytes() == old
+        assert log.stat().st_size < 64 * 1024
+    finally:
+        for s in status(a):
+            if s["running"]:
+                os.kill(int(str(s["pid"])), signal.SIGTERM)
+    wait_until(lambda: not any(s["running"] for s in status(a)), message="the daemon to stop")

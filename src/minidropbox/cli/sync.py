@@ -3,7 +3,8 @@
 The work happens in ``minidropbox.client.sync``; this module reads the options, builds the
 ``SyncClient``, and turns Ctrl-C or SIGTERM into a clean stop after the current step.
 ``--daemon`` starts the same command in the background (its own session, output to
-``LOCAL_DIR/.minidropbox/sync.log``) and returns once it runs, or with its error.
+``LOCAL_DIR/.minidropbox/sync.log``, rotated by size: ``client/sync/log_file.py``) and returns
+once it runs, or with its error.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from minidropbox.client.sync.client import SyncClient
 from minidropbox.client.sync.engine import SyncOptions
 from minidropbox.client.sync.errors import SyncError
 from minidropbox.client.sync.folder_lock import check_not_nested, holder_pid
+from minidropbox.client.sync.log_file import rotate_if_full, send_output_to
 from minidropbox.client.sync.running import LOG_FILE, STATUS_FILE, running_syncs
 from minidropbox.client.sync.state import STATE_DIR
 from minidropbox.client.sync.status import Status
@@ -56,13 +58,17 @@ DAEMON_START_TIMEOUT = 60.0  # seconds for a background sync to take its folder'
 @click.option("--device", envvar="MINIDROPBOX_DEVICE", default=None,
               help="Name used in conflicted copies (default: this computer's name).")
 @click.option("--verbose", "-v", is_flag=True, help="Also log skipped steps and retries.")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), hidden=True,
+              help="Write all output to this file, rotated by size (what --daemon uses).")
 @pass_state
 def sync(state: CliState, local_dir: Path, remote_root: str, once: bool, dry_run: bool,
          daemon: bool, bwlimit: str | None, allow_mass_delete: bool, device: str | None,
-         verbose: bool) -> None:
+         verbose: bool, log_file: Path | None) -> None:
     """Keep LOCAL_DIR and a server folder in sync, both ways, until stopped (or --once).
 
     Example: minidropbox sync ~/Dropbox --daemon"""
+    if log_file is not None:
+        send_output_to(log_file)
     rate = parse_rate(bwlimit) if bwlimit else None
     creds = load_credentials()
     if creds is None:
@@ -140,9 +146,12 @@ def _start_in_background(state: CliState, root: Path) -> None:
     if running is not None:
         raise SyncError(f"{root} is already being synced (pid {running}); "
                         "`minidropbox status` shows it.")
-    argv = [a for a in sys.argv[1:] if a != "--daemon"]
     (root / STATE_DIR).mkdir(exist_ok=True)
     log_path = root / LOG_FILE
+    # The child rotates its log as it grows; rotating a full one here first keeps the
+    # offset below valid for reading the child's own first lines.
+    rotate_if_full(log_path)
+    argv = [a for a in sys.argv[1:] if a != "--daemon"] + ["--log-file", str(log_path)]
     with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
         start = log.tell()
         proc = subprocess.Popen([sys.executable, "-m", "minidropbox", *argv], stdin=devnull,
