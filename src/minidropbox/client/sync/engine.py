@@ -44,6 +44,7 @@ from minidropbox.client.sync.localfs import (
     set_aside_files,
     sweep_temp_dir,
 )
+from minidropbox.client.sync.refusals import Refusals
 from minidropbox.client.sync.remote import RemoteSide, RemoteTree
 from minidropbox.client.sync.scanner import (
     SETTLE_SECONDS,
@@ -102,10 +103,12 @@ class Round:
     scan: LocalScan
     tree: RemoteTree
 
+    held: list[str] = field(default_factory=list)  # refused as read-only (``refusals.py``)
+
     @property
     def skipped(self) -> list[str]:
         """What this round could not sync, on either side, with the reason."""
-        return [*self.scan.skipped, *self.tree.skipped]
+        return [*self.scan.skipped, *self.tree.skipped, *self.held]
 
 
 class SyncEngine:
@@ -140,6 +143,7 @@ class SyncEngine:
         self.generation: str | None = None
         self.cursor: str | None = None  # read by the notification thread: no DB access there
         self.reported: set[str] = set()  # skipped files already told to the user
+        self.refusals = Refusals()  # local changes refused as read-only, held back
 
     # -- start and stop ---------------------------------------------------------------------
     def open(self) -> None:
@@ -255,7 +259,8 @@ class SyncEngine:
             self.status.action(message)
         tree = self._remote_tree(rules)
         self._check_root()  # an unmount during the scan looks like an empty folder
-        self._report_skipped([*local.skipped, *tree.skipped])
+        self.refusals.prune(local.items)
+        self._report_skipped([*local.skipped, *tree.skipped, *self.refusals.lines()])
         if not self.opts.dry_run and self._settle_pending(rows, local, tree):
             rows = state.rows()
         base = {k: r.item for k, r in rows.items()
@@ -265,7 +270,7 @@ class SyncEngine:
                          limits=self.opts.limits, base_trusted=self.base_trusted)
         if plan.refused:
             raise MassDeleteRefused(plan.refused)
-        return plan, local, tree, rules, rows
+        return self.refusals.hold_back(plan), local, tree, rules, rows
 
     def preview(self, max_waits: int = 10) -> Plan:
         """What the next round would do (``--dry-run``): nothing is changed on either side,
@@ -295,8 +300,11 @@ class SyncEngine:
             self._record_restats(rows, local)
         executor = Executor(self.folder, self.server, self.remote, state, self.opts.device, rules,
                             self.status.action, transfer_workers=self.opts.transfer_workers,
-                            monotonic=self.monotonic, now_ns=self.now_ns)
+                            monotonic=self.monotonic, now_ns=self.now_ns,
+                            refusals=self.refusals)
         outcome = executor.run(plan, local, tree)
+        held = self.refusals.lines()
+        self._report_skipped([*local.skipped, *tree.skipped, *held])  # refused just now
         sweep_temp_dir(self.folder)  # whatever a failed step left there, every round
         if outcome.failed or outcome.skipped:
             self.recover_set_aside()
@@ -306,7 +314,7 @@ class SyncEngine:
         if tree.cursor is not None:
             state.set_meta("cursor", tree.cursor)
             self.cursor = tree.cursor
-        return Round(plan, outcome, local, tree)
+        return Round(plan, outcome, local, tree, held)
 
     def _settle_pending(self, rows: Mapping[str, BaseRow], local: LocalScan,
                         tree: RemoteTree) -> bool:

@@ -36,6 +36,7 @@ from minidropbox.client.sync.localfs import (
     make_folder,
     put_back,
 )
+from minidropbox.client.sync.refusals import Refusals
 from minidropbox.client.sync.remote import RemoteSide, RemoteTree
 from minidropbox.client.sync.scanner import LocalScan, stat_of, trusted_stat
 from minidropbox.client.sync.state import UNKNOWN_STAT, LocalStat, StateDB
@@ -78,10 +79,13 @@ class Executor:
                  device: str, rules: IgnoreRules, report: Report, *,
                  transfer_workers: int = TRANSFER_WORKERS,
                  monotonic: Callable[[], float] = time.monotonic,
-                 now_ns: Callable[[], int] = time.time_ns) -> None:
+                 now_ns: Callable[[], int] = time.time_ns,
+                 refusals: Refusals | None = None) -> None:
         """``transfer_workers``: downloads and chunk uploads in flight; with 1 everything
         happens in this thread, one after the other (the simulation's deterministic order).
-        ``monotonic`` paces the state commits; ``now_ns`` (epoch) tells a fresh mtime."""
+        ``monotonic`` paces the state commits; ``now_ns`` (epoch) tells a fresh mtime.
+        ``refusals``: where changes refused as read-only are remembered (``refusals.py``)."""
+        self.refusals = refusals if refusals is not None else Refusals()
         self.folder, self.server, self.remote, self.state = folder, server, remote, state
         self.device, self.rules, self.report = device, rules, report
         self.transfer_workers = transfer_workers
@@ -251,6 +255,9 @@ class Executor:
             self.server.move(self.remote.to_remote(act.path), self.remote.to_remote(act.dest))
         except (errors.NotFound, errors.Conflict) as exc:
             raise Skipped(exc.message) from exc
+        except errors.ReadOnly as exc:
+            self._refused_removal(act.path, act.kind, exc)
+            return
         self.state.rename(act.path, act.dest)
         key, base = path_key(act.dest), act.base
         here = self.scan.items.get(key)
@@ -287,6 +294,9 @@ class Executor:
             self.server.make_folder(self.remote.to_remote(act.path))
         except errors.Conflict as exc:
             raise Skipped(exc.message) from exc
+        except errors.ReadOnly as exc:
+            self.refusals.add(act.path, None, exc.message)
+            return
         self.state.put(Item(act.path, "folder"))
         self.report(f"created folder on server {act.path}")
 
@@ -375,8 +385,17 @@ class Executor:
             pass
         except errors.Conflict as exc:
             raise Skipped(f"{act.path} changed on the server") from exc
+        except errors.ReadOnly as exc:
+            self._refused_removal(act.path, act.kind, exc)
+            return
         self.state.forget(act.path, subtree=act.kind == "folder")
         self.report(f"deleted on server {act.path}" + ("/" if act.kind == "folder" else ""))
+
+    def _refused_removal(self, rel: str, kind: str, exc: errors.ReadOnly) -> None:
+        """A deletion or move the server refused (read-only): forget the rows, so the next
+        round brings the server's copy back here (a moved one stays as the user's own)."""
+        self.state.forget(rel, subtree=kind == "folder")
+        self.report(f"restoring {rel}: {exc.message} It cannot be deleted or moved there.")
 
     def _check_remote_subtree(self, rel: str) -> None:
         """A folder is deleted on the server only if nothing in it changed since the listing
@@ -447,6 +466,12 @@ class Executor:
                 out.skipped += 1
                 log.info("upload of %s raced a change on the server", failure.remote_path)
                 continue
+            refused = before.get(path_key(failure.remote_path))
+            if isinstance(failure.error, errors.ReadOnly) and refused is not None:
+                act = refused[0]
+                assert act.local is not None
+                self.refusals.add(act.path, act.local.hash, failure.message)
+                continue  # reported once, by the engine, with the other held changes
             out.failed.append(f"upload {failure.remote_path}: {failure.message}")
             self.report(f"failed upload {failure.remote_path}: {failure.message}")
 
