@@ -119,6 +119,8 @@ class MoveBody(Strict):
 class Deleted(BaseModel):
     path: str
     deleted: int
+    # Members who lost a shared folder the owner deleted (it was unshared first).
+    unshared: int = 0
 
 
 class Version(BaseModel):

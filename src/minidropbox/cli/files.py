@@ -339,8 +339,11 @@ def rm(state: CliState, path: str) -> None:
     with state.remote() as remote:
         answer = remote.delete(path)
     count = answer.deleted
+    shared = (f" It was shared: {answer.unshared} member(s) lost it; `undelete` brings it "
+              "back unshared." if answer.unshared else "")
     state.emit(answer.as_json(), f"Moved {path} to the trash ({count} "
-                       f"entr{'y' if count == 1 else 'ies'}); `undelete` brings it back.")
+                       f"entr{'y' if count == 1 else 'ies'}); `undelete` brings it back."
+               + shared)
 
 
 @click.command()

@@ -287,7 +287,8 @@ class Remote:
         headers = {"If-Match": str(if_version)} if if_version is not None else None
         body = self._json("DELETE", "/files", idempotent=False, params={"path": path},
                           headers=headers)
-        return Deleted(path=str(body.get("path", path)), deleted=int(body.get("deleted", 1)))
+        return Deleted(path=str(body.get("path", path)), deleted=int(body.get("deleted", 1)),
+                       unshared=int(body.get("unshared", 0)))
 
     def versions(self, path: str) -> list[VersionInfo]:
         body = self._json("GET", "/files/versions", idempotent=True, params={"path": path})

@@ -118,6 +118,7 @@ class Deleted:
 
     path: str
     deleted: int
+    unshared: int = 0  # members who lost the shared folder the owner deleted
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

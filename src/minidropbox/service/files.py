@@ -342,24 +342,29 @@ class FileService:
         path = lookup_path(raw_path)
         if path == "/":
             raise InvalidInput("The root folder cannot be deleted.")
-        now = self.clock()
         with self._write(principal.namespace_id) as conn:
-            entry = repo.live(conn, principal.namespace_id, path)
-            if entry is None:
-                raise NotFound(f"{path} does not exist.")
-            if if_version is not None and entry["version"] != if_version:
-                raise VersionConflict(
-                    f"{path} is at version {entry['version']}, not {if_version}; not deleted.",
-                    current_version=entry["version"])
-            if entry["kind"] == "folder":
-                self.limits.check_change(
-                    repo.count_below(conn, principal.namespace_id, entry["path_key"]) + 1)
-            count = repo.delete_entry(conn, entry, now)
-            # WebDAV dead properties belong to the live entry: a file made later at this
-            # path, or this one back from the trash, starts without them (as a DAV DELETE).
-            dav_repo.remove_subtree(conn, principal.namespace_id, entry["path_key"])
-            journal.append(conn, principal.namespace_id, "delete", entry["path"], entry["kind"],
-                           now, version=entry["version"])
+            return self._delete(conn, principal, path, if_version)
+
+    def _delete(self, conn: Connection, principal: Principal, path: str,
+                if_version: int | None = None) -> dict[str, Any]:
+        """``delete`` inside the caller's transaction (which holds the namespace lock)."""
+        now = self.clock()
+        entry = repo.live(conn, principal.namespace_id, path)
+        if entry is None:
+            raise NotFound(f"{path} does not exist.")
+        if if_version is not None and entry["version"] != if_version:
+            raise VersionConflict(
+                f"{path} is at version {entry['version']}, not {if_version}; not deleted.",
+                current_version=entry["version"])
+        if entry["kind"] == "folder":
+            self.limits.check_change(
+                repo.count_below(conn, principal.namespace_id, entry["path_key"]) + 1)
+        count = repo.delete_entry(conn, entry, now)
+        # WebDAV dead properties belong to the live entry: a file made later at this
+        # path, or this one back from the trash, starts without them (as a DAV DELETE).
+        dav_repo.remove_subtree(conn, principal.namespace_id, entry["path_key"])
+        journal.append(conn, principal.namespace_id, "delete", entry["path"], entry["kind"],
+                       now, version=entry["version"])
         return {"path": entry["path"], "deleted": count}
 
     # -- versions ---------------------------------------------------------------------------

@@ -216,18 +216,73 @@ class SharedFileService(FileService):
 
     def delete(self, principal: Principal, raw_path: str,
                if_version: int | None = None) -> dict[str, Any]:
-        t = self.resolve(principal, raw_path)
+        mounts = self.mounts(principal)
+        t = self.resolve(principal, raw_path, mounts)
         if t.at_mount_point:
             assert t.mount is not None
-            if t.mount.role == "owner":
-                raise InvalidInput(f"{t.outer('/')} is a folder you share: unshare it first "
-                                   "(its members keep it until then).")
-            # A member deleting their mount point leaves the folder, as in Dropbox: it goes
-            # from their tree only, and the folder and its other members are untouched.
-            self.leave(principal, t.mount)
-            return {"path": t.mount.path, "deleted": 1}
-        done = super().delete(t.writable().principal, t.path, if_version)
-        return {**done, "path": t.outer(done["path"])}
+            if t.mount.role != "owner":
+                # A member deleting their mount point leaves the folder, as in Dropbox: it
+                # goes from their tree only; the folder and its other members are untouched.
+                self.leave(principal, t.mount)
+                return {"path": t.mount.path, "deleted": 1, "unshared": 0}
+        elif t.mount is not None:
+            done = super().delete(t.writable().principal, t.path, if_version)
+            return {**done, "path": t.outer(done["path"]), "unshared": 0}
+        return self._delete_own(principal, t.outer(t.path), mounts, if_version)
+
+    def _delete_own(self, principal: Principal, path: str, mounts: list[Mount],
+                    if_version: int | None) -> dict[str, Any]:
+        """Delete an entry of the caller's own tree. A shared folder at or under it goes
+        too, as the owner's other folders do: one the caller owns is unshared (its members
+        lose it at once, and its contents, history and trash go to the caller's trash with
+        it, restorable as a plain folder); one they are a member of is left, as deleting
+        that mount point alone would. All in one transaction, so nobody ever sees half."""
+        if path == "/":
+            raise InvalidInput("The root folder cannot be deleted.")
+        key = path_key(path)
+        inside = [m for m in mounts
+                  if path_key(m.path) == key or path_key(m.path).startswith(key + "/")]
+        if not inside:
+            return {**super().delete(principal, path, if_version), "unshared": 0}
+        lost = 0
+        with self.db.write() as conn:
+            journal.moved_heads(conn)
+            # Shared namespaces first, then the caller's root: the order every writer keeps.
+            for mount in sorted(inside, key=lambda m: m.namespace_id):
+                journal.lock_namespace(conn, mount.namespace_id)
+            journal.lock_namespace(conn, principal.namespace_id)
+            for mount in inside:
+                if mount.role == "owner":
+                    lost += self.unshare_in(conn, principal, mount.namespace_id)
+                else:
+                    member = shares.membership(conn, mount.namespace_id, principal.user_id)
+                    self.unmount(conn, principal.user_id, mount.namespace_id)
+                    if member is not None:
+                        shares.remove_member(conn, member["id"])
+            done = self._delete(conn, principal, path, if_version)
+            heads = journal.moved_heads(conn)
+        self.announce(heads)
+        return {**done, "unshared": lost}
+
+    def unshare_in(self, conn: Connection, principal: Principal, ns: int) -> int:
+        """Turn the shared folder ``ns`` back into its owner's plain folder, at their mount
+        point, with its contents, history and trash; every other member loses it at once
+        (the delete of their mount point is in their journal). The caller holds the shared
+        namespace's lock. Returns how many members lost it."""
+        lost = 0
+        for member in shares.members(conn, ns):
+            if member["role"] != "owner":
+                self.unmount(conn, member["user_id"], ns)
+                lost += member["state"] == "active"
+        journal.lock_namespace(conn, principal.namespace_id)
+        own = shares.mount_of(conn, principal.namespace_id, ns)
+        if own is None:
+            raise NotFound("That shared folder is not in your files.")
+        shares.set_mount(conn, own["id"], None)
+        shares.transfer(conn, ns, "/", principal.namespace_id, own["path"],
+                        contents_only=True, trashed=True)
+        shares.delete_folder(conn, ns)
+        return lost
 
     # -- membership ending ------------------------------------------------------------------
     def leave(self, principal: Principal, mount: Mount) -> None:

@@ -132,16 +132,7 @@ class SharedFolderService:
         with self.db.write() as conn:
             journal.moved_heads(conn)
             journal.lock_namespace(conn, ns)
-            for member in shares.members(conn, ns):
-                if member["role"] != "owner":
-                    self._unmount(conn, member["user_id"], ns)
-            journal.lock_namespace(conn, principal.namespace_id)
-            own = shares.mount_of(conn, principal.namespace_id, ns)
-            assert own is not None
-            shares.set_mount(conn, own["id"], None)
-            shares.transfer(conn, ns, "/", principal.namespace_id, own["path"],
-                            contents_only=True, trashed=True)
-            shares.delete_folder(conn, ns)
+            self.files.unshare_in(conn, principal, ns)
             heads = journal.moved_heads(conn)
         self.files.announce(heads)
 

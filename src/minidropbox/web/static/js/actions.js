@@ -28,15 +28,18 @@ registerAction({ id: "move", label: "Move", order: 20, when: some,
 registerAction({ id: "delete", label: "Delete", key: "Delete", order: 30, when: some,
   run: async (selection, context) => {
     const deleted = [];
+    let unshared = 0;  // members who lost a shared folder deleted by its owner
     try {
       for (const entry of selection) {
-        await api.remove(entry.path);
+        const answer = await api.remove(entry.path);
+        unshared += (answer && answer.unshared) || 0;
         deleted.push(entry.path);
       }
     } finally {
       if (deleted.length) {
         app.refreshSession();
-        toast(`Moved ${deleted.length === 1 ? "1 item" : `${deleted.length} items`} to the trash.`, {
+        const lost = unshared ? ` It was shared: ${unshared} member(s) lost access; undo brings it back unshared.` : "";
+        toast(`Moved ${deleted.length === 1 ? "1 item" : `${deleted.length} items`} to the trash.${lost}`, {
           action: { label: "Undo", run: async () => {
             for (const path of deleted) await api.undelete(path);
             context.reload();
