@@ -194,7 +194,7 @@ def put(state: CliState, args: tuple[str, ...], excludes: tuple[str, ...]) -> No
         _say_excluded(state, exclude)
         stats = TransferStats()
         with ProgressBar(state, "upload", plan.total_bytes, files_total=len(plan.items),
-                         files_done=lambda: stats.files,
+                         files_done=lambda: stats.files_sent,
                          current=lambda: stats.current) as bar:
             result = run_put(server, plan, bar, device=socket.gethostname(), stats=stats)
     _finish(state, "Uploaded", result)

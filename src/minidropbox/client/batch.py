@@ -74,6 +74,7 @@ class TransferStats:
     unchanged: int = 0  # files already the same on the other side: nothing moved
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _current: str = field(default="", repr=False, compare=False)
+    _files_sent: int = field(default=0, repr=False, compare=False)
 
     def started(self, name: str) -> None:
         """Note the file being worked on now (a progress display shows it)."""
@@ -82,6 +83,17 @@ class TransferStats:
     @property
     def current(self) -> str:
         return self._current
+
+    def file_sent(self, name: str) -> None:
+        """All of ``name``'s bytes are on the server (its commit may still be pending, with
+        others of its batch): what an upload's progress display counts as done."""
+        with self._lock:
+            self._files_sent += 1
+        self._current = name
+
+    @property
+    def files_sent(self) -> int:
+        return self._files_sent
 
     def add(self, **counts: int) -> None:
         with self._lock:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -65,10 +65,12 @@ class ChunkSender:
     """
 
     def __init__(self, remote: Remote, stats: TransferStats, progress: Progress | None = None,
-                 workers: int = WORKERS, inflight_limit: int = INFLIGHT_BYTES) -> None:
+                 workers: int = WORKERS, inflight_limit: int = INFLIGHT_BYTES,
+                 on_sent: Callable[[list[str]], None] | None = None) -> None:
         self.remote = remote
         self.stats = stats
         self.progress = progress
+        self.on_sent = on_sent  # called with the hashes of each request that succeeded
         # One worker: every chunk is sent in the calling thread, in order (the simulation).
         self.pool = (ThreadPoolExecutor(workers, thread_name_prefix="minidropbox-upload")
                      if workers > 1 else None)
@@ -173,6 +175,8 @@ class ChunkSender:
                 self.remote.put_chunks(group)
                 self.stats.add(requests=1)
             self.stats.add(chunks_sent=len(group), bytes_sent=nbytes)
+            if self.on_sent:
+                self.on_sent([h for h, _ in group])
             if self.progress:
                 self.progress(nbytes)
         except errors.MiniDropboxError as exc:
@@ -351,5 +355,6 @@ def upload_file(remote: Remote, local_path: Path | str, remote_path: str,
             seen.difference_update(hashes)
             continue
         stats.add(files=1, bytes_total=size)
+        stats.file_sent(path)
         return entry
     raise AssertionError("unreachable")

@@ -8,8 +8,9 @@ on. Files over ``SMALL_FILE`` go through ``upload_file`` one at a time.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,7 +132,12 @@ def _upload_group(remote: Remote, group: list[_Prepared], result: BatchResult,
     to_send = [(h, data) for h, data in unique.items() if h in missing]
     total = sum(len(p.chunks) for p in group)
     stats.add(chunks_total=total, chunks_skipped=total - len(to_send))
-    with ChunkSender(remote, stats, workers=workers) as sender:
+    # Progress as the chunks go: the bytes the server already has at once, the others with
+    # each request; a file counts as sent with the last of its chunks.
+    if progress:
+        progress(sum(p.size for p in group) - sum(len(data) for _, data in to_send))
+    on_sent = _files_sent_tracker(group, {h for h, _ in to_send}, stats)
+    with ChunkSender(remote, stats, progress, workers=workers, on_sent=on_sent) as sender:
         sender.send(to_send, grants)
         # The files that needed a chunk that failed are reported below, one by one.
         with contextlib.suppress(errors.MiniDropboxError):
@@ -150,11 +156,36 @@ def _upload_group(remote: Remote, group: list[_Prepared], result: BatchResult,
             ready.append(prep)
         else:
             result.failures.append(failure(prep.item.local_path, prep.remote, bad))
-    try:
-        _commit_group(remote, ready, result, device, receipts)
-    finally:
-        if progress:
-            progress(sum(p.size for p in group))
+    _commit_group(remote, ready, result, device, receipts)
+
+
+def _files_sent_tracker(group: list[_Prepared], sending: set[str], stats: TransferStats
+                        ) -> Callable[[list[str]], None]:
+    """Counts each file of ``group`` as sent (``stats.file_sent``) once none of its chunks
+    in ``sending`` is left: at once for those with none, else from the sender's threads."""
+    left: list[set[str]] = []
+    needed_by: dict[str, list[int]] = {}
+    for i, prep in enumerate(group):
+        mine = {h for h, _ in prep.chunks if h in sending}
+        left.append(mine)
+        for h in mine:
+            needed_by.setdefault(h, []).append(i)
+        if not mine:
+            stats.file_sent(prep.remote)
+    lock = threading.Lock()
+
+    def sent(hashes: list[str]) -> None:
+        done: list[str] = []
+        with lock:
+            for h in hashes:
+                for i in needed_by.pop(h, ()):
+                    left[i].discard(h)
+                    if not left[i]:
+                        done.append(group[i].remote)
+        for name in done:
+            stats.file_sent(name)
+
+    return sent
 
 
 def upload_many(remote: Remote, pairs: Iterable[UploadItem | tuple[Path | str, str]],
