@@ -113,7 +113,7 @@ soak: $(STAMP)
 	if [ -n "$$MINIDROPBOX_TEST_POSTGRES_URL" ]; then $(MAKE) test-postgres; fi
 
 # Ten clients against `server cluster` while nodes are killed, paused and stopped and the API
-# is killed once (make test runs 60 s of it); figures in bench/results/chaos.json.
+# is killed once (make test runs 30 s of it); figures in bench/results/chaos.json.
 CHAOS_SECONDS ?= 600
 chaos: $(STAMP)
 	MINIDROPBOX_CHAOS_SECONDS=$(CHAOS_SECONDS) MINIDROPBOX_CHAOS_RESULTS=bench/results/chaos.json \

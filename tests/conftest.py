@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,3 +72,26 @@ def cluster(tmp_path: Path) -> Iterator[TestCluster]:
 def cluster_http(cluster: TestCluster) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=cluster.url, timeout=60) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def module_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
+    """One real cluster (API + 3 nodes, R=2) for the tests of a module that act only as
+    users: each signs up accounts of its own (``unique_name``), so they see nothing of each
+    other, and the processes are started once per module rather than once per test. A test
+    that kills, pauses or inspects nodes, or counts what the whole cluster holds, takes
+    ``cluster`` (its own). Stopping it still checks the invariants of everything the module
+    left behind."""
+    with TestCluster(tmp_path_factory.mktemp("module-cluster")) as c:
+        yield c
+
+
+@pytest.fixture
+def module_http(module_cluster: TestCluster) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=module_cluster.url, timeout=60) as client:
+        yield client
+
+
+def unique_name(prefix: str) -> str:
+    """An account name no other test on a shared cluster uses (usernames: 32 at most)."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"[:32]

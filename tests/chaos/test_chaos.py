@@ -1,7 +1,7 @@
 """Chaos: ten clients keep working while storage nodes are killed, paused and stopped and
 the API is killed once; afterwards nothing acknowledged is lost and the cluster is whole.
 
-``make test`` runs it for 60 s; ``make chaos`` for ``MINIDROPBOX_CHAOS_SECONDS`` (600 by
+``make test`` runs it for 30 s; ``make chaos`` for ``MINIDROPBOX_CHAOS_SECONDS`` (600 by
 default) and writes the figures to ``MINIDROPBOX_CHAOS_RESULTS`` (bench/results/chaos.json).
 ``MINIDROPBOX_TEST_SEED`` replays a run's choices (timing still differs).
 
@@ -30,7 +30,7 @@ from tests.chaos.driver import Client, Faults, Figures
 from tests.integration.storage_faults import wait_until
 from tests.supervised import SupervisedCluster
 
-SECONDS = float(os.environ.get("MINIDROPBOX_CHAOS_SECONDS", "60"))
+SECONDS = float(os.environ.get("MINIDROPBOX_CHAOS_SECONDS", "30"))
 RESULTS = os.environ.get("MINIDROPBOX_CHAOS_RESULTS")
 CLIENTS = 10
 ORPHAN_GRACE = 3.0

@@ -1,4 +1,7 @@
-"""Files over the real API with 3 real storage nodes (R=2)."""
+"""Files over the real API with 3 real storage nodes (R=2).
+
+The tests share one cluster per module (``module_cluster``), each with accounts of its own;
+those that count every chunk on the nodes or measure the API process take their own."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import httpx
 import pytest
 
 from minidropbox.core.chunking import MIN_CHUNK, chunk_bytes, content_hash
-from tests.conftest import bearer, signup_and_login
+from tests.conftest import bearer, signup_and_login, unique_name
 from tests.harness import TestCluster
 
 MiB = 1024 * 1024
@@ -46,17 +49,17 @@ def download(client: httpx.Client, auth: dict[str, str], path: str, **params: An
 
 
 @pytest.fixture
-def alice(cluster_http: httpx.Client) -> dict[str, str]:
-    return bearer(signup_and_login(cluster_http, "alice"))
+def alice(module_http: httpx.Client) -> dict[str, str]:
+    return bearer(signup_and_login(module_http, unique_name("alice")))
 
 
 @pytest.fixture
-def bob(cluster_http: httpx.Client) -> dict[str, str]:
-    return bearer(signup_and_login(cluster_http, "bob"))
+def bob(module_http: httpx.Client) -> dict[str, str]:
+    return bearer(signup_and_login(module_http, unique_name("bob")))
 
 
-def test_round_trips_and_replication(cluster: TestCluster, cluster_http: httpx.Client,
-                                     alice: dict[str, str]) -> None:
+def test_round_trips_and_replication(cluster: TestCluster, cluster_http: httpx.Client) -> None:
+    alice = bearer(signup_and_login(cluster_http, "alice"))
     rng = random.Random(1)
     cases = {"/empty": b"", "/one": b"x", "/single-chunk": rng.randbytes(MIN_CHUNK // 2),
              "/multi": rng.randbytes(6 * MiB)}
@@ -77,95 +80,95 @@ def test_round_trips_and_replication(cluster: TestCluster, cluster_http: httpx.C
     assert set(holders.values()) == {2}
 
 
-def test_streamed_put_of_50_mib_and_ranges(cluster_http: httpx.Client,
+def test_streamed_put_of_50_mib_and_ranges(module_http: httpx.Client,
                                            alice: dict[str, str]) -> None:
     data = random.Random(2).randbytes(50 * MiB)
-    r = cluster_http.put("/api/v1/files/content", headers=alice, params={"path": "/big.bin"},
+    r = module_http.put("/api/v1/files/content", headers=alice, params={"path": "/big.bin"},
                          content=data)
     assert r.status_code == 201, r.text
-    got = cluster_http.get("/api/v1/files/content", headers=alice, params={"path": "/big.bin"})
+    got = module_http.get("/api/v1/files/content", headers=alice, params={"path": "/big.bin"})
     assert got.status_code == 200
     assert got.headers["content-length"] == str(len(data))
     assert got.headers["etag"] == f'"{r.json()["content_hash"]}"'
     assert "last-modified" in got.headers
     assert hashlib.sha256(got.content).digest() == hashlib.sha256(data).digest()
-    part = cluster_http.get("/api/v1/files/content", headers={**alice, "Range":
+    part = module_http.get("/api/v1/files/content", headers={**alice, "Range":
                             "bytes=3000000-3000099"}, params={"path": "/big.bin"})
     assert part.status_code == 206 and part.content == data[3000000:3000100]
     assert part.headers["content-range"] == f"bytes 3000000-3000099/{len(data)}"
-    tail = cluster_http.get("/api/v1/files/content", headers={**alice, "Range": "bytes=-10"},
+    tail = module_http.get("/api/v1/files/content", headers={**alice, "Range": "bytes=-10"},
                             params={"path": "/big.bin"})
     assert tail.status_code == 206 and tail.content == data[-10:]
-    bad = cluster_http.get("/api/v1/files/content", headers={**alice, "Range":
+    bad = module_http.get("/api/v1/files/content", headers={**alice, "Range":
                            f"bytes={len(data)}-"}, params={"path": "/big.bin"})
     assert bad.status_code == 416 and bad.json()["error"]["code"] == "range_not_satisfiable"
     # If-Match guards a plain PUT too.
-    stale = cluster_http.put("/api/v1/files/content", headers={**alice, "If-Match": "7"},
+    stale = module_http.put("/api/v1/files/content", headers={**alice, "If-Match": "7"},
                              params={"path": "/big.bin"}, content=b"new")
     assert stale.status_code == 409
     assert stale.json()["error"]["current_version"] == 1
 
 
-def test_dedup_and_delta(cluster_http: httpx.Client, alice: dict[str, str]) -> None:
+def test_dedup_and_delta(module_http: httpx.Client, alice: dict[str, str]) -> None:
     data = random.Random(3).randbytes(20 * MiB)
-    r, sent = upload(cluster_http, alice, "/a.bin", data)
+    r, sent = upload(module_http, alice, "/a.bin", data)
     assert r.status_code == 201 and len(sent) > 5
-    r, sent = upload(cluster_http, alice, "/copy.bin", data)
+    r, sent = upload(module_http, alice, "/copy.bin", data)
     assert r.status_code == 201 and sent == []
     edited = data[: len(data) // 2] + b"!" + data[len(data) // 2:]
-    r, sent = upload(cluster_http, alice, "/a.bin", edited, parent=1)
+    r, sent = upload(module_http, alice, "/a.bin", edited, parent=1)
     assert r.status_code == 201 and r.json()["version"] == 2
     assert 1 <= len(sent) <= 3
 
 
-def test_versions_rollback_and_conflicts(cluster_http: httpx.Client,
+def test_versions_rollback_and_conflicts(module_http: httpx.Client,
                                          alice: dict[str, str]) -> None:
-    upload(cluster_http, alice, "/notes.txt", b"first")
-    r, _ = upload(cluster_http, alice, "/notes.txt", b"second", parent=1)
+    upload(module_http, alice, "/notes.txt", b"first")
+    r, _ = upload(module_http, alice, "/notes.txt", b"second", parent=1)
     assert r.json()["version"] == 2
-    stale, _ = upload(cluster_http, alice, "/notes.txt", b"third", parent=1)
+    stale, _ = upload(module_http, alice, "/notes.txt", b"third", parent=1)
     assert stale.status_code == 409
     assert stale.json()["error"] == {"code": "version_conflict", "current_version": 2,
                                      "message": "/notes.txt is at version 2, not 1."}
-    exists, _ = upload(cluster_http, alice, "/notes.txt", b"third", parent=None)
+    exists, _ = upload(module_http, alice, "/notes.txt", b"third", parent=None)
     assert exists.status_code == 409
-    versions = cluster_http.get("/api/v1/files/versions", headers=alice,
+    versions = module_http.get("/api/v1/files/versions", headers=alice,
                                 params={"path": "/notes.txt"}).json()["versions"]
     assert [v["version"] for v in versions] == [2, 1]
-    r = cluster_http.post("/api/v1/files/restore", headers=alice,
+    r = module_http.post("/api/v1/files/restore", headers=alice,
                           json={"path": "/notes.txt", "version": 1})
     assert r.status_code == 201 and r.json()["version"] == 3
-    assert download(cluster_http, alice, "/notes.txt") == b"first"
-    assert download(cluster_http, alice, "/notes.txt", version=2) == b"second"
-    assert len(cluster_http.get("/api/v1/files/versions", headers=alice,
+    assert download(module_http, alice, "/notes.txt") == b"first"
+    assert download(module_http, alice, "/notes.txt", version=2) == b"second"
+    assert len(module_http.get("/api/v1/files/versions", headers=alice,
                                 params={"path": "/notes.txt"}).json()["versions"]) == 3
 
 
-def test_hash_mismatch_and_missing_chunk(cluster_http: httpx.Client,
+def test_hash_mismatch_and_missing_chunk(module_http: httpx.Client,
                                          alice: dict[str, str]) -> None:
     wrong = hashlib.sha256(b"something else").hexdigest()
-    r = cluster_http.put(f"/api/v1/chunks/{wrong}", headers=alice, content=b"payload")
+    r = module_http.put(f"/api/v1/chunks/{wrong}", headers=alice, content=b"payload")
     assert r.status_code == 400 and r.json()["error"]["code"] == "hash_mismatch"
-    r = cluster_http.post("/api/v1/files/commit", headers=alice, json={
+    r = module_http.post("/api/v1/files/commit", headers=alice, json={
         "path": "/x", "size": 7, "chunks": [wrong], "parent_version": None})
     assert r.status_code == 400 and r.json()["error"]["code"] == "missing_chunk"
     assert wrong in r.json()["error"]["message"]
-    r = cluster_http.put("/api/v1/chunks/not-a-hash", headers=alice, content=b"x")
+    r = module_http.put("/api/v1/chunks/not-a-hash", headers=alice, content=b"x")
     assert r.status_code == 400
     big = os.urandom(9 * MiB)
-    r = cluster_http.put(f"/api/v1/chunks/{hashlib.sha256(big).hexdigest()}", headers=alice,
+    r = module_http.put(f"/api/v1/chunks/{hashlib.sha256(big).hexdigest()}", headers=alice,
                          content=big)
     assert r.status_code == 413
 
 
-def test_other_users_see_nothing(cluster_http: httpx.Client, alice: dict[str, str],
+def test_other_users_see_nothing(module_http: httpx.Client, alice: dict[str, str],
                                  bob: dict[str, str]) -> None:
     data = random.Random(4).randbytes(MIN_CHUNK * 2)
-    upload(cluster_http, alice, "/secret/plan.txt", data)
+    upload(module_http, alice, "/secret/plan.txt", data)
     hashes = [ref.hash for ref, _ in chunk_bytes(data)]
-    assert cluster_http.post("/api/v1/chunks/missing", headers=bob,
+    assert module_http.post("/api/v1/chunks/missing", headers=bob,
                              json={"hashes": hashes}).json()["missing"] == hashes
-    r = cluster_http.post("/api/v1/files/commit", headers=bob, json={
+    r = module_http.post("/api/v1/files/commit", headers=bob, json={
         "path": "/stolen", "size": len(data), "chunks": hashes, "parent_version": None})
     assert r.status_code == 400 and r.json()["error"]["code"] == "missing_chunk"
     for method, url, kwargs in [
@@ -178,60 +181,60 @@ def test_other_users_see_nothing(cluster_http: httpx.Client, alice: dict[str, st
         ("POST", "/api/v1/files/move", {"json": {"from": "/secret", "to": "/mine"}}),
         ("DELETE", "/api/v1/files", {"params": {"path": "/secret"}}),
     ]:
-        r = cluster_http.request(method, url, headers=bob, **kwargs)
+        r = module_http.request(method, url, headers=bob, **kwargs)
         assert r.status_code == 404, (url, r.text)
-    assert cluster_http.get("/api/v1/files/list", headers=bob).json()["entries"] == []
-    assert download(cluster_http, alice, "/secret/plan.txt") == data
+    assert module_http.get("/api/v1/files/list", headers=bob).json()["entries"] == []
+    assert download(module_http, alice, "/secret/plan.txt") == data
 
 
 @pytest.mark.parametrize("path", ["/a/../b", "/a//b", "/a\\b", "C:\\x", "/a\x00b", "/a\nb",
                                   "/" + "n" * 256, "/."])
-def test_bad_paths(cluster_http: httpx.Client, alice: dict[str, str], path: str) -> None:
-    r = cluster_http.post("/api/v1/files/folder", headers=alice, json={"path": path})
+def test_bad_paths(module_http: httpx.Client, alice: dict[str, str], path: str) -> None:
+    r = module_http.post("/api/v1/files/folder", headers=alice, json={"path": path})
     assert r.status_code == 400, r.text
     assert r.json()["error"]["code"] == "invalid_path"
 
 
-def test_folders_moves_trash(cluster_http: httpx.Client, alice: dict[str, str]) -> None:
+def test_folders_moves_trash(module_http: httpx.Client, alice: dict[str, str]) -> None:
     for name in ["a", "b", "c"]:
-        upload(cluster_http, alice, f"/Docs/sub/{name}.txt", name.encode())
-    listing = cluster_http.get("/api/v1/files/list", headers=alice, params={"path": "/Docs"})
+        upload(module_http, alice, f"/Docs/sub/{name}.txt", name.encode())
+    listing = module_http.get("/api/v1/files/list", headers=alice, params={"path": "/Docs"})
     assert [e["name"] for e in listing.json()["entries"]] == ["sub"]
-    rec = cluster_http.get("/api/v1/files/list", headers=alice,
+    rec = module_http.get("/api/v1/files/list", headers=alice,
                            params={"path": "/", "recursive": "true"}).json()["entries"]
     assert len(rec) == 5
     # Case-insensitive uniqueness, case preserved.
-    r = cluster_http.post("/api/v1/files/folder", headers=alice, json={"path": "/docs"})
+    r = module_http.post("/api/v1/files/folder", headers=alice, json={"path": "/docs"})
     assert r.status_code == 201 and r.json()["path"] == "/Docs"
-    assert upload(cluster_http, alice, "/DOCS/SUB/A.TXT", b"dup")[0].status_code == 409
-    r = cluster_http.post("/api/v1/files/move", headers=alice, json={"from": "/Docs",
+    assert upload(module_http, alice, "/DOCS/SUB/A.TXT", b"dup")[0].status_code == 409
+    r = module_http.post("/api/v1/files/move", headers=alice, json={"from": "/Docs",
                                                                      "to": "/Archive/2026"})
     assert r.status_code == 200 and r.json()["path"] == "/Archive/2026"
-    assert download(cluster_http, alice, "/Archive/2026/sub/b.txt") == b"b"
-    assert cluster_http.get("/api/v1/files/metadata", headers=alice,
+    assert download(module_http, alice, "/Archive/2026/sub/b.txt") == b"b"
+    assert module_http.get("/api/v1/files/metadata", headers=alice,
                             params={"path": "/Docs"}).status_code == 404
-    into_self = cluster_http.post("/api/v1/files/move", headers=alice,
+    into_self = module_http.post("/api/v1/files/move", headers=alice,
                                   json={"from": "/Archive", "to": "/Archive/2026/x"})
     assert into_self.status_code == 400
-    r = cluster_http.delete("/api/v1/files", headers=alice, params={"path": "/Archive/2026"})
+    r = module_http.delete("/api/v1/files", headers=alice, params={"path": "/Archive/2026"})
     assert r.status_code == 200 and r.json()["deleted"] == 5
-    trash = cluster_http.get("/api/v1/trash", headers=alice).json()["entries"]
+    trash = module_http.get("/api/v1/trash", headers=alice).json()["entries"]
     assert {e["path"] for e in trash} >= {"/Archive/2026", "/Archive/2026/sub/c.txt"}
-    r = cluster_http.post("/api/v1/trash/restore", headers=alice, json={"path": "/Archive/2026"})
+    r = module_http.post("/api/v1/trash/restore", headers=alice, json={"path": "/Archive/2026"})
     assert r.status_code == 200
-    assert download(cluster_http, alice, "/Archive/2026/sub/c.txt") == b"c"
-    cluster_http.delete("/api/v1/files", headers=alice, params={"path": "/Archive/2026/sub/a.txt"})
-    r = cluster_http.delete("/api/v1/trash", headers=alice)
+    assert download(module_http, alice, "/Archive/2026/sub/c.txt") == b"c"
+    module_http.delete("/api/v1/files", headers=alice, params={"path": "/Archive/2026/sub/a.txt"})
+    r = module_http.delete("/api/v1/trash", headers=alice)
     assert r.status_code == 200 and r.json()["purged"] == 1
-    assert cluster_http.get("/api/v1/trash", headers=alice).json()["entries"] == []
+    assert module_http.get("/api/v1/trash", headers=alice).json()["entries"] == []
 
 
-def test_batches_for_small_files(cluster_http: httpx.Client, alice: dict[str, str]) -> None:
+def test_batches_for_small_files(module_http: httpx.Client, alice: dict[str, str]) -> None:
     files = {f"/small/{i:03}.txt": f"file number {i}\n".encode() * (i + 1) for i in range(200)}
     parts = []
     for data in files.values():
         parts.append((hashlib.sha256(data).hexdigest(), data))
-    r = cluster_http.post("/api/v1/chunks/batch", headers=alice,
+    r = module_http.post("/api/v1/chunks/batch", headers=alice,
                           files=[(h, (h, d, "application/octet-stream")) for h, d in parts])
     assert r.status_code == 201, r.text
     assert len(r.json()["stored"]) == 200
@@ -239,12 +242,12 @@ def test_batches_for_small_files(cluster_http: httpx.Client, alice: dict[str, st
                 "parent_version": None} for p, d in files.items()]
     commits.append({"path": "/small/bad", "size": 1, "chunks": ["0" * 64],
                     "parent_version": None})
-    r = cluster_http.post("/api/v1/files/commit_batch", headers=alice, json={"commits": commits})
+    r = module_http.post("/api/v1/files/commit_batch", headers=alice, json={"commits": commits})
     assert r.status_code == 200, r.text
     results = r.json()["results"]
     assert sum(1 for x in results if x["ok"]) == 200
     assert results[-1]["ok"] is False and results[-1]["error"]["code"] == "missing_chunk"
-    assert download(cluster_http, alice, "/small/150.txt") == files["/small/150.txt"]
+    assert download(module_http, alice, "/small/150.txt") == files["/small/150.txt"]
 
 
 def test_quota(tmp_path: Any) -> None:
@@ -284,8 +287,8 @@ def _peak_rss_mib(pid: int) -> float:
     pytest.mark.slow, pytest.mark.skipif(os.environ.get("MINIDROPBOX_SOAK") != "1",
                                          reason="1 GiB: make soak (MINIDROPBOX_SOAK=1)")])])
 def test_api_memory_stays_flat_for_a_large_upload(cluster: TestCluster,
-                                                  cluster_http: httpx.Client,
-                                                  alice: dict[str, str], mib: int) -> None:
+                                                  cluster_http: httpx.Client, mib: int) -> None:
+    alice = bearer(signup_and_login(cluster_http, "alice"))
     total = mib * MiB
     rng = random.Random(7)
 
@@ -317,14 +320,14 @@ def test_api_memory_stays_flat_for_a_large_upload(cluster: TestCluster,
     assert peak["mib"] < 200, f"API peak RSS {peak['mib']:.0f} MiB"
 
 
-def test_conditional_delete(cluster_http: httpx.Client, alice: dict[str, str]) -> None:
-    upload(cluster_http, alice, "/guarded.txt", b"one")
-    upload(cluster_http, alice, "/guarded.txt", b"two", parent=1)
-    stale = cluster_http.delete("/api/v1/files", headers={**alice, "If-Match": "1"},
+def test_conditional_delete(module_http: httpx.Client, alice: dict[str, str]) -> None:
+    upload(module_http, alice, "/guarded.txt", b"one")
+    upload(module_http, alice, "/guarded.txt", b"two", parent=1)
+    stale = module_http.delete("/api/v1/files", headers={**alice, "If-Match": "1"},
                                 params={"path": "/guarded.txt"})
     assert stale.status_code == 409
     assert stale.json()["error"]["current_version"] == 2
-    assert download(cluster_http, alice, "/guarded.txt") == b"two"
-    ok = cluster_http.delete("/api/v1/files", headers={**alice, "If-Match": '"2"'},
+    assert download(module_http, alice, "/guarded.txt") == b"two"
+    ok = module_http.delete("/api/v1/files", headers={**alice, "If-Match": '"2"'},
                              params={"path": "/guarded.txt"})
     assert ok.status_code == 200
