@@ -32,6 +32,17 @@ def api_server(tmp_path: Path) -> Iterator[ServerProcess]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def module_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One API process with no storage nodes for the tests of a module that only read what
+    it serves (pages, assets) or act as accounts of their own."""
+    server = start_api(tmp_path_factory.mktemp("module-api"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def http(api_server: ServerProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=api_server.url, timeout=30) as client:

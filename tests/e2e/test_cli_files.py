@@ -1,5 +1,6 @@
 """The file commands, run as a user runs them: the real ``minidropbox`` script in a subprocess
-against a real cluster (API + 3 storage nodes), each user with their own config folder."""
+against a real cluster (API + 3 storage nodes, one per module), each user with their own config
+folder and account."""
 
 from __future__ import annotations
 
@@ -7,48 +8,22 @@ import json
 import os
 import random
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from minidropbox.core.chunking import MAX_CHUNK, MIN_CHUNK, chunk_bytes
-from tests.conftest import PASSWORD
-from tests.harness import BIN, ServerProcess, start_api, start_node
+from tests.conftest import PASSWORD, unique_name
+from tests.harness import BIN, TestCluster
 
 MiB = 1024 * 1024
 
 
-class LocalCluster:
-    """Used only while tests/conftest.py has no ``cluster`` fixture."""
-
-    def __init__(self, tmp: Path) -> None:
-        secret = "e2e-cluster-secret-" + os.urandom(8).hex()
-        self.nodes: list[ServerProcess] = [start_node(tmp, f"node-{i}", secret)
-                                           for i in range(1, 4)]
-        self.api = start_api(tmp, nodes=[f"{n.name}={n.url}" for n in self.nodes],
-                             env={"cluster_secret": secret, "replicas": 2})
-        self.url = self.api.url
-
-    def stop(self) -> None:
-        self.api.stop()
-        for node in self.nodes:
-            node.stop()
-
-
-@pytest.fixture
-def server_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    try:
-        yield request.getfixturevalue("cluster").url
-        return
-    except pytest.FixtureLookupError:
-        pass
-    local = LocalCluster(tmp_path / "cluster")
-    try:
-        yield local.url
-    finally:
-        local.stop()
+@pytest.fixture(scope="module")
+def server_url(module_cluster: TestCluster) -> str:
+    """One cluster for the module: each test signs up an account of its own."""
+    return module_cluster.url
 
 
 class Cli:
@@ -83,16 +58,15 @@ class Cli:
         return lines[0]
 
     def signup_and_login(self, username: str) -> Cli:
+        """``signup`` logs in as the new account (one process: each costs a Python start)."""
         self.run("--server", self.url, "signup", username, "--password-stdin",
-                 input=PASSWORD + "\n")
-        self.run("--server", self.url, "login", username, "--password-stdin",
                  input=PASSWORD + "\n")
         return self
 
 
 @pytest.fixture
 def alice(server_url: str, tmp_path: Path) -> Cli:
-    return Cli(server_url, tmp_path / "alice").signup_and_login("alice")
+    return Cli(server_url, tmp_path / "alice").signup_and_login(unique_name("alice"))
 
 
 def _tree(root: Path) -> dict[str, bytes | None]:

@@ -5,9 +5,19 @@ licences, and no path leads outside the assets folder."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import httpx
 import pytest
+
+from tests.harness import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def http(module_api: ServerProcess) -> Iterator[httpx.Client]:
+    """These tests only read what the API serves: one API for all of them."""
+    with httpx.Client(base_url=module_api.url, timeout=30) as client:
+        yield client
 
 
 @pytest.mark.parametrize(("page", "assets"), [
