@@ -6,8 +6,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= ./data
-PYTEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --timeout 300 -q
+# Three workers on two cores: many tests wait on real timers (health probes, hedges, settle
+# times, long polls), and a third worker fills those waits; an idle worker takes tests queued
+# for a busy one (worksteal), so no long test is left alone at the end.
+PYTEST_WORKERS ?= 3
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal --timeout 300 -q
 # The part of the suite `make test` runs a second time on PostgreSQL when
 # MINIDROPBOX_TEST_POSTGRES_URL is set (`make test-postgres` runs all of it there).
 # Files, versions, trash and moves; the journal; accounts; pg_dump backups. (Not the large-upload
