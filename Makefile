@@ -122,8 +122,10 @@ chaos: $(STAMP)
 	MINIDROPBOX_CHAOS_SECONDS=$(CHAOS_SECONDS) MINIDROPBOX_CHAOS_RESULTS=bench/results/chaos.json \
 	  $(BIN)/python -m pytest -q -s -n 0 --timeout $$(( $(CHAOS_SECONDS) + 1800 )) tests/chaos
 
+# Every operation of /openapi.json, 1,000 generated requests each, spread over the test workers.
 fuzz: $(STAMP)
-	MINIDROPBOX_FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest -q --timeout 3600 tests/security/test_fuzz.py
+	MINIDROPBOX_FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal \
+	    --timeout 3600 tests/security/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
