@@ -456,7 +456,8 @@ MATRIX: dict[tuple[str, str], Entry] = {
             editor=(201,), viewer=(403,)),
         attack(lambda c, auth, v: c.post("/api/v1/files/copy", headers=auth, json={
             "from": v.folder, "to": "/copied-" + uuid.uuid4().hex[:8]}), owner=(201,),
-            note="into the caller's own root", editor=(400,), viewer=(400,)),
+            note="out into the caller's own root: any member may", editor=(201,),
+            viewer=(201,)),
     ),
     ("DELETE", "/api/v1/files"): (attack(
         lambda c, auth, v: c.delete("/api/v1/files", headers=auth, params={"path": v.file}),

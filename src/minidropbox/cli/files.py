@@ -313,8 +313,9 @@ def mv(state: CliState, source: str, dest: str) -> None:
 def cp(state: CliState, source: str, dest: str) -> None:
     """Copy a file or folder on the server; into DEST if DEST is a folder.
 
-    No bytes are uploaded or downloaded: the copy shares the original's chunks, so it takes no
-    quota space.
+    No bytes are uploaded or downloaded: the copy shares the original's chunks, so inside
+    your own files (or one shared folder) it takes no quota space; into or out of a shared
+    folder, the bytes new to the destination's owner count against their quota.
 
     Example: minidropbox cp /Projects/plan.txt /Archive/"""
     source, target = lookup_path(source), normalize_path(dest)

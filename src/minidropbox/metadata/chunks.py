@@ -69,6 +69,16 @@ def owned_sizes(conn: Connection, user_id: int, hashes: list[str]) -> dict[str, 
     return sizes
 
 
+def sizes(conn: Connection, hashes: list[str]) -> dict[str, int]:
+    """The sizes of the known chunks among ``hashes``."""
+    out: dict[str, int] = {}
+    for batch in in_batches(sorted(set(hashes))):
+        rows = conn.execute(select(chunks.c.hash, chunks.c.size)
+                            .where(chunks.c.hash.in_(batch))).all()
+        out.update((r[0], int(r[1])) for r in rows)
+    return out
+
+
 def user_owns(conn: Connection, user_id: int, chunk_hash: str) -> bool:
     return conn.execute(select(user_chunks.c.chunk_hash).where(
         user_chunks.c.user_id == user_id, user_chunks.c.chunk_hash == chunk_hash)).first() \

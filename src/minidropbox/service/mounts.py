@@ -331,17 +331,26 @@ class SharedFileService(FileService):
         return self._move_across(principal, src.writable(), dst.writable())
 
     def copy(self, principal: Principal, raw_from: str, raw_to: str) -> dict[str, Any]:
-        """A copy inside one tree: the caller's own, or one shared folder. Between them the
-        chunks would change owner and quota, which a copy does not do (get and put do)."""
+        """A server-side copy anywhere in the caller's tree (``service/copies.py``): inside
+        their own files or one shared folder, or between them. The source needs any role
+        (a viewer may copy out), the destination a writer's; between namespaces the bytes
+        new to the destination's owner count against their quota, in the copy's
+        transaction."""
+        from minidropbox.service.copies import copy_entry
+
         mounts = self.mounts(principal)
         src = self.resolve(principal, raw_from, mounts)
         dst = self.resolve(principal, raw_to, mounts)
-        if src.at_mount_point or dst.at_mount_point or \
-                src.principal.namespace_id != dst.principal.namespace_id:
-            raise InvalidInput("A copy stays inside your own files or inside one shared "
-                               "folder; between them, download and upload it (get, put).")
+        if dst.at_mount_point:
+            raise AlreadyExists(f"{dst.outer('/')} already exists.")
         dst.writable()
-        return dst.shown(super().copy(src.principal, src.path, dst.path))
+        same = src.principal.namespace_id == dst.principal.namespace_id
+        if src.mount is None and dst.mount is None:
+            return super().copy(principal, raw_from, raw_to)
+        entry = copy_entry(self, src.principal, src.path, dst.path,
+                           dst=None if same else dst.principal,
+                           show_src=src.outer, show_dst=dst.outer)
+        return dst.shown(entry)
 
     def _move_across(self, principal: Principal, src: Target, dst: Target) -> dict[str, Any]:
         """A move between the caller's tree and a shared folder (or two shared folders): the
