@@ -168,3 +168,20 @@ def test_cp_command_across_a_shared_folder(copy_cluster: TestCluster, people: An
     assert member.run("cat", "/Mine/spec.txt").stdout == "the spec"
     line = member.fails("cp", "/Mine/spec.txt", "/Docs/back.txt", exit_code=3)
     assert "read-only" in line
+
+
+def test_webdav_copy_out_of_and_into_a_shared_folder(copy_cluster: TestCluster,
+                                                     people: Any) -> None:
+    owner, viewer = people("dav-o"), people("dav-v")
+    owner.put("/Pics/a.bin", _data(10 * KiB, 20))
+    owner.share("/Pics", viewer, "viewer")
+    app = viewer.ok("POST", "/api/v1/app-passwords", 201, json={"name": "dav"})
+    with httpx.Client(base_url=copy_cluster.url, timeout=60,
+                      auth=(viewer.name, app["password"])) as dav:
+        r = dav.request("COPY", "/dav/Pics/a.bin", headers={"Destination": "/dav/a-copy.bin"})
+        assert r.status_code == 201, r.text
+        assert dav.get("/dav/a-copy.bin").content == _data(10 * KiB, 20)
+        r = dav.request("COPY", "/dav/a-copy.bin", headers={"Destination": "/dav/Pics/b.bin"})
+        assert r.status_code == 403, r.text
+    assert viewer.get("/a-copy.bin") == _data(10 * KiB, 20)
+    assert "/Pics/b.bin" not in owner.paths()

@@ -11,6 +11,7 @@ from typing import Any
 
 from wsgidav.dav_error import DAVError
 
+from minidropbox.core.errors import NotFound
 from minidropbox.dav.bridge import UploadStream
 from minidropbox.dav.checksums import Checksums, Digests, parse_oc_checksum
 from minidropbox.dav.errors import dav_errors
@@ -67,8 +68,14 @@ def commit_upload(s: DavSession, path: str, upload: UploadStream, environ: dict[
 
 
 def copy_file(s: DavSession, src: str, dest: str) -> dict[str, Any]:
-    """COPY of a file: a new version at ``dest`` made of the source's chunks (no bytes move;
-    the caller owns them already, which is what the commit checks)."""
+    """COPY of a file; no bytes move. To a new name it is the API's server-side copy (into
+    or out of a shared folder too, charged to the destination's owner). Over an existing
+    file (``Overwrite: T``) it is a new version of it made of the source's chunks, which the
+    caller must hold (the commit checks)."""
+    try:
+        s.ctx.files.metadata(s.principal, dest)
+    except NotFound:
+        return s.ctx.files.copy(s.principal, src, dest)
     entry, chunk_list = s.ctx.files.content(s.principal, src, None)
     return s.ctx.files.commit(s.principal, CommitRequest(
         path=dest, size=int(entry["size"]), chunks=[h for h, _ in chunk_list],
