@@ -5,14 +5,17 @@ Through the API, the CLI and WebDAV (which the web app's delete shares with the 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.e2e.sync_harness import SyncClient, signup
 from tests.e2e.test_cli_files import Cli
 from tests.harness import TestCluster
 from tests.sharing.conftest import Person
+from tests.sharing.test_shared_sync import _login, _share
 
 
 def _journal_paths(person: Person, cursor: str) -> list[tuple[str, str]]:
@@ -104,3 +107,37 @@ def test_webdav_delete_of_a_shared_folder(share_cluster: TestCluster, person: An
         assert dav.request("PROPFIND", "/dav/Dav", headers={"Depth": "0"}).status_code == 404
     assert bob.paths() == []
     assert "/Dav" in [e["path"] for e in alice.ok("GET", "/api/v1/trash")["entries"]]
+
+
+def test_the_owner_deleting_it_in_her_sync_folder(share_cluster: TestCluster,
+                                                   tmp_path: Path) -> None:
+    """From a sync folder too: the owner's local delete reaches the server (unshared, in her
+    trash); a member's sync removes his copy but keeps his edit not yet uploaded."""
+    url = share_cluster.url
+    alice, bob = signup(url), signup(url)
+    with _login(url, alice) as http:
+        r = http.put("/api/v1/files/content", params={"path": "/Team/plan.txt"},
+                     content=b"the plan")
+        assert r.status_code == 201, r.text
+    _share(url, alice, "/Team", bob, "editor", "/Team")
+    a = SyncClient(url, tmp_path, "alice-laptop", alice)
+    b = SyncClient(url, tmp_path, "bob-desktop", bob)
+    a.once()
+    b.once()
+    assert a.tree()["/Team/plan.txt"] == b.tree()["/Team/plan.txt"] == b"the plan"
+    b.write("/Team/draft.txt", b"bob's draft, not uploaded yet")
+
+    shutil.rmtree(a.root / "Team")
+    a.once()
+    with _login(url, alice) as http:
+        assert "/Team" not in [e["path"] for e in http.get(
+            "/api/v1/files/list", params={"path": "/"}).json()["entries"]]
+        trash = http.get("/api/v1/trash").json()["entries"]
+        assert "/Team" in [e["path"] for e in trash]
+    b.once()
+    assert "/Team/plan.txt" not in b.tree()
+    assert b.tree()["/Team/draft.txt"] == b"bob's draft, not uploaded yet"
+    with _login(url, bob) as http:  # now a file of his own
+        r = http.get("/api/v1/files/content", params={"path": "/Team/draft.txt"})
+        assert r.content == b"bob's draft, not uploaded yet"
+        assert http.get("/api/v1/shares/folders").json()["folders"] == []
