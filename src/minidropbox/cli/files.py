@@ -340,11 +340,13 @@ def rm(state: CliState, path: str) -> None:
     with state.remote() as remote:
         answer = remote.delete(path)
     count = answer.deleted
-    shared = (f" It was shared: {answer.unshared} member(s) lost it; `undelete` brings it "
-              "back unshared." if answer.unshared else "")
-    state.emit(answer.as_json(), f"Moved {path} to the trash ({count} "
-                       f"entr{'y' if count == 1 else 'ies'}); `undelete` brings it back."
-               + shared)
+    entries = f"{count} entr{'y' if count == 1 else 'ies'}"
+    if answer.unshared:  # the owner deleted a shared folder: say who lost it
+        text = (f"Moved {path} to the trash ({entries}) and unshared it: "
+                f"{answer.unshared} member(s) lost it; `undelete` brings it back unshared.")
+    else:
+        text = f"Moved {path} to the trash ({entries}); `undelete` brings it back."
+    state.emit(answer.as_json(), text)
 
 
 @click.command()
