@@ -4,6 +4,7 @@ refusal holds back, when it is forgotten, and its bound."""
 from __future__ import annotations
 
 from minidropbox.client.sync.refusals import MAX_REFUSALS, Refusals
+from minidropbox.client.sync.state import BaseRow, LocalStat
 from minidropbox.core.reconcile import Action, Item, Op, Plan
 
 
@@ -38,3 +39,16 @@ def test_refusals_are_bounded() -> None:
     for i in range(MAX_REFUSALS + 10):
         refusals.add(f"/Read/{i}.txt", "h", "read-only")
     assert len(refusals.lines()) == MAX_REFUSALS
+
+
+def test_a_held_file_is_not_read_again_while_its_stat_stays() -> None:
+    refusals = Refusals()
+    stat = LocalStat(size=5, mtime_ns=10, ctime_ns=10, ino=7)
+    base = {"/read/a.txt": BaseRow(Item("/Read/a.txt", "file", "h0", 1, 3), LocalStat(3, 1, 1, 7))}
+    assert refusals.known_stats(base) is base
+    refusals.add("/Read/a.txt", "h1", "read-only", stat)
+    refusals.add("/Read/fresh.txt", "h2", "read-only", None)  # stat not trusted: read again
+    rows = refusals.known_stats(base)
+    assert rows["/read/a.txt"] == BaseRow(Item("/Read/a.txt", "file", "h1"), stat)
+    assert "/read/fresh.txt" not in rows
+    assert base["/read/a.txt"].item.hash == "h0"  # the state's own rows are not changed

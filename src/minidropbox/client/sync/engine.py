@@ -253,7 +253,8 @@ class SyncEngine:
         self._check_root()
         rules = IgnoreRules.load(self.folder)
         rows = state.rows()
-        local = scan(self.folder, rules, rows, self.opts.settle, self.closed,
+        local = scan(self.folder, rules, self.refusals.known_stats(rows), self.opts.settle,
+                     self.closed,
                      clock=self.now_ns, rename_case_clashes=not self.opts.dry_run)
         for message in local.case_conflicts:
             self.status.action(message)

@@ -468,9 +468,11 @@ class Executor:
                 continue
             refused = before.get(path_key(failure.remote_path))
             if isinstance(failure.error, errors.ReadOnly) and refused is not None:
-                act = refused[0]
+                act, scanned = refused
                 assert act.local is not None
-                self.refusals.add(act.path, act.local.hash, failure.message)
+                # Its stat only if a write in the same clock tick could not hide behind it.
+                self.refusals.add(act.path, act.local.hash, failure.message,
+                                  trusted_stat(scanned, self.now_ns()))
                 continue  # reported once, by the engine, with the other held changes
             out.failed.append(f"upload {failure.remote_path}: {failure.message}")
             self.report(f"failed upload {failure.remote_path}: {failure.message}")

@@ -5,7 +5,9 @@ such an upload (or new folder) with ``ReadOnly``; retrying it every round would 
 the refusal. So the refused change is remembered with the content it had, reported once (a
 line in the log, and in ``minidropbox status`` for as long as it stands), left in place on
 this computer, and held out of the following plans until it changes again: a later edit is
-a new change, tried (and, if refused, reported) again. Everything else keeps syncing.
+a new change, tried (and, if refused, reported) again. While its stat stays, the scan takes
+the refused content from here instead of reading the file every round. Everything else keeps
+syncing.
 
 A deletion or a move the server refuses is not remembered here: the executor forgets its
 row instead, so the next round brings the server's file back (as Dropbox does in a view-only
@@ -18,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from minidropbox.client.sync.state import BaseRow, LocalStat
 from minidropbox.core.paths import path_key
 from minidropbox.core.reconcile import Action, Item, Op, Plan
 
@@ -29,6 +32,7 @@ class Refusal:
     path: str
     hash: str | None  # the local content refused; None for a folder
     reason: str  # the server's message
+    stat: LocalStat | None = None  # the file's stat when that content was read
 
     def line(self) -> str:
         what = "folder" if self.hash is None else "edit"
@@ -40,10 +44,18 @@ class Refusals:
     def __init__(self) -> None:
         self._by_key: dict[str, Refusal] = {}
 
-    def add(self, path: str, content_hash: str | None, reason: str) -> None:
+    def add(self, path: str, content_hash: str | None, reason: str,
+            stat: LocalStat | None = None) -> None:
         if len(self._by_key) >= MAX_REFUSALS:
             return  # beyond the bound a refused change is simply tried again next round
-        self._by_key[path_key(path)] = Refusal(path, content_hash, reason.strip())
+        self._by_key[path_key(path)] = Refusal(path, content_hash, reason.strip(), stat)
+
+    def known_stats(self, rows: Mapping[str, BaseRow]) -> Mapping[str, BaseRow]:
+        """``rows`` for the scan, with each held file's refused content and stat in place of
+        its row: a held file whose stat has not moved is not read again every round."""
+        held = {key: BaseRow(Item(r.path, "file", r.hash), r.stat)
+                for key, r in self._by_key.items() if r.hash is not None and r.stat is not None}
+        return {**rows, **held} if held else rows
 
     def prune(self, local: Mapping[str, Item]) -> None:
         """Forget refusals whose local item changed or went: the change is a new one."""
