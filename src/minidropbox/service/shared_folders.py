@@ -11,7 +11,8 @@ without letting them keep a copy. The mount point goes (a ``delete`` in their jo
 sync clients then remove the local copy like any other deletion, file by file, only where the
 local content is what the server had (an edit not yet uploaded is kept and reported). The
 same holds for leaving, and a member deleting their mount point (through the API, the web
-app or WebDAV) leaves, as in Dropbox.
+app or WebDAV) leaves, as in Dropbox. The owner deleting it (or a folder holding it) unshares
+it into their trash (``SharedFileService.delete``): restorable, as a plain folder.
 Versions they made stay in the folder's history, under their name.
 
 Writers lock the shared namespace before any member's root namespace (``journal.append``
