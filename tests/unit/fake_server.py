@@ -108,6 +108,10 @@ class FakeServer:
         self.chunks[h] = data
         self._commit(normalize_path(path), [h], len(data), mtime)
 
+    def make_folder(self, path: str) -> None:
+        """What another device making the folder ``path`` (and its parents) does."""
+        self._mkdir(normalize_path(path))
+
     def delete(self, path: str) -> None:
         """What another device deleting ``path`` does."""
         self._delete(normalize_path(path), None)

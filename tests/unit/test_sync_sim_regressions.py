@@ -179,6 +179,34 @@ def test_a_folder_made_just_before_a_crash_yields_to_a_file_put_there(tmp_path: 
         engine.close()
 
 
+@pytest.mark.parametrize("made_here", [True, False])
+def test_folders_made_just_before_a_crash_yield_to_a_file_put_there(
+        tmp_path: Path, made_here: bool) -> None:
+    """Seed 1002858: sync made folder /x and the folder /x/c in it here and died before
+    recording either; another device then replaced the server's folder /x with a file. A
+    folder holding only folders holds nothing to keep either: all of them go, the file takes
+    the name, and no conflicted copy appears. The same holds the other way round (the folders
+    on the server, the file here)."""
+    clock = Tick()
+    fake = FakeFolder(clock=clock)
+    server = FakeServer()
+    if made_here:
+        fake.mkdir("x")  # as the executor's mkdirs left them, unrecorded
+        fake.mkdir("x/c")
+        server.put_file("/x", b"a file now")
+    else:
+        server.make_folder("/x/c")
+        fake.write("x", b"a file now")
+    engine = engine_at(fake, server, tmp_path, clock)
+    try:
+        assert engine.sync().done
+        assert fake.read("x") == b"a file now"
+        assert server.files() == {"/x": b"a file now"}
+        assert conflicted(fake) == []
+    finally:
+        engine.close()
+
+
 @pytest.mark.parametrize("server_side", ["deleted", "edited"])
 def test_a_save_between_the_check_and_the_delete_or_replace_is_kept(
         tmp_path: Path, server_side: str) -> None:

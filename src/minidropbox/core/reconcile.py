@@ -308,18 +308,29 @@ class _Planner:
                       loc.kind)
         elif loc.kind == rem.kind and (loc.kind == "folder" or loc.hash == rem.hash):
             self._add(Op.AGREE, key, rem.path, rem.kind)
-        elif self.trusted and self._empty_folder(key, loc, self.local):
-            # An empty folder holds nothing to keep: the file takes the name (next round).
-            # So does a folder sync itself made here just before it died, unrecorded.
-            self._add(Op.DELETE_LOCAL, key, loc.path, "folder")
-        elif self.trusted and self._empty_folder(key, rem, self.remote):
-            self._add(Op.DELETE_REMOTE, key, rem.path, "folder")
+        elif self.trusted and self._holds_no_file(key, loc, self.local):
+            # A folder with no file in it, at any depth, holds nothing to keep: the file
+            # takes the name (next round). So do the folders sync itself made here just
+            # before it died, unrecorded (a folder and the folders in it, all at once).
+            self._delete_folders(key, loc, self.local, Op.DELETE_LOCAL)
+        elif self.trusted and self._holds_no_file(key, rem, self.remote):
+            self._delete_folders(key, rem, self.remote, Op.DELETE_REMOTE)
         else:
             self._conflict(key, loc)
 
     @staticmethod
-    def _empty_folder(key: str, item: Item, side: Tree) -> bool:
-        return item.kind == "folder" and not any(k.startswith(key + "/") for k in side)
+    def _holds_no_file(key: str, item: Item, side: Tree) -> bool:
+        """``item`` is a folder, and nothing under it on ``side`` is a file."""
+        return item.kind == "folder" and not any(
+            k.startswith(key + "/") and v.kind == "file" for k, v in side.items())
+
+    def _delete_folders(self, key: str, item: Item, side: Tree, op: Op) -> None:
+        """Delete the folder ``item`` and the (file-less) folders under it on ``side``,
+        deepest first (the execution order of deletes); nothing else is planned for them."""
+        self._add(op, key, item.path, "folder")
+        for k in _under(side, item.path):
+            self._add(op, k, side[k].path, "folder")
+            self.handled.add(k)
 
     # -- folders whose contents survive are not deleted --------------------------------------
     def settle_folder_deletes(self) -> None:
