@@ -116,11 +116,11 @@ class SyncClient:
         return self.cli("sync", str(self.root), "--remote", self.remote, "--once", *extra,
                         ok=ok)
 
-    def start(self) -> SyncClient:
+    def start(self, *extra: str) -> SyncClient:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
         self.proc = subprocess.Popen(
             [str(BIN), "--server", self.url, "sync", str(self.root), "--remote", self.remote,
-             "--verbose"],
+             "--verbose", *extra],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
         log.close()
         return self

@@ -15,8 +15,10 @@ import pytest
 
 from minidropbox.client.fakefolder import FakeFolder, FaultyFolder
 from minidropbox.client.localpaths import TMP_PREFIX
+from minidropbox.client.sync.engine import SyncEngine, SyncOptions
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.scanner import scan
+from minidropbox.client.sync.status import Status
 from tests.unit.fake_server import FakeServer
 from tests.unit.test_sync_folder_faults import engine_for
 
@@ -181,5 +183,38 @@ def test_a_folder_moved_during_a_download_keeps_no_temp_file(tmp_path: Path) -> 
         assert server.files() == {"/e/old.txt": b"old", "/e/new.txt": b"new"}
         assert {n: d for n, d in fake.tree().items() if d is not None} == {
             "e/old.txt": b"old", "e/new.txt": b"new"}
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("moved_before", ["create_temp", "rename"])
+def test_downloads_into_a_folder_moved_meanwhile_follow_it_without_failing(
+        tmp_path: Path, moved_before: str) -> None:
+    """The user moves the folder while its downloads are being fetched (``create_temp``) or
+    renamed into place (``rename``). The folder is not made again for the downloads still to
+    come, none of them counts as failed (it would be reported, and a running sync would back
+    off), and the next round moves the server's folder too and brings the rest into it."""
+    fake = FakeFolder()
+    folder = FaultyFolder(fake)
+    server = FakeServer()
+    fake.write("d/old.txt", b"old")
+    # One transfer at a time: the move lands between two downloads, always the same two.
+    engine = SyncEngine(server.remote(), folder, tmp_path / "state.db",
+                        SyncOptions(root=Path("/fake"), settle=0.0, transfer_workers=1),
+                        Status(quiet=True))
+    engine.open()
+    try:
+        assert engine.sync().done
+        server.put_file("/d/a.txt", b"a")
+        server.put_file("/d/b.txt", b"b")
+        folder.before_next(moved_before, lambda: fake.rename("d", "e", replace=False))
+        first = engine.round()
+        assert first.outcome.failed == []
+        assert "d" not in fake.tree()
+        assert engine.sync().done
+        want = {"/e/old.txt": b"old", "/e/a.txt": b"a", "/e/b.txt": b"b"}
+        assert server.files() == want
+        assert {"/" + n: d for n, d in fake.tree().items() if d is not None} == want
+        assert not [n for n in fake.tree() if n.rsplit("/", 1)[-1].startswith(TMP_PREFIX)]
     finally:
         engine.close()

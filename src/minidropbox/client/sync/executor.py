@@ -525,7 +525,9 @@ class Executor:
         """Stream the planned version into a verified temp file in ``TEMP_DIR``."""
         rem = act.remote
         assert rem is not None and rem.version is not None
-        make_folder(self.folder, parent_of(self._spell(act.path)))
+        # Only the temp folder is made here. The target's folder was made by the plan (a
+        # ``MKDIR_LOCAL`` runs before any download); making it again here would bring back
+        # a folder the user moved or deleted while the downloads were in flight.
         make_folder(self.folder, TEMP_DIR)
         tmp = fetch_to_temp(self.server, self.remote.to_remote(act.path), self.folder, TEMP_DIR,
                             version=rem.version, expect_size=rem.size, expect_hash=rem.hash,
@@ -540,17 +542,12 @@ class Executor:
         try:
             ensure_inside(self.folder, parent_of(target))
             if act.local is None:
-                try:
-                    self.folder.rename(tmp, target, replace=False)
-                except FileExistsError as exc:
-                    raise Skipped(f"{act.path} appeared here meanwhile") from exc
+                self._rename_into_place(act, tmp, target)
             else:
                 self._check_local(act.path)
                 aside = self._set_aside(act.path)
                 try:
-                    self.folder.rename(tmp, self._local(act.path), replace=False)
-                except FileExistsError as exc:
-                    raise Skipped(f"{act.path} appeared here meanwhile") from exc
+                    self._rename_into_place(act, tmp, self._local(act.path))
                 finally:
                     # Its content is the base's (checked): on the server already.
                     self.folder.unlink(aside)
@@ -564,3 +561,16 @@ class Executor:
         self._put(rem, final if same else None)
         self.report(f"downloaded {act.path} (v{rem.version}, {human_bytes(rem.size or 0)})")
 
+    def _rename_into_place(self, act: Action, tmp: str, target: str) -> None:
+        """Rename a fetched temp file to ``target``, never over anything. A target that
+        appeared, or whose folder was moved or deleted since the plan, is skipped: the next
+        round plans against what the user did (the folder is never made again here)."""
+        try:
+            self.folder.rename(tmp, target, replace=False)
+        except FileExistsError as exc:
+            raise Skipped(f"{act.path} appeared here meanwhile") from exc
+        except FileNotFoundError as exc:
+            if not self._exists(tmp):
+                raise
+            raise Skipped(f"the folder of {act.path} was moved or deleted here "
+                          "meanwhile") from exc
