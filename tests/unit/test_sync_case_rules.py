@@ -187,13 +187,15 @@ def test_a_folder_moved_during_a_download_keeps_no_temp_file(tmp_path: Path) -> 
         engine.close()
 
 
-@pytest.mark.parametrize("moved_before", ["create_temp", "rename"])
+@pytest.mark.parametrize(("moved_before", "name"), [
+    ("create_temp", None), ("rename", None), ("info", "d/a.txt")])
 def test_downloads_into_a_folder_moved_meanwhile_follow_it_without_failing(
-        tmp_path: Path, moved_before: str) -> None:
-    """The user moves the folder while its downloads are being fetched (``create_temp``) or
-    renamed into place (``rename``). The folder is not made again for the downloads still to
-    come, none of them counts as failed (it would be reported, and a running sync would back
-    off), and the next round moves the server's folder too and brings the rest into it."""
+        tmp_path: Path, moved_before: str, name: str | None) -> None:
+    """The user moves the folder while its downloads are being fetched (``create_temp``),
+    renamed into place (``rename``), or just after the first one landed (``info``, read to
+    record it). The folder is not made again for the downloads still to come, none of them
+    counts as failed (it would be reported, and a running sync would back off), and the next
+    round moves the server's folder too and brings the rest into it."""
     fake = FakeFolder()
     folder = FaultyFolder(fake)
     server = FakeServer()
@@ -207,7 +209,7 @@ def test_downloads_into_a_folder_moved_meanwhile_follow_it_without_failing(
         assert engine.sync().done
         server.put_file("/d/a.txt", b"a")
         server.put_file("/d/b.txt", b"b")
-        folder.before_next(moved_before, lambda: fake.rename("d", "e", replace=False))
+        folder.before_next(moved_before, lambda: fake.rename("d", "e", replace=False), name)
         first = engine.round()
         assert first.outcome.failed == []
         assert "d" not in fake.tree()

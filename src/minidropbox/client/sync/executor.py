@@ -549,15 +549,22 @@ class Executor:
                 try:
                     self._rename_into_place(act, tmp, self._local(act.path))
                 finally:
-                    # Its content is the base's (checked): on the server already.
-                    self.folder.unlink(aside)
+                    # Its content is the base's (checked): on the server already. (If its
+                    # folder moved just now, the round's end puts it back there.)
+                    with contextlib.suppress(FileNotFoundError):
+                        self.folder.unlink(aside)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 self.folder.unlink(tmp)
         self.dirty_dirs.add(parent_of(target))  # fsynced before this round's rows are committed
-        final = stat_of(self.folder.info(self._local(act.path)))
-        same = (final.ino, final.size, final.mtime_ns) == (tmp_stat.ino, tmp_stat.size,
-                                                           tmp_stat.mtime_ns)
+        try:
+            final: LocalStat | None = stat_of(self.folder.info(self._local(act.path)))
+        except FileNotFoundError:
+            # Placed, then moved (its folder with it) or deleted by the user at once: it was
+            # downloaded, so it is recorded, and the next round sees what the user did to it.
+            final = None
+        same = final is not None and (final.ino, final.size, final.mtime_ns) == (
+            tmp_stat.ino, tmp_stat.size, tmp_stat.mtime_ns)
         self._put(rem, final if same else None)
         self.report(f"downloaded {act.path} (v{rem.version}, {human_bytes(rem.size or 0)})")
 
