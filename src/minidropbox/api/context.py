@@ -176,7 +176,7 @@ def build_context(settings: Settings) -> AppContext:
     accounts = AccountService(db, settings)
     ctx = AppContext(settings=settings, db=db, accounts=accounts,
                      cluster=cluster, chunks=ChunkService(
-                         db, cluster, settings.replicas, settings.data_dir / "spool",
+                         db, cluster, settings.replicas,
                          fetches_per_download=settings.fetches_per_download),
                      files=SharedFileService(
                          db, max_page_size=settings.max_page_size,

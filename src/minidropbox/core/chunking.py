@@ -106,6 +106,52 @@ def iter_chunks(reader: ByteReader) -> Iterator[tuple[ChunkRef, memoryview]]:
         yield ChunkRef(digest, chunk.offset, chunk.length), data
 
 
+class StreamCutter:
+    """Cuts a stream handed over block by block (a request body) into the same chunks as
+    ``iter_chunks``, each hashed once, as soon as its bytes are in.
+
+    FastCDC decides a cut by looking at most ``MAX_CHUNK`` bytes past the chunk's start, so
+    once that many are buffered the next chunk is final; only the tail waits for ``finish``.
+    At most ``MAX_CHUNK`` plus one block are held.
+    """
+
+    def __init__(self) -> None:
+        self._chunker = _chunker()
+        self._buffer = bytearray()
+        self.size = 0
+        self.hashes: list[str] = []
+
+    def feed(self, block: bytes | memoryview) -> list[tuple[str, bytes]]:
+        """Take the next bytes; returns the chunks (hash, bytes) they completed."""
+        self._buffer += block
+        self.size += len(block)
+        out = []
+        while len(self._buffer) >= MAX_CHUNK:
+            out.append(self._take(MAX_CHUNK))
+        return out
+
+    def finish(self) -> list[tuple[str, bytes]]:
+        """The end of the stream: the chunks of what is left."""
+        out = []
+        while len(self._buffer) >= MIN_CHUNK:
+            out.append(self._take(len(self._buffer)))
+        if self._buffer:  # shorter than MIN_CHUNK: one chunk (FastCDC never cuts before it)
+            out.append(self._piece(len(self._buffer)))
+        return out
+
+    def _take(self, window: int) -> tuple[str, bytes]:
+        with memoryview(self._buffer) as view:
+            length = next(iter(self._chunker.cut_buf(view[:window]))).length
+        return self._piece(length)
+
+    def _piece(self, length: int) -> tuple[str, bytes]:
+        data = bytes(self._buffer[:length])
+        del self._buffer[:length]  # cheap: a bytearray drops its head without moving the rest
+        digest = hashlib.sha256(data).hexdigest()
+        self.hashes.append(digest)
+        return digest, data
+
+
 def chunk_bytes(data: bytes) -> list[tuple[ChunkRef, bytes]]:
     """Cut an in-memory buffer into chunks (small inputs and tests)."""
     out = []

@@ -11,11 +11,13 @@ import os
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
+from minidropbox.core.chunking import StreamCutter
+
 T = TypeVar("T")
 # A worker thread waits at most this long for one step on the loop (a chunk fetch or store,
 # which are themselves bounded by the node timeout); then the request fails rather than hangs.
 STEP_TIMEOUT = 300.0
-QUEUE_BLOCKS = 8  # body blocks (of up to 1 MiB) waiting between the thread and the loop
+QUEUE_PIECES = 4  # cut chunks (of up to 4 MiB) waiting between the thread and the loop
 
 
 class LoopBridge:
@@ -28,12 +30,12 @@ class LoopBridge:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(STEP_TIMEOUT)
 
 
-async def _next_block(stream: AsyncIterator[bytes | memoryview]) -> bytes | None:
+async def _next_block(stream: AsyncIterator[bytes | memoryview]) -> memoryview | None:
     try:
         block = await anext(stream)
     except StopAsyncIteration:
         return None
-    return bytes(block)
+    return memoryview(block)
 
 
 class ChunkReader:
@@ -50,7 +52,9 @@ class ChunkReader:
         self._open = open_stream
         self._pos = 0
         self._stream: AsyncIterator[bytes | memoryview] | None = None
-        self._buffer = b""
+        # The block fetched last, and how much of it was read: each read copies its bytes
+        # out once (slicing the rest off would copy it again on every read).
+        self._buffer = memoryview(b"")
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         target = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self.size}[whence]
@@ -74,12 +78,13 @@ class ChunkReader:
             if block is None:
                 return b""
             self._buffer = block
-        out, self._buffer = self._buffer[:want], self._buffer[want:]
+        out = bytes(self._buffer[:want])
+        self._buffer = self._buffer[len(out):]
         self._pos += len(out)
         return out
 
     def _close_stream(self) -> None:
-        stream, self._stream, self._buffer = self._stream, None, b""
+        stream, self._stream, self._buffer = self._stream, None, memoryview(b"")
         aclose = getattr(stream, "aclose", None)
         if aclose is not None:
             self.bridge.run(aclose())
@@ -89,25 +94,38 @@ class ChunkReader:
 
 
 class UploadStream:
-    """The body of a PUT, handed block by block to ``consume`` (a coroutine taking an async
-    iterator of blocks, e.g. ``ChunkService.store_stream``) running on the event loop, while
-    its SHA-1 and MD5 are taken. The hand-over queue is short, so memory stays flat."""
+    """The body of a PUT, cut into chunks in the worker thread as it arrives (each hashed
+    once, with the body's SHA-1 and MD5 taken alongside), the chunks handed one by one to
+    ``consume`` (a coroutine taking an async iterator of (hash, bytes), e.g.
+    ``ChunkService.store_cut``) running on the event loop. The hand-over queue is short, so
+    memory stays flat; only whole chunks cross to the loop, not every block of the body."""
 
     def __init__(self, bridge: LoopBridge,
-                 consume: Callable[[AsyncIterator[bytes]], Coroutine[Any, Any, T]]) -> None:
+                 consume: Callable[[AsyncIterator[tuple[str, bytes]]],
+                                   Coroutine[Any, Any, T]]) -> None:
         self.bridge = bridge
         self.sha1 = hashlib.sha1(usedforsecurity=False)
         self.md5 = hashlib.md5(usedforsecurity=False)
-        self.size = 0
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=QUEUE_BLOCKS)
-        self._done = asyncio.run_coroutine_threadsafe(consume(self._blocks()), bridge.loop)
+        self.cutter = StreamCutter()
+        self._queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(
+            maxsize=QUEUE_PIECES)
+        self._done = asyncio.run_coroutine_threadsafe(consume(self._pieces()), bridge.loop)
         self._finished = False
 
-    async def _blocks(self) -> AsyncIterator[bytes]:
-        while (block := await self._queue.get()) is not None:
-            yield block
+    @property
+    def size(self) -> int:
+        return self.cutter.size
 
-    async def _put(self, item: bytes | None) -> None:
+    @property
+    def hashes(self) -> list[str]:
+        """The body's chunks, in order (complete once ``finish`` returned)."""
+        return self.cutter.hashes
+
+    async def _pieces(self) -> AsyncIterator[tuple[str, bytes]]:
+        while (piece := await self._queue.get()) is not None:
+            yield piece
+
+    async def _put(self, item: tuple[str, bytes] | None) -> None:
         # The consumer may stop early (quota, storage): then nobody empties the queue.
         while not self._done.done():
             try:
@@ -116,14 +134,20 @@ class UploadStream:
             except TimeoutError:
                 continue
 
+    def _hand_over(self, pieces: list[tuple[str, bytes]]) -> None:
+        for piece in pieces:
+            if self._done.done():
+                self._done.result()  # raises why the consumer stopped
+                raise RuntimeError("the upload ended before its body did")
+            self.bridge.run(self._put(piece))
+
     def write(self, data: bytes) -> int:
         if self._done.done():
             self._done.result()  # raises why the consumer stopped
             raise RuntimeError("the upload ended before its body did")
         self.sha1.update(data)
         self.md5.update(data)
-        self.size += len(data)
-        self.bridge.run(self._put(bytes(data)))
+        self._hand_over(self.cutter.feed(data))
         return len(data)
 
     def writelines(self, blocks: Any) -> None:
@@ -136,6 +160,7 @@ class UploadStream:
     def finish(self) -> Any:
         """Wait for the consumer to take the whole body; its result (or its error)."""
         self._finished = True
+        self._hand_over(self.cutter.finish())
         self.bridge.run(self._put(None))
         return self._done.result()  # each chunk write is bounded by the node timeout
 

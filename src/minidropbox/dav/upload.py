@@ -1,12 +1,14 @@
 """Writes through WebDAV: PUT streamed into the chunk store and committed; COPY by chunk list.
 
-A PUT takes the same path as the API's ``PUT /api/v1/files/content``: the body goes to
-``ChunkService.store_stream`` (spooled, cut with the shared chunker, each chunk verified and
-stored on R nodes against the quota), then one ``FileService`` commit makes the new version.
+A PUT takes the same path as the API's ``PUT /api/v1/files/content``: the body is cut with
+the shared chunker as it arrives (in the request's worker thread), each chunk stored on R
+nodes against the quota by ``ChunkService.store_cut`` while the rest arrives, then one
+``FileService`` commit makes the new version.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from wsgidav.dav_error import DAVError
@@ -23,16 +25,21 @@ DEVICE = "webdav"
 
 
 def start_upload(s: DavSession, environ: dict[str, Any]) -> UploadStream:
-    """Begin a PUT: its body streams into ``ChunkService.store_stream`` (spooled, cut, each
-    chunk stored). A declared size — ``Content-Length``, or Finder's
-    ``X-Expected-Entity-Length`` with chunked encoding — lets a file that cannot fit be refused
-    before its body is read."""
+    """Begin a PUT: its body is cut as it streams in, each chunk stored by
+    ``ChunkService.store_cut`` (counted against the quota). A declared size —
+    ``Content-Length``, or Finder's ``X-Expected-Entity-Length`` with chunked encoding — lets
+    a file that cannot fit be refused before its body is read."""
     declared = environ.get("CONTENT_LENGTH") or environ.get("HTTP_X_EXPECTED_ENTITY_LENGTH")
     size = int(declared) if declared and declared.isdigit() else None
     if size is not None:
         with dav_errors():
             s.ctx.chunks.check_room(s.principal, size)
-    return UploadStream(s.bridge, lambda blocks: s.ctx.chunks.store_stream(s.principal, blocks))
+
+    async def store(pieces: AsyncIterator[tuple[str, bytes]]) -> None:
+        room = await s.ctx.chunks.room_check(s.principal)
+        await s.ctx.chunks.store_cut(s.principal, pieces, room)
+
+    return UploadStream(s.bridge, store)
 
 
 def client_mtime(environ: dict[str, Any]) -> float | None:
@@ -53,7 +60,8 @@ def commit_upload(s: DavSession, path: str, upload: UploadStream, environ: dict[
                   checksums: Checksums) -> dict[str, Any]:
     """Wait for the body's chunks to be stored, check ``OC-Checksum``, commit the version."""
     mtime = client_mtime(environ)
-    stored: StoredFile = upload.finish()
+    upload.finish()
+    stored = StoredFile(size=upload.size, chunks=list(upload.hashes))
     digests = Digests(upload.sha1.hexdigest(), upload.md5.hexdigest())
     for kind, claimed in parse_oc_checksum(environ.get("HTTP_OC_CHECKSUM")).items():
         actual = getattr(digests, kind)

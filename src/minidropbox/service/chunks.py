@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import tempfile
 import time
-from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 
-from minidropbox.core.chunking import check_chunk_hash, iter_chunks, sha256_hex
+from minidropbox.core.chunking import StreamCutter, check_chunk_hash, sha256_hex
 from minidropbox.core.errors import (
     HashMismatch,
     PayloadTooLarge,
@@ -39,12 +35,12 @@ from minidropbox.service.cluster import StorageCluster
 from minidropbox.service.fence import wait_closed
 from minidropbox.service.quota import check_store_room
 from minidropbox.service.read_ahead import ReadAhead
+from minidropbox.service.store_pipeline import Durable, GroupRecorder, StorePipeline
 
 log = logging.getLogger("minidropbox.chunks")
 
 FENCE_RETRIES = 5
 READ_AHEAD_BYTES = 8 * 1024 * 1024  # chunk bytes a download fetches ahead of what it sends
-STORE_AHEAD = 4  # chunks of one streamed upload stored at once (each at most 4 MiB)
 FETCHES_PER_DOWNLOAD = 4  # distinct chunks a download fetches at once, at most
 
 
@@ -57,14 +53,13 @@ class StoredFile:
 
 
 class ChunkService:
-    def __init__(self, db: Database, cluster: StorageCluster, replicas: int, spool_dir: Path,
+    def __init__(self, db: Database, cluster: StorageCluster, replicas: int,
                  clock: Callable[[], float] = time.time,
                  fetches_per_download: int = FETCHES_PER_DOWNLOAD) -> None:
         self.db = db
         self.fetches_per_download = fetches_per_download
         self.cluster = cluster
         self.replicas = replicas
-        self.spool_dir = spool_dir
         self.clock = clock
 
     # -- what the user has ------------------------------------------------------------------
@@ -110,11 +105,24 @@ class ChunkService:
             sha256_hex, data)
         if actual != chunk_hash:
             raise HashMismatch(f"The body hashes to {actual}, not {chunk_hash}.")
+        return await self._store_named(principal, chunk_hash, data,
+                                       lambda item: self._record_one(principal, item))
+
+    async def _record_one(self, principal: Principal, item: Durable) -> bool:
+        return (await run_in_threadpool(self._record_many, principal, [item]))[0]
+
+    async def _store_named(self, principal: Principal, chunk_hash: str, data: bytes,
+                           record: Callable[[Durable], Awaitable[bool]],
+                           gained: set[str] | None = None) -> int:
+        """Place bytes known to hash to ``chunk_hash`` on R nodes, then ``record`` them;
+        ``gained`` collects the chunks the user did not own when they were admitted."""
         # The deletion fence (metadata/fence.py): if a deletion of node copies overlapped
         # this write, our copies may be gone, so wait for it to end and write again.
         for _ in range(FENCE_RETRIES):
             holders, stale, token, owned = await run_in_threadpool(
                 self._admit, principal, chunk_hash, len(data))
+            if gained is not None and not owned:
+                gained.add(chunk_hash)
             if token is not None:
                 # A chunk that someone else stored costs the same as a new one: its copies
                 # are written again (the nodes keep the ones they have). Skipping them would
@@ -126,67 +134,75 @@ class ChunkService:
                         raise StorageUnavailable(
                             f"Only {len(holders)} of the {self.replicas} storage nodes needed "
                             "could store the data; try again when more nodes are up.")
-                if await run_in_threadpool(self._record, principal, chunk_hash, len(data),
-                                           holders, token):
+                if await record(Durable(chunk_hash, len(data), holders, token)):
                     return len(data)
             await wait_closed(self.db, self.clock)
         raise StorageUnavailable("Storage is busy deleting unused data; try again shortly.")
 
     async def store_stream(self, principal: Principal, body: AsyncIterable[bytes],
                            declared_size: int | None = None) -> StoredFile:
-        """A whole file sent in one stream: spooled to disk (memory stays flat whatever its
-        size), cut into chunks like a client would, each chunk stored. ``declared_size`` (a
-        Content-Length) lets a file that cannot fit be refused before a byte is read."""
+        """A whole file sent in one stream, cut into chunks like a client would as its bytes
+        arrive, each chunk stored while the next ones come in (memory stays flat whatever
+        the size). ``declared_size`` (a Content-Length) lets a file that cannot fit be
+        refused before a byte is read."""
+        cutter = StreamCutter()
+
+        async def pieces() -> AsyncIterator[tuple[str, bytes]]:
+            async for block in body:
+                await room.take(len(block))
+                if not block:
+                    continue
+                done = (cutter.feed(block) if len(block) < 65536
+                        else await run_in_threadpool(cutter.feed, block))
+                for piece in done:
+                    yield piece
+            for piece in await run_in_threadpool(cutter.finish):
+                yield piece
+
+        room = await self.room_check(principal, declared_size)
+        await self.store_cut(principal, pieces())
+        return StoredFile(size=cutter.size, chunks=cutter.hashes)
+
+    async def room_check(self, principal: Principal,
+                         declared_size: int | None = None) -> RoomCheck:
+        """Quota for a streamed body: a declared size is judged at once; a body without one
+        (chunked) as it arrives, refused as soon as it passes the room left."""
         if declared_size is not None:
             await run_in_threadpool(self.check_room, principal, declared_size)
-        # A body without a Content-Length (chunked) is judged as it arrives: past the room
-        # left in the quota it is refused before any more is spooled and before any chunk
-        # is stored, so nothing is left behind.
-        room = await run_in_threadpool(self._room, principal)
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix="upload-")
-        spool = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                spooled = 0
-                async for block in body:
-                    spooled += len(block)
-                    if room is not None and spooled > room:
-                        room = await run_in_threadpool(self._room, principal)
-                        if room is not None and spooled > room:
-                            await run_in_threadpool(self.check_room, principal, spooled)
-                    if block:
-                        await run_in_threadpool(fh.write, block)
-            refs = await run_in_threadpool(_cut, spool)
-            size = spool.stat().st_size
-            with spool.open("rb") as fh:
-                await self._store_refs(principal, fh.fileno(), refs)
-        finally:
-            spool.unlink(missing_ok=True)
-        return StoredFile(size=size, chunks=[r[0] for r in refs])
+        return RoomCheck(self, principal, await run_in_threadpool(self._room, principal))
 
-    async def _store_refs(self, principal: Principal, fd: int,
-                          refs: list[tuple[str, int, int]]) -> None:
-        """Store a spooled file's chunks, ``STORE_AHEAD`` at a time: each waits on R nodes'
-        fsyncs, so one after the other leaves the nodes idle most of the time. A chunk that
-        repeats in the file is stored once. The first failure cancels the rest and is raised."""
-        pending: deque[asyncio.Task[int]] = deque()
-        scheduled: set[str] = set()
+    async def store_cut(self, principal: Principal, pieces: AsyncIterable[tuple[str, bytes]],
+                        room: RoomCheck | None = None) -> None:
+        """Store a file's chunks as a ``StreamCutter`` in this process hands them over
+        (hash, bytes): the cutter hashed those very bytes, so they are not hashed again
+        here (each node still verifies them). Several are stored at once and recorded in
+        group commits (``store_pipeline``). ``room`` counts each against the quota before
+        it is stored. The first failure cancels the rest."""
+        recorder = GroupRecorder(lambda batch: run_in_threadpool(
+            self._record_many, principal, batch))
+        gained: set[str] = set()
+        pipeline = StorePipeline(lambda h, data: self._store_named(
+            principal, h, data, recorder.record, gained))
         try:
-            for chunk_hash, offset, length in refs:
-                if chunk_hash in scheduled:
-                    continue
-                scheduled.add(chunk_hash)
-                if len(pending) >= STORE_AHEAD:
-                    await pending.popleft()
-                data = await run_in_threadpool(os.pread, fd, length, offset)
-                pending.append(asyncio.create_task(self.store(principal, chunk_hash, data)))
-            while pending:
-                await pending.popleft()
+            async for chunk_hash, data in pieces:
+                if room is not None:
+                    await room.take(len(data))
+                await pipeline.add(chunk_hash, data)
+            await pipeline.drain()
+        except (QuotaExceeded, PayloadTooLarge):
+            # Refused for its size: what it stored so far is not counted as the user's (it
+            # is left to GC), as if the whole body had been judged before any was stored.
+            await pipeline.cancel()
+            await recorder.settle()
+            await run_in_threadpool(self._release, principal, sorted(gained))
+            raise
         finally:
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await pipeline.cancel()
+
+    def _release(self, principal: Principal, hashes: list[str]) -> None:
+        if hashes:
+            with self.db.write() as conn:
+                repo.release(conn, principal.user_id, hashes)
 
     def _admit(self, principal: Principal, chunk_hash: str,
                size: int) -> tuple[list[str], set[str], int | None, bool]:
@@ -205,27 +221,32 @@ class ChunkService:
                     set(replica_repo.bad_holders(conn, chunk_hash)), fence.writer_token(conn),
                     repo.user_owns(conn, principal.user_id, chunk_hash))
 
-    def _record(self, principal: Principal, chunk_hash: str, size: int,
-                holders: list[str], token: int) -> bool:
-        """Record the durable copies; False when a deletion overlapped the write."""
+    def _record_many(self, principal: Principal, items: list[Durable]) -> list[bool]:
+        """Record durable copies, several chunks in one transaction; per chunk, False when a
+        deletion overlapped its write (it must be written again)."""
         refused: QuotaExceeded | None = None
-        owner: int | None = principal.user_id
+        results = []
         with self.db.write() as conn:
             if principal.quota_bytes is not None:
                 journal.lock_namespace(conn, principal.namespace_id)
-            if not fence.still_valid(conn, token):
-                return False
-            # The quota again, under the lock: uploads admitted side by side may have taken
-            # the room since. The copies are then recorded without an owner, so nobody can
-            # reference them and GC deletes them after its grace period.
-            try:
-                check_store_room(conn, principal, size, chunk_hash)
-            except QuotaExceeded as exc:
-                refused, owner = exc, None
-            repo.record_chunk(conn, chunk_hash, size, holders, owner, self.clock())
+            for item in items:
+                if not fence.still_valid(conn, item.token):
+                    results.append(False)
+                    continue
+                # The quota again, under the lock: uploads admitted side by side may have
+                # taken the room since. The copies are then recorded without an owner, so
+                # nobody can reference them and GC deletes them after its grace period.
+                owner: int | None = principal.user_id
+                try:
+                    check_store_room(conn, principal, item.size, item.chunk_hash)
+                except QuotaExceeded as exc:
+                    refused, owner = exc, None
+                repo.record_chunk(conn, item.chunk_hash, item.size, item.holders, owner,
+                                  self.clock())
+                results.append(True)
         if refused is not None:
             raise refused
-        return True
+        return results
 
     # -- reads ------------------------------------------------------------------------------
     def _holders(self, hashes: list[str]) -> dict[str, list[str]]:
@@ -257,6 +278,19 @@ class ChunkService:
             yield block
 
 
-def _cut(path: Path) -> list[tuple[str, int, int]]:
-    with path.open("rb") as fh:
-        return [(ref.hash, ref.offset, ref.length) for ref, _ in iter_chunks(fh)]
+
+class RoomCheck:
+    """Counts a streamed body's bytes against the room its account had left when it began;
+    past it, the room is read again (a commit may have freed some) and, if still passed, the
+    upload is refused before any more of it is stored."""
+
+    def __init__(self, chunks: ChunkService, principal: Principal, room: int | None) -> None:
+        self.chunks, self.principal, self.room = chunks, principal, room
+        self.received = 0
+
+    async def take(self, size: int) -> None:
+        self.received += size
+        if self.room is not None and self.received > self.room:
+            self.room = await run_in_threadpool(self.chunks._room, self.principal)
+            if self.room is not None and self.received > self.room:
+                await run_in_threadpool(self.chunks.check_room, self.principal, self.received)
