@@ -247,10 +247,10 @@ class SharedFileService(FileService):
         lost = 0
         with self.db.write() as conn:
             journal.moved_heads(conn)
-            # Shared namespaces first, then the caller's root: the order every writer keeps.
+            # Shared namespaces first, then root ones (members', then the caller's, as a
+            # plain unshare takes them): the order every writer keeps.
             for mount in sorted(inside, key=lambda m: m.namespace_id):
                 journal.lock_namespace(conn, mount.namespace_id)
-            journal.lock_namespace(conn, principal.namespace_id)
             for mount in inside:
                 if mount.role == "owner":
                     lost += self.unshare_in(conn, principal, mount.namespace_id)
@@ -259,6 +259,7 @@ class SharedFileService(FileService):
                     self.unmount(conn, principal.user_id, mount.namespace_id)
                     if member is not None:
                         shares.remove_member(conn, member["id"])
+            journal.lock_namespace(conn, principal.namespace_id)  # held already: made sure
             done = self._delete(conn, principal, path, if_version)
             heads = journal.moved_heads(conn)
         self.announce(heads)
