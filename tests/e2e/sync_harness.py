@@ -25,9 +25,12 @@ from tests.harness import BIN
 STATE_DIR = ".minidropbox"
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05,
+def wait_until(check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.05,
                message: str = "condition") -> Any:
-    """Poll ``check`` until it returns something truthy; fail with ``message`` otherwise."""
+    """Poll ``check`` until it returns something truthy; fail with ``message`` otherwise.
+
+    The default wait is long on purpose: on a loaded machine starting a sync process and its
+    first round can take many seconds, and a wait that passes costs no more for it."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()

@@ -21,8 +21,11 @@ from tests.e2e.test_cli_files import Cli
 from tests.harness import BIN, TestCluster
 
 MiB = 1024 * 1024
-STOP_BOUND = 10.0  # seconds from SIGINT to exit; generous for a loaded machine, and far
-#                    below what the whole transfer takes (the file counts below prove that)
+STOP_BOUND = 10.0  # seconds from SIGINT to exit; generous for a loaded machine
+# The interrupted transfers are paced (48 MiB at 4 MiB/s: 12 s at least), so that however
+# slowly this test process gets to press Ctrl-C on a loaded machine, the transfer is still
+# running when it does: a file that is there afterwards proves it went on.
+PACE = "4M"
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
 
 def _start(cli: Cli, *args: str | Path, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([str(BIN), *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=cli.env, cwd=cwd)
+                            stderr=subprocess.PIPE, text=True, cwd=cwd,
+                            env={**cli.env, "MINIDROPBOX_BWLIMIT": PACE})
 
 
 def _wait_for(condition: object, proc: subprocess.Popen[str], timeout: float = 120) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from minidropbox.client.bandwidth import Bandwidth, parse_rate
+from minidropbox.client.batch import TransferStopped
 from minidropbox.core.errors import InvalidInput
 
 
@@ -35,3 +39,25 @@ def test_bytes_are_paced_across_callers() -> None:
     assert now[0] == pytest.approx(4.0)
     blocks = list(limit.paced(iter([b"x" * 512 * 1024] * 2)))
     assert len(blocks) == 2 and now[0] == pytest.approx(5.5)
+
+
+def test_stop_ends_every_wait_at_once() -> None:
+    """Ctrl-C under --bwlimit: workers whose turn is far ahead must not outlive the command."""
+    limit = Bandwidth(1024)  # 1 KiB/s: the second take below waits 100 s
+    limit.take(100 * 1024)
+    outcome: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            limit.take(1024)
+        except TransferStopped as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    time.sleep(0.05)
+    limit.stop()
+    thread.join(timeout=30)  # far below the 100 s it would wait
+    assert not thread.is_alive() and len(outcome) == 1
+    with pytest.raises(TransferStopped):
+        limit.take(1)

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+from minidropbox.client.batch import TransferStopped
 from minidropbox.core.errors import InvalidInput
 from minidropbox.core.pacing import Pacer
 
@@ -28,16 +29,32 @@ def parse_rate(text: str) -> int:
 
 
 class Bandwidth:
-    """A shared pacer: ``take(n)`` returns once ``n`` more bytes may go."""
+    """A shared pacer: ``take(n)`` returns once ``n`` more bytes may go.
+
+    Several threads booking whole chunks can be given turns seconds ahead; ``stop`` (Ctrl-C)
+    ends every wait at once with ``TransferStopped``, so none of them outlives the command
+    (and each removes its temp file on the way out)."""
 
     def __init__(self, rate: int, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] | None = None) -> None:
         self.rate = rate
         self.pacer = Pacer(float(rate))
         self.lock = threading.Lock()
-        self.clock, self.sleep = clock, sleep
+        self.stopped = threading.Event()
+        self.clock = clock
+        self.sleep = sleep or self._sleep_unless_stopped
+
+    def _sleep_unless_stopped(self, seconds: float) -> None:
+        if self.stopped.wait(seconds):
+            raise TransferStopped
+
+    def stop(self) -> None:
+        """Every ``take`` waiting now, or called later, raises ``TransferStopped``."""
+        self.stopped.set()
 
     def take(self, nbytes: int) -> None:
+        if self.stopped.is_set():
+            raise TransferStopped
         with self.lock:
             wait = self.pacer.delay(self.clock(), float(nbytes))
         if wait > 0:

@@ -281,6 +281,8 @@ def run_get(remote: Remote, plan: GetPlan, progress: Progress | None = None, *,
         # stop at their next block and remove their temp files before we return. A worker
         # stuck in a read (a stalled server) is not waited for beyond STOP_GRACE.
         stop.set()
+        if remote.bandwidth is not None:
+            remote.bandwidth.stop()  # workers waiting for their turn (--bwlimit) stop too
         pool.shutdown(wait=False, cancel_futures=True)
         wait_futures([f for f, _, _ in futures], timeout=STOP_GRACE)
         raise

@@ -95,8 +95,11 @@ class ChunkSender:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        if interrupted and self.remote.bandwidth is not None:
+            self.remote.bandwidth.stop()  # workers waiting for their turn (--bwlimit) stop
         self.close()
-        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+        if interrupted:
             self._keep_for_resume()
 
     def _keep_for_resume(self) -> None:
