@@ -136,6 +136,29 @@ def test_finder_habits(dav: httpx.Client) -> None:
                        headers={"Lock-Token": token}).status_code == 204
 
 
+def test_a_plain_get_answers_like_the_protocol_does(dav: httpx.Client) -> None:
+    """A whole-file GET is served without wsgidav (dav/plain_get.py): same headers as the
+    library's HEAD; a folder, a missing file and conditional GETs still get its answers."""
+    data = random.Random(12).randbytes(3 * MiB + 5)
+    assert dav.request("MKCOL", "/dav/plain").status_code == 201
+    assert dav.put("/dav/plain/whole.txt", content=data).status_code == 201
+    head = dav.head("/dav/plain/whole.txt")
+    r = dav.get("/dav/plain/whole.txt")
+    assert r.status_code == 200 and r.content == data
+    for name in ("content-length", "content-type", "etag", "last-modified", "accept-ranges"):
+        assert r.headers[name] == head.headers[name], name
+    assert r.headers["content-type"] == "text/plain"
+    dav.put("/dav/plain/empty.bin", content=b"")
+    r = dav.get("/dav/plain/empty.bin")
+    assert r.status_code == 200 and r.content == b"" and r.headers["content-length"] == "0"
+    assert dav.get("/dav/plain/missing.bin").status_code == 404
+    assert dav.get("/dav/plain").status_code == 403  # a folder: no directory browser
+    assert dav.get("/dav/plain/whole.txt", headers={"If-None-Match": r.headers["etag"]}
+                   ).status_code == 200  # another file's tag: the whole body
+    assert dav.get("/dav/plain/whole.txt", headers={"If-None-Match": head.headers["etag"]}
+                   ).status_code == 304
+
+
 def test_ranges_and_conditional_gets(dav: httpx.Client) -> None:
     data = random.Random(11).randbytes(5 * MiB)
     dav.put("/dav/range.bin", content=data)

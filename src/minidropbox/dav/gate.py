@@ -23,6 +23,7 @@ from minidropbox.api.context import AppContext
 from minidropbox.api.middleware import send_json_error
 from minidropbox.core.errors import MiniDropboxError, TooManyRequests
 from minidropbox.dav.bridge import LoopBridge
+from minidropbox.dav.plain_get import plain_path, send_file
 from minidropbox.dav.session import DavSession
 
 PREFIX = "/dav"
@@ -97,9 +98,12 @@ class DavGate:
                 (b"content-length", str(len(FINITE_DEPTH)).encode())]})
             await send({"type": "http.response.body", "body": FINITE_DEPTH})
             return
+        session = DavSession(self.ctx, principal, LoopBridge(asyncio.get_running_loop()))
+        plain = plain_path(scope, headers, PREFIX)
+        if plain is not None and await send_file(session, plain, send):
+            return
         if method not in CONTENT_METHODS:
             receive = await self._checked_xml(headers, receive)
-        session = DavSession(self.ctx, principal, LoopBridge(asyncio.get_running_loop()))
         inner = dict(scope)
         inner["minidropbox.dav"] = session
         # A body that arrives too slowly (BodyPace) fails inside the protocol's worker thread,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
@@ -254,7 +254,7 @@ class ChunkService:
             return replica_repo.replicas_for(conn, hashes)
 
     async def stream(self, chunk_list: list[tuple[str, int]], start: int,
-                     end: int) -> AsyncIterator[bytes | memoryview]:
+                     end: int) -> AsyncGenerator[bytes | memoryview, None]:
         """Bytes ``start..end`` (inclusive) of a file made of ``chunk_list``, verified.
 
         The next chunks are fetched while the current one is sent, so the network to the
