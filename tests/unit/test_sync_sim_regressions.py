@@ -207,6 +207,32 @@ def test_folders_made_just_before_a_crash_yield_to_a_file_put_there(
         engine.close()
 
 
+def test_a_folder_made_on_the_server_just_before_a_crash_does_not_block_a_swap(
+        tmp_path: Path) -> None:
+    """Seed 1002491: sync made folder /y/z on the server (the user had made it here) and
+    died before recording it; meanwhile the user replaced the folder /y with a file. The
+    unrecorded folder is no change of the server's that replacing /y would lose: the file
+    replaces the folder everywhere, with no conflicted copy."""
+    clock = Tick()
+    fake = FakeFolder(clock=clock)
+    server = FakeServer()
+    fake.write("y/a", b"in the folder")
+    engine = engine_at(fake, server, tmp_path, clock)
+    try:
+        assert engine.sync().done
+        server.make_folder("/y/z")  # as the executor's request left it, unrecorded
+        fake.unlink("y/a")
+        fake.rmdir("y")
+        fake.write("y", b"a file now")
+        clock.ns += 10**9
+        assert engine.sync().done
+        assert fake.read("y") == b"a file now"
+        assert server.tree() == {"/y": b"a file now"}
+        assert conflicted(fake) == []
+    finally:
+        engine.close()
+
+
 @pytest.mark.parametrize("server_side", ["deleted", "edited"])
 def test_a_save_between_the_check_and_the_delete_or_replace_is_kept(
         tmp_path: Path, server_side: str) -> None:

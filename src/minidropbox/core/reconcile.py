@@ -247,13 +247,21 @@ class _Planner:
         prefix = key + "/"
         inside = {k: v for k, v in unchanged.items() if k.startswith(prefix)}
         base_inside = {k: v for k, v in self.base.items() if k.startswith(prefix)}
-        # Only something new or changed there is lost by replacing it; something deleted
-        # there is gone on both sides (the swap removed it here too), e.g. a delete this
-        # client made and died before recording.
-        if any(k not in base_inside or _changed(v, base_inside[k]) for k, v in inside.items()):
+        # Only a file new or changed there is lost by replacing it; something deleted there
+        # is gone on both sides (the swap removed it here too), e.g. a delete this client
+        # made and died before recording; a folder holds nothing of its own, e.g. one this
+        # client made there and died before recording.
+        if any(v.kind == "file" and (k not in base_inside or _changed(v, base_inside[k]))
+               for k, v in inside.items()):
             self._conflict(key, loc)
             return
         self._add(op, key, b.path, b.kind)
+        for k, v in inside.items():
+            if v.kind == "folder":
+                # Gone with the old folder (the server deletes a folder whole; here they
+                # are removed deepest first), whatever the base says of them.
+                self._add(op, k, v.path, "folder")
+                self.handled.add(k)
         changed = self.remote if op is Op.DELETE_LOCAL else self.local
         if changed[key].kind == "folder":
             # The new folder's contents go over once the old file is gone, next round.
