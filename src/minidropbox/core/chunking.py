@@ -145,7 +145,8 @@ class StreamCutter:
         return self._piece(length)
 
     def _piece(self, length: int) -> tuple[str, bytes]:
-        data = bytes(self._buffer[:length])
+        with memoryview(self._buffer) as view:  # one copy (a bytearray slice would be two)
+            data = bytes(view[:length])
         del self._buffer[:length]  # cheap: a bytearray drops its head without moving the rest
         digest = hashlib.sha256(data).hexdigest()
         self.hashes.append(digest)
