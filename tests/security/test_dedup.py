@@ -63,17 +63,26 @@ def test_missing_takes_the_same_time_for_others_chunks(client: httpx.Client) -> 
 
     for _ in range(3):  # warm up connections and caches
         timed(owned_by_a), timed(fresh())
-    known, unknown = [], []
-    for i in range(ROUNDS):
-        # Interleaved, in alternating order, so drift in machine load hits both alike.
-        pair = [(known, owned_by_a), (unknown, fresh())]
-        for sink, hashes in pair if i % 2 else reversed(pair):
-            sink.append(timed(hashes))
-    k, u = statistics.median(known), statistics.median(unknown)
-    # Generous: a leak worth exploiting (a node lookup, a second query per known chunk)
-    # costs milliseconds per request; noise on a busy two-core machine stays within this.
-    margin = max(0.004, 0.35 * min(k, u))
-    assert abs(k - u) <= margin, f"median {k * 1000:.2f} ms (A's chunks) vs {u * 1000:.2f} ms"
+    known: list[float] = []
+    unknown: list[float] = []
+
+    def gap() -> tuple[float, float, float]:
+        for i in range(ROUNDS):
+            # Interleaved, in alternating order, so drift in machine load hits both alike.
+            pair = [(known, owned_by_a), (unknown, fresh())]
+            for sink, hashes in pair if i % 2 else reversed(pair):
+                sink.append(timed(hashes))
+        k, u = statistics.median(known), statistics.median(unknown)
+        # Generous: a leak worth exploiting (a node lookup, a second query per known chunk)
+        # costs milliseconds per request; noise on a busy two-core machine stays within this.
+        return abs(k - u) - max(0.004, 0.35 * min(k, u)), k, u
+
+    over, k, u = gap()
+    if over > 0:
+        # A burst of load on one side can pass the margin once; a leak is there every time.
+        # Measure as much again and judge on all the samples: a gap must show twice.
+        over, k, u = gap()
+    assert over <= 0, f"median {k * 1000:.2f} ms (A's chunks) vs {u * 1000:.2f} ms"
 
 
 def _fresh_beside(existing: list[str], size: int) -> bytes:

@@ -45,6 +45,24 @@ def installation_settings(data_dir: Path | None) -> Settings:
     return settings
 
 
+def listen_and_tell(host: str, port: int, port_file: Path) -> socket.socket:
+    """Listen on ``host:port`` in this process and write the port actually bound to
+    ``port_file`` (written whole, then renamed into place). With ``--port 0`` the system
+    picks a free port: whoever started the server reads it there, and no other process can
+    take the port between its choice and its use."""
+    from minidropbox.api.workers import listening_socket
+
+    sock = listening_socket(host, port)
+    tmp = port_file.with_name(port_file.name + ".tmp")
+    tmp.write_text(f"{sock.getsockname()[1]}\n")
+    tmp.replace(port_file)
+    return sock
+
+
+PORT_FILE_HELP = ("Write the port listened on to this file once listening (with --port 0 the "
+                  "system picks a free one).")
+
+
 # Server processes create their files 0600 and folders 0700 whatever the shell's umask: the
 # metadata DB holds password and session hashes, chunks and backups hold users' files.
 SERVER_UMASK = 0o077
@@ -115,8 +133,11 @@ def cluster_command(data_dir: Path, nodes: int, replicas: int, port: int, host: 
 @click.option("--replicas", type=int, default=None)
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="API processes on this port (PostgreSQL only; default API_WORKERS, 1).")
+@click.option("--port-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help=PORT_FILE_HELP)
 def api_command(data_dir: Path | None, host: str | None, port: int | None,
-                nodes: tuple[str, ...], replicas: int | None, workers: int | None) -> None:
+                nodes: tuple[str, ...], replicas: int | None, workers: int | None,
+                port_file: Path | None) -> None:
     """Run the API service."""
     import uvicorn
 
@@ -152,13 +173,17 @@ def api_command(data_dir: Path | None, host: str | None, port: int | None,
             forwarded_allow_ips=settings.trusted_proxies)
         uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
 
-    logging.getLogger("minidropbox").info("API listening on http://%s:%d",
-                                          settings.host, settings.port)
+    sock = (listen_and_tell(settings.host, settings.port, port_file) if port_file
+            else listening_socket(settings.host, settings.port) if count > 1 else None)
+    logging.getLogger("minidropbox").info(
+        "API listening on http://%s:%d", settings.host,
+        sock.getsockname()[1] if sock is not None else settings.port)
     if count == 1:
-        serve(None)
+        serve(sock)
         return
+    assert sock is not None
     settings.resolve_secrets()  # once, before the fork: every worker signs with the same keys
-    raise SystemExit(run_workers(count, listening_socket(settings.host, settings.port), serve))
+    raise SystemExit(run_workers(count, sock, serve))
 
 
 @server.command("storage")
@@ -166,7 +191,10 @@ def api_command(data_dir: Path | None, host: str | None, port: int | None,
               help="Directory this node keeps its chunks in.")
 @click.option("--host", default=None)
 @click.option("--port", type=int, default=None)
-def storage_command(node_dir: Path, host: str | None, port: int | None) -> None:
+@click.option("--port-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help=PORT_FILE_HELP)
+def storage_command(node_dir: Path, host: str | None, port: int | None,
+                    port_file: Path | None) -> None:
     """Run a storage node (needs MINIDROPBOX_CLUSTER_SECRET, else one is kept in DIR)."""
     import uvicorn
 
@@ -178,14 +206,18 @@ def storage_command(node_dir: Path, host: str | None, port: int | None) -> None:
     settings = NodeSettings(**{k: v for k, v in overrides.items() if v is not None})
     configure_logging(settings.json_logs)
     app = create_node_app(settings)
-    logging.getLogger("minidropbox").info("storage node for %s listening on http://%s:%d",
-                                          settings.dir, settings.host, settings.port)
+    sock = listen_and_tell(settings.host, settings.port, port_file) if port_file else None
+    logging.getLogger("minidropbox").info(
+        "storage node for %s listening on http://%s:%d", settings.dir, settings.host,
+        sock.getsockname()[1] if sock is not None else settings.port)
     # The head deadline keeps connections that never send a complete request (and so never
     # reach the cluster-secret check) from piling up until the node runs out of descriptors.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                http=guarded_protocol(settings.head_timeout, settings.pending_heads,
-                                      settings.pending_heads_per_client), access_log=False,
-                server_header=False, timeout_keep_alive=30, proxy_headers=False)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+                            http=guarded_protocol(settings.head_timeout, settings.pending_heads,
+                                                  settings.pending_heads_per_client),
+                            access_log=False, server_header=False, timeout_keep_alive=30,
+                            proxy_headers=False)
+    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
 
 
 @server.command("backup")
