@@ -216,6 +216,7 @@ def storage_command(node_dir: Path, host: str | None, port: int | None,
                             http=guarded_protocol(settings.head_timeout, settings.pending_heads,
                                                   settings.pending_heads_per_client),
                             access_log=False, server_header=False, timeout_keep_alive=30,
+                            timeout_graceful_shutdown=settings.shutdown_grace,
                             proxy_headers=False)
     uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
 

@@ -46,6 +46,9 @@ class NodeSettings(BaseSettings):
     head_timeout: float = 10.0
     pending_heads: int = Field(default=256, ge=1)
     pending_heads_per_client: int = Field(default=64, ge=1)
+    # On shutdown, requests still running after this many seconds are cancelled (a client
+    # that stalled mid-body would otherwise hold the node up until it is killed).
+    shutdown_grace: int = Field(default=5, ge=0)
     # The URL clients should use for this node (behind NAT or a proxy); None: the URL the
     # API was given. The node only reports it; the API hands it out with grants.
     public_url: str | None = None
