@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -35,17 +34,10 @@ from tests.integration.direct_protocol import (
 MiB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    """One cluster for the module (3 nodes, R=2): every test has its own account."""
-    with TestCluster(tmp_path_factory.mktemp("direct")) as c:
-        yield c
-
-
 @pytest.fixture
-def cluster_http(cluster: TestCluster) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=cluster.url, timeout=60) as client:
-        yield client
+def cluster(module_cluster: TestCluster) -> TestCluster:
+    """One cluster for the module (3 nodes, R=2): every test has its own account."""
+    return module_cluster
 
 
 def remote_for(url: str, name: str, direct: bool = True) -> Remote:
