@@ -19,10 +19,17 @@ import httpx
 from tests.conftest import PASSWORD, bearer, signup_and_login
 from tests.harness import BIN, free_port_block
 
+PORT_ATTEMPTS = 3
+
 
 class SupervisedCluster:
     """``server cluster --data tmp/data`` on a free block of ports; ``config`` becomes the
-    TOML file every child reads (``MINIDROPBOX_CONFIG``)."""
+    TOML file every child reads (``MINIDROPBOX_CONFIG``).
+
+    ``server cluster`` takes a base port and gives the nodes the next ones, so the block is
+    chosen here, below the ephemeral range every other test server binds in (they ask for
+    port 0). Another process can still take a port of the block before the cluster starts:
+    the supervisor then says so before starting anything, and a new block is tried."""
 
     __test__ = False
 
@@ -31,8 +38,6 @@ class SupervisedCluster:
         self.tmp = tmp
         self.data = tmp / "data"
         self.nodes = [f"node-{i}" for i in range(1, nodes + 1)]
-        self.port = free_port_block(nodes + 1)
-        self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / "cluster.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("MINIDROPBOX_")}
         if config:
@@ -40,16 +45,25 @@ class SupervisedCluster:
             path.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in config.items()))
             env["MINIDROPBOX_CONFIG"] = str(path)
         self.env = env
-        args = [str(BIN), "server", "cluster", "--data", str(self.data), "--port",
-                str(self.port), "--nodes", str(nodes), "--replicas", str(replicas)]
-        if not backup:
-            args.append("--no-backup")
         tmp.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
-        self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        log.close()
-        self.wait_ready()
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self.port = free_port_block(nodes + 1)
+            self.url = f"http://127.0.0.1:{self.port}"
+            args = [str(BIN), "server", "cluster", "--data", str(self.data), "--port",
+                    str(self.port), "--nodes", str(nodes), "--replicas", str(replicas)]
+            if not backup:
+                args.append("--no-backup")
+            log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
+            self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+            log.close()
+            try:
+                self.wait_ready()
+                return
+            except AssertionError:
+                taken = self.proc.poll() is not None and "is in use" in self.log()
+                if not taken or attempt == PORT_ATTEMPTS:
+                    raise
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
