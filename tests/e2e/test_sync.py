@@ -24,26 +24,16 @@ from tests.harness import TestCluster
 CONFLICT = "conflicted copy"
 
 
-@pytest.fixture(scope="module")
-def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    """One cluster for the module (each test has its own account)."""
-    cluster = TestCluster(tmp_path_factory.mktemp("sync-cluster"))
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+@pytest.fixture
+def account(module_cluster: TestCluster) -> str:
+    return signup(module_cluster.url)
 
 
 @pytest.fixture
-def account(shared_cluster: TestCluster) -> str:
-    return signup(shared_cluster.url)
-
-
-@pytest.fixture
-def pair(shared_cluster: TestCluster, account: str, tmp_path: Path
+def pair(module_cluster: TestCluster, account: str, tmp_path: Path
          ) -> Iterator[tuple[SyncClient, SyncClient]]:
-    a = SyncClient(shared_cluster.url, tmp_path, "laptop", account)
-    b = SyncClient(shared_cluster.url, tmp_path, "desktop", account)
+    a = SyncClient(module_cluster.url, tmp_path, "laptop", account)
+    b = SyncClient(module_cluster.url, tmp_path, "desktop", account)
     try:
         yield a, b
     finally:
@@ -53,8 +43,8 @@ def pair(shared_cluster: TestCluster, account: str, tmp_path: Path
 
 
 @pytest.fixture
-def server(shared_cluster: TestCluster, account: str) -> Iterator[ServerView]:
-    view = ServerView(shared_cluster.url, account)
+def server(module_cluster: TestCluster, account: str) -> Iterator[ServerView]:
+    view = ServerView(module_cluster.url, account)
     try:
         yield view
     finally:

@@ -33,22 +33,13 @@ CONFLICT = "conflicted copy"
 FILES = 120  # downloads in flight when the folder moves
 
 
-@pytest.fixture(scope="module")
-def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    cluster = TestCluster(tmp_path_factory.mktemp("findings-cluster"))
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 @pytest.fixture
-def trio(shared_cluster: TestCluster, tmp_path: Path
+def trio(module_cluster: TestCluster, tmp_path: Path
          ) -> Iterator[tuple[SyncClient, SyncClient, ServerView]]:
-    account = signup(shared_cluster.url)
-    a = SyncClient(shared_cluster.url, tmp_path, "laptop", account)
-    b = SyncClient(shared_cluster.url, tmp_path, "desktop", account)
-    view = ServerView(shared_cluster.url, account)
+    account = signup(module_cluster.url)
+    a = SyncClient(module_cluster.url, tmp_path, "laptop", account)
+    b = SyncClient(module_cluster.url, tmp_path, "desktop", account)
+    view = ServerView(module_cluster.url, account)
     try:
         yield a, b, view
     finally:

@@ -14,24 +14,13 @@ from tests.e2e.sync_harness import ServerView, SyncClient, as_hashes, signup, wa
 from tests.harness import TestCluster
 
 
-@pytest.fixture(scope="module")
-def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    """One cluster for the module (each test has its own account): starting one costs more
-    than the tests themselves."""
-    cluster = TestCluster(tmp_path_factory.mktemp("rails-cluster"))
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 @pytest.fixture
-def setup(shared_cluster: TestCluster, tmp_path: Path
+def setup(module_cluster: TestCluster, tmp_path: Path
           ) -> Iterator[tuple[SyncClient, SyncClient, ServerView]]:
-    user = signup(shared_cluster.url)
-    a = SyncClient(shared_cluster.url, tmp_path, "a", user)
-    b = SyncClient(shared_cluster.url, tmp_path, "b", user)
-    server = ServerView(shared_cluster.url, user)
+    user = signup(module_cluster.url)
+    a = SyncClient(module_cluster.url, tmp_path, "a", user)
+    b = SyncClient(module_cluster.url, tmp_path, "b", user)
+    server = ServerView(module_cluster.url, user)
     try:
         yield a, b, server
     finally:

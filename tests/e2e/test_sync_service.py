@@ -19,20 +19,11 @@ from tests.e2e.test_sync_rails import one_line_error
 from tests.harness import TestCluster
 
 
-@pytest.fixture(scope="module")
-def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    cluster = TestCluster(tmp_path_factory.mktemp("service-cluster"))
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 @pytest.fixture
-def setup(shared_cluster: TestCluster, tmp_path: Path) -> Iterator[tuple[SyncClient, ServerView]]:
-    user = signup(shared_cluster.url)
-    a = SyncClient(shared_cluster.url, tmp_path, "a", user)
-    server = ServerView(shared_cluster.url, user)
+def setup(module_cluster: TestCluster, tmp_path: Path) -> Iterator[tuple[SyncClient, ServerView]]:
+    user = signup(module_cluster.url)
+    a = SyncClient(module_cluster.url, tmp_path, "a", user)
+    server = ServerView(module_cluster.url, user)
     try:
         yield a, server
     finally:

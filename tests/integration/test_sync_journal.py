@@ -31,23 +31,14 @@ from tests.harness import TestCluster
 SEED = int(os.environ.get("MINIDROPBOX_JOURNAL_SEED", "7"))
 
 
-@pytest.fixture(scope="module")
-def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
-    cluster = TestCluster(tmp_path_factory.mktemp("journal-cluster"))
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 @pytest.fixture
-def api(shared_cluster: TestCluster) -> Iterator[Remote]:
+def api(module_cluster: TestCluster) -> Iterator[Remote]:
     import httpx
 
     name = "u" + uuid.uuid4().hex[:12]
-    with httpx.Client(base_url=shared_cluster.url, timeout=30) as http:
+    with httpx.Client(base_url=module_cluster.url, timeout=30) as http:
         signup_and_login(http, name)
-    client = ApiClient(shared_cluster.url, persist=False)
+    client = ApiClient(module_cluster.url, persist=False)
     client.login(name, PASSWORD)
     try:
         yield Remote(client)
