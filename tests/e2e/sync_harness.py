@@ -3,13 +3,14 @@ config folder (so its own session) and its own local folder, against one real cl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -215,3 +216,18 @@ def signup(url: str, username: str | None = None) -> str:
                                                       "password": PASSWORD}, timeout=30)
     assert r.status_code == 201, r.text
     return username
+
+
+@contextlib.contextmanager
+def two_devices(url: str, tmp: Path, account: str, names: tuple[str, str] = ("laptop", "desktop")
+                ) -> Iterator[tuple[SyncClient, SyncClient]]:
+    """Two sync clients of one account; stopped after, each printing its log (pytest shows
+    it when the test failed)."""
+    a = SyncClient(url, tmp, names[0], account)
+    b = SyncClient(url, tmp, names[1], account)
+    try:
+        yield a, b
+    finally:
+        for client in (a, b):
+            client.stop()
+            print(f"--- sync log of {client.device} ---\n{client.log()}")

@@ -17,6 +17,7 @@ from tests.e2e.sync_harness import (
     as_hashes,
     signup,
     temp_files,
+    two_devices,
     wait_until,
 )
 from tests.harness import TestCluster
@@ -32,14 +33,8 @@ def account(module_cluster: TestCluster) -> str:
 @pytest.fixture
 def pair(module_cluster: TestCluster, account: str, tmp_path: Path
          ) -> Iterator[tuple[SyncClient, SyncClient]]:
-    a = SyncClient(module_cluster.url, tmp_path, "laptop", account)
-    b = SyncClient(module_cluster.url, tmp_path, "desktop", account)
-    try:
-        yield a, b
-    finally:
-        for client in (a, b):
-            client.stop()
-            print(f"--- sync log of {client.device} ---\n{client.log()}")  # shown on failure
+    with two_devices(module_cluster.url, tmp_path, account) as devices:
+        yield devices
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from tests.e2e.sync_harness import (
     as_hashes,
     signup,
     temp_files,
+    two_devices,
     wait_until,
 )
 from tests.harness import TestCluster
@@ -37,15 +38,11 @@ FILES = 120  # downloads in flight when the folder moves
 def trio(module_cluster: TestCluster, tmp_path: Path
          ) -> Iterator[tuple[SyncClient, SyncClient, ServerView]]:
     account = signup(module_cluster.url)
-    a = SyncClient(module_cluster.url, tmp_path, "laptop", account)
-    b = SyncClient(module_cluster.url, tmp_path, "desktop", account)
     view = ServerView(module_cluster.url, account)
     try:
-        yield a, b, view
+        with two_devices(module_cluster.url, tmp_path, account) as (a, b):
+            yield a, b, view
     finally:
-        for client in (a, b):
-            client.stop()
-            print(f"--- sync log of {client.device} ---\n{client.log()}")  # shown on failure
         view.close()
 
 

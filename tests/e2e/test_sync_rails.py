@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.sync_harness import ServerView, SyncClient, as_hashes, signup, wait_until
+from tests.e2e.sync_harness import (
+    ServerView,
+    SyncClient,
+    as_hashes,
+    signup,
+    two_devices,
+    wait_until,
+)
 from tests.harness import TestCluster
 
 
@@ -18,15 +25,11 @@ from tests.harness import TestCluster
 def setup(module_cluster: TestCluster, tmp_path: Path
           ) -> Iterator[tuple[SyncClient, SyncClient, ServerView]]:
     user = signup(module_cluster.url)
-    a = SyncClient(module_cluster.url, tmp_path, "a", user)
-    b = SyncClient(module_cluster.url, tmp_path, "b", user)
     server = ServerView(module_cluster.url, user)
     try:
-        yield a, b, server
+        with two_devices(module_cluster.url, tmp_path, user, ("a", "b")) as (a, b):
+            yield a, b, server
     finally:
-        for client in (a, b):
-            client.stop()
-            print(f"--- sync log of {client.device} ---\n{client.log()}")
         server.close()
 
 
