@@ -29,9 +29,9 @@ WORKERS = 16
 BLOCK_SIZE = 1024 * 1024
 
 
-def dav_config(ctx: AppContext) -> dict[str, Any]:
+def dav_config(ctx: AppContext, checksums: Checksums) -> dict[str, Any]:
     return {
-        "provider_mapping": {"/": MiniDropboxProvider(Checksums(ctx.db))},
+        "provider_mapping": {"/": MiniDropboxProvider(checksums)},
         "mount_path": PREFIX,
         # Authentication is DavGate's; no directory browser (the web app is the browser).
         "middleware_stack": [ErrorPrinter, RequestResolver],
@@ -51,7 +51,8 @@ def dav_config(ctx: AppContext) -> dict[str, Any]:
 
 
 def create_dav_app(ctx: AppContext) -> ASGIApp:
-    wsgi = WsgiDAVApp(dav_config(ctx))
+    checksums = Checksums(ctx.db)
+    wsgi = WsgiDAVApp(dav_config(ctx, checksums))
     # Locks in the metadata database, so that every API replica sees the same ones.
     locks = DbLockManager(DbLockStorage(ctx.db))
     wsgi.lock_manager = locks
@@ -86,4 +87,5 @@ def create_dav_app(ctx: AppContext) -> ASGIApp:
             if close is not None:
                 close()
 
-    return DavGate(WSGIMiddleware(with_session, workers=WORKERS), ctx)  # type: ignore[arg-type]
+    return DavGate(WSGIMiddleware(with_session, workers=WORKERS),  # type: ignore[arg-type]
+                   ctx, locks, checksums)

@@ -11,6 +11,8 @@ back to size and modification time).
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from typing import Any, NamedTuple
 
 from wsgidav.xml_tools import etree
@@ -42,6 +44,45 @@ def parse_oc_checksum(header: str | None) -> dict[str, str]:
         if kind.upper() in ("SHA1", "MD5") and value:
             found[kind.lower()] = value.lower()
     return found
+
+
+# Below this, a block is hashed on the event loop: a thread hop would cost more.
+INLINE_BYTES = 64 * 1024
+
+
+class BodyDigests:
+    """SHA-1 and MD5 of a body handed over in batches of blocks, taken in a worker thread
+    while the next batch is cut and hashed in another (hashlib lets go of the GIL on large
+    buffers, so the two run on two cores). One batch at a time is in flight, so the digests
+    see the blocks in order."""
+
+    def __init__(self) -> None:
+        self._sha1 = hashlib.sha1(usedforsecurity=False)
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._pending: asyncio.Future[None] | None = None
+
+    def _update(self, blocks: list[bytes]) -> None:
+        for block in blocks:
+            self._sha1.update(block)
+            self._md5.update(block)
+
+    async def add(self, blocks: list[bytes]) -> None:
+        """Start hashing ``blocks`` (after the previous batch); returns at once, or once the
+        previous batch is done."""
+        await self.wait()
+        if sum(len(b) for b in blocks) < INLINE_BYTES:
+            self._update(blocks)
+        else:
+            self._pending = asyncio.ensure_future(asyncio.to_thread(self._update, blocks))
+
+    async def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            await pending
+
+    async def result(self) -> Digests:
+        await self.wait()
+        return Digests(self._sha1.hexdigest(), self._md5.hexdigest())
 
 
 class Checksums:

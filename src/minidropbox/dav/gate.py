@@ -18,12 +18,15 @@ from urllib.parse import unquote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from wsgidav.lock_man.lock_manager import LockManager
 
 from minidropbox.api.context import AppContext
 from minidropbox.api.middleware import send_json_error
 from minidropbox.core.errors import MiniDropboxError, TooManyRequests
 from minidropbox.dav.bridge import LoopBridge
+from minidropbox.dav.checksums import Checksums
 from minidropbox.dav.plain_get import plain_path, send_file
+from minidropbox.dav.plain_put import plain_put_path, receive_file
 from minidropbox.dav.session import DavSession
 
 PREFIX = "/dav"
@@ -64,9 +67,12 @@ def check_destination(value: str, host: str | None) -> None:
 
 
 class DavGate:
-    def __init__(self, app: ASGIApp, ctx: AppContext) -> None:
+    def __init__(self, app: ASGIApp, ctx: AppContext, locks: LockManager,
+                 checksums: Checksums) -> None:
         self.app = app
         self.ctx = ctx
+        self.locks = locks  # wsgidav's, so that a PUT taken here sees the same locks
+        self.checksums = checksums
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,6 +107,10 @@ class DavGate:
         session = DavSession(self.ctx, principal, LoopBridge(asyncio.get_running_loop()))
         plain = plain_path(scope, headers, PREFIX)
         if plain is not None and await send_file(session, plain, send):
+            return
+        put = plain_put_path(scope, headers, PREFIX)
+        if put is not None and await receive_file(session, self.locks, self.checksums, put,
+                                                  headers, receive, send):
             return
         if method not in CONTENT_METHODS:
             receive = await self._checked_xml(headers, receive)

@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from wsgidav.dav_error import DAVError
-
-from minidropbox.core.errors import NotFound
+from minidropbox.core.errors import InvalidInput, NotFound
 from minidropbox.dav.bridge import UploadStream
 from minidropbox.dav.checksums import Checksums, Digests, parse_oc_checksum
 from minidropbox.dav.errors import dav_errors
@@ -42,32 +40,41 @@ def start_upload(s: DavSession, environ: dict[str, Any]) -> UploadStream:
     return UploadStream(s.bridge, store)
 
 
-def client_mtime(environ: dict[str, Any]) -> float | None:
-    """The modification time a client sends with a PUT (rclone and ownCloud clients)."""
-    raw = environ.get("HTTP_X_OC_MTIME")
+def client_mtime(raw: str | None) -> float | None:
+    """The modification time a client sends with a PUT (``X-OC-Mtime``: rclone and ownCloud
+    clients)."""
     if raw is None:
         return None
     try:
         value = float(raw)
     except ValueError as exc:
-        raise DAVError(400, context_info="X-OC-Mtime must be seconds since 1970.") from exc
+        raise InvalidInput("X-OC-Mtime must be seconds since 1970.") from exc
     if not 0 <= value < 2**37:
-        raise DAVError(400, context_info="X-OC-Mtime is out of range.")
+        raise InvalidInput("X-OC-Mtime is out of range.")
     return value
 
 
 def commit_upload(s: DavSession, path: str, upload: UploadStream, environ: dict[str, Any],
                   checksums: Checksums) -> dict[str, Any]:
     """Wait for the body's chunks to be stored, check ``OC-Checksum``, commit the version."""
-    mtime = client_mtime(environ)
+    mtime = client_mtime(environ.get("HTTP_X_OC_MTIME"))
     upload.finish()
     stored = StoredFile(size=upload.size, chunks=list(upload.hashes))
     digests = Digests(upload.sha1.hexdigest(), upload.md5.hexdigest())
-    for kind, claimed in parse_oc_checksum(environ.get("HTTP_OC_CHECKSUM")).items():
+    return commit_stored(s, path, stored, digests, mtime, environ.get("HTTP_OC_CHECKSUM"),
+                         checksums)
+
+
+def commit_stored(s: DavSession, path: str, stored: StoredFile, digests: Digests,
+                  mtime: float | None, oc_checksum: str | None,
+                  checksums: Checksums) -> dict[str, Any]:
+    """A PUT's body is stored: check what the client said it hashes to (``OC-Checksum``),
+    commit the new version and keep its SHA-1 and MD5."""
+    for kind, claimed in parse_oc_checksum(oc_checksum).items():
         actual = getattr(digests, kind)
         if claimed != actual:
-            raise DAVError(400, context_info=f"The body's {kind.upper()} is {actual}, "
-                                             f"not {claimed} (OC-Checksum).")
+            raise InvalidInput(f"The body's {kind.upper()} is {actual}, "
+                               f"not {claimed} (OC-Checksum).")
     entry = s.files().commit(s.principal, CommitRequest(
         path=path, size=stored.size, chunks=stored.chunks, parent_version=None, mtime=mtime,
         device=DEVICE, overwrite=True), s.mount_list())
