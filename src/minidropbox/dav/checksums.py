@@ -3,8 +3,9 @@
 
 Our content hash is a hash of the chunk list, which no client can compute without our
 chunker. rclone sends ``OC-Checksum: SHA1:<hex> MD5:<hex>`` with each PUT and asks for
-``oc:checksums`` in PROPFIND. Both digests are taken while a PUT's body is spooled and kept by
-content hash, so they never go stale: any later file with the same content has them too.
+``oc:checksums`` in PROPFIND. Both digests are taken while a PUT's body arrives and kept (in
+the commit's own transaction) by content hash, so they never go stale: any later file with
+the same content has them too.
 Files that never came through WebDAV have none (the property is then absent, and clients fall
 back to size and modification time).
 """
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from sqlalchemy import Connection
 from wsgidav.xml_tools import etree
 
 from minidropbox.metadata import dav as repo
@@ -99,7 +102,9 @@ class Checksums:
             return {k: Digests(*v)
                     for k, v in repo.checksums_of_many(conn, content_hashes).items()}
 
-    def record(self, content_hash: str, digests: Digests) -> None:
-        """Keep the digests of new content (content already known keeps its row)."""
-        with self.db.write() as conn:
-            repo.record_checksums(conn, content_hash, digests.sha1, digests.md5)
+    @staticmethod
+    def recorder(digests: Digests) -> Callable[[Connection, dict[str, Any]], None]:
+        """Records the digests of a commit's content inside the commit's transaction."""
+        def record(conn: Connection, entry: dict[str, Any]) -> None:
+            repo.record_checksums(conn, entry["content_hash"], digests.sha1, digests.md5)
+        return record

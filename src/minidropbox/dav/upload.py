@@ -75,11 +75,9 @@ def commit_stored(s: DavSession, path: str, stored: StoredFile, digests: Digests
         if claimed != actual:
             raise InvalidInput(f"The body's {kind.upper()} is {actual}, "
                                f"not {claimed} (OC-Checksum).")
-    entry = s.files().commit(s.principal, CommitRequest(
+    return s.files().commit(s.principal, CommitRequest(
         path=path, size=stored.size, chunks=stored.chunks, parent_version=None, mtime=mtime,
-        device=DEVICE, overwrite=True), s.mount_list())
-    checksums.record(entry["content_hash"], digests)
-    return entry
+        device=DEVICE, overwrite=True), then=checksums.recorder(digests), mounts=s.mount_list())
 
 
 def copy_file(s: DavSession, src: str, dest: str) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from minidropbox.service.accounts import Principal
 from minidropbox.service.quota import CommitQuota
 from minidropbox.service.tree_limits import ChangeBudget, TreeLimits
 
+AfterCommit = Callable[[Connection, dict[str, Any]], None]
 log = logging.getLogger("minidropbox.files")
 
 
@@ -115,10 +116,16 @@ class FileService:
                 log.exception("change notification failed")
 
     # -- commits ----------------------------------------------------------------------------
-    def commit(self, principal: Principal, req: CommitRequest) -> dict[str, Any]:
+    def commit(self, principal: Principal, req: CommitRequest,
+               then: AfterCommit | None = None) -> dict[str, Any]:
+        """``then(conn, entry)`` runs in the commit's own transaction (a WebDAV PUT records
+        its checksums there: one write transaction instead of two)."""
         with self._write(principal.namespace_id) as conn:
-            return self._commit(conn, principal, req, budget=ChangeBudget(self.limits),
-                                quota=CommitQuota(conn, principal))
+            entry = self._commit(conn, principal, req, budget=ChangeBudget(self.limits),
+                                 quota=CommitQuota(conn, principal))
+            if then is not None:
+                then(conn, entry)
+            return entry
 
     def commit_batch(self, principal: Principal, reqs: list[CommitRequest]) -> list[dict[str, Any]]:
         """Each commit judged on its own, all in one transaction (savepoint per commit)."""

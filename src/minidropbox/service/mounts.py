@@ -34,6 +34,7 @@ from minidropbox.metadata import journal, shares
 from minidropbox.metadata.tables import namespaces, share_members
 from minidropbox.service.accounts import Principal
 from minidropbox.service.files import (
+    AfterCommit,
     CommitRequest,
     FileService,
     failed_commit,
@@ -177,10 +178,11 @@ class SharedFileService(FileService):
 
     # -- writes -----------------------------------------------------------------------------
     def commit(self, principal: Principal, req: CommitRequest,
+               then: AfterCommit | None = None,
                mounts: list[Mount] | None = None) -> dict[str, Any]:
         t = self.resolve(principal, req.path, mounts)
         if t.mount is None or t.at_mount_point:
-            return super().commit(principal, req)
+            return super().commit(principal, req, then)
         t.writable()
         with self._write(t.principal.namespace_id) as conn:
             # The owner's quota check and the version are one transaction, under the owner's
@@ -192,6 +194,8 @@ class SharedFileService(FileService):
                 now = self.clock()
                 for chunk_hash in sorted(set(req.chunks)):
                     chunk_repo.grant(conn, owner, chunk_hash, now)
+            if then is not None:
+                then(conn, entry)
         return t.shown(entry)
 
     def commit_batch(self, principal: Principal,
