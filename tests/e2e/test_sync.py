@@ -72,11 +72,8 @@ def test_changes_flow_both_ways(pair: tuple[SyncClient, SyncClient],
     b.write("/notes.txt", b"second draft, from B")
     wait_until(lambda: a.tree().get("/notes.txt") == b"second draft, from B",
                message="B's edit on A")
-    # Rename on A: a move on the server, so the file keeps its history. (Renamed once the
-    # download has settled: a file renamed within the settle time of its mtime is still
-    # "being written" under its new name when the old one is seen gone, and is planned as a
-    # delete and an upload, losing its history; the planner does not yet wait for it.)
-    time.sleep(1.0)
+    # Rename on A, right after the download: a move on the server, so the file keeps its
+    # history, though the new name is still settling when the old one is seen gone.
     (a.root / "notes.txt").rename(a.root / "renamed.txt")
     wait_until(lambda: "/renamed.txt" in b.tree() and "/notes.txt" not in b.tree(),
                message="A's rename on B")

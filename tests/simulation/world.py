@@ -527,6 +527,29 @@ class World:
             copies = [n for n in want if "(conflicted copy" in n]
             if copies:
                 raise self.failure(f"conflicted copies without a race: {copies}")
+            reborn = self._reborn()
+            if reborn:
+                raise self.failure(f"moved files lost their versions (deleted, then uploaded "
+                                   f"as new files): {reborn}")
+
+    def _reborn(self) -> list[str]:
+        """New files on the server holding content a sync had deleted there before: a
+        move made into a delete and an upload, which loses the file's versions. Every
+        write is new content and users act only on their own disks, so with nobody racing
+        only a move brings deleted content back. Not counted: a file moved into a folder
+        that took its own name (``x.txt`` into a new folder ``X.txt`` on a case-sensitive
+        disk): the server cannot hold both at once, so the old file goes first."""
+        deleted: dict[str, tuple[int, str]] = {}
+        for at, digest, path in self.server.deleted:
+            deleted.setdefault(digest, (at, path_key(path)))
+        reborn = []
+        for at, e in enumerate(self.server.journal):
+            if e["op"] != "commit" or e["version"] != 1 or e["content_hash"] not in deleted:
+                continue
+            when, old = deleted[e["content_hash"]]
+            if when < at and not path_key(e["path"]).startswith(old + "/"):
+                reborn.append(e["path"])
+        return reborn
 
     def close(self) -> None:
         for c in self.clients:

@@ -90,6 +90,10 @@ class FakeServer:
         self.requests: list[str] = []
         self.history: list[tuple[str, bytes]] = []  # (path, content) of every version
         self.trash: list[FakeEntry] = []
+        # (journal length, content hash, path) of every file a delete removed, in order:
+        # whether content deleted came back later as a new file (a move that lost its
+        # versions).
+        self.deleted: list[tuple[int, str, str]] = []
 
     def remote(self) -> Remote:
         """A ``Remote`` over HTTP (``httpx.MockTransport``): the real client, every byte. It
@@ -320,6 +324,8 @@ class FakeServer:
         gone = [entry, *self._under(path)]
         for e in gone:
             del self.entries[path_key(e.path)]
+            if e.type == "file":
+                self.deleted.append((len(self.journal), content_hash(e.chunks), e.path))
         self.trash.extend(gone)
         self._log("delete", entry)
         return Answer(200, {"path": path, "deleted": len(gone)})

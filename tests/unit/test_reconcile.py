@@ -171,3 +171,58 @@ def test_a_kind_swap_is_not_a_conflict_when_the_other_side_only_deleted_inside()
     # Something new inside is another matter: both sides changed something.
     p = plan([f("/z", "new file")], base, [d("/z"), d("/z/c"), f("/z/new.txt", "n")])
     assert ("conflict", "/z") in [(a.op.value, a.path) for a in p.actions]
+
+
+def settling(path: str, size: int) -> Item:
+    """A new local file still being written (or renamed within the settle time of its
+    mtime): the scan has not read it, only its size is known."""
+    return Item(path, "file", None, size=size)
+
+
+def sized(path: str, h: str, size: int, version: int | None = 1) -> Item:
+    return Item(path, "file", h, version, size)
+
+
+def test_a_delete_waits_while_a_new_file_of_the_same_size_settles() -> None:
+    """A file renamed right after it was written (or downloaded): its old name is gone and
+    the new one is still settling. Deleting the old name now, and uploading the new one
+    when it settles, would lose the file's versions: the delete waits, then it is a move."""
+    base = [sized("/a.txt", "h1", 5), sized("/keep", "k", 4)]
+    p = plan([settling("/b.txt", 5), sized("/keep", "k", 4)], base, base)
+    assert ops(p) == [] and p.held == ["/a.txt"] and p.waiting == ["/b.txt"]
+    assert not p.done and p.remote_deletes == 0
+    p = plan([sized("/b.txt", "h1", 5), sized("/keep", "k", 4)], base, base)
+    assert ops(p) == [("move_remote", "/a.txt", "/b.txt")]
+
+
+def test_a_delete_does_not_wait_for_a_file_of_another_size_or_for_ever() -> None:
+    base = [sized("/a.txt", "h1", 5)]
+    p = plan([settling("/b.txt", 6)], base, base)
+    assert ops(p) == [("delete_remote", "/a.txt", None)] and p.held == []
+    # Held long enough (the caller's clock says so): decided as if it were not there.
+    p = plan([settling("/b.txt", 5)], base, base, hold_expired=frozenset({"/a.txt"}))
+    assert ops(p) == [("delete_remote", "/a.txt", None)] and p.held == []
+    # A settling file that is there on the server too is not new: no rename to wait for.
+    p = plan([settling("/b.txt", 5)], base, [*base, sized("/b.txt", "h2", 5)])
+    assert ops(p) == [("delete_remote", "/a.txt", None)]
+
+
+def test_a_renamed_folder_whose_files_still_settle_waits_then_moves_whole() -> None:
+    base = [d("/a"), sized("/a/1", "h1", 3), sized("/a/2", "h2", 7)]
+    p = plan([d("/b"), settling("/b/1", 3), sized("/b/2", "h2", 7)], base, base)
+    assert ops(p) == [] and p.held == ["/a"] and not p.done
+    moved = [d("/b"), sized("/b/1", "h1", 3), sized("/b/2", "h2", 7)]
+    assert ops(plan(moved, base, base)) == [("move_remote", "/a", "/b")]
+    # A file of another size there: not the same folder; nothing waits (the file that
+    # matches is moved alone, as before).
+    p = plan([d("/b"), settling("/b/1", 4), sized("/b/2", "h2", 7)], base, base)
+    assert ("delete_remote", "/a/1", None) in ops(p) and p.held == []
+    p = plan([d("/b"), settling("/b/1", 3), sized("/b/2", "h2", 7)], base, base,
+             hold_expired=frozenset({"/a", "/a/1"}))
+    assert ("delete_remote", "/a/1", None) in ops(p) and p.held == []
+
+
+def test_a_folder_whose_files_may_be_renamed_elsewhere_waits_with_them() -> None:
+    base = [d("/a"), sized("/a/1", "h1", 3)]
+    p = plan([settling("/moved-out", 3)], base, base)
+    assert ops(p) == [] and sorted(p.held) == ["/a", "/a/1"]

@@ -16,6 +16,9 @@ Safety invariants the planner guarantees (and ``tests/unit/test_reconcile_props.
 - a folder is deleted only if everything under it is deleted too;
 - nothing is planned over a local file that is still being written (``hash is None``);
 - a disappearance plus an appearance of the same content is a move, not delete + upload;
+  while the appearance may still be that content (a new local file of the same size, still
+  settling: renamed within the settle time of its mtime), the delete waits for it (``held``),
+  unless the caller says that wait has lasted long enough (``hold_expired``);
 - more deletions than ``DeleteLimits`` allows are held back unless explicitly allowed.
 
 Paths are relative to the sync root in the server's form (``/a/b.txt``); trees are keyed by
@@ -102,6 +105,9 @@ class Action:
 class Plan:
     actions: list[Action] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  # local files still being written
+    # Base paths gone locally whose delete waits: a new local file still settling may be
+    # them, renamed (keyed as ``tree``; folders too, when a whole folder was renamed).
+    held: list[str] = field(default_factory=list)
     local_deletes: int = 0  # files
     remote_deletes: int = 0
     refused: str | None = None  # set when deletions were held back by the rail
@@ -109,7 +115,8 @@ class Plan:
     @property
     def done(self) -> bool:
         """Both sides agree and nothing is pending."""
-        return not self.actions and not self.waiting and self.refused is None
+        return (not self.actions and not self.waiting and not self.held
+                and self.refused is None)
 
 
 def _depth(path: str) -> int:
@@ -124,6 +131,16 @@ def _changed(side: Item | None, base: Item | None) -> bool:
     return side.kind == "file" and side.hash != base.hash
 
 
+def _may_hold(item: Item, b: Item) -> bool | None:
+    """Whether the file ``item`` holds the base file ``b``'s content: True, False, or None
+    for "maybe" (a local file still settling, whose size is the base's)."""
+    if item.kind != "file":
+        return False
+    if item.hash is not None:
+        return item.hash == b.hash
+    return None if item.size is not None and item.size == b.size else False
+
+
 def _under(t: Tree, folder: str) -> list[str]:
     fkey = path_key(folder)
     return [k for k in t if k.startswith(fkey + "/")]
@@ -131,8 +148,12 @@ def _under(t: Tree, folder: str) -> list[str]:
 
 class _Planner:
     def __init__(self, local: Tree, base: Tree, remote: Tree, device: str,
-                 now: datetime, trusted: bool = True) -> None:
+                 now: datetime, trusted: bool = True,
+                 hold_expired: frozenset[str] = frozenset()) -> None:
         self.local, self.base, self.remote = local, base, remote
+        self.hold_expired = hold_expired
+        self.held: list[str] = []
+        self.settling_sizes: set[int] | None = None  # new local files still being written
         self.trusted = trusted  # False: nothing may be deleted (see ``reconcile``)
         self.device, self.now = device, now
         self.handled: set[str] = set()
@@ -151,20 +172,26 @@ class _Planner:
 
     def folder_moves(self, gone_side: Tree, other: Tree, op: Op) -> None:
         """A folder missing on one side and a new folder there holding all its base files at
-        the same relative paths: one move on the other side instead of many."""
+        the same relative paths: one move on the other side instead of many. While some of
+        those files are still settling (renamed within the settle time of their mtime), the
+        move may be real: both folders wait (``held``) until they settle."""
         for src_key in sorted(self.base, key=lambda k: (_depth(k), k)):
             b = self.base[src_key]
             o = other.get(src_key)
             if (src_key in self.handled or b.kind != "folder" or src_key in gone_side
                     or o is None or o.kind != "folder"):
                 continue
-            files = [(k[len(src_key):], self.base[k].hash) for k in _under(self.base, b.path)
+            files = [(k[len(src_key):], self.base[k]) for k in _under(self.base, b.path)
                      if self.base[k].kind == "file"]
             if not files:
                 continue
-            rel, want = files[0]
+            may_wait = src_key not in self.hold_expired
+            rel, first = files[0]
             for key, item in sorted(gone_side.items()):
-                if not (key.endswith(rel) and item.hash == want and key not in self.base):
+                if not key.endswith(rel) or key in self.base:
+                    continue
+                same = _may_hold(item, first)
+                if same is False or (same is None and not may_wait):
                     continue
                 dst_key = key[: len(key) - len(rel)]
                 dst = gone_side.get(dst_key)
@@ -172,13 +199,19 @@ class _Planner:
                         or dst_key in other or dst_key in self.handled
                         or is_within(dst.path, b.path) or is_within(b.path, dst.path)):
                     continue
-                if all((x := gone_side.get(dst_key + r)) is not None and x.hash == h
-                       for r, h in files):
+                found = [_may_hold(x, f) if (x := gone_side.get(dst_key + r)) else False
+                         for r, f in files]
+                if all(found):
                     src_path = o.path
                     self.extra.append(Action(op, src_path, "folder", dest=dst.path,
                                              base=b, local=self.local.get(src_key),
                                              remote=self.remote.get(src_key)))
                     self._claim(src_path, dst.path)
+                    break
+                if may_wait and False not in found:
+                    # Nothing on either side is planned until the files settle.
+                    self.held.append(src_key)
+                    self._claim(o.path, dst.path)
                     break
 
     def file_moves(self, gone_side: Tree, other: Tree, op: Op) -> None:
@@ -285,6 +318,9 @@ class _Planner:
         if lc and not rc:
             if loc is None:
                 assert b is not None
+                if b.kind == "file" and self._maybe_renamed(key, b):
+                    self.held.append(key)
+                    return
                 self._add(Op.DELETE_REMOTE, key, b.path, b.kind)
             elif rem is not None and rem.kind != loc.kind:
                 self._swap(key, b, self.remote, Op.DELETE_REMOTE, loc)
@@ -326,6 +362,19 @@ class _Planner:
         else:
             self._conflict(key, loc)
 
+    def _maybe_renamed(self, key: str, b: Item) -> bool:
+        """The base file ``b``, gone locally, may be a new local file still settling (same
+        size; a rename within the settle time of its mtime): its delete waits for the file
+        to settle, when ``file_moves`` can tell, unless that wait has lasted long enough."""
+        if key in self.hold_expired:
+            return False
+        if self.settling_sizes is None:
+            self.settling_sizes = {
+                item.size for k, item in self.local.items()
+                if item.kind == "file" and item.hash is None and item.size is not None
+                and k not in self.base and k not in self.remote and k not in self.handled}
+        return b.size in self.settling_sizes
+
     @staticmethod
     def _holds_no_file(key: str, item: Item, side: Tree) -> bool:
         """``item`` is a folder, and nothing under it on ``side`` is a file."""
@@ -349,7 +398,11 @@ class _Planner:
             side = self.local if act.op is Op.DELETE_LOCAL else self.remote
             survivors = [k for k in _under(side, act.path)
                          if (a := self.actions.get(k)) is None or a.op is not act.op]
-            if survivors:
+            if survivors and all(k in self.held for k in survivors):
+                # Only files whose delete waits (maybe renamed): the folder waits with them.
+                del self.actions[key]
+                self.held.append(key)
+            elif survivors:
                 # Something new or changed lives inside: keep the folder on both sides.
                 op = Op.MKDIR_REMOTE if act.op is Op.DELETE_LOCAL else Op.MKDIR_LOCAL
                 self.actions[key] = Action(op, act.path, "folder", None, act.local, act.base,
@@ -365,8 +418,12 @@ class _Planner:
 
 def reconcile(local: Tree, base: Tree, remote: Tree, *, device: str, now: datetime,
               allow_mass_delete: bool = False, limits: DeleteLimits | None = None,
-              base_trusted: bool = True) -> Plan:
+              base_trusted: bool = True,
+              hold_expired: frozenset[str] = frozenset()) -> Plan:
     """The actions that bring ``local`` and ``remote`` into agreement, given ``base``.
+
+    ``hold_expired``: keys of base paths (as in ``Plan.held``) whose delete has waited long
+    enough for a maybe-renamed file to settle; they are decided as if it were not there.
 
     With ``base_trusted=False`` (the server was restored from a backup) the base is ignored:
     nothing is deleted or moved, differences become conflicts, and whatever exists on one
@@ -374,7 +431,7 @@ def reconcile(local: Tree, base: Tree, remote: Tree, *, device: str, now: dateti
     """
     if not base_trusted:
         base = {}
-    planner = _Planner(local, base, remote, device, now, base_trusted)
+    planner = _Planner(local, base, remote, device, now, base_trusted, hold_expired)
     planner.folder_moves(local, remote, Op.MOVE_REMOTE)
     planner.folder_moves(remote, local, Op.MOVE_LOCAL)
     planner.file_moves(local, remote, Op.MOVE_REMOTE)
@@ -389,7 +446,7 @@ def reconcile(local: Tree, base: Tree, remote: Tree, *, device: str, now: dateti
                          if a.op is Op.DELETE_REMOTE and a.kind == "file")
     planner.settle_folder_deletes()
     actions = planner.extra + list(planner.actions.values())
-    plan = Plan(waiting=planner.waiting, local_deletes=local_deletes,
+    plan = Plan(waiting=planner.waiting, held=planner.held, local_deletes=local_deletes,
                 remote_deletes=remote_deletes)
     limits = limits or DeleteLimits()
     tree_files = sum(1 for item in base.values() if item.kind == "file")

@@ -72,6 +72,11 @@ def one_line(text: str) -> str:
 
 IGNORE_KEY = path_key("/" + IGNORE_FILE)
 MAX_ROUNDS = 12  # per sync(): a plan that keeps producing actions is retried later instead
+# How long a delete waits for a new local file that may be the deleted one, renamed, to
+# settle (``Plan.held``): a renamed file settles within the settle time of its mtime; one
+# still being written after several settle times is something else, and must not hold a
+# delete back for ever.
+RENAME_HOLD_SETTLES = 5
 
 
 @dataclass
@@ -144,6 +149,7 @@ class SyncEngine:
         self.cursor: str | None = None  # read by the notification thread: no DB access there
         self.reported: set[str] = set()  # skipped files already told to the user
         self.refusals = Refusals()  # local changes refused as read-only, held back
+        self.holds: dict[str, float] = {}  # key in Plan.held -> monotonic time first held
 
     # -- start and stop ---------------------------------------------------------------------
     def open(self) -> None:
@@ -266,9 +272,14 @@ class SyncEngine:
             rows = state.rows()
         base = {k: r.item for k, r in rows.items()
                 if not rules.ignored(r.item.path, r.item.kind == "folder")}
+        now = self.monotonic()
+        limit = RENAME_HOLD_SETTLES * self.opts.settle
+        expired = frozenset(k for k, since in self.holds.items() if now - since >= limit)
         plan = reconcile(local.items, base, tree.items, device=self.opts.device,
                          now=self.clock(), allow_mass_delete=self.opts.allow_mass_delete,
-                         limits=self.opts.limits, base_trusted=self.base_trusted)
+                         limits=self.opts.limits, base_trusted=self.base_trusted,
+                         hold_expired=expired)
+        self.holds = {k: self.holds.get(k, now) for k in plan.held}
         if plan.refused:
             raise MassDeleteRefused(plan.refused)
         return self.refusals.hold_back(plan), local, tree, rules, rows
@@ -439,7 +450,8 @@ class SyncEngine:
         assert last is not None
         unreadable = sorted(last.scan.unreadable)
         waiting = [p for p in last.plan.waiting if p not in last.scan.unreadable]
-        recheck = (last.scan.recheck or self.opts.settle / 2) if waiting else None
+        recheck = ((last.scan.recheck or self.opts.settle / 2) if waiting or last.plan.held
+                   else None)
         return SyncResult(False, recheck, last.outcome.failed, unreadable, last.skipped)
 
     def saved_cursor(self) -> str | None:

@@ -106,7 +106,10 @@ class StateDB:
                 "SELECT key, path, kind, version, size, hash, mtime_ns, ctime_ns, ino "
                 "FROM base"):
             kind_: Kind = "folder" if kind == "folder" else "file"
-            stat = LocalStat(size, mtime, ctime, ino) if mtime is not None else None
+            # No stat (a folder), or none worth trusting (``UNKNOWN_STAT``): None, so the scan
+            # reads the file at once rather than waiting for it to settle.
+            known = mtime is not None and ino != UNKNOWN_STAT.ino
+            stat = LocalStat(size, mtime, ctime, ino) if known else None
             out[key] = BaseRow(Item(path, kind_, h, version, size), stat)
         return out
 
