@@ -17,6 +17,7 @@ import pytest
 from minidropbox.core.chunking import chunk_bytes
 from tests.conftest import PASSWORD, bearer, signup_and_login
 from tests.harness import BIN, TestCluster
+from tests.integration.direct_protocol import present, send_direct, wait_for_grants
 from tests.integration.test_files import upload
 
 MiB = 1024 * 1024
@@ -157,3 +158,19 @@ def test_du_prints_human_units_and_json(quota_cluster: TestCluster, tmp_path: Pa
     assert run("quota").stdout == text
     body = json.loads(run("--json", "du").stdout)
     assert body["used_bytes"] == MiB + MiB // 2 and body["quota_bytes"] == QUOTA
+
+
+def test_receipts_presented_together_stop_at_the_quota(client: httpx.Client) -> None:
+    """Receipts recorded in one request count one after the other: those that fit are the
+    account's, the rest are refused one by one (and a chunk named twice counts once)."""
+    auth = bearer(signup_and_login(client, "receipts"))
+    wait_for_grants(client, auth)
+    blobs = [random.Random(30 + i).randbytes(3 * MiB // 2) for i in range(3)]
+    receipts = [r for b in blobs for r in send_direct(client, auth, b)]
+    r = present(client, auth, receipts + receipts[:2])
+    assert r.status_code == 200, r.text
+    hashes = [hashlib.sha256(b).hexdigest() for b in blobs]
+    assert r.json()["recorded"] == hashes[:2]
+    [refused] = r.json()["refused"]
+    assert refused["hash"] == hashes[2] and refused["error"]["code"] == "quota_exceeded"
+    assert usage(client, auth)["staged_bytes"] == 3 * MiB

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from minidropbox.metadata.replicas import in_batches, set_replica_ok
@@ -83,6 +85,16 @@ def user_owns(conn: Connection, user_id: int, chunk_hash: str) -> bool:
     return conn.execute(select(user_chunks.c.chunk_hash).where(
         user_chunks.c.user_id == user_id, user_chunks.c.chunk_hash == chunk_hash)).first() \
         is not None
+
+
+def owned_among(conn: Connection, user_id: int, hashes: list[str]) -> set[str]:
+    """The hashes in ``hashes`` this user has proven possession of."""
+    out: set[str] = set()
+    for batch in in_batches(sorted(set(hashes))):
+        rows = conn.execute(select(user_chunks.c.chunk_hash).where(
+            user_chunks.c.user_id == user_id, user_chunks.c.chunk_hash.in_(batch))).all()
+        out.update(r[0] for r in rows)
+    return out
 
 
 def _committed(user_id: int, chunk_hash: ColumnElement[str]) -> Exists:
@@ -156,6 +168,48 @@ def record_chunk(conn: Connection, chunk_hash: str, size: int, node_names: list[
         set_replica_ok(conn, chunk_hash, node_ids[name], now)
     if user_id is not None:
         grant(conn, user_id, chunk_hash, now)
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    """A chunk durable on ``holders`` (node names), to record in one go with others."""
+
+    hash: str
+    size: int
+    holders: list[str]
+
+
+def record_chunks(conn: Connection, items: list[NewChunk], user_id: int | None,
+                  now: float) -> None:
+    """``record_chunk`` for many chunks in a few statements (one per table and window of
+    chunks, each an insert that ignores or updates rows already there): a big file's
+    thousand chunks cost a handful of round trips, not ten thousand."""
+    upsert = _upsert_for(conn)
+    if upsert is None:  # a database without insert-or-ignore: row by row
+        for item in items:
+            record_chunk(conn, item.hash, item.size, item.holders, user_id, now)
+        return
+    if not items:
+        return
+    names = sorted({n for item in items for n in item.holders})
+    node_ids = dict(conn.execute(select(nodes.c.name, nodes.c.id)
+                                 .where(nodes.c.name.in_(names))).all())
+    conn.execute(upsert(chunks).on_conflict_do_nothing(index_elements=["hash"]),
+                 [{"hash": i.hash, "size": i.size, "created_at": now} for i in items])
+    rows = [{"chunk_hash": i.hash, "node_id": node_ids[n], "state": "ok", "created_at": now}
+            for i in items for n in dict.fromkeys(i.holders)]
+    stmt = upsert(replicas)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["chunk_hash", "node_id"],
+                                            set_={"state": stmt.excluded.state}), rows)
+    if user_id is not None:
+        conn.execute(upsert(user_chunks).on_conflict_do_nothing(
+            index_elements=["user_id", "chunk_hash"]),
+            [{"user_id": user_id, "chunk_hash": i.hash, "created_at": now} for i in items])
+
+
+def _upsert_for(conn: Connection) -> Any:
+    """The dialect's ``insert`` with ``ON CONFLICT`` (SQLite, PostgreSQL), or None."""
+    return {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(conn.dialect.name)
 
 
 def ensure_chunk(conn: Connection, chunk_hash: str, size: int, now: float) -> None:

@@ -24,8 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection
-
 from minidropbox.core.errors import (
     InvalidInput,
     InvalidReceipt,
@@ -41,7 +39,7 @@ from minidropbox.service.accounts import Principal
 from minidropbox.service.chunks import ChunkService
 from minidropbox.service.cluster import StorageCluster
 from minidropbox.service.files import FileService
-from minidropbox.service.quota import check_store_room
+from minidropbox.service.quota import StoreRoom, check_store_room
 
 SPARE_TARGETS = 2  # nodes past R a grant names, so a failed node's place goes to the next
 MAX_RECEIPTS = 1000  # per request
@@ -149,20 +147,25 @@ class DirectTransfers:
             except InvalidReceipt as exc:
                 outcome.refused.append((chunk_hash, exc))
         if ready:
-            # One transaction for the whole request: a big file's thousand chunks cost one
-            # commit, not a thousand.
+            # One transaction and a few statements for the whole request: a big file's
+            # thousand chunks cost one commit, not a thousand, nor ten thousand statements.
             with self.db.write() as conn:
                 if principal.quota_bytes is not None:
                     journal.lock_namespace(conn, principal.namespace_id)
                 epoch = fence.epoch(conn)  # in the recording transaction, as the proxy path
+                hashes = [item[0] for item in ready]
+                known = repo.sizes(conn, hashes)
+                room = StoreRoom(conn, principal, hashes)
+                rows: list[repo.NewChunk] = []
                 for chunk_hash, size, holders, receipts in ready:
                     try:
-                        self._record(conn, principal, chunk_hash, size, holders, receipts,
-                                     epoch)
+                        self._admit(chunk_hash, size, receipts, epoch, known, room)
                     except (InvalidReceipt, QuotaExceeded) as exc:
                         outcome.refused.append((chunk_hash, exc))
                     else:
+                        rows.append(repo.NewChunk(chunk_hash, size, holders))
                         outcome.recorded.append(chunk_hash)
+                repo.record_chunks(conn, rows, principal.user_id, self.clock())
         return outcome
 
     def _holders(self, chunk_hash: str, receipts: list[Receipt],
@@ -183,18 +186,19 @@ class DirectTransfers:
                 f"{chunk_hash} is on {len(holders)} nodes; {self.replicas} must hold it.")
         return sizes.pop(), holders
 
-    def _record(self, conn: Connection, principal: Principal, chunk_hash: str, size: int,
-                holders: list[str], receipts: list[Receipt], epoch: int) -> None:
+    @staticmethod
+    def _admit(chunk_hash: str, size: int, receipts: list[Receipt], epoch: int,
+               known: dict[str, int], room: StoreRoom) -> None:
+        """Whether R nodes' receipts may be recorded now: ``InvalidReceipt`` or
+        ``QuotaExceeded`` when not (nothing is taken then)."""
         # A deletion that began after the grant may have removed a copy the node kept (a
         # node keeps an existing file on PUT): then the receipts prove nothing.
         if any(r.fence != epoch or epoch % 2 for r in receipts):
             raise InvalidReceipt(
                 f"Storage deleted unused data while {chunk_hash} was sent; send it again.")
-        known = repo.chunk_size(conn, chunk_hash)
-        if known is not None and known != size:
+        if known.get(chunk_hash, size) != size:
             raise InvalidReceipt(f"The receipts for {chunk_hash} name a wrong size.")
-        check_store_room(conn, principal, size, chunk_hash)  # before any row is written
-        repo.record_chunk(conn, chunk_hash, size, holders, principal.user_id, self.clock())
+        room.take(chunk_hash, size)  # before any row is written
 
     # -- downloads --------------------------------------------------------------------------
     def read_plan(self, principal: Principal, files: FileService, path: str,

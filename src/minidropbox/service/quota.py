@@ -37,8 +37,10 @@ def check_store_room(conn: Connection, principal: Principal, size: int,
     if principal.quota_bytes is None or (
             chunk_hash is not None and repo.user_owns(conn, principal.user_id, chunk_hash)):
         return
-    quota = principal.quota_bytes
-    used = repo.usage(conn, principal.user_id)
+    _judge(principal.quota_bytes, repo.usage(conn, principal.user_id), size)
+
+
+def _judge(quota: int, used: repo.ChunkUsage, size: int) -> None:
     if used.committed + size > quota:
         raise QuotaExceeded(
             f"This upload needs {human_bytes(size)} but only "
@@ -47,6 +49,28 @@ def check_store_room(conn: Connection, principal: Principal, size: int,
         raise QuotaExceeded(
             f"Uploads not committed yet already hold {human_bytes(used.staged)} (at most "
             f"{human_bytes(quota)}); finish them, or wait until unused data is cleaned up.")
+
+
+class StoreRoom:
+    """``check_store_room`` for many chunks recorded in one transaction (under the namespace
+    lock): the account's usage and which of the chunks it owns are read once, and each chunk
+    taken counts against what is left for the next."""
+
+    def __init__(self, conn: Connection, principal: Principal, hashes: list[str]) -> None:
+        self.quota = principal.quota_bytes
+        self.owned: set[str] = set()
+        self.used = repo.ChunkUsage(0, 0)
+        if self.quota is not None:
+            self.owned = repo.owned_among(conn, principal.user_id, hashes)
+            self.used = repo.usage(conn, principal.user_id)
+
+    def take(self, chunk_hash: str, size: int) -> None:
+        """``QuotaExceeded`` (nothing taken) unless ``chunk_hash`` may be stored."""
+        if self.quota is None or chunk_hash in self.owned:
+            return
+        _judge(self.quota, self.used, size)
+        self.used = repo.ChunkUsage(self.used.committed, self.used.staged + size)
+        self.owned.add(chunk_hash)
 
 
 class CommitQuota:
