@@ -36,13 +36,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
         yield c
 
 
-def test_a_node_killed_during_a_direct_upload(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chain", [False, True], ids=["fanout", "chain"])
+def test_a_node_killed_during_a_direct_upload(tmp_path: Path, chain: bool) -> None:
     with TestCluster(tmp_path, env=FAST, node_env={"scrub_rate": 0}) as c, \
             httpx.Client(base_url=c.url, timeout=60) as http:
         wait_for_grants(http, bearer(signup_and_login(http, "probe")))
         src = tmp_path / "big.bin"
         src.write_bytes(random.Random(3).randbytes(40 * MiB))
-        with remote_for(c.url, "kim") as remote:
+        with remote_for(c.url, "kim", chain=chain) as remote:
             stats = TransferStats()
             outcome: dict[str, object] = {}
 

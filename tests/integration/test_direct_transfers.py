@@ -40,12 +40,12 @@ def cluster(module_cluster: TestCluster) -> TestCluster:
     return module_cluster
 
 
-def remote_for(url: str, name: str, direct: bool = True) -> Remote:
+def remote_for(url: str, name: str, direct: bool = True, chain: bool = False) -> Remote:
     api = ApiClient(url, persist=False)
     api.request("POST", "/api/v1/auth/signup", auth=False,
                 json={"username": name, "password": PASSWORD})
     api.login(name, PASSWORD)
-    return Remote(api, direct=direct)
+    return Remote(api, direct=direct, chain=chain)
 
 
 def test_a_chunk_sent_to_the_nodes_is_committed_and_read_back(
@@ -133,19 +133,22 @@ def test_uploads_need_sizes_that_fit(cluster: TestCluster, cluster_http: httpx.C
     assert upload_grants(c, auth, [b"tiny"]) == {}
 
 
+@pytest.mark.parametrize("chain", [False, True], ids=["fanout", "chain"])
 def test_the_client_sends_and_fetches_at_the_nodes(cluster: TestCluster,
                                                    cluster_http: httpx.Client,
-                                                   tmp_path: Path) -> None:
-    wait_for_grants(cluster_http, bearer(signup_and_login(cluster_http, "probe1")))
+                                                   tmp_path: Path, chain: bool) -> None:
+    wait_for_grants(cluster_http, bearer(signup_and_login(cluster_http, f"probe1{chain}")))
+    # Each copy sent by the client (fan-out), or once to the first node, which passes it on.
+    copies_sent = 1 if chain else 2
     big = tmp_path / "big.bin"
     big.write_bytes(random.Random(5).randbytes(9 * MiB + 3))
-    with remote_for(cluster.url, "erin") as remote:
+    with remote_for(cluster.url, f"erin{chain}", chain=chain) as remote:
         stats = TransferStats()
         entry = upload_file(remote, big, "/big.bin", stats=stats)
         assert entry.size == 9 * MiB + 3
         # missing (one window) + commit carrying the receipts; the bytes went to the nodes.
         assert stats.requests == 2, stats
-        assert stats.node_requests == 2 * stats.chunks_sent > 0
+        assert stats.node_requests == copies_sent * stats.chunks_sent > 0
         got = tmp_path / "got.bin"
         fetched = TransferStats()
         download_file(remote, "/big.bin", got, stats=fetched)
@@ -160,7 +163,7 @@ def test_the_client_sends_and_fetches_at_the_nodes(cluster: TestCluster,
         result = upload_many(remote, small)
         assert not result.failures and len(result.entries) == 20
         assert result.stats.requests == 2, result.stats
-        assert result.stats.node_requests == 40
+        assert result.stats.node_requests == 20 * copies_sent
 
 
 def test_the_client_falls_back_when_nodes_are_unreachable(tmp_path: Path) -> None:

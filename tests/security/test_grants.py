@@ -171,3 +171,59 @@ def test_no_client_ever_sees_the_cluster_secret(
     answers += receipts
     for text in answers:
         assert sec_cluster.secret not in text
+
+
+def put_chain(url: str, chunk_hash: str, data: bytes, headers: dict[str, str],
+              copies: int = 2) -> httpx.Response:
+    return httpx.put(f"{url}/chunks/{chunk_hash}", content=data, timeout=30,
+                     headers={**headers, "Minidropbox-Copies": str(copies)})
+
+
+def held_by(cluster: TestCluster, chunk_hash: str) -> set[str]:
+    auth = {"Authorization": f"Bearer {cluster.secret}"}
+    return {n.url for n in cluster.nodes
+            if httpx.head(f"{n.url}/chunks/{chunk_hash}", headers=auth).status_code == 200}
+
+
+def test_a_chain_goes_only_where_the_grant_says(
+        sec_cluster: TestCluster, people: tuple[httpx.Client, User, User]) -> None:
+    """A node forwards a PUT only under a grant, only to the URLs the API signed into it,
+    and the next node checks that grant itself: a forwarded write it does not name is
+    refused there."""
+    c, alice, _ = people
+    ids = node_ids(sec_cluster)
+    first, second = sec_cluster.nodes[0].url, sec_cluster.nodes[1].url
+    data = secrets.token_bytes(DIRECT)
+    h = hashlib.sha256(data).hexdigest()
+    base = {"account": account_of(c, alice), "chunk": h, "max_size": len(data),
+            "method": PUT, "expires": int(time.time()) + 300}
+    # The grant names the second node's URL but not its id: the first node takes the bytes
+    # and forwards them, and the second node refuses the forwarded write.
+    grant = mint(sec_cluster, **base, nodes=[ids[first], "0" * 16], urls=[first, second])
+    r = put_chain(first, h, data, {"Authorization": f"Grant {grant}"})
+    assert r.status_code == 201, r.text
+    assert [item["node"] for item in r.json()["chain"]] == [0]
+    assert held_by(sec_cluster, h) == {first}
+    # Pointed elsewhere by the client: the URLs are under the MAC.
+    body = {**payload_of(grant), "u": [first, "http://127.0.0.1:9"]}
+    raw = base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":"),
+                                              sort_keys=True).encode()).decode().rstrip("=")
+    r = put_chain(first, h, data, {"Authorization": f"Grant {raw}.{grant.split('.')[1]}"})
+    assert r.status_code == 403 and code(r) == "invalid_grant"
+    # The cluster secret asks for no chain (the API writes its copies itself).
+    other = secrets.token_bytes(DIRECT)
+    h_other = hashlib.sha256(other).hexdigest()
+    r = put_chain(first, h_other, other, {"Authorization": f"Bearer {sec_cluster.secret}"})
+    assert r.status_code == 201 and "chain" not in r.json()
+    assert held_by(sec_cluster, h_other) == {first}
+    # A real grant: the first node it names passes the chunk on; both receipts count.
+    blob = secrets.token_bytes(DIRECT)
+    h_blob = hashlib.sha256(blob).hexdigest()
+    upload = upload_grants(c, alice.auth, [blob])[h_blob]
+    r = put_chain(upload["nodes"][0], h_blob, blob, {"Authorization": f"Grant {upload['grant']}"})
+    assert r.status_code == 201, r.text
+    chain = r.json()["chain"]
+    assert [item["node"] for item in chain] == [0, 1]
+    assert held_by(sec_cluster, h_blob) == set(upload["nodes"][:2])
+    r = present(c, alice.auth, [item["receipt"] for item in chain])
+    assert r.json() == {"recorded": [h_blob], "refused": []}

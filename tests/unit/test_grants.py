@@ -55,6 +55,23 @@ def test_a_grant_allows_exactly_what_it_names() -> None:
         7, H, 100, ("n1", "n2"), 4)
 
 
+def test_a_chain_goes_only_to_the_nodes_after_this_one() -> None:
+    urls = ["http://n1", "http://n2", "http://n3"]
+    token = grant(nodes=["n1", "n2", "n3"], urls=urls)
+    got = open_grant(GRANTS, token, chunk=H, method=PUT, node_id="n1", now=NOW, size=99)
+    assert got.next_hops("n1") == [(1, "http://n2"), (2, "http://n3")]
+    assert got.next_hops("n3") == [] and got.next_hops("n9") == []
+    # Without URLs, nobody forwards; URLs go with PUT grants only, one per node.
+    assert open_grant(GRANTS, grant(), chunk=H, method=PUT, node_id="n1", now=NOW
+                      ).next_hops("n1") == []
+    with pytest.raises(ValueError):
+        grant(urls=urls)
+    with pytest.raises(ValueError):
+        grant(nodes=["n1", "n2", "n3"], urls=urls, method=GET)
+    with pytest.raises(InvalidGrant):
+        check(tamper(token, u=urls[:2]))
+
+
 @pytest.mark.parametrize("kwargs", [
     {"chunk": OTHER},  # replayed for another hash
     {"method": GET},  # a PUT grant used to read
@@ -72,7 +89,8 @@ def test_a_grant_refuses_everything_else(kwargs: dict[str, object]) -> None:
 
 @pytest.mark.parametrize("field,value", [
     ("h", OTHER), ("a", 8), ("n", 10**9), ("d", ["n1", "n2", "n3"]), ("m", GET),
-    ("e", int(NOW + 10**6)), ("f", 6), ("k", "other"), ("t", "r")])
+    ("e", int(NOW + 10**6)), ("f", 6), ("k", "other"), ("t", "r"),
+    ("u", ["http://n1", "http://elsewhere"])])
 def test_a_tampered_grant_is_refused(field: str, value: object) -> None:
     with pytest.raises(InvalidGrant):
         check(tamper(grant(), **{field: value}), chunk=OTHER if field == "h" else H,

@@ -26,12 +26,28 @@ import httpx
 from minidropbox.client.api import error_from_body
 from minidropbox.client.bandwidth import Bandwidth
 from minidropbox.core import errors
+from minidropbox.core.grants import COPIES_HEADER
 
 UNREACHABLE_FOR = 30.0
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 30.0  # a PUT waits for the node's fsync
 GET_TIMEOUT = 10.0  # a GET of at most one chunk; a hedge covers a slow one long before
 HEDGE_MIN, HEDGE_MAX = 0.25, 2.0
+
+
+# How the R copies of a chunk are written when ``MINIDROPBOX_REPLICATION`` does not say:
+# measured both ways in one run (bench/README.md, "Chain replication against fan-out").
+DEFAULT_CHAIN = False
+
+
+def replication_is_chain(setting: str | None) -> bool:
+    """``MINIDROPBOX_REPLICATION``: ``chain`` or ``fanout`` (unset: ``DEFAULT_CHAIN``)."""
+    if not setting:
+        return DEFAULT_CHAIN
+    if setting not in ("chain", "fanout"):
+        raise errors.InvalidInput(
+            f"MINIDROPBOX_REPLICATION must be chain or fanout, not {setting!r}.")
+    return setting == "chain"
 
 
 class NodeFault(errors.MiniDropboxError):
@@ -140,8 +156,8 @@ class NodeLink:
         try:
             with self._lock:
                 self.requests += 1
-            response = self.http.request(method, f"{url}/chunks/{chunk_hash}",
-                                         headers={"Authorization": f"Grant {grant}"}, **kwargs)
+            kwargs.setdefault("headers", {"Authorization": f"Grant {grant}"})
+            response = self.http.request(method, f"{url}/chunks/{chunk_hash}", **kwargs)
         except httpx.TransportError as exc:
             if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
                 self._mark_unreachable(url)
@@ -162,6 +178,27 @@ class NodeLink:
         if not isinstance(receipt, str):
             raise NodeFault(f"Storage node {url} sent no receipt.")
         return receipt
+
+    def put_chain(self, url: str, chunk_hash: str, data: bytes, grant: str, copies: int,
+                  position: int) -> dict[int, str]:
+        """Store ``data`` at the node (the grant's ``position``-th), which passes it on to
+        the next nodes of the grant until ``copies`` hold it (node/chain.py): the receipts
+        by position in the grant. Fewer than ``copies`` when the chain came up short."""
+        if self.bandwidth is not None:
+            self.bandwidth.take(len(data))
+        response = self._request("PUT", url, chunk_hash, grant, content=data,
+                                 headers={"Authorization": f"Grant {grant}",
+                                          COPIES_HEADER: str(copies)})
+        body = _json(response)
+        receipt = body.get("receipt") if isinstance(body, dict) else None
+        if not isinstance(receipt, str):
+            raise NodeFault(f"Storage node {url} sent no receipt.")
+        held = {position: receipt}
+        for item in (body.get("chain") or []) if isinstance(body.get("chain"), list) else []:
+            if isinstance(item, dict) and isinstance(item.get("node"), int) and isinstance(
+                    item.get("receipt"), str):
+                held.setdefault(item["node"], item["receipt"])
+        return held
 
     def get(self, url: str, chunk_hash: str, grant: str) -> bytes:
         """The chunk's bytes, verified against its name."""

@@ -17,6 +17,7 @@ move, delete or restore, whose first attempt may have happened.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,7 +39,13 @@ from minidropbox.client.admin_values import (
 )
 from minidropbox.client.api import API_ROOT, ApiClient, ServerUnreachable, error_from_body
 from minidropbox.client.bandwidth import Bandwidth
-from minidropbox.client.nodes import NodeLink, PlannedChunk, UploadGrant, shared_node_link
+from minidropbox.client.nodes import (
+    NodeLink,
+    PlannedChunk,
+    UploadGrant,
+    replication_is_chain,
+    shared_node_link,
+)
 from minidropbox.client.values import (
     ROOT_ENTRY,
     Account,
@@ -104,12 +111,18 @@ class Remote:
 
     def __init__(self, api: ApiClient, retry: RetryPolicy | None = None, *,
                  direct: bool = True, nodes: NodeLink | None = None,
-                 bandwidth: Bandwidth | None = None) -> None:
+                 bandwidth: Bandwidth | None = None, chain: bool | None = None) -> None:
         """``direct``: send and fetch chunk bytes at the storage nodes when the server hands
         out grants (else, and whenever a node cannot be reached, through the API).
         ``nodes``: the connections to the nodes (default: the process's shared pool).
-        ``bandwidth``: ``--bwlimit``, file bytes up and down, all threads together."""
+        ``bandwidth``: ``--bwlimit``, file bytes up and down, all threads together.
+        ``chain``: send each chunk once, to its first node, which passes it on (chain
+        replication), rather than to each of its R nodes (fan-out); by default as
+        ``MINIDROPBOX_REPLICATION`` (``chain`` or ``fanout``) says, else
+        ``nodes.DEFAULT_CHAIN``."""
         self.api = api
+        self.chain = chain if chain is not None else replication_is_chain(
+            os.environ.get("MINIDROPBOX_REPLICATION"))
         self.retry = retry or RetryPolicy()
         self.direct = direct
         self.bandwidth = bandwidth

@@ -81,7 +81,7 @@ class ChunkSender:
         self.failed: dict[str, errors.MiniDropboxError] = {}
         self.receipts: list[str] = []
         self._receipts_since = 0.0
-        # The R copies of a chunk are written side by side (fan-out), as the API does.
+        # Fan-out: the R copies of a chunk are written side by side, as the API does.
         self.node_pool = (ThreadPoolExecutor(workers * 2, thread_name_prefix="minidropbox-put")
                           if workers > 1 else None)
 
@@ -191,38 +191,48 @@ class ChunkSender:
                 self.cond.notify_all()
 
     def _send_direct(self, chunk_hash: str, data: bytes, grant: UploadGrant) -> bool:
-        """Put the chunk on ``grant.copies`` of the granted nodes at once, a failed node's
-        place going to the next; False (go through the API) when fewer could take it or the
-        grant is refused."""
+        """Put the chunk on ``grant.copies`` of the granted nodes, a failed node's place going
+        to the next; False (go through the API) when fewer could take it or the grant is
+        refused. With ``Remote.chain`` the first node passes it on to the next ones (chain
+        replication); the client sends it itself only to make up for a short chain.
+        Otherwise the copies are written side by side (fan-out)."""
         nodes = self.remote.nodes
-        spare = [u for u in grant.nodes if nodes.reachable(u)]
-        receipts: list[str] = []
+        spare = [(i, u) for i, u in enumerate(grant.nodes) if nodes.reachable(u)]
+        receipts: dict[int, str] = {}
         refused = False
 
-        def put(url: str) -> str | None:
+        def put(place: tuple[int, str], copies: int = 1) -> dict[int, str]:
             nonlocal refused
+            position, url = place
             self.stats.add(node_requests=1)
             try:
-                return nodes.put(url, chunk_hash, data, grant.grant)
+                if copies > 1:
+                    return nodes.put_chain(url, chunk_hash, data, grant.grant, copies,
+                                           position)
+                return {position: nodes.put(url, chunk_hash, data, grant.grant)}
             except NodeFault:
-                return None
+                return {}
             except errors.InvalidGrant:
                 refused = True
-                return None
+                return {}
 
+        if self.remote.chain and grant.copies > 1 and spare:
+            receipts.update(put(spare.pop(0), grant.copies))
+            spare = [p for p in spare if p[0] not in receipts]
         while len(receipts) < grant.copies and spare and not refused:
             batch = [spare.pop(0) for _ in range(min(grant.copies - len(receipts), len(spare)))]
             if self.node_pool is None or len(batch) == 1:
-                answers = [put(u) for u in batch]
+                answers = [put(p) for p in batch]
             else:
                 answers = list(self.node_pool.map(put, batch))
-            receipts += [r for r in answers if r is not None]
+            for answer in answers:
+                receipts.update(answer)
         if refused or len(receipts) < grant.copies:
             return False
         with self.cond:
             if not self.receipts:
                 self._receipts_since = time.monotonic()
-            self.receipts.extend(receipts)
+            self.receipts.extend(receipts.values())
         return True
 
 

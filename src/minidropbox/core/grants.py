@@ -37,6 +37,9 @@ MAX_TOKEN_LENGTH = 4096  # a grant names at most a handful of nodes
 MAX_NODES = 16
 MAC_BYTES = 32
 PUT, GET = "put", "get"
+# A PUT under a grant that names its nodes' URLs may ask the node for this many copies, its
+# own included: it forwards the bytes along the grant's nodes (chain replication).
+COPIES_HEADER = "minidropbox-copies"
 METHODS = (PUT, GET)
 
 
@@ -125,11 +128,26 @@ class Grant:
     method: str
     expires: int
     fence: int = 0
+    # For a PUT, the URLs the cluster knows ``nodes`` by, in the same order: a node that
+    # took the bytes forwards them to the next (chain replication), and only to these, so
+    # a client can never make a node send anything anywhere else.
+    urls: tuple[str, ...] = ()
 
     def sign(self, ring: KeyRing) -> str:
-        return _sign(ring, {"t": "g", "a": self.account, "h": self.chunk, "n": self.max_size,
-                            "d": list(self.nodes), "m": self.method, "e": self.expires,
-                            "f": self.fence})
+        body: dict[str, object] = {"t": "g", "a": self.account, "h": self.chunk,
+                                   "n": self.max_size, "d": list(self.nodes), "m": self.method,
+                                   "e": self.expires, "f": self.fence}
+        if self.urls:
+            body["u"] = list(self.urls)
+        return _sign(ring, body)
+
+    def next_hops(self, node_id: str) -> list[tuple[int, str]]:
+        """(position in ``nodes``, URL) of the nodes after ``node_id``: where a node that
+        holds the chunk may forward it, in order."""
+        if not self.urls or node_id not in self.nodes:
+            return []
+        start = self.nodes.index(node_id) + 1
+        return list(enumerate(self.urls))[start:]
 
 
 def open_grant(ring: KeyRing, token: str, *, chunk: str, method: str, node_id: str,
@@ -140,11 +158,14 @@ def open_grant(ring: KeyRing, token: str, *, chunk: str, method: str, node_id: s
     if body is None or body.get("t") != "g":
         raise InvalidGrant("This grant was not signed by this cluster.")
     try:
-        nodes = body.get("d")
+        nodes, urls = body.get("d"), body.get("u", [])
         if not isinstance(nodes, list) or not all(isinstance(n, str) for n in nodes):
             raise ValueError("d")
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls) or (
+                urls and len(urls) != len(nodes)):
+            raise ValueError("u")
         grant = Grant(_int(body, "a"), _str(body, "h"), _int(body, "n"), tuple(nodes),
-                      _str(body, "m"), _int(body, "e"), _int(body, "f"))
+                      _str(body, "m"), _int(body, "e"), _int(body, "f"), tuple(urls))
     except ValueError:
         raise InvalidGrant("This grant is malformed.") from None
     if grant.chunk != chunk:
@@ -161,13 +182,17 @@ def open_grant(ring: KeyRing, token: str, *, chunk: str, method: str, node_id: s
 
 
 def make_grant(ring: KeyRing, *, account: int, chunk: str, max_size: int,
-               nodes: Sequence[str], method: str, expires: int, fence: int = 0) -> str:
+               nodes: Sequence[str], method: str, expires: int, fence: int = 0,
+               urls: Sequence[str] = ()) -> str:
     """A signed grant (see ``Grant``)."""
     if not HASH_RE.fullmatch(chunk) or method not in METHODS:
         raise ValueError("a grant names one chunk and one method")
     if not 0 < len(nodes) <= MAX_NODES:
         raise ValueError("a grant names between 1 and 16 nodes")
-    return Grant(account, chunk, max_size, tuple(nodes), method, expires, fence).sign(ring)
+    if urls and (len(urls) != len(nodes) or method != PUT):
+        raise ValueError("a PUT grant may name the URL of each of its nodes")
+    return Grant(account, chunk, max_size, tuple(nodes), method, expires, fence,
+                 tuple(urls)).sign(ring)
 
 
 @dataclass(frozen=True)

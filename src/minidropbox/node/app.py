@@ -37,8 +37,17 @@ from minidropbox.core.errors import (
     PayloadTooLarge,
     RangeNotSatisfiable,
 )
-from minidropbox.core.grants import GET, PUT, Grant, KeyRing, Receipt, open_grant
+from minidropbox.core.grants import (
+    COPIES_HEADER,
+    GET,
+    PUT,
+    Grant,
+    KeyRing,
+    Receipt,
+    open_grant,
+)
 from minidropbox.node import scrub
+from minidropbox.node.chain import Forwarder, copies_asked
 from minidropbox.node.disk_faults import DiskCondition
 from minidropbox.node.settings import NodeSettings
 from minidropbox.settings import grant_key_materials
@@ -180,8 +189,9 @@ class NodeRoutes:
     def __init__(self, store: DiskChunkStore, max_chunk_bytes: int,
                  node_metrics: metrics.NodeMetrics | None = None,
                  keys: tuple[KeyRing, KeyRing] | None = None,
-                 public_url: str | None = None) -> None:
+                 public_url: str | None = None, forwarder: Forwarder | None = None) -> None:
         self.store = store
+        self.forwarder = forwarder or Forwarder()
         self.max_chunk_bytes = max_chunk_bytes
         self.metrics = node_metrics or metrics.NodeMetrics()
         self.disk = DiskCondition(store.root)
@@ -283,20 +293,44 @@ class NodeRoutes:
                 await anyio.to_thread.run_sync(self.store.stat)).free_bytes:
             raise StoreFull("The storage node's disk is full.")  # before taking the body
         received = [0]
+        copies = copies_asked(request.headers.get(COPIES_HEADER), grant)
+        kept: list[bytes] = []
+        forwarding: list[asyncio.Task[list[tuple[int, str]]]] = []
+
+        async def body() -> AsyncIterator[bytes]:
+            async for piece in self._body(request, limit, received):
+                if copies > 1:
+                    kept.append(piece)
+                yield piece
+            if copies > 1 and grant is not None:
+                # Forwarded as soon as the body is in, while this node fsyncs its copy.
+                forwarding.append(asyncio.create_task(self.forwarder.forward(
+                    grant, getattr(request.state, GRANT_STATE), self.node_id, name,
+                    b"".join(kept), copies - 1)))
+
         try:
             with self._disk_errors():
-                created = await self.store.put_stream_async(
-                    name, self._body(request, limit, received))
-        except ClientDisconnect:
-            # The client went away mid-body: the store dropped the temp file; nobody to answer.
-            return Response(status_code=400)
+                created = await self.store.put_stream_async(name, body())
+        except BaseException as exc:
+            for task in forwarding:
+                task.cancel()  # this copy failed (a wrong hash, the disk): the chain stops
+            if isinstance(exc, ClientDisconnect):
+                # The client went away mid-body: the store dropped the temp file; nobody to
+                # answer.
+                return Response(status_code=400)
+            raise
         self.metrics.chunk_writes.labels("created" if created else "present").inc()
         answer: dict[str, object] = {"created": created}
         if grant is not None and self.receipt_keys is not None:
             # Signed only now: the bytes hashed to the name and are durable (fsync, rename,
             # fsync dir), whether this PUT wrote them or found them already here.
-            answer["receipt"] = Receipt(grant.account, name, received[0], self.node_id,
-                                        int(time.time()), grant.fence).sign(self.receipt_keys)
+            receipt = Receipt(grant.account, name, received[0], self.node_id,
+                              int(time.time()), grant.fence).sign(self.receipt_keys)
+            answer["receipt"] = receipt
+            if copies > 1:
+                chain = [(grant.nodes.index(self.node_id), receipt)]
+                chain += await forwarding[0] if forwarding else []
+                answer["chain"] = [{"node": p, "receipt": r} for p, r in chain]
         return JSONResponse(answer, status_code=201 if created else 200)
 
     async def _body(self, request: Request, limit: int,
@@ -373,6 +407,7 @@ def create_node_app(settings: NodeSettings) -> Starlette:
         try:
             yield
         finally:
+            await routes.forwarder.aclose()
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -121,7 +121,8 @@ class DirectTransfers:
             targets = targets[:self.replicas + SPARE_TARGETS]
             grant = make_grant(self.grant_keys, account=principal.user_id, chunk=chunk_hash,
                                max_size=size, nodes=[self.cluster.node_ids[n] for n in targets],
-                               method=PUT, expires=expires, fence=token)
+                               method=PUT, expires=expires, fence=token,
+                               urls=[self.cluster.urls[n] for n in targets])
             out.append(UploadGrant(chunk_hash, size,
                                    [self.cluster.public_urls[n] for n in targets],
                                    self.replicas, grant))
