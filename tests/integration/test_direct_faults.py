@@ -3,6 +3,7 @@ paused during a download, a corrupt replica. Each transfer still completes, veri
 
 from __future__ import annotations
 
+import hashlib
 import random
 import signal
 import threading
@@ -119,3 +120,10 @@ def test_a_corrupt_replica_is_read_from_the_other(cluster: TestCluster,
         download_file(remote, "/c.bin", got, stats=stats)
         assert got.read_bytes() == data
         assert flipped and stats.node_requests >= 2 * flipped
+        # Each corrupt copy was reported; the API checked it, stopped reading it and queued
+        # its repair: the next read plan leaves it out (or the repair already rewrote it).
+        _, after, _ = remote.read_plan("/c.bin")
+        for before, now in zip(chunks, after, strict=True):
+            node = next(n for n in cluster.nodes if n.url == before.nodes[0])
+            intact = hashlib.sha256(chunk_file(cluster, node.name, before.hash).read_bytes())
+            assert before.nodes[0] not in now.nodes or intact.hexdigest() == before.hash

@@ -400,6 +400,12 @@ MATRIX: dict[tuple[str, str], Entry] = {
             (v.hashes[0], (v.hashes[0], v.blobs[v.hashes[0]], "application/octet-stream"))]),
         attacker=(400,), owner=(201,), attacker_check=_error_code("hash_mismatch")),),
 
+    ("POST", "/api/v1/chunks/{chunk_hash}/corrupt"): (attack(
+        lambda c, auth, v: c.post(f"/api/v1/chunks/{v.hashes[0]}/corrupt", headers=auth,
+                                  json={"node": "http://127.0.0.1:9"}),
+        attacker=(202,), owner=(202,),
+        note="the same answer whatever the hash names; the API checks the copy itself and "
+             "acts only on what it finds"),),
     ("POST", "/api/v1/chunks/receipts"): (attack(
         _present_victims_receipts, attacker=(400,), owner=(200,),
         attacker_check=_error_code("invalid_receipt"),

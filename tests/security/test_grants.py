@@ -227,3 +227,15 @@ def test_a_chain_goes_only_where_the_grant_says(
     assert held_by(sec_cluster, h_blob) == set(upload["nodes"][:2])
     r = present(c, alice.auth, [item["receipt"] for item in chain])
     assert r.json() == {"recorded": [h_blob], "refused": []}
+
+
+def test_corrupt_copy_reports_are_bounded_per_account(
+        people: tuple[httpx.Client, User, User]) -> None:
+    """Each report costs the API a chunk read: an account gets a few a minute, then 429."""
+    c, _, mallory = people
+    h = hashlib.sha256(b"anything").hexdigest()
+    answers = [c.post(f"/api/v1/chunks/{h}/corrupt", headers=mallory.auth,
+                      json={"node": "http://127.0.0.1:9"}).status_code for _ in range(31)]
+    assert answers == [202] * 30 + [429]
+    assert c.post("/api/v1/chunks/not-a-hash/corrupt", headers=mallory.auth,
+                  json={"node": "x"}).status_code in (400, 429)

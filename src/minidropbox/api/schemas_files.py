@@ -33,6 +33,10 @@ class ReceiptsRequest(Strict):
     receipts: list[str] = Field(max_length=1000)
 
 
+class CorruptCopyReport(Strict):
+    node: str = Field(max_length=2048)
+
+
 class RefusedReceipt(BaseModel):
     hash: Hash
     error: dict[str, str]

@@ -4,7 +4,8 @@ The API answers a read plan (``Remote.read_plan``): the chunks in order, each wi
 holders and a read grant. ``fetch_planned`` fetches ``FETCHES`` chunks at once from the nodes;
 a holder that has not answered within ``NodeLink.hedge_delay`` (a few times the usual GET) gets
 company from the next one, and the first intact answer wins, so a hung node costs a fraction of
-a second, never its timeout. Every chunk is checked against its hash as it arrives; one no
+a second, never its timeout. A copy that comes corrupt is reported to the API, which checks
+it and has it repaired. Every chunk is checked against its hash as it arrives; one no
 node serves comes through the API's proxy route (a ``Range`` of ``/files/content``). Chunks
 are written in file order, at most ``AHEAD`` of them held in memory, so memory stays flat
 whatever the file size.
@@ -12,6 +13,7 @@ whatever the file size.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections import deque
@@ -20,7 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from minidropbox.client.batch import Progress, TransferStats
 from minidropbox.client.localfolder import Writer
-from minidropbox.client.nodes import NodeFault, PlannedChunk
+from minidropbox.client.nodes import CorruptCopy, NodeFault, PlannedChunk
 from minidropbox.client.remote import Remote
 from minidropbox.client.values import Entry
 from minidropbox.core import errors
@@ -96,9 +98,14 @@ class ChunkFetcher:
                 start()
                 continue
             for future in done:
-                _, started = running.pop(future)
+                url, started = running.pop(future)
                 try:
                     data = future.result()
+                except CorruptCopy:
+                    self._report(chunk.hash, url)
+                    if order:
+                        start()
+                    continue
                 except NodeFault:
                     if order:
                         start()
@@ -110,6 +117,14 @@ class ChunkFetcher:
                     other.cancel()
                 return data
         return None
+
+
+    def _report(self, chunk_hash: str, url: str) -> None:
+        """Have the API check (and repair) a copy that came corrupt; a report that does not
+        get through changes nothing for this download (the scrubber finds it later)."""
+        self.stats.add(requests=1)
+        with contextlib.suppress(errors.MiniDropboxError):
+            self.remote.report_corrupt_copy(chunk_hash, url)
 
 
 def fetch_planned(remote: Remote, path: str, version: int | None, out: Writer, *,

@@ -58,6 +58,12 @@ class NodeFault(errors.MiniDropboxError):
     exit_code = 7
 
 
+class CorruptCopy(NodeFault):
+    """A storage node sent bytes that do not hash to the chunk's name."""
+
+    code = "corrupt_copy"
+
+
 @dataclass(frozen=True)
 class UploadGrant:
     """Where to send one chunk (node URLs, in order) and the grant the nodes accept."""
@@ -205,7 +211,7 @@ class NodeLink:
         data = self._request("GET", url, chunk_hash, grant,
                              timeout=httpx.Timeout(GET_TIMEOUT, connect=CONNECT_TIMEOUT)).content
         if hashlib.sha256(data).hexdigest() != chunk_hash:
-            raise NodeFault(f"Storage node {url} sent a corrupt copy of {chunk_hash[:12]}.")
+            raise CorruptCopy(f"Storage node {url} sent a corrupt copy of {chunk_hash[:12]}.")
         if self.bandwidth is not None:
             self.bandwidth.take(len(data))  # paced after: the next fetch waits its turn
         return data

@@ -372,6 +372,12 @@ class Remote:
             recorded.update(str(h) for h in body["recorded"])
         return recorded, requests
 
+    def report_corrupt_copy(self, chunk_hash: str, node_url: str) -> None:
+        """Tell the API the copy of ``chunk_hash`` at ``node_url`` did not hash to its name:
+        the API checks it and has it repaired."""
+        self._json("POST", f"/chunks/{chunk_hash}/corrupt", idempotent=True,
+                   json={"node": node_url})
+
     def read_plan(self, path: str, version: int | None = None, offset: int = 0,
                   ) -> tuple[Entry, list[PlannedChunk], int | None]:
         """Where a file's bytes are, from the chunk holding byte ``offset``: its entry (as

@@ -19,18 +19,23 @@ those through the API's proxy routes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from minidropbox.core.chunking import check_chunk_hash
 from minidropbox.core.errors import (
     InvalidInput,
     InvalidReceipt,
     MiniDropboxError,
     QuotaExceeded,
+    TooManyRequests,
 )
 from minidropbox.core.grants import GET, PUT, KeyRing, Receipt, make_grant, open_receipt
+from minidropbox.core.ratelimit import SlidingWindow
 from minidropbox.metadata import chunks as repo
 from minidropbox.metadata import fence, journal
 from minidropbox.metadata import replicas as replica_repo
@@ -40,10 +45,12 @@ from minidropbox.service.chunks import ChunkService
 from minidropbox.service.cluster import StorageCluster
 from minidropbox.service.files import FileService
 from minidropbox.service.quota import StoreRoom, check_store_room
+from minidropbox.storage.base import StoreError
 
 SPARE_TARGETS = 2  # nodes past R a grant names, so a failed node's place goes to the next
 MAX_RECEIPTS = 1000  # per request
 MAX_PLAN_CHUNKS = 1000  # per read-plan page
+REPORTS_PER_MINUTE = 30  # corrupt copies an account may report (each costs the API a read)
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,7 @@ class DirectTransfers:
         self.min_bytes = min_bytes
         self.enabled = enabled
         self.clock = clock
+        self._reports = SlidingWindow(REPORTS_PER_MINUTE)
 
     @property
     def replicas(self) -> int:
@@ -200,6 +208,34 @@ class DirectTransfers:
         if known.get(chunk_hash, size) != size:
             raise InvalidReceipt(f"The receipts for {chunk_hash} name a wrong size.")
         room.take(chunk_hash, size)  # before any row is written
+
+    # -- corrupt copies ---------------------------------------------------------------------
+    async def check_reported_copy(self, principal: Principal, chunk_hash: str,
+                                  node_url: str) -> None:
+        """A client read a copy of ``chunk_hash`` at ``node_url`` that did not hash to its
+        name. The client's word proves nothing (and must not let anyone mark copies bad):
+        the API reads that copy itself, through ``StorageCluster.read``, which marks it bad
+        and queues its repair only if it is missing or corrupt. The answer is the same
+        whatever was found, so reports reveal nothing; each costs the API one chunk read,
+        hence ``REPORTS_PER_MINUTE`` per account (and API process)."""
+        check_chunk_hash(chunk_hash)
+        key, now = str(principal.user_id), self.clock()
+        wait = self._reports.blocked_for(key, now)
+        if wait:
+            raise TooManyRequests("Too many corrupt-copy reports; try again later.",
+                                  retry_after=wait)
+        self._reports.hit(key, now)
+        url = node_url.rstrip("/")
+        name = next((n for n, u in self.cluster.public_urls.items() if u == url), None)
+        if name is None:
+            return
+        if name in await asyncio.to_thread(self._holders_of, chunk_hash):
+            with contextlib.suppress(StoreError):  # bad or unreachable: noted by the read
+                await self.cluster.read(chunk_hash, [name])
+
+    def _holders_of(self, chunk_hash: str) -> list[str]:
+        with self.db.read() as conn:
+            return replica_repo.replicas_for(conn, [chunk_hash])[chunk_hash]
 
     # -- downloads --------------------------------------------------------------------------
     def read_plan(self, principal: Principal, files: FileService, path: str,

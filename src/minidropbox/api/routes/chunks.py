@@ -14,6 +14,7 @@ from minidropbox.api.deps import Context, CurrentUser
 from minidropbox.api.schemas import error_responses
 from minidropbox.api.schemas_files import (
     BatchStored,
+    CorruptCopyReport,
     MissingRequest,
     MissingResponse,
     ReceiptsRequest,
@@ -60,6 +61,17 @@ def receipts(body: ReceiptsRequest, principal: CurrentUser,
         recorded=outcome.recorded,
         refused=[RefusedReceipt(hash=h, error={"code": e.code, "message": e.message})
                  for h, e in outcome.refused])
+
+
+@router.post("/{chunk_hash}/corrupt", status_code=202,
+             responses=error_responses(400, 401, 422, 429))
+async def report_corrupt(chunk_hash: str, body: CorruptCopyReport, principal: CurrentUser,
+                         ctx: Context) -> dict[str, bool]:
+    """Report that the copy of a chunk read at storage node ``node`` (its URL, as the read
+    plan gave it) did not hash to its name. The API checks that copy itself and, if it is
+    bad, stops reading it and repairs it; the answer is the same either way."""
+    await ctx.direct.check_reported_copy(principal, chunk_hash, body.node)
+    return {"accepted": True}
 
 
 @router.put("/{chunk_hash}", status_code=201, response_model=StoredChunk,
