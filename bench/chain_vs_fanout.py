@@ -7,7 +7,6 @@ CPU seconds are read from /proc."""
 from __future__ import annotations
 
 import os
-import random
 import statistics
 import tempfile
 import time
@@ -33,7 +32,7 @@ def main() -> None:
             for round_ in range(ROUNDS):
                 for label in (("fanout", "chain") if round_ % 2 == 0 else ("chain", "fanout")):
                     src = tmp / "src.bin"
-                    src.write_bytes(random.Random(f"{label}{round_}").randbytes(SIZE))
+                    src.write_bytes(os.urandom(SIZE))
                     with remote(c.url, f"{label}{round_}", True) as r:
                         r.chain = label == "chain"
                         nodes0, me0 = sum(cpu(p) for p in node_pids), cpu(os.getpid())
