@@ -19,6 +19,7 @@ from bench.peers import Nginx, Rclone, disk_write_mbps, rsync_bytes_sent
 from bench.proxy import CountingProxy
 from bench.system import PASSWORD, System, User, timed
 from minidropbox.client.api import ApiClient
+from minidropbox.client.nodes import DEFAULT_CHAIN
 from minidropbox.client.remote import Remote
 from minidropbox.client.upload import upload_file
 
@@ -96,7 +97,8 @@ def _watch_rss(pid_of: Callable[[], int | None], stop: threading.Event, out: lis
 def upload_download(ctx: Context) -> list[Row]:
     size = ctx.big_mib * MiB
     size_mb = size / 1e6
-    up, down, rc_up, ng_up, ng_down, disk = [], [], [], [], [], []
+    up, down, rc_up, ng_up, ng_down, disk, alt = [], [], [], [], [], [], []
+    mode, other = ("chain", "fanout") if DEFAULT_CHAIN else ("fanout", "chain")
     api_rss: list[float] = []
     client_rss: list[float] = []
     for run in range(ctx.runs):
@@ -120,6 +122,11 @@ def upload_download(ctx: Context) -> list[Row]:
             w.join()
         if proc.returncode:
             raise RuntimeError(err.decode())
+        # The other way of writing the R copies (chain against fan-out), same file, same
+        # run, another account (so nothing dedups).
+        alt_user = User(ctx.workdir, f"upl{run}{other}", ctx.system.url)
+        alt_user.env["MINIDROPBOX_REPLICATION"] = other
+        alt.append(size_mb / timed(alt_user.run, "put", str(big), "/big.bin"))
         dest = ctx.workdir / "down.bin"
         down.append(size_mb / timed(user.run, "get", "/big.bin", str(dest)))
         dest.unlink(missing_ok=True)
@@ -134,8 +141,10 @@ def upload_download(ctx: Context) -> list[Row]:
         big.unlink()
     label = f"{ctx.big_mib} MiB"
     return [
-        Row(f"upload {label} random file (CLI, R=2, fsync)", "MB/s", up,
+        Row(f"upload {label} random file (CLI, R=2, fsync, {mode})", "MB/s", up,
             "rclone copyto → rclone serve webdav", rc_up, "≥ 1.0 × rclone"),
+        Row(f"upload {label} ({other}, same runs)", "MB/s", alt,
+            f"the default ({mode})", up, "shown: the faster is the default"),
         Row(f"upload {label} (same runs, vs nginx WebDAV PUT)", "MB/s", up, "nginx PUT (curl)",
             ng_up, "shown"),
         Row(f"upload {label} (same runs, vs the disk)", "MB/s", up, "disk write + fsync", disk,
@@ -252,9 +261,10 @@ def concurrent_clients(ctx: Context) -> list[Row]:
 
         def work(c: int, apis: list[ApiClient] = apis, run: int = run) -> int:
             bad = 0
+            remote = Remote(apis[c])  # one per client, as a CLI or sync client keeps it
             for i in range(per_client):
                 try:
-                    upload_file(Remote(apis[c]), folder / f"{run}-{c}-{i}.bin", f"/f{i}.bin")
+                    upload_file(remote, folder / f"{run}-{c}-{i}.bin", f"/f{i}.bin")
                 except Exception:
                     bad += 1
             return bad
