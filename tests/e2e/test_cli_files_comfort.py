@@ -99,6 +99,14 @@ def test_cat_and_streaming_through_pipes(user: Cli, tmp_path: Path) -> None:
         out = subprocess.run([str(BIN), *args], capture_output=True, env=user.env,
                              cwd=tmp_path, timeout=240)
         assert out.returncode == 0 and out.stdout == data, out.stderr
+    # Range reads: only the bytes asked for; a range that makes no sense is one line, exit 2.
+    for spec, want in (("0-0", data[:1]), ("1048570-2097160", data[1048570:2097161]),
+                       (f"{len(data) - 5}-", data[-5:])):
+        out = subprocess.run([str(BIN), "cat", "/piped/data.bin", "--range", spec],
+                             capture_output=True, env=user.env, cwd=tmp_path, timeout=240)
+        assert out.returncode == 0 and out.stdout == want, (spec, out.stderr)
+    for spec in ("9-3", "x-", "5"):
+        assert "--range" in user.fails("cat", "/piped/data.bin", "--range", spec, exit_code=2)
     again = subprocess.run([str(BIN), "put", "-", "/piped/data.bin"], input=data,
                            capture_output=True, env=user.env, cwd=tmp_path, timeout=240)
     assert b"Unchanged" in again.stdout, again

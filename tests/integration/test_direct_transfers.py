@@ -4,6 +4,7 @@ with grants the API signs; the API records what the nodes' receipts prove."""
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 from pathlib import Path
 
@@ -14,9 +15,11 @@ import sqlalchemy
 from minidropbox.client.api import ApiClient
 from minidropbox.client.batch import TransferStats, UploadItem
 from minidropbox.client.download import download_file
+from minidropbox.client.fetch import fetch_range
 from minidropbox.client.remote import Remote
 from minidropbox.client.upload import upload_file
 from minidropbox.client.upload_many import upload_many
+from minidropbox.core import errors
 from minidropbox.metadata import fence
 from minidropbox.metadata.tables import server_info
 from tests.conftest import PASSWORD, bearer, signup_and_login
@@ -213,3 +216,32 @@ def test_receipts_from_before_a_deletion_are_refused(cluster: TestCluster,
                   json={"hashes": [h]}).json()["missing"] == [h]
     # New grants carry the new epoch: sent again, the chunk is recorded.
     assert present(c, auth, send_direct(c, auth, data)).json()["recorded"] == [h]
+
+
+def test_range_reads_fetch_only_the_chunks_they_need(cluster: TestCluster,
+                                                     cluster_http: httpx.Client,
+                                                     tmp_path: Path) -> None:
+    wait_for_grants(cluster_http, bearer(signup_and_login(cluster_http, "probe3")))
+    data = random.Random(11).randbytes(6 * MiB + 17)
+    src = tmp_path / "r.bin"
+    src.write_bytes(data)
+    with remote_for(cluster.url, "rita") as remote:
+        upload_file(remote, src, "/r.bin")
+        _, chunks, _ = remote.read_plan("/r.bin")
+        assert len(chunks) >= 3
+        middle = chunks[1]
+        for start, end in ((0, 0), (5, 99), (middle.offset + 3, middle.offset + 10),
+                           (middle.offset - 1, middle.offset + 1), (len(data) - 10, None),
+                           (4 * MiB, len(data) + 100)):
+            out = io.BytesIO()
+            stats = TransferStats()
+            written = fetch_range(remote, "/r.bin", None, start, end, out, stats=stats)
+            want = data[start:None if end is None else end + 1]
+            assert out.getvalue() == want and written == len(want), (start, end)
+            touched = [c for c in chunks if c.offset <= (len(data) - 1 if end is None else end)
+                       and c.offset + c.size > start]
+            # Only those chunks (a hedge may ask a second holder under load).
+            assert len(touched) <= stats.node_requests <= 2 * len(touched), (start, end, stats)
+        with pytest.raises(errors.InvalidInput):
+            fetch_range(remote, "/r.bin", None, len(data), None, io.BytesIO(),
+                        stats=TransferStats())

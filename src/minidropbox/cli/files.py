@@ -238,17 +238,34 @@ def get(state: CliState, remote: str, local: Path | None, version: int | None,
 @click.argument("remote")
 @click.option("--version", "version", type=int, default=None,
               help="Print this version instead of the current one.")
+@click.option("--range", "byte_range", default=None, metavar="START-END",
+              help="Only bytes START to END (inclusive, from 0; START- to the end).")
 @pass_state
-def cat(state: CliState, remote: str, version: int | None) -> None:
+def cat(state: CliState, remote: str, version: int | None, byte_range: str | None) -> None:
     """Write a file's content to standard output (same as get REMOTE -).
 
-    Checked against the file's content hash at the end (exit 7 if it does not match).
+    Checked against the file's content hash at the end (exit 7 if it does not match); with
+    --range, each chunk the range touches is checked against its hash.
 
-    Example: minidropbox cat /notes/todo.txt | grep urgent"""
-    _cat(state, remote, version)
+    Example: minidropbox cat /notes/todo.txt | grep urgent
+    Example: minidropbox cat /video.mp4 --range 1048576-2097151 > part.bin"""
+    _cat(state, remote, version, parse_byte_range(byte_range) if byte_range else None)
 
 
-def _cat(state: CliState, remote: str, version: int | None) -> None:
+def parse_byte_range(text: str) -> tuple[int, int | None]:
+    """``START-END`` or ``START-`` as (start, end or None); ``InvalidInput`` otherwise."""
+    first, sep, last = text.partition("-")
+    if not sep or not first.isdigit() or (last and not last.isdigit()) or (
+            last and int(last) < int(first)):
+        raise errors.InvalidInput(
+            f"--range {text!r}: give START-END (bytes, inclusive, from 0) or START-.")
+    return int(first), int(last) if last else None
+
+
+def _cat(state: CliState, remote: str, version: int | None,
+         byte_range: tuple[int, int | None] | None = None) -> None:
+    from minidropbox.client.batch import TransferStats
+    from minidropbox.client.fetch import fetch_range
     from minidropbox.client.stream import stream_to
 
     out = sys.stdout.buffer
@@ -256,6 +273,11 @@ def _cat(state: CliState, remote: str, version: int | None) -> None:
         state.info("(writing the file to the terminal; pipe it or use `get` to save it)")
     try:
         with state.remote() as server:
+            if byte_range is not None:
+                fetch_range(server, lookup_path(remote), version, *byte_range, out,
+                            stats=TransferStats())
+                out.flush()
+                return
             stream_to(server, lookup_path(remote), out, version=version)
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as cat does.

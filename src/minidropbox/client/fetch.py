@@ -162,6 +162,40 @@ def fetch_planned(remote: Remote, path: str, version: int | None, out: Writer, *
     return entry, written, hashes
 
 
+def fetch_range(remote: Remote, path: str, version: int | None, start: int, end: int | None,
+                out: Writer, *, stats: TransferStats) -> int:
+    """Write bytes ``start``..``end`` (inclusive; None: to the end) of a version of ``path``
+    (the current one when ``version`` is None) into ``out`` the way a whole file comes: the
+    read plan from the chunk holding ``start``, only the chunks the range needs, fetched from
+    the nodes (hedged, each verified whole against its hash), a chunk no node serves through
+    the API. Returns the bytes written; ``InvalidInput`` for a ``start`` past the end."""
+    entry, first, following = remote.read_plan(path, version, start)
+    stats.add(requests=1)
+    assert entry.version is not None and entry.size is not None
+    last = entry.size - 1 if end is None else min(end, entry.size - 1)
+
+    def chunks() -> Iterator[PlannedChunk]:
+        page, offset = first, following
+        while True:
+            for chunk in page:
+                if chunk.offset > last:
+                    return
+                yield chunk
+            if offset is None or offset > last:
+                return
+            _, page, offset = remote.read_plan(path, entry.version, offset)
+            stats.add(requests=1)
+
+    written = 0
+    with ChunkFetcher(remote, path, entry.version, stats) as fetcher:
+        for data, chunk in _in_order(fetcher.fetches, fetcher.fetch, chunks()):
+            lo, hi = max(start - chunk.offset, 0), min(last - chunk.offset + 1, chunk.size)
+            out.write(data[lo:hi])
+            written += hi - lo
+            stats.add(bytes_received=hi - lo)
+    return written
+
+
 def _in_order(pool: ThreadPoolExecutor, fetch: Callable[[PlannedChunk], bytes],
               chunks: Iterator[PlannedChunk]) -> Iterator[tuple[bytes, PlannedChunk]]:
     """``fetch`` of each chunk, run ``AHEAD`` at a time, yielded in the chunks' order."""
