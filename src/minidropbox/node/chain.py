@@ -23,7 +23,9 @@ from minidropbox.core.grants import COPIES_HEADER, Grant
 
 log = logging.getLogger("minidropbox.node.chain")
 
-FORWARD_TIMEOUT = httpx.Timeout(60.0, connect=3.0)
+# Under the client's own wait for a PUT (30 s, client/nodes.py): a hung next node makes this
+# node answer a short chain the client makes up for, before the client gives up on it too.
+FORWARD_TIMEOUT = httpx.Timeout(20.0, connect=3.0)
 
 
 def copies_asked(header: str | None, grant: Grant | None) -> int:
