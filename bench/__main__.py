@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         print(f"bench: starting a cluster and peers under {workdir} ...", file=sys.stderr)
         system = System(workdir)
-        ctx = Context(workdir, system, args.runs, big, small, tools)
+        ctx = Context(workdir, system, args.runs, big, small, tools, quick=args.quick)
         try:
             if tools.get("nginx") and tools.get("curl"):
                 ctx.nginx = Nginx(workdir)

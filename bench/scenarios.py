@@ -64,6 +64,7 @@ class Context:
     tools: dict[str, bool]
     nginx: Nginx | None = None
     rclone: Rclone | None = None
+    quick: bool = False
 
 
 def random_file(path: Path, size: int, seed: int) -> Path:
@@ -158,6 +159,9 @@ def upload_download(ctx: Context) -> list[Row]:
     ]
 
 
+LIST_ENTRIES = 10_000  # the listing bar's folder
+
+
 def many_small_files(ctx: Context) -> list[Row]:
     folder = ctx.workdir / "small"
     if not folder.exists():
@@ -168,6 +172,9 @@ def many_small_files(ctx: Context) -> list[Row]:
             sub.mkdir(exist_ok=True)
             (sub / f"f{i:05}.txt").write_bytes(rng.randbytes(4096))
     ours, peers, listing = [], [], []
+    # The bar is for 10,000 entries whatever --small-files says (fewer files keep rclone's
+    # side, about 30 files/s, short); a --quick run lists what it put.
+    entries = ctx.small_files if ctx.quick else max(LIST_ENTRIES, ctx.small_files)
     for run in range(ctx.runs):
         user = User(ctx.workdir, f"small{run}", ctx.system.url)
         ours.append(ctx.small_files / timed(user.run, "put", str(folder), f"/s{run}"))
@@ -175,10 +182,10 @@ def many_small_files(ctx: Context) -> list[Row]:
             peers.append(ctx.small_files / timed(ctx.rclone.copy_dir, folder, f"s{run}"))
             ctx.rclone.clear()
         if run == 0:
-            listing = _list_latency(ctx, user, ctx.small_files)
+            listing = _list_latency(ctx, user, entries)
     rows = [Row(f"put {ctx.small_files:,} files of 4 KiB (CLI)", "files/s", ours,
                 "rclone copy → rclone serve webdav", peers, "≥ 2 × rclone")]
-    rows.append(Row(f"list a folder of {ctx.small_files:,} entries (p50)", "ms", listing, "", [],
+    rows.append(Row(f"list a folder of {entries:,} entries (p50)", "ms", listing, "", [],
                     "≤ 150", higher_is_better=False))
     return rows
 
