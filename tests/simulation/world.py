@@ -47,6 +47,7 @@ from minidropbox.client.sync.engine import SyncEngine, SyncOptions
 from minidropbox.client.sync.state import STATE_DIR
 from minidropbox.client.sync.status import Status
 from minidropbox.core import errors
+from minidropbox.core.chunking import content_hash, sha256_hex
 from minidropbox.core.paths import path_key
 from minidropbox.core.sync_names import DeleteLimits
 from tests.unit.fake_server import Answer, Call, FakeServer, Serve
@@ -194,6 +195,7 @@ class World:
     trace: list[str] = field(default_factory=list)
     written: set[bytes] = field(default_factory=set)
     destroyed: set[bytes] = field(default_factory=set)
+    replacing: set[bytes] = field(default_factory=set)  # moved onto a name the server had
     partitioned: bool = False
     crashes: int = 0
     depth: int = 0  # > 0 while another client's round runs inside a step
@@ -401,6 +403,10 @@ class World:
                     return
                 folder.rename(name, dest, replace=False)
                 self.note(f"{who} moves {name} -> {dest}")
+                if path_key("/" + dest) in self.server.entries:
+                    # Onto a name the server still has (deleted here, not yet synced): the
+                    # planner sees that name changed, not a move.
+                    self._mark_replacing(folder, dest)
             elif kind == "respell":
                 if not items:
                     return
@@ -428,6 +434,14 @@ class World:
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
+
+    def _mark_replacing(self, folder: FakeFolder, name: str) -> None:
+        info = folder.info(name)
+        if info.kind == "file":
+            self.replacing.add(folder.read(name))
+            return
+        for child, _ in folder.list(name):
+            self._mark_replacing(folder, join(name, child))
 
     @staticmethod
     def _is_folder(folder: FakeFolder, name: str) -> bool:
@@ -536,17 +550,22 @@ class World:
         """New files on the server holding content a sync had deleted there before: a
         move made into a delete and an upload, which loses the file's versions. Every
         write is new content and users act only on their own disks, so with nobody racing
-        only a move brings deleted content back. Not counted: a file moved into a folder
-        that took its own name (``x.txt`` into a new folder ``X.txt`` on a case-sensitive
-        disk): the server cannot hold both at once, so the old file goes first."""
+        only a move brings deleted content back. Not counted: content a user moved onto a
+        name the server still had (deleted on this disk, not yet synced: to the planner
+        that name changed, which is not a move), and a file moved into a folder that took
+        its own name (``x.txt`` into a new folder ``X.txt`` on a case-sensitive disk: the
+        server cannot hold both at once, so the old file goes first)."""
         deleted: dict[str, tuple[int, str]] = {}
         for at, digest, path in self.server.deleted:
             deleted.setdefault(digest, (at, path_key(path)))
+        replacing = {content_hash([sha256_hex(data)]) for data in self.replacing}
         reborn = []
         for at, e in enumerate(self.server.journal):
-            if e["op"] != "commit" or e["version"] != 1 or e["content_hash"] not in deleted:
+            digest = e["content_hash"]
+            if (e["op"] != "commit" or e["version"] != 1 or digest not in deleted
+                    or digest in replacing):
                 continue
-            when, old = deleted[e["content_hash"]]
+            when, old = deleted[digest]
             if when < at and not path_key(e["path"]).startswith(old + "/"):
                 reborn.append(e["path"])
         return reborn

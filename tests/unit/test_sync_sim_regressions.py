@@ -371,3 +371,54 @@ def test_a_case_rename_cut_in_half_by_a_crash_is_finished_not_synced(
         assert server.files() == {"/X.txt": b"one"}
     finally:
         engine.close()
+
+
+def test_a_folder_moved_while_the_scan_walks_it_deletes_nothing(tmp_path: Path) -> None:
+    """Seed 1005529: the user moved folder ``a`` (listed by its parent) to ``B`` (already
+    walked past) just before the scan listed ``a``'s contents. The walk found ``a`` gone and
+    nothing under it, so its files looked deleted and were deleted on the server, then
+    uploaded again under ``B``: their versions were lost. What a folder that vanished
+    mid-walk held is unknown, not gone: nothing in it is deleted that round."""
+    clock = Tick()
+    fake = FakeFolder(clock=clock)
+    folder = FaultyFolder(fake)
+    server = FakeServer()
+    fake.write("a/x.txt", b"version 1")
+    engine = engine_at(folder, server, tmp_path, clock)
+    try:
+        assert engine.sync().done
+        fake.write("a/x.txt", b"version 2")
+        clock.ns += 1_000_000_000
+        assert engine.sync().done
+        folder.before_next("list", lambda: fake.rename("a", "B", replace=False), name="a")
+        engine.sync()
+        clock.ns += 1_000_000_000
+        assert engine.sync().done
+        assert [(e["op"], e["path"]) for e in server.journal if e["op"] == "delete"] == []
+        assert server.files() == {"/B/x.txt": b"version 2"}
+        assert server.entries["/b/x.txt"].version == 2
+    finally:
+        engine.close()
+
+
+def test_a_delete_under_a_folder_respelled_in_the_same_round_happens(tmp_path: Path) -> None:
+    """Seeds 1000269 and 1001209: another device respelled folder ``z`` -> ``Z`` and deleted
+    a file in it. This (case-sensitive) client respelled its folder, then looked for the
+    file under the old spelling, found nothing, and forgot the file's row: the next round
+    took the file for a new one and uploaded the deleted file again."""
+    clock = Tick()
+    folder = FakeFolder(clock=clock)
+    server = FakeServer()
+    folder.write("z/x.txt", b"deleted elsewhere")
+    folder.write("z/keep.txt", b"kept")
+    engine = engine_at(folder, server, tmp_path, clock)
+    try:
+        assert engine.sync().done
+        server.move("/z", "/Z")
+        server.delete("/Z/x.txt")
+        clock.ns += 1_000_000_000
+        assert engine.sync().done
+        assert set(folder.tree()) == {"Z", "Z/keep.txt"}
+        assert server.files() == {"/Z/keep.txt": b"kept"}
+    finally:
+        engine.close()

@@ -221,7 +221,19 @@ class Executor:
             raise Skipped(f"{act.dest} exists here") from exc
         self.dirty_dirs.update((parent_of(src), parent_of(dst)))
         self.state.rename(act.path, act.dest)
+        if path_key(act.path) == path_key(act.dest):
+            self._respelled(src, dst)
         self.report(f"moved {act.path} -> {act.dest}")
+
+    def _respelled(self, src: str, dst: str) -> None:
+        """After a case-only rename here, later actions of the round find what was under
+        ``src`` under ``dst``: the keys are the same, only the names on disk changed (a file
+        under a folder respelled ``z`` -> ``Z`` that the plan deletes is ``Z/x.txt`` now,
+        not a file that disappeared)."""
+        paths = self.scan.paths
+        for key, name in paths.items():
+            if name == src or name.startswith(src + "/"):
+                paths[key] = dst + name[len(src):]
 
     def _expect_moves(self, moves: list[Action]) -> None:
         """Write the moves down (``Pending``, one commit for all) before making any: if the

@@ -117,16 +117,18 @@ def _walk(name: str, rel: str, how: _Walk, out: LocalScan) -> None:
     try:
         entries = how.folder.list(name)
     except FileNotFoundError:
-        return  # removed while we walked: the next scan sees it
+        # Moved or removed while we walked: what it held may be elsewhere now, where the
+        # walk has been already. Unknown is not empty: nothing in it counts as deleted this
+        # round; the next scan, shortly, sees where it went.
+        _unknown_under(rel, base, out)
+        out.unsettled += 1
+        out.settling(QUICK_SETTLE_SECONDS)
+        return
     except OSError as exc:
         # Unknown is not empty: keep what the base says is in there, marked as unsettled, so
         # nothing under an unreadable folder is deleted anywhere.
         out.skipped.append(f"{rel or '/'}: {exc.strerror or exc}")
-        prefix = path_key(rel) + "/" if rel else "/"
-        for key, row in base.items():
-            if key.startswith(prefix) and key not in out.items:
-                out.items[key] = Item(row.item.path, row.item.kind, None)
-                out.unreadable.add(row.item.path)
+        out.unreadable.update(_unknown_under(rel, base, out))
         return
     for child, info in entries:
         raw = f"{rel}/{child}"
@@ -163,6 +165,18 @@ def _walk(name: str, rel: str, how: _Walk, out: LocalScan) -> None:
             _walk(local, raw, how, out)
             continue
         out.items[key] = _file_item(path, local, stat_of(info), base.get(key), how, out)
+
+
+def _unknown_under(rel: str, base: Mapping[str, BaseRow], out: LocalScan) -> list[str]:
+    """Whatever the base says is under folder ``rel``, as unsettled items (nothing there is
+    deleted or replaced); their paths."""
+    prefix = path_key(rel) + "/" if rel else "/"
+    kept = []
+    for key, row in base.items():
+        if key.startswith(prefix) and key not in out.items:
+            out.items[key] = Item(row.item.path, row.item.kind, None)
+            kept.append(row.item.path)
+    return kept
 
 
 def _part_case_clash(folder: LocalFolder, name: str, child: str, info: FileInfo, other: str,
