@@ -6,6 +6,7 @@ those that count every chunk on the nodes or measure the API process take their 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import threading
@@ -248,6 +249,45 @@ def test_batches_for_small_files(module_http: httpx.Client, alice: dict[str, str
     assert sum(1 for x in results if x["ok"]) == 200
     assert results[-1]["ok"] is False and results[-1]["error"]["code"] == "missing_chunk"
     assert download(module_http, alice, "/small/150.txt") == files["/small/150.txt"]
+
+
+def test_many_small_files_in_one_answer(module_http: httpx.Client,
+                                       alice: dict[str, str]) -> None:
+    """``POST /files/contents``: per file a JSON line then its bytes, in the order asked; a
+    file that cannot be had is an error line, not a failed request; past a bound, 413."""
+    files = {f"/many/{i:03}.txt": f"content {i}\n".encode() * (i + 1) for i in range(40)}
+    files["/many/empty"] = b""
+    for path, data in files.items():
+        assert upload(module_http, alice, path, data)[0].status_code == 201
+    assert upload(module_http, alice, "/many/001.txt", b"second version", parent=1)[0] \
+        .status_code == 201
+    asked = [{"path": p} for p in files] + [{"path": "/many/001.txt", "version": 1},
+                                             {"path": "/many/nope"}, {"path": "/many"}]
+    r = module_http.post("/api/v1/files/contents", headers=alice, json={"files": asked})
+    assert r.status_code == 200, r.text
+    body, pos, got = r.content, 0, []
+    for _ in asked:
+        end = body.index(b"\n", pos)
+        head = json.loads(body[pos:end])
+        pos = end + 1
+        data = body[pos : pos + head.get("size", 0)] if "error" not in head else None
+        pos += len(data or b"")
+        got.append((head, data))
+    assert pos == len(body)
+    want = {**files, "/many/001.txt": b"second version"}
+    for (head, data), item in zip(got[: len(files)], asked, strict=False):
+        assert head["path"] == item["path"] and data == want[item["path"]]
+        assert head["content_hash"] == content_hash(ref.hash for ref, _ in chunk_bytes(data))
+    assert got[len(files)][1] == files["/many/001.txt"] and got[len(files)][0]["version"] == 1
+    assert [h["error"]["code"] for h, _ in got[-2:]] == ["not_found", "invalid_input"]
+    big = bytes(MiB + 1)
+    assert upload(module_http, alice, "/many/big.bin", big)[0].status_code == 201
+    r = module_http.post("/api/v1/files/contents", headers=alice,
+                         json={"files": [{"path": "/many/big.bin"}]})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+    r = module_http.post("/api/v1/files/contents", headers=alice,
+                         json={"files": [{"path": "/many/000.txt"}] * 257})
+    assert r.status_code == 422
 
 
 def test_quota(tmp_path: Any) -> None:

@@ -23,6 +23,7 @@ To register a new route, add one line here; see the existing entries for the sha
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import uuid
 from collections.abc import Callable
@@ -204,6 +205,17 @@ def _check_batch(ok: bool) -> Check:
         assert result["ok"] is ok, r.text
         if not ok:
             assert result["error"]["code"] == "missing_chunk"
+    return check
+
+
+def _contents_line(error: str | None) -> Check:
+    """The first line of a ``/files/contents`` answer: the file's entry, or ``error``."""
+    def check(r: httpx.Response, v: Victim) -> None:
+        head = json.loads(r.content.split(b"\n", 1)[0])
+        if error is None:
+            assert "error" not in head and head["path"] == v.file, r.text[:300]
+        else:
+            assert head["error"]["code"] == error and set(head) == {"path", "error"}, r.text
     return check
 
 
@@ -435,6 +447,12 @@ MATRIX: dict[tuple[str, str], Entry] = {
         _get("/api/v1/files/versions", path=lambda v: v.file), **MEMBERS_READ),),
     ("GET", "/api/v1/files/chunks"): (attack(
         _get("/api/v1/files/chunks", path=lambda v: v.file, version=lambda v: 1),
+        **MEMBERS_READ),),
+    ("POST", "/api/v1/files/contents"): (attack(
+        lambda c, auth, v: c.post("/api/v1/files/contents", headers=auth,
+                                  json={"files": [{"path": v.file, "version": 1}]}),
+        attacker=(200,), attacker_check=_contents_line("not_found"),
+        owner_check=_contents_line(None), note="per file: A's path is not_found for B",
         **MEMBERS_READ),),
     ("GET", "/api/v1/files/content"): (
         attack(_get("/api/v1/files/content", path=lambda v: v.file, version=lambda v: 1),

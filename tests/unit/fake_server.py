@@ -3,7 +3,8 @@
 Enough of docs/PROTOCOL.md for the real ``Remote``, upload and download code to run against
 it: chunks (missing, PUT, batch), commits (single and batch, with parent versions), entries
 (metadata, recursive listing, folder, move, delete with ``If-Match``), content of any version
-with ``ETag``, the journal (``/changes``) and ``/server``. The rules are the real server's
+with ``ETag`` (one file, or many small ones in one answer), the journal (``/changes``) and
+``/server``. The rules are the real server's
 (``service/files.py``): paths are case-insensitive and keep the spelling they were created
 with; a commit of the current bytes makes no version; nothing is written under a file, over
 a folder, or (a folder) into itself; a deleted entry's versions go to the trash, and an entry
@@ -199,6 +200,9 @@ class FakeServer:
             return self._content(params["path"], params.get("version"))
         if path == "/files/chunks":
             return self._read_plan(params["path"], params.get("version"))
+        if path == "/files/contents":
+            assert body is not None
+            return self._contents(body["files"])
         raise AssertionError(f"the fake server does not know {call.method} {path}")
 
     def _log(self, op: str, entry: FakeEntry, from_path: str | None = None) -> None:
@@ -348,6 +352,23 @@ class FakeServer:
         if version is not None:
             shown["version"] = int(version)
         return Answer(200, {"entry": shown, "chunks": chunks, "next_offset": None})
+
+    def _contents(self, files: list[dict[str, Any]]) -> Answer:
+        """Several files in one answer: per file a JSON line (entry or error), its bytes."""
+        out = []
+        for f in files:
+            version = f.get("version")
+            answer = self._content(f["path"], None if version is None else str(version))
+            if answer.status != 200:
+                out.append(json.dumps({"path": f["path"], **answer.body}).encode() + b"\n")
+                continue
+            entry = self.entries[path_key(f["path"])]
+            data = answer.content or b""
+            head = {"path": entry.path, "version": version or entry.version,
+                    "size": len(data), "content_hash": answer.headers["ETag"].strip('"'),
+                    "modified": entry.modified}
+            out.append(json.dumps(head).encode() + b"\n" + data)
+        return Answer(200, content=b"".join(out))
 
     def _content(self, path: str, version: str | None) -> Answer:
         entry = self.entries.get(path_key(path))

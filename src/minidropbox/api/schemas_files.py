@@ -78,6 +78,18 @@ class CommitBatch(Strict):
     receipts: list[str] = Field(default_factory=list, max_length=1000)
 
 
+MAX_CONTENTS_FILES = 256  # files per POST /files/contents
+
+
+class ContentsItem(Strict):
+    path: str = Field(max_length=8192)
+    version: VersionNumber | None = None
+
+
+class ContentsRequest(Strict):
+    files: list[ContentsItem] = Field(min_length=1, max_length=MAX_CONTENTS_FILES)
+
+
 class Entry(BaseModel):
     path: str
     name: str

@@ -14,7 +14,8 @@ the old file as it was.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,12 +23,17 @@ from minidropbox.client.batch import Progress, TransferStats
 from minidropbox.client.fetch import NoDirectPath, fetch_planned
 from minidropbox.client.localfolder import LocalFolder, RealFolder
 from minidropbox.client.remote import Remote
-from minidropbox.client.values import Entry
+from minidropbox.client.values import Entry, FileContent
 from minidropbox.core import errors
-from minidropbox.core.chunking import content_hash, iter_chunks
+from minidropbox.core.chunking import chunk_bytes, content_hash, iter_chunks
 from minidropbox.core.paths import normalize_path
 
 DIRECT_MIN_BYTES = 256 * 1024  # smaller known sizes come through the API in one request
+# Files this small are fetched many to a request (``fetch_small_to_temp``), within the
+# server's bounds for ``POST /files/contents``: 256 files, 1 MiB each, 16 MiB in all.
+BATCH_FILE_BYTES = 1024 * 1024
+BATCH_FILES = 256
+BATCH_BYTES = 16 * 1024 * 1024
 
 
 class DownloadMismatch(errors.MiniDropboxError):
@@ -130,6 +136,85 @@ def fetch_to_temp(remote: Remote, path: str, folder: LocalFolder, into: str = ""
         raise
     stats.add(files=1, bytes_total=written, bytes_received=written)
     return tmp
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A version of a small file to fetch, and what it must turn out to be."""
+
+    path: str
+    version: int
+    size: int
+    content_hash: str
+    mtime: float | None = None
+
+
+def small_batches(wanted: Sequence[Wanted]) -> list[list[Wanted]]:
+    """``wanted`` (each at most ``BATCH_FILE_BYTES``) in batches the server takes whole."""
+    batches: list[list[Wanted]] = []
+    size = 0
+    for w in wanted:
+        if not batches or len(batches[-1]) >= BATCH_FILES or size + w.size > BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(w)
+        size += w.size
+    return batches
+
+
+def fetch_small_to_temp(remote: Remote, wanted: Sequence[Wanted], folder: LocalFolder,
+                        into: str = "", stats: TransferStats | None = None,
+                        ) -> list[str | errors.MiniDropboxError | OSError]:
+    """Several small files in one request, each into its own verified temp file as
+    ``fetch_to_temp`` makes them (size and content hash checked, fsynced, mtime set): per
+    file, in order, the temp file's name or what went wrong (``NotFound``: gone meanwhile,
+    ``DownloadMismatch``, an ``OSError`` writing it here). The bytes are hashed from
+    memory, never read back. A failure of the whole request is raised (the caller may
+    fetch them one by one)."""
+    stats = stats if stats is not None else TransferStats()
+    answers = remote.read_contents([(w.path, w.version) for w in wanted])
+    stats.add(requests=1)
+    out: list[str | errors.MiniDropboxError | OSError] = []
+    for w, got in zip(wanted, answers, strict=True):
+        if isinstance(got, errors.MiniDropboxError):
+            out.append(got)
+            continue
+        problem = _mismatch(w, got)
+        if problem is not None:
+            out.append(DownloadMismatch(problem))
+            continue
+        try:
+            out.append(_write_temp(folder, into, got.data,
+                                   w.mtime if w.mtime is not None else got.modified))
+        except OSError as exc:  # a full disk: this file fails, like any download would
+            out.append(exc)
+            continue
+        stats.add(files=1, bytes_total=got.size, bytes_received=got.size)
+    return out
+
+
+def _write_temp(folder: LocalFolder, into: str, data: bytes, mtime: float) -> str:
+    """A new temp file in ``into`` holding ``data`` (fsynced), with ``mtime``."""
+    tmp = folder.create_temp(into)
+    try:
+        with folder.open_write(tmp) as fh:
+            fh.write(data)
+        folder.set_mtime(tmp, int(mtime * 1e9))
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            folder.unlink(tmp)
+        raise
+    return tmp
+
+
+def _mismatch(w: Wanted, got: FileContent) -> str | None:
+    """Why the bytes received are not the version asked for, or None."""
+    if got.version != w.version or got.size != w.size or len(got.data) != w.size:
+        return (f"{w.path}: received {len(got.data)} bytes of v{got.version}, expected "
+                f"{w.size} of v{w.version}.")
+    if content_hash(ref.hash for ref, _ in chunk_bytes(got.data)) != w.content_hash:
+        return f"{w.path}: the downloaded bytes do not match the file's content hash."
+    return None
 
 
 def download_file(remote: Remote, remote_path: str, local_path: Path | str,

@@ -252,6 +252,19 @@ class ContentInfo:
 
 
 @dataclass(frozen=True)
+class FileContent:
+    """One file of a ``read_contents`` answer: what the server says of it, and its bytes
+    (not yet verified against ``content_hash``)."""
+
+    path: str
+    version: int
+    size: int
+    content_hash: str
+    modified: float
+    data: bytes
+
+
+@dataclass(frozen=True)
 class ShareLink:
     """A link anyone can open to a file or folder; ``token`` and ``share_url`` are only in
     the answer that made it (the server keeps a hash)."""

@@ -37,6 +37,8 @@ from minidropbox.service.quota import check_store_room
 from minidropbox.service.read_ahead import ReadAhead
 from minidropbox.service.store_pipeline import Durable, GroupRecorder, StorePipeline
 
+BATCH_STORES = 16  # chunks of one batch on their way to the nodes at once
+
 log = logging.getLogger("minidropbox.chunks")
 
 FENCE_RETRIES = 5
@@ -100,13 +102,38 @@ class ChunkService:
     # -- writes -----------------------------------------------------------------------------
     async def store(self, principal: Principal, chunk_hash: str, data: bytes) -> int:
         """Verify, place on R nodes, record. Returns the chunk size."""
+        await self._verify(chunk_hash, data)
+        return await self._store_named(principal, chunk_hash, data,
+                                       lambda item: self._record_one(principal, item))
+
+    async def store_batch(self, principal: Principal,
+                          parts: list[tuple[str, bytes]]) -> list[int]:
+        """Several small chunks (a multipart batch): each verified and placed on R nodes,
+        ``BATCH_STORES`` at once, and recorded in group commits (``GroupRecorder``: the
+        chunks that became durable together share one write transaction, instead of one
+        each, which is what bounded many small files). Their sizes, in order; the first
+        failure is raised."""
+        recorder = GroupRecorder(lambda batch: run_in_threadpool(
+            self._record_many, principal, batch))
+        gate = asyncio.Semaphore(BATCH_STORES)
+
+        async def one(chunk_hash: str, data: bytes) -> int:
+            await self._verify(chunk_hash, data)
+            async with gate:
+                return await self._store_named(principal, chunk_hash, data, recorder.record)
+
+        try:
+            return list(await asyncio.gather(*(one(h, d) for h, d in parts)))
+        finally:
+            await recorder.settle()
+
+    @staticmethod
+    async def _verify(chunk_hash: str, data: bytes) -> None:
         check_chunk_hash(chunk_hash)
         actual = sha256_hex(data) if len(data) < 65536 else await asyncio.to_thread(
             sha256_hex, data)
         if actual != chunk_hash:
             raise HashMismatch(f"The body hashes to {actual}, not {chunk_hash}.")
-        return await self._store_named(principal, chunk_hash, data,
-                                       lambda item: self._record_one(principal, item))
 
     async def _record_one(self, principal: Principal, item: Durable) -> bool:
         return (await run_in_threadpool(self._record_many, principal, [item]))[0]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -118,11 +116,6 @@ async def put_chunks_batch(request: Request, principal: CurrentUser,
         await form.close()
     if not parts:
         raise InvalidInput("The batch holds no chunks.")
-    gate = asyncio.Semaphore(8)
-
-    async def store(name: str, data: bytes) -> StoredChunk:
-        async with gate:
-            return StoredChunk(hash=name, size=await ctx.chunks.store(principal, name, data))
-
-    stored = await asyncio.gather(*(store(n, d) for n, d in parts))
-    return BatchStored(stored=list(stored))
+    sizes = await ctx.chunks.store_batch(principal, parts)
+    return BatchStored(stored=[StoredChunk(hash=name, size=size)
+                               for (name, _), size in zip(parts, sizes, strict=True)])

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from minidropbox.api.bounded_json import BoundedJsonRoute
+from minidropbox.api.contents import MEDIA_TYPE, contents_response
 from minidropbox.api.context import AppContext
 from minidropbox.api.deps import Context, CurrentUser
 from minidropbox.api.file_response import file_response
@@ -17,6 +18,7 @@ from minidropbox.api.schemas_files import (
     CommitBatch,
     CommitBatchResponse,
     CommitWithReceipts,
+    ContentsRequest,
     Deleted,
     Entry,
     Listing,
@@ -130,6 +132,17 @@ async def download(path: PathQuery, request: Request, principal: CurrentUser, ct
                    ) -> Response:
     """The file's bytes (a single ``Range`` is honoured), verified chunk by chunk."""
     return await file_response(request, ctx, principal, path, version)
+
+
+@router.post("/contents", response_model=None,
+             responses={**ERRORS, 200: {"content": {MEDIA_TYPE: {}}},
+                        **error_responses(413, 503)})
+async def download_many(body: ContentsRequest, principal: CurrentUser,
+                        ctx: Context) -> Response:
+    """Several small files in one answer: per file, in order, a JSON line (its entry, or
+    its error) then exactly ``size`` bytes, verified (``api/contents.py``). At most 256
+    files of at most 1 MiB, 16 MiB in all (413: ask for big files one by one)."""
+    return await contents_response(ctx, principal, body.files)
 
 
 @router.get("/chunks", response_model=ReadPlan, responses=ERRORS)

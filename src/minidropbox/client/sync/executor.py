@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from minidropbox.client.batch import TransferStats, UploadItem, split_every
-from minidropbox.client.download import fetch_to_temp
+from minidropbox.client.download import (
+    BATCH_FILE_BYTES,
+    Wanted,
+    fetch_small_to_temp,
+    fetch_to_temp,
+    small_batches,
+)
 from minidropbox.client.localfolder import LocalFolder, join, parent_of
 from minidropbox.client.localpaths import ASIDE_PREFIX, RESPELL_PREFIX
 from minidropbox.client.remote import Remote
@@ -509,13 +515,60 @@ class Executor:
 
     def _fetch_group(self, group: Sequence[Action], out: Outcome,
                      ) -> list[tuple[Action, str, LocalStat]]:
+        small = [act for act in group if self._batchable(act)]
+        rest = [act for act in group if not self._batchable(act)]
+        fetched = self._fetch_small(small, out)
         if self.transfer_workers <= 1:
-            return [(act, *got) for act in group
-                    if (got := self._fetched(act, partial(self._fetch, act, out), out))]
+            return fetched + [(act, *got) for act in rest
+                              if (got := self._fetched(act, partial(self._fetch, act, out),
+                                                       out))]
         with ThreadPoolExecutor(self.transfer_workers, thread_name_prefix="sync-get") as pool:
-            futures = [(act, pool.submit(self._fetch, act, out)) for act in group]
-            return [(act, *got) for act, future in futures
-                    if (got := self._fetched(act, future.result, out))]
+            futures = [(act, pool.submit(self._fetch, act, out)) for act in rest]
+            return fetched + [(act, *got) for act, future in futures
+                              if (got := self._fetched(act, future.result, out))]
+
+    def _batchable(self, act: Action) -> bool:
+        """A small file of known size and hash: fetched many to a request. (Not under
+        ``--bwlimit``, which paces each download's blocks.)"""
+        rem = act.remote
+        return (self.server.bandwidth is None and rem is not None
+                and rem.size is not None and rem.size <= BATCH_FILE_BYTES
+                and rem.hash is not None and rem.version is not None)
+
+    def _fetch_small(self, actions: list[Action], out: Outcome,
+                     ) -> list[tuple[Action, str, LocalStat]]:
+        """Small files, many to a request (``fetch_small_to_temp``); a batch the server
+        does not answer whole (an older server, a failure) is fetched one by one."""
+        if not actions:
+            return []
+        make_folder(self.folder, TEMP_DIR)
+        by_path = {self.remote.to_remote(act.path): act for act in actions}
+        wanted = []
+        for path, act in by_path.items():
+            rem = act.remote
+            assert rem is not None and rem.version is not None and rem.size is not None
+            wanted.append(Wanted(path, rem.version, rem.size, rem.hash or "",
+                                 self.tree.modified.get(path_key(act.path))))
+        fetched: list[tuple[Action, str, LocalStat]] = []
+        for batch in small_batches(wanted):
+            acts = [by_path[w.path] for w in batch]
+            try:
+                results = fetch_small_to_temp(self.server, batch, self.folder, TEMP_DIR,
+                                              out.stats)
+            except FATAL:
+                raise
+            except errors.MiniDropboxError as exc:
+                log.info("fetching %d small files one by one: %s", len(batch), exc)
+                fetched += [(act, *got) for act in acts
+                            if (got := self._fetched(act, partial(self._fetch, act, out),
+                                                     out))]
+                continue
+            for act, result in zip(acts, results, strict=True):
+                if isinstance(result, str):
+                    fetched.append((act, result, stat_of(self.folder.info(result))))
+                else:
+                    self._fetch_failed(act, result, out)
+        return fetched
 
     def _fetched(self, act: Action, result: Callable[[], tuple[str, LocalStat]],
                  out: Outcome) -> tuple[str, LocalStat] | None:
@@ -523,15 +576,19 @@ class Executor:
         try:
             return result()
         except (errors.MiniDropboxError, OSError) as exc:
-            if isinstance(exc, FATAL):
-                raise
-            if isinstance(exc, errors.NotFound):
-                out.skipped += 1  # gone from the server meanwhile
-                return None
-            message = exc.message if isinstance(exc, errors.MiniDropboxError) else str(exc)
-            out.failed.append(f"download {act.path}: {message}")
-            self.report(f"failed download {act.path}: {message}")
+            self._fetch_failed(act, exc, out)
             return None
+
+    def _fetch_failed(self, act: Action, exc: errors.MiniDropboxError | OSError,
+                      out: Outcome) -> None:
+        if isinstance(exc, FATAL):
+            raise exc
+        if isinstance(exc, errors.NotFound):
+            out.skipped += 1  # gone from the server meanwhile
+            return
+        message = exc.message if isinstance(exc, errors.MiniDropboxError) else str(exc)
+        out.failed.append(f"download {act.path}: {message}")
+        self.report(f"failed download {act.path}: {message}")
 
     def _fetch(self, act: Action, out: Outcome) -> tuple[str, LocalStat]:
         """Stream the planned version into a verified temp file in ``TEMP_DIR``."""

@@ -1,0 +1,74 @@
+"""Many small files in one answer (``POST /files/contents``): the many-small-files download.
+
+A sync that receives thousands of small files would otherwise make one request each, and the
+round trip, not the bytes, would set the pace. The answer is a stream: for each file asked
+for, in order, one JSON line — its entry (``path``, ``version``, ``size``, ``content_hash``,
+``modified``), or ``{path, error: {code, message}}`` for one that cannot be had (gone, a
+folder, no such version) — then exactly ``size`` bytes of it, read and verified chunk by
+chunk as ``GET /files/content`` reads them. Bounded: ``MAX_CONTENTS_FILES`` files of at most
+``MAX_FILE_BYTES`` each, ``MAX_BYTES`` in all; a request past a bound is refused whole (413)
+before a byte is sent, so a client asks for big files one by one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from minidropbox.api.context import AppContext
+from minidropbox.api.schemas_files import ContentsItem
+from minidropbox.core.errors import InvalidInput, NotFound, PayloadTooLarge
+from minidropbox.service.accounts import Principal
+
+MEDIA_TYPE = "application/x-minidropbox-contents"
+MAX_FILE_BYTES = 1024 * 1024
+MAX_BYTES = 16 * 1024 * 1024
+
+Found = tuple[dict[str, Any], list[tuple[str, int]]] | dict[str, Any]
+
+
+def _resolve(ctx: AppContext, principal: Principal, items: list[ContentsItem]) -> list[Found]:
+    """Each file's entry and chunk list, or its error line; refused whole past a bound."""
+    found: list[Found] = []
+    total = 0
+    for item in items:
+        try:
+            entry, chunk_list = ctx.files.content(principal, item.path, item.version)
+        except (NotFound, InvalidInput) as exc:
+            found.append({"path": item.path,
+                          "error": {"code": exc.code, "message": exc.message}})
+            continue
+        if entry["size"] > MAX_FILE_BYTES:
+            raise PayloadTooLarge(f"{entry['path']} is larger than {MAX_FILE_BYTES} bytes; "
+                                  "download it on its own (GET /files/content).")
+        total += entry["size"]
+        found.append((entry, chunk_list))
+    if total > MAX_BYTES:
+        raise PayloadTooLarge(f"These files hold {total} bytes, more than {MAX_BYTES} in one "
+                              "request; ask for fewer at once.")
+    return found
+
+
+async def contents_response(ctx: AppContext, principal: Principal,
+                            items: list[ContentsItem]) -> StreamingResponse:
+    found = await run_in_threadpool(_resolve, ctx, principal, items)
+
+    async def body() -> AsyncIterator[bytes | memoryview]:
+        for one in found:
+            if isinstance(one, dict):
+                yield json.dumps(one).encode() + b"\n"
+                continue
+            entry, chunk_list = one
+            head = {k: entry[k] for k in ("path", "version", "size", "content_hash",
+                                          "modified")}
+            yield json.dumps(head).encode() + b"\n"
+            if entry["size"]:
+                async for block in ctx.chunks.stream(chunk_list, 0, entry["size"] - 1):
+                    yield block
+
+    return StreamingResponse(body(), media_type=MEDIA_TYPE,
+                             headers={"Cache-Control": "private, no-cache"})

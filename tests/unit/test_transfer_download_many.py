@@ -1,0 +1,93 @@
+"""Many small files in one request (``fetch_small_to_temp``, ``POST /files/contents``), and
+the sync executor's use of it, against the in-memory server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from minidropbox.client.download import (
+    BATCH_BYTES,
+    BATCH_FILES,
+    DownloadMismatch,
+    Wanted,
+    fetch_small_to_temp,
+    small_batches,
+)
+from minidropbox.client.fakefolder import FakeFolder
+from minidropbox.core import errors
+from minidropbox.core.chunking import chunk_bytes, content_hash
+from tests.unit.fake_server import Answer, Call, FakeServer
+from tests.unit.test_sync_folder_faults import engine_for
+
+
+def digest(data: bytes) -> str:
+    return content_hash(ref.hash for ref, _ in chunk_bytes(data))
+
+
+def test_each_file_lands_verified_in_its_own_temp_file() -> None:
+    server = FakeServer()
+    files = {f"/d/f{i}.txt": f"file {i}\n".encode() * i for i in range(5)}
+    for path, data in files.items():
+        server.put_file(path, data, mtime=1_600_000_000.0 + len(data))
+    server.put_file("/d/f1.txt", b"changed since the listing")
+    folder = FakeFolder()
+    folder.makedirs("tmp")
+    wanted = [Wanted(p, 1, len(d), digest(d), 1_500_000_000.0) for p, d in files.items()]
+    wanted[1] = Wanted("/d/f1.txt", 2, 10, digest(b"not these bytes"))
+    wanted.append(Wanted("/d/gone.txt", 1, 3, digest(b"abc")))
+    got = fetch_small_to_temp(server.remote(), wanted, folder, "tmp")
+    assert server.requests.count("POST /files/contents") == 1
+    assert isinstance(got[1], DownloadMismatch)
+    assert isinstance(got[-1], errors.NotFound)
+    for i in (0, 2, 3, 4):
+        tmp = got[i]
+        assert isinstance(tmp, str) and tmp.startswith("tmp/")
+        assert folder.read(tmp) == files[f"/d/f{i}.txt"]
+        assert folder.info(tmp).mtime_ns == 1_500_000_000 * 10**9
+    assert len([n for n in folder.tree() if n.startswith("tmp/")]) == 4
+
+
+def test_batches_keep_the_servers_bounds() -> None:
+    many = [Wanted(f"/f{i}", 1, 1000, "h") for i in range(BATCH_FILES + 1)]
+    assert [len(b) for b in small_batches(many)] == [BATCH_FILES, 1]
+    big = [Wanted(f"/f{i}", 1, BATCH_BYTES // 3, "h") for i in range(4)]
+    assert [len(b) for b in small_batches(big)] == [3, 1]
+
+
+class OlderServer(FakeServer):
+    """A server from before ``POST /files/contents``."""
+
+    def serve(self, call: Call) -> Answer:
+        if call.path == "/files/contents":
+            return Answer(404, {"error": {"code": "not_found", "message": "no such route"}})
+        return super().serve(call)
+
+
+def test_a_server_without_batch_downloads_is_read_file_by_file(tmp_path: Path) -> None:
+    server = OlderServer()
+    for i in range(3):
+        server.put_file(f"/f{i}", f"content {i}".encode())
+    folder = FakeFolder()
+    engine = engine_for(folder, server, tmp_path)
+    try:
+        assert engine.sync().done
+        synced = {n: d for n, d in folder.tree().items() if not n.startswith(".minidropbox")}
+        assert synced == {f"f{i}": f"content {i}".encode() for i in range(3)}
+        assert server.requests.count("GET /files/content") == 3
+    finally:
+        engine.close()
+
+
+def test_a_sync_receives_small_files_many_to_a_request(tmp_path: Path) -> None:
+    server = FakeServer()
+    for i in range(300):
+        server.put_file(f"/many/f{i:03}", f"small {i}".encode())
+    folder = FakeFolder()
+    engine = engine_for(folder, server, tmp_path)
+    try:
+        assert engine.sync().done
+        assert folder.read("many/f299") == b"small 299"
+        assert server.requests.count("POST /files/contents") == 2  # 256 + 44
+        assert server.requests.count("GET /files/content") == 0
+    finally:
+        engine.close()
