@@ -2,10 +2,10 @@
 ``vendor=owncloud`` mode, ownCloud and Nextcloud clients).
 
 Our content hash is a hash of the chunk list, which no client can compute without our
-chunker. rclone sends ``OC-Checksum: SHA1:<hex> MD5:<hex>`` with each PUT and asks for
-``oc:checksums`` in PROPFIND. Both digests are taken while a PUT's body arrives and kept (in
-the commit's own transaction) by content hash, so they never go stale: any later file with
-the same content has them too.
+chunker. rclone sends ``OC-Checksum: SHA1:<hex>`` with each PUT (others send MD5, or both)
+and asks for ``oc:checksums`` (SHA-1 and MD5) in PROPFIND. Both digests are taken while a
+PUT's body arrives and kept (in the commit's own transaction) by content hash, so they never
+go stale: any later file with the same content has them too.
 Files that never came through WebDAV have none (the property is then absent, and clients fall
 back to size and modification time).
 """
