@@ -161,6 +161,51 @@ def test_an_upload_that_landed_unrecorded_then_edited_is_not_a_conflict(
         engine.close()
 
 
+@pytest.mark.parametrize("lost", ["none", "answer"])
+def test_a_file_written_between_the_scan_and_the_upload_is_not_a_conflict(
+        tmp_path: Path, lost: str) -> None:
+    """Seeds 1020185, 1070787 and 1096662: the user saved a file again after the scan hashed
+    it and before the upload read it. The upload committed the newer content while the
+    round recorded (as pending, or as the row) the hash it had planned; when the row was
+    then lost (a lost answer, a crash), the server's content matched nothing this client
+    knew, and the next edit made a conflicted copy though only one person ever wrote. An
+    upload now commits only the content its round planned; newer content waits a round."""
+    clock = Tick()
+    inner = FakeFolder(clock=clock)
+    fake = FaultyFolder(inner)
+    server = FakeServer()
+    inner.write("notes.txt", b"first draft", mtime_ns=T0 - 10**9)
+    state: dict[str, bool] = {"fail": lost == "answer"}
+
+    def serve(call: Call) -> Answer:
+        answer = server.serve(call)
+        if call.path == "/files/commit_batch" and state.pop("fail", False):
+            raise ServerUnreachable("the answer was lost")
+        return answer
+
+    engine = SyncEngine(server.direct_remote(serve), fake, tmp_path / "state.db",
+                        SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
+                        now_ns=clock, monotonic=lambda: clock() / 1e9)
+    engine.open()
+
+    def saved_again() -> None:  # the scan reads the file first, then the upload does
+        inner.write("notes.txt", b"second draft")
+
+    fake.before_next("open_read", lambda: fake.before_next("open_read", saved_again,
+                                                           "notes.txt"), "notes.txt")
+    try:
+        engine.round()
+        assert "/notes.txt" not in server.files()  # not what the round planned: not sent
+        clock.ns += 1_000_000_000
+        inner.write("notes.txt", b"third draft, longer")
+        clock.ns += 1_000_000_000
+        assert engine.sync().done
+        assert server.content("/notes.txt") == b"third draft, longer"
+        assert conflicted(inner) == [] and not [p for p in server.files() if "conflicted" in p]
+    finally:
+        engine.close()
+
+
 def test_a_folder_made_just_before_a_crash_yields_to_a_file_put_there(tmp_path: Path) -> None:
     """Seed 1155: sync made folder /x here and died before recording it; another device then
     replaced the server's folder /x with a file. An empty folder holds nothing to keep: the

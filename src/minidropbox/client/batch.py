@@ -107,11 +107,15 @@ class TransferStats:
 @dataclass(frozen=True)
 class UploadItem:
     """One file to upload. ``parent_version="auto"`` means "on top of whatever is there".
-    ``local_path`` is a path on this machine, or a name in the ``LocalFolder`` uploaded from."""
+    ``local_path`` is a path on this machine, or a name in the ``LocalFolder`` uploaded from.
+    ``expect_hash``: the content the caller decided to upload (sync: what its scan hashed); a
+    file found holding anything else is not committed (``LocalFileChanged``), since the
+    caller records that content as what both sides held."""
 
     local_path: Path | str
     remote_path: str
     parent_version: ParentVersion = "auto"
+    expect_hash: str | None = None
 
 
 @dataclass(frozen=True)

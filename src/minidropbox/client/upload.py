@@ -30,7 +30,7 @@ from minidropbox.client.nodes import NodeFault, UploadGrant
 from minidropbox.client.remote import Remote, RetryPolicy
 from minidropbox.client.values import CommitRequest, Entry
 from minidropbox.core import errors
-from minidropbox.core.chunking import iter_chunks
+from minidropbox.core.chunking import content_hash, iter_chunks
 from minidropbox.core.paths import normalize_path
 
 MiB = 1024 * 1024
@@ -276,6 +276,15 @@ def check_unchanged(folder: LocalFolder, name: str, before: FileInfo, after: Fil
                                "is no longer being written.")
 
 
+def check_expected(name: str, expect_hash: str | None, chunk_hashes: list[str]) -> None:
+    """Raise ``LocalFileChanged`` if the file read is not the content the caller planned to
+    upload (it was written again since the caller looked): committing it would record content
+    the caller never saw under the hash it did."""
+    if expect_hash is not None and content_hash(chunk_hashes) != expect_hash:
+        raise LocalFileChanged(f"{name} changed since it was scanned; its new content is "
+                               "uploaded next time.")
+
+
 def _send_file(folder: LocalFolder, name: str, sender: ChunkSender, seen: set[str],
                progress: Progress | None) -> tuple[list[str], int, float]:
     """Chunk one file and send what the server lacks. Returns (hashes, size, mtime)."""
@@ -323,7 +332,8 @@ def _send_file(folder: LocalFolder, name: str, sender: ChunkSender, seen: set[st
 def upload_file(remote: Remote, local_path: Path | str, remote_path: str,
                 parent_version: ParentVersion = None, progress: Progress | None = None, *,
                 stats: TransferStats | None = None, device: str | None = None,
-                seen: set[str] | None = None, folder: LocalFolder = HOST_FOLDER) -> Entry:
+                seen: set[str] | None = None, folder: LocalFolder = HOST_FOLDER,
+                expect_hash: str | None = None) -> Entry:
     """Upload one file as a new version of ``remote_path`` and return its entry.
 
     ``parent_version`` is the version this content replaces: ``None`` for a new file
@@ -331,6 +341,7 @@ def upload_file(remote: Remote, local_path: Path | str, remote_path: str,
     file moved on), or ``"auto"`` for "on top of the current version, whatever it is".
     ``stats`` (if given) is added to; ``seen`` holds chunks already known to be sent.
     ``local_path`` is a name in ``folder`` (by default: a path on this machine).
+    ``expect_hash``: commit only that content (``UploadItem.expect_hash``).
     """
     path = normalize_path(remote_path)
     local = str(local_path)
@@ -356,6 +367,7 @@ def upload_file(remote: Remote, local_path: Path | str, remote_path: str,
                         raise
                     time.sleep(0.2 * (attempt + 1))
             receipts = sender.take_receipts()
+        check_expected(local, expect_hash, hashes)
         request = CommitRequest(path, size, tuple(hashes), parent_version, mtime, device)
         try:
             stats.add(requests=1)

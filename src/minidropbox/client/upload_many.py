@@ -31,6 +31,7 @@ from minidropbox.client.upload import (
     WORKERS,
     ChunkSender,
     LocalFileChanged,
+    check_expected,
     check_unchanged,
     missing_and_grants,
     upload_file,
@@ -72,6 +73,7 @@ def _read_small(folder: LocalFolder, item: UploadItem) -> _Prepared:
             time.sleep(0.2 * (attempt + 1))
             continue
         chunks = [(ref.hash, piece) for ref, piece in chunk_bytes(data)]
+        check_expected(name, item.expect_hash, [h for h, _ in chunks])
         return _Prepared(item, remote, len(data), before.mtime_ns / 1e9, chunks)
     raise AssertionError("unreachable")
 
@@ -229,7 +231,7 @@ def upload_many(remote: Remote, pairs: Iterable[UploadItem | tuple[Path | str, s
             result.entries.append(upload_file(remote, item.local_path, item.remote_path,
                                               item.parent_version, progress,
                                               stats=result.stats, device=device, seen=seen,
-                                              folder=folder))
+                                              folder=folder, expect_hash=item.expect_hash))
         except (OSError, errors.MiniDropboxError) as exc:
             result.failures.append(failure(item.local_path, item.remote_path, exc))
     return result

@@ -46,6 +46,7 @@ from minidropbox.client.sync.refusals import Refusals
 from minidropbox.client.sync.remote import RemoteSide, RemoteTree
 from minidropbox.client.sync.scanner import LocalScan, stat_of, trusted_stat
 from minidropbox.client.sync.state import UNKNOWN_STAT, LocalStat, StateDB
+from minidropbox.client.upload import LocalFileChanged
 from minidropbox.client.upload_many import upload_many
 from minidropbox.core import errors
 from minidropbox.core.paths import path_key
@@ -446,7 +447,8 @@ class Executor:
                 continue
             parent = act.remote.version if act.remote and act.remote.kind == "file" else None
             remote = self.remote.to_remote(act.path)
-            items.append(UploadItem(self._local(act.path), remote, parent))
+            assert act.local is not None and act.local.hash is not None
+            items.append(UploadItem(self._local(act.path), remote, parent, act.local.hash))
             before[path_key(remote)] = (act, scanned)
         if not items:
             return
@@ -483,6 +485,10 @@ class Executor:
             if isinstance(failure.error, errors.Conflict):  # a version or a name raced us
                 out.skipped += 1
                 log.info("upload of %s raced a change on the server", failure.remote_path)
+                continue
+            if isinstance(failure.error, LocalFileChanged):  # written again since the scan
+                out.skipped += 1
+                log.info("upload of %s waits: %s", failure.remote_path, failure.message)
                 continue
             refused = before.get(path_key(failure.remote_path))
             if isinstance(failure.error, errors.ReadOnly) and refused is not None:
