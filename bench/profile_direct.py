@@ -1,9 +1,9 @@
 """Where the CPU goes on the direct data path, per process: ``python -m bench.profile_direct``
 (``SIZE_MIB=256``; needs ``py-spy`` in the venv). On one cluster it samples the API, the three
-nodes and the CLI (py-spy, on-CPU samples only) through four phases: a big upload with fan-out,
-the same with a chain, its download, and 20 clients x 10 files of 256 KiB. For each phase and
-process it prints the CPU seconds (from /proc) and the functions with the most samples of
-their own, and the leaf frames grouped by the module they are in."""
+nodes and the CLI (py-spy, on-CPU samples only) through five phases: a big upload with fan-out,
+the same with a chain, its download, 20 clients x 10 files of 256 KiB, and listing a folder of
+10,000 entries. For each phase and process it prints the CPU seconds (from /proc) and the
+functions with the most samples of their own, and the leaf frames grouped by module."""
 
 from __future__ import annotations
 
@@ -21,12 +21,15 @@ from tests.harness import TestCluster
 
 from bench.direct_vs_proxy import cpu, remote
 from bench.system import User
+from minidropbox.client.batch import UploadItem
 from minidropbox.client.upload import upload_file
+from minidropbox.client.upload_many import upload_many
 
 MiB = 1 << 20
 SIZE = int(os.environ.get("SIZE_MIB", "256")) * MiB
 SPY = Path(sys.executable).parent / "py-spy"
 TOP = 12
+LIST_ENTRIES = 10_000
 
 
 def record(pid: int, out: Path) -> subprocess.Popen[bytes]:
@@ -128,6 +131,24 @@ def main() -> None:
 
             phase("20 clients x 10 files of 256 KiB", {**pids, "clients": os.getpid()}, tmp,
                   many)
+            flat = tmp / "flat"
+            flat.mkdir()
+            for i in range(LIST_ENTRIES):
+                (flat / f"e{i:05}.txt").write_bytes(i.to_bytes(4, "big"))
+            with remote(c.url, "lister", True) as r:
+                upload_many(r, [UploadItem(flat / f"e{i:05}.txt", f"/flat/e{i:05}.txt", None)
+                                for i in range(LIST_ENTRIES)])
+
+                def listing() -> None:
+                    for _ in range(20):
+                        start = time.perf_counter()
+                        body = r.api.request_json("GET", "/api/v1/files/list",
+                                                  params={"path": "/flat"})
+                        assert len(body["entries"]) == LIST_ENTRIES
+                        print(f"    list: {1000 * (time.perf_counter() - start):.0f} ms")
+
+                phase(f"list a folder of {LIST_ENTRIES:,} entries, 20 times",
+                      {"api": pids["api"]}, tmp, listing)
 
 
 if __name__ == "__main__":
