@@ -41,9 +41,8 @@ def live(conn: Connection, namespace_id: int, path: str) -> dict[str, Any] | Non
     return dict(row) if row else None
 
 
-def children(conn: Connection, namespace_id: int, folder: str, *, recursive: bool = False,
-             after: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Live entries directly in (or anywhere under) ``folder``, ordered by path key."""
+def _children_where(namespace_id: int, folder: str, recursive: bool,
+                    after: str | None) -> list[Any]:
     key = path_key(folder)
     where = [entries.c.namespace_id == namespace_id, entries.c.deleted_at.is_(None)]
     if recursive:
@@ -53,10 +52,32 @@ def children(conn: Connection, namespace_id: int, folder: str, *, recursive: boo
         where.append(entries.c.parent_key == key)
     if after is not None:
         where.append(entries.c.path_key > after)
-    stmt = select(entries).where(*where).order_by(entries.c.path_key)
+    return where
+
+
+def children(conn: Connection, namespace_id: int, folder: str, *, recursive: bool = False,
+             after: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Live entries directly in (or anywhere under) ``folder``, ordered by path key."""
+    stmt = select(entries).where(*_children_where(namespace_id, folder, recursive, after)) \
+        .order_by(entries.c.path_key)
     if limit is not None:
         stmt = stmt.limit(limit)
     return [dict(r) for r in conn.execute(stmt).mappings().all()]
+
+
+_LISTED = (entries.c.path, entries.c.path_key, entries.c.kind, entries.c.version,
+           entries.c.size, entries.c.content_hash, entries.c.modified)
+_LISTED_KEYS = tuple(c.name for c in _LISTED)
+
+
+def listed_children(conn: Connection, namespace_id: int, folder: str, *, recursive: bool,
+                    after: str | None, limit: int) -> list[dict[str, Any]]:
+    """``children`` with only the columns a listing shows (and ``path_key``, its cursor):
+    a folder of 10,000 entries is listed in a fraction of the time full rows take, most of
+    which goes to building each row's mapping."""
+    stmt = select(*_LISTED).where(*_children_where(namespace_id, folder, recursive, after)) \
+        .order_by(entries.c.path_key).limit(limit)
+    return [dict(zip(_LISTED_KEYS, row, strict=True)) for row in conn.execute(stmt)]
 
 
 def insert_entry(conn: Connection, namespace_id: int, path: str, kind: str, now: float,

@@ -257,8 +257,8 @@ class FileService:
                     raise NotFound(f"{path} does not exist.")
                 if folder["kind"] != "folder":
                     return {"entries": [public_entry(folder)], "cursor": None}
-            rows = repo.children(conn, principal.namespace_id, path, recursive=recursive,
-                                 after=cursor, limit=limit + 1)
+            rows = repo.listed_children(conn, principal.namespace_id, path,
+                                        recursive=recursive, after=cursor, limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         return {"entries": [public_entry(r) for r in rows],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -70,13 +71,22 @@ def metadata(path: PathQuery, principal: CurrentUser, ctx: Context) -> dict[str,
     return ctx.files.metadata(principal, path)
 
 
+LISTED_FIELDS = tuple(Entry.model_fields)
+
+
 @router.get("/list", response_model=Listing, responses=ERRORS)
 def list_folder(principal: CurrentUser, ctx: Context, path: PathQuery = "/",
                 recursive: bool = False,
                 limit: Annotated[int | None, Query(ge=1, le=MAX_INT64)] = None,
-                cursor: Annotated[str | None, Query(max_length=8192)] = None) -> dict[str, Any]:
+                cursor: Annotated[str | None, Query(max_length=8192)] = None) -> Response:
     """A folder's entries (everything under it with ``recursive``), paged by ``cursor``."""
-    return ctx.files.listing(principal, path, recursive, limit, cursor)
+    page = ctx.files.listing(principal, path, recursive, limit, cursor)
+    # Encoded here, each entry cut to the fields of ``Entry`` as the response model would:
+    # having pydantic validate a page of 10,000 entries took a quarter of the listing's time.
+    body = {"entries": [{k: e.get(k) for k in LISTED_FIELDS} for e in page["entries"]],
+            "cursor": page["cursor"]}
+    return Response(json.dumps(body, ensure_ascii=False, allow_nan=False,
+                               separators=(",", ":")).encode(), media_type="application/json")
 
 
 @router.post("/folder", status_code=201, response_model=Entry, responses=ERRORS)
