@@ -22,6 +22,7 @@ from tests.harness import TestCluster
 from bench.direct_vs_proxy import cpu, remote
 from bench.system import User
 from minidropbox.client.batch import UploadItem
+from minidropbox.client.remote import Remote
 from minidropbox.client.upload import upload_file
 from minidropbox.client.upload_many import upload_many
 
@@ -121,16 +122,21 @@ def main() -> None:
                 p.write_bytes(os.urandom(256 * 1024))
                 smalls.append(p)
 
+            # Signed up and logged in before: a password hash (argon2) per login is not
+            # part of an upload.
+            remotes = [remote(c.url, f"conc{k}", True) for k in range(20)]
+
             def many() -> None:
-                def client(k: int) -> None:
-                    with remote(c.url, f"conc{k}", True) as r:
-                        for i, p in enumerate(smalls):
-                            upload_file(r, p, f"/f{i}")
+                def client(r: Remote) -> None:
+                    for i, p in enumerate(smalls):
+                        upload_file(r, p, f"/f{i}")
                 with concurrent.futures.ThreadPoolExecutor(20) as pool:
-                    list(pool.map(client, range(20)))
+                    list(pool.map(client, remotes))
 
             phase("20 clients x 10 files of 256 KiB", {**pids, "clients": os.getpid()}, tmp,
                   many)
+            for r in remotes:
+                r.close()
             flat = tmp / "flat"
             flat.mkdir()
             for i in range(LIST_ENTRIES):
