@@ -95,6 +95,13 @@ def _watch_rss(pid_of: Callable[[], int | None], stop: threading.Event, out: lis
     out.append(peak)
 
 
+def _watch_nodes(ctx: Context, stop: threading.Event,
+                 out: list[float]) -> list[threading.Thread]:
+    """Watchers of each storage node's peak RSS (one figure per node into ``out``)."""
+    return [threading.Thread(target=_watch_rss, args=(lambda pid=pid: pid, stop, out))
+            for pid in ctx.system.node_pids()]
+
+
 def upload_download(ctx: Context) -> list[Row]:
     size = ctx.big_mib * MiB
     size_mb = size / 1e6
@@ -102,6 +109,7 @@ def upload_download(ctx: Context) -> list[Row]:
     mode, other = ("chain", "fanout") if DEFAULT_CHAIN else ("fanout", "chain")
     api_rss: list[float] = []
     client_rss: list[float] = []
+    node_rss: list[float] = []
     for run in range(ctx.runs):
         # Fresh bytes every run: nothing may dedup against an earlier run.
         big = random_file(ctx.workdir / "big.bin", size, seed=100 + run)
@@ -110,7 +118,8 @@ def upload_download(ctx: Context) -> list[Row]:
         stop = threading.Event()
         watchers = [threading.Thread(target=_watch_rss, args=(ctx.system.api_pid, stop, api_rss)),
                     threading.Thread(target=_watch_rss, args=(lambda c=client: c["pid"], stop,
-                                                              client_rss))]
+                                                              client_rss)),
+                    *_watch_nodes(ctx, stop, node_rss)]
         for w in watchers:
             w.start()
         start = time.perf_counter()
@@ -156,6 +165,8 @@ def upload_download(ctx: Context) -> list[Row]:
             higher_is_better=False),
         Row(f"client peak RSS during the {label} upload", "MiB", [max(client_rss)], "", [],
             "< 200", higher_is_better=False),
+        Row(f"storage node peak RSS during the {label} upload (the largest)", "MiB",
+            [max(node_rss)], "", [], "< 200", higher_is_better=False),
     ]
 
 
@@ -404,11 +415,13 @@ def rss_5g(ctx: Context) -> list[Row]:
     user = User(ctx.workdir, "five", ctx.system.url)
     api_rss: list[float] = []
     client_rss: list[float] = []
+    node_rss: list[float] = []
     client: dict[str, int | None] = {"pid": None}
     stop = threading.Event()
     watchers = [threading.Thread(target=_watch_rss, args=(ctx.system.api_pid, stop, api_rss)),
                 threading.Thread(target=_watch_rss, args=(lambda: client["pid"], stop,
-                                                          client_rss))]
+                                                          client_rss)),
+                *_watch_nodes(ctx, stop, node_rss)]
     for w in watchers:
         w.start()
     proc = user.popen("put", str(big), "/five.bin")
@@ -421,7 +434,9 @@ def rss_5g(ctx: Context) -> list[Row]:
     return [Row("API peak RSS during a 5 GiB upload", "MiB", api_rss, "", [], "< 200, as 1 GiB",
                 higher_is_better=False),
             Row("client peak RSS during a 5 GiB upload", "MiB", client_rss, "", [],
-                "< 200, as 1 GiB", higher_is_better=False)]
+                "< 200, as 1 GiB", higher_is_better=False),
+            Row("storage node peak RSS during a 5 GiB upload (the largest)", "MiB",
+                [max(node_rss)], "", [], "< 200, as 1 GiB", higher_is_better=False)]
 
 
 SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {

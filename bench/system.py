@@ -41,6 +41,10 @@ class System:
         assert child.proc is not None
         return child.proc.pid
 
+    def node_pids(self) -> list[int]:
+        return [c.proc.pid for c in self.cluster.children
+                if c.name.startswith("node") and c.proc is not None]
+
     def stop(self) -> None:
         self.cluster.stop()
 
