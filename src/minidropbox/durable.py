@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path: str | Path) -> None:
     """Make the directory entries of ``path`` (renames, creations) durable; errors raise."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -21,7 +21,7 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def fsync_dir_best_effort(path: Path) -> None:
+def fsync_dir_best_effort(path: str | Path) -> None:
     """``fsync_dir`` for clients: some platforms and file systems cannot open or sync a
     directory, and a download must not fail for that."""
     with contextlib.suppress(OSError):
