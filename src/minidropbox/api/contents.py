@@ -12,7 +12,9 @@ before a byte is sent, so a client asks for big files one by one.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +28,7 @@ from minidropbox.service.accounts import Principal
 
 MEDIA_TYPE = "application/x-minidropbox-contents"
 MAX_FILE_BYTES = 1024 * 1024
+READ_AHEAD = 16  # files read from the nodes while an earlier one is sent (16 MiB at most)
 MAX_BYTES = 16 * 1024 * 1024
 
 Found = tuple[dict[str, Any], list[tuple[str, int]]] | dict[str, Any]
@@ -57,18 +60,33 @@ async def contents_response(ctx: AppContext, principal: Principal,
                             items: list[ContentsItem]) -> StreamingResponse:
     found = await run_in_threadpool(_resolve, ctx, principal, items)
 
-    async def body() -> AsyncIterator[bytes | memoryview]:
-        for one in found:
-            if isinstance(one, dict):
-                yield json.dumps(one).encode() + b"\n"
-                continue
-            entry, chunk_list = one
-            head = {k: entry[k] for k in ("path", "version", "size", "content_hash",
-                                          "modified")}
-            yield json.dumps(head).encode() + b"\n"
-            if entry["size"]:
-                async for block in ctx.chunks.stream(chunk_list, 0, entry["size"] - 1):
-                    yield block
+    async def read(one: Found) -> bytes:
+        if isinstance(one, dict) or not one[0]["size"]:
+            return b""
+        entry, chunk_list = one
+        return b"".join([bytes(block) async for block in ctx.chunks.stream(
+            chunk_list, 0, entry["size"] - 1)])
+
+    async def body() -> AsyncIterator[bytes]:
+        # Small files are one chunk each, one node request each: the next ``READ_AHEAD``
+        # are read while one is sent, instead of one after the other.
+        ahead: deque[asyncio.Task[bytes]] = deque()
+        try:
+            for i, one in enumerate(found):
+                while len(ahead) < READ_AHEAD and i + len(ahead) < len(found):
+                    ahead.append(asyncio.create_task(read(found[i + len(ahead)])))
+                data = await ahead.popleft()
+                if isinstance(one, dict):
+                    yield json.dumps(one).encode() + b"\n"
+                    continue
+                entry = one[0]
+                head = {k: entry[k] for k in ("path", "version", "size", "content_hash",
+                                              "modified")}
+                yield json.dumps(head).encode() + b"\n" + data
+        finally:
+            for task in ahead:
+                task.cancel()
+            await asyncio.gather(*ahead, return_exceptions=True)
 
     return StreamingResponse(body(), media_type=MEDIA_TYPE,
                              headers={"Cache-Control": "private, no-cache"})
