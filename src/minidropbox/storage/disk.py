@@ -82,8 +82,7 @@ class ChunkWriter:
         # would tell that the content exists.
         temp = self.final.with_name(f"{TEMP_PREFIX}{name}-{secrets.token_hex(4)}")
         try:
-            self.final.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(temp, "xb")  # noqa: SIM115 - closed by commit/abort
+            self._file = store.open_temp(temp)
         except OSError as exc:
             _full_or_raise(exc)
         self._temp = temp
@@ -139,9 +138,24 @@ class DiskChunkStore:
         # Kept up to date by put/delete so stat() never walks the tree; seeded by cleanup().
         self._count = 0
         self._used = 0
+        # Fan-out folders known to exist: made once, not tried again for every chunk (a
+        # mkdir that fails with EEXIST, then a stat, was a tenth of a node's time on writes).
+        self._folders: set[Path] = set()
         self.cleanup()
 
     # -- layout -----------------------------------------------------------------------------
+
+    def open_temp(self, temp: Path) -> BinaryIO:
+        """A new temp file, its fan-out folder made first if need be."""
+        folder = temp.parent
+        if folder in self._folders:
+            try:
+                return open(temp, "xb")
+            except FileNotFoundError:
+                self._folders.discard(folder)  # removed behind our back: make it again
+        folder.mkdir(parents=True, exist_ok=True)
+        self._folders.add(folder)
+        return open(temp, "xb")
 
     def path_for(self, name: str) -> Path:
         check_name(name)
