@@ -38,13 +38,13 @@ def _resolve(ctx: AppContext, principal: Principal, items: list[ContentsItem]) -
     """Each file's entry and chunk list, or its error line; refused whole past a bound."""
     found: list[Found] = []
     total = 0
-    for item in items:
-        try:
-            entry, chunk_list = ctx.files.content(principal, item.path, item.version)
-        except (NotFound, InvalidInput) as exc:
+    answers = ctx.files.contents(principal, [(item.path, item.version) for item in items])
+    for item, answer in zip(items, answers, strict=True):
+        if isinstance(answer, (NotFound, InvalidInput)):
             found.append({"path": item.path,
-                          "error": {"code": exc.code, "message": exc.message}})
+                          "error": {"code": answer.code, "message": answer.message}})
             continue
+        entry, chunk_list = answer
         if entry["size"] > MAX_FILE_BYTES:
             raise PayloadTooLarge(f"{entry['path']} is larger than {MAX_FILE_BYTES} bytes; "
                                   "download it on its own (GET /files/content).")

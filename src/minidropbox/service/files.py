@@ -284,6 +284,19 @@ class FileService:
                       modified=row["mtime"])
         return public, chunk_list
 
+    def contents(self, principal: Principal, items: list[tuple[str, int | None]],
+                 ) -> list[tuple[dict[str, Any], list[tuple[str, int]]] | InvalidInput
+                           | NotFound]:
+        """``content`` of several (path, version) pairs; per pair, its answer or the error
+        that names why it cannot be had (gone, a folder, no such version)."""
+        out: list[tuple[dict[str, Any], list[tuple[str, int]]] | InvalidInput | NotFound] = []
+        for raw_path, version in items:
+            try:
+                out.append(self.content(principal, raw_path, version))
+            except (InvalidInput, NotFound) as exc:
+                out.append(exc)
+        return out
+
     # -- changes ----------------------------------------------------------------------------
     def mkdir(self, principal: Principal, raw_path: str) -> dict[str, Any]:
         path = lookup_path(raw_path)

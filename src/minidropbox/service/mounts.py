@@ -130,6 +130,22 @@ class SharedFileService(FileService):
         entry, chunk_list = super().content(t.principal, t.path, version)
         return t.shown(entry), chunk_list
 
+    def contents(self, principal: Principal, items: list[tuple[str, int | None]],
+                 ) -> list[tuple[dict[str, Any], list[tuple[str, int]]] | InvalidInput
+                           | NotFound]:
+        """As ``content`` for each pair, with the caller's mount points read once for all."""
+        mounts = self.mounts(principal)
+        out: list[tuple[dict[str, Any], list[tuple[str, int]]] | InvalidInput | NotFound] = []
+        for raw_path, version in items:
+            try:
+                t = self.resolve(principal, raw_path, mounts)
+                entry, chunk_list = super().content(t.principal, t.path, version)
+            except (InvalidInput, NotFound) as exc:
+                out.append(exc)
+                continue
+            out.append((t.shown(entry), chunk_list))
+        return out
+
     def versions(self, principal: Principal, raw_path: str) -> list[dict[str, Any]]:
         t = self.resolve(principal, raw_path)
         return super().versions(t.principal, t.path)
