@@ -76,6 +76,33 @@ def test_two_local_names_differing_only_in_case_are_kept_apart_and_reported(
         engine.close()
 
 
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_the_synced_name_keeps_its_spelling_and_the_newcomer_is_renamed(
+        tmp_path: Path, kind: str) -> None:
+    """Simulation seeds 1018086 and 1034550: ``dir`` is synced, then a new ``DIR`` appears
+    beside it (a case-sensitive disk lists ``DIR`` first). Renaming the synced ``dir`` made
+    all it held look deleted under the key ``DIR`` now took, and a user moving it in the
+    same round turned that into a delete and an upload (its versions lost). The newcomer
+    is the one renamed apart."""
+    folder = FakeFolder()
+    server = FakeServer()
+    folder.write("dir/a.txt", b"synced")
+    engine = engine_for(folder, server, tmp_path)
+    try:
+        assert engine.sync().done
+        if kind == "file":
+            folder.write("DIR", b"new")
+        else:
+            folder.write("DIR/b.txt", b"new")
+        assert engine.sync().done
+        assert folder.read("dir/a.txt") == b"synced"
+        assert server.content("/dir/a.txt") == b"synced"
+        new = "DIR (case conflict)" + ("/b.txt" if kind == "folder" else "")
+        assert folder.read(new) == b"new" and server.content("/" + new) == b"new"
+    finally:
+        engine.close()
+
+
 def test_a_case_conflict_name_already_taken_gets_a_number(tmp_path: Path) -> None:
     folder = FakeFolder()
     folder.write("a.txt", b"1")

@@ -130,6 +130,10 @@ def _walk(name: str, rel: str, how: _Walk, out: LocalScan) -> None:
         out.skipped.append(f"{rel or '/'}: {exc.strerror or exc}")
         out.unreadable.update(_unknown_under(rel, base, out))
         return
+    # Of two names that differ only in case, the one synced before keeps its name and the
+    # newcomer is renamed apart: renaming the known one would make what the base holds
+    # under it look deleted (and a user moving it in the same round, a delete + upload).
+    entries = sorted(entries, key=lambda e: not _base_spelling(base, f"{rel}/{e[0]}"))
     for child, info in entries:
         raw = f"{rel}/{child}"
         is_dir = info.kind == "folder"
@@ -165,6 +169,16 @@ def _walk(name: str, rel: str, how: _Walk, out: LocalScan) -> None:
             _walk(local, raw, how, out)
             continue
         out.items[key] = _file_item(path, local, stat_of(info), base.get(key), how, out)
+
+
+def _base_spelling(base: Mapping[str, BaseRow], raw: str) -> bool:
+    """Whether ``raw`` is spelled as the base row of its key (the name last synced)."""
+    try:
+        path = normalize_path(raw)
+    except InvalidPath:
+        return False
+    row = base.get(path_key(path))
+    return row is not None and row.item.path == path
 
 
 def _unknown_under(rel: str, base: Mapping[str, BaseRow], out: LocalScan) -> list[str]:
