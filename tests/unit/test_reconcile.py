@@ -161,6 +161,21 @@ def test_an_empty_folder_yields_to_a_file_of_the_same_name() -> None:
     assert ops(plan([f("/x", "h")], [], [d("/x")])) == [("delete_remote", "/x", None)]
 
 
+def test_an_unrecorded_folder_holding_only_what_was_deleted_yields_to_a_file() -> None:
+    """Simulation seed 1054960: this client moved a file into a new folder on the server
+    and died before recording the folder; the user then replaced the folder here with a
+    file. The server's folder holds only that moved file, synced and deleted here since:
+    nothing new is lost by removing it, so the file takes the name (no conflicted copy)."""
+    p = plan([f("/c", "new file")], [f("/c/B", "moved")], [d("/c"), f("/c/B", "moved")])
+    assert sorted(ops(p)) == [("delete_remote", "/c", None)]
+    # The same, the other way round: a local folder holding only what the server deleted.
+    p = plan([d("/c"), f("/c/B", "moved")], [f("/c/B", "moved")], [f("/c", "new file")])
+    assert ("delete_local", "/c", None) in ops(p)
+    # A file in it that is new or changed is kept: both sides changed something.
+    p = plan([f("/c", "new file")], [f("/c/B", "moved")], [d("/c"), f("/c/B", "edited", 2)])
+    assert ("conflict", "/c") in [(a.op.value, a.path) for a in p.actions]
+
+
 def test_a_kind_swap_is_not_a_conflict_when_the_other_side_only_deleted_inside() -> None:
     """Simulation seed 601: a folder replaced by a file here, while on the server a file in
     that folder was deleted (by this client, which died before recording it). Nothing there

@@ -352,12 +352,13 @@ class _Planner:
                       loc.kind)
         elif loc.kind == rem.kind and (loc.kind == "folder" or loc.hash == rem.hash):
             self._add(Op.AGREE, key, rem.path, rem.kind)
-        elif self.trusted and self._holds_no_file(key, loc, self.local):
-            # A folder with no file in it, at any depth, holds nothing to keep: the file
-            # takes the name (next round). So do the folders sync itself made here just
-            # before it died, unrecorded (a folder and the folders in it, all at once).
+        elif self.trusted and self._holds_nothing_new(key, loc, self.local, self.remote):
+            # A folder with no file of its own in it, at any depth, holds nothing to keep:
+            # the file takes the name (next round). So do the folders sync itself made here
+            # just before it died, unrecorded (a folder and the folders in it, all at once),
+            # also when what it moved into one was deleted on the other side since.
             self._delete_folders(key, loc, self.local, Op.DELETE_LOCAL)
-        elif self.trusted and self._holds_no_file(key, rem, self.remote):
+        elif self.trusted and self._holds_nothing_new(key, rem, self.remote, self.local):
             self._delete_folders(key, rem, self.remote, Op.DELETE_REMOTE)
         else:
             self._conflict(key, loc)
@@ -375,11 +376,17 @@ class _Planner:
                 and k not in self.base and k not in self.remote and k not in self.handled}
         return b.size in self.settling_sizes
 
-    @staticmethod
-    def _holds_no_file(key: str, item: Item, side: Tree) -> bool:
-        """``item`` is a folder, and nothing under it on ``side`` is a file."""
-        return item.kind == "folder" and not any(
-            k.startswith(key + "/") and v.kind == "file" for k, v in side.items())
+    def _holds_nothing_new(self, key: str, item: Item, side: Tree, other: Tree) -> bool:
+        """``item`` is a folder, and every file under it on ``side`` is one the base holds,
+        unchanged there and deleted on ``other``: removing the folder loses nothing."""
+        if item.kind != "folder":
+            return False
+        for k, v in side.items():
+            if k.startswith(key + "/") and v.kind == "file":
+                b = self.base.get(k)
+                if b is None or _changed(v, b) or k in other:
+                    return False
+        return True
 
     def _delete_folders(self, key: str, item: Item, side: Tree, op: Op) -> None:
         """Delete the folder ``item`` and the (file-less) folders under it on ``side``,
