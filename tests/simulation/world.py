@@ -550,25 +550,23 @@ class World:
         """New files on the server holding content a sync had deleted there before: a
         move made into a delete and an upload, which loses the file's versions. Every
         write is new content and users act only on their own disks, so with nobody racing
-        only a move brings deleted content back. Not counted: content a user moved onto a
-        name the server still had (deleted on this disk, not yet synced: to the planner
-        that name changed, which is not a move), and a file moved into a folder that took
-        its own name (``x.txt`` into a new folder ``X.txt`` on a case-sensitive disk: the
-        server cannot hold both at once, so the old file goes first)."""
+        only a move brings deleted content back. Not counted, as the planner does not see
+        them as moves: content a user moved onto a name the server still had (deleted on
+        this disk, not yet synced: to the planner that name changed), and a file whose
+        name a folder took once it was moved away (``x.txt`` moved, a folder ``X.txt``
+        made, on a case-sensitive disk: to the planner that name changed kind)."""
+        journal = self.server.journal
         deleted: dict[str, tuple[int, str]] = {}
         for at, digest, path in self.server.deleted:
-            deleted.setdefault(digest, (at, path_key(path)))
+            key = path_key(path)
+            if any(e["op"] == "mkdir" and path_key(e["path"]) == key for e in journal[at:]):
+                continue  # its name now a folder's
+            deleted.setdefault(digest, (at, key))
         replacing = {content_hash([sha256_hex(data)]) for data in self.replacing}
-        reborn = []
-        for at, e in enumerate(self.server.journal):
-            digest = e["content_hash"]
-            if (e["op"] != "commit" or e["version"] != 1 or digest not in deleted
-                    or digest in replacing):
-                continue
-            when, old = deleted[digest]
-            if when < at and not path_key(e["path"]).startswith(old + "/"):
-                reborn.append(e["path"])
-        return reborn
+        return [e["path"] for at, e in enumerate(journal)
+                if e["op"] == "commit" and e["version"] == 1
+                and e["content_hash"] in deleted and e["content_hash"] not in replacing
+                and deleted[e["content_hash"]][0] < at]
 
     def close(self) -> None:
         for c in self.clients:

@@ -65,15 +65,15 @@ class OlderServer(FakeServer):
 
 def test_a_server_without_batch_downloads_is_read_file_by_file(tmp_path: Path) -> None:
     server = OlderServer()
-    for i in range(3):
+    for i in range(300):  # two groups: the second one asked for while the first is placed
         server.put_file(f"/f{i}", f"content {i}".encode())
     folder = FakeFolder()
     engine = engine_for(folder, server, tmp_path)
     try:
         assert engine.sync().done
         synced = {n: d for n, d in folder.tree().items() if not n.startswith(".minidropbox")}
-        assert synced == {f"f{i}": f"content {i}".encode() for i in range(3)}
-        assert server.requests.count("GET /files/content") == 3
+        assert synced == {f"f{i}": f"content {i}".encode() for i in range(300)}
+        assert server.requests.count("GET /files/content") == 300
     finally:
         engine.close()
 

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -57,6 +57,10 @@ log = logging.getLogger("minidropbox.sync")
 TRANSFER_WORKERS = 4  # downloads (and chunk uploads) in flight
 DOWNLOAD_GROUP = 256  # downloads fetched, recorded as pending (one commit), then placed
 COMMIT_EVERY = 1.0  # seconds between state commits within a round
+# One batch of small downloads: its actions, and per file a temp file or an error (or the
+# error that failed the whole request).
+Requested = tuple[list[Action], list[str | errors.MiniDropboxError | OSError]
+                  | errors.MiniDropboxError]
 # Errors that end the whole run rather than one action.
 FATAL = (errors.Unauthorized, errors.Forbidden)
 
@@ -504,34 +508,48 @@ class Executor:
     # -- downloads --------------------------------------------------------------------------
     def _downloads(self, actions: list[Action], out: Outcome) -> None:
         """Fetch a group into verified temp files, make the group known to the state DB
-        (``Pending``: durable before any rename), then rename each into place."""
+        (``Pending``: durable before any rename), then rename each into place. The next
+        group's small files are already being fetched meanwhile (with more than one
+        transfer worker): the server prepares them while this group is placed."""
         self.server.api.access_token()  # refresh once here, not in several workers at once
-        for group in split_every(actions, DOWNLOAD_GROUP):
-            fetched = self._fetch_group(group, out)
-            if not fetched:
-                continue
-            for act, _, tmp_stat in fetched:
-                assert act.remote is not None
-                self.state.expect("local", act.remote, tmp_stat)
-            self._commit()
-            self.state.begin()
-            for act, tmp, tmp_stat in fetched:
-                self._guard(out, f"download {act.path}",
-                            partial(self._place, act, tmp, tmp_stat))
+        groups = list(split_every(actions, DOWNLOAD_GROUP))
+        ahead = (ThreadPoolExecutor(1, thread_name_prefix="sync-ahead")
+                 if self.transfer_workers > 1 and len(groups) > 1 else None)
+        try:
+            coming: Future[list[Requested]] | None = None
+            for i, group in enumerate(groups):
+                requested = (coming.result() if coming is not None else self._request_small(
+                    [act for act in group if self._batchable(act)], out.stats))
+                coming = None
+                if ahead is not None and i + 1 < len(groups):
+                    coming = ahead.submit(self._request_small, [
+                        act for act in groups[i + 1] if self._batchable(act)], out.stats)
+                fetched = self._take_small(requested, out) + self._fetch_rest(
+                    [act for act in group if not self._batchable(act)], out)
+                if not fetched:
+                    continue
+                for act, _, tmp_stat in fetched:
+                    assert act.remote is not None
+                    self.state.expect("local", act.remote, tmp_stat)
+                self._commit()
+                self.state.begin()
+                for act, tmp, tmp_stat in fetched:
+                    self._guard(out, f"download {act.path}",
+                                partial(self._place, act, tmp, tmp_stat))
+        finally:
+            if ahead is not None:
+                ahead.shutdown(wait=True)  # nothing writes temp files past the round
 
-    def _fetch_group(self, group: Sequence[Action], out: Outcome,
-                     ) -> list[tuple[Action, str, LocalStat]]:
-        small = [act for act in group if self._batchable(act)]
-        rest = [act for act in group if not self._batchable(act)]
-        fetched = self._fetch_small(small, out)
+    def _fetch_rest(self, rest: Sequence[Action], out: Outcome,
+                    ) -> list[tuple[Action, str, LocalStat]]:
+        """Files fetched one by one (big ones, or any under ``--bwlimit``)."""
         if self.transfer_workers <= 1:
-            return fetched + [(act, *got) for act in rest
-                              if (got := self._fetched(act, partial(self._fetch, act, out),
-                                                       out))]
+            return [(act, *got) for act in rest
+                    if (got := self._fetched(act, partial(self._fetch, act, out), out))]
         with ThreadPoolExecutor(self.transfer_workers, thread_name_prefix="sync-get") as pool:
             futures = [(act, pool.submit(self._fetch, act, out)) for act in rest]
-            return fetched + [(act, *got) for act, future in futures
-                              if (got := self._fetched(act, future.result, out))]
+            return [(act, *got) for act, future in futures
+                    if (got := self._fetched(act, future.result, out))]
 
     def _batchable(self, act: Action) -> bool:
         """A small file of known size and hash: fetched many to a request. (Not under
@@ -541,10 +559,11 @@ class Executor:
                 and rem.size is not None and rem.size <= BATCH_FILE_BYTES
                 and rem.hash is not None and rem.version is not None)
 
-    def _fetch_small(self, actions: list[Action], out: Outcome,
-                     ) -> list[tuple[Action, str, LocalStat]]:
-        """Small files, many to a request (``fetch_small_to_temp``); a batch the server
-        does not answer whole (an older server, a failure) is fetched one by one."""
+    def _request_small(self, actions: list[Action], stats: TransferStats,
+                       ) -> list[Requested]:
+        """Small files, many to a request (``fetch_small_to_temp``): per batch its actions
+        and the answers, or the error that failed the whole request. Reports nothing (it
+        may run ahead, in another thread): ``_take_small`` does."""
         if not actions:
             return []
         make_folder(self.folder, TEMP_DIR)
@@ -555,19 +574,27 @@ class Executor:
             assert rem is not None and rem.version is not None and rem.size is not None
             wanted.append(Wanted(path, rem.version, rem.size, rem.hash or "",
                                  self.tree.modified.get(path_key(act.path))))
-        fetched: list[tuple[Action, str, LocalStat]] = []
+        requested: list[Requested] = []
         for batch in small_batches(wanted):
             acts = [by_path[w.path] for w in batch]
             try:
-                results = fetch_small_to_temp(self.server, batch, self.folder, TEMP_DIR,
-                                              out.stats)
-            except FATAL:
-                raise
+                requested.append((acts, fetch_small_to_temp(self.server, batch, self.folder,
+                                                             TEMP_DIR, stats)))
             except errors.MiniDropboxError as exc:
-                log.info("fetching %d small files one by one: %s", len(batch), exc)
-                fetched += [(act, *got) for act in acts
-                            if (got := self._fetched(act, partial(self._fetch, act, out),
-                                                     out))]
+                requested.append((acts, exc))
+        return requested
+
+    def _take_small(self, requested: list[Requested], out: Outcome,
+                    ) -> list[tuple[Action, str, LocalStat]]:
+        """The temp files ``_request_small`` fetched; a batch the server did not answer
+        whole (an older server, a failure) is fetched one by one."""
+        fetched: list[tuple[Action, str, LocalStat]] = []
+        for acts, results in requested:
+            if isinstance(results, FATAL):
+                raise results
+            if isinstance(results, errors.MiniDropboxError):
+                log.info("fetching %d small files one by one: %s", len(acts), results)
+                fetched += self._fetch_rest(acts, out)
                 continue
             for act, result in zip(acts, results, strict=True):
                 if isinstance(result, str):
