@@ -241,3 +241,16 @@ def test_a_folder_whose_files_may_be_renamed_elsewhere_waits_with_them() -> None
     base = [d("/a"), sized("/a/1", "h1", 3)]
     p = plan([settling("/moved-out", 3)], base, base)
     assert ops(p) == [] and sorted(p.held) == ["/a", "/a/1"]
+
+
+def test_a_file_renamed_then_replaced_by_a_folder_of_its_old_name_is_moved() -> None:
+    """Simulation seed 1068457: ``a`` renamed to ``X.txt``, then a folder ``a`` made here.
+    The kind swap at ``a`` deleted the file on the server and ``X.txt`` was uploaded as a
+    new file, its versions lost. It is a move; the folder goes over next round, once the
+    move has freed the name. While ``X.txt`` still settles, the delete waits as for any
+    rename."""
+    base = [sized("/a", "h1", 5)]
+    p = plan([d("/a"), f("/a/in.txt", "i"), sized("/X.txt", "h1", 5)], base, base)
+    assert ops(p) == [("move_remote", "/a", "/X.txt")]
+    p = plan([d("/a"), settling("/X.txt", 5)], base, base)
+    assert ops(p) == [] and p.held == ["/a"] and p.remote_deletes == 0

@@ -215,7 +215,9 @@ class _Planner:
                     break
 
     def file_moves(self, gone_side: Tree, other: Tree, op: Op) -> None:
-        """A base file gone from one side whose content appears at a new path there."""
+        """A base file gone from one side whose content appears at a new path there (also
+        when a folder took its old name there: what the folder holds waits a round, until
+        the move has freed the name on the other side)."""
         fresh: dict[str, list[str]] = {}
         for key, item in sorted(gone_side.items()):
             if (item.kind == "file" and item.hash is not None and key not in self.base
@@ -223,7 +225,9 @@ class _Planner:
                 fresh.setdefault(item.hash, []).append(key)
         for src_key, b in sorted(self.base.items()):
             o = other.get(src_key)
-            if (src_key in self.handled or b.kind != "file" or src_key in gone_side
+            now = gone_side.get(src_key)
+            if (src_key in self.handled or b.kind != "file"
+                    or (now is not None and now.kind != "folder")
                     or o is None or o.kind != "file" or (op is Op.MOVE_LOCAL and not o.settled)
                     or not fresh.get(b.hash or "")):
                 continue
@@ -233,6 +237,8 @@ class _Planner:
                                      local=self.local.get(src_key),
                                      remote=self.remote.get(src_key)))
             self.handled.update((src_key, dst_key))
+            if now is not None:
+                self._claim(now.path)
 
     def case_renames(self) -> None:
         """A name whose spelling changed on one side only (``a.txt`` -> ``A.txt``): a move,
@@ -323,6 +329,9 @@ class _Planner:
                     return
                 self._add(Op.DELETE_REMOTE, key, b.path, b.kind)
             elif rem is not None and rem.kind != loc.kind:
+                if b is not None and b.kind == "file" and self._maybe_renamed(key, b):
+                    self.held.append(key)  # the file may be settling under a new name
+                    return
                 self._swap(key, b, self.remote, Op.DELETE_REMOTE, loc)
             else:
                 self._add(Op.UPLOAD if loc.kind == "file" else Op.MKDIR_REMOTE, key, loc.path,
