@@ -467,3 +467,36 @@ def test_a_delete_under_a_folder_respelled_in_the_same_round_happens(tmp_path: P
         assert server.files() == {"/Z/keep.txt": b"kept"}
     finally:
         engine.close()
+
+
+def test_a_file_moved_into_a_folder_walked_already_is_moved_not_deleted(
+        tmp_path: Path) -> None:
+    """Simulation seed 1070645: while the scan walked ``c``, the user moved ``c/x.txt`` to
+    the top folder, which the scan had listed already. The file was in neither listing, so
+    it looked deleted: deleted on the server, then uploaded as a new file, its versions
+    lost. A folder that changed after it was listed now holds the round's server deletes
+    back until the next scan, which sees the move."""
+    clock = Tick()
+    inner = FakeFolder(clock=clock)
+    fake = FaultyFolder(inner)
+    server = FakeServer()
+    inner.write("c/x.txt", b"draft", mtime_ns=T0 - 10**9)
+    engine = SyncEngine(server.direct_remote(), fake, tmp_path / "state.db",
+                        SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
+                        now_ns=clock, monotonic=lambda: clock() / 1e9)
+    engine.open()
+    try:
+        assert engine.sync().done
+        server.put_file("/c/x.txt", b"draft, second version")
+        assert engine.sync().done
+        assert inner.read("c/x.txt") == b"draft, second version"
+        clock.ns += 10**9
+        fake.before_next("list", lambda: inner.rename("c/x.txt", "x.txt", replace=False), "c")
+        engine.round()
+        assert "/c/x.txt" in server.files()  # not deleted on the strength of that scan
+        clock.ns += 10**9
+        assert engine.sync().done
+        assert server.files() == {"/x.txt": b"draft, second version"}
+        assert server.deleted == []  # moved, with its versions: never deleted
+    finally:
+        engine.close()

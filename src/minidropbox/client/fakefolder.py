@@ -137,6 +137,7 @@ class FakeFolder:
         if node is None:
             node = self._new(leaf, "file")
             parent.children[self._key(leaf)] = node
+            self._touch(parent)
         elif node.kind != "file":
             raise IsADirectoryError(errno.EISDIR, "is a folder", name)
         node.data = bytearray(data)
@@ -187,6 +188,7 @@ class FakeFolder:
         parent = self._folder(folder)
         parent.children[self._key(name.rsplit("/", 1)[-1])] = self._new(
             name.rsplit("/", 1)[-1], "file")
+        self._touch(parent)
         return name
 
     @contextlib.contextmanager
@@ -211,6 +213,7 @@ class FakeFolder:
         if self._key(leaf) in parent.children:
             raise FileExistsError(errno.EEXIST, "exists", name)
         parent.children[self._key(leaf)] = self._new(leaf, "folder")
+        self._touch(parent)
 
     @_locked
     def rename(self, src: str, dst: str, *, replace: bool) -> None:
@@ -232,6 +235,8 @@ class FakeFolder:
         node.name = dleaf
         node.ctime_ns = self.clock()
         dparent.children[self._key(dleaf)] = node
+        self._touch(sparent)
+        self._touch(dparent)
 
     @_locked
     def unlink(self, name: str) -> None:
@@ -243,6 +248,7 @@ class FakeFolder:
         if node.kind == "folder":
             raise IsADirectoryError(errno.EISDIR, "is a folder", name)
         del parent.children[self._key(leaf)]
+        self._touch(parent)
 
     @_locked
     def rmdir(self, name: str) -> None:
@@ -256,6 +262,7 @@ class FakeFolder:
         if node.children:
             raise OSError(errno.ENOTEMPTY, "not empty", name)
         del parent.children[self._key(leaf)]
+        self._touch(parent)
 
     def fsync_dir(self, name: str) -> None:
         self._folder(name)
@@ -267,6 +274,10 @@ class FakeFolder:
     def _new(self, name: str, kind: FileKind) -> _Node:
         now = self.clock()
         return _Node(name, kind, next(self._inodes), now, now)
+
+    def _touch(self, folder: _Node) -> None:
+        """A name added to or removed from ``folder`` changes its mtime, as on a disk."""
+        folder.mtime_ns = folder.ctime_ns = self.clock()
 
     def _key(self, name: str) -> str:
         return name.casefold() if self.case_insensitive else name

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -51,6 +51,7 @@ from minidropbox.client.sync.scanner import (
     ClosedCheck,
     LocalScan,
     hash_file,
+    moved_during,
     scan,
     trusted_stat,
 )
@@ -279,10 +280,26 @@ class SyncEngine:
                          now=self.clock(), allow_mass_delete=self.opts.allow_mass_delete,
                          limits=self.opts.limits, base_trusted=self.base_trusted,
                          hold_expired=expired)
+        plan = self._hold_deletes_if_moved(plan, local, expired)
         self.holds = {k: self.holds.get(k, now) for k in plan.held}
         if plan.refused:
             raise MassDeleteRefused(plan.refused)
         return self.refusals.hold_back(plan), local, tree, rules, rows
+
+    def _hold_deletes_if_moved(self, plan: Plan, local: LocalScan,
+                               expired: frozenset[str]) -> Plan:
+        """Deletes on the server wait a round if a folder changed while the scan walked the
+        tree: what looks deleted may have been moved where the scan had been already (the
+        next scan, shortly, sees it and makes it a move). Bounded like any held delete."""
+        deletes = [a for a in plan.actions
+                   if a.op is Op.DELETE_REMOTE and path_key(a.path) not in expired]
+        if not deletes or not moved_during(self.folder, local):
+            return plan
+        kept = [a for a in plan.actions if a not in deletes]
+        held = [*plan.held, *(path_key(a.path) for a in deletes)]
+        files = sum(1 for a in deletes if a.kind == "file")
+        return replace(plan, actions=kept, held=held,
+                       remote_deletes=max(0, plan.remote_deletes - files))
 
     def preview(self, max_waits: int = 10) -> Plan:
         """What the next round would do (``--dry-run``): nothing is changed on either side,

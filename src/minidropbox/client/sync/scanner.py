@@ -20,6 +20,7 @@ not recorded makes the next scan read the file once more ("racily clean", as git
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -83,6 +84,9 @@ class LocalScan:
     recheck: float | None = None  # seconds until the soonest unsettled file may settle
     quick: int = 0  # files hashed early because their writer closed them
     case_conflicts: list[str] = field(default_factory=list)  # renamed apart, for the user
+    # Each folder walked -> (mtime, ctime, inode) from just before it was listed: a name
+    # added to or removed from it since changes them (``moved_during``).
+    folders: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def settling(self, seconds: float) -> None:
         wait = max(seconds, RECHECK_MIN)
@@ -108,6 +112,8 @@ def scan(folder: LocalFolder, rules: IgnoreRules, base: Mapping[str, BaseRow],
     ``clock`` (epoch ns) says how old an mtime is. ``rename_case_clashes=False`` (a dry run)
     reports a case clash as skipped instead of renaming one side."""
     out = LocalScan()
+    with contextlib.suppress(OSError):  # the root's own checks report a missing root
+        out.folders[""] = _identity(folder.info(""))
     _walk("", "", _Walk(folder, rules, base, settle, closed, clock, rename_case_clashes), out)
     return out
 
@@ -159,6 +165,8 @@ def _walk(name: str, rel: str, how: _Walk, out: LocalScan) -> None:
             if renamed is None:
                 continue
             child, info = renamed
+            with contextlib.suppress(OSError):  # its own rename is not someone else's change
+                out.folders[name] = _identity(how.folder.info(name))
             raw = f"{rel}/{child}"
             path = normalize_path(raw)
             key = path_key(path)
@@ -166,9 +174,28 @@ def _walk(name: str, rel: str, how: _Walk, out: LocalScan) -> None:
         out.paths[key] = local
         if is_dir:
             out.items[key] = Item(path, "folder")
+            out.folders[local] = _identity(info)
             _walk(local, raw, how, out)
             continue
         out.items[key] = _file_item(path, local, stat_of(info), base.get(key), how, out)
+
+
+def _identity(info: FileInfo) -> tuple[int, int, int]:
+    return info.mtime_ns, info.ctime_ns, info.ino
+
+
+def moved_during(folder: LocalFolder, out: LocalScan) -> bool:
+    """Whether a name was added to or removed from a folder after the scan listed it (one
+    ``lstat`` per folder). A file moved from a folder not yet walked into one walked already
+    is then in neither listing: it looks deleted, and a delete planned from such a scan
+    would lose its versions when it is found again as a new file."""
+    for name, seen in out.folders.items():
+        try:
+            if _identity(folder.info(name)) != seen:
+                return True
+        except OSError:
+            return True
+    return False
 
 
 def _base_spelling(base: Mapping[str, BaseRow], raw: str) -> bool:
