@@ -552,21 +552,19 @@ class World:
         write is new content and users act only on their own disks, so with nobody racing
         only a move brings deleted content back. Not counted, as the planner does not see
         them as moves: content a user moved onto a name the server still had (deleted on
-        this disk, not yet synced: to the planner that name changed), and a file whose
-        name a folder took once it was moved away (``x.txt`` moved, a folder ``X.txt``
-        made, on a case-sensitive disk: to the planner that name changed kind)."""
+        this disk, not yet synced: to the planner that name changed), and a file moved into
+        a new folder that took its own name (``x.txt`` into ``X.txt/`` on a case-sensitive
+        disk: the server cannot hold both at once, so the old file goes first)."""
         journal = self.server.journal
         deleted: dict[str, tuple[int, str]] = {}
         for at, digest, path in self.server.deleted:
-            key = path_key(path)
-            if any(e["op"] == "mkdir" and path_key(e["path"]) == key for e in journal[at:]):
-                continue  # its name now a folder's
-            deleted.setdefault(digest, (at, key))
+            deleted.setdefault(digest, (at, path_key(path)))
         replacing = {content_hash([sha256_hex(data)]) for data in self.replacing}
         return [e["path"] for at, e in enumerate(journal)
                 if e["op"] == "commit" and e["version"] == 1
                 and e["content_hash"] in deleted and e["content_hash"] not in replacing
-                and deleted[e["content_hash"]][0] < at]
+                and deleted[e["content_hash"]][0] < at
+                and not path_key(e["path"]).startswith(deleted[e["content_hash"]][1] + "/")]
 
     def close(self) -> None:
         for c in self.clients:
