@@ -254,3 +254,13 @@ def test_a_file_renamed_then_replaced_by_a_folder_of_its_old_name_is_moved() -> 
     assert ops(p) == [("move_remote", "/a", "/X.txt")]
     p = plan([d("/a"), settling("/X.txt", 5)], base, base)
     assert ops(p) == [] and p.held == ["/a"] and p.remote_deletes == 0
+
+
+def test_a_file_moved_into_a_folder_of_its_own_old_name_is_not_one_move() -> None:
+    """Simulation seed 1003523: on the server ``z`` became ``z/y.txt`` (a folder took the
+    file's name, the file went inside). No single local move does that, and planning one
+    failed every round: the old file goes, and the folder and the file come next round."""
+    base = [sized("/z", "h1", 5)]
+    p = plan([sized("/z", "h1", 5)], base, [d("/z"), sized("/z/y.txt", "h1", 5, 2)])
+    assert ("move_local", "/z", "/z/y.txt") not in ops(p)
+    assert ops(p) == [("delete_local", "/z", None)]

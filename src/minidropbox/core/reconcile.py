@@ -231,7 +231,14 @@ class _Planner:
                     or o is None or o.kind != "file" or (op is Op.MOVE_LOCAL and not o.settled)
                     or not fresh.get(b.hash or "")):
                 continue
-            dst_key = fresh[b.hash or ""].pop(0)
+            candidates = fresh[b.hash or ""]
+            # Into the folder that took its name: no one step does that (the old behaviour,
+            # the swap, stands).
+            dst_key = next((k for k in candidates
+                            if now is None or not k.startswith(src_key + "/")), None)
+            if dst_key is None:
+                continue
+            candidates.remove(dst_key)
             dst = gone_side[dst_key]
             self.extra.append(Action(op, o.path, "file", dest=dst.path, base=b,
                                      local=self.local.get(src_key),
