@@ -11,9 +11,10 @@ import pytest
 
 from minidropbox.client.api import ServerUnreachable
 from minidropbox.client.fakefolder import FakeFolder, FaultyFolder, SimulatedCrash
+from minidropbox.client.localfolder import LocalFolder
 from minidropbox.client.sync.engine import SyncEngine, SyncOptions
 from minidropbox.client.sync.status import Status
-from tests.unit.fake_server import Answer, Call, FakeServer
+from tests.unit.fake_server import Answer, Call, FakeServer, Serve
 
 T0 = 1_700_000_000 * 10**9
 
@@ -28,9 +29,11 @@ class Tick:
         return self.ns
 
 
-def engine_at(folder: FakeFolder, server: FakeServer, tmp_path: Path, clock: Tick,
-              name: str = "state.db") -> SyncEngine:
-    engine = SyncEngine(server.direct_remote(), folder, tmp_path / name,
+def engine_at(folder: LocalFolder, server: FakeServer, tmp_path: Path, clock: Tick,
+              name: str = "state.db", serve: Serve | None = None) -> SyncEngine:
+    """A sync engine on ``folder`` at the held clock; ``serve`` stands between it and the
+    server (faults), if given."""
+    engine = SyncEngine(server.direct_remote(serve), folder, tmp_path / name,
                         SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
                         now_ns=clock, monotonic=lambda: clock() / 1e9)
     engine.open()
@@ -94,10 +97,7 @@ def test_a_download_placed_just_before_a_crash_is_not_a_conflict_later(
     assert engine.sync().done
     engine.close()
     server.put_file("/doc.txt", b"version 1")
-    engine = SyncEngine(server.direct_remote(), folder, tmp_path / "state.db",
-                        SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
-                        now_ns=clock, monotonic=lambda: clock() / 1e9)
-    engine.open()
+    engine = engine_at(folder, server, tmp_path, clock)
     folder.crash_after("rename")
     with pytest.raises(SimulatedCrash):
         engine.sync()
@@ -137,10 +137,7 @@ def test_an_upload_that_landed_unrecorded_then_edited_is_not_a_conflict(
             raise SimulatedCrash("died with the answer in flight")
         return answer
 
-    engine = SyncEngine(server.direct_remote(serve), fake, tmp_path / "state.db",
-                        SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
-                        now_ns=clock, monotonic=lambda: clock() / 1e9)
-    engine.open()
+    engine = engine_at(fake, server, tmp_path, clock, serve=serve)
     if lost == "answer":
         engine.round()  # the upload fails, as far as this client knows
     else:
@@ -183,10 +180,7 @@ def test_a_file_written_between_the_scan_and_the_upload_is_not_a_conflict(
             raise ServerUnreachable("the answer was lost")
         return answer
 
-    engine = SyncEngine(server.direct_remote(serve), fake, tmp_path / "state.db",
-                        SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
-                        now_ns=clock, monotonic=lambda: clock() / 1e9)
-    engine.open()
+    engine = engine_at(fake, server, tmp_path, clock, serve=serve)
 
     def saved_again() -> None:  # the scan reads the file first, then the upload does
         inner.write("notes.txt", b"second draft")
@@ -301,10 +295,7 @@ def test_a_save_between_the_check_and_the_delete_or_replace_is_kept(
     folder = FaultyFolder(fake)
     folder.before_next("rename", lambda: fake.write("f.txt", b"saved by the user"),
                        name="f.txt")
-    engine = SyncEngine(server.direct_remote(), folder, tmp_path / "state.db",
-                        SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
-                        now_ns=clock, monotonic=lambda: clock() / 1e9)
-    engine.open()
+    engine = engine_at(folder, server, tmp_path, clock)
     try:
         engine.round()
         assert fake.read("f.txt") == b"saved by the user"
@@ -363,10 +354,7 @@ def test_a_move_made_just_before_a_crash_then_edited_is_not_a_conflict(
             raise SimulatedCrash("died with the move done")
         return answer
 
-    engine = SyncEngine(server.direct_remote(serve), fake, tmp_path / "state.db",
-                        SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
-                        now_ns=clock, monotonic=lambda: clock() / 1e9)
-    engine.open()
+    engine = engine_at(fake, server, tmp_path, clock, serve=serve)
     with pytest.raises(SimulatedCrash):
         engine.round()
     assert engine.state is not None
@@ -399,10 +387,7 @@ def test_a_case_rename_cut_in_half_by_a_crash_is_finished_not_synced(
     assert engine.sync().done
     engine.close()
     server.move("/x.txt", "/X.txt")  # respelled on another device
-    engine = SyncEngine(server.direct_remote(), folder, tmp_path / "state.db",
-                        SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
-                        now_ns=clock, monotonic=lambda: clock() / 1e9)
-    engine.open()
+    engine = engine_at(folder, server, tmp_path, clock)
     folder.crash_after("rename", name="x.txt")
     with pytest.raises(SimulatedCrash):
         engine.round()
@@ -481,10 +466,7 @@ def test_a_file_moved_into_a_folder_walked_already_is_moved_not_deleted(
     fake = FaultyFolder(inner)
     server = FakeServer()
     inner.write("c/x.txt", b"draft", mtime_ns=T0 - 10**9)
-    engine = SyncEngine(server.direct_remote(), fake, tmp_path / "state.db",
-                        SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
-                        now_ns=clock, monotonic=lambda: clock() / 1e9)
-    engine.open()
+    engine = engine_at(fake, server, tmp_path, clock)
     try:
         assert engine.sync().done
         server.put_file("/c/x.txt", b"draft, second version")
