@@ -30,11 +30,12 @@ class Tick:
 
 
 def engine_at(folder: LocalFolder, server: FakeServer, tmp_path: Path, clock: Tick,
-              name: str = "state.db", serve: Serve | None = None) -> SyncEngine:
+              name: str = "state.db", serve: Serve | None = None,
+              settle: float = 0.0) -> SyncEngine:
     """A sync engine on ``folder`` at the held clock; ``serve`` stands between it and the
     server (faults), if given."""
     engine = SyncEngine(server.direct_remote(serve), folder, tmp_path / name,
-                        SyncOptions(root=Path("/fake"), settle=0.0), Status(quiet=True),
+                        SyncOptions(root=Path("/fake"), settle=settle), Status(quiet=True),
                         now_ns=clock, monotonic=lambda: clock() / 1e9)
     engine.open()
     return engine
@@ -480,5 +481,43 @@ def test_a_file_moved_into_a_folder_walked_already_is_moved_not_deleted(
         assert engine.sync().done
         assert server.files() == {"/x.txt": b"draft, second version"}
         assert server.deleted == []  # moved, with its versions: never deleted
+    finally:
+        engine.close()
+
+
+def test_a_save_in_the_tick_of_a_lost_commit_is_still_uploaded(tmp_path: Path) -> None:
+    """Seed 1085849: a file saved just as the scan read it was sent, in the clock tick of
+    that save; the commit's answer was lost, and the file was saved again in the same tick
+    with as many bytes. The next round, while that save settled (so it was not read), found
+    the commit on the server and recorded the stat seen before the upload, judged
+    trustworthy by that later round's clock. The save had the same size, mtime, ctime and
+    inode, so it was never read, and the server's next version overwrote it. A pending
+    upload's stat is now judged when it is seen."""
+    clock = Tick()
+    inner = FakeFolder(clock=clock)
+    fake = FaultyFolder(inner)
+    server = FakeServer()
+    inner.write("x.txt", b"an old draft", mtime_ns=T0 - 10 * 10**9)
+    state: dict[str, bool] = {"fail": True}
+
+    def serve(call: Call) -> Answer:
+        answer = server.serve(call)
+        if call.path == "/files/commit_batch" and state.pop("fail", False):
+            raise ServerUnreachable("the answer was lost")
+        return answer
+
+    engine = engine_at(fake, server, tmp_path, clock, serve=serve, settle=0.4)
+    # Saved as the scan opens it: read at once (listed old), sent in the tick of the save.
+    fake.before_next("open_read", lambda: inner.write("x.txt", b"the first save"), "x.txt")
+    try:
+        engine.round()
+        assert server.content("/x.txt") == b"the first save"
+        inner.write("x.txt", b"the later save")  # same length, same instant
+        clock.ns += 200_000_000
+        engine.round()  # the save settles; meanwhile the commit is found and recorded
+        clock.ns += 1_000_000_000
+        assert engine.sync().done
+        assert server.content("/x.txt") == b"the later save"
+        assert inner.read("x.txt") == b"the later save"
     finally:
         engine.close()

@@ -55,7 +55,7 @@ from minidropbox.client.sync.scanner import (
     scan,
     trusted_stat,
 )
-from minidropbox.client.sync.state import STATE_FILE, BaseRow, Pending, StateDB
+from minidropbox.client.sync.state import STATE_FILE, UNKNOWN_STAT, BaseRow, Pending, StateDB
 from minidropbox.client.sync.status import Status
 from minidropbox.core import errors
 from minidropbox.core.paths import path_key
@@ -381,7 +381,10 @@ class SyncEngine:
                 rem = tree.items.get(key)
                 if rem is None or rem.kind != "file" or rem.hash != p.item.hash:
                     continue  # the commit did not happen (or was overwritten since)
-                item, stat = rem, trusted_stat(p.stat, self.now_ns())
+                # The stat was judged when it was seen, before the upload (it is unknown
+                # if it could hide a write then): judged now, a write in the same clock
+                # tick just after it was seen would pass for the committed content.
+                item, stat = rem, None if p.stat.mtime_ns == UNKNOWN_STAT.mtime_ns else p.stat
             if row is not None and (row.item.version, row.item.hash) == (item.version,
                                                                          item.hash):
                 continue  # recorded already
@@ -426,8 +429,10 @@ class SyncEngine:
                   if row.item.kind == "file" and key in local.stats
                   and local.stats[key] != row.stat
                   and (item := local.items.get(key)) is not None and item.hash == row.item.hash]
-        now = self.now_ns()
-        restat = [(item, st) for item, st in restat if trusted_stat(st, now) is not None]
+        # Judged at the time the scan began, not now: a write in the same clock tick just
+        # after the scan saw a stat would keep it.
+        restat = [(item, st) for item, st in restat
+                  if trusted_stat(st, local.started_ns) is not None]
         if restat:
             self.state.begin()
             for item, st in restat:

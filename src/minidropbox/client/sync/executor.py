@@ -458,8 +458,11 @@ class Executor:
             return
         for act, scanned in before.values():
             assert act.local is not None and act.local.hash is not None
+            # The stat a recovered commit is recorded with (``_settle_pending``), judged
+            # now, when it was seen: unknown if a write in the same clock tick could keep it.
             self.state.expect("remote", Item(act.path, "file", act.local.hash, None,
-                                             scanned.size), scanned)
+                                             scanned.size),
+                              trusted_stat(scanned, self.now_ns()) or UNKNOWN_STAT)
         self._commit()  # durable before the commits they describe (``Pending``)
         self.state.begin()
         result = upload_many(self.server, items, device=self.device, stats=out.sent,

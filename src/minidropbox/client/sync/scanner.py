@@ -87,6 +87,9 @@ class LocalScan:
     # Each folder walked -> (mtime, ctime, inode) from just before it was listed: a name
     # added to or removed from it since changes them (``moved_during``).
     folders: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    # When the walk began (epoch ns): every stat in ``stats`` was seen at this time or later,
+    # so one that is ``trusted_stat`` against it was not racy when it was seen.
+    started_ns: int = 0
 
     def settling(self, seconds: float) -> None:
         wait = max(seconds, RECHECK_MIN)
@@ -111,7 +114,7 @@ def scan(folder: LocalFolder, rules: IgnoreRules, base: Mapping[str, BaseRow],
     """Walk ``folder`` (without following symlinks) and describe every file and folder;
     ``clock`` (epoch ns) says how old an mtime is. ``rename_case_clashes=False`` (a dry run)
     reports a case clash as skipped instead of renaming one side."""
-    out = LocalScan()
+    out = LocalScan(started_ns=clock())
     with contextlib.suppress(OSError):  # the root's own checks report a missing root
         out.folders[""] = _identity(folder.info(""))
     _walk("", "", _Walk(folder, rules, base, settle, closed, clock, rename_case_clashes), out)
