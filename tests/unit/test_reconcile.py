@@ -161,6 +161,24 @@ def test_an_empty_folder_yields_to_a_file_of_the_same_name() -> None:
     assert ops(plan([f("/x", "h")], [], [d("/x")])) == [("delete_remote", "/x", None)]
 
 
+def test_a_file_moved_onto_an_empty_folder_of_the_other_side_stays_a_move() -> None:
+    """Simulation seed 1049971: a file renamed here to a name another device had just given
+    an empty folder on the server. The folder yields to the file, but the rename was planned
+    as delete + upload, and the file lost its versions. The delete now waits one round, when
+    the name is free and the rename is one move (both directions)."""
+    base = [f("/z", "h"), f("/keep", "k")]
+    p = plan([f("/b", "h"), f("/keep", "k")], base, [*base, d("/b")])
+    assert ops(p) == [("delete_remote", "/b", None)] and p.held == ["/z"]
+    p = plan([f("/b", "h"), f("/keep", "k")], base, base)
+    assert ops(p) == [("move_remote", "/z", "/b")]
+    p = plan([*base, d("/b")], base, [f("/b", "h"), f("/keep", "k")])
+    assert ops(p) == [("delete_local", "/b", None)] and p.held == ["/z"]
+    # Waited long enough (the folder would not go): as before, delete and upload.
+    p = plan([f("/b", "h"), f("/keep", "k")], base, [*base, d("/b")],
+             hold_expired=frozenset({"/z"}))
+    assert ("delete_remote", "/z", None) in ops(p)
+
+
 def test_an_unrecorded_folder_holding_only_what_was_deleted_yields_to_a_file() -> None:
     """Simulation seed 1054960: this client moved a file into a new folder on the server
     and died before recording the folder; the user then replaced the folder here with a

@@ -219,17 +219,29 @@ class _Planner:
         when a folder took its old name there: what the folder holds waits a round, until
         the move has freed the name on the other side)."""
         fresh: dict[str, list[str]] = {}
+        blocked: set[str] = set()  # hashes of new files whose name an empty folder holds
         for key, item in sorted(gone_side.items()):
-            if (item.kind == "file" and item.hash is not None and key not in self.base
-                    and key not in other and key not in self.handled):
+            if (item.kind != "file" or item.hash is None or key in self.base
+                    or key in self.handled):
+                continue
+            if key not in other:
                 fresh.setdefault(item.hash, []).append(key)
+            elif self.trusted and self._holds_nothing_new(key, other[key], other, gone_side):
+                blocked.add(item.hash)
         for src_key, b in sorted(self.base.items()):
             o = other.get(src_key)
             now = gone_side.get(src_key)
             if (src_key in self.handled or b.kind != "file"
                     or (now is not None and now.kind != "folder")
-                    or o is None or o.kind != "file" or (op is Op.MOVE_LOCAL and not o.settled)
-                    or not fresh.get(b.hash or "")):
+                    or o is None or o.kind != "file" or (op is Op.MOVE_LOCAL and not o.settled)):
+                continue
+            if not fresh.get(b.hash or ""):
+                if b.hash in blocked and now is None and src_key not in self.hold_expired:
+                    # Moved onto a name the other side holds with an empty folder, which
+                    # yields to the file this round (``decide``): the delete waits, so next
+                    # round, the name free, this is a move and the file keeps its versions.
+                    self.held.append(src_key)
+                    self.handled.add(src_key)
                 continue
             candidates = fresh[b.hash or ""]
             # Into the folder that took its name: no one step does that (the old behaviour,
