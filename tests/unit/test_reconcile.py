@@ -179,6 +179,20 @@ def test_a_file_moved_onto_an_empty_folder_of_the_other_side_stays_a_move() -> N
     assert ("delete_remote", "/z", None) in ops(p)
 
 
+def test_a_file_moved_into_a_folder_moved_in_the_same_round_stays_a_move() -> None:
+    """Simulation seed 1096224: folder ``c`` renamed to ``X.txt`` and file ``z`` moved into
+    it, seen by one scan. The folder move claims everything under ``X.txt``, so ``z`` was
+    deleted and its content uploaded as a new file next round, without its versions. Its
+    delete now waits for the folder move; next round it is one move."""
+    base = [d("/c"), f("/c/a", "h1"), f("/z", "h2")]
+    moved = [d("/X.txt"), f("/X.txt/a", "h1"), f("/X.txt/c", "h2")]
+    p = plan(moved, base, base)
+    assert ops(p) == [("move_remote", "/c", "/X.txt")] and p.held == ["/z"]
+    after = [d("/X.txt"), f("/X.txt/a", "h1"), f("/z", "h2")]
+    p = plan(moved, [d("/X.txt"), f("/X.txt/a", "h1"), f("/z", "h2")], after)
+    assert ops(p) == [("move_remote", "/z", "/X.txt/c")]
+
+
 def test_an_unrecorded_folder_holding_only_what_was_deleted_yields_to_a_file() -> None:
     """Simulation seed 1054960: this client moved a file into a new folder on the server
     and died before recording the folder; the user then replaced the folder here with a

@@ -159,6 +159,7 @@ class _Planner:
         self.handled: set[str] = set()
         self.actions: dict[str, Action] = {}
         self.extra: list[Action] = []  # moves: keyed by neither end alone
+        self.folder_dests: list[tuple[str, str]] = []  # (source, dest) keys of folder moves
         self.waiting: list[str] = []
         self.new_names: set[str] = set()
 
@@ -207,6 +208,7 @@ class _Planner:
                                              base=b, local=self.local.get(src_key),
                                              remote=self.remote.get(src_key)))
                     self._claim(src_path, dst.path)
+                    self.folder_dests.append((src_key, dst_key))
                     break
                 if may_wait and False not in found:
                     # Nothing on either side is planned until the files settle.
@@ -219,10 +221,16 @@ class _Planner:
         when a folder took its old name there: what the folder holds waits a round, until
         the move has freed the name on the other side)."""
         fresh: dict[str, list[str]] = {}
-        blocked: set[str] = set()  # hashes of new files whose name an empty folder holds
+        # Hashes of new files that are not move targets this round, but will be next round:
+        # a name the other side holds with an empty folder (which yields this round), or a
+        # file new in a folder moved this round (planned with the folder's contents).
+        blocked: set[str] = set()
         for key, item in sorted(gone_side.items()):
-            if (item.kind != "file" or item.hash is None or key in self.base
-                    or key in self.handled):
+            if item.kind != "file" or item.hash is None or key in self.base:
+                continue
+            if key in self.handled:
+                if self._new_in_moved_folder(key):
+                    blocked.add(item.hash)
                 continue
             if key not in other:
                 fresh.setdefault(item.hash, []).append(key)
@@ -237,9 +245,9 @@ class _Planner:
                 continue
             if not fresh.get(b.hash or ""):
                 if b.hash in blocked and now is None and src_key not in self.hold_expired:
-                    # Moved onto a name the other side holds with an empty folder, which
-                    # yields to the file this round (``decide``): the delete waits, so next
-                    # round, the name free, this is a move and the file keeps its versions.
+                    # Moved where no move can take it this round: the delete waits, so next
+                    # round, the name free or the folder moved, this is a move and the file
+                    # keeps its versions.
                     self.held.append(src_key)
                     self.handled.add(src_key)
                 continue
@@ -258,6 +266,14 @@ class _Planner:
             self.handled.update((src_key, dst_key))
             if now is not None:
                 self._claim(now.path)
+
+    def _new_in_moved_folder(self, key: str) -> bool:
+        """``key`` lies in the destination of a folder move planned this round, and the
+        moved folder's base held nothing at its place: a file put there besides the move."""
+        for src, dst in self.folder_dests:
+            if key.startswith(dst + "/") and src + key[len(dst):] not in self.base:
+                return True
+        return False
 
     def case_renames(self) -> None:
         """A name whose spelling changed on one side only (``a.txt`` -> ``A.txt``): a move,
