@@ -18,25 +18,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
 from minidropbox.client.batch import TransferStats, UploadItem, split_every
-from minidropbox.client.download import (
-    BATCH_FILE_BYTES,
-    Wanted,
-    fetch_small_to_temp,
-    fetch_to_temp,
-    small_batches,
-)
 from minidropbox.client.localfolder import LocalFolder, join, parent_of
 from minidropbox.client.localpaths import ASIDE_PREFIX, RESPELL_PREFIX
 from minidropbox.client.remote import Remote
+from minidropbox.client.sync.fetching import FATAL, Fetcher, Requested
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.localfs import (
-    TEMP_DIR,
     ensure_inside,
     local_name,
     make_folder,
@@ -57,12 +50,6 @@ log = logging.getLogger("minidropbox.sync")
 TRANSFER_WORKERS = 4  # downloads (and chunk uploads) in flight
 DOWNLOAD_GROUP = 256  # downloads fetched, recorded as pending (one commit), then placed
 COMMIT_EVERY = 1.0  # seconds between state commits within a round
-# One batch of small downloads: its actions, and per file a temp file or an error (or the
-# error that failed the whole request).
-Requested = tuple[list[Action], list[str | errors.MiniDropboxError | OSError]
-                  | errors.MiniDropboxError]
-# Errors that end the whole run rather than one action.
-FATAL = (errors.Unauthorized, errors.Forbidden)
 
 
 class Skipped(Exception):
@@ -515,20 +502,22 @@ class Executor:
         group's small files are already being fetched meanwhile (with more than one
         transfer worker): the server prepares them while this group is placed."""
         self.server.api.access_token()  # refresh once here, not in several workers at once
+        fetcher = Fetcher(self.folder, self.server, self.remote, self.tree, self.report,
+                          self.transfer_workers)
         groups = list(split_every(actions, DOWNLOAD_GROUP))
         ahead = (ThreadPoolExecutor(1, thread_name_prefix="sync-ahead")
                  if self.transfer_workers > 1 and len(groups) > 1 else None)
         try:
             coming: Future[list[Requested]] | None = None
             for i, group in enumerate(groups):
-                requested = (coming.result() if coming is not None else self._request_small(
-                    [act for act in group if self._batchable(act)], out.stats))
+                requested = (coming.result() if coming is not None else fetcher.request_small(
+                    [act for act in group if fetcher.batchable(act)], out.stats))
                 coming = None
                 if ahead is not None and i + 1 < len(groups):
-                    coming = ahead.submit(self._request_small, [
-                        act for act in groups[i + 1] if self._batchable(act)], out.stats)
-                fetched = self._take_small(requested, out) + self._fetch_rest(
-                    [act for act in group if not self._batchable(act)], out)
+                    coming = ahead.submit(fetcher.request_small, [
+                        act for act in groups[i + 1] if fetcher.batchable(act)], out.stats)
+                fetched = fetcher.take_small(requested, out) + fetcher.fetch_rest(
+                    [act for act in group if not fetcher.batchable(act)], out)
                 if not fetched:
                     continue
                 for act, _, tmp_stat in fetched:
@@ -542,102 +531,6 @@ class Executor:
         finally:
             if ahead is not None:
                 ahead.shutdown(wait=True)  # nothing writes temp files past the round
-
-    def _fetch_rest(self, rest: Sequence[Action], out: Outcome,
-                    ) -> list[tuple[Action, str, LocalStat]]:
-        """Files fetched one by one (big ones, or any under ``--bwlimit``)."""
-        if self.transfer_workers <= 1:
-            return [(act, *got) for act in rest
-                    if (got := self._fetched(act, partial(self._fetch, act, out), out))]
-        with ThreadPoolExecutor(self.transfer_workers, thread_name_prefix="sync-get") as pool:
-            futures = [(act, pool.submit(self._fetch, act, out)) for act in rest]
-            return [(act, *got) for act, future in futures
-                    if (got := self._fetched(act, future.result, out))]
-
-    def _batchable(self, act: Action) -> bool:
-        """A small file of known size and hash: fetched many to a request. (Not under
-        ``--bwlimit``, which paces each download's blocks.)"""
-        rem = act.remote
-        return (self.server.bandwidth is None and rem is not None
-                and rem.size is not None and rem.size <= BATCH_FILE_BYTES
-                and rem.hash is not None and rem.version is not None)
-
-    def _request_small(self, actions: list[Action], stats: TransferStats,
-                       ) -> list[Requested]:
-        """Small files, many to a request (``fetch_small_to_temp``): per batch its actions
-        and the answers, or the error that failed the whole request. Reports nothing (it
-        may run ahead, in another thread): ``_take_small`` does."""
-        if not actions:
-            return []
-        make_folder(self.folder, TEMP_DIR)
-        by_path = {self.remote.to_remote(act.path): act for act in actions}
-        wanted = []
-        for path, act in by_path.items():
-            rem = act.remote
-            assert rem is not None and rem.version is not None and rem.size is not None
-            wanted.append(Wanted(path, rem.version, rem.size, rem.hash or "",
-                                 self.tree.modified.get(path_key(act.path))))
-        requested: list[Requested] = []
-        for batch in small_batches(wanted):
-            acts = [by_path[w.path] for w in batch]
-            try:
-                requested.append((acts, fetch_small_to_temp(self.server, batch, self.folder,
-                                                             TEMP_DIR, stats)))
-            except errors.MiniDropboxError as exc:
-                requested.append((acts, exc))
-        return requested
-
-    def _take_small(self, requested: list[Requested], out: Outcome,
-                    ) -> list[tuple[Action, str, LocalStat]]:
-        """The temp files ``_request_small`` fetched; a batch the server did not answer
-        whole (an older server, a failure) is fetched one by one."""
-        fetched: list[tuple[Action, str, LocalStat]] = []
-        for acts, results in requested:
-            if isinstance(results, FATAL):
-                raise results
-            if isinstance(results, errors.MiniDropboxError):
-                log.info("fetching %d small files one by one: %s", len(acts), results)
-                fetched += self._fetch_rest(acts, out)
-                continue
-            for act, result in zip(acts, results, strict=True):
-                if isinstance(result, str):
-                    fetched.append((act, result, stat_of(self.folder.info(result))))
-                else:
-                    self._fetch_failed(act, result, out)
-        return fetched
-
-    def _fetched(self, act: Action, result: Callable[[], tuple[str, LocalStat]],
-                 out: Outcome) -> tuple[str, LocalStat] | None:
-        """The fetched temp file and its stat, or None (counted) if it could not be had."""
-        try:
-            return result()
-        except (errors.MiniDropboxError, OSError) as exc:
-            self._fetch_failed(act, exc, out)
-            return None
-
-    def _fetch_failed(self, act: Action, exc: errors.MiniDropboxError | OSError,
-                      out: Outcome) -> None:
-        if isinstance(exc, FATAL):
-            raise exc
-        if isinstance(exc, errors.NotFound):
-            out.skipped += 1  # gone from the server meanwhile
-            return
-        message = exc.message if isinstance(exc, errors.MiniDropboxError) else str(exc)
-        out.failed.append(f"download {act.path}: {message}")
-        self.report(f"failed download {act.path}: {message}")
-
-    def _fetch(self, act: Action, out: Outcome) -> tuple[str, LocalStat]:
-        """Stream the planned version into a verified temp file in ``TEMP_DIR``."""
-        rem = act.remote
-        assert rem is not None and rem.version is not None
-        # Only the temp folder is made here. The target's folder was made by the plan (a
-        # ``MKDIR_LOCAL`` runs before any download); making it again here would bring back
-        # a folder the user moved or deleted while the downloads were in flight.
-        make_folder(self.folder, TEMP_DIR)
-        tmp = fetch_to_temp(self.server, self.remote.to_remote(act.path), self.folder, TEMP_DIR,
-                            version=rem.version, expect_size=rem.size, expect_hash=rem.hash,
-                            mtime=self.tree.modified.get(path_key(act.path)), stats=out.stats)
-        return tmp, stat_of(self.folder.info(tmp))
 
     def _place(self, act: Action, tmp: str, tmp_stat: LocalStat) -> None:
         """Rename the verified temp file into place if the target is still what the plan saw."""
