@@ -142,7 +142,7 @@ class StorageCluster:
         return sorted(ranked, key=lambda n: self.health[n].state != UP)
 
     # -- the data path ----------------------------------------------------------------------
-    async def read(self, chunk_hash: str, holders: Sequence[str]) -> bytes:
+    async def read(self, chunk_hash: str, holders: Sequence[str]) -> bytes | bytearray:
         """The chunk's verified bytes from the first of ``holders`` (nodes recorded with an
         ``ok`` copy) that has them intact, in ``read_order``.
 
@@ -154,7 +154,7 @@ class StorageCluster:
         """
         order = self.read_order(chunk_hash, holders)
         failures: list[tuple[str, StoreError]] = []
-        running: dict[asyncio.Task[bytes], tuple[str, float]] = {}
+        running: dict[asyncio.Task[bytes | bytearray], tuple[str, float]] = {}
         newest = ""
         try:
             while order or running:
@@ -181,8 +181,9 @@ class StorageCluster:
         finally:
             await _cancel(running)
 
-    def _getter(self, chunk_hash: str) -> Callable[[str], Coroutine[Any, Any, bytes]]:
-        async def get(node: str) -> bytes:
+    def _getter(self, chunk_hash: str,
+                ) -> Callable[[str], Coroutine[Any, Any, bytes | bytearray]]:
+        async def get(node: str) -> bytes | bytearray:
             async with self._turns[node]:
                 return await self.store(node).get(chunk_hash)
         return get

@@ -21,22 +21,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 SMALL_CHUNK = 64 * 1024
 SMALL_CACHE_BYTES = 1024 * 1024
 BLOCK = 1 << 20  # bytes handed to the server per yield
+Bytes = bytes | bytearray  # a chunk as fetched: node clients receive into a bytearray
 
 
 class ReadAhead:
     """Stream ``wanted`` = ``[(hash, size, slice start, slice stop)]`` in order."""
 
-    def __init__(self, fetch: Callable[[str], Awaitable[bytes]], max_bytes: int,
+    def __init__(self, fetch: Callable[[str], Awaitable[Bytes]], max_bytes: int,
                  max_fetches: int) -> None:
         self.fetch = fetch
         self.max_bytes = max_bytes
         self.max_fetches = max(1, max_fetches)
         # Ahead of the sender, by hash: the fetch and how many queued places still use it.
-        self._ahead: dict[str, tuple[asyncio.Future[bytes], int]] = {}
+        self._ahead: dict[str, tuple[asyncio.Future[Bytes], int]] = {}
         self._queued: deque[tuple[str, int]] = deque()  # (hash, size) in file order
         self._ahead_bytes = 0
         self._fetching = 0  # fetches not finished yet
-        self._small: OrderedDict[str, bytes] = OrderedDict()
+        self._small: OrderedDict[str, Bytes] = OrderedDict()
         self._small_bytes = 0
 
     async def blocks(self, wanted: Sequence[tuple[str, int, int, int]],
@@ -83,11 +84,11 @@ class ReadAhead:
         self._ahead_bytes += size
         return True
 
-    def _start(self, chunk_hash: str) -> asyncio.Future[bytes]:
+    def _start(self, chunk_hash: str) -> asyncio.Future[Bytes]:
         cached = self._small.get(chunk_hash)
         if cached is not None:
             self._small.move_to_end(chunk_hash)
-            done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+            done: asyncio.Future[Bytes] = asyncio.get_running_loop().create_future()
             done.set_result(cached)
             return done
         future = asyncio.ensure_future(self.fetch(chunk_hash))
@@ -95,10 +96,10 @@ class ReadAhead:
         future.add_done_callback(self._fetched)
         return future
 
-    def _fetched(self, _: asyncio.Future[bytes]) -> None:
+    def _fetched(self, _: asyncio.Future[Bytes]) -> None:
         self._fetching -= 1
 
-    async def _next(self, chunk_hash: str, size: int) -> bytes:
+    async def _next(self, chunk_hash: str, size: int) -> Bytes:
         self._queued.popleft()
         self._ahead_bytes -= size
         future, uses = self._ahead[chunk_hash]

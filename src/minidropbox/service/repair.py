@@ -169,7 +169,7 @@ class RepairService:
         if token is None:
             return False  # a deletion is under way; next pass
         try:
-            data = await self.cluster.read(plan.chunk_hash, plan.sources)
+            data = bytes(await self.cluster.read(plan.chunk_hash, plan.sources))
         except StoreError:
             log.error("repair: no intact copy of %s is reachable", plan.chunk_hash[:12])
             return False

@@ -44,6 +44,7 @@ from minidropbox.storage.base import (
     StoreUnavailable,
 )
 from minidropbox.storage.disk import BLOCK, check_name, check_range
+from minidropbox.storage.node_fetch import FetchPool
 from minidropbox.storage.node_http import NodePool, NodeTransportError
 from minidropbox.storage.node_http import Response as NodeResponse
 
@@ -92,9 +93,13 @@ def transport_errors(url: str) -> Iterator[None]:
                                f"({type(exc).__name__}).") from None
 
 
-def verified(name: str, data: bytes) -> bytes:
+def check_intact(name: str, data: bytes | bytearray) -> None:
     if hashlib.sha256(data).hexdigest() != name:
         raise CorruptChunk(f"Chunk {name} is corrupt on the storage node.")
+
+
+def verified(name: str, data: bytes) -> bytes:
+    check_intact(name, data)
     return data
 
 
@@ -249,10 +254,14 @@ class AsyncNodeClient(_NodeBase):
     def __init__(self, url: str, secret: str, timeout: float = 5.0) -> None:
         super().__init__(url, secret, timeout)
         self._pool = NodePool(self.url)
+        # Whole-chunk GETs (every download's bytes) are received in place: node_fetch.py.
+        self._fetch = FetchPool(self.url) if self.url.startswith("http://") else None
         self._base = len(self.url)
 
     async def aclose(self) -> None:
         await self._pool.aclose()
+        if self._fetch is not None:
+            await self._fetch.aclose()
 
     async def __aenter__(self) -> AsyncNodeClient:
         return self
@@ -283,14 +292,31 @@ class AsyncNodeClient(_NodeBase):
         """Store a chunk durably on the node (the node verifies the hash again)."""
         await self._request("PUT", self._chunk_url(name), body=data)
 
-    async def get(self, name: str) -> bytes:
-        """The chunk's bytes, verified against its name (``CorruptChunk`` otherwise)."""
-        data = (await self._request("GET", self._chunk_url(name))).content
+    async def get(self, name: str) -> bytes | bytearray:
+        """The chunk's bytes, verified against its name (``CorruptChunk`` otherwise): from a
+        plain-HTTP node a ``bytearray`` the answer was received into, nothing copied."""
+        data = await self._get_whole(self._chunk_url(name))
         if len(data) < OFFLOAD_HASH_BYTES:
-            return verified(name, data)
-        # hashlib releases the GIL: hashing a big chunk in a thread keeps the event loop
-        # serving other requests meanwhile.
-        return await anyio.to_thread.run_sync(verified, name, data)
+            check_intact(name, data)
+        else:
+            # hashlib releases the GIL: hashing a big chunk in a thread keeps the event loop
+            # serving other requests meanwhile.
+            await anyio.to_thread.run_sync(check_intact, name, data)
+        return data
+
+    async def _get_whole(self, url: str) -> bytes | bytearray:
+        if self._fetch is None:
+            return (await self._request("GET", url)).content
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await self._fetch.get(self._target(url), self._auth)
+        except TimeoutError:
+            raise StoreUnavailable(f"Storage node {self.url} timed out.") from None
+        except NodeTransportError as exc:
+            raise _unreachable(self.url, exc) from None
+        if response.status_code >= 400:
+            raise error_for(response, self.url)
+        return response.content
 
     async def stream(self, name: str, start: int = 0,
                      end: int | None = None) -> AsyncIterator[bytes]:

@@ -70,7 +70,8 @@ class Response:
 
     __slots__ = ("content", "headers", "status_code")
 
-    def __init__(self, status_code: int, headers: dict[str, str], content: bytes = b"") -> None:
+    def __init__(self, status_code: int, headers: dict[str, str],
+                 content: bytes | bytearray = b"") -> None:
         self.status_code = status_code
         self.headers = headers
         self.content = content
