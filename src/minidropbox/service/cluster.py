@@ -45,6 +45,7 @@ from minidropbox.storage.base import (
     copy_fault,
 )
 from minidropbox.storage.node_client import AsyncNodeClient
+from minidropbox.storage.node_fetch import ReceiveBuffers
 from minidropbox.storage.s3 import AsyncS3Store, is_object_store, location_from
 
 log = logging.getLogger("minidropbox.cluster")
@@ -71,6 +72,8 @@ class StorageCluster:
         self.full: set[str] = set()
         self.faults: dict[str, str] = {}
         self._clients: dict[str, AsyncNodeClient | AsyncS3Store] = {}
+        # Chunks read from any node are received into buffers from one pool (node_fetch.py).
+        self._receive_buffers = ReceiveBuffers()
         self._stores = dict(stores or {})
         # What /healthz says of each node (direct transfers, service/direct.py): its current
         # id (new at each start of the node) and the URL clients should use. ``node_names``
@@ -99,7 +102,8 @@ class StorageCluster:
                 AsyncS3Store(location_from(url, settings.s3_credentials_file),
                              settings.node_timeout, settings.s3_scrub_rate)
                 if is_object_store(url) else
-                AsyncNodeClient(url, settings.cluster_secret or "", settings.node_timeout))
+                AsyncNodeClient(url, settings.cluster_secret or "", settings.node_timeout,
+                                self._receive_buffers))
         return self._clients[name]
 
     def store(self, name: str) -> AsyncChunkStore:

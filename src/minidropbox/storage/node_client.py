@@ -44,7 +44,7 @@ from minidropbox.storage.base import (
     StoreUnavailable,
 )
 from minidropbox.storage.disk import BLOCK, check_name, check_range
-from minidropbox.storage.node_fetch import FetchPool
+from minidropbox.storage.node_fetch import FetchPool, ReceiveBuffers
 from minidropbox.storage.node_http import NodePool, NodeTransportError
 from minidropbox.storage.node_http import Response as NodeResponse
 
@@ -251,11 +251,14 @@ class AsyncNodeClient(_NodeBase):
     since its consumer sets the pace. Each node client pools its own connections to its node.
     """
 
-    def __init__(self, url: str, secret: str, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, secret: str, timeout: float = 5.0,
+                 buffers: ReceiveBuffers | None = None) -> None:
         super().__init__(url, secret, timeout)
         self._pool = NodePool(self.url)
         # Whole-chunk GETs (every download's bytes) are received in place: node_fetch.py.
-        self._fetch = FetchPool(self.url) if self.url.startswith("http://") else None
+        # ``buffers`` may be shared by the clients of every node of a cluster.
+        self._fetch = (FetchPool(self.url, buffers) if self.url.startswith("http://")
+                       else None)
         self._base = len(self.url)
 
     async def aclose(self) -> None:

@@ -42,7 +42,7 @@ MAX_IDLE = 16
 MAX_CONNECTIONS = 32
 RECV = 256 * 1024  # read size while the length of what comes is not known
 POOLED_FROM = 64 * 1024  # smaller answers get a buffer of their own
-POOL_BYTES = 8 * 1024 * 1024  # capacity of the buffers one pool keeps for reuse (per node)
+POOL_BYTES = 32 * 1024 * 1024  # capacity of the buffers kept for reuse, at most
 IDLE_TRIM = 2.0  # seconds without a take after which the free buffers are let go
 
 
@@ -192,8 +192,8 @@ class _Socket:
 class FetchPool:
     """Keep-alive sockets to one plain-HTTP node, for GETs read whole into one buffer."""
 
-    def __init__(self, url: str, max_idle: int = MAX_IDLE,
-                 max_connections: int = MAX_CONNECTIONS) -> None:
+    def __init__(self, url: str, buffers: ReceiveBuffers | None = None,
+                 max_idle: int = MAX_IDLE, max_connections: int = MAX_CONNECTIONS) -> None:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"Not a plain-HTTP storage node URL: {url!r}")
@@ -205,7 +205,7 @@ class FetchPool:
         self._max_idle = max_idle
         self._slots = asyncio.Semaphore(max_connections)
         self._closed = False
-        self.buffers = ReceiveBuffers()
+        self.buffers = buffers or ReceiveBuffers()
 
     async def _connect(self) -> _Socket:
         loop = asyncio.get_running_loop()
