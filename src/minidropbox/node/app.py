@@ -1,7 +1,8 @@
 """The storage node's HTTP API (docs/PROTOCOL.md, "Storage node") over a ``DiskChunkStore``.
 
-Plain Starlette rather than FastAPI: the node has eight routes, no user-facing schema, and sits on
-the hot path of every upload and download, so it skips validation layers it has no use for.
+Plain Starlette rather than FastAPI: the node has a handful of routes, no user-facing schema,
+and sits on the hot path of every upload and download, so it skips validation layers it has no
+use for.
 Bodies stream through in 1 MiB blocks both ways; memory stays flat whatever the chunk size.
 Blocking file I/O runs in worker threads so one slow disk operation never stalls the others.
 """
@@ -30,7 +31,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from minidropbox import metrics
+from minidropbox.core import chunk_batch
 from minidropbox.core.errors import (
+    HashMismatch,
     InvalidGrant,
     InvalidInput,
     MiniDropboxError,
@@ -333,6 +336,39 @@ class NodeRoutes:
                 answer["chain"] = [{"node": p, "receipt": r} for p, r in chain]
         return JSONResponse(answer, status_code=201 if created else 200)
 
+    async def put_batch(self, request: Request) -> Response:
+        """``POST /chunks/batch``: many small chunks in one body (``core/chunk_batch.py``),
+        made durable together (``DiskChunkStore.put_many``: one flush per step for all).
+        Cluster secret only: a grant names one chunk and never reaches this route. Per
+        chunk, in order, ``{"created": bool}`` or ``{"error": {code, message}}`` for one whose
+        bytes do not hash to its name; the others are stored all the same."""
+        declared = request.headers.get("content-length", "")
+        if not declared.isdigit():
+            raise InvalidInput("A batch write needs a Content-Length.")
+        chunk_batch.check_length(int(declared))  # 413 before a byte is read
+        self.disk.refuse_writes()
+        if int(declared) > (await anyio.to_thread.run_sync(self.store.stat)).free_bytes:
+            raise StoreFull("The storage node's disk is full.")
+        body = bytearray()
+        try:
+            async for piece in request.stream():
+                body += piece
+                if len(body) > int(declared):
+                    raise InvalidInput("The body is longer than its Content-Length.")
+        except ClientDisconnect:
+            return Response(status_code=400)
+        items = chunk_batch.split(body, self.max_chunk_bytes)
+        with self._disk_errors():
+            results = await anyio.to_thread.run_sync(self.store.put_many, items)
+        answer: list[dict[str, object]] = []
+        for result in results:
+            if isinstance(result, HashMismatch):
+                answer.append({"error": {"code": result.code, "message": result.message}})
+                continue
+            self.metrics.chunk_writes.labels("created" if result else "present").inc()
+            answer.append({"created": result})
+        return JSONResponse({"chunks": answer})
+
     async def _body(self, request: Request, limit: int,
                     received: list[int]) -> AsyncIterator[bytes]:
         async for piece in request.stream():
@@ -418,6 +454,7 @@ def create_node_app(settings: NodeSettings) -> Starlette:
         routes=[
             Route("/healthz", routes.health, methods=["GET"]),
             Route("/chunks", routes.list_chunks, methods=["GET"]),
+            Route("/chunks/batch", routes.put_batch, methods=["POST"]),
             Route("/chunks/{name}", routes.chunk, methods=["GET", "HEAD", "PUT", "DELETE"]),
             Route("/quarantine", routes.quarantine, methods=["GET"]),
             Route("/quarantine/{file}", routes.quarantine, methods=["DELETE"]),

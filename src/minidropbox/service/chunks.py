@@ -31,13 +31,11 @@ from minidropbox.metadata import fence, journal
 from minidropbox.metadata import replicas as replica_repo
 from minidropbox.metadata.db import Database
 from minidropbox.service.accounts import Principal
-from minidropbox.service.cluster import StorageCluster
+from minidropbox.service.cluster import BatchItem, StorageCluster
 from minidropbox.service.fence import wait_closed
-from minidropbox.service.quota import check_store_room
+from minidropbox.service.quota import StoreRoom, check_store_room
 from minidropbox.service.read_ahead import ReadAhead
 from minidropbox.service.store_pipeline import Durable, GroupRecorder, StorePipeline
-
-BATCH_STORES = 16  # chunks of one batch on their way to the nodes at once
 
 log = logging.getLogger("minidropbox.chunks")
 
@@ -108,24 +106,46 @@ class ChunkService:
 
     async def store_batch(self, principal: Principal,
                           parts: list[tuple[str, bytes]]) -> list[int]:
-        """Several small chunks (a multipart batch): each verified and placed on R nodes,
-        ``BATCH_STORES`` at once, and recorded in group commits (``GroupRecorder``: the
-        chunks that became durable together share one write transaction, instead of one
-        each, which is what bounded many small files). Their sizes, in order; the first
-        failure is raised."""
-        recorder = GroupRecorder(lambda batch: run_in_threadpool(
-            self._record_many, principal, batch))
-        gate = asyncio.Semaphore(BATCH_STORES)
-
-        async def one(chunk_hash: str, data: bytes) -> int:
+        """Several small chunks (a multipart batch): each verified, then all admitted in one
+        transaction, placed on R nodes in batch writes (``StorageCluster.write_many``: one
+        request per node for many chunks, made durable with one flush) and recorded in one
+        transaction — instead of a transaction, R requests and R pairs of fsyncs per chunk,
+        which is what bounded many small files. Their sizes, in order; a chunk that cannot
+        get R copies fails the batch."""
+        for chunk_hash, data in parts:
             await self._verify(chunk_hash, data)
-            async with gate:
-                return await self._store_named(principal, chunk_hash, data, recorder.record)
+        pending = dict(parts)
+        for _ in range(FENCE_RETRIES):
+            # The deletion fence, as in _store_named: chunks whose record finds that a
+            # deletion overlapped their writes are written again once it has ended.
+            pending = await self._store_all(principal, pending)
+            if not pending:
+                return [len(data) for _, data in parts]
+            await wait_closed(self.db, self.clock)
+        raise StorageUnavailable("Storage is busy deleting unused data; try again shortly.")
 
-        try:
-            return list(await asyncio.gather(*(one(h, d) for h, d in parts)))
-        finally:
-            await recorder.settle()
+    async def _store_all(self, principal: Principal,
+                         chunks: dict[str, bytes]) -> dict[str, bytes]:
+        """One round of ``store_batch``: the chunks left to store again (a deletion overlapped)."""
+        sizes = {h: len(d) for h, d in chunks.items()}
+        admitted, token = await run_in_threadpool(self._admit_many, principal, sizes)
+        if token is None:
+            return chunks  # a deletion is under way: wait for it
+        writes = [BatchItem(h, chunks[h], have=holders if owned else [], replace=stale)
+                  for h, (holders, stale, owned) in admitted.items()
+                  if len(holders) < self.replicas or not owned]  # as _store_named decides
+        written = await self.cluster.write_many(writes) if writes else {}
+        durable = []
+        for h, (holders, _, _) in admitted.items():
+            held = written.get(h, holders)
+            if len(held) < self.replicas:
+                raise StorageUnavailable(
+                    f"Only {len(held)} of the {self.replicas} storage nodes needed could "
+                    "store the data; try again when more nodes are up.")
+            durable.append(Durable(h, sizes[h], held, token))
+        recorded = await run_in_threadpool(self._record_many, principal, durable)
+        return {item.chunk_hash: chunks[item.chunk_hash]
+                for item, ok in zip(durable, recorded, strict=True) if not ok}
 
     @staticmethod
     async def _verify(chunk_hash: str, data: bytes) -> None:
@@ -248,29 +268,57 @@ class ChunkService:
                     set(replica_repo.bad_holders(conn, chunk_hash)), fence.writer_token(conn),
                     repo.user_owns(conn, principal.user_id, chunk_hash))
 
+    def _admit_many(self, principal: Principal, sizes: dict[str, int],
+                    ) -> tuple[dict[str, tuple[list[str], frozenset[str], bool]], int | None]:
+        """``_admit`` for many chunks in one transaction and a few queries: per chunk, the
+        nodes holding a good copy, those holding a bad one, and whether the user owns it;
+        and the deletion-fence token. The quota is taken chunk by chunk (``StoreRoom``), so
+        the batch is refused if its new chunks do not fit together."""
+        hashes = list(sizes)
+        with self.db.write() if principal.quota_bytes is not None else self.db.read() as conn:
+            if principal.quota_bytes is not None:
+                journal.lock_namespace(conn, principal.namespace_id)
+                room = StoreRoom(conn, principal, hashes)
+                for chunk_hash, size in sizes.items():
+                    room.take(chunk_hash, size)
+            good = replica_repo.replicas_for(conn, hashes)
+            bad = replica_repo.bad_holders_of(conn, hashes)
+            owned = repo.owned_among(conn, principal.user_id, hashes)
+            token = fence.writer_token(conn)
+        health = self.cluster.health
+        return ({h: ([n for n in good[h] if n in health], frozenset(bad[h]), h in owned)
+                 for h in hashes}, token)
+
     def _record_many(self, principal: Principal, items: list[Durable]) -> list[bool]:
-        """Record durable copies, several chunks in one transaction; per chunk, False when a
-        deletion overlapped its write (it must be written again)."""
+        """Record durable copies, several chunks in one transaction and a few statements;
+        per chunk, False when a deletion overlapped its write (it must be written again)."""
         refused: QuotaExceeded | None = None
         results = []
+        owned: list[repo.NewChunk] = []
+        unowned: list[repo.NewChunk] = []
         with self.db.write() as conn:
             if principal.quota_bytes is not None:
                 journal.lock_namespace(conn, principal.namespace_id)
+            valid = {t: fence.still_valid(conn, t) for t in {item.token for item in items}}
+            room = StoreRoom(conn, principal, [i.chunk_hash for i in items if valid[i.token]])
             for item in items:
-                if not fence.still_valid(conn, item.token):
+                if not valid[item.token]:
                     results.append(False)
                     continue
                 # The quota again, under the lock: uploads admitted side by side may have
                 # taken the room since. The copies are then recorded without an owner, so
                 # nobody can reference them and GC deletes them after its grace period.
-                owner: int | None = principal.user_id
+                new = repo.NewChunk(item.chunk_hash, item.size, item.holders)
                 try:
-                    check_store_room(conn, principal, item.size, item.chunk_hash)
+                    room.take(item.chunk_hash, item.size)
+                    owned.append(new)
                 except QuotaExceeded as exc:
-                    refused, owner = exc, None
-                repo.record_chunk(conn, item.chunk_hash, item.size, item.holders, owner,
-                                  self.clock())
+                    refused = exc
+                    unowned.append(new)
                 results.append(True)
+            now = self.clock()
+            repo.record_chunks(conn, owned, principal.user_id, now)
+            repo.record_chunks(conn, unowned, None, now)
         if refused is not None:
             raise refused
         return results

@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from minidropbox.core.errors import HashMismatch
@@ -37,6 +37,7 @@ from minidropbox.metadata.db import Database
 from minidropbox.settings import Settings
 from minidropbox.storage.base import (
     AsyncChunkStore,
+    BatchChunkStore,
     DiskFault,
     NoIntactCopy,
     StoreError,
@@ -50,6 +51,35 @@ from minidropbox.storage.s3 import AsyncS3Store, is_object_store, location_from
 
 log = logging.getLogger("minidropbox.cluster")
 T = TypeVar("T")
+
+NODE_BATCH_CHUNKS = 512  # chunks in one batch write to a node (its bound: core/chunk_batch.py)
+NODE_BATCH_BYTES = 4 * 1024 * 1024  # chunk bytes in one batch write to a node
+BATCH_FALLBACK_WRITES = 16  # chunks of a batch written one by one at once, at most
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """A verified chunk for ``write_many``: nodes that hold a good copy already (``have``)
+    and nodes that hold a known-bad one (``replace``)."""
+
+    chunk_hash: str
+    data: bytes
+    have: list[str] = field(default_factory=list)
+    replace: frozenset[str] = frozenset()
+
+
+def _split_batch(items: list[BatchItem]) -> list[list[BatchItem]]:
+    """``items`` in batch writes within ``NODE_BATCH_CHUNKS`` and ``NODE_BATCH_BYTES``."""
+    parts: list[list[BatchItem]] = [[]]
+    size = 0
+    for item in items:
+        if parts[-1] and (len(parts[-1]) >= NODE_BATCH_CHUNKS
+                          or size + len(item.data) > NODE_BATCH_BYTES):
+            parts.append([])
+            size = 0
+        parts[-1].append(item)
+        size += len(item.data)
+    return parts
 
 
 class StorageCluster:
@@ -285,22 +315,87 @@ class StorageCluster:
                 if replace:
                     await store.delete(chunk_hash)
                 await store.put(chunk_hash, data)
-        except StoreFull:
-            log.warning("node %s is full: no new chunks go there until it has room", node)
-            self.full.add(node)
-            return False
-        except DiskFault as exc:
-            log.error("node %s has a faulty disk (%s): draining it", node, exc.fault)
-            self.faults[node] = exc.fault
-            return False
         except (StoreError, HashMismatch) as exc:
-            # The bytes were verified before this call: a node that finds them wrong got
-            # them damaged on the way, which is the node's or the network's fault.
-            log.warning("write of %s to %s failed: %s", chunk_hash[:12], node, exc.message)
-            self.note_failure(node)
+            self._write_failed(node, chunk_hash[:12], exc)
             return False
         self.note_success(node)
         return True
+
+    def _write_failed(self, node: str, what: str, exc: StoreError | HashMismatch) -> None:
+        if isinstance(exc, StoreFull):
+            log.warning("node %s is full: no new chunks go there until it has room", node)
+            self.full.add(node)
+        elif isinstance(exc, DiskFault):
+            log.error("node %s has a faulty disk (%s): draining it", node, exc.fault)
+            self.faults[node] = exc.fault
+        else:
+            # The bytes were verified before this call: a node that finds them wrong got
+            # them damaged on the way, which is the node's or the network's fault.
+            log.warning("write of %s to %s failed: %s", what, node, exc.message)
+            self.note_failure(node)
+
+    async def write_many(self, items: Sequence[BatchItem]) -> dict[str, list[str]]:
+        """``write`` for many (small, verified) chunks at once: their holders, by hash.
+
+        Each chunk is placed as ``write`` places it (rendezvous order over writable nodes,
+        ``have`` kept), but the copies bound for one node travel together in batch writes
+        (``BatchChunkStore``, at most ``NODE_BATCH_CHUNKS`` / ``NODE_BATCH_BYTES`` a request),
+        which the node makes durable with one flush. A chunk that has fewer than R holders
+        after that (its node failed, was full, or found the bytes damaged), or that needs a
+        bad copy replaced, or whose node takes no batches, goes through ``write``, which
+        tries the next nodes. Fewer holders than R is not an error here: the caller decides.
+        """
+        wanted = self.settings.replicas
+        holders = {item.chunk_hash: list(item.have) for item in items}
+        singles: list[BatchItem] = []
+        bound: dict[str, list[BatchItem]] = {}
+        for item in items:
+            picks = [n for n in self.targets(item.chunk_hash)
+                     if n not in item.have][:max(0, wanted - len(item.have))]
+            if any(n in item.replace or not isinstance(self.store(n), BatchChunkStore)
+                   for n in picks):
+                singles.append(item)
+                continue
+            for node in picks:
+                bound.setdefault(node, []).append(item)
+        sends = [self._put_batch(node, part) for node, group in bound.items()
+                 for part in _split_batch(group)]
+        for node, done in await asyncio.gather(*sends):
+            for chunk_hash in done:
+                holders[chunk_hash].append(node)
+        alone = {i.chunk_hash for i in singles}
+        short = singles + [i for i in items if i.chunk_hash not in alone
+                           and len(holders[i.chunk_hash]) < wanted]
+        gate = asyncio.Semaphore(BATCH_FALLBACK_WRITES)
+
+        async def one(item: BatchItem) -> None:
+            async with gate:
+                holders[item.chunk_hash] = await self.write(
+                    item.chunk_hash, item.data, have=holders[item.chunk_hash],
+                    replace=item.replace)
+
+        await asyncio.gather(*(one(i) for i in short))
+        return holders
+
+    async def _put_batch(self, node: str, items: list[BatchItem]) -> tuple[str, list[str]]:
+        """One batch write to ``node``: the node and the chunks it now holds."""
+        store = self.store(node)
+        assert isinstance(store, BatchChunkStore)
+        try:
+            async with self._turns[node]:
+                results = await store.put_many([(i.chunk_hash, i.data) for i in items])
+        except (StoreError, HashMismatch) as exc:
+            self._write_failed(node, f"a batch of {len(items)} chunks", exc)
+            return node, []
+        self.note_success(node)
+        done = []
+        for item, result in zip(items, results, strict=True):
+            if isinstance(result, HashMismatch):
+                log.warning("write of %s to %s failed: %s", item.chunk_hash[:12], node,
+                            result.message)
+            else:
+                done.append(item.chunk_hash)
+        return node, done
 
     async def delete(self, node: str, chunk_hash: str) -> bool:
         """Delete one copy; False (logged) when the node could not."""

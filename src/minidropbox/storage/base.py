@@ -33,9 +33,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from minidropbox.core.errors import MiniDropboxError
+from minidropbox.core.errors import HashMismatch, MiniDropboxError
 
 
 class StoreError(MiniDropboxError):
@@ -161,6 +161,17 @@ class AsyncChunkStore(Protocol):
 
     def stream(self, name: str, start: int = 0,
                end: int | None = None) -> AsyncIterator[bytes]: ...
+
+
+@runtime_checkable
+class BatchChunkStore(Protocol):
+    """An async store that also takes many chunks in one call (a storage node's batch write,
+    ``POST /chunks/batch``). Per chunk, in order: True (created), False (it was there), or the
+    ``HashMismatch`` of one whose bytes do not hash to its name (the others are stored all the
+    same). A fault of the store fails the whole call, raised as ``put`` raises it."""
+
+    async def put_many(self, items: Sequence[tuple[str, bytes]]
+                       ) -> list[bool | HashMismatch]: ...
 
 
 def read_first_intact(name: str, holders: Sequence[tuple[str, ChunkStore]]) -> bytes:

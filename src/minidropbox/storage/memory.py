@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 from minidropbox.core.errors import HashMismatch
 from minidropbox.storage.base import ChunkNotFound, CorruptChunk, StoreFull, StoreStats
@@ -96,6 +96,20 @@ class AsyncMemoryChunkStore:
 
     async def put(self, name: str, data: bytes) -> None:
         self.sync.put(name, data)
+
+    async def put_many(self, items: Sequence[tuple[str, bytes]]) -> list[bool | HashMismatch]:
+        """The batch write (``BatchChunkStore``), chunk by chunk through ``put`` so a fault a
+        test plants there fails the whole call, as a node's would."""
+        results: list[bool | HashMismatch] = []
+        for name, data in items:
+            present = self.sync.has(name)
+            try:
+                await self.put(name, data)
+            except HashMismatch as exc:
+                results.append(exc)
+                continue
+            results.append(not present)
+        return results
 
     async def get(self, name: str) -> bytes:
         return self.sync.get(name)
