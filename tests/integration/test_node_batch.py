@@ -28,6 +28,7 @@ from minidropbox.storage.base import StoreFull, StoreUnavailable
 from minidropbox.storage.disk import TEMP_PREFIX, DiskChunkStore
 from minidropbox.storage.memory import AsyncMemoryChunkStore
 from minidropbox.storage.node_client import AsyncNodeClient
+from minidropbox.storage.node_http import Response as NodeResponse
 from tests.harness import ServerProcess, start_node
 from tests.integration.storage_faults import tmpfs
 from tests.unit.test_node_disk_faults import SyncAsgiClient
@@ -226,6 +227,42 @@ def test_batch_route_stores_and_answers_per_chunk(node: ServerProcess,
     results = asyncio.run(again())
     assert results[:4] == [False, False, False, True]
     assert isinstance(results[4], HashMismatch)
+
+
+def test_a_node_without_batch_writes_gets_single_puts(node: ServerProcess,
+                                                      http: httpx.Client) -> None:
+    """During a rolling upgrade a node from before batch writes answers 405 to the batch
+    route (``/chunks/{name}`` takes no POST): the API's client sends it the chunks one by
+    one instead of counting the node as failed, and asks it for no batch again."""
+    items = [chunk(i) for i in range(20)]
+    wrong = (chunk(1000)[0], b"damaged")
+    posts = []
+
+    async def send() -> list[bool | HashMismatch]:
+        client = AsyncNodeClient(node.url, SECRET)
+        real = client._pool.request
+
+        async def old_node(method: str, target: str, headers: dict[str, str],
+                           body: bytes | memoryview | None = None) -> NodeResponse:
+            if method == "POST":
+                posts.append(target)
+                return NodeResponse(405, {}, b'{"error": {"code": "method_not_allowed", '
+                                             b'"message": "Method Not Allowed"}}')
+            return await real(method, target, headers, body)
+
+        client._pool.request = old_node  # type: ignore[method-assign]
+        try:
+            first = await client.put_many([*items[:10], wrong])
+            second = await client.put_many(items[10:])
+            return first + second
+        finally:
+            await client.aclose()
+
+    results = asyncio.run(send())
+    assert results[:10] == [True] * 10 and results[11:] == [True] * 10
+    assert isinstance(results[10], HashMismatch)
+    assert posts == ["/chunks/batch"]
+    assert all(http.get(f"/chunks/{n}").content == d for n, d in items)
 
 
 @pytest.mark.parametrize("body, status", [

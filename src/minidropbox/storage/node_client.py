@@ -52,6 +52,7 @@ from minidropbox.storage.node_http import Response as NodeResponse
 AnyResponse = httpx.Response | NodeResponse
 
 OFFLOAD_HASH_BYTES = 256 * 1024
+PUTS_AT_ONCE = 8  # single PUTs in flight for a batch to a node that takes no batch writes
 
 
 DISK_FAULTS: dict[str, type[DiskFault]] = {c.code: c for c in (DiskReadOnly, DiskIOError)}
@@ -261,6 +262,7 @@ class AsyncNodeClient(_NodeBase):
         self._fetch = (FetchPool(self.url, buffers) if self.url.startswith("http://")
                        else None)
         self._base = len(self.url)
+        self.batch_writes = True  # False once the node answered that it takes no batch
 
     async def aclose(self) -> None:
         await self._pool.aclose()
@@ -277,7 +279,8 @@ class AsyncNodeClient(_NodeBase):
         return url[self._base:]
 
     async def _request(self, method: str, url: str, body: bytes | memoryview | None = None,
-                       params: dict[str, Any] | None = None) -> NodeResponse:
+                       params: dict[str, Any] | None = None,
+                       accept: tuple[int, ...] = ()) -> NodeResponse:
         target = self._target(url)
         if params:
             target += "?" + urlencode(params)
@@ -288,7 +291,7 @@ class AsyncNodeClient(_NodeBase):
             raise StoreUnavailable(f"Storage node {self.url} timed out.") from None
         except NodeTransportError as exc:
             raise _unreachable(self.url, exc) from None
-        if response.status_code >= 400:
+        if response.status_code >= 400 and response.status_code not in accept:
             raise error_for(response, self.url)
         return response
 
@@ -303,8 +306,15 @@ class AsyncNodeClient(_NodeBase):
         whole request raises as ``put`` does."""
         for name, _ in items:
             check_name(name)
+        if not self.batch_writes:
+            return await self._put_each(items)
         response = await self._request("POST", f"{self.url}/chunks/batch",
-                                       body=chunk_batch.encode(items))
+                                       body=chunk_batch.encode(items), accept=(405,))
+        if response.status_code == 405:
+            # A node from before batch writes (/chunks/{name} takes no POST): during a
+            # rolling upgrade it is not a faulty node; send it one chunk at a time.
+            self.batch_writes = False
+            return await self._put_each(items)
         results: list[bool | HashMismatch] = []
         with malformed_answer(self.url):
             answers = response.json()["chunks"]
@@ -318,6 +328,20 @@ class AsyncNodeClient(_NodeBase):
                 else:
                     results.append(bool(answer["created"]))
         return results
+
+    async def _put_each(self, items: Sequence[tuple[str, bytes]]) -> list[bool | HashMismatch]:
+        """``put_many`` as single PUTs, a few at once (True: stored, new or not)."""
+        gate = asyncio.Semaphore(PUTS_AT_ONCE)
+
+        async def one(name: str, data: bytes) -> bool | HashMismatch:
+            async with gate:
+                try:
+                    await self.put(name, data)
+                except HashMismatch as exc:
+                    return exc
+                return True
+
+        return list(await asyncio.gather(*(one(n, d) for n, d in items)))
 
     async def get(self, name: str) -> bytes | bytearray:
         """The chunk's bytes, verified against its name (``CorruptChunk`` otherwise): from a
