@@ -16,10 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from minidropbox.core import chunk_batch
-from minidropbox.core.errors import HashMismatch
+from minidropbox.core.errors import HashMismatch, PayloadTooLarge
+from minidropbox.metadata import chunks as chunk_repo
 from minidropbox.metadata.db import Database
+from minidropbox.metadata.tables import replicas
 from minidropbox.node.app import create_node_app
 from minidropbox.node.settings import NodeSettings
 from minidropbox.service.cluster import BatchItem, StorageCluster
@@ -232,8 +235,9 @@ def test_batch_route_stores_and_answers_per_chunk(node: ServerProcess,
 def test_a_node_without_batch_writes_gets_single_puts(node: ServerProcess,
                                                       http: httpx.Client) -> None:
     """During a rolling upgrade a node from before batch writes answers 405 to the batch
-    route (``/chunks/{name}`` takes no POST): the API's client sends it the chunks one by
-    one instead of counting the node as failed, and asks it for no batch again."""
+    routes (``/chunks/{name}`` takes no POST): the API's client sends it the chunks one by
+    one (and reads them one by one) instead of counting the node as failed, and asks it for
+    no batch again."""
     items = [chunk(i) for i in range(20)]
     wrong = (chunk(1000)[0], b"damaged")
     posts = []
@@ -254,6 +258,9 @@ def test_a_node_without_batch_writes_gets_single_puts(node: ServerProcess,
         try:
             first = await client.put_many([*items[:10], wrong])
             second = await client.put_many(items[10:])
+            read = await client.get_many([n for n, _ in items[:5]] + [wrong[0]])
+            again = await client.get_many([items[5][0]])
+            assert read == dict(items[:5]) and again == dict(items[5:6])
             return first + second
         finally:
             await client.aclose()
@@ -261,7 +268,7 @@ def test_a_node_without_batch_writes_gets_single_puts(node: ServerProcess,
     results = asyncio.run(send())
     assert results[:10] == [True] * 10 and results[11:] == [True] * 10
     assert isinstance(results[10], HashMismatch)
-    assert posts == ["/chunks/batch"]
+    assert posts == ["/chunks/batch", "/chunks/read"]  # each asked once, then never again
     assert all(http.get(f"/chunks/{n}").content == d for n, d in items)
 
 
@@ -435,3 +442,93 @@ def test_cluster_sends_one_batch_per_node_and_routes_around_a_failed_one(
     holders = asyncio.run(cluster.write_many(items))
     assert "n2" in cluster.full
     assert all(sorted(h) == ["n1", "n3"] for h in holders.values())
+
+
+# -- batch reads ------------------------------------------------------------------------------
+
+def test_batch_read_answers_what_the_node_has(node: ServerProcess, http: httpx.Client) -> None:
+    items = [chunk(i) for i in range(30)]
+    assert http.post("/chunks/batch", content=chunk_batch.encode(items)).status_code == 200
+    absent = chunk(999)[0]
+    asked = [items[3][0], absent, *(n for n, _ in items[10:20])]
+    r = http.post("/chunks/read", content=chunk_batch.encode_names(asked))
+    assert r.status_code == 200
+    found = chunk_batch.split(r.content, 1 << 20, allow_empty=True)
+    assert [(n, bytes(d)) for n, d in found] == [items[3], *items[10:20]]
+    nothing = http.post("/chunks/read", content=chunk_batch.encode_names([absent]))
+    assert chunk_batch.split(nothing.content, 1 << 20, allow_empty=True) == []
+
+    async def read() -> dict[str, bytes]:
+        client = AsyncNodeClient(node.url, SECRET)
+        try:
+            return await client.get_many(asked)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(read()) == dict([items[3], *items[10:20]])
+
+
+@pytest.mark.parametrize("body, status", [
+    (b"not json", 400),
+    (b'{"chunks": []}', 400),
+    (b'{"chunks": ["' + b"0" * 64 + b'", "' + b"0" * 64 + b'"]}', 400),
+    (b'{"chunks": ["' + b"G" * 64 + b'"]}', 400),
+    (chunk_batch.encode_names([chunk(i, 1)[0] for i in range(chunk_batch.MAX_BATCH_CHUNKS
+                                                             + 1)]), 413),
+], ids=["not json", "empty", "named twice", "bad name", "too many"])
+def test_batch_read_bounds(http: httpx.Client, body: bytes, status: int) -> None:
+    r = http.post("/chunks/read", content=body)
+    assert r.status_code == status, r.text
+    assert set(r.json()) == {"error"}
+
+
+def test_batch_read_refuses_more_bytes_than_a_batch(tmp_path: Path) -> None:
+    store = DiskChunkStore(tmp_path / "store")
+    items = [chunk(i, 1000) for i in range(5)]
+    store.put_many(items)
+    assert store.read_many([n for n, _ in items], 5000) == items
+    with pytest.raises(PayloadTooLarge):
+        store.read_many([n for n, _ in items], 4999)
+
+
+def test_cluster_reads_in_batches_and_falls_back_for_bad_copies(tmp_path: Path) -> None:
+    class CountingReads(AsyncMemoryChunkStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.batches = 0
+            self.gets = 0
+
+        async def get_many(self, names: object) -> dict[str, bytes]:
+            self.batches += 1
+            return await super().get_many(names)  # type: ignore[arg-type]
+
+        async def get(self, name: str) -> bytes:
+            self.gets += 1
+            return await super().get(name)
+
+    stores: dict[str, CountingReads] = {n: CountingReads() for n in NODES}
+    cluster = cluster_over(tmp_path / "reads", dict(stores))
+    items = [chunk(i) for i in range(100)]
+    holders = {}
+    for name, data in items:
+        holders[name] = cluster.placement(name)
+        for node in holders[name]:
+            stores[node].sync.put(name, data)
+    sizes = {n: len(d) for n, d in items}
+    got = asyncio.run(cluster.read_many(holders, sizes))
+    assert got == dict(items)
+    assert sum(s.batches for s in stores.values()) <= 3
+    assert sum(s.gets for s in stores.values()) == 0
+    # A copy gone and one rotted on the first holder: read again, marked bad, served by the
+    # next holder; the rest still in one batch per node.
+    with cluster.db.write() as conn:
+        for name, data in items:
+            chunk_repo.record_chunk(conn, name, len(data), holders[name], None, 0.0)
+    gone, rotten = items[0][0], items[1][0]
+    stores[cluster.read_order(gone, holders[gone])[0]].sync.delete(gone)
+    stores[cluster.read_order(rotten, holders[rotten])[0]].sync.corrupt(rotten, b"rot")
+    got = asyncio.run(cluster.read_many(holders, sizes))
+    assert got == dict(items)
+    with cluster.db.read() as conn:
+        bad = conn.execute(select(replicas.c.chunk_hash).where(replicas.c.state == "bad")).all()
+    assert sorted(r[0] for r in bad) == sorted([gone, rotten])

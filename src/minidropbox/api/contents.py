@@ -4,17 +4,17 @@ A sync that receives thousands of small files would otherwise make one request e
 round trip, not the bytes, would set the pace. The answer is a stream: for each file asked
 for, in order, one JSON line — its entry (``path``, ``version``, ``size``, ``content_hash``,
 ``modified``), or ``{path, error: {code, message}}`` for one that cannot be had (gone, a
-folder, no such version) — then exactly ``size`` bytes of it, read and verified chunk by
-chunk as ``GET /files/content`` reads them. Bounded: ``MAX_CONTENTS_FILES`` files of at most
-``MAX_FILE_BYTES`` each, ``MAX_BYTES`` in all; a request past a bound is refused whole (413)
-before a byte is sent, so a client asks for big files one by one.
+folder, no such version) — then exactly ``size`` bytes of it. The chunks of all the files
+are read before the answer starts, in batch reads (``ChunkService.read_files``: one request
+per node), each verified, bad copies handled as ``GET /files/content`` handles them.
+Bounded: ``MAX_CONTENTS_FILES`` files of at most ``MAX_FILE_BYTES`` each, ``MAX_BYTES`` in
+all; a request past a bound is refused whole (413) before a byte is sent, so a client asks
+for big files one by one.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,7 +28,6 @@ from minidropbox.service.accounts import Principal
 
 MEDIA_TYPE = "application/x-minidropbox-contents"
 MAX_FILE_BYTES = 1024 * 1024
-READ_AHEAD = 16  # files read from the nodes while an earlier one is sent (16 MiB at most)
 MAX_BYTES = 16 * 1024 * 1024
 
 Found = tuple[dict[str, Any], list[tuple[str, int]]] | dict[str, Any]
@@ -59,34 +58,21 @@ def _resolve(ctx: AppContext, principal: Principal, items: list[ContentsItem]) -
 async def contents_response(ctx: AppContext, principal: Principal,
                             items: list[ContentsItem]) -> StreamingResponse:
     found = await run_in_threadpool(_resolve, ctx, principal, items)
-
-    async def read(one: Found) -> bytes:
-        if isinstance(one, dict) or not one[0]["size"]:
-            return b""
-        entry, chunk_list = one
-        return b"".join([bytes(block) async for block in ctx.chunks.stream(
-            chunk_list, 0, entry["size"] - 1)])
+    # Every file's bytes at once (at most MAX_BYTES), read from the nodes in batch reads: a
+    # request per node, not one per small file.
+    files = [one for one in found if not isinstance(one, dict)]
+    contents = await ctx.chunks.read_files([chunk_list for _, chunk_list in files])
+    data = {id(one): body for one, body in zip(files, contents, strict=True)}
 
     async def body() -> AsyncIterator[bytes]:
-        # Small files are one chunk each, one node request each: the next ``READ_AHEAD``
-        # are read while one is sent, instead of one after the other.
-        ahead: deque[asyncio.Task[bytes]] = deque()
-        try:
-            for i, one in enumerate(found):
-                while len(ahead) < READ_AHEAD and i + len(ahead) < len(found):
-                    ahead.append(asyncio.create_task(read(found[i + len(ahead)])))
-                data = await ahead.popleft()
-                if isinstance(one, dict):
-                    yield json.dumps(one).encode() + b"\n"
-                    continue
-                entry = one[0]
-                head = {k: entry[k] for k in ("path", "version", "size", "content_hash",
-                                              "modified")}
-                yield json.dumps(head).encode() + b"\n" + data
-        finally:
-            for task in ahead:
-                task.cancel()
-            await asyncio.gather(*ahead, return_exceptions=True)
+        for one in found:
+            if isinstance(one, dict):
+                yield json.dumps(one).encode() + b"\n"
+                continue
+            entry = one[0]
+            head = {k: entry[k] for k in ("path", "version", "size", "content_hash",
+                                          "modified")}
+            yield json.dumps(head).encode() + b"\n" + data[id(one)]
 
     return StreamingResponse(body(), media_type=MEDIA_TYPE,
                              headers={"Cache-Control": "private, no-cache"})

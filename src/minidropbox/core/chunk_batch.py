@@ -1,14 +1,17 @@
-"""The body of a storage node's batch write (``POST /chunks/batch``, docs/PROTOCOL.md).
+"""The bodies of a storage node's batch write and batch read (``POST /chunks/batch``,
+``POST /chunks/read``, docs/PROTOCOL.md).
 
 Many small chunks in one request, so a node makes them all durable with one flush and the
-API spends one request per node on a batch instead of one per chunk and copy:
+API spends one request per node on a batch instead of one per chunk and copy. A batch write's
+body, and a batch read's answer:
 
     {"chunks": [["<sha256>", <size>], ...]}\\n<bytes of the first chunk><bytes of the next>...
 
 The first line (the manifest) names each chunk and its size, in order; the bytes follow, back
-to back, nothing after them. Bounded (``MAX_BATCH_CHUNKS``, ``MAX_BATCH_BYTES``) so a request
-never costs a node more than its sender: a node refuses a larger one with 413 before reading
-it. Pure: no I/O; the node reads the body, this splits it.
+to back, nothing after them. A batch read asks with ``{"chunks": ["<sha256>", ...]}`` and is
+answered with the chunks the node has (one it lacks is left out). Bounded
+(``MAX_BATCH_CHUNKS``, ``MAX_BATCH_BYTES``) so a request never costs a node more than its
+sender: a node refuses a larger one with 413 before reading it. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ def check_length(declared: int) -> None:
                               f"{MAX_BATCH_BYTES} bytes.")
 
 
-def split(body: bytes | bytearray, max_chunk_bytes: int) -> list[tuple[str, memoryview]]:
+def split(body: bytes | bytearray, max_chunk_bytes: int,
+          allow_empty: bool = False) -> list[tuple[str, memoryview]]:
     """The (name, bytes) of each chunk of a batch body, in order; ``InvalidInput`` (400) for
-    a malformed one, ``PayloadTooLarge`` (413) past a bound. The bytes are not hashed here."""
+    a malformed one, ``PayloadTooLarge`` (413) past a bound. The bytes are not hashed here.
+    ``allow_empty``: a batch read's answer may hold no chunk at all."""
     end = body.find(b"\n", 0, MAX_MANIFEST_BYTES + 1)
     if end < 0:
         raise InvalidInput("A batch write starts with its manifest line.")
@@ -50,7 +55,7 @@ def split(body: bytes | bytearray, max_chunk_bytes: int) -> list[tuple[str, memo
         entries = json.loads(body[:end])["chunks"]
     except (ValueError, KeyError, TypeError):
         raise InvalidInput("The batch manifest is not {\"chunks\": [[name, size], ...]}.") from None
-    if not isinstance(entries, list) or not entries:
+    if not isinstance(entries, list) or not (entries or allow_empty):
         raise InvalidInput("A batch write names at least one chunk.")
     if len(entries) > MAX_BATCH_CHUNKS:
         raise PayloadTooLarge(f"A batch write is at most {MAX_BATCH_CHUNKS} chunks.")
@@ -77,3 +82,25 @@ def split(body: bytes | bytearray, max_chunk_bytes: int) -> list[tuple[str, memo
     if offset != len(body):
         raise InvalidInput("The batch body's length does not match its manifest.")
     return out
+
+
+def encode_names(names: Sequence[str]) -> bytes:
+    """A batch read's request body."""
+    return json.dumps({"chunks": list(names)}, separators=(",", ":")).encode()
+
+
+def parse_names(body: bytes | bytearray) -> list[str]:
+    """The chunks a batch read asks for: distinct names, at most ``MAX_BATCH_CHUNKS``."""
+    try:
+        names = json.loads(body)["chunks"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput("A batch read is {\"chunks\": [name, ...]}.") from None
+    if not isinstance(names, list) or not names:
+        raise InvalidInput("A batch read names at least one chunk.")
+    if len(names) > MAX_BATCH_CHUNKS:
+        raise PayloadTooLarge(f"A batch read is at most {MAX_BATCH_CHUNKS} chunks.")
+    if not all(isinstance(n, str) and HASH_RE.fullmatch(n) for n in names):
+        raise InvalidInput("A chunk name is the lowercase hex SHA-256 of its bytes.")
+    if len(set(names)) != len(names):
+        raise InvalidInput("A batch read names each chunk once.")
+    return names

@@ -328,6 +328,18 @@ class ChunkService:
         with self.db.read() as conn:
             return replica_repo.replicas_for(conn, hashes)
 
+    async def read_files(self, chunk_lists: list[list[tuple[str, int]]]) -> list[bytes]:
+        """The whole, verified bytes of several small files (the many-small-files download):
+        every chunk's holders read in one query, the chunks read in batch reads
+        (``StorageCluster.read_many``: one request per node, not one per chunk). The caller
+        bounds the bytes: they are all held at once."""
+        sizes = {h: size for chunk_list in chunk_lists for h, size in chunk_list}
+        if not sizes:
+            return [b"" for _ in chunk_lists]
+        holders = await run_in_threadpool(self._holders, list(sizes))
+        found = await self.cluster.read_many(holders, sizes)
+        return [b"".join([found[h] for h, _ in chunk_list]) for chunk_list in chunk_lists]
+
     async def stream(self, chunk_list: list[tuple[str, int]], start: int,
                      end: int) -> AsyncGenerator[bytes | memoryview, None]:
         """Bytes ``start..end`` (inclusive) of a file made of ``chunk_list``, verified.

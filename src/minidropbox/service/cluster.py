@@ -21,6 +21,7 @@ its node suspect at once). Writes go only to ``up`` nodes.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
@@ -38,6 +39,7 @@ from minidropbox.settings import Settings
 from minidropbox.storage.base import (
     AsyncChunkStore,
     BatchChunkStore,
+    BatchReadStore,
     DiskFault,
     NoIntactCopy,
     StoreError,
@@ -54,7 +56,7 @@ T = TypeVar("T")
 
 NODE_BATCH_CHUNKS = 512  # chunks in one batch write to a node (its bound: core/chunk_batch.py)
 NODE_BATCH_BYTES = 4 * 1024 * 1024  # chunk bytes in one batch write to a node
-BATCH_FALLBACK_WRITES = 16  # chunks of a batch written one by one at once, at most
+BATCH_FALLBACK_WRITES = 16  # chunks of a batch written (or read) one by one at once, at most
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,25 @@ class BatchItem:
     data: bytes
     have: list[str] = field(default_factory=list)
     replace: frozenset[str] = frozenset()
+
+
+def _split_names(names: list[str], sizes: Mapping[str, int]) -> list[list[str]]:
+    """``names`` in batch reads within ``NODE_BATCH_CHUNKS`` and ``NODE_BATCH_BYTES``."""
+    parts: list[list[str]] = [[]]
+    size = 0
+    for name in names:
+        if parts[-1] and (len(parts[-1]) >= NODE_BATCH_CHUNKS
+                          or size + sizes[name] > NODE_BATCH_BYTES):
+            parts.append([])
+            size = 0
+        parts[-1].append(name)
+        size += sizes[name]
+    return parts
+
+
+def _intact(found: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The chunks of a batch read that hash to their names (the rest are read again)."""
+    return {h: d for h, d in found.items() if hashlib.sha256(d).hexdigest() == h}
 
 
 def _split_batch(items: list[BatchItem]) -> list[list[BatchItem]]:
@@ -214,6 +235,50 @@ class StorageCluster:
             raise NoIntactCopy(chunk_hash, failures)
         finally:
             await _cancel(running)
+
+    async def read_many(self, holders: Mapping[str, Sequence[str]],
+                        sizes: Mapping[str, int]) -> dict[str, bytes | bytearray]:
+        """``read`` for many small chunks (``holders``: chunk → nodes with an ``ok`` copy;
+        ``sizes``: chunk → its size): their verified bytes, by hash.
+
+        Each chunk is asked of its first holder in ``read_order``, the chunks bound for one
+        node together in batch reads (``BatchReadStore``, within ``NODE_BATCH_CHUNKS`` and
+        ``NODE_BATCH_BYTES``). A chunk its node lacks or returns damaged, or whose node fails
+        or takes no batch reads, goes through ``read``, which marks bad copies, queues their
+        repair and tries the next holders (``NoIntactCopy`` when none serves).
+        """
+        bound: dict[str, list[str]] = {}
+        for chunk_hash, nodes in holders.items():
+            order = self.read_order(chunk_hash, nodes)
+            if order and isinstance(self.store(order[0]), BatchReadStore):
+                bound.setdefault(order[0], []).append(chunk_hash)
+        got: dict[str, bytes | bytearray] = {}
+
+        async def batch(node: str, names: list[str]) -> None:
+            store = self.store(node)
+            assert isinstance(store, BatchReadStore)
+            try:
+                async with self._turns[node]:
+                    found = await store.get_many(names)
+            except StoreError as exc:
+                log.warning("batch read of %d chunks from %s failed: %s", len(names), node,
+                            exc.message)
+                self.note_failure(node)
+                return
+            self.note_success(node)
+            large = sum(len(d) for d in found.values()) > 256 * 1024
+            got.update(await asyncio.to_thread(_intact, found) if large else _intact(found))
+
+        await asyncio.gather(*(batch(node, part) for node, names in bound.items()
+                               for part in _split_names(names, sizes)))
+        gate = asyncio.Semaphore(BATCH_FALLBACK_WRITES)
+
+        async def one(chunk_hash: str) -> None:
+            async with gate:
+                got[chunk_hash] = await self.read(chunk_hash, holders[chunk_hash])
+
+        await asyncio.gather(*(one(h) for h in holders if h not in got))
+        return got
 
     def _getter(self, chunk_hash: str,
                 ) -> Callable[[str], Coroutine[Any, Any, bytes | bytearray]]:

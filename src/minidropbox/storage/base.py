@@ -174,6 +174,15 @@ class BatchChunkStore(Protocol):
                        ) -> list[bool | HashMismatch]: ...
 
 
+@runtime_checkable
+class BatchReadStore(Protocol):
+    """An async store that also reads many chunks in one call (a storage node's batch read,
+    ``POST /chunks/read``): the bytes of those it has, by name, unverified (the caller
+    checks each); a chunk it lacks is left out. A fault fails the whole call."""
+
+    async def get_many(self, names: Sequence[str]) -> dict[str, bytes]: ...
+
+
 def read_first_intact(name: str, holders: Sequence[tuple[str, ChunkStore]]) -> bytes:
     """The chunk's bytes from the first of ``holders`` (label, store) that serves them intact
     (every store verifies on ``get``): the blocking counterpart of ``StorageCluster.read`` for
