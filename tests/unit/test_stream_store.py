@@ -102,3 +102,22 @@ def test_durable_chunks_are_recorded_together_in_one_transaction() -> None:
 
     assert asyncio.run(run()) == [True, True, False, True]
     assert batches == [["a"], ["b", "fenced", "c"]]
+
+
+def test_blocks_larger_than_the_buffer_so_far_and_a_small_body() -> None:
+    """The cutter's one buffer grows when a block does not fit even after the uncut bytes
+    moved to its start, and stays small for a small body."""
+    rng = random.Random(3)
+    data = rng.randbytes(20 * 1024 * 1024 + 3)
+    expected = [(ref.hash, ref.length) for ref, _ in iter_chunks(io.BytesIO(data))]
+    cutter, got, offset = StreamCutter(), [], 0
+    for step in (1000, 5 * 1024 * 1024, 10, 9 * 1024 * 1024, 65536, 1, 6 * 1024 * 1024):
+        got += cutter.feed(memoryview(data)[offset:offset + step])
+        offset += step
+    got += cutter.feed(data[offset:])
+    got += cutter.finish()
+    assert [(h, len(piece)) for h, piece in got] == expected
+    assert b"".join(piece for _, piece in got) == data
+    small = StreamCutter()
+    assert small.feed(b"x" * 4096) == []
+    assert [len(piece) for _, piece in small.finish()] == [4096]

@@ -112,42 +112,70 @@ class StreamCutter:
 
     FastCDC decides a cut by looking at most ``MAX_CHUNK`` bytes past the chunk's start, so
     once that many are buffered the next chunk is final; only the tail waits for ``finish``.
-    At most ``MAX_CHUNK`` plus one block are held.
+    At most ``MAX_CHUNK`` plus one block are held, in one buffer allocated once: the bytes
+    not cut yet move to its start when a block would not fit behind them. (A bytearray grown
+    after its head was cut off is allocated afresh and copied whole: with large blocks
+    mapped on their own (``malloc.py``) that cost 4.5 page faults per byte's page and a
+    4 MiB copy per chunk, 3.7 ms of CPU per MiB cut.)
     """
 
     def __init__(self) -> None:
         self._chunker = _chunker()
-        self._buffer = bytearray()
+        self._buffer = bytearray(0)
+        self._start = 0  # the bytes not cut yet are _buffer[_start:_end]
+        self._end = 0
         self.size = 0
         self.hashes: list[str] = []
 
+    def _held(self) -> int:
+        return self._end - self._start
+
     def feed(self, block: bytes | memoryview) -> list[tuple[str, bytes]]:
         """Take the next bytes; returns the chunks (hash, bytes) they completed."""
-        self._buffer += block
-        self.size += len(block)
+        size = len(block)
+        if self._end + size > len(self._buffer):
+            self._make_room(size)
+        with memoryview(self._buffer) as view:
+            view[self._end:self._end + size] = block
+        self._end += size
+        self.size += size
         out = []
-        while len(self._buffer) >= MAX_CHUNK:
+        while self._held() >= MAX_CHUNK:
             out.append(self._take(MAX_CHUNK))
         return out
+
+    def _make_room(self, size: int) -> None:
+        held = self._held()
+        if held + size > len(self._buffer):  # grows twofold, to two chunks' worth (a small
+            # body keeps a small buffer)
+            bigger = bytearray(max(held + size, min(2 * MAX_CHUNK, 2 * (held + size))))
+            bigger[:held] = memoryview(self._buffer)[self._start:self._end]
+            self._buffer = bigger
+        elif held:
+            with memoryview(self._buffer) as view:
+                view[:held] = view[self._start:self._end]  # the ranges may overlap: memmove
+        self._start, self._end = 0, held
 
     def finish(self) -> list[tuple[str, bytes]]:
         """The end of the stream: the chunks of what is left."""
         out = []
-        while len(self._buffer) >= MIN_CHUNK:
-            out.append(self._take(len(self._buffer)))
-        if self._buffer:  # shorter than MIN_CHUNK: one chunk (FastCDC never cuts before it)
-            out.append(self._piece(len(self._buffer)))
+        while self._held() >= MIN_CHUNK:
+            out.append(self._take(self._held()))
+        if self._held():  # shorter than MIN_CHUNK: one chunk (FastCDC never cuts before it)
+            out.append(self._piece(self._held()))
+        self._buffer = bytearray(0)
         return out
 
     def _take(self, window: int) -> tuple[str, bytes]:
         with memoryview(self._buffer) as view:
-            length = next(iter(self._chunker.cut_buf(view[:window]))).length
+            length = next(iter(self._chunker.cut_buf(
+                view[self._start:self._start + window]))).length
         return self._piece(length)
 
     def _piece(self, length: int) -> tuple[str, bytes]:
         with memoryview(self._buffer) as view:  # one copy (a bytearray slice would be two)
-            data = bytes(view[:length])
-        del self._buffer[:length]  # cheap: a bytearray drops its head without moving the rest
+            data = bytes(view[self._start:self._start + length])
+        self._start += length
         digest = hashlib.sha256(data).hexdigest()
         self.hashes.append(digest)
         return digest, data
