@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -32,12 +31,10 @@ from minidropbox.storage.disk import TEMP_PREFIX, DiskChunkStore
 from minidropbox.storage.memory import AsyncMemoryChunkStore
 from minidropbox.storage.node_client import AsyncNodeClient
 from minidropbox.storage.node_http import Response as NodeResponse
-from tests.harness import ServerProcess, start_node
-from tests.integration.storage_faults import tmpfs
+from tests.harness import ServerProcess
+from tests.integration.node_process import AUTH, SECRET, running_node
 from tests.unit.test_node_disk_faults import SyncAsgiClient
 
-SECRET = "node-batch-cluster-secret-0123456789"
-AUTH = {"Authorization": f"Bearer {SECRET}"}
 MiB = 1 << 20
 
 
@@ -174,12 +171,6 @@ def test_present_chunks_are_written_and_flushed_as_new_ones(
     assert temps_in(store.root) == []
 
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    with tmpfs(tmp_path / "tiny", "1m") as mount:
-        yield mount
-
-
 def test_full_disk_fails_the_batch_and_leaves_nothing(tiny_disk: Path) -> None:
     store = DiskChunkStore(tiny_disk / "store")
     items = [chunk(i, 200_000) for i in range(8)]  # 1.6 MB on a 1 MiB disk
@@ -191,33 +182,18 @@ def test_full_disk_fails_the_batch_and_leaves_nothing(tiny_disk: Path) -> None:
 
 # -- the node's route -----------------------------------------------------------------------
 
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = start_node(tmp_path, "node", SECRET)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def http(node: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=node.url, headers=AUTH, timeout=30) as client:
-        yield client
-
-
 def test_batch_route_stores_and_answers_per_chunk(node: ServerProcess,
-                                                  http: httpx.Client) -> None:
+                                                  node_http: httpx.Client) -> None:
     items = [chunk(i) for i in range(100)]
     wrong = (chunk(1000)[0], b"damaged on the way")
-    r = http.post("/chunks/batch", content=chunk_batch.encode([*items, wrong]))
+    r = node_http.post("/chunks/batch", content=chunk_batch.encode([*items, wrong]))
     assert r.status_code == 200, r.text
     answers = r.json()["chunks"]
     assert answers[:100] == [{"created": True}] * 100
     assert answers[100]["error"]["code"] == "hash_mismatch"
-    assert all(http.get(f"/chunks/{n}").content == d for n, d in items)
-    assert http.get(f"/chunks/{wrong[0]}").status_code == 404
-    assert http.get("/healthz").json()["chunk_count"] == 100
+    assert all(node_http.get(f"/chunks/{n}").content == d for n, d in items)
+    assert node_http.get(f"/chunks/{wrong[0]}").status_code == 404
+    assert node_http.get("/healthz").json()["chunk_count"] == 100
     # The API's client: the same per chunk, present ones False.
 
     async def again() -> list[bool | HashMismatch]:
@@ -233,7 +209,7 @@ def test_batch_route_stores_and_answers_per_chunk(node: ServerProcess,
 
 
 def test_a_node_without_batch_writes_gets_single_puts(node: ServerProcess,
-                                                      http: httpx.Client) -> None:
+                                                      node_http: httpx.Client) -> None:
     """During a rolling upgrade a node from before batch writes answers 405 to the batch
     routes (``/chunks/{name}`` takes no POST): the API's client sends it the chunks one by
     one (and reads them one by one) instead of counting the node as failed, and asks it for
@@ -269,7 +245,7 @@ def test_a_node_without_batch_writes_gets_single_puts(node: ServerProcess,
     assert results[:10] == [True] * 10 and results[11:] == [True] * 10
     assert isinstance(results[10], HashMismatch)
     assert posts == ["/chunks/batch", "/chunks/read"]  # each asked once, then never again
-    assert all(http.get(f"/chunks/{n}").content == d for n, d in items)
+    assert all(node_http.get(f"/chunks/{n}").content == d for n, d in items)
 
 
 @pytest.mark.parametrize("body, status", [
@@ -284,20 +260,20 @@ def test_a_node_without_batch_writes_gets_single_puts(node: ServerProcess,
     (b'{"chunks": [["' + b"0" * 64 + b'", 1]]}\nxx', 400),  # longer than its manifest
 ], ids=["no manifest", "empty", "no chunks key", "size not int", "negative size",
         "bad name", "named twice", "short", "long"])
-def test_malformed_batches_are_refused_and_store_nothing(http: httpx.Client, node: ServerProcess,
+def test_malformed_batches_are_refused_and_store_nothing(node_http: httpx.Client,
                                                          body: bytes, status: int) -> None:
-    r = http.post("/chunks/batch", content=body)
+    r = node_http.post("/chunks/batch", content=body)
     assert r.status_code == status, r.text
     assert set(r.json()) == {"error"}
-    assert http.get("/healthz").json()["chunk_count"] == 0
+    assert node_http.get("/healthz").json()["chunk_count"] == 0
 
 
-def test_batch_bounds_count_and_bytes(http: httpx.Client, node: ServerProcess) -> None:
+def test_batch_bounds_count_and_bytes(node_http: httpx.Client, node: ServerProcess) -> None:
     """No batch costs the node much more than its sender: too many chunks, or a body longer
     than any batch may be, is refused — the latter before a byte of the body is read."""
     many = [chunk(i, 1) for i in range(chunk_batch.MAX_BATCH_CHUNKS + 1)]
     manifest = json.dumps({"chunks": [[n, 1] for n, _ in many]}).encode()
-    r = http.post("/chunks/batch", content=manifest + b"\n" + b"x" * len(many))
+    r = node_http.post("/chunks/batch", content=manifest + b"\n" + b"x" * len(many))
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
     # The biggest body a batch may have, plus one: refused from its head alone.
     host, port = node.url.removeprefix("http://").split(":")
@@ -310,10 +286,10 @@ def test_batch_bounds_count_and_bytes(http: httpx.Client, node: ServerProcess) -
     # A chunk larger than the node takes (64 MiB), or a manifest past the byte bound.
     big = b"y" * (1 << 20)
     huge_name = hashlib.sha256(big).hexdigest()
-    r = http.post("/chunks/batch", content=json.dumps(
+    r = node_http.post("/chunks/batch", content=json.dumps(
         {"chunks": [[huge_name, 100 * (1 << 20)]]}).encode() + b"\n" + big)
     assert r.status_code == 413
-    assert http.get("/healthz").json()["chunk_count"] == 0
+    assert node_http.get("/healthz").json()["chunk_count"] == 0
 
 
 def test_batch_route_takes_no_grant(node: ServerProcess) -> None:
@@ -354,21 +330,17 @@ def test_a_faulty_disk_fails_the_batch_and_refuses_the_next(
 
 
 def test_a_full_node_answers_507_to_the_client(tiny_disk: Path) -> None:
-    server = start_node(tiny_disk, "node", SECRET)
-
-    async def send() -> None:
-        client = AsyncNodeClient(server.url, SECRET, timeout=30)
+    async def send(url: str) -> None:
+        client = AsyncNodeClient(url, SECRET, timeout=30)
         try:
             with pytest.raises(StoreFull):
                 await client.put_many([chunk(i, 200_000) for i in range(8)])
         finally:
             await client.aclose()
 
-    try:
-        asyncio.run(send())
+    with running_node(tiny_disk) as server:
+        asyncio.run(send(server.url))
         assert files_in(tiny_disk / "node") == []
-    finally:
-        server.stop()
 
 
 # -- the cluster's batch writes ---------------------------------------------------------------
@@ -446,16 +418,16 @@ def test_cluster_sends_one_batch_per_node_and_routes_around_a_failed_one(
 
 # -- batch reads ------------------------------------------------------------------------------
 
-def test_batch_read_answers_what_the_node_has(node: ServerProcess, http: httpx.Client) -> None:
+def test_batch_read_answers_what_the_node_has(node: ServerProcess, node_http: httpx.Client) -> None:
     items = [chunk(i) for i in range(30)]
-    assert http.post("/chunks/batch", content=chunk_batch.encode(items)).status_code == 200
+    assert node_http.post("/chunks/batch", content=chunk_batch.encode(items)).status_code == 200
     absent = chunk(999)[0]
     asked = [items[3][0], absent, *(n for n, _ in items[10:20])]
-    r = http.post("/chunks/read", content=chunk_batch.encode_names(asked))
+    r = node_http.post("/chunks/read", content=chunk_batch.encode_names(asked))
     assert r.status_code == 200
     found = chunk_batch.split(r.content, 1 << 20, allow_empty=True)
     assert [(n, bytes(d)) for n, d in found] == [items[3], *items[10:20]]
-    nothing = http.post("/chunks/read", content=chunk_batch.encode_names([absent]))
+    nothing = node_http.post("/chunks/read", content=chunk_batch.encode_names([absent]))
     assert chunk_batch.split(nothing.content, 1 << 20, allow_empty=True) == []
 
     async def read() -> dict[str, bytes]:
@@ -476,8 +448,8 @@ def test_batch_read_answers_what_the_node_has(node: ServerProcess, http: httpx.C
     (chunk_batch.encode_names([chunk(i, 1)[0] for i in range(chunk_batch.MAX_BATCH_CHUNKS
                                                              + 1)]), 413),
 ], ids=["not json", "empty", "named twice", "bad name", "too many"])
-def test_batch_read_bounds(http: httpx.Client, body: bytes, status: int) -> None:
-    r = http.post("/chunks/read", content=body)
+def test_batch_read_bounds(node_http: httpx.Client, body: bytes, status: int) -> None:
+    r = node_http.post("/chunks/read", content=body)
     assert r.status_code == status, r.text
     assert set(r.json()) == {"error"}
 

@@ -24,11 +24,9 @@ from minidropbox.node.settings import NodeSettings
 from minidropbox.storage.base import ChunkNotFound, CorruptChunk, StoreFull, StoreUnavailable
 from minidropbox.storage.disk import DiskChunkStore
 from minidropbox.storage.node_client import AsyncNodeClient, NodeClient
-from tests.harness import ServerProcess, free_port, start_node
-from tests.integration.storage_faults import tmpfs
+from tests.harness import ServerProcess, free_port
+from tests.integration.node_process import AUTH, SECRET, running_node
 
-SECRET = "node-test-cluster-secret-0123456789"
-AUTH = {"Authorization": f"Bearer {SECRET}"}
 MiB = 1 << 20
 
 
@@ -48,23 +46,6 @@ def error_code(r: httpx.Response) -> str:
     body = r.json()
     assert set(body) == {"error"} and {"code", "message"} <= set(body["error"]), body
     return str(body["error"]["code"])
-
-
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = start_node(tmp_path, "node", SECRET)
-    try:
-        yield server
-    finally:
-        server.stop()
-        # Whatever a test did, the secret must never reach the log.
-        assert SECRET not in server.log_path.read_text(errors="replace")
-
-
-@pytest.fixture
-def http(node: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=node.url, headers=AUTH, timeout=30) as client:
-        yield client
 
 
 def node_dir(node: ServerProcess) -> Path:
@@ -132,101 +113,101 @@ def test_a_node_without_a_configured_secret_keeps_a_generated_one(tmp_path: Path
 
 # -- the HTTP API ---------------------------------------------------------------------------
 
-def test_put_get_head_delete_list(http: httpx.Client) -> None:
+def test_put_get_head_delete_list(node_http: httpx.Client) -> None:
     data = blob(1, 3 * MiB + 17)
     h = name_of(data)
-    r = http.put(f"/chunks/{h}", content=data)
+    r = node_http.put(f"/chunks/{h}", content=data)
     assert r.status_code == 201
-    assert http.put(f"/chunks/{h}", content=data).status_code == 200
-    r = http.get(f"/chunks/{h}")
+    assert node_http.put(f"/chunks/{h}", content=data).status_code == 200
+    r = node_http.get(f"/chunks/{h}")
     assert r.status_code == 200 and r.content == data
     assert r.headers["content-length"] == str(len(data))
-    head = http.head(f"/chunks/{h}")
+    head = node_http.head(f"/chunks/{h}")
     assert head.status_code == 200 and head.headers["content-length"] == str(len(data))
     assert head.content == b""
-    health = http.get("/healthz").json()
+    health = node_http.get("/healthz").json()
     assert health["status"] == "ok"
     assert (health["chunk_count"], health["used_bytes"]) == (1, len(data))
     assert health["free_bytes"] > 0
-    assert http.delete(f"/chunks/{h}").status_code == 204
-    assert http.delete(f"/chunks/{h}").status_code == 204
-    assert http.head(f"/chunks/{h}").status_code == 404
-    r = http.get(f"/chunks/{h}")
+    assert node_http.delete(f"/chunks/{h}").status_code == 204
+    assert node_http.delete(f"/chunks/{h}").status_code == 204
+    assert node_http.head(f"/chunks/{h}").status_code == 404
+    r = node_http.get(f"/chunks/{h}")
     assert r.status_code == 404 and error_code(r) == "not_found"
 
 
-def test_listing_pages(http: httpx.Client) -> None:
+def test_listing_pages(node_http: httpx.Client) -> None:
     names = sorted(name_of(str(i).encode()) for i in range(7))
     for i in range(7):
-        http.put(f"/chunks/{name_of(str(i).encode())}", content=str(i).encode())
-    first = http.get("/chunks", params={"limit": 3}).json()
+        node_http.put(f"/chunks/{name_of(str(i).encode())}", content=str(i).encode())
+    first = node_http.get("/chunks", params={"limit": 3}).json()
     assert first == {"chunks": names[:3], "next": names[2]}
-    second = http.get("/chunks", params={"after": first["next"], "limit": 3}).json()
+    second = node_http.get("/chunks", params={"after": first["next"], "limit": 3}).json()
     assert second == {"chunks": names[3:6], "next": names[5]}
-    last = http.get("/chunks", params={"after": second["next"], "limit": 3}).json()
+    last = node_http.get("/chunks", params={"after": second["next"], "limit": 3}).json()
     assert last == {"chunks": names[6:], "next": None}
     for bad in ["0", "-1", "x", "100000"]:
-        r = http.get("/chunks", params={"limit": bad})
+        r = node_http.get("/chunks", params={"limit": bad})
         assert r.status_code == 400 and error_code(r) == "invalid_input"
 
 
-def test_bad_requests_get_json_errors(http: httpx.Client) -> None:
+def test_bad_requests_get_json_errors(node_http: httpx.Client) -> None:
     for name in ["abc", "A" * 64, "z" * 64]:
-        r = http.put(f"/chunks/{name}", content=b"x")
+        r = node_http.put(f"/chunks/{name}", content=b"x")
         assert r.status_code == 400 and error_code(r) == "invalid_input"
-    r = http.get("/nope")
+    r = node_http.get("/nope")
     assert r.status_code == 404 and error_code(r) == "not_found"
-    r = http.post(f"/chunks/{'0' * 64}")
+    r = node_http.post(f"/chunks/{'0' * 64}")
     assert r.status_code == 405 and error_code(r) == "method_not_allowed"
 
 
 def test_hash_mismatch_is_400_and_leaves_nothing(node: ServerProcess,
-                                                 http: httpx.Client) -> None:
+                                                 node_http: httpx.Client) -> None:
     data = blob(2, 2 * MiB)
-    r = http.put(f"/chunks/{name_of(data)}", content=data[:-1] + b"!")
+    r = node_http.put(f"/chunks/{name_of(data)}", content=data[:-1] + b"!")
     assert r.status_code == 400 and error_code(r) == "hash_mismatch"
-    assert http.head(f"/chunks/{name_of(data)}").status_code == 404
+    assert node_http.head(f"/chunks/{name_of(data)}").status_code == 404
     assert files_in(node_dir(node)) == []
-    assert http.get("/healthz").json()["chunk_count"] == 0
+    assert node_http.get("/healthz").json()["chunk_count"] == 0
 
 
 def test_oversized_body_is_413_and_leaves_nothing(node: ServerProcess,
-                                                  http: httpx.Client) -> None:
+                                                  node_http: httpx.Client) -> None:
     limit = NodeSettings().max_chunk_bytes
 
     def body() -> Iterator[bytes]:  # no Content-Length: the node must count as it reads
         for _ in range(limit // MiB + 1):
             yield b"\0" * MiB
 
-    r = http.put(f"/chunks/{'0' * 64}", content=body())
+    r = node_http.put(f"/chunks/{'0' * 64}", content=body())
     assert r.status_code == 413 and error_code(r) == "too_large"
     assert files_in(node_dir(node)) == []
 
 
 # -- ranges ---------------------------------------------------------------------------------
 
-def test_single_range_requests(http: httpx.Client) -> None:
+def test_single_range_requests(node_http: httpx.Client) -> None:
     data = blob(3, 2 * MiB + 100)
     size = len(data)
     h = name_of(data)
-    http.put(f"/chunks/{h}", content=data)
+    node_http.put(f"/chunks/{h}", content=data)
     cases = {"bytes=0-0": (0, 1), "bytes=10-": (10, size), "bytes=-100": (size - 100, size),
              "bytes=5-99": (5, 100), f"bytes={MiB}-{size + 500}": (MiB, size),
              f"bytes=-{size + 10}": (0, size)}
     for header, (start, stop) in cases.items():
-        r = http.get(f"/chunks/{h}", headers={"Range": header})
+        r = node_http.get(f"/chunks/{h}", headers={"Range": header})
         assert r.status_code == 206, header
         assert r.content == data[start:stop], header
         assert r.headers["content-range"] == f"bytes {start}-{stop - 1}/{size}"
         assert r.headers["content-length"] == str(stop - start)
     for header in [f"bytes={size}-", f"bytes={size + 5}-{size + 10}", "bytes=-0"]:
-        r = http.get(f"/chunks/{h}", headers={"Range": header})
+        r = node_http.get(f"/chunks/{h}", headers={"Range": header})
         assert r.status_code == 416, header
         assert error_code(r) == "range_not_satisfiable"
         assert r.headers["content-range"] == f"bytes */{size}"
     # Unsupported or malformed ranges are ignored, as RFC 9110 allows: the whole chunk.
     for header in ["bytes=0-1,5-6", "items=0-1", "bytes=9-3", "bytes=a-b"]:
-        r = http.get(f"/chunks/{h}", headers={"Range": header})
+        r = node_http.get(f"/chunks/{h}", headers={"Range": header})
         assert r.status_code == 200 and r.content == data, header
 
 
@@ -254,19 +235,16 @@ def test_temp_files_are_removed_at_start(tmp_path: Path) -> None:
     leftovers[1].parent.mkdir(parents=True)
     for path in leftovers:
         path.write_bytes(b"half a chunk")
-    server = start_node(tmp_path, "node", SECRET)
-    try:
+    with running_node(tmp_path) as server:
         assert not any(p.exists() for p in leftovers)
         health = httpx.get(server.url + "/healthz", headers=AUTH).json()
         assert (health["chunk_count"], health["used_bytes"]) == (1, len(data))
         r = httpx.get(f"{server.url}/chunks/{h}", headers=AUTH)
         assert r.content == data
-    finally:
-        server.stop()
 
 
 def test_a_client_that_disconnects_mid_body_leaves_no_chunk(node: ServerProcess,
-                                                           http: httpx.Client) -> None:
+                                                           node_http: httpx.Client) -> None:
     data = blob(5, 4 * MiB)
     h = name_of(data)
     with socket.create_connection(("127.0.0.1", node.port)) as sock:
@@ -276,23 +254,23 @@ def test_a_client_that_disconnects_mid_body_leaves_no_chunk(node: ServerProcess,
         sock.sendall(data[: 3 * MiB])
         time.sleep(0.3)
         # Mid-body: nothing under the final name, nothing listed.
-        assert http.head(f"/chunks/{h}").status_code == 404
-        assert http.get("/chunks").json()["chunks"] == []
+        assert node_http.head(f"/chunks/{h}").status_code == 404
+        assert node_http.get("/chunks").json()["chunks"] == []
         assert not (node_dir(node) / h[:2] / h[2:4] / h).exists()
     deadline = time.monotonic() + 10
     while files_in(node_dir(node)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert files_in(node_dir(node)) == []
-    assert http.head(f"/chunks/{h}").status_code == 404
+    assert node_http.head(f"/chunks/{h}").status_code == 404
     # The node is still fine afterwards.
-    assert http.put(f"/chunks/{h}", content=data).status_code == 201
+    assert node_http.put(f"/chunks/{h}", content=data).status_code == 201
 
 
-def test_restart_keeps_chunks_and_counts(node: ServerProcess, http: httpx.Client) -> None:
+def test_restart_keeps_chunks_and_counts(node: ServerProcess, node_http: httpx.Client) -> None:
     sizes = [1, 1000, MiB]
     for i, size in enumerate(sizes):
-        http.put(f"/chunks/{name_of(blob(i, size))}", content=blob(i, size))
-    before = http.get("/healthz").json()
+        node_http.put(f"/chunks/{name_of(blob(i, size))}", content=blob(i, size))
+    before = node_http.get("/healthz").json()
     node.restart()
     with httpx.Client(base_url=node.url, headers=AUTH) as client:
         after = client.get("/healthz").json()
@@ -301,29 +279,20 @@ def test_restart_keeps_chunks_and_counts(node: ServerProcess, http: httpx.Client
         assert client.get(f"/chunks/{name_of(blob(2, MiB))}").content == blob(2, MiB)
 
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    with tmpfs(tmp_path / "tiny", "1m") as mount:
-        yield mount
-
-
 def test_full_disk_is_507_and_leaves_nothing(tiny_disk: Path) -> None:
-    server = start_node(tiny_disk, "node", SECRET)
-    try:
-        with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as http:
-            data = blob(6, 2 * MiB)
-            r = http.put(f"/chunks/{name_of(data)}", content=data)
-            assert r.status_code == 507 and error_code(r) == "store_full"
-            assert files_in(tiny_disk / "node") == []
-            assert http.get("/healthz").json()["chunk_count"] == 0
-            # Space freed by the failed write is usable again.
-            small = blob(7, 100_000)
-            assert http.put(f"/chunks/{name_of(small)}", content=small).status_code == 201
-            assert http.get(f"/chunks/{name_of(small)}").content == small
-            with NodeClient(server.url, SECRET) as client, pytest.raises(StoreFull):
-                client.put(name_of(data), data)
-    finally:
-        server.stop()
+    with running_node(tiny_disk) as server, \
+            httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as node_http:
+        data = blob(6, 2 * MiB)
+        r = node_http.put(f"/chunks/{name_of(data)}", content=data)
+        assert r.status_code == 507 and error_code(r) == "store_full"
+        assert files_in(tiny_disk / "node") == []
+        assert node_http.get("/healthz").json()["chunk_count"] == 0
+        # Space freed by the failed write is usable again.
+        small = blob(7, 100_000)
+        assert node_http.put(f"/chunks/{name_of(small)}", content=small).status_code == 201
+        assert node_http.get(f"/chunks/{name_of(small)}").content == small
+        with NodeClient(server.url, SECRET) as client, pytest.raises(StoreFull):
+            client.put(name_of(data), data)
 
 
 def _peak_rss(pid: int) -> int:
@@ -333,11 +302,11 @@ def _peak_rss(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
-def test_memory_stays_flat_for_big_chunks(node: ServerProcess, http: httpx.Client) -> None:
+def test_memory_stays_flat_for_big_chunks(node: ServerProcess, node_http: httpx.Client) -> None:
     assert node.proc is not None
     warm = blob(8, 2 * MiB)
-    http.put(f"/chunks/{name_of(warm)}", content=warm)
-    http.get(f"/chunks/{name_of(warm)}")
+    node_http.put(f"/chunks/{name_of(warm)}", content=warm)
+    node_http.get(f"/chunks/{name_of(warm)}")
     baseline = _peak_rss(node.proc.pid)
     size = 48 * MiB
     rng = random.Random(9)
@@ -346,9 +315,9 @@ def test_memory_stays_flat_for_big_chunks(node: ServerProcess, http: httpx.Clien
     for piece in pieces:
         digest.update(piece)
     h = digest.hexdigest()
-    assert http.put(f"/chunks/{h}", content=iter(pieces)).status_code == 201
+    assert node_http.put(f"/chunks/{h}", content=iter(pieces)).status_code == 201
     got = hashlib.sha256()
-    with http.stream("GET", f"/chunks/{h}") as r:
+    with node_http.stream("GET", f"/chunks/{h}") as r:
         for block in r.iter_bytes():
             got.update(block)
     assert got.hexdigest() == h

@@ -1,5 +1,6 @@
 """Whole-chunk GETs received in place (storage/node_fetch.py) against a scripted server:
-framing, keep-alive, stale and cut connections, verification, and buffer reuse."""
+framing, keep-alive, verification, and buffer reuse. Stale and cut connections are tested
+for both node pools in test_node_http.py."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ import pytest
 from minidropbox.storage.base import ChunkNotFound, CorruptChunk, StoreUnavailable
 from minidropbox.storage.node_client import AsyncNodeClient
 from minidropbox.storage.node_fetch import FetchPool, ReceiveBuffers
-from minidropbox.storage.node_http import NodeProtocolError, NodeTransportError
-from tests.unit.test_node_http import answer, read_request, serve
+from tests.unit.scripted_node import CHUNKED_ABCDE, HANG_UP, answer, serve
 
 MiB = 1024 * 1024
 
@@ -20,32 +20,25 @@ MiB = 1024 * 1024
 def test_bodies_of_every_framing_and_one_kept_alive_connection() -> None:
     big = bytes(range(256)) * (3 * MiB // 256) + b"tail"
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                      _: int) -> None:
-        while True:
-            try:
-                head, _ = await read_request(reader)
-            except asyncio.IncompleteReadError:
-                return
-            assert b"Authorization: Bearer s" in head and b"Host: 127.0.0.1:" in head
-            if head.startswith(b"GET /chunked"):
-                writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
-                             b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n")
-            elif head.startswith(b"GET /eof"):
-                writer.write(b"HTTP/1.1 200 OK\r\n\r\nuntil the end")
-                await writer.drain()
-                return
-            elif head.startswith(b"GET /none"):
-                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
-            else:
-                # The head and the body's start in one write, the rest in pieces.
-                data = answer(big)
-                writer.write(data[:70_000])
-                await writer.drain()
-                writer.write(data[70_000:])
+    async def respond(head: bytes, _: bytes, writer: asyncio.StreamWriter) -> str | None:
+        assert b"Authorization: Bearer s" in head and b"Host: 127.0.0.1:" in head
+        if head.startswith(b"GET /chunked"):
+            writer.write(CHUNKED_ABCDE)
+        elif head.startswith(b"GET /eof"):
+            writer.write(b"HTTP/1.1 200 OK\r\n\r\nuntil the end")
+            return HANG_UP
+        elif head.startswith(b"GET /none"):
+            writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        else:
+            # The head and the body's start in one write, the rest in pieces.
+            data = answer(big)
+            writer.write(data[:70_000])
+            await writer.drain()
+            writer.write(data[70_000:])
+        return None
 
     async def scenario() -> None:
-        server, url, connections = await serve(handler)
+        server, url, connections = await serve(respond)
         pool = FetchPool(url)
         auth = {"Authorization": "Bearer s"}
         for _ in range(3):
@@ -63,63 +56,28 @@ def test_bodies_of_every_framing_and_one_kept_alive_connection() -> None:
     asyncio.run(scenario())
 
 
-def test_a_stale_idle_connection_is_replaced_and_a_cut_answer_is_an_error() -> None:
-    async def once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
-        head, _ = await read_request(reader)
-        if head.startswith(b"GET /cut"):
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
-        else:
-            writer.write(answer(b"{}"))
-        await writer.drain()  # then close, as a node whose keep-alive expired
-
-    async def scenario() -> None:
-        server, url, connections = await serve(once)
-        pool = FetchPool(url)
-        for _ in range(3):
-            assert (await pool.get("/healthz", {})).json() == {}
-        assert len(connections) == 3
-        with pytest.raises(NodeProtocolError):
-            await pool.get("/cut", {})
-        server.close()
-        await server.wait_closed()
-        with pytest.raises(NodeTransportError):
-            await pool.get("/healthz", {})
-        await pool.aclose()
-
-    asyncio.run(scenario())
-
-
 def test_the_client_verifies_what_it_received_in_place() -> None:
     good = b"g" * 300_000
     name = hashlib.sha256(good).hexdigest()
     other = hashlib.sha256(b"other").hexdigest()
     missing = hashlib.sha256(b"missing").hexdigest()
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                      _: int) -> None:
-        while True:
-            try:
-                head, _ = await read_request(reader)
-            except asyncio.IncompleteReadError:
-                return
-            if name.encode() in head:
-                writer.write(answer(good))
-            elif other.encode() in head:
-                writer.write(answer(good))  # not the bytes of that name
-            else:
-                writer.write(answer(b'{"error": {"code": "not_found", "message": "no"}}',
-                                    "404 Not Found"))
+    async def respond(head: bytes, _: bytes, writer: asyncio.StreamWriter) -> None:
+        if name.encode() in head or other.encode() in head:
+            writer.write(answer(good))  # for ``other``: not the bytes of that name
+        else:
+            writer.write(answer(b'{"error": {"code": "not_found", "message": "no"}}',
+                                "404 Not Found"))
 
     async def scenario() -> None:
-        server, url, _ = await serve(handler)
+        server, url, _ = await serve(respond)
         async with AsyncNodeClient(url, "s") as client:
             assert await client.get(name) == good
             with pytest.raises(CorruptChunk):
                 await client.get(other)
             with pytest.raises(ChunkNotFound):
                 await client.get(missing)
-        async with AsyncNodeClient(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}",
-                                   "s") as client:
+        async with AsyncNodeClient(url, "s") as client:
             server.close()
             await server.wait_closed()
             with pytest.raises(StoreUnavailable):

@@ -1,58 +1,49 @@
 """The node HTTP client against a scripted asyncio server: reuse, stale connections, framing,
-and answers no node should give."""
+and answers no node should give. What the in-place GET pool (``node_fetch.FetchPool``) must do
+alike is run against both pools here."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import pytest
 
 from minidropbox.storage.base import StoreUnavailable
 from minidropbox.storage.node_client import AsyncNodeClient
-from minidropbox.storage.node_http import NodePool, NodeProtocolError, NodeTransportError
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
-
-
-async def serve(handler: Handler) -> tuple[asyncio.Server, str, list[int]]:
-    """A server answering each connection with ``handler(reader, writer, connection_no)``."""
-    connections: list[int] = []
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(len(connections))
-        try:
-            await handler(reader, writer, connections[-1])
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    return server, f"http://127.0.0.1:{port}", connections
+from minidropbox.storage.node_fetch import FetchPool
+from minidropbox.storage.node_http import (
+    NodePool,
+    NodeProtocolError,
+    NodeTransportError,
+    Response,
+)
+from tests.unit.scripted_node import CHUNKED_ABCDE, CUT_ANSWER, HANG_UP, answer, serve
 
 
-async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    return head, await reader.readexactly(length)
+class _StreamGets:
+    """``NodePool`` (answers read through an asyncio stream) behind ``FetchPool``'s ``get``."""
+
+    def __init__(self, url: str) -> None:
+        self.pool = NodePool(url)
+
+    async def get(self, target: str, headers: dict[str, str]) -> Response:
+        return await self.pool.request("GET", target, headers)
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
 
 
-def answer(body: bytes, status: str = "200 OK") -> bytes:
-    return f"HTTP/1.1 {status}\r\ncontent-length: {len(body)}\r\n\r\n".encode() + body
+# What both pools must do alike: one reads answers through a stream, the other in place.
+either_pool = pytest.mark.parametrize("pool_kind", [_StreamGets, FetchPool],
+                                      ids=["streams", "in-place"])
+PoolKind = Callable[[str], _StreamGets | FetchPool]
 
 
 def test_keep_alive_reuses_one_connection_and_sends_the_body() -> None:
-    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
-        while not reader.at_eof():
-            try:
-                head, body = await read_request(reader)
-            except asyncio.IncompleteReadError:
-                return
-            assert b"Authorization: Bearer s" in head and b"Host: 127.0.0.1:" in head
-            writer.write(answer(body, "201 Created"))
+    async def echo(head: bytes, body: bytes, writer: asyncio.StreamWriter) -> None:
+        assert b"Authorization: Bearer s" in head and b"Host: 127.0.0.1:" in head
+        writer.write(answer(body, "201 Created"))
 
     async def scenario() -> None:
         server, url, connections = await serve(echo)
@@ -69,17 +60,17 @@ def test_keep_alive_reuses_one_connection_and_sends_the_body() -> None:
     asyncio.run(scenario())
 
 
-def test_an_idle_connection_the_node_closed_is_replaced() -> None:
-    async def once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
-        await read_request(reader)
+@either_pool
+def test_an_idle_connection_the_node_closed_is_replaced(pool_kind: PoolKind) -> None:
+    async def healthz(head: bytes, body: bytes, writer: asyncio.StreamWriter) -> None:
         writer.write(answer(b"{}"))
-        await writer.drain()  # then close: as a node does when its keep-alive expires
 
     async def scenario() -> None:
-        server, url, connections = await serve(once)
-        pool = NodePool(url)
+        # One answer per connection, then closed: as a node does when its keep-alive expires.
+        server, url, connections = await serve(healthz, keep_alive=False)
+        pool = pool_kind(url)
         for _ in range(3):
-            assert (await pool.request("GET", "/healthz", {})).json() == {}
+            assert (await pool.get("/healthz", {})).json() == {}
         assert len(connections) == 3
         await pool.aclose()
         server.close()
@@ -88,21 +79,12 @@ def test_an_idle_connection_the_node_closed_is_replaced() -> None:
 
 
 def test_chunked_answers_and_half_read_bodies() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                      _: int) -> None:
-        while True:
-            try:
-                head, _ = await read_request(reader)
-            except asyncio.IncompleteReadError:
-                return
-            if head.startswith(b"GET /chunked"):
-                writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
-                             b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n")
-            else:
-                writer.write(answer(b"z" * 100_000))
+    async def respond(head: bytes, body: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(CHUNKED_ABCDE if head.startswith(b"GET /chunked")
+                     else answer(b"z" * 100_000))
 
     async def scenario() -> None:
-        server, url, connections = await serve(handler)
+        server, url, connections = await serve(respond)
         pool = NodePool(url)
         assert (await pool.request("GET", "/chunked", {})).content == b"abcde"
         async with pool.open("GET", "/big", {}) as (response, chunks):
@@ -117,21 +99,22 @@ def test_chunked_answers_and_half_read_bodies() -> None:
     asyncio.run(scenario())
 
 
-def test_a_node_that_hangs_up_mid_answer_is_a_transport_error() -> None:
-    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
-        await writer.drain()
+@either_pool
+def test_a_node_that_hangs_up_mid_answer_is_a_transport_error(pool_kind: PoolKind) -> None:
+    async def cut(head: bytes, body: bytes, writer: asyncio.StreamWriter) -> str:
+        writer.write(CUT_ANSWER)
+        return HANG_UP
 
     async def scenario() -> None:
         server, url, _ = await serve(cut)
-        pool = NodePool(url)
+        pool = pool_kind(url)
         with pytest.raises(NodeProtocolError):
-            await pool.request("GET", "/chunks/a", {})
+            await pool.get("/chunks/a", {})
         server.close()
         await server.wait_closed()
         with pytest.raises(NodeTransportError):
-            await pool.request("GET", "/chunks/a", {})
+            await pool.get("/chunks/a", {})
+        await pool.aclose()
 
     asyncio.run(scenario())
 
@@ -140,13 +123,8 @@ def test_a_node_that_hangs_up_mid_answer_is_a_transport_error() -> None:
 def test_an_answer_the_protocol_does_not_allow_is_the_node_s_fault(body: bytes) -> None:
     """Every fault of a node is a ``StoreError``, so the cluster falls over instead of
     answering 500: a success whose body cannot be read is ``StoreUnavailable``."""
-    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
-        while not reader.at_eof():
-            try:
-                await read_request(reader)
-            except asyncio.IncompleteReadError:
-                return
-            writer.write(answer(body))
+    async def garbage(head: bytes, _: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(answer(body))
 
     async def scenario() -> None:
         server, url, _ = await serve(garbage)

@@ -36,6 +36,7 @@ from minidropbox.storage.node_http import (
     Response,
     _NoAnswer,
     _parse_head,
+    exchange_on_a_connection,
 )
 
 MAX_IDLE = 16
@@ -257,23 +258,8 @@ class FetchPool:
         lines += [f"{name}: {value}" for name, value in headers.items()]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         async with self._slots:
-            conn = self._idle_socket()
-            reused = conn is not None
-            while True:
-                if conn is None:
-                    conn = await self._connect()
-                try:
-                    response = await self._exchange(conn, head)
-                except _NoAnswer:
-                    conn.close()
-                    if reused:
-                        conn, reused = None, False
-                        continue  # the node closed the idle socket as we picked it
-                    raise
-                except BaseException:
-                    conn.close()
-                    raise
-                break
+            conn, response = await exchange_on_a_connection(
+                self._idle_socket(), self._connect, lambda conn: self._exchange(conn, head))
             try:
                 reusable = await self._read_body(conn, response)
             except BaseException:

@@ -30,8 +30,8 @@ import contextlib
 import json
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 MAX_IDLE = 32
@@ -172,37 +172,17 @@ class NodePool:
         head = self._head(method, target, headers,
                           len(body) if body is not None else (0 if method in ("PUT", "POST")
                                                               else None))
-        async with self._slots, self._exchange_on_a_connection(method, head, body) as answer:
-            yield answer
-
-    @contextlib.asynccontextmanager
-    async def _exchange_on_a_connection(self, method: str, head: bytes,
-                                        body: bytes | memoryview | None,
-                                        ) -> AsyncIterator[tuple[Response, Any]]:
-        conn = self._idle_connection()
-        reused = conn is not None
-        while True:
-            if conn is None:
-                conn = await self._connect()
+        async with self._slots:
+            conn, response = await exchange_on_a_connection(
+                self._idle_connection(), self._connect,
+                lambda conn: self._exchange(conn, head, body))
             try:
-                response = await self._exchange(conn, head, body)
-            except _NoAnswer:
-                conn.close()
-                if reused:
-                    conn, reused = None, False
-                    continue  # the node closed the idle connection as we picked it
-                raise
+                reader = _BodyReader(conn.reader, response, method)
+                yield response, reader.chunks
             except BaseException:
                 conn.close()
                 raise
-            break
-        try:
-            reader = _BodyReader(conn.reader, response, method)
-            yield response, reader.chunks
-        except BaseException:
-            conn.close()
-            raise
-        self._release(conn, reader.done and reader.reusable)
+            self._release(conn, reader.done and reader.reusable)
 
     async def _exchange(self, conn: _Connection, head: bytes,
                         body: bytes | memoryview | None) -> Response:
@@ -228,6 +208,39 @@ class NodePool:
         except OSError as exc:
             raise _NoAnswer(type(exc).__name__) from None
         return _parse_head(raw)
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+Conn = TypeVar("Conn", bound=_Closable)
+
+
+async def exchange_on_a_connection(idle: Conn | None, connect: Callable[[], Awaitable[Conn]],
+                                   exchange: Callable[[Conn], Awaitable[Response]],
+                                   ) -> tuple[Conn, Response]:
+    """``exchange`` (send a request, read the head of its answer) on ``idle``, a connection
+    taken from a pool, or else on a new one from ``connect``; the connection and the answer.
+
+    A node may close an idle connection just as we pick it: an exchange that fails on a
+    reused connection before any byte of the answer arrived (``_NoAnswer``) is tried once
+    more on a new one (every node operation is idempotent). A connection an exchange failed
+    on, or was interrupted on (a timeout, a cancellation), is closed."""
+    conn = idle
+    while True:
+        if conn is None:
+            conn = await connect()
+        try:
+            return conn, await exchange(conn)
+        except _NoAnswer:
+            conn.close()
+            if idle is None:
+                raise
+            conn = idle = None  # the node closed the idle connection as we picked it
+        except BaseException:
+            conn.close()
+            raise
 
 
 def _parse_head(raw: bytes) -> Response:
