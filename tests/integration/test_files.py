@@ -262,6 +262,9 @@ def test_many_small_files_in_one_answer(module_http: httpx.Client,
     assert upload(module_http, alice, "/many/001.txt", b"second version", parent=1)[0] \
         .status_code == 201
     asked = [{"path": p} for p in files] + [{"path": "/many/001.txt", "version": 1},
+                                             {"path": "/many/002.txt"},  # asked twice
+                                             {"path": "/many/002.txt", "version": 9},
+                                             {"path": "/many/../x"},
                                              {"path": "/many/nope"}, {"path": "/many"}]
     r = module_http.post("/api/v1/files/contents", headers=alice, json={"files": asked})
     assert r.status_code == 200, r.text
@@ -279,7 +282,11 @@ def test_many_small_files_in_one_answer(module_http: httpx.Client,
         assert head["path"] == item["path"] and data == want[item["path"]]
         assert head["content_hash"] == content_hash(ref.hash for ref, _ in chunk_bytes(data))
     assert got[len(files)][1] == files["/many/001.txt"] and got[len(files)][0]["version"] == 1
-    assert [h["error"]["code"] for h, _ in got[-2:]] == ["not_found", "invalid_input"]
+    assert got[len(files) + 1][1] == files["/many/002.txt"]
+    assert [h["error"]["code"] for h, _ in got[-4:]] == ["not_found", "invalid_path",
+                                                         "not_found", "invalid_input"]
+    assert got[-4][0]["error"]["message"] == "/many/002.txt has no version 9."
+    assert got[-1][0]["error"]["message"] == "/many is a folder; download its files one by one."
     big = bytes(MiB + 1)
     assert upload(module_http, alice, "/many/big.bin", big)[0].status_code == 201
     r = module_http.post("/api/v1/files/contents", headers=alice,

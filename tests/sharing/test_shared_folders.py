@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
@@ -215,3 +216,27 @@ def test_a_listing_pages_across_own_and_shared_folders(person: Any) -> None:
     # Inside one mount, and from a folder holding one.
     assert bob.paths("/m/A") == ["/m/A/one.txt", "/m/A/sub", "/m/A/sub/two.txt"]
     assert bob.paths("/m") == [p for p in whole if p.startswith("/m/")]
+
+
+def test_many_files_in_one_answer_across_shared_folders(person: Any) -> None:
+    """``POST /files/contents`` reads files from the caller's own tree and from folders shared
+    with them in one request, each at the caller's path, in the order asked."""
+    alice, bob = person("alice"), person("bob")
+    alice.put("/Team/a.txt", b"team a")
+    alice.put("/Team/sub/b.txt", b"team b")
+    bob.put("/mine.txt", b"bob's own")
+    alice.share("/Team", bob, as_path="/From Alice")
+    asked = ["/From Alice/sub/b.txt", "/mine.txt", "/From Alice/a.txt", "/From Alice/gone",
+             "/From Alice"]
+    r = bob.http.post("/api/v1/files/contents", json={"files": [{"path": p} for p in asked]})
+    assert r.status_code == 200, r.text
+    body, pos, got = r.content, 0, []
+    for _ in asked:
+        end = body.index(b"\n", pos)
+        head = json.loads(body[pos:end])
+        pos = end + 1 + head.get("size", 0)
+        got.append((head, body[end + 1:pos]))
+    assert [(h.get("path"), data) for h, data in got[:3]] == [
+        ("/From Alice/sub/b.txt", b"team b"), ("/mine.txt", b"bob's own"),
+        ("/From Alice/a.txt", b"team a")]
+    assert [h["error"]["code"] for h, _ in got[3:]] == ["not_found", "not_found"]

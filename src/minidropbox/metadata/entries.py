@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 
 from minidropbox.core.paths import parent_of, path_key
 from minidropbox.metadata import chunks as chunk_repo
 from minidropbox.metadata import usage
+from minidropbox.metadata.replicas import in_batches
 from minidropbox.metadata.tables import (
     chunks,
     entries,
@@ -155,6 +167,44 @@ def get_version(conn: Connection, entry_id: int, number: int) -> dict[str, Any] 
     row = conn.execute(select(versions).where(versions.c.entry_id == entry_id,
                                               versions.c.number == number)).mappings().first()
     return dict(row) if row else None
+
+
+def live_many(conn: Connection, namespace_id: int,
+              keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The live entries at path keys ``keys``, by key: one query per 500 keys (a download of
+    many small files asks for hundreds at once)."""
+    out: dict[str, dict[str, Any]] = {}
+    for batch in in_batches(sorted(set(keys))):
+        rows = conn.execute(select(entries).where(
+            entries.c.namespace_id == namespace_id, entries.c.path_key.in_(batch),
+            entries.c.deleted_at.is_(None))).mappings()
+        out.update((r["path_key"], dict(r)) for r in rows)
+    return out
+
+
+def versions_many(conn: Connection,
+                  wanted: list[tuple[int, int]]) -> dict[tuple[int, int], dict[str, Any]]:
+    """The versions ``(entry id, number)`` in ``wanted`` that exist, by that pair."""
+    out: dict[tuple[int, int], dict[str, Any]] = {}
+    for batch in in_batches(sorted(set(wanted))):
+        rows = conn.execute(select(versions).where(
+            tuple_(versions.c.entry_id, versions.c.number).in_(batch))).mappings()
+        out.update(((r["entry_id"], r["number"]), dict(r)) for r in rows)
+    return out
+
+
+def chunk_lists(conn: Connection, version_ids: list[int]) -> dict[int, list[tuple[str, int]]]:
+    """``version_chunk_list`` of each version in ``version_ids`` (an empty file has none)."""
+    out: dict[int, list[tuple[str, int]]] = {v: [] for v in version_ids}
+    for batch in in_batches(sorted(set(version_ids))):
+        rows = conn.execute(
+            select(version_chunks.c.version_id, version_chunks.c.chunk_hash, chunks.c.size)
+            .join(chunks, chunks.c.hash == version_chunks.c.chunk_hash)
+            .where(version_chunks.c.version_id.in_(batch))
+            .order_by(version_chunks.c.version_id, version_chunks.c.idx))
+        for version_id, chunk_hash, size in rows:
+            out[version_id].append((chunk_hash, int(size)))
+    return out
 
 
 def version_chunk_list(conn: Connection, version_id: int) -> list[tuple[str, int]]:

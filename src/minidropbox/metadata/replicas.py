@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -14,8 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from minidropbox.core.health import DOWN
 from minidropbox.metadata.tables import chunks, nodes, repair_queue, replicas
 
+T = TypeVar("T")
 
-def in_batches(items: list[str], size: int = 500) -> Iterable[list[str]]:
+
+def in_batches(items: list[T], size: int = 500) -> Iterable[list[T]]:
     """``items`` in slices small enough for one ``IN (...)`` list on every database."""
     for start in range(0, len(items), size):
         yield items[start:start + size]

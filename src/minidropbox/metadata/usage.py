@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, case, func, or_, select, update
+from sqlalchemy import Connection, bindparam, case, func, or_, select, update
 
 from minidropbox.metadata.tables import entries, namespaces, versions
 
@@ -18,17 +18,23 @@ class Usage:
     chunk_refs: int
 
 
+# Built once: both run several times per commit, and building a statement costs more than
+# running it on SQLite (a batch of 1,000 small files spent a fifth of its time here).
+_OF = select(namespaces.c.entry_count, namespaces.c.chunk_refs).where(
+    namespaces.c.id == bindparam("ns"))
+_ADD = update(namespaces).where(namespaces.c.id == bindparam("ns")).values(
+    entry_count=namespaces.c.entry_count + bindparam("d_entries"),
+    chunk_refs=namespaces.c.chunk_refs + bindparam("d_refs"))
+
+
 def of(conn: Connection, namespace_id: int) -> Usage:
-    row = conn.execute(select(namespaces.c.entry_count, namespaces.c.chunk_refs).where(
-        namespaces.c.id == namespace_id)).one()
+    row = conn.execute(_OF, {"ns": namespace_id}).one()
     return Usage(int(row[0]), int(row[1]))
 
 
 def add(conn: Connection, namespace_id: int, entries: int = 0, chunk_refs: int = 0) -> None:
     if entries or chunk_refs:
-        conn.execute(update(namespaces).where(namespaces.c.id == namespace_id).values(
-            entry_count=namespaces.c.entry_count + entries,
-            chunk_refs=namespaces.c.chunk_refs + chunk_refs))
+        conn.execute(_ADD, {"ns": namespace_id, "d_entries": entries, "d_refs": chunk_refs})
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from minidropbox.service.accounts import Principal
 from minidropbox.service.files import (
     AfterCommit,
     CommitRequest,
+    Content,
     FileService,
     failed_commit,
     public_entry,
@@ -131,19 +132,28 @@ class SharedFileService(FileService):
         return t.shown(entry), chunk_list
 
     def contents(self, principal: Principal, items: list[tuple[str, int | None]],
-                 ) -> list[tuple[dict[str, Any], list[tuple[str, int]]] | InvalidInput
-                           | NotFound]:
-        """As ``content`` for each pair, with the caller's mount points read once for all."""
+                 ) -> list[Content | InvalidInput | NotFound]:
+        """As ``content`` for each pair, with the caller's mount points read once for all and
+        every file read in one transaction (``contents_in``)."""
         mounts = self.mounts(principal)
-        out: list[tuple[dict[str, Any], list[tuple[str, int]]] | InvalidInput | NotFound] = []
-        for raw_path, version in items:
+        resolved: list[Target | InvalidInput | NotFound] = []
+        for raw_path, _ in items:
             try:
-                t = self.resolve(principal, raw_path, mounts)
-                entry, chunk_list = super().content(t.principal, t.path, version)
+                resolved.append(self.resolve(principal, raw_path, mounts))
             except (InvalidInput, NotFound) as exc:
-                out.append(exc)
+                resolved.append(exc)
+        targets = [(t, version) for t, (_, version) in zip(resolved, items, strict=True)
+                   if isinstance(t, Target)]
+        answers = iter(self.contents_in([(t.principal.namespace_id, t.path, version)
+                                         for t, version in targets]))
+        out: list[Content | InvalidInput | NotFound] = []
+        for t in resolved:
+            if not isinstance(t, Target):
+                out.append(t)
                 continue
-            out.append((t.shown(entry), chunk_list))
+            answer = next(answers)
+            out.append(answer if isinstance(answer, (InvalidInput, NotFound))
+                       else (t.shown(answer[0]), answer[1]))
         return out
 
     def versions(self, principal: Principal, raw_path: str) -> list[dict[str, Any]]:

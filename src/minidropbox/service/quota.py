@@ -83,6 +83,18 @@ class CommitQuota:
         self.principal = principal
         self.used: int | None = None
         self.counted: set[str] = set()
+        self.known: set[str] = set()  # hashes already asked about: committed_among is done
+        self.owned: dict[str, int] | None = None
+
+    def prime(self, chunk_hashes: list[str], owned: dict[str, int]) -> None:
+        """Ask once for a whole batch which chunks already count, and take its owned sizes
+        (read in the same transaction), so that each commit's ``charge`` asks nothing."""
+        if self.principal.quota_bytes is None:
+            return
+        self.counted |= repo.committed_among(self.conn, self.principal.user_id,
+                                             sorted(set(chunk_hashes)))
+        self.known |= set(chunk_hashes)
+        self.owned = owned
 
     def charge(self, chunk_hashes: list[str]) -> None:
         """``QuotaExceeded`` (nothing charged) unless a version of ``chunk_hashes`` fits."""
@@ -91,8 +103,13 @@ class CommitQuota:
             return
         user = self.principal.user_id
         wanted = set(chunk_hashes) - self.counted
-        self.counted |= repo.committed_among(self.conn, user, sorted(wanted))
-        sizes = repo.owned_sizes(self.conn, user, sorted(wanted - self.counted))
+        unasked = wanted - self.known
+        if unasked:
+            self.counted |= repo.committed_among(self.conn, user, sorted(unasked))
+        if self.owned is not None and wanted <= self.owned.keys() | self.counted:
+            sizes = {h: self.owned[h] for h in wanted - self.counted}
+        else:
+            sizes = repo.owned_sizes(self.conn, user, sorted(wanted - self.counted))
         new = sum(sizes.values())
         if new == 0:
             return
