@@ -62,6 +62,10 @@ def create_app(settings: Settings, ctx: AppContext | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/dav", create_dav_app(ctx))  # WebDAV: the caller's tree, app passwords
+    # Matched first: routing tries routes in order, and a /dav/ request tried every API route
+    # (and each included router's version) before reaching its mount — a tenth of the API's
+    # CPU for a small WebDAV PUT. No API route lies under /dav, so nothing else changes.
+    app.router.routes.insert(0, app.router.routes.pop())
     install_web_app(app)
     app.add_middleware(AllowedMethods, methods_for=_methods_by_path(app))
     app.add_middleware(BodyPace, window=settings.body_window)
