@@ -77,6 +77,8 @@ class MetricsMiddleware:
                 status = int(message["status"])
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
+            elif message["type"] == "http.response.zerocopysend":  # a file, sent by sendfile
+                sent += int(message["count"])
             await send(message)
 
         try:

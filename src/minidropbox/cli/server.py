@@ -201,6 +201,7 @@ def storage_command(node_dir: Path, host: str | None, port: int | None,
     from minidropbox.api.timeouts import guarded_protocol
     from minidropbox.node.app import create_node_app
     from minidropbox.node.settings import NodeSettings
+    from minidropbox.node.zero_copy import with_zero_copy
 
     overrides: dict[str, Any] = {"dir": node_dir, "host": host, "port": port}
     settings = NodeSettings(**{k: v for k, v in overrides.items() if v is not None})
@@ -213,8 +214,9 @@ def storage_command(node_dir: Path, host: str | None, port: int | None,
     # The head deadline keeps connections that never send a complete request (and so never
     # reach the cluster-secret check) from piling up until the node runs out of descriptors.
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                            http=guarded_protocol(settings.head_timeout, settings.pending_heads,
-                                                  settings.pending_heads_per_client),
+                            http=with_zero_copy(guarded_protocol(
+                                settings.head_timeout, settings.pending_heads,
+                                settings.pending_heads_per_client)),
                             access_log=False, server_header=False, timeout_keep_alive=30,
                             timeout_graceful_shutdown=settings.shutdown_grace,
                             proxy_headers=False)
