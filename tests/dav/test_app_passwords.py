@@ -101,3 +101,23 @@ def test_cli_create_list_revoke(dav_cluster: TestCluster, tmp_path: Path) -> Non
     assert _propfind(user.username, secret, user.base).status_code == 401
     again = cli("app-password", "revoke", "phone")
     assert again.returncode != 0 and len(again.stderr.strip().splitlines()) == 1
+
+
+def test_a_revoked_app_password_stops_plain_puts_at_once(dav_user: DavUser) -> None:
+    """A plain PUT reads its caller, target and locks in one transaction: the password is
+    still checked on every request, so the PUT right after a revocation is refused."""
+    base = dav_user.base
+    with httpx.Client(base_url=base, auth=dav_user.auth, timeout=30) as dav:
+        assert dav.put("/dav/before.txt", content=b"one").status_code == 201
+        with httpx.Client(base_url=base, headers=dav_user.api, timeout=30) as api:
+            assert api.delete("/api/v1/app-passwords/laptop").status_code == 204
+            r = dav.put("/dav/after.txt", content=b"two")
+            assert r.status_code == 401
+            assert r.headers["www-authenticate"].startswith("Basic")
+            assert api.get("/api/v1/files/metadata",
+                           params={"path": "/after.txt"}).status_code == 404
+            assert api.get("/api/v1/files/metadata",
+                           params={"path": "/before.txt"}).status_code == 200
+    wrong = httpx.put(f"{base}/dav/x.txt", content=b"x", auth=(dav_user.username, "nope"),
+                      timeout=30)
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"].startswith("Basic")

@@ -16,6 +16,7 @@ import binascii
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from wsgidav.lock_man.lock_manager import LockManager
@@ -26,7 +27,7 @@ from minidropbox.core.errors import MiniDropboxError, TooManyRequests
 from minidropbox.dav.bridge import LoopBridge
 from minidropbox.dav.checksums import Checksums
 from minidropbox.dav.plain_get import plain_path, send_file
-from minidropbox.dav.plain_put import plain_put_path, receive_file
+from minidropbox.dav.plain_put import PutTarget, plain_put_path, plain_target, receive_file
 from minidropbox.dav.session import DavSession
 
 PREFIX = "/dav"
@@ -47,8 +48,13 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
+def _path_ok(path: str) -> bool:
+    return not (any(seg in (".", "..") for seg in path.split("/")) or "\\" in path
+                or "\x00" in path)
+
+
 def _check_path(path: str, what: str) -> None:
-    if any(seg in (".", "..") for seg in path.split("/")) or "\\" in path or "\x00" in path:
+    if not _path_ok(path):
         raise _Refused(400, "invalid_path", f"{what} must not contain '.', '..' or '\\'.")
 
 
@@ -92,8 +98,42 @@ class DavGate:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)
+        bridge = LoopBridge(asyncio.get_running_loop())
+        put = plain_put_path(scope, headers, PREFIX)
+        if put is not None and "destination" not in headers and _path_ok(scope["path"]):
+            # A plain PUT: its caller, mount points, target and locks read in one thread hop
+            # and one read transaction (the checks' order is unchanged: 401 first).
+            session, target = await run_in_threadpool(self._put_target, scope, headers,
+                                                      bridge, put)
+            try:
+                self.ctx.check_rate(session.principal.user_id)
+            except TooManyRequests:
+                if target is not None:
+                    await run_in_threadpool(target.writing.__exit__, None, None, None)
+                raise
+            if target is not None:
+                await receive_file(session, self.locks, self.checksums, put, headers,
+                                   receive, send, target)
+                return
+            await self._protocol(scope, receive, send, headers, session)
+            return
         principal = await run_in_threadpool(self._authenticate, scope, headers)
         self.ctx.check_rate(principal.user_id)
+        await self._protocol(scope, receive, send, headers,
+                             DavSession(self.ctx, principal, bridge), put)
+
+    def _put_target(self, scope: Scope, headers: dict[str, str], bridge: LoopBridge,
+                    path: str) -> tuple[DavSession, PutTarget | None]:
+        with self.ctx.db.read() as conn:
+            principal = self._authenticate(scope, headers, conn)
+            session = DavSession(self.ctx, principal, bridge)
+            return session, plain_target(session, self.locks, path, conn)
+
+    async def _protocol(self, scope: Scope, receive: Receive, send: Send,
+                        headers: dict[str, str], session: DavSession,
+                        put: str | None = None) -> None:
+        """Everything after authentication: the request's own checks, the fast paths, then
+        wsgidav."""
         method = scope["method"].upper()
         _check_path(scope["path"], "The path")
         if "destination" in headers:
@@ -104,11 +144,9 @@ class DavGate:
                 (b"content-length", str(len(FINITE_DEPTH)).encode())]})
             await send({"type": "http.response.body", "body": FINITE_DEPTH})
             return
-        session = DavSession(self.ctx, principal, LoopBridge(asyncio.get_running_loop()))
         plain = plain_path(scope, headers, PREFIX)
         if plain is not None and await send_file(session, plain, send):
             return
-        put = plain_put_path(scope, headers, PREFIX)
         if put is not None and await receive_file(session, self.locks, self.checksums, put,
                                                   headers, receive, send):
             return
@@ -137,7 +175,8 @@ class DavGate:
         if failed:
             raise failed[0]
 
-    def _authenticate(self, scope: Scope, headers: dict[str, str]) -> Any:
+    def _authenticate(self, scope: Scope, headers: dict[str, str],
+                      conn: Connection | None = None) -> Any:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "basic" or not token:
             raise _Refused(401, "unauthorized",
@@ -151,7 +190,7 @@ class DavGate:
             raise _Refused(401, "unauthorized", "Malformed Basic credentials.")
         client = scope.get("client")
         address = client[0] if client else "unknown"
-        return self.ctx.app_passwords.authenticate(username, secret, address)
+        return self.ctx.app_passwords.authenticate(username, secret, address, conn)
 
     async def _checked_xml(self, headers: dict[str, str], receive: Receive) -> Receive:
         """Read a (small) XML body whole, refuse it if too large or if it declares a DTD, and

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 from wsgidav.dav_error import DAVError
@@ -35,6 +36,7 @@ from minidropbox.core.chunking import MIN_CHUNK, StreamCutter
 from minidropbox.core.errors import InvalidPath, NotFound
 from minidropbox.core.paths import join, name_of, normalize_path, parent_of
 from minidropbox.dav.checksums import INLINE_BYTES, BodyDigests, Checksums, Digests
+from minidropbox.dav.locks import DbLockStorage
 from minidropbox.dav.provider import ref_url
 from minidropbox.dav.session import DavSession
 from minidropbox.dav.upload import client_mtime, commit_stored
@@ -62,17 +64,31 @@ def plain_put_path(scope: Scope, headers: dict[str, str], prefix: str) -> str | 
 
 
 @dataclass
-class _Target:
+class PutTarget:
     path: str  # as stored (an existing file's case), else the parent's path + the new name
     exists: bool
     writing: AbstractContextManager[Any]  # the lock manager's "being written" mark
 
 
-def _target(s: DavSession, locks: LockManager, path: str) -> _Target | None:
-    """Where the PUT writes, checked the way wsgidav checks it; None: let wsgidav answer."""
-    files, mounts = s.files(), s.mount_list()
+def plain_target(s: DavSession, locks: LockManager, path: str,
+                 conn: Connection | None = None) -> PutTarget | None:
+    """Where the PUT writes, checked the way wsgidav checks it; None: let wsgidav answer.
+    Everything is read in one transaction: ``conn`` (the request's, which also looked up the
+    caller) or one of its own."""
+    if conn is None:
+        with s.ctx.db.read() as own:
+            return plain_target(s, locks, path, own)
+    storage = getattr(locks, "storage", None)
+    reading = storage.reading(conn) if isinstance(storage, DbLockStorage) else nullcontext()
+    with reading:
+        return _target(s, locks, path, conn)
+
+
+def _target(s: DavSession, locks: LockManager, path: str,
+            conn: Connection) -> PutTarget | None:
+    files, mounts = s.files(), s.mount_list(conn)
     try:
-        entry: dict[str, Any] | None = files.metadata(s.principal, path, mounts)
+        entry: dict[str, Any] | None = s.metadata_in(conn, path)
     except NotFound:
         entry = None
     if entry is not None:
@@ -81,7 +97,7 @@ def _target(s: DavSession, locks: LockManager, path: str) -> _Target | None:
         target, lock_parent = entry["path"], None
     else:
         try:
-            parent = files.metadata(s.principal, parent_of(path), mounts)
+            parent = s.metadata_in(conn, parent_of(path))
         except NotFound:
             return None  # 409: no parent folder
         if parent["type"] != "folder":
@@ -100,7 +116,7 @@ def _target(s: DavSession, locks: LockManager, path: str) -> _Target | None:
         writing.__enter__()
     except DAVError:
         return None  # locked: wsgidav answers 423 with the conflicting lock
-    return _Target(target, entry is not None, writing)
+    return PutTarget(target, entry is not None, writing)
 
 
 def _declared_size(headers: dict[str, str]) -> int | None:
@@ -109,21 +125,37 @@ def _declared_size(headers: dict[str, str]) -> int | None:
 
 
 async def receive_file(s: DavSession, locks: LockManager, checksums: Checksums, path: str,
-                       headers: dict[str, str], receive: Receive, send: Send) -> bool:
-    """Take the PUT of ``path``; False (nothing read or sent) to hand it to wsgidav."""
+                       headers: dict[str, str], receive: Receive, send: Send,
+                       target: PutTarget | None = None) -> bool:
+    """Take the PUT of ``path``; False (nothing read or sent) to hand it to wsgidav.
+    ``target``: ``plain_target`` of it if already looked up (marked as being written; it is
+    released here)."""
     mtime = client_mtime(headers.get("x-oc-mtime"))
-    target = await run_in_threadpool(_target, s, locks, path)
+    if target is None:
+        target = await run_in_threadpool(plain_target, s, locks, path)
     if target is None:
         return False
+    released = False
+
+    def commit(stored: StoredFile, digests: Digests) -> dict[str, Any]:
+        # The commit and the end of the "being written" mark in one thread hop.
+        nonlocal released
+        try:
+            return commit_stored(s, target.path, stored, digests, mtime,
+                                 headers.get("oc-checksum"), checksums)
+        finally:
+            released = True
+            target.writing.__exit__(None, None, None)
+
     try:
         try:
             stored, digests = await _store_body(s, receive, _declared_size(headers))
         except ClientGone:
             return True  # nobody to answer; what was stored is left to GC
-        entry = await run_in_threadpool(commit_stored, s, target.path, stored, digests, mtime,
-                                        headers.get("oc-checksum"), checksums)
+        entry = await run_in_threadpool(commit, stored, digests)
     finally:
-        await run_in_threadpool(target.writing.__exit__, None, None, None)
+        if not released:
+            await run_in_threadpool(target.writing.__exit__, None, None, None)
     answer = [(b"etag", f'"{entry["content_hash"]}"'.encode()),
               (b"ms-author-via", b"DAV")]
     if mtime is not None:
@@ -165,7 +197,9 @@ async def _store_body(s: DavSession, receive: Receive,
     """Read, cut and store the body (counted against the quota); its chunk list and its
     SHA-1/MD5."""
     chunks = s.ctx.chunks
-    room = await chunks.room_check(s.principal, declared)
+    # Without a quota there is nothing to judge (and no thread hop to take to judge it).
+    room = (await chunks.room_check(s.principal, declared)
+            if s.principal.quota_bytes is not None else None)
     digests = BodyDigests()
     head: list[bytes] = []  # the body while it is shorter than the smallest chunk
     cutter: StreamCutter | None = None

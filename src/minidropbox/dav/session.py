@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
 
 from minidropbox.api.context import AppContext
+from minidropbox.core.errors import NotFound
+from minidropbox.core.paths import lookup_path
 from minidropbox.dav.bridge import LoopBridge
+from minidropbox.metadata import entries
 from minidropbox.service.accounts import Principal
+from minidropbox.service.files import ROOT, public_entry
 from minidropbox.service.mounts import Mount, SharedFileService
 
 _current = threading.local()  # the session of the request this worker thread is serving
@@ -42,11 +49,20 @@ class DavSession:
         assert isinstance(files, SharedFileService)
         return files
 
-    def mount_list(self) -> list[Mount]:
-        """The caller's mount points, read at the first need in this request."""
+    def mount_list(self, conn: Connection | None = None) -> list[Mount]:
+        """The caller's mount points, read at the first need in this request (in ``conn``
+        when given)."""
         if not self._mounts:
-            self._mounts.append(self.files().mounts(self.principal))
+            self._mounts.append(self.files().mounts(self.principal, conn))
         return self._mounts[0]
+
+    def metadata_in(self, conn: Connection, path: str) -> dict[str, Any]:
+        """``SharedFileService.metadata`` read in ``conn``, a read transaction the request
+        already holds (``NotFound`` if nothing lives there)."""
+        target = self.files().resolve(self.principal, path, self.mount_list(conn))
+        if target.at_mount_point:
+            return _entry_in(conn, self.principal.namespace_id, path)
+        return target.shown(_entry_in(conn, target.principal.namespace_id, target.path))
 
     # wsgidav maps lock roots back to paths without telling which request asks
     # (``ref_url_to_path``); the worker thread knows.
@@ -61,3 +77,14 @@ class DavSession:
     def current() -> DavSession | None:
         session: DavSession | None = getattr(_current, "session", None)
         return session
+
+
+def _entry_in(conn: Connection, namespace_id: int, raw_path: str) -> dict[str, Any]:
+    """``FileService.metadata`` in a transaction the caller holds."""
+    path = lookup_path(raw_path)
+    if path == "/":
+        return public_entry(ROOT)
+    entry = entries.live(conn, namespace_id, path)
+    if entry is None:
+        raise NotFound(f"{path} does not exist.")
+    return public_entry(entry)

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import Connection
+
 from minidropbox.core.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
 from minidropbox.core.ratelimit import LoginThrottle
 from minidropbox.metadata import app_passwords as repo
@@ -72,8 +74,11 @@ class AppPasswordService:
             if not repo.revoke(conn, principal.user_id, name):
                 raise NotFound(f"No app password named {name!r}.")
 
-    def authenticate(self, username: str, secret: str, address: str) -> Principal:
-        """The caller for HTTP Basic credentials; ``Unauthorized`` or ``TooManyRequests``."""
+    def authenticate(self, username: str, secret: str, address: str,
+                     conn: Connection | None = None) -> Principal:
+        """The caller for HTTP Basic credentials; ``Unauthorized`` or ``TooManyRequests``.
+        ``conn``: a read transaction of the request's to look the password up in (a WebDAV
+        PUT reads its caller, mount points, target and locks in one)."""
         now = self.clock()
         name = username.strip().lower()
         wait = self.throttle.blocked_for(name, address, now)
@@ -81,8 +86,11 @@ class AppPasswordService:
             raise TooManyRequests("Too many failed logins; try again later.", retry_after=wait)
         row = None
         if 0 < len(secret) <= 128 and 0 < len(name) <= 64:
-            with self.db.read() as conn:
+            if conn is not None:
                 row = repo.caller(conn, name, _digest(secret))
+            else:
+                with self.db.read() as own:
+                    row = repo.caller(own, name, _digest(secret))
         if row is None or row["namespace_id"] is None:
             self.throttle.failed(name, address, now)
             raise Unauthorized(BAD_CREDENTIALS)
