@@ -32,7 +32,7 @@ import random
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,7 +40,15 @@ from pathlib import Path
 
 from minidropbox.client.api import ServerUnreachable
 from minidropbox.client.fakefolder import FakeFolder, SimulatedCrash
-from minidropbox.client.localfolder import FileInfo, Reader, Writer, join, parent_of
+from minidropbox.client.localfolder import (
+    FileInfo,
+    Reader,
+    Writer,
+    Written,
+    join,
+    parent_of,
+    write_temps_one_by_one,
+)
 from minidropbox.client.localpaths import ASIDE_PREFIX, RESPELL_PREFIX, TMP_PREFIX
 from minidropbox.client.remote import Remote
 from minidropbox.client.sync.engine import SyncEngine, SyncOptions
@@ -142,6 +150,10 @@ class StepFolder:
     def set_mtime(self, name: str, mtime_ns: int) -> None:
         self.step("set_mtime", name)
         self.inner.set_mtime(name, mtime_ns)
+
+    def write_temps(self, folder: str, contents: Sequence[tuple[bytes, int]],
+                    ) -> Written:
+        return write_temps_one_by_one(self, folder, contents)
 
     def mkdir(self, name: str) -> None:
         self.step("mkdir", name)

@@ -3,8 +3,12 @@ the sync executor's use of it, against the in-memory server."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
+
+from minidropbox.client import localfolder
 from minidropbox.client.download import (
     BATCH_BYTES,
     BATCH_FILES,
@@ -14,6 +18,7 @@ from minidropbox.client.download import (
     small_batches,
 )
 from minidropbox.client.fakefolder import FakeFolder
+from minidropbox.client.localfolder import RealFolder
 from minidropbox.core import errors
 from minidropbox.core.chunking import chunk_bytes, content_hash
 from tests.unit.fake_server import Answer, Call, FakeServer
@@ -45,6 +50,38 @@ def test_each_file_lands_verified_in_its_own_temp_file() -> None:
         assert folder.read(tmp) == files[f"/d/f{i}.txt"]
         assert folder.info(tmp).mtime_ns == 1_500_000_000 * 10**9
     assert len([n for n in folder.tree() if n.startswith("tmp/")]) == 4
+
+
+@pytest.mark.parametrize("syncfs", [True, False])
+def test_a_real_folder_writes_a_batch_of_temp_files_durably_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syncfs: bool) -> None:
+    """``RealFolder.write_temps``: every file new, with its bytes and mtime; one ``syncfs``
+    for the batch where there is one (not an fsync per file), else an fsync per file."""
+    synced: list[int] = []
+    fsynced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(localfolder, "syncfs_available", lambda: syncfs)
+    monkeypatch.setattr(localfolder, "sync_filesystem", lambda fd: synced.append(fd))
+    monkeypatch.setattr(localfolder.os, "fsync", lambda fd: (fsynced.append(fd),
+                                                             real_fsync(fd))[1])
+    (tmp_path / "tmp").mkdir()
+    folder = RealFolder(tmp_path)
+    contents = [(f"file {i}\n".encode() * i, 1_500_000_000 * 10**9 + i) for i in range(20)]
+    names = folder.write_temps("tmp", contents)
+    assert len(set(names)) == 20
+    for name, (data, mtime_ns) in zip(names, contents, strict=True):
+        assert isinstance(name, str) and name.startswith("tmp/.")
+        assert (tmp_path / name).read_bytes() == data
+        assert os.stat(tmp_path / name).st_mtime_ns == mtime_ns
+    assert (len(synced), len(fsynced)) == ((1, 0) if syncfs else (0, 20))
+
+
+def test_a_real_folder_reports_each_temp_file_it_could_not_write(tmp_path: Path) -> None:
+    """A batch into a folder that is gone: each file fails with its error, nothing is left."""
+    folder = RealFolder(tmp_path)
+    got = folder.write_temps("missing", [(b"a", 0), (b"b", 0)])
+    assert all(isinstance(g, FileNotFoundError) for g in got) and len(got) == 2
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_batches_keep_the_servers_bounds() -> None:

@@ -175,6 +175,7 @@ def fetch_small_to_temp(remote: Remote, wanted: Sequence[Wanted], folder: LocalF
     answers = remote.read_contents([(w.path, w.version) for w in wanted])
     stats.add(requests=1)
     out: list[str | errors.MiniDropboxError | OSError] = []
+    good: list[tuple[int, FileContent, int]] = []  # (index in out, answer, mtime ns)
     for w, got in zip(wanted, answers, strict=True):
         if isinstance(got, errors.MiniDropboxError):
             out.append(got)
@@ -183,28 +184,16 @@ def fetch_small_to_temp(remote: Remote, wanted: Sequence[Wanted], folder: LocalF
         if problem is not None:
             out.append(DownloadMismatch(problem))
             continue
-        try:
-            out.append(_write_temp(folder, into, got.data,
-                                   w.mtime if w.mtime is not None else got.modified))
-        except OSError as exc:  # a full disk: this file fails, like any download would
-            out.append(exc)
-            continue
-        stats.add(files=1, bytes_total=got.size, bytes_received=got.size)
+        mtime = w.mtime if w.mtime is not None else got.modified
+        good.append((len(out), got, int(mtime * 1e9)))
+        out.append(DownloadMismatch("not written"))  # replaced just below
+    # All the batch's temp files at once, made durable together.
+    written = folder.write_temps(into, [(got.data, mtime_ns) for _, got, mtime_ns in good])
+    for (i, got, _), made in zip(good, written, strict=True):
+        out[i] = made
+        if isinstance(made, str):
+            stats.add(files=1, bytes_total=got.size, bytes_received=got.size)
     return out
-
-
-def _write_temp(folder: LocalFolder, into: str, data: bytes, mtime: float) -> str:
-    """A new temp file in ``into`` holding ``data`` (fsynced), with ``mtime``."""
-    tmp = folder.create_temp(into)
-    try:
-        with folder.open_write(tmp) as fh:
-            fh.write(data)
-        folder.set_mtime(tmp, int(mtime * 1e9))
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            folder.unlink(tmp)
-        raise
-    return tmp
 
 
 def _mismatch(w: Wanted, got: FileContent) -> str | None:

@@ -24,7 +24,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +35,9 @@ from minidropbox.client.localfolder import (
     LocalFolder,
     Reader,
     Writer,
+    Written,
     join,
+    write_temps_one_by_one,
 )
 from minidropbox.client.localpaths import TMP_PREFIX
 
@@ -205,6 +207,10 @@ class FakeFolder:
         node = self._node(name)
         node.mtime_ns = mtime_ns
         node.ctime_ns = self.clock()
+
+    def write_temps(self, folder: str, contents: Sequence[tuple[bytes, int]],
+                    ) -> Written:
+        return write_temps_one_by_one(self, folder, contents)
 
     @_locked
     def mkdir(self, name: str) -> None:
@@ -377,6 +383,10 @@ class FaultyFolder:
 
     def set_mtime(self, name: str, mtime_ns: int) -> None:
         self._call("set_mtime", name, mtime_ns)
+
+    def write_temps(self, folder: str, contents: Sequence[tuple[bytes, int]],
+                    ) -> Written:
+        return write_temps_one_by_one(self, folder, contents)
 
     def mkdir(self, name: str) -> None:
         self._call("mkdir", name)
