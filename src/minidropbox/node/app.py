@@ -14,12 +14,11 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import os
 import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -51,12 +50,12 @@ from minidropbox.core.grants import (
 )
 from minidropbox.node import scrub
 from minidropbox.node.chain import Forwarder, copies_asked
+from minidropbox.node.chunk_reads import ChunkReads, ChunkResponse, open_sized
 from minidropbox.node.disk_faults import DiskCondition
 from minidropbox.node.settings import NodeSettings
-from minidropbox.node.zero_copy import ZERO_COPY
 from minidropbox.settings import grant_key_materials
 from minidropbox.storage.base import StoreFull
-from minidropbox.storage.disk import BLOCK, DiskChunkStore, check_name
+from minidropbox.storage.disk import DiskChunkStore, check_name
 
 log = logging.getLogger("minidropbox.node")
 
@@ -124,47 +123,6 @@ class ClusterAuth:
                                   "This storage node needs the cluster secret or a grant.",
                                   {"WWW-Authenticate": "Bearer"})
         await response(scope, receive, send)
-
-
-class ChunkResponse(Response):
-    """Send ``[start, stop)`` of an open chunk file, then close it: by ``sendfile`` where the
-    server offers it (``node/zero_copy.py``), else in 1 MiB blocks.
-
-    Starlette's ``FileResponse`` reads 64 KiB per thread hop, which caps a download at a
-    fraction of what the disk and the network can do.
-    """
-
-    def __init__(self, fh: BinaryIO, start: int, stop: int, status_code: int = 200,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(status_code=status_code, headers={
-            **(headers or {}), "content-length": str(stop - start),
-            "content-type": "application/octet-stream", "accept-ranges": "bytes"})
-        self.fh, self.start, self.stop = fh, start, stop
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await send({"type": "http.response.start", "status": self.status_code,
-                        "headers": self.raw_headers})
-            if scope["method"] == "HEAD":
-                await send({"type": "http.response.body", "body": b""})
-                return
-            if ZERO_COPY in scope.get("extensions", {}):
-                await send({"type": ZERO_COPY, "file": self.fh, "offset": self.start,
-                            "count": self.stop - self.start})
-                return
-            await anyio.to_thread.run_sync(self.fh.seek, self.start)
-            left = self.stop - self.start
-            while left > 0:
-                data = await anyio.to_thread.run_sync(self.fh.read, min(BLOCK, left))
-                if not data:
-                    break  # cannot happen for a published chunk; never spin if it does
-                left -= len(data)
-                await send({"type": "http.response.body", "body": data, "more_body": True})
-            if left:
-                raise OSError("chunk file shorter than its announced length")
-            await send({"type": "http.response.body", "body": b""})
-        finally:
-            self.fh.close()  # read-only: nothing to flush, never waits for the disk
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -401,7 +359,7 @@ class NodeRoutes:
             yield piece
 
     async def _get(self, request: Request, name: str) -> Response:
-        fh, size = await anyio.to_thread.run_sync(self._open_sized, name)
+        fh, size = await anyio.to_thread.run_sync(open_sized, self.store, name)
         try:
             span = parse_range(request.headers.get("range"), size)
         except RangeNotSatisfiable as exc:
@@ -418,15 +376,6 @@ class NodeRoutes:
         start, stop = span
         return ChunkResponse(fh, start, stop, status_code=206,
                              headers={"content-range": f"bytes {start}-{stop - 1}/{size}"})
-
-    def _open_sized(self, name: str) -> tuple[BinaryIO, int]:
-        """The chunk's file, opened, and its size: one thread hop for both."""
-        fh = self.store.open(name)
-        try:
-            return fh, os.fstat(fh.fileno()).st_size
-        except BaseException:
-            fh.close()
-            raise
 
 
 async def _whole_body(request: Request, declared: int) -> bytearray:
@@ -487,21 +436,26 @@ def create_node_app(settings: NodeSettings) -> Starlette:
                     await task
     handlers: dict[Any, Any] = {MiniDropboxError: _domain_error, HTTPException: _http_error,
                                 Exception: _unexpected}
+    chunk_route = Route("/chunks/{name}", routes.chunk,
+                        methods=["GET", "HEAD", "PUT", "DELETE"])
     app = Starlette(
         routes=[
             Route("/healthz", routes.health, methods=["GET"]),
             Route("/chunks", routes.list_chunks, methods=["GET"]),
             Route("/chunks/batch", routes.put_batch, methods=["POST"]),
             Route("/chunks/read", routes.read_batch, methods=["POST"]),
-            Route("/chunks/{name}", routes.chunk, methods=["GET", "HEAD", "PUT", "DELETE"]),
+            chunk_route,
             Route("/quarantine", routes.quarantine, methods=["GET"]),
             Route("/quarantine/{file}", routes.quarantine, methods=["DELETE"]),
             Route("/metrics", routes.prometheus, methods=["GET"]),
         ],
         lifespan=lifespan,
-        # Metrics outermost: refused requests (no cluster secret) are counted too.
+        # Metrics outermost: refused requests (no cluster secret) are counted too. Whole
+        # chunk GETs are answered past the secret check, before the router (chunk_reads.py).
         middleware=[Middleware(metrics.MetricsMiddleware, metrics=node_metrics.http),
-                    Middleware(ClusterAuth, secret=settings.cluster_secret)],
+                    Middleware(ClusterAuth, secret=settings.cluster_secret),
+                    Middleware(ChunkReads, store=store, route=chunk_route,
+                               node_metrics=node_metrics, grant_state=GRANT_STATE)],
         exception_handlers=handlers,
     )
     app.state.store = store
