@@ -154,3 +154,72 @@ def test_a_viewer_of_a_shared_folder_is_refused(dav_cluster: TestCluster) -> Non
             assert r.status_code == 403, (path, r.text)
         assert o.get("/dav/Shared/a.txt").content == b"owner's"
         assert o.get("/dav/Shared/new.txt").status_code == 404
+
+
+def _put_all(user: DavUser, files: dict[str, bytes]) -> dict[str, int]:
+    """PUT every file at once (one connection each), as a client with many transfers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def put(name: str) -> int:
+        with user.client() as dav:
+            return dav.put(f"/dav/many/{name}", content=files[name]).status_code
+
+    with user.client() as dav:
+        assert dav.request("MKCOL", "/dav/many").status_code == 201
+    with ThreadPoolExecutor(len(files)) as pool:
+        return dict(zip(files, pool.map(put, files), strict=True))
+
+
+def test_small_puts_in_flight_together_are_each_their_own_version(
+        dav_cluster: TestCluster) -> None:
+    """Concurrent small PUTs of one account are stored in batches (dav/small_puts.py); each
+    is still its own commit: its own version, journal entry and checksums."""
+    user = new_dav_user(dav_cluster.url, "many")
+    rng = random.Random(5)
+    files = {f"f{i:02}.txt": rng.randbytes(4096) for i in range(16)}
+    files["same.txt"] = files["f00.txt"]  # the same content twice in one batch
+    with _api(user) as api:
+        cursor = api.get("/api/v1/changes").json()["cursor"]
+    assert set(_put_all(user, files).values()) == {201}
+    with user.client() as dav, _api(user) as api:
+        for name, data in files.items():
+            assert dav.get(f"/dav/many/{name}").content == data
+            meta = api.get("/api/v1/files/metadata", params={"path": f"/many/{name}"}).json()
+            assert meta["version"] == 1
+        seen: list[dict[str, object]] = []
+        while True:
+            page = api.get("/api/v1/changes", params={"cursor": cursor}).json()
+            seen += page["entries"]
+            cursor = page["cursor"]
+            if not page["has_more"]:
+                break
+    committed = sorted(str(e["path"]) for e in seen if e["op"] == "commit")
+    assert committed == sorted(f"/many/{n}" for n in files)
+
+
+def test_small_puts_in_flight_together_are_judged_alone_against_the_quota(
+        dav_cluster: TestCluster) -> None:
+    """A batch that does not fit the quota is stored again file by file: every file that
+    fits is kept, each refused one answers 507 and is nowhere."""
+    user = new_dav_user(dav_cluster.url, "manyq")
+    engine = _engine(dav_cluster)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(
+                "UPDATE users SET quota_bytes = :q WHERE username = :u"),
+                {"q": 1_000_000, "u": user.username})
+        rng = random.Random(6)
+        files = {f"f{i:02}.bin": rng.randbytes(100_000) for i in range(16)}
+        answers = _put_all(user, files)
+        assert set(answers.values()) <= {201, 507}, answers
+        kept = [n for n, status in answers.items() if status == 201]
+        assert 1 <= len(kept) <= 10, answers
+        with user.client() as dav:
+            for name, status in answers.items():
+                r = dav.get(f"/dav/many/{name}")
+                if status == 201:
+                    assert r.content == files[name]
+                else:
+                    assert r.status_code == 404
+    finally:
+        engine.dispose()

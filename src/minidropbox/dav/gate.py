@@ -29,6 +29,7 @@ from minidropbox.dav.checksums import Checksums
 from minidropbox.dav.plain_get import plain_path, send_file
 from minidropbox.dav.plain_put import PutTarget, plain_put_path, plain_target, receive_file
 from minidropbox.dav.session import DavSession
+from minidropbox.dav.small_puts import SmallStores
 
 PREFIX = "/dav"
 REALM = 'Basic realm="Mini-Dropbox WebDAV", charset="UTF-8"'
@@ -79,6 +80,7 @@ class DavGate:
         self.ctx = ctx
         self.locks = locks  # wsgidav's, so that a PUT taken here sees the same locks
         self.checksums = checksums
+        self.small = SmallStores(ctx.chunks)  # small PUT bodies of one account stored together
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,7 +115,7 @@ class DavGate:
                 raise
             if target is not None:
                 await receive_file(session, self.locks, self.checksums, put, headers,
-                                   receive, send, target)
+                                   receive, send, self.small, target)
                 return
             await self._protocol(scope, receive, send, headers, session)
             return
@@ -148,7 +150,7 @@ class DavGate:
         if plain is not None and await send_file(session, plain, send):
             return
         if put is not None and await receive_file(session, self.locks, self.checksums, put,
-                                                  headers, receive, send):
+                                                  headers, receive, send, self.small):
             return
         if method not in CONTENT_METHODS:
             receive = await self._checked_xml(headers, receive)

@@ -39,6 +39,7 @@ from minidropbox.dav.checksums import INLINE_BYTES, BodyDigests, Checksums, Dige
 from minidropbox.dav.locks import DbLockStorage
 from minidropbox.dav.provider import ref_url
 from minidropbox.dav.session import DavSession
+from minidropbox.dav.small_puts import SmallStores
 from minidropbox.dav.upload import client_mtime, commit_stored
 from minidropbox.service.chunks import StoredFile
 
@@ -126,7 +127,7 @@ def _declared_size(headers: dict[str, str]) -> int | None:
 
 async def receive_file(s: DavSession, locks: LockManager, checksums: Checksums, path: str,
                        headers: dict[str, str], receive: Receive, send: Send,
-                       target: PutTarget | None = None) -> bool:
+                       small: SmallStores, target: PutTarget | None = None) -> bool:
     """Take the PUT of ``path``; False (nothing read or sent) to hand it to wsgidav.
     ``target``: ``plain_target`` of it if already looked up (marked as being written; it is
     released here)."""
@@ -149,7 +150,7 @@ async def receive_file(s: DavSession, locks: LockManager, checksums: Checksums, 
 
     try:
         try:
-            stored, digests = await _store_body(s, receive, _declared_size(headers))
+            stored, digests = await _store_body(s, receive, _declared_size(headers), small)
         except ClientGone:
             return True  # nobody to answer; what was stored is left to GC
         entry = await run_in_threadpool(commit, stored, digests)
@@ -192,8 +193,8 @@ async def _batches(receive: Receive) -> AsyncIterator[list[bytes]]:
             blocks, held = [], 0
 
 
-async def _store_body(s: DavSession, receive: Receive,
-                      declared: int | None) -> tuple[StoredFile, Digests]:
+async def _store_body(s: DavSession, receive: Receive, declared: int | None,
+                      small: SmallStores) -> tuple[StoredFile, Digests]:
     """Read, cut and store the body (counted against the quota); its chunk list and its
     SHA-1/MD5."""
     chunks = s.ctx.chunks
@@ -201,42 +202,42 @@ async def _store_body(s: DavSession, receive: Receive,
     room = (await chunks.room_check(s.principal, declared)
             if s.principal.quota_bytes is not None else None)
     digests = BodyDigests()
+    body = _batches(receive)
     head: list[bytes] = []  # the body while it is shorter than the smallest chunk
-    cutter: StreamCutter | None = None
-    single: StoredFile | None = None  # a body shorter than the smallest chunk: one chunk
-
-    def feed(blocks: list[bytes]) -> list[tuple[str, bytes]]:
-        assert cutter is not None
-        return [piece for block in blocks for piece in cutter.feed(block)]
-
-    async def pieces() -> AsyncIterator[tuple[str, bytes]]:
-        nonlocal cutter, single
-        async for blocks in _batches(receive):
-            await digests.add(blocks)
-            if cutter is None:
-                head.extend(blocks)
-                if sum(len(b) for b in head) < MIN_CHUNK:
-                    continue  # FastCDC never cuts before MIN_CHUNK: nothing to cut yet
-                cutter, blocks = StreamCutter(), head[:]
-                head.clear()
-            for piece in await run_in_threadpool(feed, blocks):
-                yield piece
-        if cutter is not None:
-            for piece in await run_in_threadpool(cutter.finish):
-                yield piece
-        elif head:
+    held = 0
+    while held < MIN_CHUNK:  # FastCDC never cuts before MIN_CHUNK: nothing to cut yet
+        blocks = await anext(body, None)
+        if blocks is None:
+            # A body shorter than the smallest chunk (most files) is one chunk, hashed on
+            # the loop, stored with the account's other small PUTs in flight.
+            if not held:
+                return StoredFile(size=0, chunks=[]), await digests.result()
             data = b"".join(head)
             digest = (hashlib.sha256(data).hexdigest() if len(data) < INLINE_BYTES
                       else await run_in_threadpool(_sha256, data))
-            single = StoredFile(size=len(data), chunks=[digest])
-            yield digest, data
+            await small.store(s.principal, digest, data, room)
+            return StoredFile(size=len(data), chunks=[digest]), await digests.result()
+        await digests.add(blocks)
+        head.extend(blocks)
+        held += sum(len(b) for b in blocks)
+
+    cutter = StreamCutter()
+
+    def feed(blocks: list[bytes]) -> list[tuple[str, bytes]]:
+        return [piece for block in blocks for piece in cutter.feed(block)]
+
+    async def pieces() -> AsyncIterator[tuple[str, bytes]]:
+        for piece in await run_in_threadpool(feed, head):
+            yield piece
+        async for blocks in body:
+            await digests.add(blocks)
+            for piece in await run_in_threadpool(feed, blocks):
+                yield piece
+        for piece in await run_in_threadpool(cutter.finish):
+            yield piece
 
     await chunks.store_cut(s.principal, pieces(), room)
-    if cutter is not None:
-        stored = StoredFile(size=cutter.size, chunks=list(cutter.hashes))
-    else:
-        stored = single or StoredFile(size=0, chunks=[])
-    return stored, await digests.result()
+    return StoredFile(size=cutter.size, chunks=list(cutter.hashes)), await digests.result()
 
 
 def _sha256(data: bytes) -> str:
