@@ -8,9 +8,13 @@ from hypothesis import strategies as st
 
 from minidropbox.core.errors import InvalidPath
 from minidropbox.core.paths import (
+    _REFUSED,
+    INVISIBLE,
+    REFUSED_CATEGORIES,
     ancestors,
     is_within,
     join,
+    lookup_path,
     name_of,
     normalize_path,
     parent_of,
@@ -59,3 +63,25 @@ def test_normalize_is_idempotent(raw: str) -> None:
         return
     assert normalize_path(once) == once
     assert ".." not in once.split("/")
+
+
+def test_refused_characters_are_exactly_the_refused_categories_and_invisibles() -> None:
+    """``check_characters`` searches one character class; it must refuse exactly what asking
+    each character's Unicode category would, for every code point."""
+    for cp in range(0x110000):
+        c = chr(cp)
+        refused = c in INVISIBLE or unicodedata.category(c) in REFUSED_CATEGORIES
+        assert (_REFUSED.search(c) is not None) == refused, f"U+{cp:04X}"
+
+
+@pytest.mark.parametrize("raw,ok", [
+    ("/a/.hidden", True), ("/a/b.c/d", True), ("/" + "x" * 300, False),
+    ("/a/" + "y" * 255 + "/b", True), ("/" + "é" * 127, True), ("/" + "é" * 128, False),
+    ("//", False), ("/a/./b", False), ("/a/..", False), ("/a//b", False)])
+def test_the_quick_path_check_agrees_with_the_full_one(raw: str, ok: bool) -> None:
+    """Short paths with no ``//`` or ``/.`` skip the per-segment look; the rest are looked at."""
+    if ok:
+        assert lookup_path(raw) == unicodedata.normalize("NFC", raw)
+    else:
+        with pytest.raises(InvalidPath):
+            lookup_path(raw)

@@ -14,6 +14,7 @@ from minidropbox.client import localfolder
 from minidropbox.client.localfolder import RealFolder
 from minidropbox.client.localpaths import UnsafeName
 from minidropbox.client.remote import Remote
+from minidropbox.client.sync import ignore
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.localfs import clean_temp_files, local_name, make_folder
 from minidropbox.client.sync.remote import RemoteSide
@@ -113,6 +114,19 @@ def test_ignore_rules() -> None:
         assert rules.ignored(path, is_dir), path
     for path in ("/keep.log", "/notes.txt", "/sub/.minidropbox"):
         assert not rules.ignored(path), path
+
+
+def test_ignore_answers_are_remembered_per_rule_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each round asks again about every name: an answer is computed once per rule text,
+    never shared with other rules, and the memory is bounded."""
+    monkeypatch.setattr(ignore, "MAX_REMEMBERED", 3)
+    logs = IgnoreRules(["*.log", "remembered-test"])
+    plain = IgnoreRules(["remembered-test"])
+    assert logs.ignored("/a.log") and logs.ignored("/a.log") and not plain.ignored("/a.log")
+    assert logs.ignored("/b", is_dir=False) is False and logs.ignored("/x.swp")
+    assert IgnoreRules(["*.log", "remembered-test"]).spec is logs.spec  # one per text
+    assert logs.spec.answers == {"a.log": True, "b": False, "x.swp": True}
+    assert logs.ignored("/c.log") and logs.spec.answers == {"c.log": True}  # full: forgotten
 
 
 @pytest.mark.parametrize("atomic", [True, False], ids=["renameat2", "link-fallback"])

@@ -23,10 +23,33 @@ BUILTIN = [f"{STATE_DIR}/", "*.swp", "*.swx", "*~", ".DS_Store", "Thumbs.db", ".
            f"{TMP_PREFIX}*", f"{ASIDE_PREFIX}*", f"{RESPELL_PREFIX}*"]
 
 
+MAX_REMEMBERED = 200_000  # answers kept per rule text; forgotten all at once past it
+
+
+class _Spec:
+    """Compiled rules that remember their answers: every round asks again about every name
+    on both sides (about a dozen times per file a round), and matching a path against the
+    dozen patterns was a tenth of a live sync's CPU. The answer depends only on the rule
+    text and the path."""
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.spec = pathspec.GitIgnoreSpec.from_lines([*BUILTIN, *patterns])
+        self.answers: dict[str, bool] = {}
+
+    def match(self, rel: str) -> bool:
+        hit = self.answers.get(rel)
+        if hit is None:
+            hit = bool(self.spec.match_file(rel))
+            if len(self.answers) >= MAX_REMEMBERED:
+                self.answers = {}
+            self.answers[rel] = hit
+        return hit
+
+
 @functools.lru_cache(maxsize=16)
-def _compiled(patterns: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
+def _compiled(patterns: tuple[str, ...]) -> _Spec:
     """Compiling the rules costs milliseconds and every round loads them: once per text."""
-    return pathspec.GitIgnoreSpec.from_lines([*BUILTIN, *patterns])
+    return _Spec(patterns)
 
 
 class IgnoreRules:
@@ -50,4 +73,4 @@ class IgnoreRules:
         rel = path.lstrip("/")
         if not rel:
             return False
-        return self.spec.match_file(rel + "/" if is_dir else rel)
+        return self.spec.match(rel + "/" if is_dir else rel)
