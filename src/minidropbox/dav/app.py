@@ -26,6 +26,10 @@ from minidropbox.dav.provider import MiniDropboxProvider
 # Worker threads for WebDAV requests (each holds one while it runs); bytes cross to the
 # event loop one block at a time, so these bound concurrency, not memory.
 WORKERS = 16
+# Requests whose reads (the caller's mount points, the entry, checksums, dead properties) all
+# come before any write of their own and before they answer: each reads in one transaction
+# (``DavSession.share_reads``) instead of one per lookup.
+SHARED_READS = frozenset({"PROPFIND", "MKCOL"})
 BLOCK_SIZE = 1024 * 1024
 
 
@@ -67,6 +71,8 @@ def create_dav_app(ctx: AppContext) -> ASGIApp:
         environ["wsgidav.auth.realm"] = "Mini-Dropbox"
         # wsgidav does its work while its response is iterated: each step runs with the
         # request's session known to its thread.
+        if environ.get("REQUEST_METHOD") in SHARED_READS:
+            session.share_reads()
         session.enter()
         try:
             result = iter(wsgi(environ, start_response))
@@ -79,10 +85,14 @@ def create_dav_app(ctx: AppContext) -> ASGIApp:
                     block = next(result, None)
                 finally:
                     session.leave()
+                    # Those methods have read all they answer with once their first block
+                    # is out (wsgidav builds a multistatus whole).
+                    session.end_reads()
                 if block is None:
                     return
                 yield block
         finally:  # the end of the body, or a client that went away: release what it held
+            session.end_reads()
             close = getattr(result, "close", None)
             if close is not None:
                 close()

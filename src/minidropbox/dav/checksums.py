@@ -92,15 +92,19 @@ class Checksums:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def of(self, content_hash: str) -> Digests | None:
-        return self.of_many([content_hash]).get(content_hash)
+    def of(self, content_hash: str, conn: Connection | None = None) -> Digests | None:
+        return self.of_many([content_hash], conn).get(content_hash)
 
-    def of_many(self, content_hashes: list[str]) -> dict[str, Digests]:
+    def of_many(self, content_hashes: list[str],
+                conn: Connection | None = None) -> dict[str, Digests]:
+        """The digests known for these contents, read in ``conn`` if given."""
         if not content_hashes:
             return {}
-        with self.db.read() as conn:
-            return {k: Digests(*v)
-                    for k, v in repo.checksums_of_many(conn, content_hashes).items()}
+        if conn is None:
+            with self.db.read() as own:
+                return self.of_many(content_hashes, own)
+        return {k: Digests(*v)
+                for k, v in repo.checksums_of_many(conn, content_hashes).items()}
 
     @staticmethod
     def recorder(digests: Digests) -> Callable[[Connection, dict[str, Any]], None]:

@@ -9,9 +9,11 @@ separately), so a client cannot grow the table without bound.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import unquote
 
+from sqlalchemy import Connection
 from wsgidav.dav_error import DAVError
 
 from minidropbox.core.paths import path_key
@@ -34,14 +36,19 @@ class DbPropertyManager:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def _reading(self, environ: Any) -> AbstractContextManager[Connection]:
+        """The request's read transaction (``DavSession.reading``), else a new one."""
+        session = environ.get("minidropbox.dav") if isinstance(environ, dict) else None
+        return session.reading() if session is not None else self.db.read()
+
     def get_properties(self, norm_url: str, environ: Any = None) -> list[str]:
         ns, key = _split(norm_url)
-        with self.db.read() as conn:
+        with self._reading(environ) as conn:
             return list(repo.properties(conn, ns, key))
 
     def get_property(self, norm_url: str, name: str, environ: Any = None) -> str | None:
         ns, key = _split(norm_url)
-        with self.db.read() as conn:
+        with self._reading(environ) as conn:
             return repo.properties(conn, ns, key).get(name)
 
     def write_property(self, norm_url: str, name: str, property_value: Any,

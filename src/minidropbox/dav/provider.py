@@ -68,8 +68,8 @@ class MiniDropboxProvider(DAVProvider):  # type: ignore[misc]
             except InvalidPath as exc:
                 raise DAVError(400, context_info=exc.message) from exc
             try:
-                entry = session.files().metadata(session.principal, clean,
-                                                 session.mount_list())
+                with session.reading() as conn:
+                    entry = session.metadata_in(conn, clean)
             except NotFound:
                 return None
         return self.resource_for(entry, environ)
@@ -192,7 +192,8 @@ class FileResource(_EntryResource, DAVNonCollection):  # type: ignore[misc]
 
     def digests(self) -> Digests | None:
         if self._digests is None and self.entry["content_hash"]:
-            self._digests = self.provider.checksums.of(self.entry["content_hash"])
+            with self.session.reading() as conn:
+                self._digests = self.provider.checksums.of(self.entry["content_hash"], conn)
         return self._digests
 
     def get_content(self) -> Any:
@@ -259,8 +260,9 @@ class FolderResource(_EntryResource, DAVCollection):  # type: ignore[misc]
         if len(rows) > limit:
             raise DAVError(403, context_info=f"The folder holds more than {limit} entries; "
                                              "list it through the API instead.")
-        sums = self.provider.checksums.of_many(
-            [r["content_hash"] for r in rows if r["content_hash"]])
+        with s.reading() as conn:
+            sums = self.provider.checksums.of_many(
+                [r["content_hash"] for r in rows if r["content_hash"]], conn)
         return [self.provider.resource_for(r, self.environ, sums.get(r["content_hash"] or ""))
                 for r in rows]
 

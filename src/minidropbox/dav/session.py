@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,38 @@ class DavSession:
     bridge: LoopBridge
     # The caller's mount points, read once per request (a PROPFIND names many resources).
     _mounts: list[list[Mount]] = field(default_factory=list, compare=False)
+    # The request's one read transaction (``reading``): [its context manager, its connection]
+    # while open; and whether this request shares one at all (``share_reads``).
+    _reader: list[Any] = field(default_factory=list, compare=False)
+    _shared: list[bool] = field(default_factory=list, compare=False)
+
+    def share_reads(self) -> None:
+        """Every read this request makes before it answers goes into one read transaction
+        (a PROPFIND or MKCOL: mount points, the entry, checksums, dead properties), until
+        ``end_reads``. Only for requests whose reads all come before any write of theirs:
+        a snapshot taken before a write would not show it."""
+        self._shared.append(True)
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read transaction: the request's shared one (opened at the first need), else a
+        new one."""
+        if not self._shared:
+            with self.ctx.db.read() as conn:
+                yield conn
+            return
+        if not self._reader:
+            opened = self.ctx.db.read()
+            self._reader.extend([opened, opened.__enter__()])
+        yield self._reader[1]
+
+    def end_reads(self) -> None:
+        """Close the shared read transaction, if one was opened."""
+        self._shared.clear()
+        if self._reader:
+            opened = self._reader[0]
+            self._reader.clear()
+            opened.__exit__(None, None, None)
 
     def where(self, path: str) -> tuple[int, str]:
         """The namespace ``path`` lives in and its path there: a file in a shared folder is
@@ -53,7 +87,11 @@ class DavSession:
         """The caller's mount points, read at the first need in this request (in ``conn``
         when given)."""
         if not self._mounts:
-            self._mounts.append(self.files().mounts(self.principal, conn))
+            if conn is None:
+                with self.reading() as own:
+                    self._mounts.append(self.files().mounts(self.principal, own))
+            else:
+                self._mounts.append(self.files().mounts(self.principal, conn))
         return self._mounts[0]
 
     def metadata_in(self, conn: Connection, path: str) -> dict[str, Any]:
