@@ -3,8 +3,10 @@ the sync executor's use of it, against the in-memory server."""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,28 +54,44 @@ def test_each_file_lands_verified_in_its_own_temp_file() -> None:
     assert len([n for n in folder.tree() if n.startswith("tmp/")]) == 4
 
 
-@pytest.mark.parametrize("syncfs", [True, False])
-def test_a_real_folder_writes_a_batch_of_temp_files_durably_at_once(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syncfs: bool) -> None:
-    """``RealFolder.write_temps``: every file new, with its bytes and mtime; one ``syncfs``
-    for the batch where there is one (not an fsync per file), else an fsync per file."""
-    synced: list[int] = []
-    fsynced: list[int] = []
-    real_fsync = os.fsync
-    monkeypatch.setattr(localfolder, "syncfs_available", lambda: syncfs)
-    monkeypatch.setattr(localfolder, "sync_filesystem", lambda fd: synced.append(fd))
-    monkeypatch.setattr(localfolder.os, "fsync", lambda fd: (fsynced.append(fd),
-                                                             real_fsync(fd))[1])
+def test_a_real_folder_writes_a_batch_of_temp_files_then_fsyncs_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``RealFolder.write_temps``: every file new, with its bytes and mtime; all written
+    before the first fsync (whose journal commit then takes the others' data along), each
+    fsynced, at most ``OPEN_AT_ONCE`` open at a time; a file whose fsync fails is reported
+    and removed."""
+    events: list[str] = []
+    real_write, real_fsync = os.write, os.fsync
+    failing: list[int] = []
+
+    def write(fd: int, data: Any) -> int:
+        events.append("write")
+        return real_write(fd, data)
+
+    def fsync(fd: int) -> None:
+        events.append("fsync")
+        real_fsync(fd)
+        if len([e for e in events if e == "fsync"]) == 3:
+            failing.append(fd)
+            raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(localfolder, "OPEN_AT_ONCE", 8)
+    monkeypatch.setattr(localfolder.os, "write", write)
+    monkeypatch.setattr(localfolder.os, "fsync", fsync)
     (tmp_path / "tmp").mkdir()
     folder = RealFolder(tmp_path)
-    contents = [(f"file {i}\n".encode() * i, 1_500_000_000 * 10**9 + i) for i in range(20)]
+    contents = [(f"file {i}\n".encode() * (i + 1), 1_500_000_000 * 10**9 + i)
+                for i in range(20)]
     names = folder.write_temps("tmp", contents)
-    assert len(set(names)) == 20
+    assert events == (["write"] * 8 + ["fsync"] * 8) * 2 + ["write"] * 4 + ["fsync"] * 4
+    assert isinstance(names[2], OSError) and names[2].errno == errno.EIO
+    assert len({n for n in names if isinstance(n, str)}) == 19
     for name, (data, mtime_ns) in zip(names, contents, strict=True):
-        assert isinstance(name, str) and name.startswith("tmp/.")
-        assert (tmp_path / name).read_bytes() == data
-        assert os.stat(tmp_path / name).st_mtime_ns == mtime_ns
-    assert (len(synced), len(fsynced)) == ((1, 0) if syncfs else (0, 20))
+        if isinstance(name, str):
+            assert name.startswith("tmp/.")
+            assert (tmp_path / name).read_bytes() == data
+            assert os.stat(tmp_path / name).st_mtime_ns == mtime_ns
+    assert len(list((tmp_path / "tmp").iterdir())) == 19  # the failed one is gone
 
 
 def test_a_real_folder_reports_each_temp_file_it_could_not_write(tmp_path: Path) -> None:
