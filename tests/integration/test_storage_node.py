@@ -266,6 +266,27 @@ def test_a_client_that_disconnects_mid_body_leaves_no_chunk(node: ServerProcess,
     assert node_http.put(f"/chunks/{h}", content=data).status_code == 201
 
 
+def test_a_client_that_leaves_mid_answer_is_not_an_error(node: ServerProcess,
+                                                        node_http: httpx.Client) -> None:
+    """A reader that goes away mid-chunk (as the API does with a hedged read another holder
+    answered first) ends that answer; the node logs no error and serves on."""
+    data = blob(9, 8 * MiB)
+    h = name_of(data)
+    assert node_http.put(f"/chunks/{h}", content=data).status_code == 201
+    for _ in range(3):
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the node must wait
+            sock.connect(("127.0.0.1", node.port))
+            sock.sendall(f"GET /chunks/{h} HTTP/1.1\r\nHost: node\r\n"
+                         f"Authorization: Bearer {SECRET}\r\n\r\n".encode())
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+            time.sleep(0.2)
+    time.sleep(0.3)
+    assert node_http.get(f"/chunks/{h}").content == data
+    log = node.log_path.read_text(errors="replace")
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
+
+
 def test_restart_keeps_chunks_and_counts(node: ServerProcess, node_http: httpx.Client) -> None:
     sizes = [1, 1000, MiB]
     for i, size in enumerate(sizes):

@@ -132,20 +132,33 @@ def test_a_peer_that_went_away_or_stalls_is_an_error(tmp_path: Path) -> None:
         theirs.close()
 
 
-class _Cycle:
-    """What ``ZeroCopySend`` reads of uvicorn's request cycle, with bytes still queued."""
+class _Transport:
+    def __init__(self, queued: int, sock: socket.socket | None) -> None:
+        self.queued, self.sock, self.closed = queued, sock, False
 
-    def __init__(self, queued: int) -> None:
+    def get_write_buffer_size(self) -> int:
+        return self.queued
+
+    def get_extra_info(self, name: str) -> socket.socket | None:
+        return self.sock if name == "socket" else None
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Cycle:
+    """What ``ZeroCopySend`` reads of uvicorn's request cycle."""
+
+    def __init__(self, queued: int, sock: socket.socket | None = None,
+                 length: int = 10) -> None:
         self.scope = {"method": "GET"}
         self.response_started, self.response_complete, self.disconnected = True, False, False
-        self.expected_content_length = 10
+        self.expected_content_length = length
         self.messages: list[dict[str, Any]] = []
-
-        class Transport:
-            def get_write_buffer_size(self) -> int:
-                return queued
-
-        self.transport = Transport()
+        self.transport = _Transport(queued, sock)
 
     async def send(self, message: dict[str, Any]) -> None:
         self.messages.append(message)
@@ -172,3 +185,19 @@ def test_a_protocol_without_the_parts_needed_is_left_as_it_is() -> None:
 
     assert with_zero_copy(Other) is Other
     assert with_zero_copy(guarded_protocol(10.0)).__name__.startswith("ZeroCopy")
+
+
+def test_a_peer_gone_mid_answer_drops_the_rest_quietly(tmp_path: Path) -> None:
+    """As uvicorn does when its own write finds the connection gone: no error to log (the
+    API closes a hedged read's connection once another holder answered)."""
+    path = tmp_path / "chunk"
+    path.write_bytes(os.urandom(4 * MiB))
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    theirs.close()
+    cycle = _Cycle(queued=0, sock=ours, length=4 * MiB)
+    with open(path, "rb") as fh:
+        asyncio.run(ZeroCopySend(cycle)({"type": ZERO_COPY, "file": fh, "offset": 0,
+                                         "count": 4 * MiB}))
+    assert cycle.disconnected and cycle.transport.closed and cycle.messages == []
+    ours.close()

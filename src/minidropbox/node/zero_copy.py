@@ -77,8 +77,18 @@ class ZeroCopySend:
                 # would reorder the answer, so this body goes the way they do.
                 await self._copied(fd, offset, count)
             else:
-                await anyio.to_thread.run_sync(
-                    sendfile, transport.get_extra_info("socket").fileno(), fd, offset, count)
+                sock = transport.get_extra_info("socket")
+                try:
+                    if sock is None or transport.is_closing():
+                        raise ConnectionResetError
+                    await anyio.to_thread.run_sync(sendfile, sock.fileno(), fd, offset, count)
+                except ConnectionError:
+                    # The peer went away (say, a hedged read the API no longer needs): as
+                    # when uvicorn's own write finds the connection gone, the rest of the
+                    # answer is dropped, and nothing is logged.
+                    cycle.disconnected = True
+                    transport.close()
+                    return
                 cycle.expected_content_length -= count
         await self.send({"type": "http.response.body", "body": b"",
                          "more_body": bool(message.get("more_body", False))})
