@@ -6,6 +6,7 @@ point leaves the folder."""
 from __future__ import annotations
 
 import httpx
+import sqlalchemy
 
 from tests.dav.conftest import DavUser, new_dav_user
 from tests.harness import TestCluster
@@ -122,3 +123,51 @@ def test_dead_properties_follow_the_entry_by_any_route(dav_user: DavUser,
         assert api.delete("/api/v1/files", params={"path": "/moved/a.txt"}).status_code == 200
         assert dav.put("/dav/moved/a.txt", content=b"new").status_code == 201
         assert _prop(dav, "/dav/moved/a.txt") is None
+
+
+def test_webdav_finds_the_same_mount_points_as_the_file_service(
+        dav_cluster: TestCluster) -> None:
+    """WebDAV reads a caller's mount points from their memberships (metadata/dav.py
+    ``mount_points``) rather than by walking their whole tree: the same mounts and roles as
+    ``SharedFileService.mounts``, for an owner, an editor with two, a viewer, a member whose
+    mount point is in the trash, and one only invited."""
+    from minidropbox.metadata import dav as dav_repo
+    from minidropbox.metadata.db import Database
+    from minidropbox.service.accounts import Principal
+    from minidropbox.service.mounts import SharedFileService
+
+    alice, bob, carol, dave = (new_dav_user(dav_cluster.url, n)
+                               for n in ("ma", "mb", "mc", "md"))
+    with alice.client() as a, bob.client() as b:
+        for folder in ("/dav/One", "/dav/Two", "/dav/Three"):
+            assert a.request("MKCOL", folder).status_code == 201
+        _share(alice, "/One", bob, "editor", "/Deep/From Alice")
+        assert b.request("MKCOL", "/dav/Deep/From%20Alice/x").status_code == 201
+        _share(alice, "/Two", bob, "viewer", "/Two of hers")
+        _share(alice, "/One", carol, "viewer", "/Alices")
+        _share(alice, "/Three", carol, "editor", "/Gone")
+        with carol.client() as c:
+            assert c.request("DELETE", "/dav/Gone").status_code == 204  # leaves the folder
+        with _api(alice) as api:  # invited, never accepted
+            assert api.post("/api/v1/shares/folders", json={
+                "path": "/Three", "username": dave.username, "role": "editor"}
+                ).status_code == 201
+    url = dav_cluster.api.env.get("MINIDROPBOX_DATABASE_URL") or \
+        f"sqlite:///{dav_cluster.tmp / 'api-data' / 'metadata.db'}"
+    db = Database(url)
+    try:
+        files = SharedFileService(db)
+        with db.read() as conn:
+            for user in (alice, bob, carol, dave):
+                row = conn.execute(sqlalchemy.text(
+                    "SELECT users.id, min(namespaces.id) FROM users JOIN namespaces "
+                    "ON namespaces.owner_id = users.id WHERE username = :u GROUP BY users.id"),
+                    {"u": user.username}).one()
+                who = Principal(row[0], user.username, "test", row[1], False, None)
+                expected = sorted((m.path, m.namespace_id, m.role)
+                                  for m in files.mounts(who, conn))
+                assert sorted(dav_repo.mount_points(conn, row[1], row[0])) == expected
+                if user is bob:
+                    assert sorted(m[2] for m in expected) == ["editor", "viewer"]
+    finally:
+        db.dispose()

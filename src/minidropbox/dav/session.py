@@ -14,6 +14,7 @@ from minidropbox.api.context import AppContext
 from minidropbox.core.errors import NotFound
 from minidropbox.core.paths import lookup_path
 from minidropbox.dav.bridge import LoopBridge
+from minidropbox.metadata import dav as dav_repo
 from minidropbox.metadata import entries
 from minidropbox.service.accounts import Principal
 from minidropbox.service.files import ROOT, public_entry
@@ -89,9 +90,12 @@ class DavSession:
         if not self._mounts:
             if conn is None:
                 with self.reading() as own:
-                    self._mounts.append(self.files().mounts(self.principal, own))
-            else:
-                self._mounts.append(self.files().mounts(self.principal, conn))
+                    return self.mount_list(own)
+            found = [Mount(path, ns, role) for path, ns, role in
+                     dav_repo.mount_points(conn, self.principal.namespace_id,
+                                           self.principal.user_id)]
+            # Deepest first, as ``SharedFileService.mounts`` orders them.
+            self._mounts.append(sorted(found, key=lambda m: (-len(m.path), m.path)))
         return self._mounts[0]
 
     def metadata_in(self, conn: Connection, path: str) -> dict[str, Any]:
