@@ -8,6 +8,8 @@ member's feed (``/changes``, long-poll, WebSocket) is still one gap-free journal
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
@@ -22,11 +24,25 @@ _LOCK = select(namespaces.c.id).where(namespaces.c.id == bindparam("ns_id")).wit
 _MOUNTS = select(entries.c.namespace_id, entries.c.path).where(
     entries.c.mount_namespace_id == bindparam("ns_id"), entries.c.deleted_at.is_(None))
 HEADS = "minidropbox.journal_heads"  # conn.info key: the heads this transaction moved
+FIXED_MOUNTS = "minidropbox.journal_mounts"  # conn.info key: mounts read once (mounts_fixed)
 
 
 def lock_namespace(conn: Connection, namespace_id: int) -> None:
     """Serialise writers to one namespace (a row lock on PostgreSQL; SQLite has one writer)."""
     conn.execute(_LOCK, {"ns_id": namespace_id})
+
+
+@contextmanager
+def mounts_fixed(conn: Connection, namespace_id: int) -> Iterator[None]:
+    """Read once who mounts ``namespace_id`` for the appends inside: for a caller that holds
+    the namespace's lock (``lock_namespace``: sharing and leaving take it too) and changes
+    no mount point itself, such as a batch of commits, which otherwise asked once per file."""
+    fixed = conn.info.setdefault(FIXED_MOUNTS, {})
+    fixed[namespace_id] = conn.execute(_MOUNTS, {"ns_id": namespace_id}).all()
+    try:
+        yield
+    finally:
+        fixed.pop(namespace_id, None)
 
 
 def append(conn: Connection, namespace_id: int, op: str, path: str, kind: str, now: float, *,
@@ -37,7 +53,10 @@ def append(conn: Connection, namespace_id: int, op: str, path: str, kind: str, n
     row = {"op": op, "path": path, "from_path": from_path, "kind": kind, "version": version,
            "size": size, "content_hash": content_hash, "created_at": now}
     seq = _append(conn, namespace_id, row)
-    for member_ns, mount in conn.execute(_MOUNTS, {"ns_id": namespace_id}).all():
+    fixed = conn.info.get(FIXED_MOUNTS, {})
+    mounts = fixed[namespace_id] if namespace_id in fixed else conn.execute(
+        _MOUNTS, {"ns_id": namespace_id}).all()
+    for member_ns, mount in mounts:
         _append(conn, member_ns, {**row, "path": _under(mount, path),
                                   "from_path": _under(mount, from_path)})
     return seq

@@ -131,7 +131,8 @@ class FileService:
     def commit_batch(self, principal: Principal, reqs: list[CommitRequest]) -> list[dict[str, Any]]:
         """Each commit judged on its own, all in one transaction (savepoint per commit)."""
         results: list[dict[str, Any]] = []
-        with self._write(principal.namespace_id) as conn:
+        with self._write(principal.namespace_id) as conn, \
+                journal.mounts_fixed(conn, principal.namespace_id):
             # One ownership query for the whole batch instead of one per commit.
             hashes = [h for req in reqs for h in req.chunks if HASH_RE.fullmatch(h)]
             sizes = chunk_repo.owned_sizes(conn, principal.user_id, hashes)
