@@ -19,7 +19,7 @@ from minidropbox.client.download import (
     fetch_small_to_temp,
     small_batches,
 )
-from minidropbox.client.fakefolder import FakeFolder
+from minidropbox.client.fakefolder import FakeFolder, FaultyFolder
 from minidropbox.client.localfolder import RealFolder
 from minidropbox.core import errors
 from minidropbox.core.chunking import chunk_bytes, content_hash
@@ -100,6 +100,25 @@ def test_a_real_folder_reports_each_temp_file_it_could_not_write(tmp_path: Path)
     got = folder.write_temps("missing", [(b"a", 0), (b"b", 0)])
     assert all(isinstance(g, FileNotFoundError) for g in got) and len(got) == 2
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("op", ["create_temp", "open_write", "set_mtime"])
+def test_a_file_that_cannot_be_written_fails_alone(op: str) -> None:
+    """A full disk on one file of a batch fails that file; the others are written."""
+    server = FakeServer()
+    files = {f"/d/f{i}.txt": f"file {i}\n".encode() for i in range(3)}
+    for path, data in files.items():
+        server.put_file(path, data)
+    fake = FakeFolder()
+    fake.makedirs("tmp")
+    folder = FaultyFolder(fake)
+    folder.fail_next(op, errno.ENOSPC)
+    wanted = [Wanted(p, 1, len(d), digest(d)) for p, d in files.items()]
+    got = fetch_small_to_temp(server.remote(), wanted, folder, "tmp")
+    assert isinstance(got[0], OSError) and got[0].errno == errno.ENOSPC
+    assert all(isinstance(g, str) for g in got[1:])
+    assert sorted(n for n in fake.tree() if n.startswith("tmp/")) == sorted(
+        g for g in got[1:] if isinstance(g, str))
 
 
 def test_batches_keep_the_servers_bounds() -> None:

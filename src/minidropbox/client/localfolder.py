@@ -139,7 +139,11 @@ def write_temps_one_by_one(folder: LocalFolder, into: str,
     write and fsync, set the mtime (the fake folders' way, each step one of theirs)."""
     out: list[str | OSError] = []
     for data, mtime_ns in contents:
-        tmp = folder.create_temp(into)
+        try:
+            tmp = folder.create_temp(into)
+        except OSError as exc:
+            out.append(exc)
+            continue
         try:
             with folder.open_write(tmp) as fh:
                 fh.write(data)
