@@ -77,22 +77,10 @@ class DbLockStorage:
                 self._held.conn = None
 
     @contextmanager
-    def reading(self, conn: Connection) -> Iterator[None]:
-        """Lock reads this thread makes inside it run in ``conn``, a read transaction of the
-        request's (a plain PUT reads its caller, target and locks in one)."""
-        self._held.reader = conn
-        try:
-            yield
-        finally:
-            self._held.reader = None
-
-    @contextmanager
     def _conn(self, write: bool = True) -> Iterator[Connection]:
         """The held transaction, else a new one: a read (no writer's lock: every request
         that writes checks for locks first) or a write."""
         held: Connection | None = getattr(self._held, "conn", None)
-        if held is None and not write:
-            held = getattr(self._held, "reader", None)
         if held is not None:
             yield held
             return

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,6 @@ from minidropbox.core.chunking import MIN_CHUNK, StreamCutter
 from minidropbox.core.errors import InvalidPath, NotFound
 from minidropbox.core.paths import join, name_of, normalize_path, parent_of
 from minidropbox.dav.checksums import INLINE_BYTES, BodyDigests, Checksums, Digests
-from minidropbox.dav.locks import DbLockStorage
 from minidropbox.dav.provider import ref_url
 from minidropbox.dav.session import DavSession
 from minidropbox.dav.small_puts import SmallStores
@@ -74,15 +73,16 @@ class PutTarget:
 def plain_target(s: DavSession, locks: LockManager, path: str,
                  conn: Connection | None = None) -> PutTarget | None:
     """Where the PUT writes, checked the way wsgidav checks it; None: let wsgidav answer.
-    Everything is read in one transaction: ``conn`` (the request's, which also looked up the
-    caller) or one of its own."""
+    The mount points, the target and its parent are read in one transaction: ``conn`` (the
+    request's, which also looked up the caller) or one of its own. The locks are not: each
+    check reads them in a transaction of its own, at the time of the check, as wsgidav's PUT
+    does. On SQLite a snapshot is fixed at its first read, so a lock granted and committed
+    after the caller was looked up would be missed by a check made in it, and the PUT would
+    write under another client's lock."""
     if conn is None:
         with s.ctx.db.read() as own:
-            return plain_target(s, locks, path, own)
-    storage = getattr(locks, "storage", None)
-    reading = storage.reading(conn) if isinstance(storage, DbLockStorage) else nullcontext()
-    with reading:
-        return _target(s, locks, path, conn)
+            return _target(s, locks, path, own)
+    return _target(s, locks, path, conn)
 
 
 def _target(s: DavSession, locks: LockManager, path: str,
