@@ -125,13 +125,14 @@ def test_dead_properties_follow_the_entry_by_any_route(dav_user: DavUser,
         assert _prop(dav, "/dav/moved/a.txt") is None
 
 
-def test_webdav_finds_the_same_mount_points_as_the_file_service(
+def test_mount_points_from_memberships_match_a_walk_of_the_tree(
         dav_cluster: TestCluster) -> None:
-    """WebDAV reads a caller's mount points from their memberships (metadata/dav.py
-    ``mount_points``) rather than by walking their whole tree: the same mounts and roles as
-    ``SharedFileService.mounts``, for an owner, an editor with two, a viewer, a member whose
-    mount point is in the trash, and one only invited."""
-    from minidropbox.metadata import dav as dav_repo
+    """Mount points are read from the caller's memberships (``shares.mount_points``, used by
+    the API and WebDAV alike) rather than by walking their whole tree: the same mounts and
+    roles as walking it finds (``shares.mounts_under`` and the active memberships), deepest
+    first, for an owner, an editor with two, a viewer, a member whose mount point is in the
+    trash, and one only invited."""
+    from minidropbox.metadata import shares
     from minidropbox.metadata.db import Database
     from minidropbox.service.accounts import Principal
     from minidropbox.service.mounts import SharedFileService
@@ -164,9 +165,18 @@ def test_webdav_finds_the_same_mount_points_as_the_file_service(
                     "ON namespaces.owner_id = users.id WHERE username = :u GROUP BY users.id"),
                     {"u": user.username}).one()
                 who = Principal(row[0], user.username, "test", row[1], False, None)
-                expected = sorted((m.path, m.namespace_id, m.role)
-                                  for m in files.mounts(who, conn))
-                assert sorted(dav_repo.mount_points(conn, row[1], row[0])) == expected
+                roles = dict(conn.execute(sqlalchemy.text(
+                    "SELECT namespace_id, role FROM share_members WHERE user_id = :u "
+                    "AND state = 'active'"), {"u": row[0]}).all())
+                expected = sorted((m["path"], m["mount_namespace_id"],
+                                   roles[m["mount_namespace_id"]])
+                                  for m in shares.mounts_under(conn, row[1], "/")
+                                  if m["mount_namespace_id"] in roles)
+                assert sorted(shares.mount_points(conn, row[1], row[0])) == expected
+                found = files.mounts(who, conn)
+                assert sorted((m.path, m.namespace_id, m.role) for m in found) == expected
+                assert [len(m.path) for m in found] == sorted(
+                    (len(m.path) for m in found), reverse=True)
                 if user is bob:
                     assert sorted(m[2] for m in expected) == ["editor", "viewer"]
     finally:

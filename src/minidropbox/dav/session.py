@@ -14,11 +14,10 @@ from minidropbox.api.context import AppContext
 from minidropbox.core.errors import NotFound
 from minidropbox.core.paths import lookup_path
 from minidropbox.dav.bridge import LoopBridge
-from minidropbox.metadata import dav as dav_repo
 from minidropbox.metadata import entries
 from minidropbox.service.accounts import Principal
 from minidropbox.service.files import ROOT, public_entry
-from minidropbox.service.mounts import Mount, SharedFileService
+from minidropbox.service.mounts import Mount, SharedFileService, mounts_in
 
 _current = threading.local()  # the session of the request this worker thread is serving
 
@@ -91,11 +90,7 @@ class DavSession:
             if conn is None:
                 with self.reading() as own:
                     return self.mount_list(own)
-            found = [Mount(path, ns, role) for path, ns, role in
-                     dav_repo.mount_points(conn, self.principal.namespace_id,
-                                           self.principal.user_id)]
-            # Deepest first, as ``SharedFileService.mounts`` orders them.
-            self._mounts.append(sorted(found, key=lambda m: (-len(m.path), m.path)))
+            self._mounts.append(mounts_in(conn, self.principal))
         return self._mounts[0]
 
     def metadata_in(self, conn: Connection, path: str) -> dict[str, Any]:

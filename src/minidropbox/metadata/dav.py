@@ -1,5 +1,4 @@
-"""Repository functions for WebDAV: dead properties, the SHA-1s of file contents, and the
-caller's mount points."""
+"""Repository functions for WebDAV: dead properties and the SHA-1s of file contents."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, or
 from sqlalchemy.exc import IntegrityError
 
 from minidropbox.metadata.entries import _like_prefix
-from minidropbox.metadata.tables import content_checksums, dav_properties, entries, share_members
+from minidropbox.metadata.tables import content_checksums, dav_properties
 
 
 def checksums_of_many(conn: Connection,
@@ -102,21 +101,3 @@ def carry(conn: Connection, from_ns: int, from_key: str, to_ns: int, to_key: str
         conn.execute(insert(dav_properties).values(namespace_id=to_ns, path_key=key,
                                                    name=row["name"], value=row["value"]))
 
-
-def mount_points(conn: Connection, namespace_id: int,
-                 user_id: int) -> list[tuple[str, int, str]]:
-    """(path, shared namespace, role) of each live mount point in ``namespace_id`` of a shared
-    folder ``user_id`` is an active member of: what ``SharedFileService.mounts`` finds, found
-    from the memberships (a few rows, indexed by user) and then those mount points by the
-    mount index, instead of by walking every live entry of the namespace (which grows with
-    the account's file count, and is paid on every WebDAV request). ``namespace_id + 0``
-    keeps SQLite's planner off the namespace's indexes, which it would otherwise prefer."""
-    roles = dict(conn.execute(select(share_members.c.namespace_id, share_members.c.role).where(
-        share_members.c.user_id == user_id, share_members.c.state == "active")).all())
-    if not roles:
-        return []
-    rows = conn.execute(select(entries.c.path, entries.c.mount_namespace_id).where(
-        entries.c.mount_namespace_id.in_(sorted(roles)),
-        (entries.c.namespace_id + 0) == namespace_id,
-        entries.c.deleted_at.is_(None)))
-    return [(r.path, r.mount_namespace_id, roles[r.mount_namespace_id]) for r in rows]

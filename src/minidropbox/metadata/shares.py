@@ -251,3 +251,22 @@ def merged_page(conn: Connection, namespace_id: int, folder: str,
         row = dict(r)
         out.append((row.pop("merge_key"), int(row.pop("source")), row))
     return out
+
+
+def mount_points(conn: Connection, namespace_id: int,
+                 user_id: int) -> list[tuple[str, int, str]]:
+    """(path, shared namespace, role) of each live mount point in ``namespace_id`` of a shared
+    folder ``user_id`` is an active member of: what ``SharedFileService.mounts`` finds, found
+    from the memberships (a few rows, indexed by user) and then those mount points by the
+    mount index, instead of by walking every live entry of the namespace (which grows with
+    the account's file count, and is paid on every request). ``namespace_id + 0``
+    keeps SQLite's planner off the namespace's indexes, which it would otherwise prefer."""
+    roles = dict(conn.execute(select(share_members.c.namespace_id, share_members.c.role).where(
+        share_members.c.user_id == user_id, share_members.c.state == "active")).all())
+    if not roles:
+        return []
+    rows = conn.execute(select(entries.c.path, entries.c.mount_namespace_id).where(
+        entries.c.mount_namespace_id.in_(sorted(roles)),
+        (entries.c.namespace_id + 0) == namespace_id,
+        entries.c.deleted_at.is_(None)))
+    return [(r.path, r.mount_namespace_id, roles[r.mount_namespace_id]) for r in rows]

@@ -31,7 +31,7 @@ from minidropbox.metadata import accounts as account_repo
 from minidropbox.metadata import chunks as chunk_repo
 from minidropbox.metadata import entries as repo
 from minidropbox.metadata import journal, shares
-from minidropbox.metadata.tables import namespaces, share_members
+from minidropbox.metadata.tables import namespaces
 from minidropbox.service.accounts import Principal
 from minidropbox.service.files import (
     AfterCommit,
@@ -81,6 +81,15 @@ class Target:
         return self
 
 
+def mounts_in(conn: Connection, principal: Principal) -> list[Mount]:
+    """The caller's live mount points with their role in each, deepest paths first (ties by
+    path key): read on every request, from the caller's memberships, never by walking their
+    tree (``shares.mount_points``)."""
+    found = [Mount(path, ns, role) for path, ns, role in
+             shares.mount_points(conn, principal.namespace_id, principal.user_id)]
+    return sorted(found, key=lambda m: (-len(m.path), path_key(m.path)))
+
+
 class SharedFileService(FileService):
     # -- resolution -------------------------------------------------------------------------
     def mounts(self, principal: Principal, conn: Connection | None = None) -> list[Mount]:
@@ -88,15 +97,7 @@ class SharedFileService(FileService):
         if conn is None:
             with self.db.read() as own:
                 return self.mounts(principal, own)
-        rows = shares.mounts_under(conn, principal.namespace_id, "/")
-        if not rows:
-            return []
-        roles = dict(conn.execute(select(share_members.c.namespace_id, share_members.c.role)
-                                  .where(share_members.c.user_id == principal.user_id,
-                                         share_members.c.state == "active")).all())
-        found = [Mount(r["path"], r["mount_namespace_id"], roles[r["mount_namespace_id"]])
-                 for r in rows if r["mount_namespace_id"] in roles]
-        return sorted(found, key=lambda m: -len(m.path))
+        return mounts_in(conn, principal)
 
     def resolve(self, principal: Principal, raw_path: str,
                 mounts: list[Mount] | None = None) -> Target:
