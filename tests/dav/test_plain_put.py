@@ -35,6 +35,12 @@ def _engine(cluster: TestCluster) -> sqlalchemy.Engine:
     return sqlalchemy.create_engine(url)
 
 
+def _set_quota(engine: sqlalchemy.Engine, username: str, quota: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("UPDATE users SET quota_bytes = :q WHERE username = :u"),
+                     {"q": quota, "u": username})
+
+
 @pytest.mark.parametrize(("method", "headers", "taken"), [
     ("PUT", {}, True),
     ("PUT", {"transfer-encoding": "chunked"}, True),
@@ -120,10 +126,7 @@ def test_a_body_over_quota_is_refused_and_kept_by_nobody(dav_cluster: TestCluste
     user = new_dav_user(dav_cluster.url, "quota")
     engine = _engine(dav_cluster)
     try:
-        with engine.begin() as conn:
-            conn.execute(sqlalchemy.text(
-                "UPDATE users SET quota_bytes = :q WHERE username = :u"),
-                {"q": 6 * MiB, "u": user.username})
+        _set_quota(engine, user.username, 6 * MiB)
         with user.client() as dav:
             data = random.Random(13).randbytes(5 * MiB)
             assert dav.put("/dav/first.bin", content=data[:3 * MiB]).status_code == 201
@@ -204,10 +207,7 @@ def test_small_puts_in_flight_together_are_judged_alone_against_the_quota(
     user = new_dav_user(dav_cluster.url, "manyq")
     engine = _engine(dav_cluster)
     try:
-        with engine.begin() as conn:
-            conn.execute(sqlalchemy.text(
-                "UPDATE users SET quota_bytes = :q WHERE username = :u"),
-                {"q": 1_000_000, "u": user.username})
+        _set_quota(engine, user.username, 1_000_000)
         rng = random.Random(6)
         files = {f"f{i:02}.bin": rng.randbytes(100_000) for i in range(16)}
         answers = _put_all(user, files)

@@ -17,6 +17,18 @@ from minidropbox.dav.locks import DbLockManager, DbLockStorage
 from minidropbox.metadata.db import Database
 
 
+def _grant_elsewhere(path: Path, token: str) -> None:
+    """Bob's exclusive lock on /7/a.txt, granted and committed by another connection (another
+    replica)."""
+    other = sqlite3.connect(path)
+    other.execute(
+        "INSERT INTO dav_locks (token, namespace_id, root, scope, depth, owner, principal,"
+        " timeout, expire) VALUES (?, 7, '/7/a.txt', 'exclusive', '0', '', 'bob', 100, ?)",
+        (token, time.time() + 100))
+    other.commit()
+    other.close()
+
+
 def test_a_lock_committed_after_the_requests_snapshot_is_still_seen(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
     db = Database(f"sqlite:///{path}")
@@ -25,13 +37,7 @@ def test_a_lock_committed_after_the_requests_snapshot_is_still_seen(tmp_path: Pa
     with db.read() as snapshot:  # the request's caller and target lookups
         snapshot.execute(text("SELECT count(*) FROM dav_locks")).scalar_one()
         # Another client's LOCK, granted and committed meanwhile (by another replica).
-        other = sqlite3.connect(path)
-        other.execute(
-            "INSERT INTO dav_locks (token, namespace_id, root, scope, depth, owner, principal,"
-            " timeout, expire) VALUES ('opaquelocktoken:x', 7, '/7/a.txt', 'exclusive', '0',"
-            " '', 'bob', 100, ?)", (time.time() + 100,))
-        other.commit()
-        other.close()
+        _grant_elsewhere(path, "opaquelocktoken:x")
         with pytest.raises(DAVError) as refused:
             locks.check_write_permission(url="/7/a.txt", depth="0", token_list=[],
                                          principal="alice")
@@ -80,13 +86,7 @@ def test_a_plain_put_sees_a_lock_granted_after_its_caller_was_looked_up(
     locks = DbLockManager(DbLockStorage(db))
     with db.read() as snapshot:  # the caller's app password was read in it
         snapshot.execute(text("SELECT count(*) FROM dav_locks")).scalar_one()
-        other = sqlite3.connect(path)
-        other.execute(
-            "INSERT INTO dav_locks (token, namespace_id, root, scope, depth, owner, principal,"
-            " timeout, expire) VALUES ('opaquelocktoken:y', 7, '/7/a.txt', 'exclusive', '0',"
-            " '', 'bob', 100, ?)", (time.time() + 100,))
-        other.commit()
-        other.close()
+        _grant_elsewhere(path, "opaquelocktoken:y")
         # Locked: the PUT is left to wsgidav, which answers 423.
         assert plain_target(_Session(), locks, "/a.txt", snapshot) is None  # type: ignore[arg-type]
     db.dispose()
