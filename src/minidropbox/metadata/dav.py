@@ -100,4 +100,3 @@ def carry(conn: Connection, from_ns: int, from_key: str, to_ns: int, to_key: str
             _subtree(to_ns, key, False), dav_properties.c.name == row["name"]))
         conn.execute(insert(dav_properties).values(namespace_id=to_ns, path_key=key,
                                                    name=row["name"], value=row["value"]))
-

@@ -194,7 +194,8 @@ def versions_many(conn: Connection,
 
 
 def chunk_lists(conn: Connection, version_ids: list[int]) -> dict[int, list[tuple[str, int]]]:
-    """``version_chunk_list`` of each version in ``version_ids`` (an empty file has none)."""
+    """The ordered (hash, size) list of each version in ``version_ids``'s chunks (an empty
+    file has none)."""
     out: dict[int, list[tuple[str, int]]] = {v: [] for v in version_ids}
     for batch in in_batches(sorted(set(version_ids))):
         rows = conn.execute(
@@ -205,16 +206,6 @@ def chunk_lists(conn: Connection, version_ids: list[int]) -> dict[int, list[tupl
         for version_id, chunk_hash, size in rows:
             out[version_id].append((chunk_hash, int(size)))
     return out
-
-
-def version_chunk_list(conn: Connection, version_id: int) -> list[tuple[str, int]]:
-    """The ordered (hash, size) list of a version's chunks."""
-    rows = conn.execute(
-        select(version_chunks.c.chunk_hash, chunks.c.size)
-        .join(chunks, chunks.c.hash == version_chunks.c.chunk_hash)
-        .where(version_chunks.c.version_id == version_id).order_by(version_chunks.c.idx)
-    ).all()
-    return [(r[0], int(r[1])) for r in rows]
 
 
 def subtree_filter(namespace_id: int, folder_key: str) -> Any:

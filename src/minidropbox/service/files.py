@@ -268,24 +268,12 @@ class FileService:
                 "cursor": rows[-1]["path_key"] if more else None}
 
     def content(self, principal: Principal, raw_path: str,
-                version: int | None) -> tuple[dict[str, Any], list[tuple[str, int]]]:
+                version: int | None) -> Content:
         """The entry (as of ``version``) and its ordered (chunk, size) list."""
-        path = lookup_path(raw_path)
-        with self.db.read() as conn:
-            entry = repo.live(conn, principal.namespace_id, path)
-            if entry is None:
-                raise NotFound(f"{path} does not exist.")
-            if entry["kind"] != "file":
-                raise InvalidInput(f"{path} is a folder; download its files one by one.")
-            number = version if version is not None else entry["version"]
-            row = repo.get_version(conn, entry["id"], number)
-            if row is None:
-                raise NotFound(f"{path} has no version {number}.")
-            chunk_list = repo.version_chunk_list(conn, row["id"])
-        public = public_entry(entry)
-        public.update(version=row["number"], size=row["size"], content_hash=row["content_hash"],
-                      modified=row["mtime"])
-        return public, chunk_list
+        (answer,) = self.contents_in([(principal.namespace_id, raw_path, version)])
+        if isinstance(answer, (InvalidInput, NotFound)):
+            raise answer
+        return answer
 
     def contents(self, principal: Principal, items: list[tuple[str, int | None]],
                  ) -> list[Content | InvalidInput | NotFound]:
