@@ -31,6 +31,8 @@ PACE = "1M"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 RATE = re.compile(r"\d+(\.\d+)? (B|KiB|MiB|GiB)/s")
 ETA = re.compile(r"\d+:\d\d:\d\d")
+# Bytes done of all, as rich's DownloadColumn draws them ("1.2/2.5 MiB", "512.0 KiB/2.5 MiB").
+BYTES = re.compile(r"\d+(\.\d+)?( (B|KiB|MiB|GiB))?/\d+(\.\d+)? (B|KiB|MiB|GiB)\b(?!/s)")
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +101,7 @@ def check_progress(screen: str, verb: str) -> None:
         assert len(line) <= 80, f"wider than the terminal: {line!r}"
     moving = [line for line in lines
               if re.search(rf"\b([1-9]\d*)/{FILES} files", line) and RATE.search(line)
-              and ETA.search(line) and "photo-0" in line and "KiB" in line]
+              and ETA.search(line) and "photo-0" in line and BYTES.search(line)]
     assert moving, "no line shows files done, bytes, rate, ETA and the current file:\n" + \
         "\n".join(lines)
     counts = [int(m.group(1)) for line in lines
