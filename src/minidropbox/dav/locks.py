@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote
 
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 from wsgidav import util
 from wsgidav.dav_error import DAVError, DAVErrorCondition, PRECONDITION_CODE_LockConflict
 from wsgidav.lock_man.lock_manager import (
@@ -180,12 +180,17 @@ class DbLockStorage:
                 continue
         if not by_ns:
             return []
+        now = self.clock()
         with self._conn(write=False) as conn:
-            rows = conn.execute(select(dav_locks).where(
-                dav_locks.c.expire >= self.clock(),
-                or_(*[(dav_locks.c.namespace_id == ns) & dav_locks.c.root.in_(names)
-                      for ns, names in by_ns.items()]))).all()
-        return [_as_lock(row) for row in rows]
+            # One statement per namespace (one, or two at a shared folder's mount point).
+            return [_as_lock(row) for ns, names in by_ns.items()
+                    for row in conn.execute(_LOCKS_ON, {"now": now, "ns": ns, "roots": names})]
+
+
+# Every write through WebDAV checks for locks: built once (building costs more than running).
+_LOCKS_ON = select(dav_locks).where(dav_locks.c.expire >= bindparam("now"),
+                                    dav_locks.c.namespace_id == bindparam("ns"),
+                                    dav_locks.c.root.in_(bindparam("roots", expanding=True)))
 
 
 class DbLockManager(LockManager):  # type: ignore[misc]

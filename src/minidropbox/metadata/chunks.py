@@ -13,6 +13,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Exists,
+    bindparam,
     case,
     delete,
     exists,
@@ -61,14 +62,26 @@ def owned_sizes(conn: Connection, user_id: int, hashes: list[str]) -> dict[str, 
     """
     sizes: dict[str, int] = {}
     for batch in in_batches(sorted(set(hashes))):
-        intact = select(replicas.c.chunk_hash).where(replicas.c.chunk_hash == chunks.c.hash,
-                                                     replicas.c.state == "ok").exists()
-        rows = conn.execute(
-            select(chunks.c.hash, chunks.c.size)
-            .join(user_chunks, user_chunks.c.chunk_hash == chunks.c.hash)
-            .where(user_chunks.c.user_id == user_id, chunks.c.hash.in_(batch), intact)).all()
+        rows = conn.execute(_OWNED_SIZES, {"user_id": user_id, "hashes": batch}).all()
         sizes.update((r[0], int(r[1])) for r in rows)
     return sizes
+
+
+# The statements a small file's upload and commit run, built once (building one costs more
+# than running it on SQLite); lists go in as expanding parameters.
+_OWNED_SIZES = (
+    select(chunks.c.hash, chunks.c.size)
+    .join(user_chunks, user_chunks.c.chunk_hash == chunks.c.hash)
+    .where(user_chunks.c.user_id == bindparam("user_id"),
+           chunks.c.hash.in_(bindparam("hashes", expanding=True)),
+           select(replicas.c.chunk_hash).where(replicas.c.chunk_hash == chunks.c.hash,
+                                               replicas.c.state == "ok").exists()))
+_USER_OWNS = select(user_chunks.c.chunk_hash).where(
+    user_chunks.c.user_id == bindparam("user_id"),
+    user_chunks.c.chunk_hash == bindparam("chunk_hash"))
+_OWNED_AMONG = select(user_chunks.c.chunk_hash).where(
+    user_chunks.c.user_id == bindparam("user_id"),
+    user_chunks.c.chunk_hash.in_(bindparam("hashes", expanding=True)))
 
 
 def sizes(conn: Connection, hashes: list[str]) -> dict[str, int]:
@@ -82,17 +95,15 @@ def sizes(conn: Connection, hashes: list[str]) -> dict[str, int]:
 
 
 def user_owns(conn: Connection, user_id: int, chunk_hash: str) -> bool:
-    return conn.execute(select(user_chunks.c.chunk_hash).where(
-        user_chunks.c.user_id == user_id, user_chunks.c.chunk_hash == chunk_hash)).first() \
-        is not None
+    return conn.execute(_USER_OWNS, {"user_id": user_id,
+                                     "chunk_hash": chunk_hash}).first() is not None
 
 
 def owned_among(conn: Connection, user_id: int, hashes: list[str]) -> set[str]:
     """The hashes in ``hashes`` this user has proven possession of."""
     out: set[str] = set()
     for batch in in_batches(sorted(set(hashes))):
-        rows = conn.execute(select(user_chunks.c.chunk_hash).where(
-            user_chunks.c.user_id == user_id, user_chunks.c.chunk_hash.in_(batch))).all()
+        rows = conn.execute(_OWNED_AMONG, {"user_id": user_id, "hashes": batch}).all()
         out.update(r[0] for r in rows)
     return out
 
@@ -184,32 +195,58 @@ def record_chunks(conn: Connection, items: list[NewChunk], user_id: int | None,
     """``record_chunk`` for many chunks in a few statements (one per table and window of
     chunks, each an insert that ignores or updates rows already there): a big file's
     thousand chunks cost a handful of round trips, not ten thousand."""
-    upsert = _upsert_for(conn)
-    if upsert is None:  # a database without insert-or-ignore: row by row
+    upserts = _upserts_for(conn)
+    if upserts is None:  # a database without insert-or-ignore: row by row
         for item in items:
             record_chunk(conn, item.hash, item.size, item.holders, user_id, now)
         return
     if not items:
         return
     names = sorted({n for item in items for n in item.holders})
-    node_ids = dict(conn.execute(select(nodes.c.name, nodes.c.id)
-                                 .where(nodes.c.name.in_(names))).all())
-    conn.execute(upsert(chunks).on_conflict_do_nothing(index_elements=["hash"]),
+    node_ids = dict(conn.execute(_NODE_IDS, {"names": names}).all())
+    conn.execute(upserts.chunks,
                  [{"hash": i.hash, "size": i.size, "created_at": now} for i in items])
-    rows = [{"chunk_hash": i.hash, "node_id": node_ids[n], "state": "ok", "created_at": now}
-            for i in items for n in dict.fromkeys(i.holders)]
-    stmt = upsert(replicas)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["chunk_hash", "node_id"],
-                                            set_={"state": stmt.excluded.state}), rows)
+    conn.execute(upserts.replicas,
+                 [{"chunk_hash": i.hash, "node_id": node_ids[n], "state": "ok", "created_at": now}
+                  for i in items for n in dict.fromkeys(i.holders)])
     if user_id is not None:
-        conn.execute(upsert(user_chunks).on_conflict_do_nothing(
-            index_elements=["user_id", "chunk_hash"]),
-            [{"user_id": user_id, "chunk_hash": i.hash, "created_at": now} for i in items])
+        conn.execute(upserts.user_chunks,
+                     [{"user_id": user_id, "chunk_hash": i.hash, "created_at": now}
+                      for i in items])
 
 
-def _upsert_for(conn: Connection) -> Any:
-    """The dialect's ``insert`` with ``ON CONFLICT`` (SQLite, PostgreSQL), or None."""
-    return {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(conn.dialect.name)
+_NODE_IDS = select(nodes.c.name, nodes.c.id).where(
+    nodes.c.name.in_(bindparam("names", expanding=True)))
+
+
+@dataclass(frozen=True)
+class _Upserts:
+    """``record_chunks``'s three statements in one dialect, built once: building an
+    ``ON CONFLICT`` insert (``excluded`` is a new alias each time) cost more than running it
+    for a small file's one chunk."""
+
+    chunks: Any
+    replicas: Any
+    user_chunks: Any
+
+    @classmethod
+    def build(cls, insert_for: Any) -> _Upserts:
+        replica = insert_for(replicas)
+        return cls(
+            insert_for(chunks).on_conflict_do_nothing(index_elements=["hash"]),
+            replica.on_conflict_do_update(index_elements=["chunk_hash", "node_id"],
+                                          set_={"state": replica.excluded.state}),
+            insert_for(user_chunks).on_conflict_do_nothing(
+                index_elements=["user_id", "chunk_hash"]))
+
+
+# The dialects with ``ON CONFLICT``; any other records row by row.
+_UPSERTS = {"sqlite": _Upserts.build(sqlite.insert),
+            "postgresql": _Upserts.build(postgresql.insert)}
+
+
+def _upserts_for(conn: Connection) -> _Upserts | None:
+    return _UPSERTS.get(conn.dialect.name)
 
 
 def ensure_chunk(conn: Connection, chunk_hash: str, size: int, now: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from minidropbox.metadata.entries import _like_prefix
@@ -23,12 +24,23 @@ def checksums_of_many(conn: Connection,
 
 
 def record_checksums(conn: Connection, content_hash: str, sha1: str, md5: str) -> None:
+    row = {"content_hash": content_hash, "sha1": sha1, "md5": md5}
+    upsert = _RECORD_CHECKSUMS.get(conn.dialect.name)
+    if upsert is not None:  # one statement, no savepoint: every WebDAV PUT records one
+        conn.execute(upsert, row)
+        return
     try:
         with conn.begin_nested():
-            conn.execute(insert(content_checksums).values(content_hash=content_hash,
-                                                          sha1=sha1, md5=md5))
+            conn.execute(insert(content_checksums), row)
     except IntegrityError:
         pass  # recorded meanwhile by another upload of the same content
+
+
+# Insert or leave the row recorded meanwhile by another upload of the same content.
+_RECORD_CHECKSUMS = {
+    name: dialect_insert(content_checksums).on_conflict_do_nothing(
+        index_elements=["content_hash"])
+    for name, dialect_insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))}
 
 
 def _subtree(namespace_id: int, key: str, with_children: bool) -> ColumnElement[bool]:

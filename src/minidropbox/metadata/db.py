@@ -138,6 +138,9 @@ def schema_revision(url: str) -> str | None:
         engine.dispose()
 
 
+_BEGIN = {"DEFERRED": "BEGIN DEFERRED", "IMMEDIATE": "BEGIN IMMEDIATE"}
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -153,7 +156,12 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # Straight to the driver: ``exec_driver_sql`` runs the whole statement machinery
+        # (events, cursor wrapping, a result object) for a statement that returns nothing,
+        # and every transaction of every request begins here.
+        driver = conn.connection.driver_connection
+        assert driver is not None  # a connection checked out of the pool, so open
+        driver.execute(_BEGIN[mode])
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -18,7 +18,7 @@ deadline; past it a waiting writer closes the fence itself, and the deleter stop
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from minidropbox.metadata.tables import server_info
@@ -27,8 +27,12 @@ EPOCH = "fence.epoch"
 DEADLINE = "fence.deadline"
 
 
+# Read in every upload's recording transaction: built once.
+_GET = select(server_info.c.value).where(server_info.c.key == bindparam("key"))
+
+
 def _get(conn: Connection, key: str) -> str | None:
-    value = conn.execute(select(server_info.c.value).where(server_info.c.key == key)).scalar()
+    value = conn.execute(_GET, {"key": key}).scalar()
     return None if value is None else str(value)
 
 

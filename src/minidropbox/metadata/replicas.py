@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from minidropbox.core.health import DOWN
@@ -24,12 +24,17 @@ def in_batches(items: list[T], size: int = 500) -> Iterable[list[T]]:
         yield items[start:start + size]
 
 
+# Run for every chunk of every upload: built once (building costs more than running).
+_HOLDERS = select(nodes.c.name).join(replicas, replicas.c.node_id == nodes.c.id)
+_GOOD_REPLICAS = _HOLDERS.where(replicas.c.chunk_hash == bindparam("chunk_hash"),
+                                replicas.c.state == "ok")
+_BAD_HOLDERS = _HOLDERS.where(replicas.c.chunk_hash == bindparam("chunk_hash"),
+                              replicas.c.state != "ok")
+
+
 def good_replicas(conn: Connection, chunk_hash: str) -> list[str]:
     """Names of the nodes holding a good copy of ``chunk_hash``."""
-    rows = conn.execute(select(nodes.c.name).join(replicas, replicas.c.node_id == nodes.c.id)
-                        .where(replicas.c.chunk_hash == chunk_hash, replicas.c.state == "ok")
-                        ).all()
-    return [r[0] for r in rows]
+    return [r[0] for r in conn.execute(_GOOD_REPLICAS, {"chunk_hash": chunk_hash})]
 
 
 def replicas_for(conn: Connection, hashes: list[str]) -> dict[str, list[str]]:
@@ -98,9 +103,7 @@ def replica_map(conn: Connection, hashes: list[str]) -> dict[str, dict[str, str]
 
 def bad_holders(conn: Connection, chunk_hash: str) -> list[str]:
     """Nodes whose copy of ``chunk_hash`` is known to be bad (corrupt, truncated, missing)."""
-    rows = conn.execute(select(nodes.c.name).join(replicas, replicas.c.node_id == nodes.c.id)
-                        .where(replicas.c.chunk_hash == chunk_hash, replicas.c.state != "ok"))
-    return [r[0] for r in rows]
+    return [r[0] for r in conn.execute(_BAD_HOLDERS, {"chunk_hash": chunk_hash})]
 
 
 def bad_holders_of(conn: Connection, hashes: list[str]) -> dict[str, set[str]]:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Connection,
     Integer,
     Text,
+    bindparam,
     delete,
     func,
     insert,
@@ -253,6 +254,15 @@ def merged_page(conn: Connection, namespace_id: int, folder: str,
     return out
 
 
+# Both run on every WebDAV request: built once (building costs more than running them).
+_MEMBER_ROLES = select(share_members.c.namespace_id, share_members.c.role).where(
+    share_members.c.user_id == bindparam("user_id"), share_members.c.state == "active")
+_MOUNT_POINTS = select(entries.c.path, entries.c.mount_namespace_id).where(
+    entries.c.mount_namespace_id.in_(bindparam("shared", expanding=True)),
+    (entries.c.namespace_id + 0) == bindparam("ns"),
+    entries.c.deleted_at.is_(None))
+
+
 def mount_points(conn: Connection, namespace_id: int,
                  user_id: int) -> list[tuple[str, int, str]]:
     """(path, shared namespace, role) of each live mount point in ``namespace_id`` of a shared
@@ -261,12 +271,8 @@ def mount_points(conn: Connection, namespace_id: int,
     mount index, instead of by walking every live entry of the namespace (which grows with
     the account's file count, and is paid on every request). ``namespace_id + 0``
     keeps SQLite's planner off the namespace's indexes, which it would otherwise prefer."""
-    roles = dict(conn.execute(select(share_members.c.namespace_id, share_members.c.role).where(
-        share_members.c.user_id == user_id, share_members.c.state == "active")).all())
+    roles = dict(conn.execute(_MEMBER_ROLES, {"user_id": user_id}).all())
     if not roles:
         return []
-    rows = conn.execute(select(entries.c.path, entries.c.mount_namespace_id).where(
-        entries.c.mount_namespace_id.in_(sorted(roles)),
-        (entries.c.namespace_id + 0) == namespace_id,
-        entries.c.deleted_at.is_(None)))
+    rows = conn.execute(_MOUNT_POINTS, {"shared": sorted(roles), "ns": namespace_id})
     return [(r.path, r.mount_namespace_id, roles[r.mount_namespace_id]) for r in rows]
