@@ -27,6 +27,7 @@ from minidropbox.core.errors import MiniDropboxError, TooManyRequests
 from minidropbox.dav.bridge import LoopBridge
 from minidropbox.dav.checksums import Checksums
 from minidropbox.dav.plain_get import plain_path, send_file
+from minidropbox.dav.plain_mkcol import exists_in, plain_mkcol_path, send_exists
 from minidropbox.dav.plain_put import PutTarget, plain_put_path, plain_target, receive_file
 from minidropbox.dav.session import DavSession
 from minidropbox.dav.small_puts import SmallStores
@@ -119,6 +120,18 @@ class DavGate:
                 return
             await self._protocol(scope, receive, send, headers, session)
             return
+        mkcol = plain_mkcol_path(scope, headers, PREFIX)
+        if mkcol is not None and "destination" not in headers and _path_ok(scope["path"]):
+            # An MKCOL of what may exist (rclone's before every file): its caller and the
+            # entry read in one thread hop and one read transaction, 401 first as ever.
+            session, exists = await run_in_threadpool(self._mkcol_target, scope, headers,
+                                                      bridge, mkcol)
+            self.ctx.check_rate(session.principal.user_id)
+            if exists:
+                await send_exists(send)
+                return
+            await self._protocol(scope, receive, send, headers, session)
+            return
         principal = await run_in_threadpool(self._authenticate, scope, headers)
         self.ctx.check_rate(principal.user_id)
         await self._protocol(scope, receive, send, headers,
@@ -130,6 +143,13 @@ class DavGate:
             principal = self._authenticate(scope, headers, conn)
             session = DavSession(self.ctx, principal, bridge)
             return session, plain_target(session, self.locks, path, conn)
+
+    def _mkcol_target(self, scope: Scope, headers: dict[str, str], bridge: LoopBridge,
+                      path: str) -> tuple[DavSession, bool]:
+        with self.ctx.db.read() as conn:
+            principal = self._authenticate(scope, headers, conn)
+            session = DavSession(self.ctx, principal, bridge)
+            return session, exists_in(session, path, conn)
 
     async def _protocol(self, scope: Scope, receive: Receive, send: Send,
                         headers: dict[str, str], session: DavSession,
