@@ -28,6 +28,12 @@ from minidropbox.dav.bridge import LoopBridge
 from minidropbox.dav.checksums import Checksums
 from minidropbox.dav.plain_get import plain_path, send_file
 from minidropbox.dav.plain_mkcol import exists_in, plain_mkcol_path, send_exists
+from minidropbox.dav.plain_propfind import (
+    multistatus,
+    plain_propfind_path,
+    requested,
+    send_multistatus,
+)
 from minidropbox.dav.plain_put import PutTarget, plain_put_path, plain_target, receive_file
 from minidropbox.dav.session import DavSession
 from minidropbox.dav.small_puts import SmallStores
@@ -132,6 +138,22 @@ class DavGate:
                 return
             await self._protocol(scope, receive, send, headers, session)
             return
+        limit = self.ctx.settings.dav_max_xml_bytes
+        propfind = plain_propfind_path(scope, headers, PREFIX, limit)
+        if propfind is not None and _path_ok(scope["path"]):
+            # A PROPFIND of row properties (one resource or a listing): its caller and all it
+            # answers read in one thread hop and one read transaction, once the (small,
+            # declared) body is in.
+            body = await _read_body(receive, limit)
+            names = None if _declares_dtd(body) else requested(body)
+            session, answer = await run_in_threadpool(self._propfind, scope, headers, bridge,
+                                                      propfind, names)
+            self.ctx.check_rate(session.principal.user_id)
+            if answer is not None:
+                await send_multistatus(send, answer)
+                return
+            await self._protocol(scope, _replay(body, receive), send, headers, session)
+            return
         principal = await run_in_threadpool(self._authenticate, scope, headers)
         self.ctx.check_rate(principal.user_id)
         await self._protocol(scope, receive, send, headers,
@@ -150,6 +172,16 @@ class DavGate:
             principal = self._authenticate(scope, headers, conn)
             session = DavSession(self.ctx, principal, bridge)
             return session, exists_in(session, path, conn)
+
+    def _propfind(self, scope: Scope, headers: dict[str, str], bridge: LoopBridge, path: str,
+                  names: list[str] | None) -> tuple[DavSession, bytes | None]:
+        with self.ctx.db.read() as conn:
+            principal = self._authenticate(scope, headers, conn)
+            session = DavSession(self.ctx, principal, bridge)
+            if names is None:
+                return session, None
+            return session, multistatus(session, self.checksums, conn, PREFIX, path,
+                                        headers["depth"], names)
 
     async def _protocol(self, scope: Scope, receive: Receive, send: Send,
                         headers: dict[str, str], session: DavSession,
@@ -221,29 +253,41 @@ class DavGate:
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             raise _Refused(413, "too_large", f"XML bodies are at most {limit} bytes.")
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                raise _Refused(400, "invalid_input", "The request body broke off.")
-            body += message.get("body", b"")
-            if len(body) > limit:
-                raise _Refused(413, "too_large", f"XML bodies are at most {limit} bytes.")
-            if not message.get("more_body", False):
-                break
-        lowered = bytes(body[:4096]).lower()
-        if b"<!doctype" in lowered or b"<!entity" in bytes(body).lower():
+        body = await _read_body(receive, limit)
+        if _declares_dtd(body):
             raise _Refused(400, "invalid_input",
                            "XML with a document type declaration or entities is refused.")
-        sent = False
+        return _replay(body, receive)
 
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()  # only a disconnect can follow
-            sent = True
-            return {"type": "http.request", "body": bytes(body), "more_body": False}
-        return replay
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _Refused(400, "invalid_input", "The request body broke off.")
+        body += message.get("body", b"")
+        if len(body) > limit:
+            raise _Refused(413, "too_large", f"XML bodies are at most {limit} bytes.")
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
+def _declares_dtd(body: bytes) -> bool:
+    return b"<!doctype" in body[:4096].lower() or b"<!entity" in body.lower()
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` with ``body``, already read, handed on first."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()  # only a disconnect can follow
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+    return replay
 
 
 def _mark_mtime(send: Send, method: str, headers: dict[str, str]) -> Send:
