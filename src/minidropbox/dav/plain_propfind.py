@@ -17,7 +17,7 @@ or undeclared body, lock and quota properties, any other name); a path that is n
 (404); a folder over ``dav_max_propfind_entries`` (403); and any resource listed that holds
 a dead property under a name asked for. ``oc:permissions``, which rclone asks for, is not one
 the provider knows: wsgidav looks it up among the dead properties, 404 when absent, as here.
-The dead properties are read one resource at a time, as wsgidav reads them.
+The dead properties of everything listed are looked for in one query per namespace.
 """
 
 from __future__ import annotations
@@ -111,22 +111,36 @@ def multistatus(s: DavSession, checksums: Checksums, conn: Connection, prefix: s
     if OC_CHECKSUMS in names:
         digests = checksums.of_many([e["content_hash"] for e in listed
                                      if not _is_folder(e) and e["content_hash"]], conn)
+    if _dead_property_asked(s, conn, listed, names):
+        return None
     answer = xml_tools.make_multistatus_el()
     for e in listed:
         folder = _is_folder(e)
-        # Properties the provider does not answer itself: wsgidav reads them from the dead
-        # properties (404 when absent). One stored under a name asked for: wsgidav's.
-        dead = [n for n in names if n == OC_PERMISSIONS or (folder and n == OC_CHECKSUMS)]
-        if dead:
-            namespace, where = s.where(e["path"])
-            stored = dav_repo.properties(conn, namespace, path_key(where))
-            if any(n in stored for n in dead):
-                return None
         held = digests.get(e["content_hash"] or "")
         util.add_property_response(answer, _href(prefix, e["path"], folder),
                                    [(n, _value(n, e, folder, held)) for n in names])
     body: bytes = xml_tools.xml_to_bytes(answer, pretty=False)
     return body
+
+
+def _dead_property_asked(s: DavSession, conn: Connection, listed: list[dict[str, Any]],
+                         names: list[str]) -> bool:
+    """Whether a resource listed holds a dead property under a name asked for that the
+    provider does not answer itself (wsgidav reads those from the dead properties, 404 when
+    absent; one stored is wsgidav's to answer). One query per namespace listed."""
+    asked: dict[int, list[tuple[str, list[str]]]] = {}
+    for e in listed:
+        dead = [n for n in names
+                if n == OC_PERMISSIONS or (_is_folder(e) and n == OC_CHECKSUMS)]
+        if dead:
+            namespace, where = s.where(e["path"])
+            asked.setdefault(namespace, []).append((path_key(where), dead))
+    for namespace, wanted in asked.items():
+        held = dav_repo.names_held(conn, namespace, [key for key, _ in wanted],
+                                   [n for _, dead in wanted for n in dead])
+        if any((key, n) in held for key, dead in wanted for n in dead):
+            return True
+    return False
 
 
 def _is_folder(entry: dict[str, Any]) -> bool:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from minidropbox.metadata.entries import _like_prefix
+from minidropbox.metadata.replicas import in_batches
 from minidropbox.metadata.tables import content_checksums, dav_properties
 
 
@@ -55,6 +66,24 @@ def properties(conn: Connection, namespace_id: int, key: str) -> dict[str, str]:
     rows = conn.execute(select(dav_properties.c.name, dav_properties.c.value)
                         .where(_subtree(namespace_id, key, False)))
     return {r.name: r.value for r in rows}
+
+
+def names_held(conn: Connection, namespace_id: int, keys: list[str],
+               names: list[str]) -> set[tuple[str, str]]:
+    """(path key, name) of the dead properties among ``names`` held by any of ``keys`` (path
+    keys in ``namespace_id``): a folder's listing asks once, not once per entry."""
+    held: set[tuple[str, str]] = set()
+    for batch in in_batches(sorted(set(keys))):
+        rows = conn.execute(_NAMES_HELD, {"ns": namespace_id, "keys": batch,
+                                          "names": sorted(set(names))})
+        held.update((r.path_key, r.name) for r in rows)
+    return held
+
+
+_NAMES_HELD = select(dav_properties.c.path_key, dav_properties.c.name).where(
+    dav_properties.c.namespace_id == bindparam("ns"),
+    dav_properties.c.path_key.in_(bindparam("keys", expanding=True)),
+    dav_properties.c.name.in_(bindparam("names", expanding=True)))
 
 
 def count_properties(conn: Connection, namespace_id: int, key: str) -> int:
