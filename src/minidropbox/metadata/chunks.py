@@ -22,9 +22,9 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from minidropbox.metadata import upserts
 from minidropbox.metadata.replicas import in_batches, set_replica_ok
 from minidropbox.metadata.tables import (
     chunks,
@@ -195,8 +195,8 @@ def record_chunks(conn: Connection, items: list[NewChunk], user_id: int | None,
     """``record_chunk`` for many chunks in a few statements (one per table and window of
     chunks, each an insert that ignores or updates rows already there): a big file's
     thousand chunks cost a handful of round trips, not ten thousand."""
-    upserts = _upserts_for(conn)
-    if upserts is None:  # a database without insert-or-ignore: row by row
+    built = upserts.for_connection(_UPSERTS, conn)
+    if built is None:  # a database without insert-or-ignore: row by row
         for item in items:
             record_chunk(conn, item.hash, item.size, item.holders, user_id, now)
         return
@@ -204,13 +204,13 @@ def record_chunks(conn: Connection, items: list[NewChunk], user_id: int | None,
         return
     names = sorted({n for item in items for n in item.holders})
     node_ids = dict(conn.execute(_NODE_IDS, {"names": names}).all())
-    conn.execute(upserts.chunks,
+    conn.execute(built.chunks,
                  [{"hash": i.hash, "size": i.size, "created_at": now} for i in items])
-    conn.execute(upserts.replicas,
+    conn.execute(built.replicas,
                  [{"chunk_hash": i.hash, "node_id": node_ids[n], "state": "ok", "created_at": now}
                   for i in items for n in dict.fromkeys(i.holders)])
     if user_id is not None:
-        conn.execute(upserts.user_chunks,
+        conn.execute(built.user_chunks,
                      [{"user_id": user_id, "chunk_hash": i.hash, "created_at": now}
                       for i in items])
 
@@ -221,9 +221,7 @@ _NODE_IDS = select(nodes.c.name, nodes.c.id).where(
 
 @dataclass(frozen=True)
 class _Upserts:
-    """``record_chunks``'s three statements in one dialect, built once: building an
-    ``ON CONFLICT`` insert (``excluded`` is a new alias each time) cost more than running it
-    for a small file's one chunk."""
+    """``record_chunks``'s three statements in one dialect (``metadata/upserts.py``)."""
 
     chunks: Any
     replicas: Any
@@ -240,13 +238,7 @@ class _Upserts:
                 index_elements=["user_id", "chunk_hash"]))
 
 
-# The dialects with ``ON CONFLICT``; any other records row by row.
-_UPSERTS = {"sqlite": _Upserts.build(sqlite.insert),
-            "postgresql": _Upserts.build(postgresql.insert)}
-
-
-def _upserts_for(conn: Connection) -> _Upserts | None:
-    return _UPSERTS.get(conn.dialect.name)
+_UPSERTS = upserts.per_dialect(_Upserts.build)
 
 
 def ensure_chunk(conn: Connection, chunk_hash: str, size: int, now: float) -> None:

@@ -13,9 +13,9 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from minidropbox.metadata import upserts
 from minidropbox.metadata.entries import _like_prefix
 from minidropbox.metadata.replicas import in_batches
 from minidropbox.metadata.tables import content_checksums, dav_properties
@@ -36,7 +36,7 @@ def checksums_of_many(conn: Connection,
 
 def record_checksums(conn: Connection, content_hash: str, sha1: str, md5: str) -> None:
     row = {"content_hash": content_hash, "sha1": sha1, "md5": md5}
-    upsert = _RECORD_CHECKSUMS.get(conn.dialect.name)
+    upsert = upserts.for_connection(_RECORD_CHECKSUMS, conn)
     if upsert is not None:  # one statement, no savepoint: every WebDAV PUT records one
         conn.execute(upsert, row)
         return
@@ -48,10 +48,9 @@ def record_checksums(conn: Connection, content_hash: str, sha1: str, md5: str) -
 
 
 # Insert or leave the row recorded meanwhile by another upload of the same content.
-_RECORD_CHECKSUMS = {
-    name: dialect_insert(content_checksums).on_conflict_do_nothing(
-        index_elements=["content_hash"])
-    for name, dialect_insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))}
+_RECORD_CHECKSUMS = upserts.per_dialect(
+    lambda insert_for: insert_for(content_checksums).on_conflict_do_nothing(
+        index_elements=["content_hash"]))
 
 
 def _subtree(namespace_id: int, key: str, with_children: bool) -> ColumnElement[bool]:
