@@ -107,12 +107,12 @@ def multistatus(s: DavSession, checksums: Checksums, conn: Connection, prefix: s
         if children is None:
             return None  # wsgidav's 403: list it through the API
         listed += children
+    if _dead_property_asked(s, conn, listed, names):
+        return None  # before the checksums: wsgidav answers and reads its own
     digests: dict[str, Digests] = {}
     if OC_CHECKSUMS in names:
         digests = checksums.of_many([e["content_hash"] for e in listed
                                      if not _is_folder(e) and e["content_hash"]], conn)
-    if _dead_property_asked(s, conn, listed, names):
-        return None
     answer = xml_tools.make_multistatus_el()
     for e in listed:
         folder = _is_folder(e)
