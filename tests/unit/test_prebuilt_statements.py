@@ -1,7 +1,8 @@
 """The statements built once at import (upserts, lookups with bound lists) keep the meaning of
 the ones they replaced, on SQLite and, when the test server is there, on PostgreSQL: a second
 upload of the same content keeps its first checksums, a copy found bad is marked good again
-when it is stored again, and lookups by a list see every item of it."""
+when it is stored again, lookups by a list see every item of it, and the fence epoch read by
+every upload sees a deletion begin."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from minidropbox.metadata import chunks, dav, fence, replicas
 from minidropbox.metadata.db import Database
 from minidropbox.metadata.tables import content_checksums, nodes, users
 from minidropbox.metadata.tables import replicas as replica_rows
-from tests.harness import postgres_url
+from tests.harness import new_postgres_database, postgres_url
 
 URLS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
     postgres_url() is None, reason="no test PostgreSQL (MINIDROPBOX_TEST_POSTGRES_URL)"))]
@@ -24,8 +25,12 @@ URLS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
 
 @pytest.fixture(params=URLS)
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'meta.db'}" if request.param == "sqlite" else postgres_url()
-    assert url is not None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'meta.db'}"
+    else:  # a database of its own: other tests' clusters share the server
+        base = postgres_url()
+        assert base is not None
+        url = new_postgres_database(base)
     database = Database(url)
     database.migrate()
     yield database
@@ -72,7 +77,12 @@ def test_recording_chunks_again_marks_a_bad_copy_good_and_lists_see_every_item(
         assert chunks.owned_sizes(conn, user, [a, b, unique("z")]) == {a: 10, b: 20}
         assert chunks.owned_among(conn, user, [a, b]) == {a, b}
         assert chunks.user_owns(conn, user, b) and not chunks.user_owns(conn, user + 1, b)
-        assert fence.epoch(conn) >= 0
+        token = fence.writer_token(conn)
+    with db.write() as conn:  # a deletion begins: a writer's token taken before is stale
+        opened = fence.open_fence(conn, 4.0, 60.0)
+        assert opened is not None and not fence.still_valid(conn, token)
+        fence.close_fence(conn, opened)
+        assert fence.epoch(conn) == opened + 1
     with db.write() as conn:  # stored again on node_b: its copy is good again
         chunks.record_chunks(conn, [chunks.NewChunk(a, 10, [node_b])], None, 3.0)
     with db.read() as conn:
