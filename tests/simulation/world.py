@@ -42,6 +42,7 @@ from minidropbox.client.api import ServerUnreachable
 from minidropbox.client.fakefolder import FakeFolder, SimulatedCrash
 from minidropbox.client.localfolder import (
     FileInfo,
+    Kinds,
     Reader,
     Writer,
     Written,
@@ -134,6 +135,10 @@ class StepFolder:
     def list(self, name: str) -> list[tuple[str, FileInfo]]:
         self.step("list", name)
         return self.inner.list(name)
+
+    def kinds(self, name: str) -> Kinds:
+        self.step("list", name)
+        return self.inner.kinds(name)
 
     def open_read(self, name: str) -> AbstractContextManager[Reader]:
         self.step("open_read", name)

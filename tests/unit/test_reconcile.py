@@ -296,3 +296,28 @@ def test_a_file_moved_into_a_folder_of_its_own_old_name_is_not_one_move() -> Non
     p = plan([sized("/z", "h1", 5)], base, [d("/z"), sized("/z/y.txt", "h1", 5, 2)])
     assert ("move_local", "/z", "/z/y.txt") not in ops(p)
     assert ops(p) == [("delete_local", "/z", None)]
+
+
+def test_a_large_agreed_tree_plans_only_what_changed_in_it() -> None:
+    """The planner skips what both sides hold as the base before it sorts anything; what
+    is left must be planned as if the whole tree were looked at: a version-only change
+    still agrees, a folder spelled differently above an unchanged leaf is no case rename,
+    and moves, respells and deletes among thousands of agreed items come out whole."""
+    same = [d("/docs"), d("/Pics"), *(f(f"/docs/n{i}.txt", f"h{i}") for i in range(2000)),
+            *(f(f"/Pics/p{i}.jpg", f"p{i}") for i in range(50))]
+    base = [*same, f("/old.txt", "moved"), f("/v.txt", "hv"), f("/Case.txt", "hc"),
+            f("/gone.txt", "hg")]
+    local = [*same, f("/new/place.txt", "moved"), d("/new"), f("/v.txt", "hv"),
+             f("/case.txt", "hc"), f("/gone.txt", "hg")]
+    remote = [*(x if x.path != "/Pics" else d("/pics") for x in same),
+              f("/old.txt", "moved"), f("/v.txt", "hv", 2), f("/Case.txt", "hc")]
+    remote = [x if not x.path.startswith("/Pics/") else Item("/pics" + x.path[5:], x.kind,
+                                                              x.hash, x.version)
+              for x in remote]
+    p = plan(local, base, remote)
+    assert ops(p) == [("move_remote", "/Case.txt", "/case.txt"),
+                      ("move_remote", "/old.txt", "/new/place.txt"),
+                      ("move_local", "/Pics", "/pics"),
+                      ("mkdir_remote", "/new", None),
+                      ("agree", "/v.txt", None),
+                      ("delete_local", "/gone.txt", None)]

@@ -11,16 +11,18 @@ from typing import cast
 import pytest
 
 from minidropbox.client import localfolder
+from minidropbox.client.fakefolder import FakeFolder
 from minidropbox.client.localfolder import RealFolder
 from minidropbox.client.localpaths import UnsafeName
 from minidropbox.client.remote import Remote
 from minidropbox.client.sync import ignore
 from minidropbox.client.sync.ignore import IgnoreRules
-from minidropbox.client.sync.localfs import clean_temp_files, local_name, make_folder
+from minidropbox.client.sync.localfs import clean_temp_files, leftovers, local_name, make_folder
 from minidropbox.client.sync.remote import RemoteSide
 from minidropbox.client.sync.scanner import scan, stat_of
 from minidropbox.client.sync.state import BaseRow, StateDB
 from minidropbox.core.chunking import chunk_bytes, content_hash
+from minidropbox.core.paths import path_key
 from minidropbox.core.reconcile import Item
 
 
@@ -155,6 +157,72 @@ def test_stale_temp_files_are_cleaned(tmp_path: Path) -> None:
     aged(tmp_path / "x" / "real.txt", b"kept")
     assert clean_temp_files(RealFolder(tmp_path)) == 1
     assert [p.name for p in (tmp_path / "x").iterdir()] == ["real.txt"]
+
+
+def test_one_walk_finds_what_interrupted_syncs_left() -> None:
+    """``leftovers`` finds what the separate walks for temp files, respells and aside files
+    did: temp and aside files anywhere (also inside a respell or a folder named like an
+    aside file), respells not inside another one, in walk order."""
+    folder = FakeFolder()
+    folder.write(".minidropbox-tmp-2", b"t")
+    folder.write("a/.minidropbox-tmp-1", b"t")
+    folder.write("a/.minidropbox-aside-x.txt", b"x")
+    folder.write("b/.minidropbox-respell-C/.minidropbox-aside-y.txt", b"y")
+    folder.write("b/.minidropbox-respell-C/.minidropbox-respell-d", b"d")
+    folder.write("b/.minidropbox-respell-C/.minidropbox-tmp-3", b"t")
+    folder.write(".minidropbox-respell-E.txt", b"e")
+    folder.write(".minidropbox-aside-folder/z/.minidropbox-aside-w", b"w")
+    folder.makedirs(".minidropbox-tmp-folder")
+    found = leftovers(folder)
+    assert found.temps == [".minidropbox-tmp-2", "a/.minidropbox-tmp-1",
+                           "b/.minidropbox-respell-C/.minidropbox-tmp-3"]
+    assert found.respells == [".minidropbox-respell-E.txt", "b/.minidropbox-respell-C"]
+    assert found.asides == [".minidropbox-aside-folder/z/.minidropbox-aside-w",
+                            "a/.minidropbox-aside-x.txt",
+                            "b/.minidropbox-respell-C/.minidropbox-aside-y.txt"]
+
+
+def test_kinds_is_list_without_the_stats(tmp_path: Path) -> None:
+    aged(tmp_path / "f.txt", b"f")
+    aged(tmp_path / "d" / "g.txt", b"g")
+    (tmp_path / "to-d").symlink_to(tmp_path / "d")
+    (tmp_path / "to-f").symlink_to(tmp_path / "f.txt")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    os.mkfifo(tmp_path / "fifo")
+    folder = RealFolder(tmp_path)
+    assert folder.kinds("") == [(name, info.kind) for name, info in folder.list("")]
+    assert {kind for _, kind in folder.kinds("")} == {"file", "folder", "symlink", "other"}
+    assert folder.kinds("d") == [("g.txt", "file")]
+    with pytest.raises(FileNotFoundError):
+        folder.kinds("missing")
+
+
+def test_a_scan_against_the_base_reads_nothing_and_sees_the_same_tree(tmp_path: Path) -> None:
+    """The second scan takes every file whose stat is the base's without reading it, and
+    describes the tree exactly as the first: decomposed (NFD) names keyed as the server
+    keys them, case clashes parted the same way (the name the base spells keeps its
+    name), ignored and invalid names left out the same way."""
+    rules = IgnoreRules(["build/"])
+    for name in ("cafe\u0301.txt", "Caf\u00e9s/x.txt", "readme.TXT", "build/out.o",
+                 "notes.swp", "d/b.txt", "bad\u202etxt.exe"):
+        aged(tmp_path / name, name.encode())
+    folder = RealFolder(tmp_path)
+    first = scan(folder, rules, {})
+    assert "/caf\u00e9.txt" in first.items and "/build/out.o" not in first.items
+    assert not any(p.endswith(".swp") for p in first.items)
+    base = {k: BaseRow(item, first.stats.get(k)) for k, item in first.items.items()}
+    # A newcomer on this (case-sensitive) disk that differs only in case from a known name
+    # and sorts before it: the newcomer is parted, the name the base spells is kept.
+    aged(tmp_path / "README.TXT", b"newcomer")
+    again = scan(folder, rules, base)
+    assert again.hashed == 1  # the newcomer, under its new name
+    assert again.case_conflicts == ["README.TXT differs only in case from /readme.TXT: "
+                                    "renamed to README (case conflict).TXT"]
+    parted = path_key("/README (case conflict).TXT")
+    assert again.items.pop(parted).hash == digest(b"newcomer")
+    assert again.items == first.items and again.paths.pop(parted)
+    assert again.paths == first.paths and again.skipped == first.skipped
+    assert again.stats.pop(parted) and again.stats == first.stats and len(first.skipped) == 1
 
 
 def test_server_paths_are_checked_before_they_touch_the_disk(tmp_path: Path) -> None:

@@ -334,6 +334,28 @@ def test_a_file_set_aside_when_the_process_died_is_put_back_unless_synced(
         engine.close()
 
 
+def test_a_file_set_aside_in_a_folder_left_halfway_through_a_respell_is_recovered(
+        tmp_path: Path) -> None:
+    """One walk at start finds both: the case-only rename is finished first, then the file
+    set aside inside that folder (now under its new name) goes, as it holds its synced
+    content, and the temp file a download left there is removed."""
+    clock = Tick()
+    fake = FakeFolder(clock=clock)
+    server = FakeServer()
+    fake.write("d/a.txt", b"synced a", mtime_ns=T0 - 10**10)
+    engine = engine_at(fake, server, tmp_path, clock)
+    assert engine.sync().done
+    engine.close()
+    fake.rename("d/a.txt", "d/.minidropbox-aside-a.txt", replace=False)
+    fake.write("d/.minidropbox-tmp-1", b"half a download")
+    fake.rename("d", ".minidropbox-respell-D", replace=False)
+    engine = engine_at(fake, server, tmp_path, clock)
+    try:
+        assert sorted(fake.tree()) == ["D"]
+    finally:
+        engine.close()
+
+
 def test_a_move_made_just_before_a_crash_then_edited_is_not_a_conflict(
         tmp_path: Path) -> None:
     """Seeds 873 and 1443: sync moved a file on the server (the user had renamed it here)

@@ -32,6 +32,7 @@ from typing import Any
 from minidropbox.client.localfolder import (
     FileInfo,
     FileKind,
+    Kinds,
     LocalFolder,
     Reader,
     Writer,
@@ -176,6 +177,13 @@ class FakeFolder:
             raise NotADirectoryError(errno.ENOTDIR, "not a folder", name)
         return sorted(((c.name, c.info()) for c in node.children.values()),
                       key=lambda pair: pair[0])
+
+    @_locked
+    def kinds(self, name: str) -> Kinds:
+        node = self._node(name)
+        if node.kind != "folder":
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", name)
+        return sorted((c.name, c.kind) for c in node.children.values())
 
     @contextlib.contextmanager
     def open_read(self, name: str) -> Iterator[Reader]:
@@ -368,6 +376,10 @@ class FaultyFolder:
 
     def list(self, name: str) -> list[tuple[str, FileInfo]]:
         result: list[tuple[str, FileInfo]] = self._call("list", name)
+        return result
+
+    def kinds(self, name: str) -> Kinds:
+        result: Kinds = self._call("kinds", name)
         return result
 
     def open_read(self, name: str) -> AbstractContextManager[Reader]:

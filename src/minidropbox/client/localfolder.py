@@ -32,6 +32,7 @@ from minidropbox.durable import fsync_dir_best_effort
 
 FileKind = Literal["file", "folder", "symlink", "other"]
 Written = list[str | OSError]  # per file written: its name, or what kept it from being written
+Kinds = list[tuple[str, FileKind]]  # (child name, kind) for each child of a folder
 OPEN_AT_ONCE = 128  # files ``RealFolder.write_temps`` holds open before fsyncing them
 
 
@@ -69,6 +70,9 @@ class LocalFolder(Protocol):
     - ``list(name)``: ``(child name, info)`` for each child, sorted by name; a child that
       vanishes while listing is left out. ``FileNotFoundError`` if the folder is gone, another
       ``OSError`` (``PermissionError``) if it cannot be read.
+    - ``kinds(name)``: ``(child name, kind)`` for each child, sorted by name, as ``list``
+      says them but without the rest of each child's stat (a walk that looks only for
+      names, such as the one for what a crash left behind, costs no ``lstat`` per file).
     - ``open_read(name)``: a ``Reader``; ``FileNotFoundError`` if missing.
     - ``create_temp(folder)``: a new empty ``TMP_PREFIX`` file in ``folder``, never one that
       existed; returns its name.
@@ -96,6 +100,8 @@ class LocalFolder(Protocol):
     def info(self, name: str) -> FileInfo: ...  # pragma: no cover
 
     def list(self, name: str) -> list[tuple[str, FileInfo]]: ...  # pragma: no cover
+
+    def kinds(self, name: str) -> Kinds: ...  # pragma: no cover
 
     def open_read(self, name: str) -> AbstractContextManager[Reader]: ...  # pragma: no cover
 
@@ -208,6 +214,23 @@ class RealFolder:
                 out.append((entry.name, info_of(entry.stat(follow_symlinks=False))))
             except FileNotFoundError:
                 continue
+        return out
+
+    def kinds(self, name: str) -> Kinds:
+        # The kind comes with the listing (``d_type``) on most file systems; ``DirEntry``
+        # stats only where it does not.
+        out: Kinds = []
+        with os.scandir(self.path(name)) as entries:
+            for entry in entries:
+                try:
+                    kind: FileKind = (
+                        "symlink" if entry.is_symlink()
+                        else "folder" if entry.is_dir(follow_symlinks=False)
+                        else "file" if entry.is_file(follow_symlinks=False) else "other")
+                except FileNotFoundError:
+                    continue
+                out.append((entry.name, kind))
+        out.sort()
         return out
 
     @contextlib.contextmanager

@@ -123,6 +123,11 @@ def _depth(path: str) -> int:
     return path.count("/")
 
 
+def _depth_first(key: str) -> tuple[int, str]:
+    """Sort key: shallower paths first, then by key."""
+    return key.count("/"), key
+
+
 def _changed(side: Item | None, base: Item | None) -> bool:
     if side is None or base is None:
         return (side is None) != (base is None)
@@ -176,11 +181,14 @@ class _Planner:
         the same relative paths: one move on the other side instead of many. While some of
         those files are still settling (renamed within the settle time of their mtime), the
         move may be real: both folders wait (``held``) until they settle."""
-        for src_key in sorted(self.base, key=lambda k: (_depth(k), k)):
+        # Only a base folder gone from one side and still a folder on the other can be one.
+        gone = [k for k, b in self.base.items()
+                if b.kind == "folder" and k not in gone_side
+                and (o := other.get(k)) is not None and o.kind == "folder"]
+        for src_key in sorted(gone, key=_depth_first):
             b = self.base[src_key]
-            o = other.get(src_key)
-            if (src_key in self.handled or b.kind != "folder" or src_key in gone_side
-                    or o is None or o.kind != "folder"):
+            o = other[src_key]
+            if src_key in self.handled:
                 continue
             files = [(k[len(src_key):], self.base[k]) for k in _under(self.base, b.path)
                      if self.base[k].kind == "file"]
@@ -225,23 +233,29 @@ class _Planner:
         # a name the other side holds with an empty folder (which yields this round), or a
         # file new in a folder moved this round (planned with the folder's contents).
         blocked: set[str] = set()
-        for key, item in sorted(gone_side.items()):
-            if item.kind != "file" or item.hash is None or key in self.base:
-                continue
+        new = [(k, h) for k, v in gone_side.items()
+               if v.kind == "file" and (h := v.hash) is not None and k not in self.base]
+        for key, h in sorted(new):
             if key in self.handled:
                 if self._new_in_moved_folder(key):
-                    blocked.add(item.hash)
+                    blocked.add(h)
                 continue
             if key not in other:
-                fresh.setdefault(item.hash, []).append(key)
+                fresh.setdefault(h, []).append(key)
             elif self.trusted and self._holds_nothing_new(key, other[key], other, gone_side):
-                blocked.add(item.hash)
-        for src_key, b in sorted(self.base.items()):
-            o = other.get(src_key)
+                blocked.add(h)
+        if not fresh and not blocked:
+            return  # no new file there: nothing moved
+        # Only a base file gone from that side (or a folder now) and a file on the other.
+        gone = [(k, b) for k, b in self.base.items()
+                if b.kind == "file"
+                and ((now := gone_side.get(k)) is None or now.kind == "folder")
+                and (o := other.get(k)) is not None and o.kind == "file"
+                and not (op is Op.MOVE_LOCAL and not o.settled)]
+        for src_key, b in sorted(gone):
+            o = other[src_key]
             now = gone_side.get(src_key)
-            if (src_key in self.handled or b.kind != "file"
-                    or (now is not None and now.kind != "folder")
-                    or o is None or o.kind != "file" or (op is Op.MOVE_LOCAL and not o.settled)):
+            if src_key in self.handled:
                 continue
             if not fresh.get(b.hash or ""):
                 if b.hash in blocked and now is None and src_key not in self.hold_expired:
@@ -281,11 +295,15 @@ class _Planner:
         change. Only the last segment counts: a renamed folder's children follow it. When
         both sides respelled it differently, the server's spelling wins. The content is
         planned next round, under the new name."""
-        for key, b in sorted(self.base.items(), key=lambda kv: (_depth(kv[0]), kv[0])):
-            loc, rem = self.local.get(key), self.remote.get(key)
-            if (key in self.handled or loc is None or rem is None
-                    or not loc.kind == b.kind == rem.kind):
-                continue
+        # Only names spelled differently on the two sides (a spelling the same on both has
+        # the same last segment); each step marks only its own key handled.
+        respelled = [k for k, b in self.base.items()
+                     if k not in self.handled
+                     and (loc := self.local.get(k)) is not None
+                     and (rem := self.remote.get(k)) is not None
+                     and loc.kind == b.kind == rem.kind and loc.path != rem.path]
+        for key in sorted(respelled, key=_depth_first):
+            b, loc, rem = self.base[key], self.local[key], self.remote[key]
             here, there, was = name_of(loc.path), name_of(rem.path), name_of(b.path)
             if here == there:
                 continue
@@ -407,6 +425,16 @@ class _Planner:
         else:
             self._conflict(key, loc)
 
+    def agreed(self, key: str) -> bool:
+        """Whether ``decide`` would do nothing for ``key``: both sides hold the base as it
+        is (most of a tree, most rounds)."""
+        b = self.base.get(key)
+        if b is None:
+            return False
+        loc, rem = self.local.get(key), self.remote.get(key)
+        return (loc is not None and rem is not None and loc.settled
+                and not _changed(loc, b) and not _changed(rem, b) and rem.version == b.version)
+
     def _maybe_renamed(self, key: str, b: Item) -> bool:
         """The base file ``b``, gone locally, may be a new local file still settling (same
         size; a rename within the settle time of its mtime): its delete waits for the file
@@ -488,7 +516,9 @@ def reconcile(local: Tree, base: Tree, remote: Tree, *, device: str, now: dateti
     planner.file_moves(local, remote, Op.MOVE_REMOTE)
     planner.file_moves(remote, local, Op.MOVE_LOCAL)
     planner.case_renames()
-    for key in sorted(set(local) | set(base) | set(remote), key=lambda k: (_depth(k), k)):
+    undecided = [k for k in local.keys() | base.keys() | remote.keys()
+                 if k not in planner.handled and not planner.agreed(k)]
+    for key in sorted(undecided, key=_depth_first):
         if key not in planner.handled:
             planner.decide(key)
     local_deletes = sum(1 for a in planner.actions.values()

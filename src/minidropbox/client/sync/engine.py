@@ -38,9 +38,11 @@ from minidropbox.client.sync.executor import TRANSFER_WORKERS, Executor, Outcome
 from minidropbox.client.sync.ignore import IGNORE_FILE, IgnoreRules
 from minidropbox.client.sync.journal import NeedsListing
 from minidropbox.client.sync.localfs import (
-    clean_temp_files,
+    Leftovers,
     finish_respells,
+    leftovers,
     put_back,
+    remove_temps,
     set_aside_files,
     sweep_temp_dir,
 )
@@ -163,14 +165,17 @@ class SyncEngine:
             raise SyncRootMissing(f"{root} does not exist or is not a folder (is its disk "
                                   "mounted?). Nothing was synced; create the folder to "
                                   "start syncing into it.")
-        removed = 0 if self.opts.dry_run else clean_temp_files(self.folder)
+        # One walk finds what interrupted syncs left: temp files, and (recovered below, once
+        # the state DB is open) half-done respells and files set aside.
+        found = None if self.opts.dry_run else leftovers(self.folder)
+        removed = 0 if found is None else remove_temps(self.folder, found.temps)
         if removed:
             self.status.action(f"removed {removed} temp file(s) left by an interrupted sync")
         self.state = StateDB(self.state_path)
         self.state_ino = self._state_ino()
         self._check_identity()
-        if not self.opts.dry_run:
-            self.recover_set_aside()
+        if found is not None:
+            self.recover_set_aside(found)
         if not self.remote.root_exists():
             if self.state.rows():
                 raise SyncRootMissing(f"The server folder {self.remote.root} is gone; nothing "
@@ -182,17 +187,23 @@ class SyncEngine:
                                       f"{self.root}.")
             self.remote.create_root()
 
-    def recover_set_aside(self) -> None:
+    def recover_set_aside(self, found: Leftovers | None = None) -> None:
         """Items a step left halfway when the process died (or the step failed): a case-only
         rename is finished; a file set aside to be deleted or replaced that holds exactly
         its base content is on the server, and goes; anything else gets its name back (or a
-        free one beside it), to be synced as the user's."""
+        free one beside it), to be synced as the user's. ``found``: the folder's leftovers,
+        if just walked."""
         assert self.state is not None
-        finish_respells(self.folder)
-        rows = self.state.rows()
-        for aside in set_aside_files(self.folder):
+        found = leftovers(self.folder) if found is None else found
+        asides = found.asides
+        if finish_respells(self.folder, found.respells):
+            asides = set_aside_files(self.folder)  # some may have been in a renamed folder
+        rows: dict[str, BaseRow] | None = None  # read only if something was set aside
+        for aside in asides:
             folder, leaf = parent_of(aside), aside.rsplit("/", 1)[-1]
             name = join(folder, leaf[len(ASIDE_PREFIX):])
+            if rows is None:
+                rows = self.state.rows()
             row = rows.get(path_key("/" + name))
             try:
                 hashed = hash_file(self.folder, aside)

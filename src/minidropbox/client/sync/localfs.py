@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+from dataclasses import dataclass, field
 
 from minidropbox.client.localfolder import LocalFolder, join, parent_of
 from minidropbox.client.localpaths import (
@@ -82,23 +83,59 @@ def sweep_temp_dir(folder: LocalFolder) -> int:
     return removed
 
 
-def clean_temp_files(folder: LocalFolder, name: str = "") -> int:
-    """Remove ``.minidropbox-tmp-*`` files a crash left behind anywhere in the folder
-    (``TEMP_DIR``, or beside their targets as older versions wrote them); how many."""
-    removed = 0
+@dataclass
+class Leftovers:
+    """What interrupted syncs left in the folder, found in one walk (``leftovers``)."""
+
+    temps: list[str] = field(default_factory=list)  # ``TMP_PREFIX`` files, anywhere
+    # Items halfway through a case-only rename (none inside another: it is finished first).
+    respells: list[str] = field(default_factory=list)
+    asides: list[str] = field(default_factory=list)  # ``ASIDE_PREFIX`` files, anywhere
+
+
+def leftovers(folder: LocalFolder, name: str = "") -> Leftovers:
+    """Every temp, respell and aside item under ``name``, in walk order (folders sorted by
+    name), from one walk that asks only for names and kinds (``LocalFolder.kinds``): this
+    runs at every start, over the whole tree."""
+    found = Leftovers()
+    _leftovers(folder, name, found, in_respell=False)
+    return found
+
+
+def _leftovers(folder: LocalFolder, name: str, found: Leftovers, *, in_respell: bool) -> None:
     try:
-        children = folder.list(name)
+        children = folder.kinds(name)
     except OSError:
-        return 0
-    for child, info in children:
+        return
+    for child, kind in children:
         path = join(name, child)
-        if info.kind == "folder":
-            removed += clean_temp_files(folder, path)
-        elif child.startswith(TMP_PREFIX) and info.kind == "file":
-            with contextlib.suppress(FileNotFoundError):
-                folder.unlink(path)
-                removed += 1
+        respell = child.startswith(RESPELL_PREFIX) and kind in ("file", "folder")
+        if respell and not in_respell:
+            found.respells.append(path)
+        if kind == "folder":
+            _leftovers(folder, path, found, in_respell=in_respell or respell)
+        elif kind == "file":
+            if child.startswith(TMP_PREFIX):
+                found.temps.append(path)
+            elif child.startswith(ASIDE_PREFIX):
+                found.asides.append(path)
+
+
+def remove_temps(folder: LocalFolder, temps: list[str]) -> int:
+    """Remove the temp files ``leftovers`` found (a crash left them, in ``TEMP_DIR`` or
+    beside their targets as older versions wrote them); how many went."""
+    removed = 0
+    for path in temps:
+        with contextlib.suppress(FileNotFoundError):
+            folder.unlink(path)
+            removed += 1
     return removed
+
+
+def clean_temp_files(folder: LocalFolder, name: str = "") -> int:
+    """Remove ``.minidropbox-tmp-*`` files a crash left behind anywhere under ``name``;
+    how many."""
+    return remove_temps(folder, leftovers(folder, name).temps)
 
 
 def put_back(folder: LocalFolder, aside: str, name: str) -> str:
@@ -121,30 +158,15 @@ def put_back(folder: LocalFolder, aside: str, name: str) -> str:
 
 def set_aside_files(folder: LocalFolder, name: str = "") -> list[str]:
     """Every ``ASIDE_PREFIX`` file under ``name``."""
-    return _named(folder, name, ASIDE_PREFIX, folders=False)
+    return leftovers(folder, name).asides
 
 
-def finish_respells(folder: LocalFolder) -> list[str]:
-    """Give every item a crash left halfway through a case-only rename its new name (or a
-    free one beside it); the names they got."""
+def finish_respells(folder: LocalFolder, respells: list[str] | None = None) -> list[str]:
+    """Give every item a crash left halfway through a case-only rename (``respells``, as
+    ``leftovers`` found them; looked for if None) its new name (or a free one beside it);
+    the names they got."""
     done = []
-    for name in _named(folder, "", RESPELL_PREFIX, folders=True):
+    for name in leftovers(folder).respells if respells is None else respells:
         leaf = name.rsplit("/", 1)[-1][len(RESPELL_PREFIX):]
         done.append(put_back(folder, name, join(parent_of(name), leaf)))
     return done
-
-
-def _named(folder: LocalFolder, name: str, prefix: str, *, folders: bool) -> list[str]:
-    found: list[str] = []
-    try:
-        children = folder.list(name)
-    except OSError:
-        return found
-    for child, info in children:
-        path = join(name, child)
-        if child.startswith(prefix) and info.kind in (("file", "folder") if folders
-                                                        else ("file",)):
-            found.append(path)
-        elif info.kind == "folder":
-            found.extend(_named(folder, path, prefix, folders=folders))
-    return found

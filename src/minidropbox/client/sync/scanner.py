@@ -107,6 +107,11 @@ class _Walk:
     rename_case_clashes: bool
 
 
+# One listed name in ``_walk``: (not spelled as its base row, name, info, raw path, path or
+# why it is invalid, key, base row).
+_Named = tuple[bool, str, FileInfo, str, str | InvalidPath, str, BaseRow | None]
+
+
 def scan(folder: LocalFolder, rules: IgnoreRules, base: Mapping[str, BaseRow],
          settle: float = SETTLE_SECONDS, closed: ClosedCheck | None = None,
          clock: Callable[[], int] = time.time_ns,
@@ -142,21 +147,28 @@ def _walk(name: str, rel: str, how: _Walk, out: LocalScan) -> None:
     # Of two names that differ only in case, the one synced before keeps its name and the
     # newcomer is renamed apart: renaming the known one would make what the base holds
     # under it look deleted (and a user moving it in the same round, a delete + upload).
-    entries = sorted(entries, key=lambda e: not _base_spelling(base, f"{rel}/{e[0]}"))
+    # Each name is normalised and keyed once, here, for the sort and the loop below.
+    named: list[_Named] = []
     for child, info in entries:
         raw = f"{rel}/{child}"
+        try:
+            path: str | InvalidPath = normalize_path(raw)
+        except InvalidPath as exc:
+            path = exc
+        key = path_key(path) if isinstance(path, str) else ""
+        row = base.get(key) if key else None
+        named.append((row is None or row.item.path != path, child, info, raw, path, key, row))
+    named.sort(key=_newcomer)  # stable: by name within each group, as listed
+    for _, child, info, raw, path, key, row in named:
         is_dir = info.kind == "folder"
         if rules.ignored(raw, is_dir):
             continue
         if info.kind not in ("file", "folder"):
             out.skipped.append(f"{raw}: not a regular file or folder")
             continue
-        try:
-            path = normalize_path(raw)
-        except InvalidPath as exc:
-            out.skipped.append(f"{raw}: {exc.message}")
+        if isinstance(path, InvalidPath):
+            out.skipped.append(f"{raw}: {path.message}")
             continue
-        key = path_key(path)
         if key in out.items:
             # Two names the server cannot tell apart (a case-sensitive disk): skipping one
             # would make it look deleted; keep it under a name of its own instead.
@@ -173,6 +185,7 @@ def _walk(name: str, rel: str, how: _Walk, out: LocalScan) -> None:
             raw = f"{rel}/{child}"
             path = normalize_path(raw)
             key = path_key(path)
+            row = base.get(key)
         local = join(name, child)
         out.paths[key] = local
         if is_dir:
@@ -180,7 +193,12 @@ def _walk(name: str, rel: str, how: _Walk, out: LocalScan) -> None:
             out.folders[local] = _identity(info)
             _walk(local, raw, how, out)
             continue
-        out.items[key] = _file_item(path, local, stat_of(info), base.get(key), how, out)
+        out.items[key] = _file_item(path, key, local, info, row, how, out)
+
+
+def _newcomer(named: _Named) -> bool:
+    """Sort key of ``_walk``'s entries: names spelled as their base row come first."""
+    return named[0]
 
 
 def _identity(info: FileInfo) -> tuple[int, int, int]:
@@ -199,16 +217,6 @@ def moved_during(folder: LocalFolder, out: LocalScan) -> bool:
         except OSError:
             return True
     return False
-
-
-def _base_spelling(base: Mapping[str, BaseRow], raw: str) -> bool:
-    """Whether ``raw`` is spelled as the base row of its key (the name last synced)."""
-    try:
-        path = normalize_path(raw)
-    except InvalidPath:
-        return False
-    row = base.get(path_key(path))
-    return row is not None and row.item.path == path
 
 
 def _unknown_under(rel: str, base: Mapping[str, BaseRow], out: LocalScan) -> list[str]:
@@ -246,12 +254,15 @@ def _part_case_clash(folder: LocalFolder, name: str, child: str, info: FileInfo,
     return None
 
 
-def _file_item(path: str, local: str, st: LocalStat, row: BaseRow | None, how: _Walk,
-               out: LocalScan) -> Item:
-    key = path_key(path)
-    if row is not None and row.item.kind == "file" and row.stat == st:
-        out.stats[key] = st
-        return Item(path, "file", row.item.hash, size=st.size)
+def _file_item(path: str, key: str, local: str, info: FileInfo, row: BaseRow | None,
+               how: _Walk, out: LocalScan) -> Item:
+    if row is not None and row.item.kind == "file" and (known := row.stat) is not None \
+            and (known.size, known.mtime_ns, known.ctime_ns, known.ino) \
+            == (info.size, info.mtime_ns, info.ctime_ns, info.ino):
+        # The stat the base recorded (``stat_of(info) == row.stat``, without making one).
+        out.stats[key] = known
+        return Item(path, "file", row.item.hash, size=info.size)
+    st = stat_of(info)
     age = (how.clock() - st.mtime_ns) / 1e9
     wait = 0.0
     if age < how.settle:
