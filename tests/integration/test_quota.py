@@ -137,6 +137,29 @@ def test_a_batch_of_commits_stops_at_the_quota(client: httpx.Client) -> None:
     assert usage(client, auth)["used_bytes"] == 3 * (MiB + 1)
 
 
+def test_a_commit_that_fails_in_a_batch_gives_its_bytes_back(client: httpx.Client) -> None:
+    """A commit of a batch charged to the quota and then refused (here: its folder is a
+    file) rolls back with its savepoint, and so does its charge: the next commit has the
+    room it would have alone."""
+    auth = bearer(signup_and_login(client, "batch-undo"))
+    assert upload_pieces(client, auth, "/three", random.Random(20).randbytes(3 * MiB))[0] \
+        .status_code == 201
+    commits = []
+    for path, size, seed in (("/three/under", MiB // 2, 21), ("/after", 3 * MiB // 4, 22)):
+        piece = random.Random(seed).randbytes(size)
+        digest = hashlib.sha256(piece).hexdigest()
+        assert client.put(f"/api/v1/chunks/{digest}", headers=auth,
+                          content=piece).status_code == 201
+        commits.append({"path": path, "size": size, "chunks": [digest],
+                        "parent_version": None})
+    r = client.post("/api/v1/files/commit_batch", headers=auth, json={"commits": commits})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert results[0]["ok"] is False and results[0]["error"]["code"] == "already_exists"
+    assert results[1]["ok"] is True, results[1]  # 3 MiB + 3/4 fit; with the 1/2 they did not
+    assert usage(client, auth)["used_bytes"] == 3 * MiB + 3 * MiB // 4
+
+
 def test_du_prints_human_units_and_json(quota_cluster: TestCluster, tmp_path: Path) -> None:
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "PATH": "/usr/bin:/bin",
            "MINIDROPBOX_SERVER": quota_cluster.url, "COLUMNS": "200"}

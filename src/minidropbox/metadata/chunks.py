@@ -261,6 +261,18 @@ def grant(conn: Connection, user_id: int, chunk_hash: str, now: float) -> None:
             pass
 
 
+def grant_many(conn: Connection, user_id: int, hashes: list[str], now: float) -> None:
+    """``grant`` for many chunks in one statement that skips those already held (row by
+    row on a database without insert-or-ignore)."""
+    built = upserts.for_connection(_UPSERTS, conn)
+    if built is None:
+        for chunk_hash in hashes:
+            grant(conn, user_id, chunk_hash, now)
+    elif hashes:
+        conn.execute(built.user_chunks, [{"user_id": user_id, "chunk_hash": h, "created_at": now}
+                                         for h in hashes])
+
+
 def chunk_size(conn: Connection, chunk_hash: str) -> int | None:
     value = conn.execute(select(chunks.c.size).where(chunks.c.hash == chunk_hash)).scalar()
     return int(value) if value is not None else None

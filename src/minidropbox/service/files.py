@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,7 @@ from minidropbox.metadata import entries as repo
 from minidropbox.metadata import journal
 from minidropbox.metadata.db import Database
 from minidropbox.service.accounts import Principal
-from minidropbox.service.quota import CommitQuota
+from minidropbox.service.quota import CommitQuota, OwnerQuota
 from minidropbox.service.tree_limits import ChangeBudget, TreeLimits
 
 AfterCommit = Callable[[Connection, dict[str, Any]], None]
@@ -130,28 +130,53 @@ class FileService:
 
     def commit_batch(self, principal: Principal, reqs: list[CommitRequest]) -> list[dict[str, Any]]:
         """Each commit judged on its own, all in one transaction (savepoint per commit)."""
-        results: list[dict[str, Any]] = []
+        return self._commit_batch_in(principal, reqs, ChangeBudget(self.limits))
+
+    def _commit_batch_in(self, principal: Principal, reqs: list[CommitRequest],
+                         budget: ChangeBudget) -> list[dict[str, Any]]:
+        """``commit_batch`` in the caller's namespace, within ``budget`` (the entries the
+        whole batch may create, shared with its commits in other namespaces)."""
         with self._write(principal.namespace_id) as conn, \
                 journal.mounts_fixed(conn, principal.namespace_id):
-            # One ownership query for the whole batch instead of one per commit.
-            hashes = [h for req in reqs for h in req.chunks if HASH_RE.fullmatch(h)]
-            sizes = chunk_repo.owned_sizes(conn, principal.user_id, hashes)
-            folders: set[str] = set()
-            budget = ChangeBudget(self.limits)  # entries the whole batch may create
-            quota = CommitQuota(conn, principal)  # bytes the whole batch may add
-            quota.prime(hashes, sizes)
-            for req in reqs:
-                # Folders made by a commit that then fails are rolled back with it, so each
-                # commit works on a copy of the known set and only success merges it.
-                trial = set(folders)
-                try:
-                    with conn.begin_nested():
-                        entry = self._commit(conn, principal, req, sizes, trial, budget,
-                                             quota)
-                    folders = trial
-                    results.append({"ok": True, "entry": entry})
-                except MiniDropboxError as exc:
-                    results.append(failed_commit(req.path, exc))
+            return self._commit_each(conn, principal, reqs, budget)
+
+    def _commit_each(self, conn: Connection, principal: Principal, reqs: list[CommitRequest],
+                     budget: ChangeBudget, payer: OwnerQuota | None = None,
+                     ) -> list[dict[str, Any]]:
+        """The commits of a batch into ``principal``'s namespace, inside the caller's write
+        transaction (which holds the namespace's lock), each in a savepoint of its own: one
+        that fails leaves the others as they were, and is answered in its place. They share
+        what each would otherwise ask on its own: one ownership query, the quota ledger
+        (``CommitQuota``; ``payer``, the owner of a shared folder, too), the folders known to
+        exist, and ``budget``."""
+        hashes = [h for req in reqs for h in req.chunks if HASH_RE.fullmatch(h)]
+        sizes = chunk_repo.owned_sizes(conn, principal.user_id, hashes)
+        quota = CommitQuota(conn, principal)  # bytes the whole batch may add
+        quota.prime(hashes, sizes)
+        if payer is not None:
+            payer.prime(hashes, sizes)
+        folders: set[str] = set()
+        results: list[dict[str, Any]] = []
+        for req in reqs:
+            # Folders made by a commit that then fails are rolled back with it, so each
+            # commit works on a copy of the known set and only success merges it.
+            trial = set(folders)
+            try:
+                with ExitStack() as attempt:
+                    attempt.enter_context(conn.begin_nested())
+                    attempt.enter_context(quota.undone_on_failure())
+                    if payer is not None:
+                        attempt.enter_context(payer.undone_on_failure())
+                        payer.charge(req.chunks)  # first, as a lone commit checks it
+                    entry = self._commit(conn, principal, req, sizes, trial, budget, quota)
+                    if payer is not None:
+                        payer.owe(req.chunks)
+                folders = trial
+                results.append({"ok": True, "entry": entry})
+            except MiniDropboxError as exc:
+                results.append(failed_commit(req.path, exc))
+        if payer is not None:
+            payer.settle(self.clock())
         return results
 
     def _commit(self, conn: Connection, principal: Principal, req: CommitRequest,

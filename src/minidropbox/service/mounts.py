@@ -23,7 +23,6 @@ from minidropbox.core.errors import (
     InvalidInput,
     MiniDropboxError,
     NotFound,
-    QuotaExceeded,
     ReadOnly,
 )
 from minidropbox.core.paths import check_renamed, lookup_path, name_of, path_key
@@ -41,6 +40,8 @@ from minidropbox.service.files import (
     failed_commit,
     public_entry,
 )
+from minidropbox.service.quota import OwnerQuota
+from minidropbox.service.tree_limits import ChangeBudget
 
 
 @dataclass(frozen=True)
@@ -215,29 +216,72 @@ class SharedFileService(FileService):
             # The owner's quota check and the version are one transaction, under the owner's
             # namespace lock: no upload of theirs can take the room between the two, and a
             # failed commit charges nobody.
-            owner = self._owner_pays(conn, t, req.chunks)
+            payer = self._owner_pays(conn, t)
+            if payer is not None:
+                payer.charge(req.chunks)
             entry = self._commit(conn, t.principal, replace(req, path=t.path))
-            if owner is not None:
-                now = self.clock()
-                for chunk_hash in sorted(set(req.chunks)):
-                    chunk_repo.grant(conn, owner, chunk_hash, now)
+            if payer is not None:
+                payer.owe(req.chunks)
+                payer.settle(self.clock())
             if then is not None:
                 then(conn, entry)
         return t.shown(entry)
 
     def commit_batch(self, principal: Principal,
                      reqs: list[CommitRequest]) -> list[dict[str, Any]]:
+        """Each commit judged as ``commit`` judges it alone, in one write transaction per
+        namespace the batch lands in (the caller's tree, each shared folder) with a savepoint
+        per commit, not one transaction per commit. Answers come in the order asked.
+
+        Namespaces share nothing a commit is judged on but quotas (the caller's, and a
+        folder owner's when a batch reaches two folders of theirs): those are charged in
+        the order the namespaces are committed, that of their first commit in the batch."""
         mounts = self.mounts(principal)
-        targets = [self.resolve(principal, r.path, mounts) for r in reqs]
-        if all(t.mount is None for t in targets):
-            return super().commit_batch(principal, reqs)
-        results: list[dict[str, Any]] = []
-        for req in reqs:  # across namespaces: each on its own (a batch is judged per commit)
+        results: list[dict[str, Any] | None] = [None] * len(reqs)
+        groups: dict[int, list[int]] = {}  # namespace → its requests, first come first
+        targets: dict[int, Target] = {}
+        for i, req in enumerate(reqs):
             try:
-                results.append({"ok": True, "entry": self.commit(principal, req)})
+                t = self.resolve(principal, req.path, mounts)
+                if t.mount is not None and not t.at_mount_point:
+                    targets[i] = t.writable()  # a viewer's commit is refused, alone
             except MiniDropboxError as exc:
-                results.append(failed_commit(req.path, exc))
-        return results
+                results[i] = failed_commit(req.path, exc)
+                continue
+            # A mount point's own path is an entry of the caller's tree, as in ``commit``.
+            ns = targets[i].principal.namespace_id if i in targets else principal.namespace_id
+            groups.setdefault(ns, []).append(i)
+        budget = ChangeBudget(self.limits)  # entries the whole batch may create
+        for ns, asked in groups.items():
+            if ns == principal.namespace_id:
+                answers = self._commit_batch_in(principal, [reqs[i] for i in asked], budget)
+            else:
+                answers = self._commit_batch_shared(
+                    [(reqs[i], targets[i]) for i in asked], budget)
+            for i, answer in zip(asked, answers, strict=True):
+                results[i] = answer
+        assert all(r is not None for r in results)  # every commit answered, in order
+        return [r for r in results if r is not None]
+
+    def _commit_batch_shared(self, asked: list[tuple[CommitRequest, Target]],
+                             budget: ChangeBudget) -> list[dict[str, Any]]:
+        """A batch's commits into one shared folder (all through the same mount point), in
+        one write transaction: each judged as ``commit`` judges it, the owner's quota read
+        once and charged commit by commit (``OwnerQuota``). Answers in the caller's paths."""
+        t = asked[0][1]
+        inner = [replace(req, path=target.path) for req, target in asked]
+        # Every commit's fan-out to the members' journals reads their mount points again
+        # (not ``mounts_fixed``): a member renames their mount point under their own lock,
+        # not this namespace's, and their journal must name the path it has then.
+        with self._write(t.principal.namespace_id) as conn:
+            try:
+                payer = self._owner_pays(conn, t)
+            except NotFound as exc:  # the folder went: so does every commit into it
+                return [failed_commit(req.path, exc) for req, _ in asked]
+            answers = self._commit_each(conn, t.principal, inner, budget, payer)
+        return [{"ok": True, "entry": target.shown(answer["entry"])} if answer["ok"]
+                else {**answer, "path": req.path}
+                for (req, target), answer in zip(asked, answers, strict=True)]
 
     def mkdir(self, principal: Principal, raw_path: str) -> dict[str, Any]:
         t = self.resolve(principal, raw_path)
@@ -431,12 +475,12 @@ class SharedFileService(FileService):
         self._ensure_parents(conn, principal, path, now)
 
     # -- a shared folder's bytes count against its owner's quota ------------------------
-    def _owner_pays(self, conn: Connection, t: Target, chunk_hashes: list[str]) -> int | None:
-        """The user to charge for a member's commit into ``t`` (None: the owner committed,
-        and owns the chunks already); ``QuotaExceeded`` when the owner's quota cannot take
-        the chunks new to them. Holds the owner's namespace lock, the one their own uploads
-        take for the same rule, so neither can take the other's last free bytes; the
-        shared namespace is locked first, the order every writer keeps."""
+    def _owner_pays(self, conn: Connection, t: Target) -> OwnerQuota | None:
+        """Who pays for a member's commits into ``t``: its owner's quota ledger (None: the
+        owner committed, and owns the chunks already). Takes the owner's namespace lock when
+        they have a quota, the one their own uploads take for the same rule, so neither can
+        take the other's last free bytes; the shared namespace is locked first, the order
+        every writer keeps."""
         assert t.mount is not None
         if t.mount.role == "owner":
             return None
@@ -444,13 +488,7 @@ class SharedFileService(FileService):
         if folder is None:
             raise NotFound("That shared folder no longer exists.")
         owner_id: int = folder["owner_id"]
-        if folder["owner_quota"] is None:
-            return owner_id
-        journal.lock_namespace(conn, account_repo.root_namespace(conn, owner_id))
-        counted = chunk_repo.committed_among(conn, owner_id, chunk_hashes)
-        mine = chunk_repo.owned_sizes(conn, t.principal.user_id, chunk_hashes)
-        new = sum(size for h, size in mine.items() if h not in counted)
-        used = chunk_repo.used_bytes(conn, owner_id)
-        if used + new > folder["owner_quota"]:
-            raise QuotaExceeded(f"The owner of {t.mount.path} has no room left for this file.")
-        return owner_id
+        if folder["owner_quota"] is not None:
+            journal.lock_namespace(conn, account_repo.root_namespace(conn, owner_id))
+        return OwnerQuota(conn, owner_id, folder["owner_quota"], t.principal.user_id,
+                          f"The owner of {t.mount.path} has no room left for this file.")

@@ -11,6 +11,8 @@ was sent but not committed has an allowance of its own, as large as the quota.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -73,16 +75,49 @@ class StoreRoom:
         self.owned.add(chunk_hash)
 
 
-class CommitQuota:
+class _CommitLedger:
+    """Bytes charged to one user by the commits of one write transaction, read once and kept
+    up to date by each charge. Each commit of a batch runs in a savepoint; one that fails
+    after its charge rolls back, and so must its charge (``undone_on_failure``): else a
+    later commit naming the same chunks would find them counted and add their bytes free,
+    and the batch could pass the quota."""
+
+    def __init__(self) -> None:
+        self.used: int | None = None  # bytes counted, once read
+        self.counted: set[str] = set()  # chunks that count already: read, or charged here
+        self._charges: list[tuple[int, set[str]]] = []  # of the commit under way
+
+    def _take(self, new: int, hashes: set[str]) -> None:
+        assert self.used is not None
+        self.used += new
+        self.counted |= hashes
+        self._charges.append((new, hashes))
+
+    @contextmanager
+    def undone_on_failure(self) -> Iterator[None]:
+        """Take back what the block charged if it raises (its savepoint rolled back)."""
+        self._charges = []
+        try:
+            yield
+        except BaseException:
+            for new, hashes in self._charges:
+                assert self.used is not None
+                self.used -= new
+                self.counted -= hashes  # charged only if not counted before: disjoint
+            raise
+        finally:
+            self._charges = []
+
+
+class CommitQuota(_CommitLedger):
     """The quota check of the commits in one write transaction: a version may add only the
     bytes that fit. Used bytes are read once per transaction (a batch of a thousand small
     files does not sum the account's chunks a thousand times)."""
 
     def __init__(self, conn: Connection, principal: Principal) -> None:
+        super().__init__()
         self.conn = conn
         self.principal = principal
-        self.used: int | None = None
-        self.counted: set[str] = set()
         self.known: set[str] = set()  # hashes already asked about: committed_among is done
         self.owned: dict[str, int] | None = None
 
@@ -120,10 +155,75 @@ class CommitQuota:
                 f"This file needs {human_bytes(new)} more but only "
                 f"{human_bytes(max(0, quota - self.used))} of your quota are left; nothing "
                 "was committed. Free some space (see `minidropbox du`) and try again.")
-        self.used += new
-        self.counted |= set(sizes)
+        self._take(new, set(sizes))
 
 
+class OwnerQuota(_CommitLedger):
+    """A member's commits into a shared folder, in one write transaction, charged to the
+    folder's owner: the owner pays for the folder. A commit is refused when the chunks new
+    to the owner do not fit their quota, and once it is in, the owner holds its chunks
+    (``owe``, then ``settle``) as if they had sent them, so the bytes count for them.
+
+    The caller holds the shared namespace's lock and then the owner's root namespace lock
+    (the one their own uploads take for the same rule), so neither can take the other's
+    last free bytes. Unlike ``CommitQuota``, an owner already past their quota (it was
+    lowered) gets nothing more, not even a commit of chunks they already have."""
+
+    def __init__(self, conn: Connection, owner_id: int, quota_bytes: int | None,
+                 member_id: int, refusal: str) -> None:
+        super().__init__()
+        self.conn = conn
+        self.owner_id = owner_id
+        self.quota = quota_bytes
+        self.member_id = member_id
+        self.refusal = refusal  # the message of QuotaExceeded
+        self.sized: set[str] = set()  # hashes whose member sizes are in ``sizes``
+        self.sizes: dict[str, int] = {}  # the member's chunks among them, with sizes
+        self.held: set[str] = set()  # chunks the owner is known to hold
+        self.owed: set[str] = set()  # chunks of commits made, to grant the owner (``settle``)
+
+    def prime(self, chunk_hashes: list[str], member_sizes: dict[str, int]) -> None:
+        """Read once for a batch what each ``charge`` and ``owe`` would ask: which chunks
+        already count for the owner, which they hold, and the member's sizes (read in the
+        same transaction)."""
+        hashes = sorted(set(chunk_hashes))
+        self.held = repo.owned_among(self.conn, self.owner_id, hashes)
+        if self.quota is None:
+            return
+        self.counted |= repo.committed_among(self.conn, self.owner_id, hashes)
+        self.sized = set(hashes)
+        self.sizes = member_sizes
+
+    def charge(self, chunk_hashes: list[str]) -> None:
+        """``QuotaExceeded`` (nothing charged) unless the owner has room for the member's
+        chunks of ``chunk_hashes`` that do not count for them yet."""
+        if self.quota is None:
+            return
+        wanted = set(chunk_hashes)
+        if not wanted <= self.sized:  # not primed for these: ask as a lone commit does
+            self.counted |= repo.committed_among(self.conn, self.owner_id, sorted(wanted))
+            self.sizes = {**self.sizes, **repo.owned_sizes(self.conn, self.member_id,
+                                                           sorted(wanted))}
+            self.sized |= wanted
+        new_hashes = {h for h in wanted if h in self.sizes and h not in self.counted}
+        new = sum(self.sizes[h] for h in new_hashes)
+        if self.used is None:
+            self.used = repo.used_bytes(self.conn, self.owner_id)
+        if self.used + new > self.quota:
+            raise QuotaExceeded(self.refusal)
+        self._take(new, new_hashes)
+
+    def owe(self, chunk_hashes: list[str]) -> None:
+        """The commit naming ``chunk_hashes`` is in: the owner is to hold them too (the last
+        step of its savepoint, so nothing after it can roll the commit back)."""
+        self.owed |= set(chunk_hashes) - self.held
+
+    def settle(self, now: float) -> None:
+        """Grant the owner every chunk owed, in one statement at the end of the transaction
+        (nothing in it reads the owner's chunks after the first ``charge``)."""
+        repo.grant_many(self.conn, self.owner_id, sorted(self.owed), now)
+        self.held |= self.owed
+        self.owed = set()
 
 
 @dataclass(frozen=True)
