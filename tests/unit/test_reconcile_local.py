@@ -15,14 +15,15 @@ from minidropbox.client.fakefolder import FakeFolder
 from minidropbox.client.localfolder import RealFolder
 from minidropbox.client.localpaths import UnsafeName
 from minidropbox.client.remote import Remote
-from minidropbox.client.sync import ignore
+from minidropbox.client.sync import ignore, scanner
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.localfs import clean_temp_files, leftovers, local_name, make_folder
 from minidropbox.client.sync.remote import RemoteSide
 from minidropbox.client.sync.scanner import scan, stat_of
-from minidropbox.client.sync.state import BaseRow, StateDB
+from minidropbox.client.sync.state import BaseRow, LocalStat, StateDB
 from minidropbox.core.chunking import chunk_bytes, content_hash
-from minidropbox.core.paths import path_key
+from minidropbox.core.errors import InvalidPath
+from minidropbox.core.paths import normalize_path, path_key
 from minidropbox.core.reconcile import Item
 
 
@@ -52,6 +53,69 @@ def test_state_rename_moves_a_subtree_and_forget_drops_one(tmp_path: Path) -> No
     db.set_meta("cursor", "c1")
     db.close()
     assert StateDB(tmp_path / "state.db").get_meta("cursor") == "c1"
+
+
+def test_state_rows_kept_in_memory_are_never_stale(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``rows`` answers from memory only while nothing wrote the base: after every kind of
+    write (one, a batch, a failed one rolled back, a rollback SQLite makes itself) it
+    answers what the file holds, as another connection reads it."""
+    db = StateDB(tmp_path / "state.db")
+
+    def on_disk() -> dict[str, BaseRow]:
+        reader = StateDB(tmp_path / "state.db")
+        try:
+            return reader.rows()
+        finally:
+            reader.close()
+
+    def check() -> None:
+        assert db.rows() == on_disk()
+
+    db.put(Item("/A", "folder"))
+    check()
+    rows = db.rows()
+    rows.clear()  # the caller's copy
+    check()
+    db.begin()
+    db.put(Item("/A/x", "file", "h", 1), LocalStat(1, 2, 3, 4))
+    db.put(Item("/A/s", "folder"))
+    assert "/a/x" in db.rows()  # inside the batch: what it wrote so far
+    db.commit()
+    check()
+    db.put(Item("/A/s/y", "file", "g", 2))
+    check()
+    db.forget("/A/x")
+    check()
+    db.rename("/A", "/B")
+    check()
+    assert sorted(db.rows()) == ["/b", "/b/s", "/b/s/y"]
+    real_key = path_key
+
+    def failing_key(path: str) -> str:
+        if path.startswith("/C/s"):
+            raise OSError(28, "No space left on device")
+        return real_key(path)
+
+    monkeypatch.setattr("minidropbox.client.sync.state.path_key", failing_key)
+    with pytest.raises(OSError):
+        db.rename("/B", "/C")  # rolled back: nothing moved
+    monkeypatch.undo()
+    check()
+    assert sorted(db.rows()) == ["/b", "/b/s", "/b/s/y"]
+    db.begin()
+    db.put(Item("/lost.txt", "file", "l", 1))
+    assert "/lost.txt" in db.rows()
+    db.conn.execute("ROLLBACK")  # as SQLite does itself after some I/O errors
+    check()
+    assert "/lost.txt" not in db.rows()
+    db.forget("/B", subtree=True)
+    check()
+    db.put(Item("/z", "folder"))
+    db.clear()
+    check()
+    assert db.rows() == {}
+    db.close()
 
 
 def test_scanner_reads_only_files_whose_stat_moved(tmp_path: Path) -> None:
@@ -223,6 +287,25 @@ def test_a_scan_against_the_base_reads_nothing_and_sees_the_same_tree(tmp_path: 
     assert again.items == first.items and again.paths.pop(parted)
     assert again.paths == first.paths and again.skipped == first.skipped
     assert again.stats.pop(parted) and again.stats == first.stats and len(first.skipped) == 1
+
+
+def test_names_the_scan_remembers_are_what_normalising_them_gives(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scanner._keyed`` answers exactly as ``normalize_path`` and ``path_key`` do, asked
+    once or again, valid or not, and forgets everything past its bound."""
+    monkeypatch.setattr(scanner, "MAX_REMEMBERED", 3)
+    monkeypatch.setattr(scanner, "_KEYED", {})
+    raws = ["/Caf\u00e9.txt", "/cafe\u0301.TXT", "/a/\u202egpj.exe", "/a\\b", "/ok/x",
+            "/x\x01y", "/" + "n" * 300]
+    for raw in raws + raws:
+        path, key = scanner._keyed(raw)
+        try:
+            want = normalize_path(raw)
+        except InvalidPath as exc:
+            assert isinstance(path, InvalidPath) and path.message == exc.message and key == ""
+        else:
+            assert (path, key) == (want, path_key(want))
+        assert len(scanner._KEYED) <= 3
 
 
 def test_server_paths_are_checked_before_they_touch_the_disk(tmp_path: Path) -> None:

@@ -6,10 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from minidropbox.client.localpaths import (
     UnsafeName,
     check_name,
+    check_names,
     ensure_inside,
     relative_remote,
     safe_join,
@@ -50,6 +53,49 @@ def test_relative_remote() -> None:
     for outside in ["/Other/a.txt", "/Docsx/a.txt", "/"]:
         with pytest.raises(UnsafeName):
             relative_remote(outside, "/Docs")
+
+
+def _segment_by_segment(relative: str) -> str | None:
+    try:
+        for part in relative.split("/"):
+            check_name(part)
+    except UnsafeName as exc:
+        return exc.message
+    return None
+
+
+# Separators, dots, backslashes, drive colons and refused characters (controls, C1, bidi
+# overrides, zero-width space) among ordinary and combining ones.
+_TRICKY = st.lists(st.sampled_from(["a", "B", "é", "e\u0301", ".", "..", "/", "\\", ":", " ",
+                                    "\x01", "\x7f", "\x85", "\u202e", "\u200b", "\u200d",
+                                    "\u2028", "~"]), max_size=8).map("".join)
+
+
+_SEGMENT = st.sampled_from(["a", "é", "", ".", "..", ".x", "x.", "..."]) | _TRICKY
+
+
+@settings(max_examples=500)
+@given(st.lists(_SEGMENT, max_size=4).map("/".join) | _TRICKY)
+@example("a/..")
+@example("a/./b")
+def test_check_names_is_check_name_of_every_segment(relative: str) -> None:
+    """A server listing checks each path whole when it can; it must refuse exactly what
+    checking segment by segment refuses, with the same message."""
+    try:
+        check_names(relative)
+        got = None
+    except UnsafeName as exc:
+        got = exc.message
+    assert got == _segment_by_segment(relative)
+
+
+@given(st.text(st.sampled_from(["a", "/", "A", "."]), max_size=6))
+def test_relative_remote_of_the_root_is_the_path_without_its_slash(path: str) -> None:
+    if path.startswith("/"):
+        assert relative_remote(path, "/") == "/".join(path.split("/")[1:])
+    else:
+        with pytest.raises(UnsafeName):
+            relative_remote(path, "/")
 
 
 def test_ensure_inside_sees_through_symlinks(tmp_path: Path) -> None:

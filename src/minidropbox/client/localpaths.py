@@ -50,6 +50,18 @@ def check_name(name: str) -> str:
     return name
 
 
+def check_names(relative: str) -> None:
+    """``check_name`` of every ``/``-separated segment of ``relative`` (``UnsafeName``
+    names the first bad one). When no segment can be empty or start with a dot, one search
+    over the whole path answers for all of them (a server listing asks for every entry)."""
+    if (relative and os.name != "nt" and relative[0] not in "./" and relative[-1] != "/"
+            and "//" not in relative and "/." not in relative and "\\" not in relative
+            and _visible(relative)):
+        return
+    for part in relative.split("/"):
+        check_name(part)
+
+
 def safe_join(root: Path, relative: str) -> Path:
     """``root`` joined with a ``/``-separated relative path from the server, every segment
     checked: never absolute, never ``..``, never a backslash or drive letter."""
@@ -65,8 +77,12 @@ def relative_remote(path: str, folder: str) -> str:
     string prefix, so ``/Docsx`` is not inside ``/Docs`` and ``/Docs//x`` keeps its empty
     segment for ``safe_join`` to refuse.
     """
+    if folder == "/":  # what the general case below gives for it
+        if not path.startswith("/"):
+            raise UnsafeName(f"The server listed {path!r}, which is not inside {folder!r}.")
+        return path[1:]
     parts = path.split("/")[1:] if path != "/" else []
-    prefix = folder.split("/")[1:] if folder != "/" else []
+    prefix = folder.split("/")[1:]
     head = parts[: len(prefix)]
     if (not path.startswith("/") or len(parts) < len(prefix)
             or path_key("/".join(head)) != path_key("/".join(prefix))):

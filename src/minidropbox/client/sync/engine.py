@@ -436,9 +436,10 @@ class SyncEngine:
         so they are not read again every round. Only in a round that changes nothing, when
         the rows are exactly those the scan was compared with."""
         assert self.state is not None
-        restat = [(row.item, local.stats[key]) for key, row in rows.items()
-                  if row.item.kind == "file" and key in local.stats
-                  and local.stats[key] != row.stat
+        stats = local.stats  # a file the scan did not read holds its row's own stat
+        restat = [(row.item, st) for key, row in rows.items()
+                  if row.item.kind == "file" and (st := stats.get(key)) is not None
+                  and st is not row.stat and st != row.stat
                   and (item := local.items.get(key)) is not None and item.hash == row.item.hash]
         # Judged at the time the scan began, not now: a write in the same clock tick just
         # after the scan saw a stat would keep it.

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from minidropbox.client.localpaths import UnsafeName, check_name, relative_remote
+from minidropbox.client.localpaths import UnsafeName, check_names, relative_remote
 from minidropbox.client.remote import Remote
 from minidropbox.client.sync.errors import SyncRootMissing
 from minidropbox.client.sync.ignore import IgnoreRules
@@ -62,8 +62,7 @@ class RemoteSide:
         rel = relative_remote(path, self.root)
         if not rel:
             return "/"
-        for part in rel.split("/"):
-            check_name(part)
+        check_names(rel)
         return normalize_path("/" + rel)
 
     def root_exists(self) -> bool:

@@ -151,11 +151,7 @@ def _walk(name: str, rel: str, how: _Walk, out: LocalScan) -> None:
     named: list[_Named] = []
     for child, info in entries:
         raw = f"{rel}/{child}"
-        try:
-            path: str | InvalidPath = normalize_path(raw)
-        except InvalidPath as exc:
-            path = exc
-        key = path_key(path) if isinstance(path, str) else ""
+        path, key = _keyed(raw)
         row = base.get(key) if key else None
         named.append((row is None or row.item.path != path, child, info, raw, path, key, row))
     named.sort(key=_newcomer)  # stable: by name within each group, as listed
@@ -194,6 +190,27 @@ def _walk(name: str, rel: str, how: _Walk, out: LocalScan) -> None:
             _walk(local, raw, how, out)
             continue
         out.items[key] = _file_item(path, key, local, info, row, how, out)
+
+
+MAX_REMEMBERED = 200_000  # names ``_keyed`` keeps; forgotten all at once past it
+_KEYED: dict[str, tuple[str | InvalidPath, str]] = {}
+
+
+def _keyed(raw: str) -> tuple[str | InvalidPath, str]:
+    """``normalize_path(raw)`` (or why it is invalid) and its ``path_key`` (``""`` if
+    invalid), remembered: both depend only on ``raw``, and every round asks again about
+    every name in the tree."""
+    hit = _KEYED.get(raw)
+    if hit is None:
+        try:
+            path = normalize_path(raw)
+            hit = (path, path_key(path))
+        except InvalidPath as exc:
+            hit = (exc.with_traceback(None), "")  # kept: not the frames it was raised in
+        if len(_KEYED) >= MAX_REMEMBERED:
+            _KEYED.clear()
+        _KEYED[raw] = hit
+    return hit
 
 
 def _newcomer(named: _Named) -> bool:

@@ -74,7 +74,14 @@ STATE_FILE = f"{STATE_DIR}/state.db"  # where a sync folder keeps its state, ins
 
 
 class StateDB:
-    """One sync folder's state; used from one thread."""
+    """One sync folder's state; used from one thread.
+
+    ``rows`` answers from memory while the base is as it last read it: every method that
+    writes the base counts the write (``_writes``) before it runs, whether it then succeeds,
+    fails or is rolled back, and only a read made outside a transaction is kept (one made
+    inside could see rows a rollback undoes). Nothing else writes the file: only this class
+    opens it, and one process at a time holds the folder (``folder_lock``). Every round
+    reads all rows; on an idle folder nothing has written them since the last round."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(exist_ok=True)
@@ -83,8 +90,11 @@ class StateDB:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.executescript(SCHEMA)
+        self._writes = 0  # writes of the base so far (attempted: counted before they run)
+        self._kept: tuple[int, dict[str, BaseRow]] | None = None  # (at _writes, rows)
 
     def close(self) -> None:
+        self._kept = None
         self.conn.close()
 
     # -- meta -------------------------------------------------------------------------------
@@ -101,6 +111,18 @@ class StateDB:
 
     # -- base -------------------------------------------------------------------------------
     def rows(self) -> dict[str, BaseRow]:
+        """Every base row, by key (a new dict each call: the caller may change it)."""
+        kept = self._kept
+        if kept is not None and kept[0] == self._writes:
+            return dict(kept[1])
+        writes = self._writes
+        out = self._read_rows()
+        if not self.conn.in_transaction:
+            self._kept = (writes, out)
+            return dict(out)
+        return out
+
+    def _read_rows(self) -> dict[str, BaseRow]:
         out: dict[str, BaseRow] = {}
         for key, path, kind, version, size, h, mtime, ctime, ino in self.conn.execute(
                 "SELECT key, path, kind, version, size, hash, mtime_ns, ctime_ns, ino "
@@ -115,6 +137,7 @@ class StateDB:
 
     def put(self, item: Item, stat: LocalStat | None = None) -> None:
         """Record that both sides hold ``item`` (and, for a file, the local stat of it)."""
+        self._writes += 1
         s = stat or UNKNOWN_STAT
         self.conn.execute(
             "INSERT OR REPLACE INTO base (key, path, kind, version, size, hash, mtime_ns, "
@@ -145,6 +168,7 @@ class StateDB:
         self.conn.execute("DELETE FROM pending")
 
     def forget(self, path: str, subtree: bool = False) -> None:
+        self._writes += 1
         key = path_key(path)
         with self._transaction():
             self.conn.execute("DELETE FROM base WHERE key = ?", (key,))
@@ -154,6 +178,7 @@ class StateDB:
 
     def rename(self, src: str, dst: str) -> None:
         """Move the rows of ``src`` and everything under it to ``dst``, in one transaction."""
+        self._writes += 1
         skey = path_key(src)
         where = "key = ? OR substr(key, 1, ?) = ?"
         args = (skey, len(skey) + 1, skey + "/")
@@ -203,4 +228,5 @@ class StateDB:
         self.conn.execute("COMMIT")
 
     def clear(self) -> None:
+        self._writes += 1
         self.conn.execute("DELETE FROM base")
