@@ -3,6 +3,7 @@ renames, temp-file cleanup, and the checks on paths that come from the server.""
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from minidropbox.client.localfolder import RealFolder
 from minidropbox.client.localpaths import UnsafeName
 from minidropbox.client.remote import Remote
 from minidropbox.client.sync import ignore, scanner
+from minidropbox.client.sync.engine import cyclic_gc_held
 from minidropbox.client.sync.ignore import IgnoreRules
 from minidropbox.client.sync.localfs import clean_temp_files, leftovers, local_name, make_folder
 from minidropbox.client.sync.remote import RemoteSide
@@ -306,6 +308,21 @@ def test_names_the_scan_remembers_are_what_normalising_them_gives(
         else:
             assert (path, key) == (want, path_key(want))
         assert len(scanner._KEYED) <= 3
+
+
+def test_the_cyclic_gc_is_held_only_while_a_round_plans() -> None:
+    assert gc.isenabled()
+    with pytest.raises(ValueError), cyclic_gc_held():
+        assert not gc.isenabled()
+        raise ValueError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with cyclic_gc_held():
+            pass
+        assert not gc.isenabled()  # whoever turned it off turns it on
+    finally:
+        gc.enable()
 
 
 def test_server_paths_are_checked_before_they_touch_the_disk(tmp_path: Path) -> None:

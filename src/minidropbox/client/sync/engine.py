@@ -19,9 +19,11 @@ Rails:
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -117,6 +119,24 @@ class Round:
     def skipped(self) -> list[str]:
         """What this round could not sync, on either side, with the reason."""
         return [*self.scan.skipped, *self.tree.skipped, *self.held]
+
+
+@contextlib.contextmanager
+def cyclic_gc_held() -> Iterator[None]:
+    """Hold Python's cyclic garbage collector off for a block, as while a round plans: it
+    makes several objects per name in the tree (tens of thousands, none in a cycle), and
+    each counts toward collections that walk every object the process holds, the trees
+    and rows of a large folder among them (a fifth of a round's CPU at 100,000 files).
+    Reference counting frees everything as usual; a cycle made meanwhile is collected
+    after. Left off if something else turned it off."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class SyncEngine:
@@ -266,6 +286,11 @@ class SyncEngine:
     # -- rounds -----------------------------------------------------------------------------
     def _plan(self) -> tuple[Plan, LocalScan, RemoteTree, IgnoreRules, dict[str, BaseRow]]:
         """Scan, bring the server tree up to date, and plan (the rails checked)."""
+        with cyclic_gc_held():
+            return self._plan_now()
+
+    def _plan_now(self) -> tuple[Plan, LocalScan, RemoteTree, IgnoreRules,
+                                 dict[str, BaseRow]]:
         state = self.state
         assert state is not None, "open() first"
         self._check_root()
