@@ -42,6 +42,7 @@ from minidropbox.metadata import dav as dav_repo
 from minidropbox.metadata import entries as repo
 from minidropbox.metadata import journal
 from minidropbox.metadata.db import Database
+from minidropbox.metadata.usage import Usage
 from minidropbox.service.accounts import Principal
 from minidropbox.service.quota import CommitQuota, OwnerQuota
 from minidropbox.service.tree_limits import ChangeBudget, TreeLimits
@@ -217,18 +218,26 @@ class FileService:
                 current_version=current)
         if entry is not None and entry["content_hash"] == digest and entry["size"] == req.size:
             return public_entry(entry)  # same bytes: nothing changed, no new version
-        self.limits.check_chunk_refs(conn, principal.namespace_id, len(req.chunks), req.size)
+        used = self.limits.check_chunk_refs(conn, principal.namespace_id, len(req.chunks),
+                                            req.size)
         (quota or CommitQuota(conn, principal)).charge(req.chunks)
+        number = (current or 0) + 1
         if entry is None:
             budget = budget or ChangeBudget(self.limits)
-            self._ensure_parents(conn, principal, path, now, folders, budget)
-            entry = self._new_entry(conn, principal, path, "file", now, budget)
-        number = (current or 0) + 1
-        mtime = check_timestamp(req.mtime) if req.mtime is not None else now
-        repo.insert_version(conn, principal.namespace_id, entry["id"], number, req.size,
-                            digest, req.chunks, mtime, req.device[:128], now,
-                            author_id=principal.user_id)
-        repo.set_current(conn, entry["id"], number, req.size, digest, mtime)
+            made = self._ensure_parents(conn, principal, path, now, folders, budget)
+            # The usage read above still holds unless folders were made since.
+            self._check_new_entry(conn, principal, path, budget, None if made else used)
+            mtime = check_timestamp(req.mtime) if req.mtime is not None else now
+            entry = repo.insert_file(conn, principal.namespace_id, path, now, number=number,
+                                     size=req.size, content_hash=digest,
+                                     chunk_hashes=req.chunks, mtime=mtime,
+                                     device=req.device[:128], author_id=principal.user_id)
+        else:
+            mtime = check_timestamp(req.mtime) if req.mtime is not None else now
+            repo.insert_version(conn, principal.namespace_id, entry["id"], number, req.size,
+                                digest, req.chunks, mtime, req.device[:128], now,
+                                author_id=principal.user_id)
+            repo.set_current(conn, entry["id"], number, req.size, digest, mtime)
         journal.append(conn, principal.namespace_id, "commit", entry["path"], "file", now,
                        version=number, size=req.size, content_hash=digest)
         entry.update(version=number, size=req.size, content_hash=digest, modified=mtime)
@@ -237,20 +246,28 @@ class FileService:
     def _new_entry(self, conn: Connection, principal: Principal, path: str, kind: str,
                    now: float, budget: ChangeBudget) -> dict[str, Any]:
         """Insert an entry within the request's budget and the account's metadata quota."""
+        self._check_new_entry(conn, principal, path, budget)
+        return repo.insert_entry(conn, principal.namespace_id, path, kind, now)
+
+    def _check_new_entry(self, conn: Connection, principal: Principal, path: str,
+                         budget: ChangeBudget, used: Usage | None = None) -> None:
+        """What an entry about to be made at ``path`` must pass (``used``: the namespace's
+        usage, if the caller read it with nothing written since)."""
         # Paths are looked up leniently (lookup_path) so names stored before the character
         # rules stay reachable; every name being made is checked here.
         check_characters(name_of(path))
         self.limits.check_depth(path)
         budget.spend()
-        self.limits.check_new_entry(conn, principal.namespace_id)
-        return repo.insert_entry(conn, principal.namespace_id, path, kind, now)
+        self.limits.check_new_entry(conn, principal.namespace_id, used)
 
     def _ensure_parents(self, conn: Connection, principal: Principal, path: str,
                         now: float, known: set[str] | None = None,
-                        budget: ChangeBudget | None = None) -> None:
+                        budget: ChangeBudget | None = None) -> int:
+        """Make the missing folders above ``path``; returns how many were made."""
         # The deepest name first: a path nested too deep is refused before any folder is made.
         self.limits.check_depth(path)
         budget = budget or ChangeBudget(self.limits)
+        made = 0
         for folder in ancestors(path):
             if known is not None and path_key(folder) in known:
                 continue
@@ -258,10 +275,12 @@ class FileService:
             if existing is None:
                 self._new_entry(conn, principal, folder, "folder", now, budget)
                 journal.append(conn, principal.namespace_id, "mkdir", folder, "folder", now)
+                made += 1
             elif existing["kind"] != "folder":
                 raise AlreadyExists(f"{existing['path']} is a file, not a folder.")
             if known is not None:
                 known.add(path_key(folder))
+        return made
 
     # -- browsing ---------------------------------------------------------------------------
     def metadata(self, principal: Principal, raw_path: str) -> dict[str, Any]:

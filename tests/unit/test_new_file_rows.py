@@ -1,0 +1,80 @@
+"""A new file's entry and first version, written by ``insert_file`` in fewer statements,
+are the rows (and usage counters) that ``insert_entry``, ``insert_version`` and
+``set_current`` wrote before, on SQLite and, when the test server is there, on PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, insert, select
+
+from minidropbox.metadata import accounts, chunks, usage
+from minidropbox.metadata import entries as repo
+from minidropbox.metadata.db import Database
+from minidropbox.metadata.tables import entries, nodes, version_chunks, versions
+from tests.harness import new_postgres_database, postgres_url
+
+URLS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
+    postgres_url() is None, reason="no test PostgreSQL (MINIDROPBOX_TEST_POSTGRES_URL)"))]
+
+
+@pytest.fixture(params=URLS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'meta.db'}"
+    else:
+        base = postgres_url()
+        assert base is not None
+        url = new_postgres_database(base)
+    database = Database(url)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+def _rows(conn: Connection, entry_id: int) -> tuple[dict[str, Any], list[dict[str, Any]],
+                                                     list[tuple[int, str]]]:
+    entry = dict(conn.execute(select(entries).where(entries.c.id == entry_id)).mappings().one())
+    vs = [dict(r) for r in conn.execute(select(versions).where(
+        versions.c.entry_id == entry_id)).mappings()]
+    listed = [(r.idx, r.chunk_hash) for r in conn.execute(
+        select(version_chunks).where(version_chunks.c.version_id == vs[0]["id"])
+        .order_by(version_chunks.c.idx))]
+    for row in (entry, *vs):  # all but what names the entry
+        for key in ("id", "entry_id", "path", "path_key"):
+            row.pop(key, None)
+    return entry, vs, listed
+
+
+def test_a_new_file_is_written_as_before(db: Database) -> None:
+    hashes = [hashlib.sha256(uuid.uuid4().bytes).hexdigest() for _ in range(2)]
+    with db.write() as conn:
+        user_id = accounts.create_user(conn, "u" + uuid.uuid4().hex[:12], "x", 1.0)
+        ns = accounts.root_namespace(conn, user_id)
+        conn.execute(insert(nodes).values(name=uuid.uuid4().hex[:20], url="http://n"))
+        node = conn.execute(select(nodes.c.name)).scalars().first()
+        chunks.record_chunks(conn, [chunks.NewChunk(h, 10, [node]) for h in hashes],
+                             user_id, 2.0)
+        before = usage.of(conn, ns)
+        old = repo.insert_entry(conn, ns, "/a/Old.txt", "file", 3.0)
+        repo.insert_version(conn, ns, old["id"], 1, 20, "c" * 64, hashes, 4.0, "dev", 3.0,
+                            author_id=user_id)
+        repo.set_current(conn, old["id"], 1, 20, "c" * 64, 4.0)
+        middle = usage.of(conn, ns)
+        new = repo.insert_file(conn, ns, "/a/New.txt", 3.0, number=1,
+                               size=20, content_hash="c" * 64, chunk_hashes=hashes,
+                               mtime=4.0, device="dev", author_id=user_id)
+        after = usage.of(conn, ns)
+        old_rows, new_rows = _rows(conn, old["id"]), _rows(conn, new["id"])
+    assert middle.entries - before.entries == after.entries - middle.entries == 1
+    assert middle.chunk_refs - before.chunk_refs == after.chunk_refs - middle.chunk_refs == 2
+    assert new_rows == old_rows
+    assert {k: new[k] for k in ("path", "kind", "version", "size", "content_hash",
+                                "modified")} == {
+        "path": "/a/New.txt", "kind": "file", "version": 1, "size": 20,
+        "content_hash": "c" * 64, "modified": 4.0}
