@@ -41,7 +41,7 @@ from minidropbox.metadata import chunks as chunk_repo
 from minidropbox.metadata import dav as dav_repo
 from minidropbox.metadata import entries as repo
 from minidropbox.metadata import journal
-from minidropbox.metadata.db import Database
+from minidropbox.metadata.db import Database, savepoint
 from minidropbox.metadata.usage import Usage
 from minidropbox.service.accounts import Principal
 from minidropbox.service.quota import CommitQuota, OwnerQuota
@@ -164,7 +164,7 @@ class FileService:
             trial = set(folders)
             try:
                 with ExitStack() as attempt:
-                    attempt.enter_context(conn.begin_nested())
+                    attempt.enter_context(savepoint(conn))
                     attempt.enter_context(quota.undone_on_failure())
                     if payer is not None:
                         attempt.enter_context(payer.undone_on_failure())
