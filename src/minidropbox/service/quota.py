@@ -141,8 +141,11 @@ class CommitQuota(_CommitLedger):
         unasked = wanted - self.known
         if unasked:
             self.counted |= repo.committed_among(self.conn, user, sorted(unasked))
-        if self.owned is not None and wanted <= self.owned.keys() | self.counted:
-            sizes = {h: self.owned[h] for h in wanted - self.counted}
+        owned = self.owned
+        # Item by item: the union of the batch's sets, built for each commit, made a batch
+        # of n commits cost n² in set copies.
+        if owned is not None and all(h in owned or h in self.counted for h in wanted):
+            sizes = {h: owned[h] for h in wanted - self.counted}
         else:
             sizes = repo.owned_sizes(self.conn, user, sorted(wanted - self.counted))
         new = sum(sizes.values())
