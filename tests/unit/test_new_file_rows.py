@@ -78,3 +78,19 @@ def test_a_new_file_is_written_as_before(db: Database) -> None:
                                 "modified")} == {
         "path": "/a/New.txt", "kind": "file", "version": 1, "size": 20,
         "content_hash": "c" * 64, "modified": 4.0}
+
+
+def test_the_entry_and_usage_read_together_are_those_read_apart(db: Database) -> None:
+    with db.write() as conn:
+        user_id = accounts.create_user(conn, "u" + uuid.uuid4().hex[:12], "x", 1.0)
+        other_id = accounts.create_user(conn, "u" + uuid.uuid4().hex[:12], "x", 1.0)
+        ns, other = (accounts.root_namespace(conn, u) for u in (user_id, other_id))
+        repo.insert_entry(conn, ns, "/Live.txt", "file", 3.0)
+        gone = repo.insert_entry(conn, ns, "/Gone.txt", "file", 3.0)
+        repo.delete_entry(conn, gone, 4.0)
+        repo.insert_entry(conn, other, "/Theirs.txt", "file", 3.0)
+        usage.add(conn, ns, chunk_refs=7)
+        for path in ("/Live.txt", "/live.TXT", "/Gone.txt", "/Theirs.txt", "/Nothing"):
+            entry, used = repo.live_and_usage(conn, ns, path)
+            assert entry == repo.live(conn, ns, path)
+            assert used == usage.of(conn, ns) == usage.Usage(2, 7)

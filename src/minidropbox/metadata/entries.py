@@ -42,6 +42,13 @@ def _like_prefix(key: str) -> str:
 _LIVE = select(entries).where(entries.c.namespace_id == bindparam("ns"),
                               entries.c.path_key == bindparam("key"),
                               entries.c.deleted_at.is_(None))
+# The live entry at a path (if any) and its namespace's usage counters, in one row.
+_LIVE_AND_USAGE = select(namespaces.c.entry_count.label("ns_entry_count"),
+                         namespaces.c.chunk_refs.label("ns_chunk_refs"), entries).select_from(
+    namespaces.outerjoin(entries, and_(entries.c.namespace_id == namespaces.c.id,
+                                       entries.c.path_key == bindparam("key"),
+                                       entries.c.deleted_at.is_(None)))).where(
+    namespaces.c.id == bindparam("ns"))
 _INSERT_ENTRY = insert(entries).returning(entries.c.id)
 _INSERT_VERSION = insert(versions).returning(versions.c.id)
 _INSERT_VERSION_CHUNK = insert(version_chunks)
@@ -51,6 +58,15 @@ _SET_CURRENT = update(entries).where(entries.c.id == bindparam("entry_id"))
 def live(conn: Connection, namespace_id: int, path: str) -> dict[str, Any] | None:
     row = conn.execute(_LIVE, {"ns": namespace_id, "key": path_key(path)}).mappings().first()
     return dict(row) if row else None
+
+
+def live_and_usage(conn: Connection, namespace_id: int,
+                   path: str) -> tuple[dict[str, Any] | None, usage.Usage]:
+    """``live`` and ``usage.of`` in one query (a commit asks both)."""
+    row = dict(conn.execute(_LIVE_AND_USAGE, {"ns": namespace_id, "key": path_key(path)})
+               .mappings().one())
+    used = usage.Usage(int(row.pop("ns_entry_count")), int(row.pop("ns_chunk_refs")))
+    return (row if row["id"] is not None else None), used
 
 
 def _children_where(namespace_id: int, folder: str, recursive: bool,

@@ -206,7 +206,7 @@ class FileService:
         if total != req.size:
             raise InvalidInput(f"The chunks add up to {total} bytes, not {req.size}.")
         now = self.clock()
-        entry = repo.live(conn, principal.namespace_id, path)
+        entry, used = repo.live_and_usage(conn, principal.namespace_id, path)
         digest = content_hash(req.chunks)
         if entry is not None and entry["kind"] == "folder":
             raise AlreadyExists(f"{entry['path']} is a folder.")
@@ -219,7 +219,7 @@ class FileService:
         if entry is not None and entry["content_hash"] == digest and entry["size"] == req.size:
             return public_entry(entry)  # same bytes: nothing changed, no new version
         used = self.limits.check_chunk_refs(conn, principal.namespace_id, len(req.chunks),
-                                            req.size)
+                                            req.size, used)
         (quota or CommitQuota(conn, principal)).charge(req.chunks)
         number = (current or 0) + 1
         if entry is None:

@@ -48,16 +48,17 @@ class TreeLimits:
                 f"{self.max_entries_per_change} can change at once. Work on part of it.")
 
     def check_chunk_refs(self, conn: Connection, namespace_id: int, count: int,
-                         size: int) -> usage.Usage:
+                         size: int, used: usage.Usage | None = None) -> usage.Usage:
         """Refuse a version of ``count`` chunks for ``size`` bytes past the limits; returns
-        the namespace's usage it read (a commit that changes nothing before its entry is
-        made checks that entry against it, not a second read)."""
+        the namespace's usage (``used``, if the caller read it in this transaction with
+        nothing written since; else read here): a commit that changes nothing before its
+        entry is made checks that entry against it, not a second read."""
         if count > self.max_chunks_per_file:
             raise InvalidInput(f"A file has at most {self.max_chunks_per_file} chunks.")
         if count > 1 + size // self.min_average_chunk:
             raise InvalidInput(f"A file's chunks average at least {self.min_average_chunk} "
                                f"bytes (all but the last); {count} chunks for {size} bytes.")
-        used = usage.of(conn, namespace_id)
+        used = used or usage.of(conn, namespace_id)
         if used.chunk_refs + count > self.max_chunk_refs:
             raise QuotaExceeded(f"This account's versions reference {self.max_chunk_refs} "
                                 "chunks, the most it may; delete old files to make room.")
