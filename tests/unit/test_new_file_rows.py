@@ -1,6 +1,7 @@
-"""A new file's entry and first version, written by ``insert_file`` in fewer statements,
-are the rows (and usage counters) that ``insert_entry``, ``insert_version`` and
-``set_current`` wrote before, on SQLite and, when the test server is there, on PostgreSQL."""
+"""A new file's entry and first version, written by ``insert_file`` in fewer statements
+(its usage counters moved by the journal append, with the head), are the rows and counters
+that ``insert_entry``, ``insert_version`` and ``set_current`` wrote before, on SQLite and,
+when the test server is there, on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, insert, select
 
-from minidropbox.metadata import accounts, chunks, usage
+from minidropbox.metadata import accounts, chunks, journal, usage
 from minidropbox.metadata import entries as repo
 from minidropbox.metadata.db import Database
 from minidropbox.metadata.tables import entries, nodes, version_chunks, versions
@@ -69,6 +70,10 @@ def test_a_new_file_is_written_as_before(db: Database) -> None:
         new = repo.insert_file(conn, ns, "/a/New.txt", 3.0, number=1,
                                size=20, content_hash="c" * 64, chunk_hashes=hashes,
                                mtime=4.0, device="dev", author_id=user_id)
+        head = journal.head(conn, ns)
+        journal.append(conn, ns, "commit", "/a/New.txt", "file", 3.0, version=1, size=20,
+                       content_hash="c" * 64, entries=1, chunk_refs=len(hashes))
+        assert journal.head(conn, ns) == head + 1
         after = usage.of(conn, ns)
         old_rows, new_rows = _rows(conn, old["id"]), _rows(conn, new["id"])
     assert middle.entries - before.entries == after.entries - middle.entries == 1

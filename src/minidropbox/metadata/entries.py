@@ -123,15 +123,15 @@ def insert_file(conn: Connection, namespace_id: int, path: str, now: float, *, n
                 size: int, content_hash: str, chunk_hashes: list[str], mtime: float,
                 device: str, author_id: int | None) -> dict[str, Any]:
     """A new file's entry and its version ``number``: what ``insert_entry``,
-    ``insert_version`` and ``set_current`` write, in two statements fewer (the entry is
-    inserted already current, and both usage counters move in one update)."""
+    ``insert_version`` and ``set_current`` write but the usage counters, in three statements
+    fewer (the entry is inserted already current). The caller moves the counters (an entry,
+    ``len(chunk_hashes)`` references): ``journal.append`` of the commit does, with its head."""
     values = dict(namespace_id=namespace_id, path=path, path_key=path_key(path),
                   parent_key=path_key(parent_of(path)), kind="file", modified=mtime,
                   created_at=now, version=number, size=size, content_hash=content_hash)
     entry_id = conn.execute(_INSERT_ENTRY, values).scalar_one()
     _insert_version_row(conn, entry_id, number, size, content_hash, chunk_hashes, mtime,
                         device, now, author_id)
-    usage.add(conn, namespace_id, entries=1, chunk_refs=len(chunk_hashes))
     return {"id": entry_id, "deleted_at": None, **values}
 
 

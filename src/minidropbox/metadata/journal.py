@@ -19,6 +19,12 @@ from minidropbox.metadata.tables import entries, journal, namespaces
 _BUMP_HEAD = (update(namespaces).where(namespaces.c.id == bindparam("ns_id"))
               .values(journal_head=namespaces.c.journal_head + 1)
               .returning(namespaces.c.journal_head))
+# The head and the namespace's usage counters in one update, for a change that moves both.
+_BUMP_HEAD_AND_USAGE = (update(namespaces).where(namespaces.c.id == bindparam("ns_id"))
+                        .values(journal_head=namespaces.c.journal_head + 1,
+                                entry_count=namespaces.c.entry_count + bindparam("d_entries"),
+                                chunk_refs=namespaces.c.chunk_refs + bindparam("d_refs"))
+                        .returning(namespaces.c.journal_head))
 _INSERT = insert(journal)
 _LOCK = select(namespaces.c.id).where(namespaces.c.id == bindparam("ns_id")).with_for_update()
 _MOUNTS = select(entries.c.namespace_id, entries.c.path).where(
@@ -47,12 +53,14 @@ def mounts_fixed(conn: Connection, namespace_id: int) -> Iterator[None]:
 
 def append(conn: Connection, namespace_id: int, op: str, path: str, kind: str, now: float, *,
            from_path: str | None = None, version: int | None = None, size: int | None = None,
-           content_hash: str | None = None) -> int:
+           content_hash: str | None = None, entries: int = 0, chunk_refs: int = 0) -> int:
     """Append a change in the caller's transaction and return its cursor; a change to a
-    shared folder is copied to each member's journal at their mount path."""
+    shared folder is copied to each member's journal at their mount path. ``entries`` and
+    ``chunk_refs``: what the change adds to ``namespace_id``'s usage counters
+    (``metadata/usage.py``), moved by the same update as its journal head."""
     row = {"op": op, "path": path, "from_path": from_path, "kind": kind, "version": version,
            "size": size, "content_hash": content_hash, "created_at": now}
-    seq = _append(conn, namespace_id, row)
+    seq = _append(conn, namespace_id, row, entries, chunk_refs)
     fixed = conn.info.get(FIXED_MOUNTS, {})
     mounts = fixed[namespace_id] if namespace_id in fixed else conn.execute(
         _MOUNTS, {"ns_id": namespace_id}).all()
@@ -62,8 +70,13 @@ def append(conn: Connection, namespace_id: int, op: str, path: str, kind: str, n
     return seq
 
 
-def _append(conn: Connection, namespace_id: int, row: dict[str, Any]) -> int:
-    seq = int(conn.execute(_BUMP_HEAD, {"ns_id": namespace_id}).scalar_one())
+def _append(conn: Connection, namespace_id: int, row: dict[str, Any], entries: int = 0,
+            chunk_refs: int = 0) -> int:
+    if entries or chunk_refs:
+        seq = int(conn.execute(_BUMP_HEAD_AND_USAGE, {
+            "ns_id": namespace_id, "d_entries": entries, "d_refs": chunk_refs}).scalar_one())
+    else:
+        seq = int(conn.execute(_BUMP_HEAD, {"ns_id": namespace_id}).scalar_one())
     conn.execute(_INSERT, {"namespace_id": namespace_id, "seq": seq, **row})
     conn.info.setdefault(HEADS, {})[namespace_id] = seq
     return seq

@@ -222,6 +222,7 @@ class FileService:
                                             req.size, used)
         (quota or CommitQuota(conn, principal)).charge(req.chunks)
         number = (current or 0) + 1
+        added = (0, 0)  # usage: entries, chunk references (moved with the journal head)
         if entry is None:
             budget = budget or ChangeBudget(self.limits)
             made = self._ensure_parents(conn, principal, path, now, folders, budget)
@@ -232,6 +233,7 @@ class FileService:
                                      size=req.size, content_hash=digest,
                                      chunk_hashes=req.chunks, mtime=mtime,
                                      device=req.device[:128], author_id=principal.user_id)
+            added = (1, len(req.chunks))
         else:
             mtime = check_timestamp(req.mtime) if req.mtime is not None else now
             repo.insert_version(conn, principal.namespace_id, entry["id"], number, req.size,
@@ -239,7 +241,8 @@ class FileService:
                                 author_id=principal.user_id)
             repo.set_current(conn, entry["id"], number, req.size, digest, mtime)
         journal.append(conn, principal.namespace_id, "commit", entry["path"], "file", now,
-                       version=number, size=req.size, content_hash=digest)
+                       version=number, size=req.size, content_hash=digest,
+                       entries=added[0], chunk_refs=added[1])
         entry.update(version=number, size=req.size, content_hash=digest, modified=mtime)
         return public_entry(entry)
 
