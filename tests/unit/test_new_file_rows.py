@@ -7,35 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Connection, insert, select
 
 from minidropbox.metadata import accounts, chunks, journal, usage
 from minidropbox.metadata import entries as repo
 from minidropbox.metadata.db import Database
 from minidropbox.metadata.tables import entries, nodes, version_chunks, versions
-from tests.harness import new_postgres_database, postgres_url
-
-URLS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
-    postgres_url() is None, reason="no test PostgreSQL (MINIDROPBOX_TEST_POSTGRES_URL)"))]
-
-
-@pytest.fixture(params=URLS)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'meta.db'}"
-    else:
-        base = postgres_url()
-        assert base is not None
-        url = new_postgres_database(base)
-    database = Database(url)
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def _rows(conn: Connection, entry_id: int) -> tuple[dict[str, Any], list[dict[str, Any]],

@@ -7,34 +7,13 @@ every upload sees a deletion begin."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import insert, select, update
 
 from minidropbox.metadata import chunks, dav, fence, replicas
 from minidropbox.metadata.db import Database
 from minidropbox.metadata.tables import content_checksums, nodes, users
 from minidropbox.metadata.tables import replicas as replica_rows
-from tests.harness import new_postgres_database, postgres_url
-
-URLS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
-    postgres_url() is None, reason="no test PostgreSQL (MINIDROPBOX_TEST_POSTGRES_URL)"))]
-
-
-@pytest.fixture(params=URLS)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'meta.db'}"
-    else:  # a database of its own: other tests' clusters share the server
-        base = postgres_url()
-        assert base is not None
-        url = new_postgres_database(base)
-    database = Database(url)
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def unique(prefix: str) -> str:

@@ -6,8 +6,6 @@ transaction goes on either way, and SQLAlchemy's own savepoints nest inside it."
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select
@@ -15,24 +13,6 @@ from sqlalchemy.exc import IntegrityError
 
 from minidropbox.metadata.db import Database, savepoint
 from minidropbox.metadata.tables import nodes
-from tests.harness import new_postgres_database, postgres_url
-
-URLS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
-    postgres_url() is None, reason="no test PostgreSQL (MINIDROPBOX_TEST_POSTGRES_URL)"))]
-
-
-@pytest.fixture(params=URLS)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'meta.db'}"
-    else:
-        base = postgres_url()
-        assert base is not None
-        url = new_postgres_database(base)
-    database = Database(url)
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def _node(name: str) -> object:
