@@ -19,7 +19,7 @@ from minidropbox.client.remote import Remote
 from minidropbox.client.sync import ignore, scanner
 from minidropbox.client.sync.engine import cyclic_gc_held
 from minidropbox.client.sync.ignore import IgnoreRules
-from minidropbox.client.sync.localfs import clean_temp_files, leftovers, local_name, make_folder
+from minidropbox.client.sync.localfs import leftovers, local_name, make_folder, remove_temps
 from minidropbox.client.sync.remote import RemoteSide
 from minidropbox.client.sync.scanner import scan, stat_of
 from minidropbox.client.sync.state import BaseRow, LocalStat, StateDB
@@ -221,7 +221,8 @@ def test_renames_never_clobber(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def test_stale_temp_files_are_cleaned(tmp_path: Path) -> None:
     aged(tmp_path / "x" / ".minidropbox-tmp-abcd", b"half a download")
     aged(tmp_path / "x" / "real.txt", b"kept")
-    assert clean_temp_files(RealFolder(tmp_path)) == 1
+    folder = RealFolder(tmp_path)
+    assert remove_temps(folder, leftovers(folder).temps) == 1
     assert [p.name for p in (tmp_path / "x").iterdir()] == ["real.txt"]
 
 

@@ -132,12 +132,6 @@ def remove_temps(folder: LocalFolder, temps: list[str]) -> int:
     return removed
 
 
-def clean_temp_files(folder: LocalFolder, name: str = "") -> int:
-    """Remove ``.minidropbox-tmp-*`` files a crash left behind anywhere under ``name``;
-    how many."""
-    return remove_temps(folder, leftovers(folder, name).temps)
-
-
 def put_back(folder: LocalFolder, aside: str, name: str) -> str:
     """Give a file set aside its name back, or, if that is taken now, a free name beside it
     (``name (set aside N)``); the name it got."""
