@@ -21,7 +21,14 @@ import pytest
 from minidropbox.core.errors import HashMismatch, RangeNotSatisfiable
 from minidropbox.node.app import create_node_app, parse_range
 from minidropbox.node.settings import NodeSettings
-from minidropbox.storage.base import ChunkNotFound, CorruptChunk, StoreFull, StoreUnavailable
+from minidropbox.storage.base import (
+    DELETE_BEFORE_HEADER,
+    ChunkNotFound,
+    CorruptChunk,
+    DeleteTooLate,
+    StoreFull,
+    StoreUnavailable,
+)
 from minidropbox.storage.disk import DiskChunkStore
 from minidropbox.storage.node_client import AsyncNodeClient, NodeClient
 from tests.harness import ServerProcess, free_port
@@ -510,3 +517,46 @@ def test_disk_store_full_disk(tiny_disk: Path) -> None:
         store.put(name_of(data), data)
     assert files_in(tiny_disk / "store") == []
     assert store.stat().chunk_count == 0
+
+
+def test_a_delete_the_caller_gave_up_on_never_happens_later(node: ServerProcess) -> None:
+    """A DELETE that reached a paused node and timed out must not be carried out when the
+    node wakes: by then its deleter has closed the deletion fence, and a writer may have
+    recorded this very copy again (docs/DESIGN.md, "Write ordering")."""
+    data = blob(14, 64 * 1024)
+    h = name_of(data)
+    httpx.put(f"{node.url}/chunks/{h}", content=data, headers=AUTH)
+    node.signal(signal.SIGSTOP)
+    try:
+        async def scenario() -> None:
+            async with AsyncNodeClient(node.url, SECRET, timeout=1.0) as client:
+                with pytest.raises(StoreUnavailable):
+                    await client.delete(h)
+        asyncio.run(scenario())
+    finally:
+        node.signal(signal.SIGCONT)
+    time.sleep(1.0)  # the node reads the request it was sent while paused
+    assert httpx.get(f"{node.url}/healthz", headers=AUTH).status_code == 200
+    assert httpx.get(f"{node.url}/chunks/{h}", headers=AUTH).content == data
+
+
+def test_a_delete_past_its_deadline_is_refused_and_keeps_the_copy(node: ServerProcess) -> None:
+    data = blob(15, 1000)
+    h = name_of(data)
+    httpx.put(f"{node.url}/chunks/{h}", content=data, headers=AUTH)
+    url = f"{node.url}/chunks/{h}"
+    late = httpx.delete(url, headers={**AUTH, DELETE_BEFORE_HEADER: f"{time.time() - 5:.3f}"})
+    assert (late.status_code, error_code(late)) == (412, "delete_too_late")
+    for bad in ("soon", "nan", "inf", ""):
+        r = httpx.delete(url, headers={**AUTH, DELETE_BEFORE_HEADER: bad})
+        assert (r.status_code, error_code(r)) == (400, "invalid_input"), bad
+    assert httpx.get(url, headers=AUTH).content == data
+
+    async def scenario() -> None:
+        async with AsyncNodeClient(node.url, SECRET, timeout=5.0) as client:
+            with pytest.raises(DeleteTooLate):
+                await client.delete(h, before=time.time() - 1)
+            assert await client.head(h) == len(data)
+            await client.delete(h, before=time.time() + 30)
+            assert await client.head(h) is None
+    asyncio.run(scenario())

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import math
 import re
 import secrets
 import time
@@ -54,7 +55,7 @@ from minidropbox.node.chunk_reads import ChunkReads, ChunkResponse, open_sized
 from minidropbox.node.disk_faults import DiskCondition
 from minidropbox.node.settings import NodeSettings
 from minidropbox.settings import grant_key_materials
-from minidropbox.storage.base import StoreFull
+from minidropbox.storage.base import DELETE_BEFORE_HEADER, DeleteTooLate, StoreFull
 from minidropbox.storage.disk import DiskChunkStore, check_name
 
 log = logging.getLogger("minidropbox.node")
@@ -242,12 +243,24 @@ class NodeRoutes:
             return await self._put(request, name, self._check_grant(request, name, PUT))
         self._check_grant(request, name, GET)
         if request.method == "DELETE":
+            before = _delete_before(request)
             with self._disk_errors():
-                await anyio.to_thread.run_sync(self.store.delete, name)
+                await anyio.to_thread.run_sync(self._delete, name, before)
             self.metrics.chunk_deletes.inc()
             return Response(status_code=204)
         with self._disk_errors():
             return await self._get(request, name)
+
+    def _delete(self, name: str, before: float | None) -> None:
+        """Delete a copy unless its sender's deadline has passed: the sender has given up by
+        then and closed its deletion fence, and a writer may have recorded this copy since."""
+        late = time.time() - before if before is not None else 0.0
+        if late > 0:
+            log.warning("refused a delete of %s that arrived %.1f s after its deadline",
+                        name[:12], late)
+            raise DeleteTooLate(f"The delete of chunk {name[:12]} arrived {late:.1f} s after "
+                                "its deadline; the copy was kept.")
+        self.store.delete(name)
 
     async def _put(self, request: Request, name: str, grant: Grant | None) -> Response:
         limit = self.max_chunk_bytes if grant is None else min(self.max_chunk_bytes,
@@ -376,6 +389,19 @@ class NodeRoutes:
         start, stop = span
         return ChunkResponse(fh, start, stop, status_code=206,
                              headers={"content-range": f"bytes {start}-{stop - 1}/{size}"})
+
+
+def _delete_before(request: Request) -> float | None:
+    value = request.headers.get(DELETE_BEFORE_HEADER)
+    if value is None:
+        return None
+    try:
+        before = float(value)
+    except ValueError:
+        before = math.nan
+    if not math.isfinite(before):
+        raise InvalidInput(f"{DELETE_BEFORE_HEADER} must be a time in epoch seconds.")
+    return before
 
 
 async def _whole_body(request: Request, declared: int) -> bytearray:

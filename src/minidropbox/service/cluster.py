@@ -462,10 +462,12 @@ class StorageCluster:
                 done.append(item.chunk_hash)
         return node, done
 
-    async def delete(self, node: str, chunk_hash: str) -> bool:
-        """Delete one copy; False (logged) when the node could not."""
+    async def delete(self, node: str, chunk_hash: str, before: float | None = None) -> bool:
+        """Delete one copy; False (logged) when the node could not. ``before``: the deadline
+        of the deletion fence the caller holds (epoch seconds), which the node is told never
+        to delete after (``AsyncChunkStore.delete``)."""
         try:
-            await self.store(node).delete(chunk_hash)
+            await self.store(node).delete(chunk_hash, before=before)
         except StoreError as exc:
             log.warning("could not delete %s from %s: %s", chunk_hash[:12], node, exc.message)
             return False

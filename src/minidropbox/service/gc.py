@@ -100,6 +100,7 @@ class GarbageCollector:
         hold = self.cluster.settings.node_timeout * 4 + 10
         waited = 0.0
         while True:
+            before = time.time() + hold  # no later than the fence's own deadline
             opened, gone = await asyncio.to_thread(self._delete_rows, hashes, hold)
             if opened is not None:
                 break
@@ -118,7 +119,7 @@ class GarbageCollector:
                 if time.monotonic() > deadline:
                     break  # writers stop waiting for us past the deadline: stop deleting
                 results = await asyncio.gather(
-                    *(self.cluster.delete(n, chunk_hash) for n in nodes))
+                    *(self.cluster.delete(n, chunk_hash, before) for n in nodes))
                 report.node_deletes += sum(results)
                 report.node_delete_failures += len(results) - sum(results)
         finally:

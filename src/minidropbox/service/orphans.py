@@ -122,6 +122,7 @@ class OrphanSweep:
         hold = self.cluster.settings.node_timeout * 4 + 10
         waited = 0.0
         while True:
+            before = time.time() + hold  # no later than the fence's own deadline
             opened, confirmed = await asyncio.to_thread(self._open, node, candidates, hold)
             if opened is not None:
                 break
@@ -138,7 +139,7 @@ class OrphanSweep:
                 if time.monotonic() > deadline:
                     report.failed += 1  # writers stop waiting for us past the deadline
                     continue
-                if await self.cluster.delete(node, chunk_hash):
+                if await self.cluster.delete(node, chunk_hash, before):
                     report.removed += 1
                 else:
                     report.failed += 1

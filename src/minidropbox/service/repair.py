@@ -204,6 +204,7 @@ class RepairService:
             return
         wanted, report.drops = report.drops, []
         hold = self.cluster.settings.node_timeout * 4 + 10
+        before = time.time() + hold  # no later than the fence's own deadline
         opened, confirmed = await asyncio.to_thread(self._drop_rows, wanted, hold)
         if opened is None:
             return  # another deleter holds the fence; the next pass tries again
@@ -214,7 +215,7 @@ class RepairService:
                     break  # past the fence's deadline writers no longer wait for us
                 # A copy the node could not delete is an orphan: it costs space, not safety
                 # (its row is gone).
-                if await self.cluster.delete(node, chunk_hash):
+                if await self.cluster.delete(node, chunk_hash, before):
                     report.dropped += 1
         finally:
             await asyncio.to_thread(self._write, fence.close_fence, opened)

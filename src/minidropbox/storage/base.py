@@ -95,6 +95,18 @@ class DiskIOError(DiskFault):
     fault = "io_error"
 
 
+class DeleteTooLate(StoreError):
+    """A delete reached the store after the time its sender gave it: it was not done."""
+
+    status = 412
+    code = "delete_too_late"
+
+
+# A delete's deadline, wall-clock epoch seconds: a node that reads the request later (it was
+# paused, or slow) refuses it, so no delete outlives the deletion fence its sender holds.
+DELETE_BEFORE_HEADER = "minidropbox-delete-before"
+
+
 class NoIntactCopy(StoreUnavailable):
     """No holder served an intact copy of the chunk."""
 
@@ -153,7 +165,10 @@ class AsyncChunkStore(Protocol):
 
     async def has(self, name: str) -> bool: ...
 
-    async def delete(self, name: str) -> None: ...
+    async def delete(self, name: str, before: float | None = None) -> None:
+        """Delete a copy. With ``before`` (epoch seconds) a remote store refuses the delete if
+        it reads it later than that (``DeleteTooLate``), and a failed call returns no sooner
+        than that, so a delete its caller gave up on cannot happen after the call."""
 
     async def list(self, after: str = "", limit: int = 1000) -> list[str]: ...
 

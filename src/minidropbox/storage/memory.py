@@ -121,8 +121,8 @@ class AsyncMemoryChunkStore:
     async def has(self, name: str) -> bool:
         return self.sync.has(name)
 
-    async def delete(self, name: str) -> None:
-        self.sync.delete(name)
+    async def delete(self, name: str, before: float | None = None) -> None:
+        self.sync.delete(name)  # in this process, at once: it cannot happen later
 
     async def list(self, after: str = "", limit: int = 1000) -> list[str]:
         return self.sync.list(after, limit)

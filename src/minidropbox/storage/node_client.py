@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -35,8 +36,10 @@ from minidropbox.core.errors import (
     RangeNotSatisfiable,
 )
 from minidropbox.storage.base import (
+    DELETE_BEFORE_HEADER,
     ChunkNotFound,
     CorruptChunk,
+    DeleteTooLate,
     DiskFault,
     DiskIOError,
     DiskReadOnly,
@@ -74,6 +77,8 @@ def error_for(response: AnyResponse, url: str) -> MiniDropboxError:
         return PayloadTooLarge(message)
     if status == 416:
         return RangeNotSatisfiable(message)
+    if status == 412 and code == DeleteTooLate.code:
+        return DeleteTooLate(f"Storage node {url}: {message}")
     if status == 507:
         return StoreFull(f"Storage node {url} is full.")
     if status in (401, 403):
@@ -281,13 +286,15 @@ class AsyncNodeClient(_NodeBase):
 
     async def _request(self, method: str, url: str, body: bytes | memoryview | None = None,
                        params: dict[str, Any] | None = None,
-                       accept: tuple[int, ...] = ()) -> NodeResponse:
+                       accept: tuple[int, ...] = (),
+                       headers: dict[str, str] | None = None) -> NodeResponse:
         target = self._target(url)
         if params:
             target += "?" + urlencode(params)
         try:
             async with asyncio.timeout(self.timeout):
-                response = await self._pool.request(method, target, self._auth, body)
+                response = await self._pool.request(
+                    method, target, {**self._auth, **headers} if headers else self._auth, body)
         except TimeoutError:
             raise StoreUnavailable(f"Storage node {self.url} timed out.") from None
         except NodeTransportError as exc:
@@ -462,8 +469,21 @@ class AsyncNodeClient(_NodeBase):
         """Acknowledge a quarantined file once its replica is recorded as bad."""
         await self._request("DELETE", f"{self.url}/quarantine/{quote(file)}")
 
-    async def delete(self, name: str) -> None:
-        await self._request("DELETE", self._chunk_url(name))
+    async def delete(self, name: str, before: float | None = None) -> None:
+        """Delete a copy, telling the node until when it may (``DELETE_BEFORE_HEADER``): never
+        later than this call's own timeout. A paused node that reads the request after we gave
+        up refuses it instead of deleting behind the deletion fence's back; and a call that
+        failed returns only once that time has passed, so its caller's fence outlives it."""
+        until = time.time() + self.timeout
+        if before is not None:
+            until = min(until, before)
+        try:
+            await self._request("DELETE", self._chunk_url(name),
+                                headers={DELETE_BEFORE_HEADER: f"{until:.3f}"})
+        except StoreUnavailable:
+            # Perhaps read by the node all the same: past ``until`` it can only refuse it.
+            await asyncio.sleep(max(0.0, until - time.time()))
+            raise
 
     async def list_aged(self, after: str, limit: int,
                         min_age: float) -> tuple[list[str], str | None]:

@@ -435,7 +435,9 @@ class AsyncS3Store:
     async def has(self, name: str) -> bool:
         return await self.head(name) is not None
 
-    async def delete(self, name: str) -> None:
+    async def delete(self, name: str, before: float | None = None) -> None:
+        """An object store has no delete that expires: ``before`` cannot be passed on, so one
+        the store took after this call gave up is not fenced (docs/DESIGN.md, Object store)."""
         check_name(name)
         with contextlib.suppress(ChunkNotFound):
             await self._bounded(obstore.delete_async(self._store, self.location.key(name)), name)
