@@ -67,3 +67,25 @@ def test_recording_chunks_again_marks_a_bad_copy_good_and_lists_see_every_item(
     with db.read() as conn:
         assert replicas.bad_holders(conn, a) == []
         assert sorted(replicas.good_replicas(conn, a)) == sorted([node_a, node_b])
+
+
+def test_holders_an_upload_did_not_write_keep_their_rows_as_they_are(db: Database) -> None:
+    """A node that held a good copy when the upload was admitted is not written again; if a
+    read or the audit has marked its copy bad since, recording the upload leaves it bad (it
+    would hide a copy that is gone), while a node the upload wrote is marked good."""
+    a = unique("a")
+    node_a, node_b, node_c = (unique(p)[:20] for p in "nmo")
+    with db.write() as conn:
+        for name in (node_a, node_b, node_c):
+            conn.execute(insert(nodes).values(name=name, url=f"http://{name}"))
+        chunks.record_chunks(conn, [chunks.NewChunk(a, 10, [node_a, node_b])], None, 1.0)
+        replicas.mark_bad(conn, a, node_b, "missing", 2.0)
+        chunks.record_chunks(conn, [chunks.NewChunk(a, 10, [], [node_a, node_b, node_c])],
+                             None, 3.0)
+    with db.read() as conn:
+        assert replicas.bad_holders(conn, a) == [node_b]
+        assert sorted(replicas.good_replicas(conn, a)) == sorted([node_a, node_c])
+    with db.write() as conn:  # written again on node_b: good again
+        chunks.record_chunks(conn, [chunks.NewChunk(a, 10, [node_b], [node_a])], None, 4.0)
+    with db.read() as conn:
+        assert replicas.bad_holders(conn, a) == []

@@ -5,8 +5,8 @@ commit checks, used bytes, recording an uploaded chunk. Replicas and the repair 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from minidropbox.metadata import upserts
-from minidropbox.metadata.replicas import in_batches, set_replica_ok
+from minidropbox.metadata.replicas import add_replica, in_batches, set_replica_ok
 from minidropbox.metadata.tables import (
     chunks,
     entries,
@@ -169,25 +169,33 @@ def release(conn: Connection, user_id: int, hashes: list[str]) -> None:
 
 
 def record_chunk(conn: Connection, chunk_hash: str, size: int, node_names: list[str],
-                 user_id: int | None, now: float) -> None:
+                 user_id: int | None, now: float, kept: Sequence[str] = ()) -> None:
     """After the bytes are durable on the nodes: the chunk, its replicas, and its owner
-    (None: nobody, so only garbage collection will ever look at it)."""
+    (None: nobody, so only garbage collection will ever look at it). ``kept``: nodes that
+    held a good copy already and were not written, whose rows stay as they are."""
     ensure_chunk(conn, chunk_hash, size, now)
     node_ids = dict(conn.execute(select(nodes.c.name, nodes.c.id)
-                                 .where(nodes.c.name.in_(node_names))).all())
+                                 .where(nodes.c.name.in_([*node_names, *kept]))).all())
     for name in node_names:
         set_replica_ok(conn, chunk_hash, node_ids[name], now)
+    for name in kept:
+        add_replica(conn, chunk_hash, node_ids[name], now)
     if user_id is not None:
         grant(conn, user_id, chunk_hash, now)
 
 
 @dataclass(frozen=True)
 class NewChunk:
-    """A chunk durable on ``holders`` (node names), to record in one go with others."""
+    """A chunk durable on ``holders`` (node names), to record in one go with others.
+
+    ``kept``: nodes that held a good copy when the upload was admitted and were not written
+    again. Their rows are left as they are: one marked bad since (a read or the audit found
+    the copy missing) must stay bad, not be turned ``ok`` by an upload that never wrote it."""
 
     hash: str
     size: int
     holders: list[str]
+    kept: list[str] = field(default_factory=list)
 
 
 def record_chunks(conn: Connection, items: list[NewChunk], user_id: int | None,
@@ -198,17 +206,21 @@ def record_chunks(conn: Connection, items: list[NewChunk], user_id: int | None,
     built = upserts.for_connection(_UPSERTS, conn)
     if built is None:  # a database without insert-or-ignore: row by row
         for item in items:
-            record_chunk(conn, item.hash, item.size, item.holders, user_id, now)
+            record_chunk(conn, item.hash, item.size, item.holders, user_id, now, item.kept)
         return
     if not items:
         return
-    names = sorted({n for item in items for n in item.holders})
+    names = sorted({n for item in items for n in (*item.holders, *item.kept)})
     node_ids = dict(conn.execute(_NODE_IDS, {"names": names}).all())
     conn.execute(built.chunks,
                  [{"hash": i.hash, "size": i.size, "created_at": now} for i in items])
-    conn.execute(built.replicas,
-                 [{"chunk_hash": i.hash, "node_id": node_ids[n], "state": "ok", "created_at": now}
-                  for i in items for n in dict.fromkeys(i.holders)])
+    for statement, rows in ((built.replicas, [(i.hash, n) for i in items
+                                              for n in dict.fromkeys(i.holders)]),
+                            (built.kept_replicas, [(i.hash, n) for i in items
+                                                   for n in dict.fromkeys(i.kept)])):
+        if rows:
+            conn.execute(statement, [{"chunk_hash": h, "node_id": node_ids[n], "state": "ok",
+                                      "created_at": now} for h, n in rows])
     if user_id is not None:
         conn.execute(built.user_chunks,
                      [{"user_id": user_id, "chunk_hash": i.hash, "created_at": now}
@@ -225,6 +237,7 @@ class _Upserts:
 
     chunks: Any
     replicas: Any
+    kept_replicas: Any
     user_chunks: Any
 
     @classmethod
@@ -234,6 +247,7 @@ class _Upserts:
             insert_for(chunks).on_conflict_do_nothing(index_elements=["hash"]),
             replica.on_conflict_do_update(index_elements=["chunk_hash", "node_id"],
                                           set_={"state": replica.excluded.state}),
+            insert_for(replicas).on_conflict_do_nothing(index_elements=["chunk_hash", "node_id"]),
             insert_for(user_chunks).on_conflict_do_nothing(
                 index_elements=["user_id", "chunk_hash"]))
 

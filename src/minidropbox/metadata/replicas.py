@@ -50,16 +50,22 @@ def replicas_for(conn: Connection, hashes: list[str]) -> dict[str, list[str]]:
 
 
 def set_replica_ok(conn: Connection, chunk_hash: str, node_id: int, now: float) -> None:
+    """A copy just written (or verified): its row says ``ok``, whatever it said before."""
     updated = conn.execute(update(replicas).where(
         replicas.c.chunk_hash == chunk_hash, replicas.c.node_id == node_id).values(
         state="ok")).rowcount
     if not updated:
-        try:
-            with conn.begin_nested():
-                conn.execute(insert(replicas).values(chunk_hash=chunk_hash, node_id=node_id,
-                                                     state="ok", created_at=now))
-        except IntegrityError:
-            pass
+        add_replica(conn, chunk_hash, node_id, now)
+
+
+def add_replica(conn: Connection, chunk_hash: str, node_id: int, now: float) -> None:
+    """An ``ok`` row for a copy, unless the node has a row for it already (left as it is)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(replicas).values(chunk_hash=chunk_hash, node_id=node_id,
+                                                 state="ok", created_at=now))
+    except IntegrityError:
+        pass
 
 
 def mark_bad(conn: Connection, chunk_hash: str, node_name: str, reason: str, now: float,

@@ -136,13 +136,14 @@ class ChunkService:
                   if len(holders) < self.replicas or not owned]  # as _store_named decides
         written = await self.cluster.write_many(writes) if writes else {}
         durable = []
-        for h, (holders, _, _) in admitted.items():
+        for h, (holders, _, owned) in admitted.items():
             held = written.get(h, holders)
             if len(held) < self.replicas:
                 raise StorageUnavailable(
                     f"Only {len(held)} of the {self.replicas} storage nodes needed could "
                     "store the data; try again when more nodes are up.")
-            durable.append(Durable(h, sizes[h], held, token))
+            kept = frozenset(holders) if owned else frozenset()  # as BatchItem's have
+            durable.append(Durable(h, sizes[h], held, token, kept=kept))
         recorded = await run_in_threadpool(self._record_many, principal, durable)
         return {item.chunk_hash: chunks[item.chunk_hash]
                 for item, ok in zip(durable, recorded, strict=True) if not ok}
@@ -174,6 +175,7 @@ class ChunkService:
                 # A chunk that someone else stored costs the same as a new one: its copies
                 # are written again (the nodes keep the ones they have). Skipping them would
                 # answer faster, telling the uploader that someone has this content.
+                kept = frozenset(holders) if owned else frozenset()  # not written again
                 if len(holders) < self.replicas or not owned:
                     holders = await self.cluster.write(
                         chunk_hash, data, have=holders if owned else (), replace=stale)
@@ -181,7 +183,7 @@ class ChunkService:
                         raise StorageUnavailable(
                             f"Only {len(holders)} of the {self.replicas} storage nodes needed "
                             "could store the data; try again when more nodes are up.")
-                if await record(Durable(chunk_hash, len(data), holders, token)):
+                if await record(Durable(chunk_hash, len(data), holders, token, kept=kept)):
                     return len(data)
             await wait_closed(self.db, self.clock)
         raise StorageUnavailable("Storage is busy deleting unused data; try again shortly.")
@@ -308,7 +310,9 @@ class ChunkService:
                 # The quota again, under the lock: uploads admitted side by side may have
                 # taken the room since. The copies are then recorded without an owner, so
                 # nobody can reference them and GC deletes them after its grace period.
-                new = repo.NewChunk(item.chunk_hash, item.size, item.holders)
+                new = repo.NewChunk(item.chunk_hash, item.size,
+                                    [n for n in item.holders if n not in item.kept],
+                                    [n for n in item.holders if n in item.kept])
                 try:
                     room.take(item.chunk_hash, item.size)
                     owned.append(new)

@@ -33,6 +33,9 @@ class Durable:
     token: int
     recorded: asyncio.Future[bool] = field(default_factory=lambda: (
         asyncio.get_running_loop().create_future()))
+    # Holders that already had a good copy and were not written this time: their rows are
+    # left as they are now (one marked bad since the upload was admitted stays bad).
+    kept: frozenset[str] = frozenset()
 
 
 class GroupRecorder:
