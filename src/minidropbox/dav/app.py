@@ -18,6 +18,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 from minidropbox.api.context import AppContext
 from minidropbox.dav.checksums import Checksums
+from minidropbox.dav.error_pages import JsonErrors
 from minidropbox.dav.gate import PREFIX, DavGate
 from minidropbox.dav.locks import DbLockManager, DbLockStorage
 from minidropbox.dav.properties import DbPropertyManager
@@ -38,7 +39,8 @@ def dav_config(ctx: AppContext, checksums: Checksums) -> dict[str, Any]:
         "provider_mapping": {"/": MiniDropboxProvider(checksums)},
         "mount_path": PREFIX,
         # Authentication is DavGate's; no directory browser (the web app is the browser).
-        "middleware_stack": [ErrorPrinter, RequestResolver],
+        # Errors answer in the product's JSON body (``error_pages.py``).
+        "middleware_stack": [ErrorPrinter, JsonErrors, RequestResolver],
         # Finder, Explorer and office suites need class 2; ``create_dav_app`` puts the locks
         # in the metadata database (a stand-in storage here, replaced before any request).
         "lock_storage": True,

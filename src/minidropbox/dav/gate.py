@@ -27,7 +27,7 @@ from minidropbox.core.errors import MiniDropboxError, TooManyRequests
 from minidropbox.dav.bridge import LoopBridge
 from minidropbox.dav.checksums import Checksums
 from minidropbox.dav.plain_get import plain_path, send_file
-from minidropbox.dav.plain_mkcol import exists_in, plain_mkcol_path, send_exists
+from minidropbox.dav.plain_mkcol import kind_in, plain_mkcol_path, send_exists
 from minidropbox.dav.plain_propfind import (
     multistatus,
     plain_propfind_path,
@@ -130,11 +130,11 @@ class DavGate:
         if mkcol is not None and "destination" not in headers and _path_ok(scope["path"]):
             # An MKCOL of what may exist (rclone's before every file): its caller and the
             # entry read in one thread hop and one read transaction, 401 first as ever.
-            session, exists = await run_in_threadpool(self._mkcol_target, scope, headers,
-                                                      bridge, mkcol)
+            session, kind = await run_in_threadpool(self._mkcol_target, scope, headers,
+                                                    bridge, mkcol)
             self.ctx.check_rate(session.principal.user_id)
-            if exists:
-                await send_exists(send)
+            if kind is not None:
+                await send_exists(send, kind)
                 return
             await self._protocol(scope, receive, send, headers, session)
             return
@@ -167,11 +167,11 @@ class DavGate:
             return session, plain_target(session, self.locks, path, conn)
 
     def _mkcol_target(self, scope: Scope, headers: dict[str, str], bridge: LoopBridge,
-                      path: str) -> tuple[DavSession, bool]:
+                      path: str) -> tuple[DavSession, str | None]:
         with self.ctx.db.read() as conn:
             principal = self._authenticate(scope, headers, conn)
             session = DavSession(self.ctx, principal, bridge)
-            return session, exists_in(session, path, conn)
+            return session, kind_in(session, path, conn)
 
     def _propfind(self, scope: Scope, headers: dict[str, str], bridge: LoopBridge, path: str,
                   names: list[str] | None) -> tuple[DavSession, bytes | None]:

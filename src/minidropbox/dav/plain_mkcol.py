@@ -14,20 +14,19 @@ absent or 0, and a valid path naming an entry of the caller's tree — a folder,
 root, a shared folder's mount point. A new name, a missing parent (409), a body or another
 depth go to wsgidav as before.
 
-The answer is wsgidav's own (status, ``Content-Type``, its HTML error page, no ``Allow``), not
-the product's JSON error body: the gate's JSON answers are its own refusals made before the
-protocol runs (credentials, rate, paths, sizes), and this 405 is the protocol's, which
-clients (rclone, Finder, litmus ``mkcol_again``) keep seeing exactly as before.
+The answer is the one wsgidav's 405 gets from ``JsonErrors`` (``error_pages.py``): the
+product's JSON error body and the ``Allow`` header of what the entry does allow, so clients
+(rclone, Finder, litmus ``mkcol_again``) see the same whichever path answered.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Connection
 from starlette.types import Scope, Send
-from wsgidav.dav_error import DAVError
 
 from minidropbox.core.errors import InvalidPath, MiniDropboxError
 from minidropbox.core.paths import normalize_path
+from minidropbox.dav.error_pages import allowed_methods, error_answer
 from minidropbox.dav.session import DavSession
 
 EXISTS = "MKCOL can only be executed on an unmapped URL."  # wsgidav's words
@@ -45,20 +44,20 @@ def plain_mkcol_path(scope: Scope, headers: dict[str, str], prefix: str) -> str 
         return None
 
 
-def exists_in(s: DavSession, path: str, conn: Connection) -> bool:
-    """Whether ``path`` names an entry of the caller's tree, read in ``conn`` (the request's
-    read transaction, which also looked up the caller)."""
+def kind_in(s: DavSession, path: str, conn: Connection) -> str | None:
+    """What ``path`` names in the caller's tree ("file" or "folder"; None: nothing), read in
+    ``conn`` (the request's read transaction, which also looked up the caller)."""
     try:
-        s.metadata_in(conn, path)
+        entry = s.metadata_in(conn, path)
     except MiniDropboxError:
-        return False  # not there (or not for this module to judge): wsgidav's answer
-    return True
+        return None  # not there (or not for this module to judge): wsgidav's answer
+    return "folder" if entry["type"] == "folder" else "file"
 
 
-async def send_exists(send: Send) -> None:
-    """wsgidav's 405 for an MKCOL of a mapped name."""
-    content_type, body = DAVError(405, context_info=EXISTS).get_response_page()
+async def send_exists(send: Send, kind: str) -> None:
+    """The 405 for an MKCOL of a mapped name, as ``JsonErrors`` answers wsgidav's."""
+    body, headers = error_answer(405, "method_not_allowed", f"Method Not Allowed: {EXISTS}")
     await send({"type": "http.response.start", "status": 405, "headers": [
-        (b"content-type", content_type.encode()),
-        (b"content-length", str(len(body)).encode())]})
+        (name.lower().encode(), value.encode())
+        for name, value in [*headers, ("Allow", allowed_methods(kind))]]})
     await send({"type": "http.response.body", "body": body})
