@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy
 from websockets.sync.client import connect as ws_connect
 
-from tests.conftest import bearer, signup_and_login
+from tests.conftest import PASSWORD, bearer, signup_and_login
 from tests.deploy.test_metrics import scrape, value
 from tests.harness import (
     ServerProcess,
@@ -357,3 +357,25 @@ def test_webdav_locks_hold_across_replicas(pair: Replicas, tokens: dict[str, str
             with ThreadPoolExecutor(4) as pool:
                 answers = list(pool.map(lock_it, [a, b, a, b]))
             assert sorted(answers) == [200, 423, 423, 423], answers
+
+
+def test_failed_logins_count_across_replicas(pair: Replicas) -> None:
+    """Guesses spread over both replicas spend one budget (5 per username a minute): the
+    sixth attempt is refused on either replica, the right password too, and WebDAV's app
+    passwords share that budget."""
+    assert pair.b is not None
+    with httpx.Client(base_url=pair.a.url, timeout=30) as a, \
+            httpx.Client(base_url=pair.b.url, timeout=30) as b:
+        tokens = signup_and_login(a, "guessed")
+        made = a.post("/api/v1/app-passwords", headers=bearer(tokens), json={"name": "dav"})
+        assert made.status_code == 201, made.text
+        for i in range(5):
+            r = (a, b)[i % 2].post("/api/v1/auth/login",
+                                   json={"username": "guessed", "password": f"wrong-{i}"})
+            assert r.status_code == 401, r.text
+        for c in (a, b):
+            r = c.post("/api/v1/auth/login", json={"username": "guessed", "password": PASSWORD})
+            assert r.status_code == 429 and int(r.headers["retry-after"]) > 0, r.text
+            r = c.request("PROPFIND", "/dav/", headers={"Depth": "0"},
+                          auth=("guessed", made.json()["password"]))
+            assert r.status_code == 429, r.text

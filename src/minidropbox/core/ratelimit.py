@@ -42,28 +42,3 @@ class SlidingWindow:
         """Drop keys whose events have all expired."""
         for key in [k for k, q in self._events.items() if not q or q[-1] <= now - self.window]:
             del self._events[key]
-
-
-@dataclass
-class LoginThrottle:
-    """Failed logins counted per username and per client address over ``window`` seconds;
-    past either limit the next attempt must wait (whatever password it brings)."""
-
-    per_user: int
-    per_address: int
-    window: float = 60.0
-
-    def __post_init__(self) -> None:
-        self._users = SlidingWindow(self.per_user, self.window)
-        self._addresses = SlidingWindow(self.per_address, self.window)
-
-    def blocked_for(self, name: str, address: str, now: float) -> int:
-        """Seconds until ``name`` may try again from ``address`` (0: now)."""
-        return max(self._users.blocked_for(name, now), self._addresses.blocked_for(address, now))
-
-    def failed(self, name: str, address: str, now: float) -> None:
-        self._users.hit(name, now)
-        self._addresses.hit(address, now)
-
-    def succeeded(self, name: str) -> None:
-        self._users.reset(name)

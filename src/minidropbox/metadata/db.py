@@ -12,6 +12,8 @@ and serialises where it matters with row locks (see ``namespaces.journal_head``)
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -187,6 +189,23 @@ def savepoint(conn: Connection) -> Iterator[None]:
         driver.execute(_RELEASE)
         raise
     driver.execute(_RELEASE)
+
+
+def driver_fetchone(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
+    """The first row of a read statement (``:name`` parameters), straight to the driver, as
+    ``BEGIN`` and savepoints are: for a small statement run on every request (the login
+    throttle's), SQLAlchemy's machinery costs several times the query itself."""
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a connection in a transaction, so open
+    if conn.dialect.name != "sqlite":  # sqlite3 takes ``:name``; psycopg ``%(name)s``
+        sql = _pyformat(sql)
+    return driver.execute(sql, params).fetchone()
+
+
+@functools.lru_cache(maxsize=64)
+def _pyformat(sql: str) -> str:
+    """``:name`` parameters as ``%(name)s`` (psycopg's style)."""
+    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql)
 
 
 def sqlite_path(url: str) -> Path | None:

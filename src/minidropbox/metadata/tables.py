@@ -284,6 +284,18 @@ app_passwords = Table(
     Index("ix_app_passwords_user_name", "user_id", "name", unique=True),
 )
 
+# Failed logins and WebDAV credential checks, one row per failure and key ("u:<username>",
+# "a:<client address>"): the throttle every API replica shares (service/login_throttle.py).
+auth_failures = Table(
+    "auth_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(200), nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_auth_failures_key_at", "key", "at"),
+    Index("ix_auth_failures_at", "at"),
+)
+
 # WebDAV dead properties (PROPPATCH), per namespace and path key; values are XML fragments.
 dav_properties = Table(
     "dav_properties",

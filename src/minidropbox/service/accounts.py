@@ -22,10 +22,11 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from minidropbox.core.accounts import check_password, normalize_username
 from minidropbox.core.errors import Forbidden, InvalidInput, TooManyRequests, Unauthorized
-from minidropbox.core.ratelimit import LoginThrottle, SlidingWindow
+from minidropbox.core.ratelimit import SlidingWindow
 from minidropbox.metadata import accounts as repo
 from minidropbox.metadata import users_admin
 from minidropbox.metadata.db import Database
+from minidropbox.service.login_throttle import SharedLoginThrottle
 from minidropbox.service.passwords import common_passwords
 from minidropbox.settings import Settings
 
@@ -73,8 +74,8 @@ class AccountService:
         assert settings.jwt_secret, "resolve_secrets() first"
         self._secret = settings.jwt_secret
         # Shared with app passwords (WebDAV): one budget of wrong guesses per name and address.
-        self.login_throttle = LoginThrottle(settings.login_failures_per_user,
-                                            settings.login_failures_per_address)
+        self.login_throttle = SharedLoginThrottle(db, settings.login_failures_per_user,
+                                                  settings.login_failures_per_address)
         self._address_signups = SlidingWindow(settings.signups_per_address,
                                               settings.signup_window)
         # Verified against when the user does not exist, so both cases cost the same time.

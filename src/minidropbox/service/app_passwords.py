@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from minidropbox.core.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
-from minidropbox.core.ratelimit import LoginThrottle
 from minidropbox.metadata import app_passwords as repo
 from minidropbox.metadata.db import Database
 from minidropbox.service.accounts import Principal
+from minidropbox.service.login_throttle import SharedLoginThrottle
 from minidropbox.settings import Settings
 
 # No 0/O, 1/I/L: readable when typed from one screen into another.
@@ -44,7 +44,7 @@ def check_name(name: str) -> str:
 
 
 class AppPasswordService:
-    def __init__(self, db: Database, settings: Settings, throttle: LoginThrottle,
+    def __init__(self, db: Database, settings: Settings, throttle: SharedLoginThrottle,
                  clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.limit = settings.app_passwords_per_user
@@ -81,16 +81,15 @@ class AppPasswordService:
         PUT reads its caller, mount points, target and locks in one)."""
         now = self.clock()
         name = username.strip().lower()
-        wait = self.throttle.blocked_for(name, address, now)
+        if conn is None:
+            with self.db.read() as own:
+                return self.authenticate(username, secret, address, own)
+        wait = self.throttle.blocked_for(name, address, now, conn)
         if wait:
             raise TooManyRequests("Too many failed logins; try again later.", retry_after=wait)
         row = None
         if 0 < len(secret) <= 128 and 0 < len(name) <= 64:
-            if conn is not None:
-                row = repo.caller(conn, name, _digest(secret))
-            else:
-                with self.db.read() as own:
-                    row = repo.caller(own, name, _digest(secret))
+            row = repo.caller(conn, name, _digest(secret))
         if row is None or row["namespace_id"] is None:
             self.throttle.failed(name, address, now)
             raise Unauthorized(BAD_CREDENTIALS)
