@@ -19,6 +19,7 @@ import uvicorn
 import uvloop
 
 from minidropbox.api.timeouts import guarded_protocol
+from minidropbox.node import zero_copy
 from minidropbox.node.app import create_node_app
 from minidropbox.node.settings import NodeSettings
 from minidropbox.node.zero_copy import ZERO_COPY, ZeroCopySend, sendfile, with_zero_copy
@@ -201,3 +202,66 @@ def test_a_peer_gone_mid_answer_drops_the_rest_quietly(tmp_path: Path) -> None:
                                          "count": 4 * MiB}))
     assert cycle.disconnected and cycle.transport.closed and cycle.messages == []
     ours.close()
+
+
+def test_the_thread_writes_to_its_own_descriptor_whatever_becomes_of_the_transports(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The transport may close its socket while the worker thread sends (the peer went away),
+    and the process may hand that descriptor's number to the next file it opens — a chunk
+    being written, another connection. The thread must be sending through a descriptor of its
+    own by then, or the chunk's bytes land in that file."""
+    data = os.urandom(256 * 1024)
+    path = tmp_path / "chunk"
+    path.write_bytes(data)
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    victim = tmp_path / "another-chunk-being-written"
+    reused: list[int] = []
+    real = zero_copy.sendfile
+
+    def closed_and_reused_first(sock_fd: int, fd: int, offset: int, count: int) -> None:
+        number = ours.fileno()
+        ours.close()  # what the transport does when the peer goes away
+        reused.append(os.open(victim, os.O_WRONLY | os.O_CREAT, 0o600))
+        assert reused[0] == number  # the lowest free number: the socket's
+        real(sock_fd, fd, offset, count)
+
+    monkeypatch.setattr(zero_copy, "sendfile", closed_and_reused_first)
+    received = bytearray()
+
+    def read_all() -> None:
+        while len(received) < len(data):
+            piece = theirs.recv(1 << 20)
+            if not piece:
+                return
+            received.extend(piece)
+
+    reader = threading.Thread(target=read_all)
+    reader.start()
+    cycle = _Cycle(queued=0, sock=ours, length=len(data))
+    with open(path, "rb") as fh:
+        asyncio.run(ZeroCopySend(cycle)({"type": ZERO_COPY, "file": fh, "offset": 0,
+                                         "count": len(data)}))
+    reader.join(10)
+    os.close(reused[0])
+    assert victim.read_bytes() == b""
+    assert bytes(received) == data
+    theirs.close()
+
+
+def test_a_peer_gone_before_the_answer_started_is_no_error(tmp_path: Path) -> None:
+    """uvicorn drops the head of an answer to a peer already gone; the body then goes the
+    same way, quietly (it was a RuntimeError, logged as an unhandled error on every hedged
+    read the API gave up early)."""
+    path = tmp_path / "chunk"
+    path.write_bytes(b"0123456789")
+    cycle = _Cycle(queued=0)
+    cycle.response_started, cycle.disconnected = False, True
+    with open(path, "rb") as fh:
+        asyncio.run(ZeroCopySend(cycle)({"type": ZERO_COPY, "file": fh, "offset": 0,
+                                         "count": 10}))
+    assert cycle.messages == []
+    cycle.disconnected = False
+    with open(path, "rb") as fh, pytest.raises(RuntimeError, match="Unexpected"):
+        asyncio.run(ZeroCopySend(cycle)({"type": ZERO_COPY, "file": fh, "offset": 0,
+                                         "count": 10}))

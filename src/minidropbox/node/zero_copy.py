@@ -62,14 +62,16 @@ class ZeroCopySend:
             await self.send(message)
             return
         cycle = self.cycle
+        if cycle.disconnected:
+            # The peer went away before the answer could start (a hedged read the API no
+            # longer needs): uvicorn drops the head then, and the body goes the same way.
+            return
         if not cycle.response_started or cycle.response_complete:
             raise RuntimeError(f"Unexpected ASGI message {ZERO_COPY!r}.")
         fd = message["file"].fileno()
         offset, count = int(message["offset"]), int(message["count"])
         if count > cycle.expected_content_length:
             raise RuntimeError("Response content longer than Content-Length")
-        if cycle.disconnected:
-            return
         if cycle.scope["method"] != "HEAD" and count:
             transport = cycle.transport
             if transport.get_write_buffer_size():
@@ -81,7 +83,18 @@ class ZeroCopySend:
                 try:
                     if sock is None or transport.is_closing():
                         raise ConnectionResetError
-                    await anyio.to_thread.run_sync(sendfile, sock.fileno(), fd, offset, count)
+                    # Duplicated here, on the loop, where the transport cannot close its
+                    # socket between the check above and this line. The thread writes to
+                    # the duplicate, so if the transport closes its own descriptor meanwhile
+                    # (the peer went away) and the process reuses that number for another
+                    # connection or a chunk being written, not a byte goes there.
+                    out = os.dup(sock.fileno())
+                    try:
+                        # Not abandoned on cancellation: ``out`` is closed only once the
+                        # thread is done with it.
+                        await anyio.to_thread.run_sync(sendfile, out, fd, offset, count)
+                    finally:
+                        os.close(out)
                 except ConnectionError:
                     # The peer went away (say, a hedged read the API no longer needs): as
                     # when uvicorn's own write finds the connection gone, the rest of the
@@ -111,23 +124,20 @@ def sendfile(sock_fd: int, fd: int, offset: int, count: int,
     nothing for ``stall`` seconds. Blocking: run in a worker thread (a chunk not in the page
     cache is read from the disk here).
 
-    The socket is used through a duplicate of its descriptor: if the transport closes its
-    own on a disconnect meanwhile, the number cannot be handed to another file and written
-    to by mistake; the peer's going away is an ``OSError`` (EPIPE, ECONNRESET) here."""
-    out = os.dup(sock_fd)
-    try:
-        room = select.poll()
-        room.register(out, select.POLLOUT)
-        while count:
-            try:
-                sent = os.sendfile(out, fd, offset, count)
-            except BlockingIOError:
-                if not room.poll(stall * 1000):
-                    raise TimeoutError("the peer took no bytes") from None
-                continue
-            if not sent:
-                raise OSError("file shorter than the count to send")
-            offset += sent
-            count -= sent
-    finally:
-        os.close(out)
+    ``sock_fd`` must stay open and name that socket for the whole call: the caller passes a
+    duplicate of the transport's descriptor, made on the event loop (``ZeroCopySend``), never
+    the transport's own, which the loop may close and the process reuse while this runs. The
+    peer's going away is an ``OSError`` (EPIPE, ECONNRESET) here."""
+    room = select.poll()
+    room.register(sock_fd, select.POLLOUT)
+    while count:
+        try:
+            sent = os.sendfile(sock_fd, fd, offset, count)
+        except BlockingIOError:
+            if not room.poll(stall * 1000):
+                raise TimeoutError("the peer took no bytes") from None
+            continue
+        if not sent:
+            raise OSError("file shorter than the count to send")
+        offset += sent
+        count -= sent
