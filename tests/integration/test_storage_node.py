@@ -559,4 +559,11 @@ def test_a_delete_past_its_deadline_is_refused_and_keeps_the_copy(node: ServerPr
             assert await client.head(h) == len(data)
             await client.delete(h, before=time.time() + 30)
             assert await client.head(h) is None
+        # A node that cannot be reached never got the request: no deadline to wait out.
+        async with AsyncNodeClient(f"http://127.0.0.1:{free_port()}", SECRET,
+                                   timeout=5.0) as client:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                await client.delete(h, before=time.time() + 30)
+            assert time.monotonic() - started < 2.5
     asyncio.run(scenario())

@@ -49,7 +49,7 @@ from minidropbox.storage.base import (
 )
 from minidropbox.storage.disk import BLOCK, check_name, check_range
 from minidropbox.storage.node_fetch import FetchPool, ReceiveBuffers
-from minidropbox.storage.node_http import NodePool, NodeTransportError
+from minidropbox.storage.node_http import NodeConnectError, NodePool, NodeTransportError
 from minidropbox.storage.node_http import Response as NodeResponse
 
 AnyResponse = httpx.Response | NodeResponse
@@ -480,6 +480,8 @@ class AsyncNodeClient(_NodeBase):
         try:
             await self._request("DELETE", self._chunk_url(name),
                                 headers={DELETE_BEFORE_HEADER: f"{until:.3f}"})
+        except NodeNotReached:
+            raise  # never sent: nothing to outlive
         except StoreUnavailable:
             # Perhaps read by the node all the same: past ``until`` it can only refuse it.
             await asyncio.sleep(max(0.0, until - time.time()))
@@ -507,5 +509,10 @@ class AsyncNodeClient(_NodeBase):
         return _stats(await self._request("GET", f"{self.url}/healthz"), self.url)
 
 
+class NodeNotReached(StoreUnavailable):
+    """No connection to the node could be made: the request never reached it."""
+
+
 def _unreachable(url: str, exc: NodeTransportError) -> StoreUnavailable:
-    return StoreUnavailable(f"Storage node {url} is unreachable ({exc.kind}).")
+    kind = NodeNotReached if isinstance(exc, NodeConnectError) else StoreUnavailable
+    return kind(f"Storage node {url} is unreachable ({exc.kind}).")
