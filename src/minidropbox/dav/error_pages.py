@@ -15,14 +15,16 @@ it wrapped, the repr of the exception behind it), its 405s carry no ``Allow`` he
   message if the failure was one (``errors.last_error``).
 
 Errors whose body RFC 4918 defines (a precondition element, as XML) keep it, with their hrefs
-given as the caller's ``/dav/`` paths. Left to ``ErrorPrinter``: the bodiless 204 and 304, and
-unexpected failures (500: it logs the traceback).
+given as the caller's ``/dav/`` paths. An unexpected failure is logged with its traceback and
+answered ``{"error": {"code": "internal"}}`` (500), never with the exception's repr. Left to
+``ErrorPrinter``: the bodiless 204 and 304, and an error once the answer is under way.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import logging
 import re
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
@@ -43,6 +45,8 @@ FOLDER_METHODS = "OPTIONS, HEAD, GET, PROPFIND, DELETE, COPY, MOVE, PROPPATCH, L
 FILE_METHODS = ("OPTIONS, HEAD, GET, PROPFIND, PUT, DELETE, COPY, MOVE, PROPPATCH, LOCK, "
                 "UNLOCK")
 NEW_METHODS = "OPTIONS, PUT, MKCOL"
+
+log = logging.getLogger("minidropbox.dav")
 
 PAGE_LIMIT = 64 * 1024  # an error page longer than this is not one of wsgidav's: left alone
 _PARAGRAPH = re.compile(rb"<p>(.*?)</p>", re.S)
@@ -108,7 +112,7 @@ class JsonErrors(BaseMiddleware):  # type: ignore[misc]
                 pieces = iter(answer)
                 first = next(pieces, None)
                 status = int(held.status.split(" ", 1)[0] or 200)
-                if status >= 400 and status != 500:
+                if status >= 400:
                     page = self._error_page(environ, status, held, first, pieces)
                     if page is not None:
                         status_line, headers, body = page
@@ -129,10 +133,11 @@ class JsonErrors(BaseMiddleware):  # type: ignore[misc]
                 raise  # the answer is under way: ErrorPrinter's turn (it cannot answer either)
             if error.err_condition is not None:
                 _public_hrefs(environ, error.err_condition)
-            if (error.err_condition is not None or error.value in (204, 304)
-                    or (error.value >= 500 and not isinstance(error.__cause__,
-                                                              MiniDropboxError))):
+            if error.err_condition is not None or error.value in (204, 304):
                 raise
+            if error.value == 500 and not isinstance(error.__cause__, MiniDropboxError):
+                yield from _internal(environ, start_response, error.src_exception or error)
+                return
             code, message = _described(error)
             body, headers = error_answer(error.value, code, message)
             headers += [("Date", util.get_rfc1123_time()), *(error.add_headers or [])]
@@ -140,6 +145,10 @@ class JsonErrors(BaseMiddleware):  # type: ignore[misc]
                 headers.append(("Allow", allowed_methods(_kind(environ))))
             start_response(f"{error.value} {_reason(error.value)}", headers)
             yield body
+        except Exception as exc:
+            if started:
+                raise
+            yield from _internal(environ, start_response, exc)
 
     def _error_page(self, environ: dict[str, Any], status: int,
                     held: util.SubAppStartResponse, first: bytes | None,
@@ -165,12 +174,27 @@ class JsonErrors(BaseMiddleware):  # type: ignore[misc]
         failure = last_error()
         if failure is not None and failure.status == status:
             code, message = failure.code, failure.message
+        elif status == 500:
+            log.error("unhandled error on %s /dav%s: %s", environ.get("REQUEST_METHOD"),
+                      environ.get("PATH_INFO"), _page_message(status, body))
+            code, message = "internal", "Internal server error."
         else:
             code, message = _code(status), _page_message(status, body)
         body, content = error_answer(status, code, message)
         if status == 405:
             headers.append(("Allow", allowed_methods(_kind(environ))))
         return held.status, [*headers, *content], body
+
+
+def _internal(environ: dict[str, Any], start_response: Callable[..., Any],
+              exc: BaseException) -> Iterator[bytes]:
+    """A failure nobody expected: logged with its traceback, answered as the API answers one
+    (wsgidav's page would show the client the exception's repr)."""
+    log.error("unhandled error on %s /dav%s", environ.get("REQUEST_METHOD"),
+              environ.get("PATH_INFO"), exc_info=exc)
+    body, headers = error_answer(500, "internal", "Internal server error.")
+    start_response("500 Internal Server Error", [*headers, ("Date", util.get_rfc1123_time())])
+    yield body
 
 
 def _kind(environ: dict[str, Any]) -> str | None:
