@@ -36,6 +36,10 @@ EXAMPLES = int(os.environ.get("MINIDROPBOX_FUZZ_EXAMPLES", "15"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 USER = "fuzzer"
+# What the server answers a request its HTTP parser cannot read (a header without a valid
+# name or value, say): the same for every path, so no operation documents it.
+UNPARSABLE = json.dumps({"error": {"code": "invalid_input",
+                                   "message": "Invalid HTTP request received."}}).encode()
 
 
 @pytest.fixture(scope="module")
@@ -97,5 +101,7 @@ def test_api_survives_fuzzing(case: Any, fuzz_cluster: TestCluster,
     if case.path.startswith("/api/v1/auth/") and case.method in ("POST",):
         auth = _fresh_token(fuzz_cluster.url)
     headers = {**auth, **(case.headers or {})}
-    case.call_and_validate(base_url=fuzz_cluster.url, headers=headers, checks=CHECKS,
-                           timeout=60)
+    response = case.call(base_url=fuzz_cluster.url, headers=headers, timeout=60)
+    if response.status_code == 400 and response.content == UNPARSABLE:
+        return  # refused by the HTTP parser before any operation saw it: no operation's answer
+    case.validate_response(response, checks=CHECKS)
