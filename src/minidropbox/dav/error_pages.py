@@ -48,7 +48,7 @@ NEW_METHODS = "OPTIONS, PUT, MKCOL"
 
 log = logging.getLogger("minidropbox.dav")
 
-PAGE_LIMIT = 64 * 1024  # an error page longer than this is not one of wsgidav's: left alone
+PAGE_LIMIT = 64 * 1024  # longer is not one of wsgidav's small pages: answered as a failure
 _PARAGRAPH = re.compile(rb"<p>(.*?)</p>", re.S)
 _HREF = re.compile(rb"(<(?:\w+:)?href>)([^<]*)(</(?:\w+:)?href>)")
 
