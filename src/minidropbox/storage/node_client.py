@@ -470,11 +470,13 @@ class AsyncNodeClient(_NodeBase):
         await self._request("DELETE", f"{self.url}/quarantine/{quote(file)}")
 
     async def delete(self, name: str, before: float | None = None) -> None:
-        """Delete a copy, telling the node until when it may (``DELETE_BEFORE_HEADER``): never
-        later than this call's own timeout. A paused node that reads the request after we gave
-        up refuses it instead of deleting behind the deletion fence's back; and a call that
-        failed returns only once that time has passed, so its caller's fence outlives it."""
-        until = time.time() + self.timeout
+        """Delete a copy, telling the node until when it may (``DELETE_BEFORE_HEADER``): a
+        paused node that reads the request after that refuses it instead of deleting behind
+        the deletion fence's back, and a call that failed returns only once that time has
+        passed, so its caller's fence outlives it. The node gets ``DELETE_SLACK`` timeouts
+        (within ``before``): a loaded node that is merely slow still deletes, rather than
+        leave an orphan for the sweep; only a failed call waits out the slack."""
+        until = time.time() + self.timeout * DELETE_SLACK
         if before is not None:
             until = min(until, before)
         try:
@@ -507,6 +509,9 @@ class AsyncNodeClient(_NodeBase):
     async def stat(self) -> StoreStats:
         """Used and free bytes and the chunk count, as the node's ``/healthz`` reports them."""
         return _stats(await self._request("GET", f"{self.url}/healthz"), self.url)
+
+
+DELETE_SLACK = 3  # a delete's deadline, in timeouts of the call that sends it
 
 
 class NodeNotReached(StoreUnavailable):
