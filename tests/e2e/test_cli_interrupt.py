@@ -21,11 +21,14 @@ from tests.e2e.test_cli_files import Cli
 from tests.harness import BIN, TestCluster
 
 MiB = 1024 * 1024
-STOP_BOUND = 10.0  # seconds from SIGINT to exit on an idle machine (it takes well under 1)
-# The interrupted transfers are paced (48 MiB at 4 MiB/s: 12 s at least), so that however
-# slowly this test process gets to press Ctrl-C on a loaded machine, the transfer is still
-# running when it does: a file that is there afterwards proves it went on.
-PACE = "4M"
+# Seconds from SIGINT to exit. Idle, it takes 0.07-0.13 s; CI on a loaded machine once took
+# 11.8 s, past the 10 s this was. What the bound must tell apart is stopping from finishing,
+# and the transfers are paced so that finishing takes longer than the bound.
+STOP_BOUND = 20.0
+# The interrupted transfers are paced (48 MiB at 2 MiB/s: 24 s at least, the 24 MiB put 12 s),
+# so that however slowly this test process gets to press Ctrl-C on a loaded machine, the
+# transfer is still running when it does: a file that is there afterwards proves it went on.
+PACE = "2M"
 
 
 @pytest.fixture(scope="module")
