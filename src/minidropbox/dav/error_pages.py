@@ -58,7 +58,7 @@ def allowed_methods(kind: str | None) -> str:
     return {"folder": FOLDER_METHODS, "file": FILE_METHODS}.get(kind or "", NEW_METHODS)
 
 
-def error_answer(status: int, code: str, message: str) -> tuple[bytes, list[tuple[str, str]]]:
+def _answer(code: str, message: str) -> tuple[bytes, list[tuple[str, str]]]:
     """The JSON body of an error and its content headers."""
     body = json.dumps(error_body(code, message)).encode()
     return body, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
@@ -113,7 +113,7 @@ class JsonErrors(BaseMiddleware):  # type: ignore[misc]
                 first = next(pieces, None)
                 status = int(held.status.split(" ", 1)[0] or 200)
                 if status >= 400:
-                    page = self._error_page(environ, status, held, first, pieces)
+                    page = _error_page(environ, status, held, first, pieces)
                     if page is not None:
                         status_line, headers, body = page
                         start_response(status_line, headers)
@@ -139,7 +139,7 @@ class JsonErrors(BaseMiddleware):  # type: ignore[misc]
                 yield from _internal(environ, start_response, error.src_exception or error)
                 return
             code, message = _described(error)
-            body, headers = error_answer(error.value, code, message)
+            body, headers = _answer(code, message)
             headers += [("Date", util.get_rfc1123_time()), *(error.add_headers or [])]
             if error.value == 405:
                 headers.append(("Allow", allowed_methods(_kind(environ))))
@@ -150,40 +150,41 @@ class JsonErrors(BaseMiddleware):  # type: ignore[misc]
                 raise
             yield from _internal(environ, start_response, exc)
 
-    def _error_page(self, environ: dict[str, Any], status: int,
-                    held: util.SubAppStartResponse, first: bytes | None,
-                    pieces: Iterator[bytes]) -> tuple[str, list[tuple[str, str]], bytes] | None:
-        """An error page a handler sent itself, answered as a raised error would be; None
-        when it is not one of wsgidav's pages (the answer then goes out as it is)."""
-        headers = [(k, v) for k, v in held.response_headers
-                   if k.lower() not in ("content-type", "content-length")]
-        content_type = next((v for k, v in held.response_headers
-                             if k.lower() == "content-type"), "")
-        if not content_type.startswith(("text/html", "application/xml")):
-            return None
-        body = first or b""
-        for piece in pieces:
-            body += piece
-            if len(body) > PAGE_LIMIT:
-                raise DAVError(500, context_info="An error page too long to be wsgidav's.")
-        if content_type.startswith("application/xml"):
-            body = _HREF.sub(lambda m: m.group(1) + _public_href(environ, m.group(2))
-                             + m.group(3), body)
-            return held.status, [*headers, ("Content-Type", content_type),
-                                 ("Content-Length", str(len(body)))], body
-        failure = last_error()
-        if failure is not None and failure.status == status:
-            code, message = failure.code, failure.message
-        elif status == 500:
-            log.error("unhandled error on %s /dav%s: %s", environ.get("REQUEST_METHOD"),
-                      environ.get("PATH_INFO"), _page_message(status, body))
-            code, message = "internal", "Internal server error."
-        else:
-            code, message = _code(status), _page_message(status, body)
-        body, content = error_answer(status, code, message)
-        if status == 405:
-            headers.append(("Allow", allowed_methods(_kind(environ))))
-        return held.status, [*headers, *content], body
+
+def _error_page(environ: dict[str, Any], status: int,
+                held: util.SubAppStartResponse, first: bytes | None,
+                pieces: Iterator[bytes]) -> tuple[str, list[tuple[str, str]], bytes] | None:
+    """An error page a handler sent itself, answered as a raised error would be; None
+    when it is not one of wsgidav's pages (the answer then goes out as it is)."""
+    headers = [(k, v) for k, v in held.response_headers
+               if k.lower() not in ("content-type", "content-length")]
+    content_type = next((v for k, v in held.response_headers
+                         if k.lower() == "content-type"), "")
+    if not content_type.startswith(("text/html", "application/xml")):
+        return None
+    body = first or b""
+    for piece in pieces:
+        body += piece
+        if len(body) > PAGE_LIMIT:
+            raise DAVError(500, context_info="An error page too long to be wsgidav's.")
+    if content_type.startswith("application/xml"):
+        body = _HREF.sub(lambda m: m.group(1) + _public_href(environ, m.group(2))
+                         + m.group(3), body)
+        return held.status, [*headers, ("Content-Type", content_type),
+                             ("Content-Length", str(len(body)))], body
+    failure = last_error()
+    if failure is not None and failure.status == status:
+        code, message = failure.code, failure.message
+    elif status == 500:
+        log.error("unhandled error on %s /dav%s: %s", environ.get("REQUEST_METHOD"),
+                  environ.get("PATH_INFO"), _page_message(status, body))
+        code, message = "internal", "Internal server error."
+    else:
+        code, message = _code(status), _page_message(status, body)
+    body, content = _answer(code, message)
+    if status == 405:
+        headers.append(("Allow", allowed_methods(_kind(environ))))
+    return held.status, [*headers, *content], body
 
 
 def _internal(environ: dict[str, Any], start_response: Callable[..., Any],
@@ -192,7 +193,7 @@ def _internal(environ: dict[str, Any], start_response: Callable[..., Any],
     (wsgidav's page would show the client the exception's repr)."""
     log.error("unhandled error on %s /dav%s", environ.get("REQUEST_METHOD"),
               environ.get("PATH_INFO"), exc_info=exc)
-    body, headers = error_answer(500, "internal", "Internal server error.")
+    body, headers = _answer("internal", "Internal server error.")
     start_response("500 Internal Server Error", [*headers, ("Date", util.get_rfc1123_time())])
     yield body
 

@@ -26,8 +26,9 @@ from minidropbox.api.middleware import send_json_error
 from minidropbox.core.errors import MiniDropboxError, TooManyRequests
 from minidropbox.dav.bridge import LoopBridge
 from minidropbox.dav.checksums import Checksums
+from minidropbox.dav.error_pages import allowed_methods
 from minidropbox.dav.plain_get import plain_path, send_file
-from minidropbox.dav.plain_mkcol import kind_in, plain_mkcol_path, send_exists
+from minidropbox.dav.plain_mkcol import EXISTS, kind_in, plain_mkcol_path
 from minidropbox.dav.plain_propfind import (
     multistatus,
     plain_propfind_path,
@@ -134,7 +135,9 @@ class DavGate:
                                                     bridge, mkcol)
             self.ctx.check_rate(session.principal.user_id)
             if kind is not None:
-                await send_exists(send, kind)
+                await _send_error(send, 405, "method_not_allowed",
+                                  f"Method Not Allowed: {EXISTS}",
+                                  [(b"allow", allowed_methods(kind).encode())])
                 return
             await self._protocol(scope, receive, send, headers, session)
             return

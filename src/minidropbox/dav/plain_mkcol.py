@@ -14,19 +14,19 @@ absent or 0, and a valid path naming an entry of the caller's tree — a folder,
 root, a shared folder's mount point. A new name, a missing parent (409), a body or another
 depth go to wsgidav as before.
 
-The answer is the one wsgidav's 405 gets from ``JsonErrors`` (``error_pages.py``): the
-product's JSON error body and the ``Allow`` header of what the entry does allow, so clients
-(rclone, Finder, litmus ``mkcol_again``) see the same whichever path answered.
+The answer (``DavGate``) is the one wsgidav's 405 gets from ``JsonErrors``
+(``error_pages.py``): the product's JSON error body and the ``Allow`` header of what the entry
+does allow, so clients (rclone, Finder, litmus ``mkcol_again``) see the same whichever path
+answered.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Connection
-from starlette.types import Scope, Send
+from starlette.types import Scope
 
 from minidropbox.core.errors import InvalidPath, MiniDropboxError
 from minidropbox.core.paths import normalize_path
-from minidropbox.dav.error_pages import allowed_methods, error_answer
 from minidropbox.dav.session import DavSession
 
 EXISTS = "MKCOL can only be executed on an unmapped URL."  # wsgidav's words
@@ -52,12 +52,3 @@ def kind_in(s: DavSession, path: str, conn: Connection) -> str | None:
     except MiniDropboxError:
         return None  # not there (or not for this module to judge): wsgidav's answer
     return "folder" if entry["type"] == "folder" else "file"
-
-
-async def send_exists(send: Send, kind: str) -> None:
-    """The 405 for an MKCOL of a mapped name, as ``JsonErrors`` answers wsgidav's."""
-    body, headers = error_answer(405, "method_not_allowed", f"Method Not Allowed: {EXISTS}")
-    await send({"type": "http.response.start", "status": 405, "headers": [
-        (name.lower().encode(), value.encode())
-        for name, value in [*headers, ("Allow", allowed_methods(kind))]]})
-    await send({"type": "http.response.body", "body": body})
