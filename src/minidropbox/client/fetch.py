@@ -51,16 +51,22 @@ class ChunkFetcher:
         self.attempts = ThreadPoolExecutor(ATTEMPT_THREADS,
                                            thread_name_prefix="minidropbox-node-get")
 
-    def close(self) -> None:
-        self.fetches.shutdown(wait=True, cancel_futures=True)
+    def close(self, interrupted: bool = False) -> None:
+        """``interrupted`` (Ctrl-C): the fetches under way are not waited for, and the
+        ``--bwlimit`` limiter ends their waits, as ``plans`` does for a folder; nothing they
+        fetch is written (only this thread writes), and the caller drops the temp file.
+        Waiting for them let a paced download run on for most of its length."""
+        if interrupted and self.remote.bandwidth is not None:
+            self.remote.bandwidth.stop()
+        self.fetches.shutdown(wait=not interrupted, cancel_futures=True)
         # Attempts a hedge made redundant may still wait on a hung node: never wait for them.
         self.attempts.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> ChunkFetcher:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self.close(interrupted=kind is not None and issubclass(kind, KeyboardInterrupt))
 
     def fetch(self, chunk: PlannedChunk) -> bytes:
         """The chunk's verified bytes: from its holders, else through the API."""
