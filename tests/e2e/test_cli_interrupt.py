@@ -21,9 +21,11 @@ from tests.e2e.test_cli_files import Cli
 from tests.harness import BIN, TestCluster
 
 MiB = 1024 * 1024
-# Seconds from SIGINT to exit. Idle, it takes 0.07-0.13 s; CI on a loaded machine once took
-# 11.8 s, past the 10 s this was. What the bound must tell apart is stopping from finishing,
-# and the transfers are paced so that finishing takes longer than the bound.
+# Seconds from SIGINT to exit. Idle, it takes 0.07-0.13 s. The 11.8, 27, 44 and 47 s that CI
+# and loaded runs saw were a main thread that never woke for the signal and stopped only
+# when its wait ended (client/interruptible.py); a failure here prints the stacks. What the
+# bound must tell apart is stopping from finishing, and the transfers are paced so that
+# finishing takes longer than the bound.
 STOP_BOUND = 20.0
 # The interrupted transfers are paced (48 MiB at 2 MiB/s: 24 s at least, the 24 MiB put 12 s),
 # so that however slowly this test process gets to press Ctrl-C on a loaded machine, the
@@ -54,14 +56,33 @@ def _wait_for(condition: object, proc: subprocess.Popen[str], timeout: float = 1
     raise AssertionError("the transfer never started")
 
 
-def _interrupt(proc: subprocess.Popen[str], presses: int = 1) -> tuple[int, str, float]:
-    """Press Ctrl-C ``presses`` times; return (exit code, stderr, seconds until exit)."""
+def _interrupt(proc: subprocess.Popen[str], bound: float,
+               presses: int = 1) -> tuple[int, str]:
+    """Press Ctrl-C ``presses`` times; return (exit code, stderr). Fails unless the process
+    exits within ``bound`` seconds, with the stacks of all its threads at that moment
+    (py-spy) in the message: a slow stop on a loaded machine is gone by the time anyone
+    looks, and its stacks are what says why."""
     start = time.monotonic()
     for _ in range(presses):
         proc.send_signal(signal.SIGINT)
         time.sleep(0.05)
-    _, err = proc.communicate(timeout=60)
-    return proc.returncode, err, time.monotonic() - start
+    try:
+        _, err = proc.communicate(timeout=max(bound - (time.monotonic() - start), 0.1))
+    except subprocess.TimeoutExpired:
+        stacks = _stacks(proc.pid)
+        _, err = proc.communicate(timeout=120)
+        raise AssertionError(f"still running {bound:.1f} s after Ctrl-C (exited after "
+                             f"{time.monotonic() - start:.1f} s, code {proc.returncode})\n"
+                             f"{err}\n{stacks}") from None
+    return proc.returncode, err
+
+
+def _stacks(pid: int) -> str:
+    try:
+        return subprocess.run([str(BIN.parent / "py-spy"), "dump", "--pid", str(pid)],
+                              capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"(no stacks: {exc})"
 
 
 def _stop_bound(cli: Cli) -> float:
@@ -89,13 +110,13 @@ def test_ctrl_c_during_get_of_a_large_folder(cluster: TestCluster, tmp_path: Pat
     out = tmp_path / "out"
     out.mkdir()
 
+    bound = _stop_bound(alice)
     proc = _start(alice, "get", "/big", out, cwd=tmp_path)
     _wait_for(lambda: any(p.stat().st_size > 0 for p in _temp_files(out)), proc)
-    code, err, seconds = _interrupt(proc, presses=2)  # the second press must not hurt
+    code, err = _interrupt(proc, bound, presses=2)  # the second press must not hurt
 
     assert code == 130, err
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "Interrupted.", err
-    assert seconds < _stop_bound(alice), seconds
     assert _temp_files(out) == []
     done = sorted(p.name for p in (out / "big").iterdir())
     assert len(done) < 6, "the download went on after Ctrl-C"
@@ -116,12 +137,12 @@ def test_ctrl_c_during_get_of_one_large_file(cluster: TestCluster, tmp_path: Pat
     out = tmp_path / "out"
     out.mkdir()
 
+    bound = _stop_bound(alice)
     proc = _start(alice, "get", "/one.bin", out, cwd=tmp_path)
     _wait_for(lambda: any(p.stat().st_size > 0 for p in _temp_files(out)), proc)
-    code, err, seconds = _interrupt(proc)
+    code, err = _interrupt(proc, bound)
 
     assert code == 130 and "Traceback" not in err, err
-    assert seconds < _stop_bound(alice), seconds
     assert list(out.iterdir()) == []  # neither a temp file nor a half-written one.bin
 
 
@@ -131,15 +152,15 @@ def test_ctrl_c_during_put_then_put_resumes(cluster: TestCluster, tmp_path: Path
     (tmp_path / "large.bin").write_bytes(data)
     before = sum(len(cluster.chunk_files(n.name)) for n in cluster.nodes)
 
+    bound = _stop_bound(alice)
     proc = _start(alice, "put", "large.bin", "/large.bin", cwd=tmp_path)
     # Several chunks stored (on R nodes each) before Ctrl-C, so the second put can skip them.
     _wait_for(lambda: sum(len(cluster.chunk_files(n.name)) for n in cluster.nodes)
               > before + 6, proc)
-    code, err, seconds = _interrupt(proc)
+    code, err = _interrupt(proc, bound)
 
     assert code == 130, err
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "Interrupted.", err
-    assert seconds < _stop_bound(alice), seconds
     assert alice.run("ls", "/", ok=True).stdout.count("large.bin") == 0
 
     again = json.loads(alice.run("--json", "put", "large.bin", "/large.bin",

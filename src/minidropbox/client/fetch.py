@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from minidropbox.client.batch import Progress, TransferStats
+from minidropbox.client.interruptible import result_of
 from minidropbox.client.localfolder import Writer
 from minidropbox.client.nodes import CorruptCopy, NodeFault, PlannedChunk
 from minidropbox.client.remote import Remote
@@ -211,10 +212,10 @@ def _in_order(pool: ThreadPoolExecutor, fetch: Callable[[PlannedChunk], bytes],
             pending.append((pool.submit(fetch, chunk), chunk))
             if len(pending) >= AHEAD:
                 future, done = pending.popleft()
-                yield future.result(), done
+                yield result_of(future), done
         while pending:
             future, done = pending.popleft()
-            yield future.result(), done
+            yield result_of(future), done
     finally:
         for future, _ in pending:
             future.cancel()

@@ -25,6 +25,7 @@ from minidropbox.client.batch import (
 )
 from minidropbox.client.download import download_file
 from minidropbox.client.excludes import Excludes
+from minidropbox.client.interruptible import result_of
 from minidropbox.client.local_copy import LocalCopy, LocalEdits, compare_local
 from minidropbox.client.localpaths import (
     TMP_PREFIX,
@@ -273,7 +274,7 @@ def run_get(remote: Remote, plan: GetPlan, progress: Progress | None = None, *,
                    for entry, dest in plan.files]
         for future, entry, dest in futures:
             try:
-                result.entries.append(future.result())
+                result.entries.append(result_of(future))
             except (OSError, errors.MiniDropboxError) as exc:
                 result.failures.append(failure(dest, entry.path, exc))
     except BaseException:

@@ -25,6 +25,7 @@ from minidropbox.client.batch import (
     TransferStats,
     pack_by_size,
 )
+from minidropbox.client.interruptible import WAKE_EVERY, result_of
 from minidropbox.client.localfolder import FileInfo, LocalFolder, RealFolder
 from minidropbox.client.nodes import NodeFault, UploadGrant
 from minidropbox.client.remote import Remote, RetryPolicy
@@ -131,7 +132,7 @@ class ChunkSender:
     def wait(self) -> None:
         """Wait for everything queued; raise the first failure, if any."""
         for future in self.futures:
-            future.result()
+            result_of(future)
         self.futures.clear()
         if self.failed:
             raise next(iter(self.failed.values()))
@@ -158,7 +159,7 @@ class ChunkSender:
         nbytes = sum(len(data) for _, data in group)
         with self.cond:
             while self.inflight and self.inflight + nbytes > self.limit:
-                self.cond.wait()
+                self.cond.wait(WAKE_EVERY)
             self.inflight += nbytes
         if self.pool is None:
             self._upload(group, nbytes, grant)
@@ -224,7 +225,8 @@ class ChunkSender:
             if self.node_pool is None or len(batch) == 1:
                 answers = [put(p) for p in batch]
             else:
-                answers = list(self.node_pool.map(put, batch))
+                answers = [result_of(f) for f in [self.node_pool.submit(put, p)
+                                                  for p in batch]]
             for answer in answers:
                 receipts.update(answer)
         if refused or len(receipts) < grant.copies:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from minidropbox.client.batch import TransferStats, UploadItem, split_every
+from minidropbox.client.interruptible import result_of
 from minidropbox.client.localfolder import LocalFolder, join, parent_of
 from minidropbox.client.localpaths import ASIDE_PREFIX, RESPELL_PREFIX
 from minidropbox.client.remote import Remote
@@ -510,7 +511,7 @@ class Executor:
         try:
             coming: Future[list[Requested]] | None = None
             for i, group in enumerate(groups):
-                requested = (coming.result() if coming is not None else fetcher.request_small(
+                requested = (result_of(coming) if coming is not None else fetcher.request_small(
                     [act for act in group if fetcher.batchable(act)], out.stats))
                 coming = None
                 if ahead is not None and i + 1 < len(groups):

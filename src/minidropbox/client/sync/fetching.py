@@ -20,6 +20,7 @@ from minidropbox.client.download import (
     fetch_to_temp,
     small_batches,
 )
+from minidropbox.client.interruptible import result_of
 from minidropbox.client.localfolder import LocalFolder
 from minidropbox.client.remote import Remote
 from minidropbox.client.sync.localfs import TEMP_DIR, make_folder
@@ -61,7 +62,7 @@ class Fetcher:
         with ThreadPoolExecutor(self.transfer_workers, thread_name_prefix="sync-get") as pool:
             futures = [(act, pool.submit(self._fetch_one, act, out)) for act in rest]
             return [(act, *got) for act, future in futures
-                    if (got := self._fetched(act, future.result, out))]
+                    if (got := self._fetched(act, partial(result_of, future), out))]
 
     def batchable(self, act: Action) -> bool:
         """A small file of known size and hash: fetched many to a request. (Not under
