@@ -53,6 +53,14 @@ class RepairReport:
     failed: int = 0
     waiting: int = 0  # under-replicated with nowhere to copy to, or no intact source
     drops: list[tuple[str, str]] = field(default_factory=list)
+    # Chunks none of whose good copies could be read: their nodes are down (they wait), or
+    # every copy is damaged (``admin check`` names the files). One log line per pass.
+    unreadable: list[str] = field(default_factory=list)
+
+
+def _sample(hashes: list[str], shown: int = 5) -> str:
+    more = len(hashes) - shown
+    return ", ".join(h[:12] for h in hashes[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 class RepairService:
@@ -100,6 +108,11 @@ class RepairService:
                 log.info("repair pass: %d checked, %d copied, %d dropped, %d failed, "
                          "%d waiting", report.checked, report.copied, report.dropped,
                          report.failed, report.waiting)
+            if report.unreadable:
+                log.error("repair pass: no intact copy of %d chunk(s) could be read (%s); a "
+                          "chunk whose nodes are down waits for them, `admin check` names "
+                          "files with no intact copy left", len(report.unreadable),
+                          _sample(report.unreadable))
             return report
 
     # -- planning ---------------------------------------------------------------------------
@@ -171,7 +184,8 @@ class RepairService:
         try:
             data = bytes(await self.cluster.read(plan.chunk_hash, plan.sources))
         except StoreError:
-            log.error("repair: no intact copy of %s is reachable", plan.chunk_hash[:12])
+            log.debug("repair: no intact copy of %s is reachable", plan.chunk_hash)
+            report.unreadable.append(plan.chunk_hash)
             return False
         await asyncio.sleep(self.pacer.delay(time.monotonic(), len(plan.targets)))
         done = await self.cluster.write(plan.chunk_hash, data, targets=plan.targets,
