@@ -29,6 +29,7 @@ import os, signal, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from minidropbox.client.interruptible import WAKE_EVERY, result_of
 
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as the CLI: even if inherited ignored
 pool = ThreadPoolExecutor(1)
 pool.submit(time.sleep, 0)  # the worker thread exists, with SIGINT not blocked
 signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGINT}})
