@@ -83,6 +83,11 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
+        return self.spawn().wait_started(timeout)
+
+    def spawn(self) -> ServerProcess:
+        """Start the process without waiting for it (``wait_started``): a cluster's nodes
+        start side by side."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.port_file.unlink(missing_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
@@ -90,6 +95,9 @@ class ServerProcess:
             [*self.args, "--port", str(self.port), "--port-file", str(self.port_file)],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
         log.close()
+        return self
+
+    def wait_started(self, timeout: float = 30.0) -> ServerProcess:
         deadline = time.monotonic() + timeout
         self.port = self._bound_port(deadline)
         self.wait_ready(max(1.0, deadline - time.monotonic()))
@@ -137,14 +145,7 @@ class ServerProcess:
             self.proc.wait(10)
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.signal(signal.SIGCONT)
-        self.signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        stop_all([self], timeout)
 
     def restart(self, timeout: float = 30.0) -> None:
         self.stop()
@@ -153,6 +154,20 @@ class ServerProcess:
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+
+def stop_all(processes: Sequence[ServerProcess], timeout: float = 10.0) -> None:
+    """SIGTERM to every process first, then wait for each: they shut down side by side."""
+    running = [p for p in processes if p.proc is not None and p.proc.poll() is None]
+    for process in running:
+        process.signal(signal.SIGCONT)  # a paused process must be able to act on SIGTERM
+        process.signal(signal.SIGTERM)
+    for process in running:
+        assert process.proc is not None
+        try:
+            process.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 # Databases this process created on the test PostgreSQL server, dropped at the end of the
@@ -266,10 +281,16 @@ def start_node(tmp: Path, name: str, secret: str,
 
     ``env`` sets node settings: ``{"scrub_rate": 0}`` becomes ``MINIDROPBOX_NODE_SCRUB_RATE``.
     """
+    return node_process(tmp, name, secret, env).start()
+
+
+def node_process(tmp: Path, name: str, secret: str,
+                 env: dict[str, Any] | None = None) -> ServerProcess:
+    """``start_node``'s process, not started yet."""
     extra = {f"MINIDROPBOX_NODE_{k.upper()}": str(v) for k, v in (env or {}).items()}
     return ServerProcess(name, ["server", "storage", "--dir", str(tmp / name)], tmp / "logs",
                          env={"MINIDROPBOX_CLUSTER_SECRET": secret, **extra},
-                         headers={"Authorization": f"Bearer {secret}"}).start()
+                         headers={"Authorization": f"Bearer {secret}"})
 
 
 class TestCluster:
@@ -290,13 +311,19 @@ class TestCluster:
         self.replicas = replicas
         self.secret = "test-cluster-secret-" + uuid.uuid4().hex
         self.expected_broken: set[str] = set()
-        self.nodes = [start_node(tmp, f"node-{i}", self.secret, env=node_env)
+        self.nodes = [node_process(tmp, f"node-{i}", self.secret, env=node_env).spawn()
                       for i in range(1, nodes + 1)]
-        specs = [f"{n.name}={n.url}" for n in self.nodes]
-        extra = {"cluster_secret": self.secret, "replicas": replicas,
-                 "health_interval": 0.5, "node_down_after": 3, "node_timeout": 2,
-                 **(env or {})}
-        self.api = start_api(tmp, nodes=specs, env=extra)
+        try:
+            for node in self.nodes:
+                node.wait_started()
+            specs = [f"{n.name}={n.url}" for n in self.nodes]
+            extra = {"cluster_secret": self.secret, "replicas": replicas,
+                     "health_interval": 0.5, "node_down_after": 3, "node_timeout": 2,
+                     **(env or {})}
+            self.api = start_api(tmp, nodes=specs, env=extra)
+        except BaseException:
+            stop_all(self.nodes)  # no node outlives a cluster that never came up
+            raise
         self.url = self.api.url
 
     def node_dir(self, name: str) -> Path:
@@ -347,8 +374,7 @@ class TestCluster:
                 assert not broken, "the test left broken invariants: " + "; ".join(
                     f"{f.name}: {f.violations} ({', '.join(f.sample[:3])})" for f in broken)
         finally:
-            for node in self.nodes:
-                node.stop()
+            stop_all(self.nodes)
 
     def __enter__(self) -> TestCluster:
         return self
