@@ -41,6 +41,23 @@ def test_bytes_are_paced_across_callers() -> None:
     assert len(blocks) == 2 and now[0] == pytest.approx(5.5)
 
 
+def test_booked_bytes_do_not_wait_but_the_next_take_waits_for_them() -> None:
+    """A hedged fetch that lost still moved its bytes: they count, without a wait of theirs."""
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limit = Bandwidth(1024 * 1024, clock=lambda: now[0], sleep=sleep)
+    limit.take(1024 * 1024)
+    limit.book(2 * 1024 * 1024)
+    assert slept == []
+    limit.take(1024 * 1024)  # after the first MiB and the two booked
+    assert slept == [pytest.approx(3.0)]
+
+
 def test_stop_ends_every_wait_at_once() -> None:
     """Ctrl-C under --bwlimit: workers whose turn is far ahead must not outlive the command."""
     limit = Bandwidth(1024)  # 1 KiB/s: the second take below waits 100 s

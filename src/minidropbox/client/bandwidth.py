@@ -52,6 +52,12 @@ class Bandwidth:
         """Every ``take`` waiting now, or called later, raises ``TransferStopped``."""
         self.stopped.set()
 
+    def book(self, nbytes: int) -> None:
+        """Count bytes that came without waiting for their turn (a hedged fetch that lost):
+        later ``take`` calls wait for them."""
+        with self.lock:
+            self.pacer.delay(self.clock(), float(nbytes))
+
     def take(self, nbytes: int) -> None:
         if self.stopped.is_set():
             raise TransferStopped

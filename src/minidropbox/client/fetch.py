@@ -70,16 +70,21 @@ class ChunkFetcher:
         self.close(interrupted=kind is not None and issubclass(kind, KeyboardInterrupt))
 
     def fetch(self, chunk: PlannedChunk) -> bytes:
-        """The chunk's verified bytes: from its holders, else through the API."""
-        if chunk.grant is not None:
-            data = self._from_nodes(chunk, chunk.grant)
-            if data is not None:
-                return data
-        data = self.remote.read_range(self.path, self.version, chunk.offset, chunk.size)
-        self.stats.add(requests=1)
-        if hashlib.sha256(data).hexdigest() != chunk.hash:
-            raise errors.StorageUnavailable(
-                f"{self.path}: the server sent bytes that do not match chunk {chunk.hash[:12]}.")
+        """The chunk's verified bytes: from its holders, else through the API; paced to
+        ``--bwlimit`` once they are here (the next fetch waits its turn).
+
+        Pacing inside a hedged attempt would count its wait as the node's slowness: every
+        chunk got a hedge, so twice the bytes, and the losers' turns kept the command
+        alive seconds after it was done."""
+        data = self._from_nodes(chunk, chunk.grant) if chunk.grant is not None else None
+        if data is None:
+            data = self.remote.read_range(self.path, self.version, chunk.offset, chunk.size)
+            self.stats.add(requests=1)
+            if hashlib.sha256(data).hexdigest() != chunk.hash:
+                raise errors.StorageUnavailable(f"{self.path}: the server sent bytes that do "
+                                                f"not match chunk {chunk.hash[:12]}.")
+        if self.remote.bandwidth is not None:
+            self.remote.bandwidth.take(len(data))
         return data
 
     def _from_nodes(self, chunk: PlannedChunk, grant: str) -> bytes | None:
@@ -121,10 +126,16 @@ class ChunkFetcher:
                     return None  # expired while queued, or the node restarted: the API serves
                 nodes.note_latency(time.monotonic() - started)
                 for other in running:
-                    other.cancel()
+                    if not other.cancel():  # under way: its bytes count against --bwlimit
+                        other.add_done_callback(self._book_lost_hedge)
                 return data
         return None
 
+
+    def _book_lost_hedge(self, attempt: Future[bytes]) -> None:
+        if (self.remote.bandwidth is not None and not attempt.cancelled()
+                and attempt.exception() is None):
+            self.remote.bandwidth.book(len(attempt.result()))
 
     def _report(self, chunk_hash: str, url: str) -> None:
         """Have the API check (and repair) a copy that came corrupt; a report that does not
