@@ -206,8 +206,38 @@ def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    interrupt.install()
+    """The ``minidropbox`` command. A client command's process ends without waiting for
+    workers the command gave up on (``interrupt.leave_abandoned_workers``); the servers shut
+    down their own way."""
     args = hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
+    client = _command_name(args) != "server"
+    try:
+        result = _main(args)
+    except SystemExit as exc:
+        if client and (exc.code is None or isinstance(exc.code, int)):
+            interrupt.leave_abandoned_workers(exc.code or 0)
+        raise
+    if client:
+        interrupt.leave_abandoned_workers(0)
+    return result
+
+
+def _command_name(args: list[str]) -> str | None:
+    """The command word of hoisted ``args``: the first word that is no option (``--server``
+    and its URL come first)."""
+    i = 0
+    while i < len(args):
+        if args[i] == "--server":
+            i += 2
+            continue
+        if not args[i].startswith("-"):
+            return args[i]
+        i += 1
+    return None
+
+
+def _main(args: list[str]) -> Any:
+    interrupt.install()
     as_json = args[:1] == ["--json"]
     try:
         cli.main(args, prog_name="minidropbox", standalone_mode=False)
