@@ -25,37 +25,40 @@ def test_bad_rates_are_refused(text: str) -> None:
         parse_rate(text)
 
 
+class FakeTime:
+    """The clock and the sleep a ``Bandwidth`` is given: sleeping moves the clock."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def limit(self, rate: int) -> Bandwidth:
+        return Bandwidth(rate, clock=lambda: self.now, sleep=self.sleep)
+
+
 def test_bytes_are_paced_across_callers() -> None:
-    now = [0.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    limit = Bandwidth(1024 * 1024, clock=lambda: now[0], sleep=sleep)
+    time_ = FakeTime()
+    limit = time_.limit(1024 * 1024)
     for _ in range(5):  # 5 MiB at 1 MiB/s: the last MiB may start after 4 s
         limit.take(1024 * 1024)
-    assert now[0] == pytest.approx(4.0)
+    assert time_.now == pytest.approx(4.0)
     blocks = list(limit.paced(iter([b"x" * 512 * 1024] * 2)))
-    assert len(blocks) == 2 and now[0] == pytest.approx(5.5)
+    assert len(blocks) == 2 and time_.now == pytest.approx(5.5)
 
 
 def test_booked_bytes_do_not_wait_but_the_next_take_waits_for_them() -> None:
     """A hedged fetch that lost still moved its bytes: they count, without a wait of theirs."""
-    now = [0.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    limit = Bandwidth(1024 * 1024, clock=lambda: now[0], sleep=sleep)
+    time_ = FakeTime()
+    limit = time_.limit(1024 * 1024)
     limit.take(1024 * 1024)
     limit.book(2 * 1024 * 1024)
-    assert slept == []
+    assert time_.slept == []
     limit.take(1024 * 1024)  # after the first MiB and the two booked
-    assert slept == [pytest.approx(3.0)]
+    assert time_.slept == [pytest.approx(3.0)]
 
 
 def test_stop_ends_every_wait_at_once() -> None:
