@@ -131,7 +131,6 @@ class ChunkFetcher:
                 return data
         return None
 
-
     def _book_lost_hedge(self, attempt: Future[bytes]) -> None:
         if (self.remote.bandwidth is not None and not attempt.cancelled()
                 and attempt.exception() is None):

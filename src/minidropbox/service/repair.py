@@ -43,6 +43,7 @@ log = logging.getLogger("minidropbox.repair")
 PAGE = 500
 DROP_BATCH = 100
 WALK_EVERY = 12  # passes between full walks when nothing seems to change
+UNREADABLE_SHOWN = 5  # chunk names in a pass's line about chunks it could not read
 
 
 @dataclass
@@ -54,13 +55,15 @@ class RepairReport:
     waiting: int = 0  # under-replicated with nowhere to copy to, or no intact source
     drops: list[tuple[str, str]] = field(default_factory=list)
     # Chunks none of whose good copies could be read: their nodes are down (they wait), or
-    # every copy is damaged (``admin check`` names the files). One log line per pass.
-    unreadable: list[str] = field(default_factory=list)
+    # every copy is damaged (``admin check`` names the files). One log line per pass, with
+    # the count and the first few names.
+    unreadable: int = 0
+    unreadable_sample: list[str] = field(default_factory=list)
 
-
-def _sample(hashes: list[str], shown: int = 5) -> str:
-    more = len(hashes) - shown
-    return ", ".join(h[:12] for h in hashes[:shown]) + (f" and {more} more" if more > 0 else "")
+    def note_unreadable(self, chunk_hash: str) -> None:
+        self.unreadable += 1
+        if len(self.unreadable_sample) < UNREADABLE_SHOWN:
+            self.unreadable_sample.append(chunk_hash)
 
 
 class RepairService:
@@ -109,10 +112,12 @@ class RepairService:
                          "%d waiting", report.checked, report.copied, report.dropped,
                          report.failed, report.waiting)
             if report.unreadable:
-                log.error("repair pass: no intact copy of %d chunk(s) could be read (%s); a "
-                          "chunk whose nodes are down waits for them, `admin check` names "
-                          "files with no intact copy left", len(report.unreadable),
-                          _sample(report.unreadable))
+                more = report.unreadable - len(report.unreadable_sample)
+                log.error("repair pass: no intact copy of %d chunk(s) could be read (%s%s); "
+                          "a chunk whose nodes are down waits for them, `admin check` names "
+                          "files with no intact copy left", report.unreadable,
+                          ", ".join(h[:12] for h in report.unreadable_sample),
+                          f" and {more} more" if more else "")
             return report
 
     # -- planning ---------------------------------------------------------------------------
@@ -185,7 +190,7 @@ class RepairService:
             data = bytes(await self.cluster.read(plan.chunk_hash, plan.sources))
         except StoreError:
             log.debug("repair: no intact copy of %s is reachable", plan.chunk_hash)
-            report.unreadable.append(plan.chunk_hash)
+            report.note_unreadable(plan.chunk_hash)
             return False
         await asyncio.sleep(self.pacer.delay(time.monotonic(), len(plan.targets)))
         done = await self.cluster.write(plan.chunk_hash, data, targets=plan.targets,

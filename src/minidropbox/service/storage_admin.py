@@ -97,7 +97,7 @@ class StorageAdmin:
                 "nodes_up": sum(1 for s in states.values() if s == "up"),
                 "nodes": len(states), "draining": sorted(self.cluster.draining),
                 "last_repair": {k: v for k, v in asdict(self.repair.last_report).items()
-                                if k not in ("drops", "unreadable")},
+                                if k not in ("drops", "unreadable", "unreadable_sample")},
                 "rebalancing": self._rebalance is not None and not self._rebalance.done(),
                 "processes": supervised(self.settings.supervisor_state),
                 "last_orphan_sweep": (self.orphans.last_report.public()
