@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -189,16 +190,22 @@ def test_guessed_tokens_get_the_same_answer_in_the_same_time(person: Any,
                "odd": "%00%ff..", "long": "x" * 300}
     bodies = set()
     times: dict[str, list[float]] = {k: [] for k in guesses}
-    for _ in range(15):
-        for kind, token in guesses.items():
+    order = list(guesses.items())
+    for _ in range(21):
+        random.shuffle(order)  # no kind always follows the same one
+        for kind, token in order:
             start = time.perf_counter()
             r = anon.get(f"/s/{token}", params={"dl": 1})
             times[kind].append(time.perf_counter() - start)
             assert r.status_code == 404, (kind, r.status_code)
             bodies.add(r.content)
     assert len(bodies) == 1
-    medians = [statistics.median(v) for v in times.values()]
-    assert max(medians) / min(medians) < 3, times
+    # The lower quartile of each kind: a machine busy with other tests only adds time, so
+    # its bursts land in the upper half (CI once saw medians of 2.3 and 7.1 ms for two
+    # kinds that take the same path), while a check some tokens pay and others skip (a
+    # password hash, a second lookup) shows in every sample.
+    quick = [statistics.quantiles(v, n=4)[0] for v in times.values()]
+    assert max(quick) / min(quick) < 3, times
 
 
 def test_links_belong_to_their_owner(person: Any, anon: httpx.Client) -> None:
