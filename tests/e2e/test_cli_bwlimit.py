@@ -44,5 +44,6 @@ def test_a_paced_get_respects_the_limit_and_fetches_each_chunk_once(
     assert seconds >= (len(data) - 4 * MiB) / RATE, seconds
     # A hedge is for a node slower than a few usual GETs: on an idle cluster there is none,
     # a loaded one may see a few; asking every chunk twice is what this catches.
-    sent = json.loads(proc.stdout)["stats"]["node_requests"]
-    assert sent <= chunks * 1.4, (sent, chunks)
+    stats = json.loads(proc.stdout)["stats"]
+    assert stats["node_requests"] <= chunks * 1.4, (stats["node_requests"], chunks)
+    assert stats["bytes_received"] == len(data), stats  # once, not per chunk and per file

@@ -115,6 +115,7 @@ def fetch_to_temp(remote: Remote, path: str, folder: LocalFolder, into: str = ""
                 for ref, data in iter_chunks(reader):
                     out.write(data)
                     hashes.append(ref.hash)
+                    stats.add(bytes_received=len(data))  # as fetch_planned counts, chunk by chunk
             return (reader.total, content_hash(hashes), info.last_modified, info.length,
                     info.content_hash)
 
@@ -134,7 +135,7 @@ def fetch_to_temp(remote: Remote, path: str, folder: LocalFolder, into: str = ""
         with contextlib.suppress(FileNotFoundError):
             folder.unlink(tmp)
         raise
-    stats.add(files=1, bytes_total=written, bytes_received=written)
+    stats.add(files=1, bytes_total=written)  # bytes_received: counted as they came
     return tmp
 
 
