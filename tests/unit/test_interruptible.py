@@ -14,15 +14,13 @@ import sys
 import textwrap
 import time
 
-WAITS = {
-    "result_of": "result_of(pool.submit(time.sleep, 20))",
-    "condition": textwrap.dedent("""\
-        cond = threading.Condition()
-        pool.submit(time.sleep, 20)
-        with cond:
-            while True:
-                cond.wait(WAKE_EVERY)"""),
-}
+RESULT_OF = "result_of(pool.submit(time.sleep, 20))"
+CONDITION_IN_SLICES = textwrap.dedent("""\
+    cond = threading.Condition()
+    pool.submit(time.sleep, 20)
+    with cond:
+        while True:
+            cond.wait(WAKE_EVERY)""")
 
 SCRIPT = """\
 import os, signal, threading, time
@@ -54,12 +52,12 @@ def _press_ctrl_c_while(wait: str) -> tuple[int, float]:
 
 
 def test_result_of_sees_ctrl_c_taken_by_another_thread() -> None:
-    code, seconds = _press_ctrl_c_while(WAITS["result_of"])
+    code, seconds = _press_ctrl_c_while(RESULT_OF)
     assert code == 130, "the wait ran to its end: the Ctrl-C was never seen"
     assert seconds < 10, seconds  # one wake-up (0.2 s) on an idle machine; the wait was 20 s
 
 
 def test_condition_wait_in_slices_sees_ctrl_c_taken_by_another_thread() -> None:
-    code, seconds = _press_ctrl_c_while(WAITS["condition"])
+    code, seconds = _press_ctrl_c_while(CONDITION_IN_SLICES)
     assert code == 130
     assert seconds < 10, seconds
