@@ -126,10 +126,12 @@ def test_storing_others_chunks_takes_as_long_as_new_ones(client: httpx.Client) -
         pair = [(known, data), (unknown, _fresh_beside(stored, 64 * 1024))]
         for sink, body in pair if i % 2 else reversed(pair):
             sink.append(timed(body))
-    k, u = statistics.median(known), statistics.median(unknown)
+    # The lower quartile of each: other tests' load only adds time (CI once saw medians of
+    # 16.7 and 23.9 ms here), while a skipped write would show in every sample.
+    k, u = (statistics.quantiles(v, n=4)[0] for v in (known, unknown))
     # Skipping the node writes for a chunk someone has made it about twice as fast.
     margin = max(0.004, 0.35 * min(k, u))
-    assert abs(k - u) <= margin, f"median {k * 1000:.2f} ms (A's chunks) vs {u * 1000:.2f} ms"
+    assert abs(k - u) <= margin, f"{k * 1000:.2f} ms (A's chunks) vs {u * 1000:.2f} ms"
 
 
 def test_usage_says_nothing_about_others_chunks(client: httpx.Client) -> None:
